@@ -1,0 +1,159 @@
+package v1alpha1
+
+import "k8s.io/apimachinery/pkg/api/resource"
+
+// Defaults of DESIGN.md section 1.
+const (
+	DefaultReplicas         int32 = 1
+	DefaultSegment                = "default"
+	DefaultHealthInterval   int32 = 10
+	DefaultHealthThreshold  int32 = 3
+	DefaultCPU                    = "100m"
+	DefaultMemory                 = "128Mi"
+	DefaultIsolationClassOf       = "default"
+)
+
+// SetDefaults fills every unset field of w that has a default. It is idempotent.
+func (w *Workload) SetDefaults() {
+	if w.APIVersion == "" {
+		w.APIVersion = GroupVersion
+	}
+	if w.Kind == "" {
+		w.Kind = KindWorkload
+	}
+	s := &w.Spec
+	if s.Isolation == "" {
+		s.Isolation = IsolationAuto
+	}
+	if s.Replicas == nil {
+		r := DefaultReplicas
+		s.Replicas = &r
+	}
+	if s.Segment == "" {
+		s.Segment = DefaultSegment
+	}
+	if s.RestartPolicy == "" {
+		s.RestartPolicy = RestartAlways
+	}
+	if s.Resources.CPU.IsZero() {
+		s.Resources.CPU = resource.MustParse(DefaultCPU)
+	}
+	if s.Resources.Memory.IsZero() {
+		s.Resources.Memory = resource.MustParse(DefaultMemory)
+	}
+	for i := range s.Ports {
+		if s.Ports[i].Protocol == "" {
+			s.Ports[i].Protocol = ProtocolTCP
+		}
+	}
+	if h := s.Health; h != nil {
+		if h.IntervalSeconds == 0 {
+			h.IntervalSeconds = DefaultHealthInterval
+		}
+		if h.FailureThreshold == 0 {
+			h.FailureThreshold = DefaultHealthThreshold
+		}
+		if h.HTTP != nil && h.HTTP.Path == "" {
+			h.HTTP.Path = "/"
+		}
+	}
+	if s.VM != nil && s.VM.Disk != nil && s.VM.Disk.Format == "" {
+		s.VM.Disk.Format = DiskQCOW2
+	}
+	t := &s.Traits
+	if t.OS == "" {
+		t.OS = OSLinux
+	}
+	if t.Trust == "" {
+		t.Trust = TrustInternal
+	}
+	if t.Data == "" {
+		t.Data = DataInternal
+	}
+	if t.Tenancy == "" {
+		t.Tenancy = TenancySingle
+	}
+	if t.ImageAvailable == nil {
+		yes := true
+		t.ImageAvailable = &yes
+	}
+}
+
+// IsolationClass is the class of node VM the workload's replicas may share:
+// placement.isolationClass when set, else <tenant label or "default">/<trust>/<data>.
+// Call it on a defaulted workload.
+func (w *Workload) IsolationClass() string {
+	if c := w.Spec.Placement.IsolationClass; c != "" {
+		return c
+	}
+	tenant := w.Metadata.Labels[LabelTenant]
+	if tenant == "" {
+		tenant = DefaultIsolationClassOf
+	}
+	return tenant + "/" + string(w.Spec.Traits.Trust) + "/" + string(w.Spec.Traits.Data)
+}
+
+// SetDefaults fills the segment's unset fields.
+func (s *Segment) SetDefaults() {
+	if s.APIVersion == "" {
+		s.APIVersion = GroupVersion
+	}
+	if s.Kind == "" {
+		s.Kind = KindSegment
+	}
+	if s.Spec.Egress == "" {
+		s.Spec.Egress = EgressAllow
+	}
+	for i := range s.Spec.Allow {
+		for j := range s.Spec.Allow[i].Ports {
+			if s.Spec.Allow[i].Ports[j].Protocol == "" {
+				s.Spec.Allow[i].Ports[j].Protocol = ProtocolTCP
+			}
+		}
+	}
+}
+
+// Default overheads of a fleet.
+var (
+	DefaultVMOverhead      = Capacity{CPU: resource.MustParse("100m"), Memory: resource.MustParse("256Mi")}
+	DefaultSandboxOverhead = Capacity{CPU: resource.MustParse("50m"), Memory: resource.MustParse("64Mi")}
+	DefaultNodeReserved    = Capacity{CPU: resource.MustParse("250m"), Memory: resource.MustParse("1Gi")}
+)
+
+// SetDefaults fills the fleet's unset overheads.
+func (f *Fleet) SetDefaults() {
+	if f.APIVersion == "" {
+		f.APIVersion = GroupVersion
+	}
+	if f.Kind == "" {
+		f.Kind = KindFleet
+	}
+	o := &f.Spec.Overheads
+	if o.VM == nil {
+		c := DefaultVMOverhead.DeepCopy()
+		o.VM = &c
+	}
+	if o.Sandbox == nil {
+		c := DefaultSandboxOverhead.DeepCopy()
+		o.Sandbox = &c
+	}
+	if o.NodeReserved == nil {
+		c := DefaultNodeReserved.DeepCopy()
+		o.NodeReserved = &c
+	}
+}
+
+// DeepCopy returns a copy of c that shares nothing with it.
+func (c Capacity) DeepCopy() Capacity {
+	return Capacity{CPU: c.CPU.DeepCopy(), Memory: c.Memory.DeepCopy()}
+}
+
+// SetDefaults fills the policy's unset fields.
+func (p *AssessmentPolicy) SetDefaults() {
+	if p.APIVersion == "" {
+		p.APIVersion = GroupVersion
+	}
+	if p.Kind == "" {
+		p.Kind = KindAssessmentPolicy
+	}
+}

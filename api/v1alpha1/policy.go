@@ -1,0 +1,32 @@
+package v1alpha1
+
+// AssessmentPolicy is a list of CEL rules that set tier floors.
+type AssessmentPolicy struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta `json:"metadata"`
+	Spec     PolicySpec `json:"spec"`
+}
+
+// PolicySpec holds the rules.
+type PolicySpec struct {
+	Rules []Rule `json:"rules"`
+}
+
+// Rule yields a tier floor for every workload its When expression is true for.
+type Rule struct {
+	Name string `json:"name"`
+	// When is a CEL expression over `workload` (the Workload as a map, defaults applied).
+	When    string `json:"when"`
+	Effect  Effect `json:"effect"`
+	Tier    Tier   `json:"tier"`
+	Message string `json:"message"`
+}
+
+// Effect is require (exactly this tier) or atLeast (this tier or stronger).
+type Effect string
+
+// Effects.
+const (
+	EffectRequire Effect = "require"
+	EffectAtLeast Effect = "atLeast"
+)

@@ -1,0 +1,400 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Validation checks values, not structure: unknown fields and type errors are caught when a
+// document is decoded. Every function returns all the errors it finds, each with its field path,
+// and expects a defaulted object.
+
+// ValidateWorkload checks a defaulted Workload.
+func ValidateWorkload(w *Workload) field.ErrorList {
+	errs := validateMeta(&w.Metadata, field.NewPath("metadata"))
+	spec := field.NewPath("spec")
+	s := &w.Spec
+	errs = append(errs, validateEnum(spec.Child("isolation"), s.Isolation, Isolations)...)
+	if t, ok := s.Isolation.Tier(); ok && t != TierVM && s.Image == "" {
+		errs = append(errs, field.Required(spec.Child("image"),
+			"the "+string(t)+" tier runs an OCI image: set spec.image, or use isolation auto or vm"))
+	}
+	if s.VM != nil {
+		errs = append(errs, validateVM(s.VM, spec.Child("vm"))...)
+	}
+	errs = append(errs, positive(spec.Child("resources", "cpu"), s.Resources.CPU)...)
+	errs = append(errs, positive(spec.Child("resources", "memory"), s.Resources.Memory)...)
+	if s.Resources.Disk != nil {
+		errs = append(errs, positive(spec.Child("resources", "disk"), *s.Resources.Disk)...)
+	}
+	if s.Replicas != nil && (*s.Replicas < 0 || *s.Replicas > MaxReplicas) {
+		errs = append(errs, field.Invalid(spec.Child("replicas"), *s.Replicas,
+			fmt.Sprintf("must be between 0 and %d", MaxReplicas)))
+	}
+	errs = append(errs, dnsLabel(spec.Child("segment"), s.Segment)...)
+	errs = append(errs, validatePorts(s.Ports, spec.Child("ports"))...)
+	if s.Health != nil {
+		errs = append(errs, validateHealth(s.Health, spec.Child("health"))...)
+	}
+	errs = append(errs, validateEnum(spec.Child("restartPolicy"), s.RestartPolicy,
+		[]RestartPolicy{RestartAlways, RestartOnFailure, RestartNever})...)
+	errs = append(errs, validateVolumes(s.Volumes, spec.Child("volumes"))...)
+	errs = append(errs, validateTraits(&s.Traits, spec.Child("traits"))...)
+	errs = append(errs, validatePlacement(&s.Placement, spec.Child("placement"))...)
+	return errs
+}
+
+// MaxReplicas bounds spec.replicas.
+const MaxReplicas = 10000
+
+func validateVM(vm *VMSource, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	sources := 0
+	if vm.Kernel != "" {
+		sources++
+	}
+	if vm.Disk != nil {
+		sources++
+		if vm.Disk.Path == "" {
+			errs = append(errs, field.Required(p.Child("disk", "path"), "name the disk image file"))
+		}
+		errs = append(errs, validateEnum(p.Child("disk", "format"), vm.Disk.Format, []DiskFormat{DiskRaw, DiskQCOW2})...)
+	}
+	if vm.ContainerDisk != "" {
+		sources++
+	}
+	if sources > 1 {
+		errs = append(errs, field.Invalid(p, "", "give one VM source: kernel (+initrd), disk, or containerDisk"))
+	}
+	if vm.Kernel == "" && (vm.Initrd != "" || vm.Cmdline != "") {
+		errs = append(errs, field.Required(p.Child("kernel"), "initrd and cmdline need a kernel"))
+	}
+	return errs
+}
+
+func validatePorts(ports []Port, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	names := map[string]bool{}
+	seen := map[string]bool{}
+	for i, port := range ports {
+		pi := p.Index(i)
+		if port.Name != "" {
+			errs = append(errs, dnsLabel(pi.Child("name"), port.Name)...)
+			if names[port.Name] {
+				errs = append(errs, field.Duplicate(pi.Child("name"), port.Name))
+			}
+			names[port.Name] = true
+		}
+		errs = append(errs, portNumber(pi.Child("port"), port.Port)...)
+		errs = append(errs, validateEnum(pi.Child("protocol"), port.Protocol, []Protocol{ProtocolTCP, ProtocolUDP})...)
+		if port.Publish != 0 {
+			errs = append(errs, portNumber(pi.Child("publish"), port.Publish)...)
+		}
+		key := fmt.Sprintf("%d/%s", port.Port, port.Protocol)
+		if seen[key] {
+			errs = append(errs, field.Duplicate(pi.Child("port"), key))
+		}
+		seen[key] = true
+	}
+	return errs
+}
+
+func validateHealth(h *HealthCheck, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	probes := 0
+	if h.HTTP != nil {
+		probes++
+		errs = append(errs, portNumber(p.Child("http", "port"), h.HTTP.Port)...)
+		if !strings.HasPrefix(h.HTTP.Path, "/") {
+			errs = append(errs, field.Invalid(p.Child("http", "path"), h.HTTP.Path, "must start with /"))
+		}
+	}
+	if h.TCP != nil {
+		probes++
+		errs = append(errs, portNumber(p.Child("tcp", "port"), h.TCP.Port)...)
+	}
+	if h.Exec != nil {
+		probes++
+		if len(h.Exec.Command) == 0 {
+			errs = append(errs, field.Required(p.Child("exec", "command"), "give the command to run"))
+		}
+	}
+	if probes != 1 {
+		errs = append(errs, field.Invalid(p, "", "give exactly one probe: http, tcp or exec"))
+	}
+	if h.IntervalSeconds < 1 {
+		errs = append(errs, field.Invalid(p.Child("intervalSeconds"), h.IntervalSeconds, "must be at least 1"))
+	}
+	if h.FailureThreshold < 1 {
+		errs = append(errs, field.Invalid(p.Child("failureThreshold"), h.FailureThreshold, "must be at least 1"))
+	}
+	return errs
+}
+
+func validateVolumes(vols []Volume, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	names := map[string]bool{}
+	mounts := map[string]bool{}
+	for i, v := range vols {
+		vi := p.Index(i)
+		errs = append(errs, dnsLabel(vi.Child("name"), v.Name)...)
+		if names[v.Name] {
+			errs = append(errs, field.Duplicate(vi.Child("name"), v.Name))
+		}
+		names[v.Name] = true
+		if !path.IsAbs(v.MountPath) {
+			errs = append(errs, field.Invalid(vi.Child("mountPath"), v.MountPath, "must be an absolute path such as /data"))
+		} else if mounts[path.Clean(v.MountPath)] {
+			errs = append(errs, field.Duplicate(vi.Child("mountPath"), v.MountPath))
+		}
+		mounts[path.Clean(v.MountPath)] = true
+		if v.Size != nil {
+			errs = append(errs, positive(vi.Child("size"), *v.Size)...)
+		}
+	}
+	return errs
+}
+
+func validateTraits(t *Traits, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	errs = append(errs, validateEnum(p.Child("os"), t.OS, []OSFamily{OSLinux, OSWindows, OSOther})...)
+	errs = append(errs, validateEnum(p.Child("trust"), t.Trust, []Trust{TrustTrusted, TrustInternal, TrustUntrusted})...)
+	errs = append(errs, validateEnum(p.Child("data"), t.Data, []DataClass{DataPublic, DataInternal, DataConfidential, DataRegulated})...)
+	errs = append(errs, validateEnum(p.Child("tenancy"), t.Tenancy, []Tenancy{TenancySingle, TenancyMulti})...)
+	for i, c := range t.Capabilities {
+		if !isCapability(c) {
+			errs = append(errs, field.Invalid(p.Child("capabilities").Index(i), c,
+				"must be a Linux capability name such as NET_BIND_SERVICE"))
+		}
+	}
+	for i, h := range t.HostAccess {
+		errs = append(errs, validateEnum(p.Child("hostAccess").Index(i), h,
+			[]HostAccess{HostNetwork, HostPID, HostIPC, HostDevices, HostPaths})...)
+	}
+	for i, m := range t.Kernel.Modules {
+		if m == "" || strings.ContainsAny(m, " /\t") {
+			errs = append(errs, field.Invalid(p.Child("kernel", "modules").Index(i), m, "must be a kernel module name"))
+		}
+	}
+	for i, s := range t.Kernel.Sysctls {
+		if s == "" || strings.ContainsAny(s, " \t") {
+			errs = append(errs, field.Invalid(p.Child("kernel", "sysctls").Index(i), s, "must be a sysctl name such as net.core.somaxconn"))
+		}
+	}
+	return errs
+}
+
+// isCapability accepts NAME or CAP_NAME in upper case letters, digits and underscores.
+func isCapability(c string) bool {
+	c = strings.TrimPrefix(c, "CAP_")
+	if c == "" {
+		return false
+	}
+	for _, r := range c {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func validatePlacement(pl *Placement, p *field.Path) field.ErrorList {
+	errs := validateEnum(p.Child("spread"), pl.Spread, []Spread{SpreadNone, SpreadHost, SpreadZone})
+	errs = append(errs, validateLabels(pl.HostSelector, p.Child("hostSelector"))...)
+	return errs
+}
+
+// ValidateSegment checks a defaulted Segment.
+func ValidateSegment(s *Segment) field.ErrorList {
+	errs := validateMeta(&s.Metadata, field.NewPath("metadata"))
+	spec := field.NewPath("spec")
+	if s.Spec.Subnet != "" {
+		pfx, err := netip.ParsePrefix(s.Spec.Subnet)
+		switch {
+		case err != nil || !pfx.Addr().Is4():
+			errs = append(errs, field.Invalid(spec.Child("subnet"), s.Spec.Subnet, "must be an IPv4 CIDR such as 10.213.4.0/24"))
+		case pfx.Masked() != pfx:
+			errs = append(errs, field.Invalid(spec.Child("subnet"), s.Spec.Subnet,
+				"has host bits set: use "+pfx.Masked().String()))
+		case pfx.Bits() > 29:
+			errs = append(errs, field.Invalid(spec.Child("subnet"), s.Spec.Subnet, "is too small: use /29 or larger"))
+		}
+	}
+	for i, a := range s.Spec.Allow {
+		ai := spec.Child("allow").Index(i)
+		if a.From.Segment == "" {
+			errs = append(errs, field.Required(ai.Child("from", "segment"), "name the segment the traffic comes from"))
+		} else {
+			errs = append(errs, dnsLabel(ai.Child("from", "segment"), a.From.Segment)...)
+		}
+		for j, fp := range a.Ports {
+			errs = append(errs, portNumber(ai.Child("ports").Index(j).Child("port"), fp.Port)...)
+			errs = append(errs, validateEnum(ai.Child("ports").Index(j).Child("protocol"), fp.Protocol, []Protocol{ProtocolTCP, ProtocolUDP})...)
+		}
+	}
+	errs = append(errs, validateEnum(spec.Child("egress"), s.Spec.Egress, []Egress{EgressAllow, EgressDeny})...)
+	return errs
+}
+
+// ValidateFleet checks a defaulted Fleet.
+func ValidateFleet(f *Fleet) field.ErrorList {
+	errs := validateMeta(&f.Metadata, field.NewPath("metadata"))
+	spec := field.NewPath("spec")
+	hosts := map[string]bool{}
+	for i, h := range f.Spec.Hosts {
+		hi := spec.Child("hosts").Index(i)
+		errs = append(errs, dnsLabel(hi.Child("name"), h.Name)...)
+		if hosts[h.Name] {
+			errs = append(errs, field.Duplicate(hi.Child("name"), h.Name))
+		}
+		hosts[h.Name] = true
+		errs = append(errs, validateCapacity(h.Capacity, hi.Child("capacity"), false)...)
+		errs = append(errs, validateLabels(h.Labels, hi.Child("labels"))...)
+	}
+	for i, hp := range f.Spec.HostPools {
+		pi := spec.Child("hostPools").Index(i)
+		errs = append(errs, dnsLabel(pi.Child("prefix"), hp.Prefix)...)
+		if hp.Count < 1 || hp.Count > MaxPoolHosts {
+			errs = append(errs, field.Invalid(pi.Child("count"), hp.Count, fmt.Sprintf("must be between 1 and %d", MaxPoolHosts)))
+		}
+		errs = append(errs, validateCapacity(hp.Capacity, pi.Child("capacity"), false)...)
+		errs = append(errs, validateLabels(hp.Labels, pi.Child("labels"))...)
+	}
+	if len(f.Spec.Hosts) == 0 && len(f.Spec.HostPools) == 0 {
+		errs = append(errs, field.Required(spec.Child("hosts"), "give hosts or hostPools"))
+	}
+	shapes := map[string]bool{}
+	for i, s := range f.Spec.NodeShapes {
+		si := spec.Child("nodeShapes").Index(i)
+		errs = append(errs, dnsLabel(si.Child("name"), s.Name)...)
+		if shapes[s.Name] {
+			errs = append(errs, field.Duplicate(si.Child("name"), s.Name))
+		}
+		shapes[s.Name] = true
+		errs = append(errs, positive(si.Child("cpu"), s.CPU)...)
+		errs = append(errs, positive(si.Child("memory"), s.Memory)...)
+	}
+	o := spec.Child("overheads")
+	for name, c := range map[string]*Capacity{"vm": f.Spec.Overheads.VM, "sandbox": f.Spec.Overheads.Sandbox, "nodeReserved": f.Spec.Overheads.NodeReserved} {
+		if c != nil {
+			errs = append(errs, validateCapacity(*c, o.Child(name), true)...)
+		}
+	}
+	return errs
+}
+
+// MaxPoolHosts bounds the size of one host pool.
+const MaxPoolHosts = 100000
+
+func validateCapacity(c Capacity, p *field.Path, zeroOK bool) field.ErrorList {
+	if zeroOK {
+		return append(nonNegative(p.Child("cpu"), c.CPU), nonNegative(p.Child("memory"), c.Memory)...)
+	}
+	return append(positive(p.Child("cpu"), c.CPU), positive(p.Child("memory"), c.Memory)...)
+}
+
+// ValidatePolicy checks the structure of a policy. The CEL expressions are compiled, and
+// their errors reported, by the assessment engine.
+func ValidatePolicy(pol *AssessmentPolicy) field.ErrorList {
+	errs := validateMeta(&pol.Metadata, field.NewPath("metadata"))
+	rules := field.NewPath("spec", "rules")
+	names := map[string]bool{}
+	for i, r := range pol.Spec.Rules {
+		ri := rules.Index(i)
+		errs = append(errs, dnsLabel(ri.Child("name"), r.Name)...)
+		if names[r.Name] {
+			errs = append(errs, field.Duplicate(ri.Child("name"), r.Name))
+		}
+		names[r.Name] = true
+		if strings.TrimSpace(r.When) == "" {
+			errs = append(errs, field.Required(ri.Child("when"), "give a CEL expression over workload, such as \"workload.spec.traits.privileged\""))
+		}
+		errs = append(errs, validateEnum(ri.Child("effect"), r.Effect, []Effect{EffectRequire, EffectAtLeast})...)
+		errs = append(errs, validateEnum(ri.Child("tier"), r.Tier, Tiers)...)
+		if strings.TrimSpace(r.Message) == "" {
+			errs = append(errs, field.Required(ri.Child("message"), "say why the rule sets this tier"))
+		}
+	}
+	return errs
+}
+
+func validateMeta(m *ObjectMeta, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if m.Name == "" {
+		errs = append(errs, field.Required(p.Child("name"), "give the object a name (a DNS label such as web-1)"))
+	} else {
+		errs = append(errs, dnsLabel(p.Child("name"), m.Name)...)
+	}
+	errs = append(errs, validateLabels(m.Labels, p.Child("labels"))...)
+	for k := range m.Annotations {
+		for _, msg := range validation.IsQualifiedName(k) {
+			errs = append(errs, field.Invalid(p.Child("annotations").Key(k), k, msg))
+		}
+	}
+	return errs
+}
+
+func validateLabels(labels map[string]string, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for k, v := range labels {
+		for _, msg := range validation.IsQualifiedName(k) {
+			errs = append(errs, field.Invalid(p.Key(k), k, msg))
+		}
+		for _, msg := range validation.IsValidLabelValue(v) {
+			errs = append(errs, field.Invalid(p.Key(k), v, msg))
+		}
+	}
+	return errs
+}
+
+func dnsLabel(p *field.Path, s string) field.ErrorList {
+	if len(validation.IsDNS1123Label(s)) > 0 {
+		return field.ErrorList{field.Invalid(p, s, dnsLabelHint)}
+	}
+	return nil
+}
+
+const dnsLabelHint = "use a DNS label: at most 63 lower case letters, digits and '-', " +
+	"starting and ending with a letter or digit, such as payments-1"
+
+func portNumber(p *field.Path, port int32) field.ErrorList {
+	if port < 1 || port > 65535 {
+		return field.ErrorList{field.Invalid(p, port, "must be a port number between 1 and 65535")}
+	}
+	return nil
+}
+
+func positive(p *field.Path, q resource.Quantity) field.ErrorList {
+	if q.Sign() <= 0 {
+		return field.ErrorList{field.Invalid(p, q.String(), "must be greater than zero")}
+	}
+	return nil
+}
+
+func nonNegative(p *field.Path, q resource.Quantity) field.ErrorList {
+	if q.Sign() < 0 {
+		return field.ErrorList{field.Invalid(p, q.String(), "must not be negative")}
+	}
+	return nil
+}
+
+func validateEnum[T ~string](p *field.Path, v T, valid []T) field.ErrorList {
+	for _, ok := range valid {
+		if v == ok {
+			return nil
+		}
+	}
+	names := make([]string, 0, len(valid))
+	for _, ok := range valid {
+		if ok != "" {
+			names = append(names, string(ok))
+		}
+	}
+	return field.ErrorList{field.NotSupported(p, string(v), names)}
+}

@@ -1,0 +1,287 @@
+package v1alpha1
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Workload is something to run: one or more replicas of the same container, sandbox or VM.
+type Workload struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta      `json:"metadata"`
+	Spec     WorkloadSpec    `json:"spec"`
+	Status   *WorkloadStatus `json:"status,omitempty"`
+}
+
+// WorkloadSpec is what the user wants.
+type WorkloadSpec struct {
+	// Isolation is auto (assessment decides) or an explicit tier.
+	Isolation Isolation `json:"isolation,omitempty"`
+	// Image is an OCI image reference, for the container and sandbox tiers and for image microVMs.
+	Image string `json:"image,omitempty"`
+	// Command overrides the image's entrypoint.
+	Command []string          `json:"command,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	// VM is the source of a VM-tier workload that is not booted from Image.
+	VM        *VMSource    `json:"vm,omitempty"`
+	Resources Resources    `json:"resources"`
+	Replicas  *int32       `json:"replicas,omitempty"`
+	Segment   string       `json:"segment,omitempty"`
+	Ports     []Port       `json:"ports,omitempty"`
+	Health    *HealthCheck `json:"health,omitempty"`
+	// RestartPolicy is Always, OnFailure or Never.
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
+	Volumes       []Volume      `json:"volumes,omitempty"`
+	// Traits are facts about the workload; they are the inputs of assessment.
+	Traits    Traits    `json:"traits"`
+	Placement Placement `json:"placement,omitempty"`
+}
+
+// ReplicaCount returns spec.replicas, or the default when it is unset.
+func (s *WorkloadSpec) ReplicaCount() int32 {
+	if s.Replicas == nil {
+		return DefaultReplicas
+	}
+	return *s.Replicas
+}
+
+// VMSource says what a VM boots: a kernel and initrd, a disk, or a disk shipped as an OCI image.
+type VMSource struct {
+	Kernel        string     `json:"kernel,omitempty"`
+	Initrd        string     `json:"initrd,omitempty"`
+	Cmdline       string     `json:"cmdline,omitempty"`
+	Disk          *Disk      `json:"disk,omitempty"`
+	CloudInit     *CloudInit `json:"cloudInit,omitempty"`
+	ContainerDisk string     `json:"containerDisk,omitempty"`
+}
+
+// Disk is a VM disk image. strata writes to a copy-on-write overlay, never to Path.
+type Disk struct {
+	Path   string     `json:"path"`
+	Format DiskFormat `json:"format,omitempty"`
+}
+
+// DiskFormat is raw or qcow2.
+type DiskFormat string
+
+// Disk formats.
+const (
+	DiskRaw   DiskFormat = "raw"
+	DiskQCOW2 DiskFormat = "qcow2"
+)
+
+// CloudInit is a NoCloud seed for the guest.
+type CloudInit struct {
+	UserData    string `json:"userData,omitempty"`
+	NetworkData string `json:"networkData,omitempty"`
+}
+
+// Resources are what one replica may use.
+type Resources struct {
+	CPU    resource.Quantity  `json:"cpu"`
+	Memory resource.Quantity  `json:"memory"`
+	Disk   *resource.Quantity `json:"disk,omitempty"`
+}
+
+// Protocol is tcp or udp.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolTCP Protocol = "tcp"
+	ProtocolUDP Protocol = "udp"
+)
+
+// Port is a port a workload listens on, optionally published on the host.
+type Port struct {
+	Name     string   `json:"name,omitempty"`
+	Port     int32    `json:"port"`
+	Protocol Protocol `json:"protocol,omitempty"`
+	// Publish is a host port forwarded to Port; 0 publishes nothing.
+	Publish int32 `json:"publish,omitempty"`
+}
+
+// HealthCheck probes an instance; FailureThreshold failures in a row make it unhealthy.
+type HealthCheck struct {
+	HTTP             *HTTPProbe `json:"http,omitempty"`
+	TCP              *TCPProbe  `json:"tcp,omitempty"`
+	Exec             *ExecProbe `json:"exec,omitempty"`
+	IntervalSeconds  int32      `json:"intervalSeconds,omitempty"`
+	FailureThreshold int32      `json:"failureThreshold,omitempty"`
+}
+
+// HTTPProbe succeeds on a 2xx or 3xx answer to GET Path.
+type HTTPProbe struct {
+	Path string `json:"path,omitempty"`
+	Port int32  `json:"port"`
+}
+
+// TCPProbe succeeds when a connection to Port opens.
+type TCPProbe struct {
+	Port int32 `json:"port"`
+}
+
+// ExecProbe succeeds when Command exits 0 inside the instance.
+type ExecProbe struct {
+	Command []string `json:"command"`
+}
+
+// RestartPolicy says when an exited instance is started again.
+type RestartPolicy string
+
+// Restart policies.
+const (
+	RestartAlways    RestartPolicy = "Always"
+	RestartOnFailure RestartPolicy = "OnFailure"
+	RestartNever     RestartPolicy = "Never"
+)
+
+// Volume is persistent storage mounted into every replica.
+type Volume struct {
+	Name      string             `json:"name"`
+	MountPath string             `json:"mountPath"`
+	Size      *resource.Quantity `json:"size,omitempty"`
+}
+
+// Traits are facts about a workload, the inputs of assessment.
+type Traits struct {
+	OS           OSFamily     `json:"os,omitempty"`
+	OSVersion    string       `json:"osVersion,omitempty"`
+	Trust        Trust        `json:"trust,omitempty"`
+	Data         DataClass    `json:"data,omitempty"`
+	Tenancy      Tenancy      `json:"tenancy,omitempty"`
+	Privileged   bool         `json:"privileged,omitempty"`
+	Capabilities []string     `json:"capabilities,omitempty"`
+	HostAccess   []HostAccess `json:"hostAccess,omitempty"`
+	Kernel       KernelNeeds  `json:"kernel,omitempty"`
+	// ImageAvailable is false when only a VM image of the workload exists (lift and shift).
+	ImageAvailable *bool `json:"imageAvailable,omitempty"`
+}
+
+// KernelNeeds lists what a workload needs from a kernel of its own.
+type KernelNeeds struct {
+	Modules []string `json:"modules,omitempty"`
+	Sysctls []string `json:"sysctls,omitempty"`
+}
+
+// OSFamily is the guest operating system family.
+type OSFamily string
+
+// OS families.
+const (
+	OSLinux   OSFamily = "linux"
+	OSWindows OSFamily = "windows"
+	OSOther   OSFamily = "other"
+)
+
+// Trust is the provenance of a workload's code.
+type Trust string
+
+// Trust levels.
+const (
+	TrustTrusted   Trust = "trusted"
+	TrustInternal  Trust = "internal"
+	TrustUntrusted Trust = "untrusted"
+)
+
+// DataClass is the sensitivity of the data a workload handles.
+type DataClass string
+
+// Data classes.
+const (
+	DataPublic       DataClass = "public"
+	DataInternal     DataClass = "internal"
+	DataConfidential DataClass = "confidential"
+	DataRegulated    DataClass = "regulated"
+)
+
+// Tenancy says whether a workload serves one tenant or many.
+type Tenancy string
+
+// Tenancies.
+const (
+	TenancySingle Tenancy = "single"
+	TenancyMulti  Tenancy = "multi"
+)
+
+// HostAccess is a part of the host a workload reaches into.
+type HostAccess string
+
+// Kinds of host access.
+const (
+	HostNetwork HostAccess = "network"
+	HostPID     HostAccess = "pid"
+	HostIPC     HostAccess = "ipc"
+	HostDevices HostAccess = "devices"
+	HostPaths   HostAccess = "paths"
+)
+
+// Spread is how replicas of one workload are spread over hosts.
+type Spread string
+
+// Spreads.
+const (
+	SpreadNone Spread = ""
+	SpreadHost Spread = "host"
+	SpreadZone Spread = "zone"
+)
+
+// Placement constrains where replicas go.
+type Placement struct {
+	Spread       Spread            `json:"spread,omitempty"`
+	HostSelector map[string]string `json:"hostSelector,omitempty"`
+	// IsolationClass overrides the default class <tenant>/<trust>/<data>; node VMs hold one class only.
+	IsolationClass string `json:"isolationClass,omitempty"`
+}
+
+// WorkloadStatus is what strata decided and observed.
+type WorkloadStatus struct {
+	Tier       Tier        `json:"tier,omitempty"`
+	Phase      Phase       `json:"phase,omitempty"`
+	Reasons    []Reason    `json:"reasons,omitempty"`
+	Instances  []Instance  `json:"instances,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// Phase summarizes a workload's instances.
+type Phase string
+
+// Phases.
+const (
+	PhasePending  Phase = "Pending"
+	PhaseRunning  Phase = "Running"
+	PhaseDegraded Phase = "Degraded"
+	PhaseFailed   Phase = "Failed"
+	PhaseStopped  Phase = "Stopped"
+)
+
+// Reason is one rule's contribution to an assessment.
+type Reason struct {
+	Rule    string `json:"rule"`
+	Effect  Effect `json:"effect"`
+	Tier    Tier   `json:"tier"`
+	Message string `json:"message"`
+}
+
+// Instance is one replica slot of a workload.
+type Instance struct {
+	ID        string     `json:"id"`
+	Tier      Tier       `json:"tier"`
+	State     string     `json:"state"`
+	IP        string     `json:"ip,omitempty"`
+	PID       int        `json:"pid,omitempty"`
+	Host      string     `json:"host,omitempty"`
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	Restarts  int32      `json:"restarts"`
+	Message   string     `json:"message,omitempty"`
+}
+
+// Condition is one observed aspect of a workload, Kubernetes style.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason,omitempty"`
+	Message            string    `json:"message,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
