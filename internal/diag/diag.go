@@ -22,6 +22,17 @@ type Error struct {
 // Error formats e as FILE:LINE:COL: path: message (hint).
 func (e *Error) Error() string {
 	var b strings.Builder
+	if e.File == "" {
+		if e.Path != "" {
+			b.WriteString(e.Path)
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Msg)
+		if e.Hint != "" {
+			b.WriteString(" (" + e.Hint + ")")
+		}
+		return b.String()
+	}
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)

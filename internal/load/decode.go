@@ -19,7 +19,7 @@ import (
 
 // maxNodes bounds the nodes one document may expand to, aliases included, so that a
 // small file with nested aliases cannot make the decoder run out of memory.
-const maxNodes = 1 << 20
+const maxNodes = 1 << 18
 
 // Positions maps field paths (spec.ports[0].port) to where their values are in the file.
 type Positions map[string]Pos
@@ -59,7 +59,7 @@ func Strict(doc Document, out any) (Positions, diag.List) {
 // Loose decodes the document into out, ignoring fields out's type lacks. It is for documents
 // of other systems (Kubernetes objects) where strata reads only what it needs.
 func Loose(doc Document, out any) diag.List {
-	d := &decoder{file: doc.File, pos: Positions{}}
+	d := &decoder{file: doc.File}
 	generic := d.generic(doc.Node, nil)
 	if len(d.errs) > 0 {
 		return d.errs
@@ -74,7 +74,7 @@ func Loose(doc Document, out any) diag.List {
 // Generic converts a node to plain Go values (map[string]any, []any, string, int64, float64,
 // bool, nil), as JSON would decode it.
 func Generic(file string, n *yaml.Node) (any, diag.List) {
-	d := &decoder{file: file, pos: Positions{}}
+	d := &decoder{file: file}
 	v := d.generic(n, nil)
 	return v, d.errs
 }
@@ -120,11 +120,11 @@ func (d *decoder) enter(n *yaml.Node, p *field.Path) (*yaml.Node, bool) {
 	if d.nodes > maxNodes {
 		if !d.over {
 			d.over = true
-			d.fail(n, p, "document expands to too many values", "a document may hold at most a million values, aliases counted")
+			d.fail(n, p, "document expands to too many values", "a document may hold at most 262144 values, aliases counted")
 		}
 		return n, false
 	}
-	if p != nil {
+	if p != nil && d.pos != nil {
 		d.pos[p.String()] = Pos{n.Line, n.Column}
 	}
 	return n, true

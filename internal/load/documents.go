@@ -61,14 +61,30 @@ func Documents(file string, data []byte) ([]Document, diag.List) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// parserProblems are the YAML parser's (not scanner's) messages: the parser reports their
+// line counted from 0, the scanner from 1.
+var parserProblems = map[string]bool{
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected key":              true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found undefined tag handle":             true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
 func syntaxError(file string, err error) *diag.Error {
-	msg := err.Error()
-	line := 0
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0 // a message without a line is about the first one
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if parserProblems[msg] || line == 0 {
+		line++
 	}
 	return (&diag.Error{File: file, Line: line, Msg: "syntax error: " + msg}).
 		WithHint("fix the YAML or JSON syntax; a document must be a mapping of fields")

@@ -1,0 +1,32 @@
+package assess
+
+import (
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+
+	"strata.dev/strata/internal/osrelease"
+)
+
+// newEnv declares what rules can use: the variable `workload` (a map), the string extension
+// functions (upperAscii, replace, ...), and endOfLife(string).
+func newEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("workload", cel.MapType(cel.StringType, cel.DynType)),
+		ext.Strings(),
+		cel.CrossTypeNumericComparisons(true),
+		cel.Function("endOfLife",
+			cel.Overload("endOfLife_string", []*cel.Type{cel.StringType}, cel.BoolType,
+				cel.UnaryBinding(endOfLife))),
+	)
+}
+
+func endOfLife(v ref.Val) ref.Val {
+	s, ok := v.(types.String)
+	if !ok {
+		return types.NewErr("endOfLife: expected a string, got %s", v.Type())
+	}
+	_, eol := osrelease.EndOfLife(string(s))
+	return types.Bool(eol)
+}

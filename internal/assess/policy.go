@@ -1,0 +1,129 @@
+package assess
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/load"
+)
+
+var (
+	defaultOnce   sync.Once
+	defaultEngine *Engine
+)
+
+// Default returns the engine of the built-in policy (default-policy.yaml).
+func Default() *Engine {
+	defaultOnce.Do(func() {
+		e, errs := LoadPolicy("default-policy.yaml", defaultPolicy)
+		if len(errs) > 0 {
+			panic("assess: the built-in policy is invalid:\n" + errs.Error()) // caught by the package's tests
+		}
+		defaultEngine = e
+	})
+	return defaultEngine
+}
+
+// LoadPolicy reads a file holding one AssessmentPolicy and compiles it. Every problem is
+// reported at its place in the file, CEL errors at their place inside the expression.
+func LoadPolicy(file string, data []byte) (*Engine, diag.List) {
+	objs, errs := load.File(file, data)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	var pol *load.Object
+	for _, o := range objs {
+		if _, ok := o.Object.(*v1alpha1.AssessmentPolicy); !ok {
+			errs = append(errs, o.Errorf("kind", "a policy file holds one AssessmentPolicy", "a %s is not a policy", o.Doc.Kind))
+			continue
+		}
+		if pol != nil {
+			errs = append(errs, o.Errorf("", "keep one policy per file", "a second AssessmentPolicy"))
+			continue
+		}
+		pol = o
+	}
+	if pol == nil && len(errs) == 0 {
+		errs = append(errs, &diag.Error{File: file, Line: 1, Msg: "no AssessmentPolicy found", Hint: "the file must hold a document of kind AssessmentPolicy"})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return CompileObject(pol, data)
+}
+
+// CompileObject compiles a decoded AssessmentPolicy; src is the text of its file, used to place
+// errors inside multi-line expressions.
+func CompileObject(pol *load.Object, src []byte) (*Engine, diag.List) {
+	p, ok := pol.Object.(*v1alpha1.AssessmentPolicy)
+	if !ok {
+		return nil, diag.List{pol.Errorf("kind", "", "a %s is not an AssessmentPolicy", pol.Doc.Kind)}
+	}
+	var errs diag.List
+	e, exprErrs := Compile(p)
+	for _, xe := range exprErrs {
+		path := fmt.Sprintf("spec.rules[%d].when", xe.Rule)
+		d := pol.Errorf(path, xe.Hint, "rule %s: %s", p.Spec.Rules[xe.Rule].Name, xe.Msg)
+		if n := whenNode(pol.Doc.Node, xe.Rule); n != nil && xe.Line > 0 {
+			d.Line, d.Col = exprPosition(src, n, xe.Line, xe.Col)
+		}
+		errs = append(errs, d)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return e, nil
+}
+
+// whenNode finds the value node of spec.rules[i].when.
+func whenNode(doc *yaml.Node, i int) *yaml.Node {
+	rules := load.Field(load.Field(doc, "spec"), "rules")
+	if rules == nil || rules.Kind != yaml.SequenceNode || i >= len(rules.Content) {
+		return nil
+	}
+	return load.Field(rules.Content[i], "when")
+}
+
+// exprPosition maps a position inside an expression (line and column from 1) to its position
+// in the file, following how the YAML scalar holding it was written.
+func exprPosition(src []byte, n *yaml.Node, line, col int) (int, int) {
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		lines := strings.Split(string(src), "\n")
+		// The block's content starts on the line after its indicator.
+		first := n.Line // index of the first content line (0-based in lines)
+		if n.Style == yaml.LiteralStyle {
+			l := first + line - 1
+			if l >= len(lines) {
+				return n.Line, n.Column
+			}
+			return l + 1, indent(lines[l]) + col
+		}
+		// Folded: the expression is the block's lines joined by spaces; walk them.
+		offset := col - 1
+		for l := first; l < len(lines); l++ {
+			text := strings.TrimSpace(lines[l])
+			if offset <= len(text) {
+				return l + 1, indent(lines[l]) + offset + 1
+			}
+			offset -= len(text) + 1
+		}
+		return n.Line, n.Column
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if line == 1 {
+			return n.Line, n.Column + col // after the opening quote
+		}
+	default:
+		if line == 1 {
+			return n.Line, n.Column + col - 1
+		}
+	}
+	return n.Line + line - 1, col
+}
+
+func indent(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }

@@ -1,0 +1,157 @@
+// Package importer turns what users already have into strata Workloads: strata's own
+// documents, Kubernetes manifests, compose files and VMware inventories exported as RVTools
+// vInfo CSV. The kind of each input is told from its content, not its name.
+package importer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/importer/compose"
+	"strata.dev/strata/internal/importer/kube"
+	"strata.dev/strata/internal/importer/rvtools"
+	"strata.dev/strata/internal/inventory"
+	"strata.dev/strata/internal/load"
+)
+
+// File imports one input. It returns every workload it could read and every problem it found.
+func File(name string, data []byte) (inventory.Set, diag.List) {
+	if rvtools.Detect(data) {
+		return rvtools.Import(name, data)
+	}
+	docs, errs := load.Documents(name, data)
+	var (
+		set  inventory.Set
+		kdoc []load.Document
+	)
+	for _, doc := range docs {
+		switch {
+		case load.IsStrata(doc):
+			obj, derrs := load.Decode(doc)
+			errs = append(errs, derrs...)
+			if obj == nil {
+				continue
+			}
+			if w, ok := obj.Object.(*v1alpha1.Workload); ok {
+				set.Items = append(set.Items, inventory.Item{Workload: *w, Source: v1alpha1.Source{
+					File: name, Line: doc.Line, Format: v1alpha1.FormatStrata, Kind: v1alpha1.KindWorkload}})
+			} else {
+				set.Skipped = append(set.Skipped, v1alpha1.SkippedObject{
+					Source: v1alpha1.Source{File: name, Line: doc.Line, Format: v1alpha1.FormatStrata, Kind: doc.Kind},
+					Reason: "kind " + doc.Kind + " describes no workload"})
+			}
+		case kube.IsKubernetes(doc):
+			kdoc = append(kdoc, doc)
+		case compose.Detect(doc):
+			cs, cerrs := compose.Import(doc)
+			set.Add(cs)
+			errs = append(errs, cerrs...)
+		default:
+			errs = append(errs, (&diag.Error{File: name, Line: doc.Line, Col: doc.Col,
+				Msg: "not a document strata reads"}).WithHint(
+				"expected a strata object (apiVersion: %s), a Kubernetes object (apiVersion and kind), "+
+					"a compose file (services:) or an RVTools vInfo CSV export (a VM column)", v1alpha1.GroupVersion))
+		}
+	}
+	if len(kdoc) > 0 {
+		ks, kerrs := kube.Import(kdoc)
+		set.Add(ks)
+		errs = append(errs, kerrs...)
+	}
+	unique(&set)
+	return set, errs
+}
+
+// unique renames workloads whose names collide with an earlier item's, keeping the first
+// name as it is, so that every workload of the inventory can be addressed by its name.
+func unique(set *inventory.Set) {
+	seen := make(map[string]bool, len(set.Items))
+	for i := range set.Items {
+		it := &set.Items[i]
+		name := it.Workload.Metadata.Name
+		if !seen[name] {
+			seen[name] = true
+			continue
+		}
+		for n := 2; ; n++ {
+			suffix := fmt.Sprintf("-%d", n)
+			cand := strings.TrimRight(name[:min(len(name), 63-len(suffix))], "-") + suffix
+			if !seen[cand] {
+				if it.Source.Name == "" {
+					it.Source.Name = name
+				}
+				it.Workload.Metadata.Name = cand
+				seen[cand] = true
+				break
+			}
+		}
+	}
+}
+
+// Inputs lists the files named by paths: a file is itself, a directory stands for the
+// files directly in it whose names end in .yaml, .yml, .json or .csv, sorted by name.
+func Inputs(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		if p == "-" {
+			files = append(files, p)
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		var found []string
+		for _, e := range entries {
+			switch strings.ToLower(filepath.Ext(e.Name())) {
+			case ".yaml", ".yml", ".json", ".csv":
+				if !e.IsDir() {
+					found = append(found, filepath.Join(p, e.Name()))
+				}
+			}
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: no .yaml, .yml, .json or .csv files in this directory", p)
+		}
+		slices.Sort(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+// Files imports every input named by paths (see Inputs), one after another.
+func Files(paths []string) (inventory.Set, diag.List) {
+	files, err := Inputs(paths)
+	if err != nil {
+		return inventory.Set{}, diag.List{{Msg: err.Error(), Hint: "check the path"}}
+	}
+	var (
+		all  inventory.Set
+		errs diag.List
+	)
+	for _, f := range files {
+		data, err := load.ReadInput(f)
+		if err != nil {
+			errs = append(errs, &diag.Error{File: f, Msg: err.Error(), Hint: "check the file name and its permissions"})
+			continue
+		}
+		set, ferrs := File(f, data)
+		all.Add(set)
+		errs = append(errs, ferrs...)
+	}
+	unique(&all)
+	return all, errs
+}
