@@ -20,6 +20,9 @@ type Rule struct {
 	Effect  Effect `json:"effect"`
 	Tier    Tier   `json:"tier"`
 	Message string `json:"message"`
+	// Detail is an optional CEL expression giving a string about this workload (which OS
+	// release, which capabilities); it is added to the message of the reason.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Effect is require (exactly this tier) or atLeast (this tier or stronger).

@@ -10,7 +10,7 @@ import (
 )
 
 // newEnv declares what rules can use: the variable `workload` (a map), the string extension
-// functions (upperAscii, replace, ...), and endOfLife(string).
+// functions (upperAscii, replace, join, ...), endOfLife(string) and endOfLifeEntry(string).
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("workload", cel.MapType(cel.StringType, cel.DynType)),
@@ -19,7 +19,23 @@ func newEnv() (*cel.Env, error) {
 		cel.Function("endOfLife",
 			cel.Overload("endOfLife_string", []*cel.Type{cel.StringType}, cel.BoolType,
 				cel.UnaryBinding(endOfLife))),
+		cel.Function("endOfLifeEntry",
+			cel.Overload("endOfLifeEntry_string", []*cel.Type{cel.StringType}, cel.StringType,
+				cel.UnaryBinding(endOfLifeEntry))),
 	)
+}
+
+// endOfLifeEntry names the row of the end-of-life table that matches, or "".
+func endOfLifeEntry(v ref.Val) ref.Val {
+	s, ok := v.(types.String)
+	if !ok {
+		return types.NewErr("endOfLifeEntry: expected a string, got %s", v.Type())
+	}
+	entry, eol := osrelease.EndOfLife(string(s))
+	if !eol {
+		return types.String("")
+	}
+	return types.String(entry)
 }
 
 func endOfLife(v ref.Val) ref.Val {

@@ -28,19 +28,28 @@ type Engine struct {
 
 type rule struct {
 	v1alpha1.Rule
-	prg cel.Program
+	prg    cel.Program
+	detail cel.Program // nil when the rule has no detail
 }
 
 // ExprError is a problem in one rule's expression. Line and Col are positions within the
 // expression text, from 1; zero when the problem is not at a place in it.
 type ExprError struct {
-	Rule      int // index in spec.rules
+	Rule      int    // index in spec.rules
+	Field     string // "when" or "detail"
 	Line, Col int
 	Msg, Hint string
 }
 
 func (e ExprError) Error() string {
-	return fmt.Sprintf("spec.rules[%d].when:%d:%d: %s", e.Rule, e.Line, e.Col, e.Msg)
+	return fmt.Sprintf("spec.rules[%d].%s:%d:%d: %s", e.Rule, e.field(), e.Line, e.Col, e.Msg)
+}
+
+func (e ExprError) field() string {
+	if e.Field == "" {
+		return "when"
+	}
+	return e.Field
 }
 
 // Compile checks and compiles every rule of a validated policy, returning all problems.
@@ -78,7 +87,16 @@ func Compile(pol *v1alpha1.AssessmentPolicy) (*Engine, []ExprError) {
 				Hint: "check the field path (fields are as in a Workload document); guard optional fields with has()"})
 			continue
 		}
-		e.rules = append(e.rules, rule{Rule: r, prg: prg})
+		compiled := rule{Rule: r, prg: prg}
+		if r.Detail != "" {
+			var derr *ExprError
+			if compiled.detail, derr = compileDetail(env, r.Detail, probe); derr != nil {
+				derr.Rule, derr.Field = i, "detail"
+				errs = append(errs, *derr)
+				continue
+			}
+		}
+		e.rules = append(e.rules, compiled)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -103,6 +121,41 @@ func eval(prg cel.Program, in map[string]any) (bool, error) {
 		return false, fmt.Errorf("the expression gave %v (%s), not a bool", out.Value(), out.Type())
 	}
 	return b, nil
+}
+
+// compileDetail compiles a rule's detail expression, which must give a string.
+func compileDetail(env *cel.Env, expr string, probe map[string]any) (cel.Program, *ExprError) {
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		ce := iss.Errors()[0]
+		return nil, &ExprError{Line: ce.Location.Line(), Col: ce.Location.Column() + 1, Msg: ce.Message,
+			Hint: "see the CEL language definition; a detail is a string expression"}
+	}
+	if t := ast.OutputType(); !t.IsExactType(types.StringType) && !t.IsExactType(types.DynType) {
+		return nil, &ExprError{Line: 1, Col: 1, Msg: "the detail gives a value of type " + t.String() + ", not string",
+			Hint: "write a string expression, such as workload.spec.traits.osVersion"}
+	}
+	prg, err := env.Program(ast, cel.CostLimit(costLimit))
+	if err != nil {
+		return nil, &ExprError{Msg: err.Error()}
+	}
+	if _, err := evalString(prg, probe); err != nil {
+		return nil, &ExprError{Msg: "does not evaluate on a workload with defaults: " + err.Error(),
+			Hint: "check the field path; guard optional fields with has()"}
+	}
+	return prg, nil
+}
+
+func evalString(prg cel.Program, in map[string]any) (string, error) {
+	out, _, err := prg.Eval(map[string]any{"workload": in})
+	if err != nil {
+		return "", err
+	}
+	s, ok := out.Value().(string)
+	if !ok {
+		return "", fmt.Errorf("the detail gave %v (%s), not a string", out.Value(), out.Type())
+	}
+	return s, nil
 }
 
 // Decision is the tier decided for one workload and why.
@@ -131,7 +184,17 @@ func (e *Engine) Assess(w *v1alpha1.Workload) (Decision, error) {
 			continue
 		}
 		matched = append(matched, r)
-		d.Reasons = append(d.Reasons, v1alpha1.Reason{Rule: r.Name, Effect: r.Effect, Tier: r.Tier, Message: r.Message})
+		msg := r.Message
+		if r.detail != nil {
+			detail, err := evalString(r.detail, in)
+			if err != nil {
+				return Decision{}, fmt.Errorf("policy %s, rule %s, detail: %w", e.name, r.Name, err)
+			}
+			if detail != "" {
+				msg += " (" + detail + ")"
+			}
+		}
+		d.Reasons = append(d.Reasons, v1alpha1.Reason{Rule: r.Name, Effect: r.Effect, Tier: r.Tier, Message: msg})
 		if d.Tier.Weaker(r.Tier) {
 			d.Tier = r.Tier
 		}

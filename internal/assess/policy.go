@@ -67,9 +67,9 @@ func CompileObject(pol *load.Object, src []byte) (*Engine, diag.List) {
 	var errs diag.List
 	e, exprErrs := Compile(p)
 	for _, xe := range exprErrs {
-		path := fmt.Sprintf("spec.rules[%d].when", xe.Rule)
+		path := fmt.Sprintf("spec.rules[%d].%s", xe.Rule, xe.field())
 		d := pol.Errorf(path, xe.Hint, "rule %s: %s", p.Spec.Rules[xe.Rule].Name, xe.Msg)
-		if n := whenNode(pol.Doc.Node, xe.Rule); n != nil && xe.Line > 0 {
+		if n := exprNode(pol.Doc.Node, xe.Rule, xe.field()); n != nil && xe.Line > 0 {
 			d.Line, d.Col = exprPosition(src, n, xe.Line, xe.Col)
 		}
 		errs = append(errs, d)
@@ -80,13 +80,13 @@ func CompileObject(pol *load.Object, src []byte) (*Engine, diag.List) {
 	return e, nil
 }
 
-// whenNode finds the value node of spec.rules[i].when.
-func whenNode(doc *yaml.Node, i int) *yaml.Node {
+// exprNode finds the value node of spec.rules[i].<field>.
+func exprNode(doc *yaml.Node, i int, field string) *yaml.Node {
 	rules := load.Field(load.Field(doc, "spec"), "rules")
 	if rules == nil || rules.Kind != yaml.SequenceNode || i >= len(rules.Content) {
 		return nil
 	}
-	return load.Field(rules.Content[i], "when")
+	return load.Field(rules.Content[i], field)
 }
 
 // exprPosition maps a position inside an expression (line and column from 1) to its position

@@ -60,7 +60,7 @@ Exit status: 0 when every input was read, 2 when any input or the policy is inva
 			}
 			engine := assess.Default()
 			if policy != "" {
-				data, err := load.ReadInput(policy)
+				data, err := load.ReadInput(policy, s.In)
 				if err != nil {
 					return reportProblems(s.Err, diag.List{{File: policy, Msg: err.Error(), Hint: "check the file name"}})
 				}
@@ -69,7 +69,7 @@ Exit status: 0 when every input was read, 2 when any input or the policy is inva
 					return reportProblems(s.Err, errs)
 				}
 			}
-			set, errs := importer.Files(files)
+			set, errs := importer.Files(files, s.In)
 			report, aerrs := engine.Report(set)
 			errs = append(errs, aerrs...)
 			if err := printReport(s.Out, report, output); err != nil {

@@ -42,7 +42,7 @@ Exit status: 0 when everything is valid, 2 when anything is not.`,
 			var errs diag.List
 			count := 0
 			for _, p := range paths {
-				data, err := load.ReadInput(p)
+				data, err := load.ReadInput(p, s.In)
 				if err != nil {
 					errs = append(errs, &diag.Error{File: p, Msg: err.Error(), Hint: "check the file name and its permissions"})
 					continue

@@ -5,6 +5,7 @@ package importer
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,8 +133,8 @@ func Inputs(paths []string) ([]string, error) {
 	return files, nil
 }
 
-// Files imports every input named by paths (see Inputs), one after another.
-func Files(paths []string) (inventory.Set, diag.List) {
+// Files imports every input named by paths (see Inputs), one after another; "-" reads stdin.
+func Files(paths []string, stdin io.Reader) (inventory.Set, diag.List) {
 	files, err := Inputs(paths)
 	if err != nil {
 		return inventory.Set{}, diag.List{{Msg: err.Error(), Hint: "check the path"}}
@@ -143,7 +144,7 @@ func Files(paths []string) (inventory.Set, diag.List) {
 		errs diag.List
 	)
 	for _, f := range files {
-		data, err := load.ReadInput(f)
+		data, err := load.ReadInput(f, stdin)
 		if err != nil {
 			errs = append(errs, &diag.Error{File: f, Msg: err.Error(), Hint: "check the file name and its permissions"})
 			continue

@@ -1,7 +1,9 @@
 package load
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -141,19 +143,27 @@ func File(file string, data []byte) ([]*Object, diag.List) {
 	return objs, errs
 }
 
-// ReadFile reads and decodes a file of strata objects; "-" reads standard input.
-func ReadFile(name string) ([]*Object, diag.List) {
-	data, err := ReadInput(name)
+// ReadFile reads and decodes a file of strata objects; "-" reads stdin.
+func ReadFile(name string, stdin io.Reader) ([]*Object, diag.List) {
+	data, err := ReadInput(name, stdin)
 	if err != nil {
 		return nil, diag.List{{File: name, Msg: err.Error(), Hint: "check the file name"}}
 	}
 	return File(name, data)
 }
 
-// ReadInput reads a named file, or standard input for "-".
-func ReadInput(name string) ([]byte, error) {
+// ReadInput reads a named file, or stdin for "-".
+func ReadInput(name string, stdin io.Reader) ([]byte, error) {
 	if name == "-" {
-		return readAll(os.Stdin)
+		if stdin == nil {
+			return nil, errors.New("no standard input")
+		}
+		return readAll(stdin)
 	}
-	return os.ReadFile(name)
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAll(f)
 }
