@@ -1,0 +1,142 @@
+package compose
+
+import (
+	"strconv"
+	"strings"
+
+	"strata.dev/strata/api/v1alpha1"
+)
+
+// safeSysctls are the namespaced sysctls a container may set under a shared kernel. Every
+// other sysctl a service sets makes it need a kernel of its own.
+var safeSysctls = map[string]bool{
+	"kernel.shm_rmid_forced":              true,
+	"net.ipv4.ip_local_port_range":        true,
+	"net.ipv4.tcp_syncookies":             true,
+	"net.ipv4.ping_group_range":           true,
+	"net.ipv4.ip_unprivileged_port_start": true,
+	"net.ipv4.ip_local_reserved_ports":    true,
+	"net.ipv4.tcp_keepalive_time":         true,
+	"net.ipv4.tcp_fin_timeout":            true,
+	"net.ipv4.tcp_keepalive_intvl":        true,
+	"net.ipv4.tcp_keepalive_probes":       true,
+}
+
+// traits reads what a service asks of its host: privileged, cap_add, network_mode, pid, ipc,
+// devices, sysctls and platform.
+func (b *builder) traits() {
+	t := &b.w.Spec.Traits
+	if n, p := b.get("privileged"); n != nil {
+		if v, ok := b.r.boolean(n, p); ok && v {
+			t.Privileged = true
+			b.from("spec.traits.privileged", n, p)
+		}
+	}
+	b.capabilities()
+	for _, mode := range []struct {
+		key    string
+		access v1alpha1.HostAccess
+	}{{"network_mode", v1alpha1.HostNetwork}, {"pid", v1alpha1.HostPID}, {"ipc", v1alpha1.HostIPC}} {
+		if n, p := b.get(mode.key); n != nil {
+			if s, ok := b.r.str(n, p); ok && s == "host" {
+				b.host[mode.access] = true
+			}
+		}
+	}
+	if n, p := b.get("devices"); n != nil {
+		items, _ := b.r.list(n, p)
+		for _, item := range items {
+			if !isNull(b.r.resolve(item)) {
+				b.host[v1alpha1.HostDevices] = true
+				break
+			}
+		}
+	}
+	b.sysctls()
+	if n, p := b.get("platform"); n != nil {
+		if s, ok := b.r.str(n, p); ok {
+			os, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "/")
+			if os == "windows" {
+				t.OS = v1alpha1.OSWindows
+			}
+		}
+	}
+}
+
+// capabilities reads cap_add: names in upper case without the CAP_ prefix, each once.
+func (b *builder) capabilities() {
+	n, p := b.get("cap_add")
+	items, _ := b.r.list(n, p)
+	t := &b.w.Spec.Traits
+	for i, item := range items {
+		ip := p.Index(i)
+		s, at := b.r.strAt(item, ip)
+		if at == nil {
+			continue
+		}
+		c := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "CAP_")
+		if !isCapability(c) {
+			b.r.errorf(at, ip, "write a Linux capability name such as NET_ADMIN", "invalid capability %q", s)
+			continue
+		}
+		if b.seen["capability:"+c] {
+			continue
+		}
+		b.seen["capability:"+c] = true
+		b.from("spec.traits.capabilities["+strconv.Itoa(len(t.Capabilities))+"]", at, ip)
+		t.Capabilities = append(t.Capabilities, c)
+	}
+}
+
+// isCapability accepts a capability name without its CAP_ prefix: upper case letters, digits
+// and underscores (ALL counts).
+func isCapability(c string) bool {
+	if c == "" {
+		return false
+	}
+	for _, r := range c {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// sysctls reads sysctls (a mapping or a list of name=value) and keeps the names of those
+// that need a kernel of their own.
+func (b *builder) sysctls() {
+	n, p := b.get("sysctls")
+	k := &b.w.Spec.Traits.Kernel
+	for _, kv := range b.r.pairs(n, p) {
+		name := strings.TrimSpace(kv.key)
+		if name == "" || strings.ContainsAny(name, " \t\n\r") {
+			b.r.errorf(kv.node, p.Key(kv.key), "write a sysctl name such as net.core.somaxconn", "invalid sysctl name %q", kv.key)
+			continue
+		}
+		if safeSysctls[strings.ReplaceAll(name, "/", ".")] || b.seen["sysctl:"+name] {
+			continue
+		}
+		b.seen["sysctl:"+name] = true
+		b.from("spec.traits.kernel.sysctls["+strconv.Itoa(len(k.Sysctls))+"]", kv.node, p.Key(kv.key))
+		k.Sysctls = append(k.Sysctls, name)
+	}
+}
+
+// runtime reads runtime: gVisor's runsc asks for the sandbox tier, a Kata runtime for vm.
+func (b *builder) runtime() {
+	n, p := b.get("runtime")
+	s, at := b.r.strAt(n, p)
+	if at == nil {
+		return
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "runsc" || s == "gvisor" || strings.HasPrefix(s, "io.containerd.runsc."):
+		b.w.Spec.Isolation = v1alpha1.Isolation(v1alpha1.TierSandbox)
+	case strings.Contains(s, "kata"):
+		b.w.Spec.Isolation = v1alpha1.Isolation(v1alpha1.TierVM)
+	default:
+		return
+	}
+	b.from("spec.isolation", at, p)
+}

@@ -1,0 +1,358 @@
+package compose
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"strata.dev/strata/internal/diag"
+)
+
+// maxNodes bounds the nodes one document may expand to while it is read, aliases counted, so
+// that a small file whose aliases nest cannot keep the importer busy for long.
+const maxNodes = 1 << 20
+
+// reader walks the nodes of one compose document and collects the errors it finds.
+type reader struct {
+	file string
+	line int // the document's line, for errors about a node without one
+	errs diag.List
+	left int // nodes that may still be visited
+	over bool
+}
+
+func newReader(file string, line int) *reader {
+	return &reader{file: file, line: max(line, 1), left: maxNodes}
+}
+
+// errorf records an error at node n (or at the document when n has no position).
+func (r *reader) errorf(n *yaml.Node, p *field.Path, hint, format string, args ...any) {
+	e := &diag.Error{File: r.file, Line: r.line, Msg: fmt.Sprintf(format, args...), Hint: hint}
+	if n != nil && n.Line > 0 {
+		e.Line, e.Col = n.Line, n.Column
+	}
+	if p != nil {
+		e.Path = p.String()
+	}
+	r.errs = append(r.errs, e)
+}
+
+// resolve follows aliases and counts n against the document's budget. It returns nil for a
+// missing node, a dangling alias, or when the budget is spent.
+func (r *reader) resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if i == 8 {
+			return nil
+		}
+		n = n.Alias
+	}
+	if n == nil || !r.spend(n) {
+		return nil
+	}
+	return n
+}
+
+// spend counts one value read at n against the document's budget; false means stop.
+func (r *reader) spend(n *yaml.Node) bool {
+	if r.left--; r.left >= 0 {
+		return true
+	}
+	if !r.over {
+		r.over = true
+		r.errorf(n, nil, "a compose file may hold at most a million values, aliases and port ranges counted",
+			"the document expands to too many values")
+	}
+	return false
+}
+
+// isNull reports whether n is missing or a null scalar (an empty value counts).
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
+}
+
+// describe names what a node holds, for messages such as "expected a list, got ...".
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!str":
+			return strconv.Quote(n.Value)
+		case "!!null":
+			return "null"
+		}
+		return n.Value
+	}
+	return "a value"
+}
+
+// entry is one key of a mapping and its value node (unresolved).
+type entry struct {
+	key  string
+	k, v *yaml.Node
+}
+
+// fields are the keys of a mapping in order, merge keys resolved.
+type fields []entry
+
+// get returns the value node of key, or nil.
+func (fs fields) get(key string) *yaml.Node {
+	for _, e := range fs {
+		if e.key == key {
+			return e.v
+		}
+	}
+	return nil
+}
+
+// mapping reads n as a mapping with its merge keys (<<) resolved: the mapping's own keys come
+// first and win; merged mappings follow in order, earlier ones winning over later ones, as the
+// YAML merge key type has it. ok is false (and an error recorded) when n is not a mapping; a
+// null n is an empty mapping.
+func (r *reader) mapping(n *yaml.Node, p *field.Path) (fs fields, ok bool) {
+	n = r.resolve(n)
+	if isNull(n) {
+		return nil, true
+	}
+	if n.Kind != yaml.MappingNode {
+		r.errorf(n, p, "write key: value pairs", "expected a mapping, got %s", describe(n))
+		return nil, false
+	}
+	m := &merger{r: r, p: p, seen: map[string]bool{}, visited: map[*yaml.Node]bool{}}
+	m.collect(n, true)
+	return m.out, true
+}
+
+type merger struct {
+	r       *reader
+	p       *field.Path
+	out     fields
+	seen    map[string]bool
+	visited map[*yaml.Node]bool
+}
+
+// collect adds the keys of mapping n that are not yet seen, then those of its merges.
+// explicit is true for the mapping being read, whose problems are reported; merged mappings
+// are reported when read on their own. A mapping merged twice adds nothing the second time,
+// which also ends cycles.
+func (m *merger) collect(n *yaml.Node, explicit bool) {
+	if m.visited[n] {
+		return
+	}
+	m.visited[n] = true
+	var merges []*yaml.Node
+	own := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := m.r.resolve(n.Content[i])
+		if k == nil {
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			if explicit {
+				m.r.errorf(k, m.p, "", "a key must be a string, got %s", describe(k))
+			}
+			continue
+		}
+		if k.ShortTag() == "!!merge" {
+			merges = append(merges, n.Content[i+1])
+			continue
+		}
+		if own[k.Value] && explicit {
+			m.r.errorf(k, m.p.Child(k.Value), "keep one of them", "key %q is given twice", k.Value)
+		}
+		own[k.Value] = true
+		if m.seen[k.Value] {
+			continue
+		}
+		m.seen[k.Value] = true
+		m.out = append(m.out, entry{key: k.Value, k: k, v: n.Content[i+1]})
+	}
+	for _, v := range merges {
+		v = m.r.resolve(v)
+		switch {
+		case v == nil:
+		case v.Kind == yaml.MappingNode:
+			m.collect(v, false)
+		case v.Kind == yaml.SequenceNode:
+			for _, item := range v.Content {
+				item = m.r.resolve(item)
+				if item == nil {
+					continue
+				}
+				if item.Kind != yaml.MappingNode {
+					m.mergeError(item)
+					continue
+				}
+				m.collect(item, false)
+			}
+		default:
+			m.mergeError(v)
+		}
+	}
+}
+
+func (m *merger) mergeError(n *yaml.Node) {
+	m.r.errorf(n, m.p, "merge an alias of a mapping (<<: *base) or a list of them",
+		"a merge key (<<) takes a mapping or a list of mappings, got %s", describe(n))
+}
+
+// list reads n as a list of (unresolved) nodes; null is an empty list.
+func (r *reader) list(n *yaml.Node, p *field.Path) ([]*yaml.Node, bool) {
+	n = r.resolve(n)
+	if isNull(n) {
+		return nil, true
+	}
+	if n.Kind != yaml.SequenceNode {
+		r.errorf(n, p, "write a YAML list, one item per line starting with '- '", "expected a list, got %s", describe(n))
+		return nil, false
+	}
+	return n.Content, true
+}
+
+// scalar returns the resolved node when n is a scalar that is not null. A null gives nil and
+// no error; anything else is reported as not being a `what`.
+func (r *reader) scalar(n *yaml.Node, p *field.Path, what, hint string) *yaml.Node {
+	n = r.resolve(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		r.errorf(n, p, hint, "expected %s, got %s", what, describe(n))
+		return nil
+	}
+	return n
+}
+
+// str returns the interpolated text of a scalar; ok is false for null or a wrong shape.
+func (r *reader) str(n *yaml.Node, p *field.Path) (string, bool) {
+	s, at := r.strAt(n, p)
+	return s, at != nil
+}
+
+// strAt is str that also returns the scalar's node, for errors about its value; the node is
+// nil when there is no string.
+func (r *reader) strAt(n *yaml.Node, p *field.Path) (string, *yaml.Node) {
+	s := r.scalar(n, p, "a string", "")
+	if s == nil {
+		return "", nil
+	}
+	return interpolate(s.Value), s
+}
+
+// strOrList reads a value given as a string or a list of strings; a string is split like a
+// shell would.
+func (r *reader) strOrList(n *yaml.Node, p *field.Path) ([]string, bool) {
+	n = r.resolve(n)
+	if isNull(n) {
+		return nil, false
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		words, err := splitShell(interpolate(n.Value))
+		if err != nil {
+			r.errorf(n, p, "close the quote, or give the words as a list", "%v", err)
+			return nil, false
+		}
+		return words, true
+	case yaml.SequenceNode:
+		out := make([]string, 0, len(n.Content))
+		for i, item := range n.Content {
+			if s, ok := r.str(item, p.Index(i)); ok {
+				out = append(out, s)
+			}
+		}
+		return out, true
+	}
+	r.errorf(n, p, "write a string or a list of strings", "expected a string or a list, got %s", describe(n))
+	return nil, false
+}
+
+// integer reads a whole number between lo and hi. A quoted number, or one that comes from
+// interpolation, counts.
+func (r *reader) integer(n *yaml.Node, p *field.Path, lo, hi int64) (int64, bool) {
+	s := r.scalar(n, p, "an integer", "")
+	if s == nil {
+		return 0, false
+	}
+	text := strings.ReplaceAll(strings.TrimSpace(interpolate(s.Value)), "_", "")
+	v, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		r.errorf(s, p, "", "expected an integer, got %s", describe(s))
+		return 0, false
+	}
+	if v < lo || v > hi {
+		r.errorf(s, p, "", "%d is out of range: it must be between %d and %d", v, lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+// boolean reads true or false (yes and no count too, as compose accepts them).
+func (r *reader) boolean(n *yaml.Node, p *field.Path) (bool, bool) {
+	s := r.scalar(n, p, "true or false", "")
+	if s == nil {
+		return false, false
+	}
+	switch strings.ToLower(strings.TrimSpace(interpolate(s.Value))) {
+	case "true", "yes", "on":
+		return true, true
+	case "false", "no", "off":
+		return false, true
+	}
+	r.errorf(s, p, "write true or false", "expected true or false, got %s", describe(s))
+	return false, false
+}
+
+// pair is one key and value of a mapping, or one "key=value" item of a list.
+type pair struct {
+	key, value string
+	node       *yaml.Node // the key (mapping) or the item (list), for errors
+}
+
+// pairs reads a mapping of scalars or a list of "key=value" strings, as compose accepts for
+// environment, labels and sysctls. A list item without '=' has an empty value, as does a null.
+func (r *reader) pairs(n *yaml.Node, p *field.Path) []pair {
+	rn := r.resolve(n)
+	if isNull(rn) {
+		return nil
+	}
+	var out []pair
+	switch rn.Kind {
+	case yaml.MappingNode:
+		fs, _ := r.mapping(rn, p)
+		for _, e := range fs {
+			v := r.resolve(e.v)
+			if isNull(v) {
+				out = append(out, pair{key: e.key, node: e.k})
+				continue
+			}
+			if v.Kind != yaml.ScalarNode {
+				r.errorf(v, p.Key(e.key), "write a string, a number or a boolean", "expected a value, got %s", describe(v))
+				continue
+			}
+			out = append(out, pair{key: e.key, value: interpolate(v.Value), node: e.k})
+		}
+	case yaml.SequenceNode:
+		for i, item := range rn.Content {
+			s := r.scalar(item, p.Index(i), "a key=value string", "write items such as KEY=value")
+			if s == nil {
+				continue
+			}
+			k, v, _ := strings.Cut(interpolate(s.Value), "=")
+			if k == "" {
+				r.errorf(s, p.Index(i), "write items such as KEY=value", "the item %s has no key", describe(s))
+				continue
+			}
+			out = append(out, pair{key: k, value: v, node: s})
+		}
+	default:
+		r.errorf(rn, p, "write a mapping of key: value, or a list of key=value", "expected a mapping or a list, got %s", describe(rn))
+	}
+	return out
+}
