@@ -118,7 +118,7 @@ func (b *builder) addPort(port v1alpha1.Port, n *yaml.Node, p *field.Path) {
 	}
 	b.portAt[key] = len(ports)
 	b.from("spec.ports["+strconv.Itoa(len(ports))+"]", n, p)
-	b.w.Spec.Ports = append(ports, port)
+	b.w.Spec.Ports = append(b.w.Spec.Ports, port)
 }
 
 // parsePorts parses the short syntax [[IP:][HOST[-HOST]]:]CONTAINER[-CONTAINER][/PROTOCOL].

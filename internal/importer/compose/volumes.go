@@ -104,7 +104,7 @@ func (b *builder) mount(source, target, typ string, n *yaml.Node, p *field.Path)
 	b.seen["mount:"+path.Clean(target)] = true
 	vols := b.w.Spec.Volumes
 	b.from("spec.volumes["+strconv.Itoa(len(vols))+"]", n, p)
-	b.w.Spec.Volumes = append(vols, v1alpha1.Volume{Name: name, MountPath: target})
+	b.w.Spec.Volumes = append(b.w.Spec.Volumes, v1alpha1.Volume{Name: name, MountPath: target})
 }
 
 // isVolumeName reports whether s can name a volume rather than a host path: a letter or

@@ -1,0 +1,116 @@
+# strata's build, test and lint entry points. `make` (or `make help`) lists
+# the targets; each target's description is the `## ` comment on its line.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Go lives in /usr/local/go on strata's hosts; keep whatever go is already on
+# PATH first.
+export PATH := $(PATH):/usr/local/go/bin
+
+GO ?= go
+MODULE := strata.dev/strata
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w \
+	-X $(MODULE)/internal/version.Version=$(VERSION) \
+	-X $(MODULE)/internal/version.Commit=$(COMMIT)
+
+# Pinned tool versions (`make tools`).
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT_PKG := github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+BENCHSTAT_PKG := golang.org/x/perf/cmd/benchstat
+
+# Knobs.
+TESTFLAGS ?=
+BENCH ?= .
+PKG ?= ./...
+FUZZTIME ?= 30s
+ESTATE := $(sort $(wildcard examples/estate/*))
+
+.PHONY: help
+help: ## List the targets (the default goal)
+	@awk 'BEGIN { FS = ":.*## " } \
+		/^[a-zA-Z0-9_.-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo
+	@echo "  Variables: BENCH=regex PKG=./internal/... FUZZTIME=30s TESTFLAGS=-v"
+	@echo "  STRATA_SKIP_PACKAGES=1 makes host-setup leave apt alone."
+
+.PHONY: build
+build: ## Build bin/strata with the version and commit stamped in
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/strata ./cmd/strata
+
+.PHONY: host-setup
+host-setup: ## Prepare this host (root, Debian 12): Go check and runtime packages
+	@hack/host-setup.sh
+
+.PHONY: tools
+tools: ## Install golangci-lint and benchstat (pinned) into ./bin
+	@hack/tools.sh golangci-lint $(GOLANGCI_LINT_PKG) $(GOLANGCI_LINT_VERSION) latest
+	@hack/tools.sh benchstat $(BENCHSTAT_PKG) $(BENCHSTAT_VERSION)
+
+.PHONY: fmt-check
+fmt-check: ## Fail listing every Go file that gofmt would change
+	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' \
+		-not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l); \
+	if [[ -n $$files ]]; then \
+		echo "gofmt: these files need \`gofmt -w\`:"; echo "$$files"; exit 1; \
+	fi
+
+.PHONY: lint
+lint: tools fmt-check ## gofmt, go vet and golangci-lint over the whole module
+	$(GO) vet ./...
+	bin/golangci-lint run ./...
+
+.PHONY: test
+test: host-setup ## Run every test with the race detector (TESTFLAGS=-v for names)
+	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+.PHONY: bench
+bench: ## Run benchmarks into bench.out (BENCH=regex PKG=./internal/...)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 6 $(PKG) | tee bench.out
+	@if [[ -x bin/benchstat ]]; then bin/benchstat bench.out; \
+	else echo "bench: run \`make tools\` for a benchstat summary"; fi
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each, one at a time
+	@ran=(); failed=(); \
+	while IFS=: read -r file name; do \
+		dir=./$$(dirname "$$file"); \
+		echo "== fuzz $$name in $$dir for $(FUZZTIME)"; \
+		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$dir" </dev/null; then \
+			ran+=("ok   $$dir $$name"); \
+		else \
+			ran+=("FAIL $$dir $$name"); failed+=("$$dir $$name"); \
+		fi; \
+	done < <(grep -rEo --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git \
+		'^func Fuzz[A-Za-z0-9_]*' . | sed -E 's|^\./||; s|:func |:|' | sort); \
+	echo "== fuzz: ran $${#ran[@]} target(s) for $(FUZZTIME) each"; \
+	for t in "$${ran[@]}"; do echo "  $$t"; done; \
+	if (( $${#failed[@]} > 0 )); then \
+		echo "fuzz: $${#failed[@]} target(s) failed; new crashers are under their package's testdata/fuzz/"; exit 1; \
+	fi
+
+.PHONY: demo
+# Later the demo also starts `bin/strata serve`, applies the estate and shows it running.
+demo: host-setup build ## Build strata and assess the example estate
+	@if [[ -z "$(ESTATE)" ]]; then echo "demo: no inputs under examples/estate/"; exit 1; fi
+	@for f in $(ESTATE); do \
+		echo; echo "== strata assess -f $$f"; \
+		bin/strata assess -f "$$f"; \
+	done
+	@echo; echo "== strata assess the whole estate: $(ESTATE)"
+	@bin/strata assess $(addprefix -f ,$(ESTATE))
+
+.PHONY: cover
+cover: ## Test with coverage and print the per-function summary's total
+	$(GO) test -count=1 -coverprofile=cover.out ./...
+	$(GO) tool cover -func=cover.out | tail -n 1
+
+.PHONY: clean
+clean: ## Remove build output, benchmark and coverage files
+	rm -rf bin/strata bench.out cover.out

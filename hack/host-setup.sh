@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# host-setup.sh prepares a Debian 12 host to build, test and run strata.
+#
+# It runs as root and is idempotent: every step first checks whether its work
+# is already done, so a second run changes nothing and returns in well under
+# two seconds. Each step is a function named step_<name>, listed in STEPS in
+# the order they run; add a step by writing its function and naming it there.
+#
+# Environment:
+#   STRATA_SKIP_PACKAGES=1   leave apt alone (no package check or install)
+#   GO_MIN_VERSION           oldest acceptable Go toolchain (default 1.26)
+set -euo pipefail
+
+GO_MIN_VERSION=${GO_MIN_VERSION:-1.26}
+
+# Debian packages strata's runtime drives: containerd and runc for
+# containers, the CNI plugins, iproute2 and nftables for segments, umoci for
+# unpacking OCI images, QEMU for the vm tier and a static busybox for the
+# guest's init.
+PACKAGES=(
+	containerd
+	runc
+	containernetworking-plugins
+	iproute2
+	nftables
+	umoci
+	qemu-system-x86
+	qemu-utils
+	busybox-static
+)
+
+STEPS=(
+	go
+	packages
+	# Later: runsc (build gVisor's runtime), guest-kernel (extract strata's
+	# guest kernel and initrd).
+)
+
+current_step=""
+
+log() { printf 'host-setup: %s\n' "$*"; }
+
+fail() {
+	printf 'host-setup: step %s: %s\n' "${current_step:-?}" "$*" >&2
+	exit 1
+}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# version_at_least A B reports whether dotted version A >= B.
+version_at_least() {
+	[[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1) == "$2" ]]
+}
+
+# step_go checks that a new enough Go toolchain is on PATH (or in
+# /usr/local/go/bin, which is added to PATH for the later steps).
+step_go() {
+	if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+		export PATH=$PATH:/usr/local/go/bin
+	fi
+	command -v go >/dev/null 2>&1 ||
+		fail "go is not on PATH nor in /usr/local/go/bin; install Go >= $GO_MIN_VERSION from the official tarball"
+	local v
+	v=$(go env GOVERSION) || fail "\`go env GOVERSION\` did not run"
+	v=${v#go}
+	version_at_least "$v" "$GO_MIN_VERSION" ||
+		fail "go $v at $(command -v go) is older than $GO_MIN_VERSION; install a newer Go"
+	log "go $v ok"
+}
+
+# missing_packages prints the packages of PACKAGES that are not fully
+# installed, one per line. One dpkg-query call for all of them keeps a run
+# with nothing to do fast.
+missing_packages() {
+	local -A ok=()
+	local pkg status
+	while IFS=' ' read -r pkg status; do
+		if [[ $status == "install ok installed" ]]; then
+			ok[${pkg%%:*}]=1
+		fi
+	done < <(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+	for pkg in "${PACKAGES[@]}"; do
+		[[ -n ${ok[$pkg]:-} ]] || echo "$pkg"
+	done
+}
+
+# step_packages installs the Debian packages strata's runtime needs, running
+# `apt-get update` only when something is missing.
+step_packages() {
+	if [[ ${STRATA_SKIP_PACKAGES:-} == 1 ]]; then
+		log "packages skipped (STRATA_SKIP_PACKAGES=1)"
+		return
+	fi
+	command -v dpkg-query >/dev/null 2>&1 ||
+		fail "dpkg-query not found: this script expects Debian 12 (set STRATA_SKIP_PACKAGES=1 to skip)"
+	local missing
+	mapfile -t missing < <(missing_packages)
+	if ((${#missing[@]} == 0)); then
+		log "packages ok (${#PACKAGES[@]} installed)"
+		return
+	fi
+	if ! is_root; then
+		fail "would install: ${missing[*]}; run as root (sudo make host-setup) or set STRATA_SKIP_PACKAGES=1"
+	fi
+	log "packages: installing ${missing[*]}"
+	local out
+	out=$(mktemp)
+	local rc=0
+	{
+		DEBIAN_FRONTEND=noninteractive apt-get -q update &&
+			DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends \
+				-o Dpkg::Options::=--force-confold "${missing[@]}"
+	} >"$out" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		tail -n 30 "$out" >&2
+		rm -f "$out"
+		fail "apt-get exited with status $rc (output above)"
+	fi
+	rm -f "$out"
+	mapfile -t missing < <(missing_packages)
+	((${#missing[@]} == 0)) || fail "still not installed after apt-get: ${missing[*]}"
+	log "packages ok (${#PACKAGES[@]} installed)"
+}
+
+main() {
+	local step
+	for step in "${STEPS[@]}"; do
+		current_step=$step
+		"step_$step"
+	done
+	current_step=""
+}
+
+main "$@"
