@@ -17,9 +17,9 @@ import (
 	"strata.dev/strata/internal/diag"
 )
 
-// maxNodes bounds the nodes one document may expand to, aliases included, so that a
+// MaxNodes bounds the nodes one document may expand to, aliases included, so that a
 // small file with nested aliases cannot make the decoder run out of memory.
-const maxNodes = 1 << 18
+const MaxNodes = 1 << 18
 
 // Positions maps field paths (spec.ports[0].port) to where their values are in the file.
 type Positions map[string]Pos
@@ -117,7 +117,7 @@ func (d *decoder) enter(n *yaml.Node, p *field.Path) (*yaml.Node, bool) {
 		n = n.Alias
 	}
 	d.nodes++
-	if d.nodes > maxNodes {
+	if d.nodes > MaxNodes {
 		if !d.over {
 			d.over = true
 			d.fail(n, p, "document expands to too many values", "a document may hold at most 262144 values, aliases counted")

@@ -1,0 +1,234 @@
+package kube
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/inventory"
+	"strata.dev/strata/internal/load"
+)
+
+// Import converts the workload objects among docs into workloads: Pods, Deployments,
+// StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs, at any apiVersion Kubernetes
+// serves them at, and the items of List documents (kind List, or a typed list such as
+// PodList). Other kinds go to Set.Skipped with the reason. strata's own documents are left
+// alone. It returns every workload it could import, in input order, and every problem found;
+// an object with a problem is not imported, the others are.
+func Import(docs []load.Document) (inventory.Set, diag.List) {
+	imp := &importer{}
+	for _, doc := range docs {
+		if load.IsStrata(doc) {
+			continue
+		}
+		imp.object(&object{doc: doc}, 0)
+	}
+	imp.errs.Sort()
+	return imp.finish(), imp.errs
+}
+
+// maxListDepth bounds Lists nested in Lists; Kubernetes itself never nests them.
+const maxListDepth = 4
+
+// maxValues bounds the values a List may expand to, aliases counted, as package load bounds
+// one document: items that alias one large value must not multiply the work.
+const maxValues = load.MaxNodes
+
+type importer struct {
+	entries []entry // in input order
+	errs    diag.List
+}
+
+// entry is an imported workload waiting for its final name, or a skipped object.
+type entry struct {
+	found   *found
+	skipped *v1alpha1.SkippedObject
+}
+
+// found is an imported workload and what naming it needs.
+type found struct {
+	doc      load.Document
+	meta     *metav1.ObjectMeta
+	workload *v1alpha1.Workload
+}
+
+// objectKey identifies an object among the inputs.
+type objectKey struct{ kind, namespace, name string }
+
+// finish names the workloads, in input order, and lists them with the skipped objects. An
+// object run by a controller that is among the inputs too (the Pods of a ReplicaSet, the
+// ReplicaSets of a Deployment, the Jobs of a CronJob, as `kubectl get all` lists them) is
+// skipped: its controller is the workload.
+func (imp *importer) finish() inventory.Set {
+	present := map[objectKey]bool{}
+	for _, e := range imp.entries {
+		if f := e.found; f != nil {
+			present[objectKey{f.doc.Kind, f.meta.Namespace, f.meta.Name}] = true
+		}
+	}
+	var set inventory.Set
+	names := newNamer()
+	for _, e := range imp.entries {
+		if e.skipped != nil {
+			set.Skipped = append(set.Skipped, *e.skipped)
+			continue
+		}
+		f := e.found
+		src := v1alpha1.Source{File: f.doc.File, Line: f.doc.Line, Format: v1alpha1.FormatKubernetes, Kind: f.doc.Kind}
+		if f.meta.Namespace != "" {
+			src.Name = f.meta.Namespace + "/" + f.meta.Name
+		}
+		if owner := metav1.GetControllerOf(f.meta); owner != nil && present[objectKey{owner.Kind, f.meta.Namespace, owner.Name}] {
+			if src.Name == "" {
+				src.Name = f.meta.Name
+			}
+			set.Skipped = append(set.Skipped, v1alpha1.SkippedObject{Source: src,
+				Reason: fmt.Sprintf("%s is run by %s %s, which is among the inputs", f.doc.Kind, owner.Kind, owner.Name)})
+			continue
+		}
+		w := f.workload
+		w.Metadata.Name = names.name(w.Metadata.Name, f.meta.Namespace)
+		if src.Name == "" && w.Metadata.Name != f.meta.Name {
+			src.Name = f.meta.Name
+		}
+		set.Items = append(set.Items, inventory.Item{Workload: *w, Source: src})
+	}
+	return set
+}
+
+// object imports one object: a list's items, a workload, or a skipped object.
+func (imp *importer) object(o *object, depth int) {
+	n := resolve(o.doc.Node)
+	if n == nil || n.Kind != yaml.MappingNode {
+		imp.errs = append(imp.errs, o.errorf(nil, "start each object with apiVersion: and kind:",
+			"a Kubernetes object must be a mapping of fields"))
+		return
+	}
+	if o.doc.APIVersion == "" || o.doc.Kind == "" {
+		imp.errs = append(imp.errs, o.errorf(nil, "give the object its apiVersion and kind, such as apiVersion: apps/v1 and kind: Deployment",
+			"not a Kubernetes object: it has no apiVersion or kind"))
+		return
+	}
+	switch {
+	case isList(o):
+		imp.list(o, depth)
+	case isWorkloadKind(o.doc.APIVersion, o.doc.Kind):
+		imp.workload(o)
+	default:
+		imp.skip(o)
+	}
+}
+
+// workload imports an object of a workload kind.
+func (imp *importer) workload(o *object) {
+	if versions := served[o.doc.Kind]; !slices.Contains(versions, o.doc.APIVersion) {
+		imp.errs = append(imp.errs, o.errorf(path{"apiVersion"}, "use apiVersion: "+versions[0],
+			"Kubernetes serves %s at %s, not at %s", o.doc.Kind, strings.Join(versions, ", "), o.doc.APIVersion))
+		return
+	}
+	p, errs := decodeWorkload(o)
+	if len(errs) > 0 {
+		imp.errs = append(imp.errs, errs...)
+		return
+	}
+	w, errs := build(o, p)
+	if len(errs) > 0 {
+		imp.errs = append(imp.errs, errs...)
+		return
+	}
+	imp.entries = append(imp.entries, entry{found: &found{doc: o.doc, meta: &p.meta, workload: w}})
+}
+
+// skip lists an object that describes no workload.
+func (imp *importer) skip(o *object) {
+	name := scalarAt(o.doc.Node, path{"metadata", "name"})
+	if ns := scalarAt(o.doc.Node, path{"metadata", "namespace"}); ns != "" && name != "" {
+		name = ns + "/" + name
+	}
+	reason := fmt.Sprintf("kind %s describes no workload", o.doc.Kind)
+	if _, ok := served[o.doc.Kind]; ok {
+		reason = fmt.Sprintf("kind %s of %s describes no workload", o.doc.Kind, o.doc.APIVersion)
+	}
+	imp.entries = append(imp.entries, entry{skipped: &v1alpha1.SkippedObject{
+		Source: v1alpha1.Source{File: o.doc.File, Line: o.doc.Line, Format: v1alpha1.FormatKubernetes, Kind: o.doc.Kind, Name: name},
+		Reason: reason,
+	}})
+}
+
+// list imports the items of a List. Items of a typed list (PodList) may leave out their
+// apiVersion and kind: they are the list's, without "List".
+func (imp *importer) list(o *object, depth int) {
+	if depth >= maxListDepth {
+		imp.errs = append(imp.errs, o.errorf(nil, "put the objects of the inner lists in the outer list",
+			"lists are nested more than %d deep", maxListDepth))
+		return
+	}
+	items := resolve(load.Field(resolve(o.doc.Node), "items"))
+	if items == nil || (items.Kind == yaml.ScalarNode && items.Tag == "!!null") {
+		return
+	}
+	if items.Kind != yaml.SequenceNode {
+		imp.errs = append(imp.errs, o.errorf(path{"items"}, "write the items as a YAML list, one per '- '",
+			"the items of a %s must be a list", o.doc.Kind))
+		return
+	}
+	if size(items, maxValues, map[*yaml.Node]int{}) > maxValues {
+		imp.errs = append(imp.errs, o.errorf(path{"items"}, "write the objects out instead of repeating aliases",
+			"the %s expands to more than %d values", o.doc.Kind, maxValues))
+		return
+	}
+	itemKind, itemVersion := "", ""
+	if o.doc.Kind != "List" {
+		itemKind, itemVersion = strings.TrimSuffix(o.doc.Kind, "List"), o.doc.APIVersion
+	}
+	for i, raw := range items.Content {
+		n := resolve(raw)
+		item := &object{at: o.at.to("items", i), doc: load.Document{File: o.doc.File, Index: o.doc.Index, Node: n,
+			Line: raw.Line, Col: raw.Column, APIVersion: itemVersion, Kind: itemKind}}
+		if n != nil && n.Kind == yaml.MappingNode {
+			if v := scalarAt(n, path{"apiVersion"}); v != "" {
+				item.doc.APIVersion = v
+			}
+			if k := scalarAt(n, path{"kind"}); k != "" {
+				item.doc.Kind = k
+			}
+		}
+		if item.doc.Line < 1 {
+			item.doc.Line, item.doc.Col = o.doc.Line, o.doc.Col
+		}
+		if load.IsStrata(item.doc) {
+			imp.errs = append(imp.errs, item.errorf(path{"apiVersion"}, "put strata's objects in documents of their own",
+				"a %s holds Kubernetes objects, not strata's", o.doc.Kind))
+			continue
+		}
+		imp.object(item, depth+1)
+	}
+}
+
+// size counts the values under n, aliases expanded, up to limit+1.
+func size(n *yaml.Node, limit int, memo map[*yaml.Node]int) int {
+	n = resolve(n)
+	if n == nil {
+		return 0
+	}
+	if s, ok := memo[n]; ok {
+		return s
+	}
+	memo[n] = limit + 1 // a value that contains itself is too large
+	total := 1
+	for _, c := range n.Content {
+		total += size(c, limit, memo)
+		if total > limit {
+			total = limit + 1
+			break
+		}
+	}
+	memo[n] = total
+	return total
+}
