@@ -7,6 +7,8 @@
 // names are DNS labels (RFC 1123).
 package v1alpha1
 
+import "time"
+
 // GroupVersion is the apiVersion of every strata document.
 const GroupVersion = "strata.dev/v1alpha1"
 
@@ -31,6 +33,16 @@ type ObjectMeta struct {
 	Name        string            `json:"name"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// Set by the daemon; ignored in documents a user applies.
+
+	// ResourceVersion changes on every write of the object; an update that names an older one
+	// is refused as a conflict.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+	// Generation counts changes of the spec.
+	Generation        int64      `json:"generation,omitempty"`
+	UID               string     `json:"uid,omitempty"`
+	CreationTimestamp *time.Time `json:"creationTimestamp,omitempty"`
 }
 
 // Well-known labels and annotations.

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/assess"
+	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/store"
+)
+
+// Prefix is the path under which objects are served.
+const Prefix = "/apis/" + v1alpha1.GroupVersion + "/"
+
+// maxBody bounds a request body.
+const maxBody = 8 << 20
+
+// Options configure a Server.
+type Options struct {
+	Store  *store.Store
+	Engine *assess.Engine // the assessment policy; default assess.Default()
+	Logger *slog.Logger
+	// Ready reports whether the daemon can do its work (drivers reachable); nil: always.
+	Ready func(ctx context.Context) error
+	// Recorder records events such as assessment violations; may be nil.
+	Recorder Recorder
+}
+
+// Recorder records an event about an object.
+type Recorder interface {
+	Record(ctx context.Context, e objects.Event)
+}
+
+// Server serves the API.
+type Server struct {
+	store  *store.Store
+	engine *assess.Engine
+	log    *slog.Logger
+	ready  func(ctx context.Context) error
+	rec    Recorder
+	mux    *http.ServeMux
+}
+
+// New builds a Server.
+func New(o Options) *Server {
+	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, ready: o.Ready, rec: o.Recorder, mux: http.NewServeMux()}
+	if s.engine == nil {
+		s.engine = assess.Default()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET "+Prefix+"{resource}", s.list)
+	s.mux.HandleFunc("POST "+Prefix+"{resource}", s.create)
+	s.mux.HandleFunc("GET "+Prefix+"{resource}/{name}", s.get)
+	s.mux.HandleFunc("PUT "+Prefix+"{resource}/{name}", s.update)
+	s.mux.HandleFunc("DELETE "+Prefix+"{resource}/{name}", s.delete)
+	return s
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		if err := s.ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// ListenUnix listens on a unix socket that only the daemon's user may use (mode 0600),
+// replacing a stale socket file left by a daemon that died.
+func ListenUnix(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("restrict socket %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Serve serves the API on l until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(shut) // watches end with ctx; what remains is closed
+		return nil
+	}
+}
+
+func (s *Server) resource(w http.ResponseWriter, r *http.Request) (objects.Resource, bool) {
+	res, ok := objects.ResourceFor(r.PathValue("resource"))
+	if !ok || res.Plural != r.PathValue("resource") {
+		writeStatus(w, http.StatusNotFound, ReasonNotFound,
+			fmt.Sprintf("no resource %q: use workloads, segments or events", r.PathValue("resource")))
+		return objects.Resource{}, false
+	}
+	return res, true
+}
+
+// List is the body of a list response.
+type List struct {
+	APIVersion      string `json:"apiVersion"`
+	Kind            string `json:"kind"`
+	ResourceVersion string `json:"resourceVersion"`
+	Items           []any  `json:"items"`
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resource(w, r)
+	if !ok {
+		return
+	}
+	if r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1" {
+		s.watch(w, r, res)
+		return
+	}
+	recs, rev, err := s.store.List(r.Context(), res.Kind)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := List{APIVersion: v1alpha1.GroupVersion, Kind: res.Kind + "List", ResourceVersion: strconv.FormatUint(rev, 10), Items: make([]any, 0, len(recs))}
+	for _, rec := range recs {
+		obj, err := objects.Decode(rec)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out.Items = append(out.Items, obj)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resource(w, r)
+	if !ok {
+		return
+	}
+	rec, err := s.store.Get(r.Context(), res.Kind, r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obj, err := objects.Decode(rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, obj)
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resource(w, r)
+	if !ok {
+		return
+	}
+	var rv uint64
+	if v := r.URL.Query().Get("resourceVersion"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeStatus(w, http.StatusBadRequest, ReasonBadRequest, "resourceVersion must be a number")
+			return
+		}
+		rv = n
+	}
+	if err := s.store.Delete(r.Context(), res.Kind, r.PathValue("name"), rv); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeStatus(w, http.StatusOK, "Deleted", res.Singular+" "+r.PathValue("name")+" deleted")
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read body: %v", errBadRequest, err)
+	}
+	if len(b) > maxBody {
+		return nil, fmt.Errorf("%w: the body is larger than %d bytes", errBadRequest, maxBody)
+	}
+	return b, nil
+}

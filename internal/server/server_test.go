@@ -1,0 +1,180 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/client"
+	"strata.dev/strata/internal/server"
+	"strata.dev/strata/internal/store"
+)
+
+// start runs a server over a fresh store on a unix socket and returns a client for it.
+func start(t *testing.T) (*client.Client, *store.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "strata.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	l, err := server.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- server.New(server.Options{Store: st}).Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = st.Close()
+	})
+	return client.NewUnix(sock), st
+}
+
+const web = `apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: web}
+spec:
+  image: localhost/web:1
+  replicas: 2
+  traits: {data: confidential}
+`
+
+func TestCreateGetUpdateDelete(t *testing.T) {
+	c, _ := start(t)
+	ctx := context.Background()
+	var w v1alpha1.Workload
+	if err := c.Create(ctx, "workloads", []byte(web), false, &w); err != nil {
+		t.Fatal(err)
+	}
+	if w.Status == nil || w.Status.Tier != v1alpha1.TierSandbox || len(w.Status.Reasons) != 1 || w.Status.Reasons[0].Rule != "sensitive-data" {
+		t.Fatalf("admission did not assess: %+v", w.Status)
+	}
+	if w.Metadata.ResourceVersion == "" || w.Metadata.Generation != 1 || w.Metadata.UID == "" || w.Metadata.CreationTimestamp == nil {
+		t.Errorf("server-set metadata missing: %+v", w.Metadata)
+	}
+	if err := c.Create(ctx, "workloads", []byte(web), false, nil); client.Reason(err) != server.ReasonAlreadyExists {
+		t.Errorf("second create: %v, want AlreadyExists", err)
+	}
+
+	var got v1alpha1.Workload
+	if err := c.Get(ctx, "workloads", "web", &got); err != nil || got.Spec.ReplicaCount() != 2 {
+		t.Fatalf("get: %v %+v", err, got.Spec)
+	}
+
+	updated := strings.Replace(web, "replicas: 2", "replicas: 3", 1)
+	var u v1alpha1.Workload
+	if err := c.Update(ctx, "workloads", "web", []byte(updated), false, &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Metadata.Generation != 2 || u.Spec.ReplicaCount() != 3 || u.Status.Tier != v1alpha1.TierSandbox {
+		t.Errorf("update: generation %d replicas %d tier %s", u.Metadata.Generation, u.Spec.ReplicaCount(), u.Status.Tier)
+	}
+	stale := strings.Replace(updated, "metadata: {name: web}", "metadata: {name: web, resourceVersion: \""+w.Metadata.ResourceVersion+"\"}", 1)
+	if err := c.Update(ctx, "workloads", "web", []byte(stale), false, nil); client.Reason(err) != server.ReasonConflict {
+		t.Errorf("stale update: %v, want Conflict", err)
+	}
+
+	var list struct {
+		Items []v1alpha1.Workload `json:"items"`
+	}
+	if err := c.List(ctx, "workloads", &list); err != nil || len(list.Items) != 1 {
+		t.Fatalf("list: %v %d", err, len(list.Items))
+	}
+	if err := c.Delete(ctx, "workloads", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, "workloads", "web", &got); !client.IsNotFound(err) {
+		t.Errorf("get after delete: %v", err)
+	}
+	if err := c.Delete(ctx, "workloads", "web"); !client.IsNotFound(err) {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+// TestAdmissionErrors: invalid objects are refused with every problem placed in the body.
+func TestAdmissionErrors(t *testing.T) {
+	c, _ := start(t)
+	ctx := context.Background()
+	bad := "apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: web}\nspec:\n  replicas: many\n  resources: {memory: 1GB}\n"
+	err := c.Create(ctx, "workloads", []byte(bad), false, nil)
+	if client.Reason(err) != server.ReasonInvalid {
+		t.Fatalf("got %v, want Invalid", err)
+	}
+	want := "request:5:13: spec.replicas: expected an integer, got the string \"many\"\nrequest:6:23: spec.resources.memory: invalid quantity \"1GB\""
+	if !strings.HasPrefix(err.Error(), want[:60]) || !strings.Contains(err.Error(), "request:6:23: spec.resources.memory") {
+		t.Errorf("error:\n%v\nwant lines like:\n%s", err, want)
+	}
+	seg := "apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: db}\n"
+	if err := c.Create(ctx, "workloads", []byte(seg), false, nil); client.Reason(err) != server.ReasonInvalid || !strings.Contains(err.Error(), "does not belong under workloads") {
+		t.Errorf("a segment posted as a workload: %v", err)
+	}
+	if err := c.Get(ctx, "gadgets", "x", nil); !client.IsNotFound(err) || !strings.Contains(err.Error(), "no resource") {
+		t.Errorf("unknown resource: %v", err)
+	}
+}
+
+func TestViolationNeedsForce(t *testing.T) {
+	c, _ := start(t)
+	ctx := context.Background()
+	doc := "apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: x}\nspec: {isolation: container, image: i, traits: {trust: untrusted}}\n"
+	err := c.Create(ctx, "workloads", []byte(doc), false, nil)
+	if client.Reason(err) != server.ReasonInvalid || !strings.Contains(err.Error(), "request:4:19: spec.isolation: isolation container is weaker than sandbox") {
+		t.Fatalf("got %v", err)
+	}
+	var w v1alpha1.Workload
+	if err := c.Create(ctx, "workloads", []byte(doc), true, &w); err != nil || w.Status.Tier != v1alpha1.TierContainer {
+		t.Fatalf("forced create: %v, tier %v", err, w.Status)
+	}
+}
+
+func TestWatch(t *testing.T) {
+	c, _ := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var list struct {
+		ResourceVersion string `json:"resourceVersion"`
+	}
+	if err := c.List(ctx, "workloads", &list); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, "workloads", []byte(web), false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "workloads", "web"); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	err := c.Watch(ctx, "workloads", list.ResourceVersion, func(typ string, obj json.RawMessage) error {
+		var w v1alpha1.Workload
+		if err := json.Unmarshal(obj, &w); err != nil {
+			return err
+		}
+		seen = append(seen, typ+" "+w.Metadata.Name)
+		if len(seen) == 2 {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, ",") != "ADDED web,DELETED web" {
+		t.Errorf("watch saw %v", seen)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	c := client.NewUnix(filepath.Join(t.TempDir(), "none.sock"))
+	err := c.Get(context.Background(), "workloads", "x", nil)
+	if err == nil || !strings.Contains(err.Error(), "is `strata serve` running?") {
+		t.Errorf("got %v", err)
+	}
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/load"
+	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/store"
+)
+
+// admit decodes, defaults and validates a request body holding one object of the
+// resource's kind, and assesses workloads. It returns the record to store.
+func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resource) (store.Object, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return store.Object{}, err
+	}
+	objs, errs := load.File("request", body)
+	if len(errs) > 0 {
+		return store.Object{}, errs
+	}
+	if len(objs) != 1 {
+		return store.Object{}, fmt.Errorf("%w: the body must hold exactly one object, it holds %d", errBadRequest, len(objs))
+	}
+	o := objs[0]
+	if o.Doc.Kind != res.Kind {
+		return store.Object{}, diag.List{o.Errorf("kind", "send it to "+Prefix+pluralOf(o.Doc.Kind), "a %s does not belong under %s", o.Doc.Kind, res.Plural)}
+	}
+	switch obj := o.Object.(type) {
+	case *v1alpha1.Workload:
+		d, err := s.engine.Assess(obj)
+		if err != nil {
+			return store.Object{}, fmt.Errorf("assess workload %s: %w", obj.Metadata.Name, err)
+		}
+		if len(d.Violations) > 0 && !forced(r) {
+			var errs diag.List
+			for _, v := range d.Violations {
+				errs = append(errs, o.Errorf("spec.isolation", "raise spec.isolation, change the traits, or apply with --force", "%s", v.Message))
+			}
+			return store.Object{}, errs
+		}
+		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, Phase: v1alpha1.PhasePending}
+		return objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
+	case *v1alpha1.Segment:
+		return objects.Record(res.Kind, obj.Metadata, obj.Spec, nil)
+	}
+	return store.Object{}, fmt.Errorf("%w: kind %s cannot be written", errBadRequest, o.Doc.Kind)
+}
+
+func forced(r *http.Request) bool {
+	v := r.URL.Query().Get("force")
+	return v == "true" || v == "1"
+}
+
+func pluralOf(kind string) string {
+	if res, ok := objects.ResourceFor(kind); ok {
+		return res.Plural
+	}
+	return strings.ToLower(kind) + "s"
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resource(w, r)
+	if !ok {
+		return
+	}
+	if res.Kind == objects.KindEvent {
+		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "events are recorded by the daemon")
+		return
+	}
+	rec, err := s.admit(r.Context(), r, res)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rec.ResourceVersion = 0
+	created, err := s.store.Create(r.Context(), rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.respond(w, r, http.StatusCreated, created)
+}
+
+// update replaces an object's metadata and spec. Without metadata.resourceVersion in the body
+// it overwrites whatever is stored (apply); with it, a stale version is a conflict.
+func (s *Server) update(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.resource(w, r)
+	if !ok {
+		return
+	}
+	if res.Kind == objects.KindEvent {
+		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "events are recorded by the daemon")
+		return
+	}
+	rec, err := s.admit(r.Context(), r, res)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if rec.Name != r.PathValue("name") {
+		writeStatus(w, http.StatusBadRequest, ReasonBadRequest,
+			fmt.Sprintf("the body names %q but the path names %q", rec.Name, r.PathValue("name")))
+		return
+	}
+	conditional := rec.ResourceVersion != 0
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.Get(r.Context(), res.Kind, rec.Name)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next := rec
+		if !conditional {
+			next.ResourceVersion = cur.ResourceVersion
+		}
+		next.Status = mergeStatus(res.Kind, cur.Status, rec.Status)
+		updated, err := s.store.Update(r.Context(), next)
+		if errors.Is(err, store.ErrConflict) && !conditional && attempt < 5 {
+			continue // a controller wrote the status meanwhile: read and retry
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.respond(w, r, http.StatusOK, updated)
+		return
+	}
+}
+
+// mergeStatus keeps what controllers observed (instances, conditions, phase) and takes the
+// new assessment (tier, reasons) from admission.
+func mergeStatus(kind string, cur, admitted []byte) []byte {
+	if kind != v1alpha1.KindWorkload || len(cur) == 0 {
+		if len(admitted) == 0 {
+			return cur
+		}
+		return admitted
+	}
+	return objects.MergeWorkloadStatus(cur, admitted)
+}
+
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, code int, rec store.Object) {
+	obj, err := objects.Decode(rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, code, obj)
+}
