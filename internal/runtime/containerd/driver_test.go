@@ -1,0 +1,323 @@
+package containerd_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	ctr "github.com/containerd/containerd"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/namespaces"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/containerd"
+	"strata.dev/strata/internal/runtime/drivertest"
+	"strata.dev/strata/internal/runtime/drivertest/script"
+	"strata.dev/strata/internal/testimage"
+)
+
+// newDriver returns a driver on the test containerd, closed at the end of
+// the test.
+func newDriver(t testing.TB) *containerd.Driver {
+	t.Helper()
+	d, err := containerd.New(context.Background(), containerd.Config{
+		Address:   env.address,
+		Namespace: env.namespace,
+		StateDir:  env.stateDir,
+		Runsc:     env.runsc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+func factory(t *testing.T) runtime.Driver { return newDriver(t) }
+
+// leftovers reports what containerd, the cgroups and the runtimes' state
+// still hold of instance id.
+func leftovers(t *testing.T, id string) []string {
+	c, err := ctr.New(env.address, ctr.WithDefaultNamespace(env.namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), env.namespace)
+	var left []string
+	if cont, err := c.LoadContainer(ctx, id); err == nil {
+		left = append(left, "container")
+		if _, err := cont.Task(ctx, nil); err == nil {
+			left = append(left, "task")
+		}
+	} else if !errdefs.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if _, err := c.SnapshotService(containerd.DefaultSnapshotter).Stat(ctx, id); err == nil {
+		left = append(left, "snapshot")
+	}
+	for _, hierarchy := range []string{"memory", "cpu", "pids"} {
+		p := filepath.Join("/sys/fs/cgroup", hierarchy, env.namespace, id)
+		if _, err := os.Stat(p); err == nil {
+			left = append(left, "cgroup "+p)
+		}
+	}
+	for _, rt := range []string{"runc", "runsc"} {
+		p := filepath.Join(env.stateDir, rt, id)
+		if _, err := os.Stat(p); err == nil {
+			left = append(left, "runtime state "+p)
+		}
+	}
+	return left
+}
+
+func TestContainerTier(t *testing.T) {
+	needContainerd(t)
+	drivertest.Run(t, factory, drivertest.Options{
+		Tier:      v1alpha1.TierContainer,
+		Prefix:    "c",
+		Leftovers: leftovers,
+	})
+}
+
+func TestSandboxTier(t *testing.T) {
+	needContainerd(t)
+	if env.runsc == "" {
+		t.Skip("skipping the sandbox tier: " + env.noRunsc)
+	}
+	drivertest.Run(t, factory, drivertest.Options{
+		Tier:      v1alpha1.TierSandbox,
+		Prefix:    "s",
+		Leftovers: leftovers,
+	})
+}
+
+// tiers returns the tiers the test containerd can run.
+func tiers(t *testing.T) []v1alpha1.Tier {
+	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
+	if env.runsc != "" {
+		ts = append(ts, v1alpha1.TierSandbox)
+	} else {
+		t.Log("sandbox tier not tested: " + env.noRunsc)
+	}
+	return ts
+}
+
+// importImage imports the busybox test image as ref.
+func importImage(t testing.TB, d *containerd.Driver, ref string) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := testimage.Build(&buf, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ImportImage(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const image = "localhost/strata/containerd-test:1"
+
+// TestNetNS checks that an instance joins the prepared network namespace.
+func TestNetNS(t *testing.T) {
+	needContainerd(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipping: ip (iproute2) not installed")
+	}
+	d := newDriver(t)
+	importImage(t, d, image)
+	for _, tier := range tiers(t) {
+		t.Run(string(tier), func(t *testing.T) {
+			name := fmt.Sprintf("strata-test-%d-%s", os.Getpid(), tier)
+			if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+				t.Fatalf("ip netns add: %v: %s", err, out)
+			}
+			t.Cleanup(func() {
+				if out, err := exec.Command("ip", "netns", "delete", name).CombinedOutput(); err != nil {
+					t.Errorf("ip netns delete: %v: %s", err, out)
+				}
+			})
+			netns := "/run/netns/" + name
+			spec := runtime.InstanceSpec{
+				ID: "netns-" + string(tier), Workload: "netns", Tier: tier, Image: image,
+				Command: script.Sleep(600), NetNS: netns,
+			}
+			st, err := d.Start(context.Background(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stopRemove(t, d, spec.ID)
+			var want, got syscall.Stat_t
+			if err := syscall.Stat(netns, &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", st.PID), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Ino != want.Ino || got.Dev != want.Dev {
+				t.Errorf("instance's init (pid %d) is in network namespace %d, want %s (%d)", st.PID, got.Ino, netns, want.Ino)
+			}
+		})
+	}
+}
+
+// TestCPULimit checks that CPUMilli becomes the instance cgroup's CFS quota.
+func TestCPULimit(t *testing.T) {
+	needContainerd(t)
+	d := newDriver(t)
+	importImage(t, d, image)
+	for _, tier := range tiers(t) {
+		t.Run(string(tier), func(t *testing.T) {
+			spec := runtime.InstanceSpec{
+				ID: "cpu-" + string(tier), Workload: "cpu", Tier: tier, Image: image,
+				Command: script.Sleep(600), CPUMilli: 250, MemoryBytes: 200 << 20,
+			}
+			if _, err := d.Start(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			defer stopRemove(t, d, spec.ID)
+			for file, want := range map[string]string{
+				"cpu/" + env.namespace + "/" + spec.ID + "/cpu.cfs_quota_us":         "25000",
+				"cpu/" + env.namespace + "/" + spec.ID + "/cpu.cfs_period_us":        "100000",
+				"memory/" + env.namespace + "/" + spec.ID + "/memory.limit_in_bytes": fmt.Sprint(200 << 20),
+			} {
+				b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", file))
+				if err != nil {
+					t.Errorf("%v", err)
+					continue
+				}
+				if got := strings.TrimSpace(string(b)); got != want {
+					t.Errorf("%s = %s, want %s", file, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestSandboxIsGVisor checks that the sandbox tier really runs under gVisor:
+// its kernel says so in dmesg, while the container tier sees the host's.
+func TestSandboxIsGVisor(t *testing.T) {
+	needContainerd(t)
+	if env.runsc == "" {
+		t.Skip("skipping: " + env.noRunsc)
+	}
+	d := newDriver(t)
+	importImage(t, d, image)
+	for _, tier := range []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox} {
+		t.Run(string(tier), func(t *testing.T) {
+			spec := runtime.InstanceSpec{
+				ID: "kernel-" + string(tier), Workload: "kernel", Tier: tier, Image: image, Command: script.Sleep(600),
+			}
+			if _, err := d.Start(context.Background(), spec); err != nil {
+				t.Fatal(err)
+			}
+			defer stopRemove(t, d, spec.ID)
+			var out bytes.Buffer
+			code, err := d.Exec(context.Background(), spec.ID, []string{"cat", "/proc/version"}, nil, &out, nil)
+			if err != nil || code != 0 {
+				t.Fatalf("exec: %d, %v", code, err)
+			}
+			host, err := os.ReadFile("/proc/version")
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := out.String() == string(host)
+			if same != (tier == v1alpha1.TierContainer) {
+				t.Errorf("tier %s sees kernel %q; host kernel %q", tier, strings.TrimSpace(out.String()), strings.TrimSpace(string(host)))
+			}
+		})
+	}
+}
+
+func stopRemove(t testing.TB, d *containerd.Driver, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := d.Stop(ctx, id, 0); err != nil {
+		t.Errorf("stop %s: %v", id, err)
+	}
+	if err := d.Remove(ctx, id); err != nil {
+		t.Errorf("remove %s: %v", id, err)
+	}
+}
+
+// BenchmarkStart measures start-to-running (Start returns with the main
+// process running) per tier; each iteration also stops and removes the
+// instance outside the timer.
+func BenchmarkStart(b *testing.B) {
+	needContainerd(b)
+	d := newDriver(b)
+	importImage(b, d, image)
+	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
+	if env.runsc != "" {
+		ts = append(ts, v1alpha1.TierSandbox)
+	}
+	for _, tier := range ts {
+		b.Run(string(tier), func(b *testing.B) {
+			ctx := context.Background()
+			for i := 0; b.Loop(); i++ {
+				spec := runtime.InstanceSpec{
+					ID: fmt.Sprintf("bench-%s-%d", tier, i), Workload: "bench", Tier: tier, Image: image,
+					Command: script.Sleep(600),
+				}
+				st, err := d.Start(ctx, spec)
+				if err != nil || st.State != runtime.StateRunning {
+					b.Fatalf("start: %+v, %v", st, err)
+				}
+				b.StopTimer()
+				if err := d.Stop(ctx, spec.ID, 0); err != nil {
+					b.Fatal(err)
+				}
+				if err := d.Remove(ctx, spec.ID); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkRunToExit measures a whole short-lived instance: Start of
+// `echo`, wait for its exit, Remove.
+func BenchmarkRunToExit(b *testing.B) {
+	needContainerd(b)
+	d := newDriver(b)
+	importImage(b, d, image)
+	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
+	if env.runsc != "" {
+		ts = append(ts, v1alpha1.TierSandbox)
+	}
+	for _, tier := range ts {
+		b.Run(string(tier), func(b *testing.B) {
+			ctx := context.Background()
+			for i := 0; b.Loop(); i++ {
+				spec := runtime.InstanceSpec{
+					ID: fmt.Sprintf("exit-%s-%d", tier, i), Workload: "bench", Tier: tier, Image: image,
+					Command: script.Echo("hi"),
+				}
+				if _, err := d.Start(ctx, spec); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					st, err := d.Status(ctx, spec.ID)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if st.State == runtime.StateExited {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				if err := d.Remove(ctx, spec.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+)
+
+// Driver runs instances of one or more tiers on this host. See the package
+// documentation for the terms it uses.
+type Driver interface {
+	// Name is the driver's short, stable name ("containerd", "qemu", "fake").
+	Name() string
+
+	// Capabilities describes the tiers the driver serves and what it enforces.
+	Capabilities() Capabilities
+
+	// Start creates the instance and starts its main process, returning its
+	// status once the process runs (State running). It returns
+	// ErrAlreadyExists if the driver owns an instance with spec.ID (in any
+	// state), ErrInvalid for a spec that fails ValidateSpec, ErrUnsupported
+	// for a tier the driver does not serve and ErrImageNotFound for an image
+	// it does not have. A failed Start leaves nothing behind.
+	Start(ctx context.Context, spec InstanceSpec) (Status, error)
+
+	// Stop ends the instance's main process: it asks the process to end
+	// (SIGTERM), waits up to grace for it, then kills every process of the
+	// instance. It returns once the instance has exited. Stopping an
+	// instance that has already exited is not an error; an unknown ID is
+	// ErrNotFound. The exited instance keeps its status until Remove.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+
+	// Remove deletes an exited instance and everything the driver made for it
+	// (for containerd: the task, the container and its snapshot; not the log
+	// file, which belongs to the caller). It returns ErrNotFound for an
+	// unknown ID and ErrRunning while the main process runs.
+	Remove(ctx context.Context, id string) error
+
+	// Status reports the instance's current state; ErrNotFound if the driver
+	// owns no instance with this ID.
+	Status(ctx context.Context, id string) (Status, error)
+
+	// List reports every instance the driver owns, including those another
+	// Driver value (an earlier strata process) started, sorted by ID.
+	List(ctx context.Context) ([]Status, error)
+
+	// Close releases the driver's own resources (connections, watchers).
+	// Instances keep running; a new Driver value re-adopts them. Closing
+	// twice is not an error; other methods fail after Close.
+	Close() error
+}
+
+// Capabilities states which tiers a driver serves and which parts of an
+// InstanceSpec it enforces. A driver accepts every field of a spec; a field
+// it does not enforce is ignored only where the flag below says so.
+type Capabilities struct {
+	// Tiers are the tiers the driver serves, weakest first.
+	Tiers []v1alpha1.Tier
+
+	// Limits reports that CPUMilli and MemoryBytes are enforced: a process
+	// that allocates beyond MemoryBytes is OOM-killed (Status.OOMKilled).
+	Limits bool
+
+	// Mounts reports that InstanceSpec.Mounts are honoured.
+	Mounts bool
+
+	// NetNS reports that InstanceSpec.NetNS is honoured (the instance joins
+	// a prepared network namespace).
+	NetNS bool
+
+	// HostPID reports that Status.PID is the PID of a real host process
+	// (/proc/PID exists while the instance runs).
+	HostPID bool
+}
+
+// Serves reports whether the driver serves tier t.
+func (c Capabilities) Serves(t v1alpha1.Tier) bool {
+	for _, s := range c.Tiers {
+		if s == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Execer is a Driver that can run an extra process inside a running instance.
+type Execer interface {
+	// Exec runs cmd inside the running instance id (same root filesystem,
+	// environment and namespaces as the main process), copying stdin (may be
+	// nil) to it and its output to stdout and stderr (either may be nil to
+	// discard), and returns its exit code once it has ended and its output
+	// has been copied. It returns ErrNotFound for an unknown ID and
+	// ErrNotRunning when the instance's main process has exited.
+	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (exitCode int, err error)
+}
+
+// ImageImporter is a Driver with an image store that images enter by import.
+type ImageImporter interface {
+	// ImportImage reads an OCI image layout or a docker-archive tarball,
+	// stores its images under the names the tarball gives them (the
+	// org.opencontainers.image.ref.name annotation of an OCI layout, the
+	// RepoTags of a docker archive), prepares them to run (unpacks them once;
+	// later starts reuse them) and returns their normalised references.
+	// Importing an image that is already present replaces its name's target.
+	ImportImage(ctx context.Context, r io.Reader) ([]string, error)
+}
+
+// EventSource is a Driver that reports instance events as they happen.
+type EventSource interface {
+	// Events delivers events about the driver's instances from now on until
+	// ctx ends or the driver is closed; then the channel is closed. Events
+	// that happen while nobody listens are not replayed: after a restart,
+	// List tells what happened meanwhile. A slow reader does not block the
+	// driver; events beyond a generous buffer are dropped and logged.
+	Events(ctx context.Context) (<-chan Event, error)
+}

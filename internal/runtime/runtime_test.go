@@ -1,0 +1,221 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime"
+)
+
+func TestValidID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"web-0", true},
+		{"a", true},
+		{"payments.shop-12", true},
+		{strings.Repeat("a", 63), true},
+		{strings.Repeat("a", 64), false},
+		{"", false},
+		{"Web-0", false},
+		{"-web", false},
+		{"web-", false},
+		{"web_0", false},
+		{"web/0", false},
+		{"we b", false},
+	}
+	for _, tt := range tests {
+		if got := runtime.ValidID(tt.id); got != tt.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+}
+
+func validSpec() runtime.InstanceSpec {
+	return runtime.InstanceSpec{
+		ID: "web-0", Workload: "web", Tier: v1alpha1.TierContainer, Image: "localhost/web:1",
+		Env:     map[string]string{"A": "1"},
+		Mounts:  []runtime.Mount{{HostPath: "/srv/web", Path: "/data"}},
+		LogPath: "/var/log/strata/web-0.log",
+		Labels:  map[string]string{"strata.dev/tenant": "shop"},
+	}
+}
+
+func TestValidateSpec(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*runtime.InstanceSpec)
+		want   string // substring of the error; "" for valid
+	}{
+		{"valid", func(*runtime.InstanceSpec) {}, ""},
+		{"vm without image", func(s *runtime.InstanceSpec) { s.Tier, s.Image = v1alpha1.TierVM, "" }, ""},
+		{"bad id", func(s *runtime.InstanceSpec) { s.ID = "Web" }, `id "Web"`},
+		{"no workload", func(s *runtime.InstanceSpec) { s.Workload = "" }, "workload: empty"},
+		{"negative slot", func(s *runtime.InstanceSpec) { s.Slot = -1 }, "slot -1"},
+		{"bad tier", func(s *runtime.InstanceSpec) { s.Tier = "kvm" }, `tier "kvm"`},
+		{"no image", func(s *runtime.InstanceSpec) { s.Image = "" }, "image: empty"},
+		{"negative cpu", func(s *runtime.InstanceSpec) { s.CPUMilli = -5 }, "cpuMilli -5"},
+		{"negative memory", func(s *runtime.InstanceSpec) { s.MemoryBytes = -1 }, "memoryBytes -1"},
+		{"env name with =", func(s *runtime.InstanceSpec) { s.Env = map[string]string{"A=B": "x"} }, `env "A=B"`},
+		{"relative host path", func(s *runtime.InstanceSpec) { s.Mounts[0].HostPath = "srv" }, "mounts[0].hostPath"},
+		{"mount over root", func(s *runtime.InstanceSpec) { s.Mounts[0].Path = "/" }, "mounts[0].path"},
+		{"relative netns", func(s *runtime.InstanceSpec) { s.NetNS = "netns" }, `netns "netns"`},
+		{"relative log", func(s *runtime.InstanceSpec) { s.LogPath = "web.log" }, `logPath "web.log"`},
+		{"reserved label", func(s *runtime.InstanceSpec) { s.Labels = map[string]string{runtime.LabelSlot: "1"} }, "reserved"},
+		{"driver label", func(s *runtime.InstanceSpec) { s.Labels = map[string]string{runtime.LabelDriverPrefix + "x": "1"} }, "reserved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSpec()
+			tt.change(&s)
+			err := runtime.ValidateSpec(s)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("ValidateSpec: %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, runtime.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ValidateSpec: %v, want ErrInvalid mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateSpecReportsEveryProblem(t *testing.T) {
+	err := runtime.ValidateSpec(runtime.InstanceSpec{ID: "X", Tier: "kvm", Slot: -1})
+	for _, want := range []string{`id "X"`, "workload", "slot -1", `tier "kvm"`, "image"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %q", err, want)
+		}
+	}
+}
+
+func TestNormalizeImage(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"busybox", "docker.io/library/busybox:latest"},
+		{"busybox:1", "docker.io/library/busybox:1"},
+		{"localhost/shop/payments:1.4", "localhost/shop/payments:1.4"},
+		{"registry.example:5000/a/b:2", "registry.example:5000/a/b:2"},
+		{"docker.io/library/busybox:1", "docker.io/library/busybox:1"},
+	}
+	for _, tt := range tests {
+		got, err := runtime.NormalizeImage(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizeImage(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "Busybox:1", "a b", "busybox@sha256:short"} {
+		if _, err := runtime.NormalizeImage(bad); !errors.Is(err, runtime.ErrInvalid) {
+			t.Errorf("NormalizeImage(%q): %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// stub is a Driver that serves the given tiers and does nothing else.
+type stub struct {
+	name   string
+	tiers  []v1alpha1.Tier
+	closed bool
+	err    error
+}
+
+func (s *stub) Name() string { return s.name }
+func (s *stub) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{Tiers: s.tiers}
+}
+func (s *stub) Start(context.Context, runtime.InstanceSpec) (runtime.Status, error) {
+	return runtime.Status{}, runtime.ErrUnsupported
+}
+func (s *stub) Stop(context.Context, string, time.Duration) error { return runtime.ErrNotFound }
+func (s *stub) Remove(context.Context, string) error              { return runtime.ErrNotFound }
+func (s *stub) Status(context.Context, string) (runtime.Status, error) {
+	return runtime.Status{}, runtime.ErrNotFound
+}
+func (s *stub) List(context.Context) ([]runtime.Status, error) { return nil, nil }
+func (s *stub) Close() error                                   { s.closed = true; return s.err }
+
+func TestRegistry(t *testing.T) {
+	ctrd := &stub{name: "containerd", tiers: []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox}}
+	qemu := &stub{name: "qemu", tiers: []v1alpha1.Tier{v1alpha1.TierVM}}
+	r, err := runtime.NewRegistry(ctrd, qemu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tier, want := range map[v1alpha1.Tier]string{
+		v1alpha1.TierContainer: "containerd", v1alpha1.TierSandbox: "containerd", v1alpha1.TierVM: "qemu",
+	} {
+		d, err := r.ForTier(tier)
+		if err != nil || d.Name() != want {
+			t.Errorf("ForTier(%s) = %v, %v; want %s", tier, d, err, want)
+		}
+	}
+	if got := r.Tiers(); len(got) != 3 {
+		t.Errorf("Tiers() = %v, want all three", got)
+	}
+	if got := r.Drivers(); len(got) != 2 || got[0] != ctrd || got[1] != qemu {
+		t.Errorf("Drivers() = %v", got)
+	}
+	if err := r.Close(); err != nil || !ctrd.closed || !qemu.closed {
+		t.Errorf("Close: %v, closed %v %v", err, ctrd.closed, qemu.closed)
+	}
+}
+
+func TestRegistryMissingTier(t *testing.T) {
+	r, err := runtime.NewRegistry(&stub{name: "containerd", tiers: []v1alpha1.Tier{v1alpha1.TierContainer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ForTier(v1alpha1.TierVM); !errors.Is(err, runtime.ErrUnsupported) {
+		t.Errorf("ForTier(vm): %v, want ErrUnsupported", err)
+	}
+	empty, err := runtime.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := empty.ForTier(v1alpha1.TierContainer); !errors.Is(err, runtime.ErrUnsupported) {
+		t.Errorf("empty registry: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestRegistryConflicts(t *testing.T) {
+	tests := []struct {
+		name    string
+		drivers []runtime.Driver
+		want    string
+	}{
+		{"same tier", []runtime.Driver{
+			&stub{name: "a", tiers: []v1alpha1.Tier{v1alpha1.TierContainer}},
+			&stub{name: "b", tiers: []v1alpha1.Tier{v1alpha1.TierContainer}},
+		}, `tier container is served by both "a" and "b"`},
+		{"same name", []runtime.Driver{
+			&stub{name: "a", tiers: []v1alpha1.Tier{v1alpha1.TierContainer}},
+			&stub{name: "a", tiers: []v1alpha1.Tier{v1alpha1.TierVM}},
+		}, `two drivers are named "a"`},
+		{"empty name", []runtime.Driver{&stub{tiers: []v1alpha1.Tier{v1alpha1.TierVM}}}, "empty name"},
+		{"unknown tier", []runtime.Driver{&stub{name: "a", tiers: []v1alpha1.Tier{"kvm"}}}, `unknown tier "kvm"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := runtime.NewRegistry(tt.drivers...); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewRegistry: %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRegistryCloseJoinsErrors(t *testing.T) {
+	boom := errors.New("boom")
+	r, err := runtime.NewRegistry(&stub{name: "a", err: boom}, &stub{name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); !errors.Is(err, boom) || !strings.Contains(err.Error(), `"a"`) {
+		t.Errorf("Close: %v, want boom from driver a", err)
+	}
+}

@@ -1,0 +1,156 @@
+package runtime
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"strata.dev/strata/api/v1alpha1"
+)
+
+// InstanceSpec is everything a driver needs to start an instance.
+type InstanceSpec struct {
+	ID       string        // the instance's name, unique within the driver (ValidID)
+	Workload string        // the Workload this instance serves
+	Slot     int           // the replica slot, 0-based
+	Tier     v1alpha1.Tier // the tier to run at; must be one the driver serves
+	Image    string        // OCI image reference (container and sandbox tiers)
+
+	// Command replaces the image's entrypoint and command when not empty:
+	// Command[0] is the program, looked up in the image's PATH.
+	Command []string
+	// Env is added to the image's environment; a key here wins over the
+	// image's value for the same key.
+	Env map[string]string
+
+	// CPUMilli limits CPU time to this many thousandths of a core (0: no
+	// limit). MemoryBytes limits memory (0: no limit); reaching it gets a
+	// process of the instance OOM-killed.
+	CPUMilli    int64
+	MemoryBytes int64
+
+	Mounts []Mount // host directories made visible inside the instance
+
+	// NetNS is the path of a prepared network namespace to join
+	// (/run/netns/NAME). Empty: the instance gets a new network namespace
+	// with only a loopback interface. A sandbox (runsc) takes over the
+	// namespace's addresses and removes them when it exits, so each sandbox
+	// start needs a freshly configured namespace.
+	NetNS string
+
+	// LogPath is the host file that receives the main process's stdout and
+	// stderr, appended, for the instance's whole life (it survives daemon
+	// restarts and is not removed by Remove). Empty: output is discarded.
+	LogPath string
+
+	// Labels are kept with the instance and reported by Status and List.
+	// Keys for which ReservedLabel is true are refused.
+	Labels map[string]string
+}
+
+// Mount makes a host directory visible inside an instance.
+type Mount struct {
+	HostPath string // absolute path of an existing host directory or file
+	Path     string // absolute path inside the instance
+	ReadOnly bool
+}
+
+// MaxIDLength is the longest accepted instance ID.
+const MaxIDLength = 63
+
+// ValidID reports whether id is an acceptable instance ID: 1-63 characters
+// of lower-case letters, digits, '-' and '.', starting and ending with a
+// letter or digit.
+func ValidID(id string) bool {
+	if id == "" || len(id) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (c != '-' && c != '.' || i == 0 || i == len(id)-1) {
+			return false
+		}
+	}
+	return true
+}
+
+// labelPrefix starts every label key that strata's runtime layer writes.
+const labelPrefix = "strata.dev/"
+
+// Label keys that drivers store with every instance.
+const (
+	LabelWorkload = labelPrefix + "workload" // InstanceSpec.Workload
+	LabelSlot     = labelPrefix + "slot"     // InstanceSpec.Slot, decimal
+	LabelTier     = labelPrefix + "tier"     // InstanceSpec.Tier
+	// LabelDriverPrefix starts the keys a driver keeps its own bookkeeping
+	// under ("strata.dev/runtime.log-path").
+	LabelDriverPrefix = labelPrefix + "runtime."
+)
+
+// ReservedLabel reports whether key is one drivers write themselves, and so
+// may not appear in InstanceSpec.Labels.
+func ReservedLabel(key string) bool {
+	switch key {
+	case LabelWorkload, LabelSlot, LabelTier:
+		return true
+	}
+	return strings.HasPrefix(key, LabelDriverPrefix)
+}
+
+// ValidateSpec checks what every driver requires of a spec; the error wraps
+// ErrInvalid and names each problem. Whether the driver serves the tier is
+// the driver's check (ErrUnsupported).
+func ValidateSpec(s InstanceSpec) error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if !ValidID(s.ID) {
+		add("id %q: want 1-%d lower-case letters, digits, '-' or '.', starting and ending with a letter or digit", s.ID, MaxIDLength)
+	}
+	if s.Workload == "" {
+		add("workload: empty")
+	}
+	if s.Slot < 0 {
+		add("slot %d: negative", s.Slot)
+	}
+	if !s.Tier.Valid() {
+		add("tier %q: want one of container, sandbox, vm", s.Tier)
+	}
+	if s.Image == "" && s.Tier != v1alpha1.TierVM {
+		add("image: empty")
+	}
+	if s.CPUMilli < 0 {
+		add("cpuMilli %d: negative", s.CPUMilli)
+	}
+	if s.MemoryBytes < 0 {
+		add("memoryBytes %d: negative", s.MemoryBytes)
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			add("env %q: a name may not be empty or contain '=' or NUL", k)
+		}
+	}
+	for i, m := range s.Mounts {
+		if !path.IsAbs(m.HostPath) {
+			add("mounts[%d].hostPath %q: not an absolute path", i, m.HostPath)
+		}
+		if !path.IsAbs(m.Path) || path.Clean(m.Path) == "/" {
+			add("mounts[%d].path %q: want an absolute path other than /", i, m.Path)
+		}
+	}
+	if s.NetNS != "" && !path.IsAbs(s.NetNS) {
+		add("netns %q: not an absolute path", s.NetNS)
+	}
+	if s.LogPath != "" && !path.IsAbs(s.LogPath) {
+		add("logPath %q: not an absolute path", s.LogPath)
+	}
+	for k := range s.Labels {
+		if ReservedLabel(k) {
+			add("labels: key %q is reserved for drivers", k)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: instance %q: %s", ErrInvalid, s.ID, strings.Join(problems, "; "))
+}

@@ -1,0 +1,195 @@
+package testimage
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+)
+
+// Build writes an OCI image layout tarball holding one image named ref (the
+// org.opencontainers.image.ref.name annotation of its index entry).
+func Build(w io.Writer, ref string) error {
+	img, err := build()
+	if err != nil {
+		return err
+	}
+	m := img.manifest.descriptor(mediaTypeManifest)
+	m.Annotations = map[string]string{annotationRefName: ref}
+	index, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     mediaTypeIndex,
+		"manifests":     []descriptor{m},
+	})
+	if err != nil {
+		return fmt.Errorf("encode index.json: %w", err)
+	}
+	tw := tar.NewWriter(w)
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
+		{"index.json", index},
+		{"blobs/sha256/" + img.config.hex(), img.config.data},
+		{"blobs/sha256/" + img.layer.hex(), img.layer.data},
+		{"blobs/sha256/" + img.manifest.hex(), img.manifest.data},
+	}
+	dirs := []string{"blobs/", "blobs/sha256/"}
+	for _, d := range dirs {
+		if err := writeDir(tw, d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, f := range files {
+		if err := writeFile(tw, f.name, 0o644, f.data); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write image tarball: %w", err)
+	}
+	return nil
+}
+
+// BuildDockerArchive writes the same image as a docker-archive tarball (the
+// format of `docker save`) tagged repoTag ("localhost/strata/test:1").
+func BuildDockerArchive(w io.Writer, repoTag string) error {
+	img, err := build()
+	if err != nil {
+		return err
+	}
+	configName := img.config.hex() + ".json"
+	layerName := img.layer.hex() + "/layer.tar"
+	manifest, err := json.Marshal([]map[string]any{{
+		"Config":   configName,
+		"RepoTags": []string{repoTag},
+		"Layers":   []string{layerName},
+	}})
+	if err != nil {
+		return fmt.Errorf("encode manifest.json: %w", err)
+	}
+	tw := tar.NewWriter(w)
+	if err := writeDir(tw, path.Dir(layerName)+"/", 0o755); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{layerName, img.layer.data},
+		{configName, img.config.data},
+		{"manifest.json", manifest},
+	} {
+		if err := writeFile(tw, f.name, 0o644, f.data); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write docker archive: %w", err)
+	}
+	return nil
+}
+
+// build makes the layer, config and manifest blobs.
+func build() (image, error) {
+	bb, err := readBusybox()
+	if err != nil {
+		return image{}, err
+	}
+	layer, err := buildLayer(bb)
+	if err != nil {
+		return image{}, err
+	}
+	img := image{layer: newBlob(layer)}
+	config, err := json.Marshal(map[string]any{
+		"created":      Epoch,
+		"architecture": arch(),
+		"os":           "linux",
+		"config": map[string]any{
+			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			"Cmd":        DefaultCmd,
+			"WorkingDir": "/",
+		},
+		"rootfs": map[string]any{
+			"type":     "layers",
+			"diff_ids": []string{img.layer.digest},
+		},
+	})
+	if err != nil {
+		return image{}, fmt.Errorf("encode image config: %w", err)
+	}
+	img.config = newBlob(config)
+	manifest, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     mediaTypeManifest,
+		"config":        img.config.descriptor(mediaTypeConfig),
+		"layers":        []descriptor{img.layer.descriptor(mediaTypeLayer)},
+	})
+	if err != nil {
+		return image{}, fmt.Errorf("encode image manifest: %w", err)
+	}
+	img.manifest = newBlob(manifest)
+	return img, nil
+}
+
+// buildLayer returns the uncompressed layer tar: the directories, busybox and
+// its applet links.
+func buildLayer(busybox []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []struct {
+		name string
+		mode int64
+	}{
+		{"bin/", 0o755}, {"dev/", 0o755}, {"etc/", 0o755}, {"proc/", 0o555},
+		{"sys/", 0o555}, {"tmp/", 0o1777},
+	} {
+		if err := writeDir(tw, d.name, d.mode); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeFile(tw, "bin/busybox", 0o755, busybox); err != nil {
+		return nil, err
+	}
+	for _, a := range Applets {
+		h := header("bin/"+a, 0o777)
+		h.Typeflag = tar.TypeSymlink
+		h.Linkname = "busybox"
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, fmt.Errorf("write layer entry %s: %w", h.Name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("write layer: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func header(name string, mode int64) *tar.Header {
+	return &tar.Header{Name: name, Mode: mode, ModTime: Epoch, Format: tar.FormatUSTAR}
+}
+
+func writeDir(tw *tar.Writer, name string, mode int64) error {
+	h := header(name, mode)
+	h.Typeflag = tar.TypeDir
+	if err := tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("write tar entry %s: %w", name, err)
+	}
+	return nil
+}
+
+func writeFile(tw *tar.Writer, name string, mode int64, data []byte) error {
+	h := header(name, mode)
+	h.Typeflag = tar.TypeReg
+	h.Size = int64(len(data))
+	if err := tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("write tar entry %s: %w", name, err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		return fmt.Errorf("write tar entry %s: %w", name, err)
+	}
+	return nil
+}
