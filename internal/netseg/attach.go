@@ -1,0 +1,356 @@
+package netseg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Attach gives instance id a network namespace on segment segName and
+// returns where it is. The instance gets the segment's next free address.
+//
+// Attach is idempotent: for an instance already attached to segName it
+// returns the recorded attachment, after checking the host and rebuilding,
+// with the same address, whatever is missing (after a reboot, or a runtime
+// that stripped the namespace). An instance attached to another segment is
+// ErrConflict; an unknown segment is ErrNotFound (EnsureSegment first); a
+// full segment is ErrExhausted. A failed Attach leaves nothing behind.
+func (m *Manager) Attach(ctx context.Context, segName, id string) (Attachment, error) {
+	return m.attach(ctx, segName, id, false)
+}
+
+// Reattach rebuilds the network namespace and veth pair of instance id,
+// attached or not, keeping its address if it had one. Use it before each
+// start of a runtime that consumes its namespace (gVisor's runsc strips
+// the address when a sandbox exits). Anything still inside the old
+// namespace loses its network.
+func (m *Manager) Reattach(ctx context.Context, segName, id string) (Attachment, error) {
+	return m.attach(ctx, segName, id, true)
+}
+
+func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) (_ Attachment, err error) {
+	if err := ctx.Err(); err != nil {
+		return Attachment{}, err
+	}
+	if err := checkSegmentName(segName); err != nil {
+		return Attachment{}, err
+	}
+	if err := checkInstanceID(id); err != nil {
+		return Attachment{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seg, ok := m.segments[segName]
+	if !ok {
+		return Attachment{}, fmt.Errorf("%w: segment %q; ensure the segment before attaching instance %q", ErrNotFound, segName, id)
+	}
+	h, err := m.opts.Host.Netlink()
+	if err != nil {
+		return Attachment{}, err
+	}
+	defer h.Close()
+
+	if rec, ok := m.attachments[id]; ok {
+		if rec.Segment != segName {
+			return Attachment{}, fmt.Errorf("%w: instance %q is attached to segment %q; detach it before attaching it to %q",
+				ErrConflict, id, rec.Segment, segName)
+		}
+		reason := "reattach"
+		if !rebuild {
+			problem := m.verify(h, seg, rec)
+			if problem == nil {
+				return m.attachment(rec), nil
+			}
+			reason = problem.Error()
+		}
+		// The record and the address stay. A repair keeps a mounted
+		// namespace, and so the processes in it; Reattach starts afresh.
+		var err error
+		if rebuild {
+			err = m.teardown(h, rec)
+		} else {
+			err = deleteLink(h, rec.HostVeth, "veth")
+		}
+		if err != nil {
+			return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+		}
+		if err := m.build(ctx, h, seg, rec, rebuild); err != nil {
+			return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+		}
+		m.log.Info("instance reattached", "instance", id, "segment", segName, "ip", rec.IP, "reason", reason)
+		return m.attachment(rec), nil
+	}
+
+	veth := vethName(m.opts.BridgePrefix, id)
+	for _, o := range m.segments {
+		if o.Bridge == veth {
+			return Attachment{}, fmt.Errorf("%w: instance %q: veth name %s is the bridge of segment %q; rename the segment",
+				ErrConflict, id, veth, o.Name)
+		}
+	}
+	var rv revert
+	defer rv.undoOn(&err)
+	prevLast := seg.ipam.last
+	ip, err := seg.ipam.allocate(id)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("segment %q: attach instance %q: %w", segName, id, err)
+	}
+	rec := attachRecord{
+		Instance: id,
+		Segment:  segName,
+		IP:       ip,
+		HostVeth: veth,
+		NetNS:    filepath.Join(m.opts.NetNSDir, id),
+	}
+	// Record first: a crash from here on leaves a record that the next
+	// Attach completes and Detach or Cleanup removes.
+	m.attachments[id] = rec
+	if err := m.commit(&rv, "address "+ip.String(), func() {
+		delete(m.attachments, id)
+		seg.ipam.release(ip)
+		seg.ipam.last = prevLast
+	}); err != nil {
+		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+	}
+	// An interrupted earlier run may have left things under these names.
+	if err := m.teardown(h, rec); err != nil {
+		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+	}
+	if err := m.build(ctx, h, seg, rec, true); err != nil {
+		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+	}
+	m.log.Info("instance attached", "instance", id, "segment", segName, "ip", ip, "netns", rec.NetNS, "veth", rec.HostVeth)
+	return m.attachment(rec), nil
+}
+
+// build creates rec's veth pair on seg and configures both ends. The
+// instance end goes into a new namespace when fresh is set or none is
+// mounted at rec.NetNS; otherwise into the mounted one, replacing any eth0
+// there. On failure it undoes what it did, newest first; the bridge stays.
+func (m *Manager) build(ctx context.Context, h *netlink.Handle, seg *segment, rec attachRecord, fresh bool) (err error) {
+	var rv revert
+	defer rv.undoOn(&err)
+	if _, err := m.ensureBridge(h, seg.Segment); err != nil {
+		return err
+	}
+	br, err := h.LinkByName(seg.Bridge)
+	if err != nil {
+		return fmt.Errorf("look up bridge %s: %w", seg.Bridge, err)
+	}
+
+	if err := m.step("netns"); err != nil {
+		return err
+	}
+	if fresh || !isNetNSMount(rec.NetNS) {
+		if err := removeNetNS(rec.NetNS); err != nil { // a stale file
+			return err
+		}
+		if err := createNetNS(rec.NetNS); err != nil {
+			return err
+		}
+		rv.add("network namespace "+rec.NetNS, func() error { return removeNetNS(rec.NetNS) })
+	}
+	ns, err := openNetNS(rec.NetNS)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", rec.NetNS, err)
+	}
+	defer nh.Close()
+	if old, err := linkByName(nh, instanceIf); err != nil {
+		return err
+	} else if old != nil {
+		if err := nh.LinkDel(old); err != nil {
+			return fmt.Errorf("delete the old %s in %s: %w", instanceIf, rec.NetNS, err)
+		}
+	}
+
+	if err := m.step("veth"); err != nil {
+		return err
+	}
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: rec.HostVeth},
+		PeerName:         instanceIf,
+		PeerHardwareAddr: macFor(rec.IP),
+		PeerNamespace:    netlink.NsFd(int(ns)),
+	}
+	if err := h.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth pair %s/%s: %w", rec.HostVeth, instanceIf, err)
+	}
+	rv.add("veth "+rec.HostVeth, func() error { return deleteLink(h, rec.HostVeth, "veth") })
+	hostEnd, err := h.LinkByName(rec.HostVeth)
+	if err != nil {
+		return fmt.Errorf("look up new veth %s: %w", rec.HostVeth, err)
+	}
+	if err := h.LinkSetMaster(hostEnd, br); err != nil {
+		return fmt.Errorf("add veth %s to bridge %s: %w", rec.HostVeth, seg.Bridge, err)
+	}
+	if err := h.LinkSetUp(hostEnd); err != nil {
+		return fmt.Errorf("bring veth %s up: %w", rec.HostVeth, err)
+	}
+
+	if err := m.step("address"); err != nil {
+		return err
+	}
+	lo, err := nh.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("look up lo in %s: %w", rec.NetNS, err)
+	}
+	if err := nh.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bring lo up in %s: %w", rec.NetNS, err)
+	}
+	eth, err := nh.LinkByName(instanceIf)
+	if err != nil {
+		return fmt.Errorf("look up %s in %s: %w", instanceIf, rec.NetNS, err)
+	}
+	if err := nh.AddrReplace(eth, ipNet(rec.IP, seg.Subnet)); err != nil {
+		return fmt.Errorf("give %s the address %s: %w", instanceIf, rec.IP, err)
+	}
+	if err := nh.LinkSetUp(eth); err != nil {
+		return fmt.Errorf("bring %s up in %s: %w", instanceIf, rec.NetNS, err)
+	}
+
+	if err := m.step("route"); err != nil {
+		return err
+	}
+	route := &netlink.Route{LinkIndex: eth.Attrs().Index, Gw: seg.Gateway.AsSlice()}
+	if err := nh.RouteReplace(route); err != nil {
+		return fmt.Errorf("default route via %s in %s: %w", seg.Gateway, rec.NetNS, err)
+	}
+	return waitOperUp(ctx, h, rec.HostVeth, nh, instanceIf)
+}
+
+// verify checks that rec is whole on the host: namespace mounted, host veth
+// up on seg's bridge, eth0 up with the address, default route via the
+// gateway. It returns the first problem it finds.
+func (m *Manager) verify(h *netlink.Handle, seg *segment, rec attachRecord) error {
+	ns, err := openNetNS(rec.NetNS)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	br, err := linkByName(h, seg.Bridge)
+	switch {
+	case err != nil:
+		return err
+	case br == nil:
+		return fmt.Errorf("bridge %s is missing", seg.Bridge)
+	case !isUp(br):
+		return fmt.Errorf("bridge %s is down", seg.Bridge)
+	}
+	if ok, err := hasAddr(h, br, seg.Gateway, seg.Subnet); err != nil || !ok {
+		return errors.Join(fmt.Errorf("bridge %s lacks the gateway address %s", seg.Bridge, seg.Gateway), err)
+	}
+	hostEnd, err := linkByName(h, rec.HostVeth)
+	switch {
+	case err != nil:
+		return err
+	case hostEnd == nil:
+		return fmt.Errorf("veth %s is missing", rec.HostVeth)
+	case hostEnd.Type() != "veth":
+		return fmt.Errorf("link %s is a %s, not a veth", rec.HostVeth, hostEnd.Type())
+	case hostEnd.Attrs().MasterIndex != br.Attrs().Index:
+		return fmt.Errorf("veth %s is not a port of bridge %s", rec.HostVeth, seg.Bridge)
+	case !isUp(hostEnd):
+		return fmt.Errorf("veth %s is down", rec.HostVeth)
+	}
+	nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", rec.NetNS, err)
+	}
+	defer nh.Close()
+	eth, err := linkByName(nh, instanceIf)
+	switch {
+	case err != nil:
+		return err
+	case eth == nil:
+		return fmt.Errorf("%s is missing in %s", instanceIf, rec.NetNS)
+	case !isUp(eth):
+		return fmt.Errorf("%s is down in %s", instanceIf, rec.NetNS)
+	}
+	if ok, err := hasAddr(nh, eth, rec.IP, seg.Subnet); err != nil || !ok {
+		return errors.Join(fmt.Errorf("%s lacks the address %s", instanceIf, rec.IP), err)
+	}
+	routes, err := nh.RouteList(eth, netlink.FAMILY_V4)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return fmt.Errorf("list routes in %s: %w", rec.NetNS, err)
+	}
+	for _, r := range routes {
+		gw, _ := netip.AddrFromSlice(r.Gw)
+		if r.Dst != nil && gw.Unmap() == seg.Gateway {
+			if ones, _ := r.Dst.Mask.Size(); ones == 0 {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no default route via %s in %s", seg.Gateway, rec.NetNS)
+}
+
+// teardown removes rec's veth pair and namespace, whichever exist.
+func (m *Manager) teardown(h *netlink.Handle, rec attachRecord) error {
+	// The veth first: deleting the host end deletes eth0 at once, while a
+	// namespace is freed only when its last user lets go.
+	return errors.Join(deleteLink(h, rec.HostVeth, "veth"), removeNetNS(rec.NetNS))
+}
+
+// Detach removes instance id's veth pair and network namespace and frees its
+// address. It is idempotent: an instance with no attachment is not an error
+// (leftovers under its names from an interrupted Attach are removed). An
+// instance attached to another segment is ErrConflict.
+func (m *Manager) Detach(ctx context.Context, segName, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkSegmentName(segName); err != nil {
+		return err
+	}
+	if err := checkInstanceID(id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, err := m.opts.Host.Netlink()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rec, ok := m.attachments[id]
+	if !ok {
+		stray := attachRecord{HostVeth: vethName(m.opts.BridgePrefix, id), NetNS: filepath.Join(m.opts.NetNSDir, id)}
+		if err := m.teardown(h, stray); err != nil {
+			return fmt.Errorf("instance %q: %w", id, err)
+		}
+		return nil
+	}
+	if rec.Segment != segName {
+		return fmt.Errorf("%w: instance %q is attached to segment %q, not %q", ErrConflict, id, rec.Segment, segName)
+	}
+	return m.detach(h, rec)
+}
+
+// detach tears rec down and forgets it; m.mu is held.
+func (m *Manager) detach(h *netlink.Handle, rec attachRecord) error {
+	if err := m.teardown(h, rec); err != nil {
+		return fmt.Errorf("instance %q: %w", rec.Instance, err)
+	}
+	seg := m.segments[rec.Segment]
+	seg.ipam.release(rec.IP)
+	delete(m.attachments, rec.Instance)
+	if err := m.save(); err != nil {
+		// Keep memory as the file says; a retry finds nothing to tear
+		// down and saves again.
+		m.attachments[rec.Instance] = rec
+		_ = seg.ipam.reserve(rec.IP, rec.Instance)
+		return fmt.Errorf("instance %q: %w", rec.Instance, err)
+	}
+	m.log.Info("instance detached", "instance", rec.Instance, "segment", rec.Segment, "ip", rec.IP)
+	return nil
+}

@@ -1,0 +1,61 @@
+// Package netseg is strata's network manager on one host: it gives every
+// instance an address on a network segment and keeps those addresses across
+// daemon restarts.
+//
+// # Terms
+//
+//   - Segment: a layer-2 network for instances, one Linux bridge on the
+//     host. It has a name (a DNS label, "default" unless a workload names
+//     another), an IPv4 subnet (a /24 from the pool unless one is given), a
+//     gateway (the subnet's first address, held by the bridge) and the
+//     bridge's name (BridgePrefix + name, see Names below).
+//   - Pool: the IPv4 prefix that segment subnets are taken from when none is
+//     given (Options.Pool, 10.213.0.0/16 by default), one /24 at a time,
+//     lowest free first. Subnets never overlap, given or allocated.
+//   - Instance: one running copy of a workload, named by its ID
+//     ("<workload>-<slot>"), as in package runtime.
+//   - Attachment: an instance's place on a segment: a network namespace of
+//     its own, bind-mounted at NetNSDir/<instance ID> (as `ip netns` does),
+//     holding eth0 with the instance's address, lo, and a default route via
+//     the gateway; eth0 is one end of a veth pair whose host end is a port
+//     of the segment's bridge. An instance has at most one attachment.
+//   - Host: the network namespace that holds the bridges and the host ends
+//     of the veth pairs. For the daemon it is its own namespace (RootHost);
+//     tests pass a namespace they created (NamespaceHost), so that nothing is
+//     created in the machine's own namespace.
+//   - IPAM: each segment hands out its addresses round-robin from the one
+//     after the last address it gave, wrapping at the end of the subnet, so a
+//     freed address is reused as late as possible. The network address, the
+//     gateway and the broadcast address are never given out.
+//   - State: segments and attachments are written to StateDir/network.json
+//     (atomically: temporary file, fsync, rename) before the host is
+//     changed, so a restarted daemon re-adopts every attachment with the
+//     same address, and an interrupted operation is finished or undone by
+//     the next Attach, Detach or Cleanup.
+//
+// # Names
+//
+// Everything the manager creates on the host starts with BridgePrefix
+// ("st-"). A bridge is "st-<segment>"; when that is longer than the 15
+// characters Linux allows in an interface name, the segment name is cut and
+// six hex digits of its SHA-256 are appended ("st-payme-1a2b3c"). A host
+// veth is "st-" followed by hex digits of the SHA-256 of the instance ID,
+// up to 15 characters. Both are deterministic, so a new Manager finds what
+// an earlier one made.
+//
+// # Failure and repair
+//
+// Operations that take several steps undo the steps already done, in
+// reverse order, when a later one fails. Attach of an instance that is
+// already attached checks the namespace, both veth ends, the address and
+// the route; if anything is missing it replaces the veth pair, keeping the
+// address and a namespace that is still mounted (so the processes in it
+// stay). Reattach always starts from a new namespace (gVisor's runsc strips
+// the address from the namespace when a sandbox exits, so each sandbox
+// start needs a fresh one). Attach returns once both veth ends are
+// operationally up, so the instance's first packets are not dropped.
+//
+// The segmentation issue adds to this package: nftables policy between
+// segments, published ports, egress control, a DNS server per segment
+// gateway, and taps for VMs. See docs/decisions/network.md.
+package netseg
