@@ -96,14 +96,15 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each, one at a time
 	fi
 
 .PHONY: demo
-# Later the demo also starts `bin/strata serve`, applies the estate and shows it running.
-demo: host-setup build ## Build strata and assess the example estate
-	@if [[ -z "$(ESTATE)" ]]; then echo "demo: no inputs under examples/estate/"; exit 1; fi
-	@for f in $(ESTATE); do \
-		echo; echo "== strata assess -f $$f"; \
-		bin/strata assess -f "$$f"; \
-	done
-	@echo; echo "== strata assess the whole estate: $(ESTATE)"
+demo: host-setup build ## Start the daemon, run the hybrid example (containers and a sandbox), show it
+	@hack/demo.sh
+
+.PHONY: demo-stop
+demo-stop: build ## Delete the demo's workloads and stop the daemon it started
+	@hack/demo.sh stop
+
+.PHONY: assess-demo
+assess-demo: build ## Assess the example estate (four input kinds)
 	@bin/strata assess $(addprefix -f ,$(ESTATE))
 
 .PHONY: cover

@@ -32,8 +32,8 @@ PACKAGES=(
 STEPS=(
 	go
 	packages
-	# Later: runsc (build gVisor's runtime), guest-kernel (extract strata's
-	# guest kernel and initrd).
+	runsc
+	# Later: guest-kernel (extract strata's guest kernel and initrd).
 )
 
 current_step=""
@@ -120,6 +120,17 @@ step_packages() {
 	mapfile -t missing < <(missing_packages)
 	((${#missing[@]} == 0)) || fail "still not installed after apt-get: ${missing[*]}"
 	log "packages ok (${#PACKAGES[@]} installed)"
+}
+
+# step_runsc builds gVisor's runsc for the sandbox tier once, into
+# /opt/strata/bin/runsc (about 5 minutes the first time; nothing after).
+step_runsc() {
+	if [[ ${STRATA_SKIP_RUNSC:-} == 1 ]]; then
+		log "runsc skipped (STRATA_SKIP_RUNSC=1)"
+		return
+	fi
+	is_root || fail "building runsc into /opt/strata/bin needs root (sudo make host-setup)"
+	"$(dirname "$0")/build-runsc.sh" || fail "hack/build-runsc.sh failed (output above)"
 }
 
 main() {

@@ -64,7 +64,10 @@ inventories exported by RVTools), and checks strata's own documents.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())
 	})
-	root.AddCommand(newVersion(s), newValidate(s), newAssess(s))
+	socketFlag(root)
+	root.AddCommand(newVersion(s), newValidate(s), newAssess(s), newPlan(s),
+		newServe(s), newApply(s), newGet(s), newDescribe(s), newDelete(s), newEvents(s),
+		newLogs(s), newExec(s), newImage(s))
 	return root
 }
 
@@ -75,9 +78,12 @@ func Execute(args []string, s Streams) int {
 	err := root.Execute()
 	var rt runtimeError
 	var dl diag.List
+	var ec exitCodeError
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &ec):
+		return ec.code
 	case errors.Is(err, errInvalidInput):
 		return ExitInvalid
 	case errors.As(err, &dl):

@@ -189,3 +189,31 @@ func (c *Client) Watch(ctx context.Context, plural, rv string, fn func(eventType
 	}
 	return sc.Err()
 }
+
+// Stream sends a request to a path below the API prefix and returns the response body for
+// the caller to read and close; an error answer is returned as *APIError.
+func (c *Client) Stream(ctx context.Context, method, path string, query map[string]string, body io.Reader) (io.ReadCloser, error) {
+	q := url.Values{}
+	for k, v := range query {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	u := c.base + server.Prefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v (is `strata serve` running? --socket or STRATA_SOCKET selects another daemon)", ErrUnreachable, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp.Body, nil
+}

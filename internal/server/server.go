@@ -15,6 +15,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/assess"
 	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/store"
 )
 
@@ -33,6 +34,11 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Recorder records events such as assessment violations; may be nil.
 	Recorder Recorder
+	// Images imports image tarballs (POST .../images); nil: not served.
+	Images runtime.ImageImporter
+	// Drivers run exec in instances; DataDir holds instance logs (logs/ID.log).
+	Drivers *runtime.Registry
+	DataDir string
 }
 
 // Recorder records an event about an object.
@@ -48,11 +54,15 @@ type Server struct {
 	ready  func(ctx context.Context) error
 	rec    Recorder
 	mux    *http.ServeMux
+	images runtime.ImageImporter
+	drv    *runtime.Registry
+	data   string
 }
 
 // New builds a Server.
 func New(o Options) *Server {
-	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, ready: o.Ready, rec: o.Recorder, mux: http.NewServeMux()}
+	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, ready: o.Ready, rec: o.Recorder, mux: http.NewServeMux(),
+		images: o.Images, drv: o.Drivers, data: o.DataDir}
 	if s.engine == nil {
 		s.engine = assess.Default()
 	}
@@ -61,6 +71,9 @@ func New(o Options) *Server {
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("POST "+Prefix+"images", s.importImage)
+	s.mux.HandleFunc("GET "+Prefix+"workloads/{name}/logs", s.logs)
+	s.mux.HandleFunc("POST "+Prefix+"workloads/{name}/exec", s.exec)
 	s.mux.HandleFunc("GET "+Prefix+"{resource}", s.list)
 	s.mux.HandleFunc("POST "+Prefix+"{resource}", s.create)
 	s.mux.HandleFunc("GET "+Prefix+"{resource}/{name}", s.get)

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# demo.sh starts strata's daemon (with a private containerd) if it is not running, imports a
+# busybox image, applies the hybrid example and shows it running. The daemon keeps running
+# afterwards; `hack/demo.sh stop` deletes the example and stops the daemon.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STRATA=bin/strata
+DATA_DIR=${STRATA_DATA_DIR:-/var/lib/strata}
+export STRATA_SOCKET=${STRATA_SOCKET:-/run/strata/strata.sock}
+LOG=$DATA_DIR/serve.log
+APP=examples/hybrid/app.yaml
+
+say() { printf '\n== %s\n' "$*"; }
+
+if [[ ${1:-} == stop ]]; then
+	say "strata delete -f $APP"
+	$STRATA delete -f "$APP" || true
+	# Deleting a workload removes it at once; the daemon then stops its instances. Wait
+	# for their network namespaces to go before stopping the daemon.
+	for _ in $(seq 90); do
+		[[ -z $(ls /run/strata/netns 2>/dev/null) ]] && break
+		sleep 1
+	done
+	pkill -TERM -f "$STRATA serve" || true
+	echo "daemon stopped"
+	exit 0
+fi
+
+[[ $(id -u) -eq 0 ]] || { echo "demo: run as root (the daemon drives containerd and network namespaces)"; exit 1; }
+mkdir -p "$DATA_DIR"
+if ! $STRATA get workloads >/dev/null 2>&1; then
+	say "starting the daemon: $STRATA serve --start-containerd (log: $LOG)"
+	setsid $STRATA serve --data-dir "$DATA_DIR" --start-containerd >>"$LOG" 2>&1 < /dev/null &
+	for _ in $(seq 60); do
+		$STRATA get workloads >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	$STRATA get workloads >/dev/null || { tail -n 20 "$LOG"; exit 1; }
+fi
+
+say "building and importing a busybox image"
+go run ./hack/busybox-image -o "$DATA_DIR/busybox.tar" localhost/busybox:1
+$STRATA image import "$DATA_DIR/busybox.tar"
+
+say "strata assess -f $APP"
+$STRATA assess -f "$APP"
+
+say "strata apply -f $APP"
+$STRATA apply -f "$APP"
+
+say "waiting for every instance to run"
+for _ in $(seq 120); do
+	out=$($STRATA get workloads)
+	if ! grep -qvE '^NAME|Running' <<<"$out"; then break; fi
+	sleep 1
+done
+
+say "strata get workloads -o wide"
+$STRATA get workloads -o wide
+
+say "strata logs plugin-runner   (a gVisor sandbox)"
+$STRATA logs plugin-runner
+
+say "strata exec catalog -- wget -qO- <storefront-0>:8080"
+ip=$($STRATA get workload storefront -o json | sed -n 's/.*"ip": "\([0-9.]*\)".*/\1/p' | head -n 1)
+$STRATA exec catalog -- wget -qO- "http://$ip:8080/"
+
+say "strata events"
+$STRATA events
+
+printf '\nThe daemon keeps running (socket %s). Try `%s describe workload storefront`.\n' "$STRATA_SOCKET" "$STRATA"
+printf 'Stop it with: hack/demo.sh stop\n'

@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	"github.com/spf13/cobra"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/client"
+	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/importer"
+	"strata.dev/strata/internal/load"
+)
+
+func newApply(s Streams) *cobra.Command {
+	var (
+		files []string
+		force bool
+	)
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE...",
+		Short: "Create or update workloads and segments in the daemon",
+		Long: `Apply sends strata documents (Workload, Segment) to the daemon: an object that does not
+exist is created, one that exists and differs is updated, one that is the same is left
+alone. Each object is reported as created, configured or unchanged.
+
+Every document is checked before anything is sent: if any is invalid, nothing is applied.
+The daemon assesses each workload; an explicit spec.isolation weaker than the policy allows
+is refused unless --force.`,
+		Example: `  strata apply -f app.yaml
+  strata apply -f deploy/ --force`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return fmt.Errorf("give at least one file with -f")
+			}
+			sock, _ := c.Flags().GetString("socket")
+			paths, err := importer.Inputs(files)
+			if err != nil {
+				return reportProblems(s.Err, diag.List{{Msg: err.Error(), Hint: "check the path"}})
+			}
+			var (
+				objs []*load.Object
+				errs diag.List
+			)
+			for _, p := range paths {
+				data, err := load.ReadInput(p, s.In)
+				if err != nil {
+					errs = append(errs, &diag.Error{File: p, Msg: err.Error(), Hint: "check the file name and its permissions"})
+					continue
+				}
+				fo, ferrs := load.File(p, data)
+				errs = append(errs, ferrs...)
+				for _, o := range fo {
+					switch o.Object.(type) {
+					case *v1alpha1.Workload, *v1alpha1.Segment:
+						objs = append(objs, o)
+					default:
+						errs = append(errs, o.Errorf("kind", "apply Workloads and Segments; use strata plan or assess for the rest", "a %s is not applied to the daemon", o.Doc.Kind))
+					}
+				}
+			}
+			if err := reportProblems(s.Err, errs); err != nil {
+				return err
+			}
+			cl := client.NewUnix(sock)
+			failed := 0
+			for _, o := range objs {
+				res, name, body := resourceOf(o)
+				outcome, err := applyOne(c.Context(), cl, res, name, body, force)
+				if err != nil {
+					failed++
+					fmt.Fprintf(s.Err, "%s/%s: %v\n", res, name, err)
+					continue
+				}
+				fmt.Fprintf(s.Out, "%s/%s %s\n", singular(res), name, outcome)
+			}
+			if failed > 0 {
+				return failure(fmt.Errorf("%d of %d objects not applied", failed, len(objs)))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory to apply (repeatable; - for standard input)")
+	cmd.Flags().BoolVar(&force, "force", false, "apply workloads whose explicit isolation violates the assessment policy")
+	return cmd
+}
+
+func resourceOf(o *load.Object) (plural, name string, body []byte) {
+	var b []byte
+	switch obj := o.Object.(type) {
+	case *v1alpha1.Workload:
+		obj.Status = nil
+		obj.Metadata.ResourceVersion = ""
+		b, _ = json.Marshal(obj)
+		return "workloads", obj.Metadata.Name, b
+	case *v1alpha1.Segment:
+		obj.Status = nil
+		obj.Metadata.ResourceVersion = ""
+		b, _ = json.Marshal(obj)
+		return "segments", obj.Metadata.Name, b
+	}
+	return "", "", nil
+}
+
+func singular(plural string) string { return plural[:len(plural)-1] }
+
+// applyOne creates the object, or updates it when its spec, labels or annotations differ.
+func applyOne(ctx context.Context, cl *client.Client, plural, name string, body []byte, force bool) (string, error) {
+	var cur map[string]any
+	err := cl.Get(ctx, plural, name, &cur)
+	if client.IsNotFound(err) {
+		if err := cl.Create(ctx, plural, body, force, nil); err != nil {
+			return "", err
+		}
+		return "created", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var want map[string]any
+	if err := json.Unmarshal(body, &want); err != nil {
+		return "", err
+	}
+	if sameIntent(cur, want) {
+		return "unchanged", nil
+	}
+	if err := cl.Update(ctx, plural, name, body, force, nil); err != nil {
+		return "", err
+	}
+	return "configured", nil
+}
+
+// sameIntent compares what a user controls: spec, labels and annotations. Both sides are
+// defaulted, the stored object by the daemon and the wanted one by the loader.
+func sameIntent(cur, want map[string]any) bool {
+	return reflect.DeepEqual(cur["spec"], want["spec"]) &&
+		reflect.DeepEqual(meta(cur, "labels"), meta(want, "labels")) &&
+		reflect.DeepEqual(meta(cur, "annotations"), meta(want, "annotations"))
+}
+
+func meta(m map[string]any, key string) any {
+	md, _ := m["metadata"].(map[string]any)
+	return md[key]
+}

@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"strata.dev/strata/internal/client"
+	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/importer"
+	"strata.dev/strata/internal/load"
+	"strata.dev/strata/internal/objects"
+)
+
+func newDelete(s Streams) *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "delete (-f FILE... | workload NAME | segment NAME)",
+		Short: "Delete workloads or segments",
+		Long: `Delete removes objects from the daemon; the daemon then stops and removes their
+instances. Name them, or give the files they were applied from.`,
+		Example: `  strata delete workload payments
+  strata delete -f app.yaml`,
+		Args: cobra.MaximumNArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			sock, _ := c.Flags().GetString("socket")
+			cl := client.NewUnix(sock)
+			type target struct{ plural, name string }
+			var targets []target
+			switch {
+			case len(files) > 0 && len(args) == 0:
+				paths, err := importer.Inputs(files)
+				if err != nil {
+					return reportProblems(s.Err, diag.List{{Msg: err.Error(), Hint: "check the path"}})
+				}
+				var errs diag.List
+				for _, p := range paths {
+					data, err := load.ReadInput(p, s.In)
+					if err != nil {
+						errs = append(errs, &diag.Error{File: p, Msg: err.Error()})
+						continue
+					}
+					objs, ferrs := load.File(p, data)
+					errs = append(errs, ferrs...)
+					for _, o := range objs {
+						if res, name, _ := resourceOf(o); res != "" {
+							targets = append(targets, target{res, name})
+						}
+					}
+				}
+				if err := reportProblems(s.Err, errs); err != nil {
+					return err
+				}
+			case len(files) == 0 && len(args) == 2:
+				res, ok := objects.ResourceFor(args[0])
+				if !ok || res.Kind == objects.KindEvent {
+					return fmt.Errorf("unknown kind %q: use workload or segment", args[0])
+				}
+				targets = append(targets, target{res.Plural, args[1]})
+			default:
+				return fmt.Errorf("give -f FILE..., or a kind and a name (strata delete workload NAME)")
+			}
+			failed := 0
+			for _, t := range targets {
+				if err := cl.Delete(c.Context(), t.plural, t.name); err != nil {
+					failed++
+					fmt.Fprintf(s.Err, "%s/%s: %v\n", singular(t.plural), t.name, err)
+					continue
+				}
+				fmt.Fprintf(s.Out, "%s/%s deleted\n", singular(t.plural), t.name)
+			}
+			if failed > 0 {
+				return failure(fmt.Errorf("%d of %d objects not deleted", failed, len(targets)))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory whose objects to delete")
+	return cmd
+}

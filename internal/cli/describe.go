@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/client"
+	"strata.dev/strata/internal/objects"
+)
+
+func newDescribe(s Streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "describe (workload|segment) NAME",
+		Short: "Show one object in detail: its tier and why, its instances, its recent events",
+		Example: `  strata describe workload payments
+  strata describe segment default`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			res, ok := objects.ResourceFor(args[0])
+			if !ok || res.Kind == objects.KindEvent {
+				return fmt.Errorf("unknown kind %q: use workload or segment", args[0])
+			}
+			sock, _ := c.Flags().GetString("socket")
+			cl := client.NewUnix(sock)
+			var events struct {
+				Items []objects.Event `json:"items"`
+			}
+			switch res.Kind {
+			case v1alpha1.KindWorkload:
+				var w v1alpha1.Workload
+				if err := cl.Get(c.Context(), res.Plural, args[1], &w); err != nil {
+					return failure(err)
+				}
+				if err := cl.List(c.Context(), "events", &events); err != nil {
+					return failure(err)
+				}
+				return describeWorkload(s.Out, &w, events.Items)
+			default:
+				var sg v1alpha1.Segment
+				if err := cl.Get(c.Context(), res.Plural, args[1], &sg); err != nil {
+					return failure(err)
+				}
+				b, _ := json.MarshalIndent(sg, "", "  ")
+				_, err := fmt.Fprintf(s.Out, "%s\n", b)
+				return err
+			}
+		},
+	}
+	return cmd
+}
+
+func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Event) error {
+	st := v1alpha1.WorkloadStatus{}
+	if w.Status != nil {
+		st = *w.Status
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", w.Metadata.Name)
+	fmt.Fprintf(tw, "Tier:\t%s (requested %s)\n", st.Tier, w.Spec.Isolation)
+	fmt.Fprintf(tw, "Phase:\t%s\n", st.Phase)
+	fmt.Fprintf(tw, "Image:\t%s\n", dash(w.Spec.Image))
+	if len(w.Spec.Command) > 0 {
+		fmt.Fprintf(tw, "Command:\t%s\n", strings.Join(w.Spec.Command, " "))
+	}
+	fmt.Fprintf(tw, "Replicas:\t%d\n", w.Spec.ReplicaCount())
+	fmt.Fprintf(tw, "Resources:\tcpu %s, memory %s\n", w.Spec.Resources.CPU.String(), w.Spec.Resources.Memory.String())
+	fmt.Fprintf(tw, "Segment:\t%s\n", w.Spec.Segment)
+	fmt.Fprintf(tw, "Restart policy:\t%s\n", w.Spec.RestartPolicy)
+	fmt.Fprintf(tw, "Generation:\t%d (resourceVersion %s)\n", w.Metadata.Generation, w.Metadata.ResourceVersion)
+	if err := tw.Flush(); err != nil {
+		return failure(err)
+	}
+	fmt.Fprintln(out, "\nWhy this tier:")
+	if len(st.Reasons) == 0 {
+		fmt.Fprintln(out, "  no rule asks for more than a container")
+	}
+	for _, r := range st.Reasons {
+		fmt.Fprintf(out, "  %s (%s %s): %s\n", r.Rule, r.Effect, r.Tier, r.Message)
+	}
+	fmt.Fprintln(out, "\nInstances:")
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ID\tSTATE\tPID\tIP\tRESTARTS\tSTARTED\tMESSAGE")
+	for _, in := range st.Instances {
+		started := "-"
+		if in.StartedAt != nil {
+			started = age(in.StartedAt) + " ago"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%s\t%s\n", in.ID, in.State, in.PID, dash(in.IP), in.Restarts, started, in.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return failure(err)
+	}
+	if len(st.Conditions) > 0 {
+		fmt.Fprintln(out, "\nConditions:")
+		for _, c := range st.Conditions {
+			fmt.Fprintf(out, "  %s=%s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+	fmt.Fprintln(out, "\nEvents:")
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, e := range events {
+		if e.Object != "Workload/"+w.Metadata.Name {
+			continue
+		}
+		n++
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05"), e.Type, e.Reason, dash(e.Instance), e.Message)
+	}
+	if n == 0 {
+		fmt.Fprintln(tw, "  none")
+	}
+	return tw.Flush()
+}

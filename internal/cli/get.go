@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/client"
+	"strata.dev/strata/internal/objects"
+)
+
+func newGet(s Streams) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "get (workloads|workload|segments|segment) [NAME] [-o table|json|yaml|wide]",
+		Short: "List workloads or segments, or show one",
+		Long: `Get prints objects from the daemon. With a plural kind and no name it lists them all;
+with a name it shows that one. -o json prints {"items": [...]} for a list and the object
+itself for one; -o wide adds columns.`,
+		Example: `  strata get workloads
+  strata get workload payments -o yaml
+  strata get workloads -o json | jq '.items[].status.phase'`,
+		Args:      cobra.RangeArgs(1, 2),
+		ValidArgs: []string{"workloads", "workload", "segments", "segment"},
+		RunE: func(c *cobra.Command, args []string) error {
+			res, ok := objects.ResourceFor(args[0])
+			if !ok || res.Kind == objects.KindEvent {
+				return fmt.Errorf("unknown kind %q: use workloads or segments", args[0])
+			}
+			switch output {
+			case "table", "wide", "json", "yaml":
+			default:
+				return fmt.Errorf("unknown output format %q: use table, wide, json or yaml", output)
+			}
+			sock, _ := c.Flags().GetString("socket")
+			cl := client.NewUnix(sock)
+			if len(args) == 2 {
+				var raw json.RawMessage
+				if err := cl.Get(c.Context(), res.Plural, args[1], &raw); err != nil {
+					return apiFailure(err)
+				}
+				return printObjects(s.Out, res, []json.RawMessage{raw}, output, true)
+			}
+			var list struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			if err := cl.List(c.Context(), res.Plural, &list); err != nil {
+				return apiFailure(err)
+			}
+			return printObjects(s.Out, res, list.Items, output, false)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json or yaml")
+	return cmd
+}
+
+// apiFailure turns a daemon error into the right exit code: invalid input is 2, the rest 1.
+func apiFailure(err error) error {
+	if client.Reason(err) == "Invalid" {
+		return fmt.Errorf("%w", err)
+	}
+	return failure(err)
+}
+
+func printObjects(w io.Writer, res objects.Resource, items []json.RawMessage, output string, single bool) error {
+	switch output {
+	case "json":
+		if single {
+			return writeJSON(w, items[0])
+		}
+		return writeJSON(w, map[string]any{"items": items})
+	case "yaml":
+		var v any = map[string]any{"items": items}
+		if single {
+			v = items[0]
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return failure(err)
+		}
+		y, err := yaml.JSONToYAML(b)
+		if err != nil {
+			return failure(err)
+		}
+		_, err = w.Write(y)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	wide := output == "wide"
+	switch res.Kind {
+	case v1alpha1.KindWorkload:
+		if wide {
+			fmt.Fprintln(tw, "NAME\tTIER\tPHASE\tREADY\tRESTARTS\tSEGMENT\tIMAGE\tIPS\tAGE")
+		} else {
+			fmt.Fprintln(tw, "NAME\tTIER\tPHASE\tREADY\tRESTARTS\tAGE")
+		}
+		for _, raw := range items {
+			var wl v1alpha1.Workload
+			if err := json.Unmarshal(raw, &wl); err != nil {
+				return failure(err)
+			}
+			st := v1alpha1.WorkloadStatus{}
+			if wl.Status != nil {
+				st = *wl.Status
+			}
+			running, restarts := 0, int32(0)
+			var ips []string
+			for _, in := range st.Instances {
+				if in.State == "running" {
+					running++
+				}
+				restarts += in.Restarts
+				if in.IP != "" {
+					ips = append(ips, in.IP)
+				}
+			}
+			ready := fmt.Sprintf("%d/%d", running, wl.Spec.ReplicaCount())
+			age := age(wl.Metadata.CreationTimestamp)
+			if wide {
+				image := wl.Spec.Image
+				if image == "" {
+					image = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", wl.Metadata.Name, st.Tier, st.Phase, ready, restarts, wl.Spec.Segment, image, dash(strings.Join(ips, ",")), age)
+			} else {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", wl.Metadata.Name, st.Tier, st.Phase, ready, restarts, age)
+			}
+		}
+	case v1alpha1.KindSegment:
+		fmt.Fprintln(tw, "NAME\tSUBNET\tGATEWAY\tBRIDGE\tEGRESS\tWORKLOADS\tAGE")
+		for _, raw := range items {
+			var sg v1alpha1.Segment
+			if err := json.Unmarshal(raw, &sg); err != nil {
+				return failure(err)
+			}
+			st := v1alpha1.SegmentStatus{}
+			if sg.Status != nil {
+				st = *sg.Status
+			}
+			subnet := sg.Spec.Subnet
+			if st.Subnet != "" {
+				subnet = st.Subnet
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", sg.Metadata.Name, dash(subnet), dash(st.Gateway), dash(st.Bridge), sg.Spec.Egress, st.Workloads, age(sg.Metadata.CreationTimestamp))
+		}
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// age prints how long ago t was, the way people say it: 45s, 12m, 3h, 5d.
+func age(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	d := time.Since(*t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

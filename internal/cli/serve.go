@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"strata.dev/strata/internal/daemon"
+)
+
+func newServe(s Streams) *cobra.Command {
+	var cfg daemon.Config
+	cmd := &cobra.Command{
+		Use:   "serve [--data-dir DIR] [--socket PATH] [--containerd-socket PATH | --start-containerd]",
+		Short: "Run the daemon: API, store, controllers and runtime drivers in one process",
+		Long: `Serve runs strata's daemon in the foreground until it gets SIGINT or SIGTERM. It keeps
+its store, instance logs, volumes and network state under --data-dir and serves the API on
+the unix socket (mode 0600: root only).
+
+Containers and sandboxes run under containerd: an existing one (--containerd-socket), or a
+private one that strata starts with its state under the data dir (--start-containerd). The
+sandbox tier needs gVisor's runsc (make host-setup builds it into /opt/strata/bin/runsc).
+
+Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts what runs.`,
+		Example: `  strata serve --start-containerd
+  strata serve --data-dir /srv/strata --containerd-socket /run/containerd/containerd.sock`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg.Socket, _ = c.Flags().GetString("socket")
+			cfg.Logger = slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := daemon.Run(ctx, cfg); err != nil {
+				return failure(err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfg.DataDir, "data-dir", daemon.DefaultDataDir, "where the daemon keeps its state")
+	cmd.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", "", "containerd to use (default: /run/containerd/containerd.sock, unless --start-containerd)")
+	cmd.Flags().BoolVar(&cfg.StartContainerd, "start-containerd", false, "start a private containerd under the data dir (or reuse the one an earlier run started)")
+	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default /run/strata/netns)")
+	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
+	return cmd
+}

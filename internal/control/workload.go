@@ -1,0 +1,297 @@
+package control
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/store"
+)
+
+// Labels the controller puts on every instance (drivers record the workload and slot
+// themselves).
+const (
+	LabelSpecHash = "control.strata.dev/spec-hash"
+	LabelSegment  = "control.strata.dev/segment"
+)
+
+// Network attaches instances to their segment. Attach is idempotent and returns the
+// path of the network namespace the instance joins and its address.
+type Network interface {
+	Attach(ctx context.Context, segment, instanceID string) (netns, ip string, err error)
+	Detach(ctx context.Context, segment, instanceID string) error
+}
+
+// Recorder records events.
+type Recorder interface {
+	Record(ctx context.Context, e objects.Event)
+}
+
+// Options configure the workload controller.
+type Options struct {
+	Store   *store.Store
+	Drivers *runtime.Registry
+	Network Network  // nil: instances get an empty network namespace
+	Events  Recorder // nil: events are only logged
+	Logger  *slog.Logger
+	Clock   func() time.Time
+	// DataDir holds instance logs (logs/ID.log) and volumes (volumes/WORKLOAD/VOLUME/SLOT).
+	DataDir string
+	// Resync is how often every workload is reconciled even without a change (default 2s):
+	// it is how exits are noticed when a driver has no event stream.
+	Resync time.Duration
+	// RestartBackoff is the first delay before restarting an exited instance; it doubles with
+	// each restart of the slot up to MaxRestartBackoff (defaults 1s and 5m).
+	RestartBackoff, MaxRestartBackoff time.Duration
+	// StopGrace is how long an instance may take to end after SIGTERM (default 10s).
+	StopGrace time.Duration
+}
+
+// Controller reconciles Workloads.
+type Controller struct {
+	o     Options
+	log   *slog.Logger
+	queue *queue
+	// failures counts consecutive failed reconciles per workload, for the retry backoff.
+	failures map[string]int
+}
+
+// New returns a workload controller.
+func New(o Options) *Controller {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Resync <= 0 {
+		o.Resync = 2 * time.Second
+	}
+	if o.RestartBackoff <= 0 {
+		o.RestartBackoff = time.Second
+	}
+	if o.MaxRestartBackoff <= 0 {
+		o.MaxRestartBackoff = 5 * time.Minute
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 10 * time.Second
+	}
+	return &Controller{o: o, log: o.Logger, queue: newQueue(), failures: map[string]int{}}
+}
+
+// Run reconciles until ctx ends: every workload at start and on every resync, and each
+// workload when the store says it changed.
+func (c *Controller) Run(ctx context.Context) error {
+	watch, err := c.o.Store.Watch(ctx, v1alpha1.KindWorkload, c.o.Store.Revision())
+	if err != nil {
+		return fmt.Errorf("watch workloads: %w", err)
+	}
+	c.enqueueAll(ctx)
+	resync := time.NewTicker(c.o.Resync)
+	defer resync.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		name, wait := c.queue.next(c.o.Clock())
+		if name != "" {
+			c.reconcileAndRequeue(ctx, name)
+			continue
+		}
+		if wait <= 0 {
+			wait = time.Hour
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-watch:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				// The watch fell behind: start a new one and look at everything.
+				if watch, err = c.o.Store.Watch(ctx, v1alpha1.KindWorkload, c.o.Store.Revision()); err != nil {
+					return fmt.Errorf("watch workloads: %w", err)
+				}
+				c.enqueueAll(ctx)
+				continue
+			}
+			if ev.Type != store.Error {
+				c.queue.add(ev.Object.Name, c.o.Clock())
+			}
+		case <-resync.C:
+			c.enqueueAll(ctx)
+		case <-c.queue.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// enqueueAll schedules every stored workload and every workload that still has instances.
+func (c *Controller) enqueueAll(ctx context.Context) {
+	now := c.o.Clock()
+	recs, _, err := c.o.Store.List(ctx, v1alpha1.KindWorkload)
+	if err != nil {
+		c.log.Error("list workloads", "err", err)
+	}
+	for _, r := range recs {
+		c.queue.add(r.Name, now)
+	}
+	for _, d := range c.o.Drivers.Drivers() {
+		insts, err := d.List(ctx)
+		if err != nil {
+			c.log.Error("list instances", "driver", d.Name(), "err", err)
+			continue
+		}
+		for _, in := range insts {
+			if in.Workload != "" {
+				c.queue.add(in.Workload, now)
+			}
+		}
+	}
+}
+
+func (c *Controller) reconcileAndRequeue(ctx context.Context, name string) {
+	after, err := c.Reconcile(ctx, name)
+	if err != nil {
+		c.failures[name]++
+		delay := backoff(c.o.RestartBackoff, c.o.MaxRestartBackoff, c.failures[name]-1)
+		c.log.Warn("reconcile failed", "workload", name, "err", err, "retryIn", delay)
+		c.queue.add(name, c.o.Clock().Add(delay))
+		return
+	}
+	delete(c.failures, name)
+	if after > 0 {
+		c.queue.add(name, c.o.Clock().Add(after))
+	}
+}
+
+// backoff is base * 2^n, at most max.
+func backoff(base, max time.Duration, n int) time.Duration {
+	d := base
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// observed is one instance as a driver reports it.
+type observed struct {
+	driver runtime.Driver
+	status runtime.Status
+}
+
+// instancesOf lists the instances of workload name on every driver, by ID.
+func (c *Controller) instancesOf(ctx context.Context, name string) (map[string]observed, error) {
+	out := map[string]observed{}
+	for _, d := range c.o.Drivers.Drivers() {
+		insts, err := d.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list instances of driver %s: %w", d.Name(), err)
+		}
+		for _, in := range insts {
+			if in.Workload == name {
+				out[in.ID] = observed{driver: d, status: in}
+			}
+		}
+	}
+	return out, nil
+}
+
+// InstanceID names a replica slot.
+func InstanceID(workload string, slot int) string { return workload + "-" + strconv.Itoa(slot) }
+
+// specHash identifies what an instance was started from; a different hash means the instance
+// must be replaced.
+func specHash(w *v1alpha1.Workload, tier v1alpha1.Tier) string {
+	b, _ := json.Marshal(struct {
+		Tier      v1alpha1.Tier
+		Image     string
+		Command   []string
+		Env       map[string]string
+		Resources v1alpha1.Resources
+		Volumes   []v1alpha1.Volume
+		Segment   string
+	}{tier, w.Spec.Image, w.Spec.Command, w.Spec.Env, w.Spec.Resources, w.Spec.Volumes, w.Spec.Segment})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// remove stops and removes an instance and detaches it from its segment.
+func (c *Controller) remove(ctx context.Context, ob observed) error {
+	id := ob.status.ID
+	if ob.status.State == runtime.StateRunning || ob.status.State == runtime.StateStopping || ob.status.State == runtime.StateCreating {
+		if err := ob.driver.Stop(ctx, id, c.o.StopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", id, err)
+		}
+	}
+	if err := ob.driver.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	if c.o.Network != nil {
+		if err := c.o.Network.Detach(ctx, ob.status.Labels[LabelSegment], id); err != nil {
+			return fmt.Errorf("detach %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// start attaches and starts the instance of one slot.
+func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alpha1.Tier, d runtime.Driver, slot int, hash string) (runtime.Status, string, error) {
+	id := InstanceID(w.Metadata.Name, slot)
+	spec := runtime.InstanceSpec{
+		ID: id, Workload: w.Metadata.Name, Slot: slot, Tier: tier, Image: w.Spec.Image,
+		Command: w.Spec.Command, Env: w.Spec.Env,
+		CPUMilli: w.Spec.Resources.CPU.MilliValue(), MemoryBytes: w.Spec.Resources.Memory.Value(),
+		LogPath: filepath.Join(c.o.DataDir, "logs", id+".log"),
+		Labels:  map[string]string{LabelSpecHash: hash, LabelSegment: w.Spec.Segment},
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o700); err != nil {
+		return runtime.Status{}, "", fmt.Errorf("log directory: %w", err)
+	}
+	for _, v := range w.Spec.Volumes {
+		dir := filepath.Join(c.o.DataDir, "volumes", w.Metadata.Name, v.Name, strconv.Itoa(slot))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return runtime.Status{}, "", fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: dir, Path: v.MountPath})
+	}
+	ip := ""
+	if c.o.Network != nil {
+		netns, addr, err := c.o.Network.Attach(ctx, w.Spec.Segment, id)
+		if err != nil {
+			return runtime.Status{}, "", fmt.Errorf("attach %s to segment %s: %w", id, w.Spec.Segment, err)
+		}
+		spec.NetNS, ip = netns, addr
+	}
+	st, err := d.Start(ctx, spec)
+	if err != nil {
+		if c.o.Network != nil {
+			_ = c.o.Network.Detach(ctx, w.Spec.Segment, id) // undo the attach; the start error is the one to report
+		}
+		return runtime.Status{}, "", err
+	}
+	return st, ip, nil
+}
+
+// sortedIDs returns the keys of m in slot order.
+func sortedIDs(m map[string]observed) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,139 @@
+// Package daemon wires strata serve together: the store, the runtime drivers, the
+// controllers, the event recorder and the API server, in one process.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"strata.dev/strata/internal/control"
+	"strata.dev/strata/internal/events"
+	"strata.dev/strata/internal/netseg"
+	"strata.dev/strata/internal/runtime"
+	ctrd "strata.dev/strata/internal/runtime/containerd"
+	"strata.dev/strata/internal/server"
+	"strata.dev/strata/internal/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultDataDir = "/var/lib/strata"
+	DefaultSocket  = "/run/strata/strata.sock"
+	DefaultRunsc   = "/opt/strata/bin/runsc"
+)
+
+// Config configures the daemon.
+type Config struct {
+	DataDir string
+	Socket  string
+	// ContainerdSocket is the containerd to use; empty with StartContainerd starts a private one.
+	ContainerdSocket string
+	StartContainerd  bool
+	// Runsc is gVisor's runsc; empty: DefaultRunsc when it exists (else no sandbox tier).
+	Runsc string
+	// NetNSDir is where instances' network namespaces are mounted (default /run/strata/netns).
+	NetNSDir string
+	Logger   *slog.Logger
+}
+
+// Run serves until ctx ends. Workloads keep running after it returns.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = DefaultSocket
+	}
+	for _, d := range []string{cfg.DataDir, filepath.Dir(cfg.Socket)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "strata.db"), store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	address := cfg.ContainerdSocket
+	if address == "" && cfg.StartContainerd {
+		pc, err := startContainerd(ctx, filepath.Join(cfg.DataDir, "containerd"), log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := pc.Stop(); err != nil {
+				log.Error("stop containerd", "err", err)
+			}
+		}()
+		address = pc.Address
+	}
+	runsc := cfg.Runsc
+	if runsc == "" {
+		if _, err := os.Stat(DefaultRunsc); err == nil {
+			runsc = DefaultRunsc
+		}
+	}
+	if runsc == "" {
+		log.Warn("no runsc: the sandbox tier is unavailable", "hint", "run `make host-setup` to build it into "+DefaultRunsc)
+	}
+	driver, err := ctrd.New(ctx, ctrd.Config{Address: address, StateDir: filepath.Join(cfg.DataDir, "runtime"), Runsc: runsc, Logger: log})
+	if err != nil {
+		return fmt.Errorf("containerd at %s: %w (start one, or use --start-containerd)", orDefault(address, ctrd.DefaultAddress), err)
+	}
+	drivers, err := runtime.NewRegistry(driver)
+	if err != nil {
+		return err
+	}
+	defer drivers.Close()
+
+	nm, err := netseg.New(netseg.Options{StateDir: filepath.Join(cfg.DataDir, "network"), NetNSDir: cfg.NetNSDir, Forwarding: true, Logger: log})
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if _, err := nm.EnsureSegment(ctx, netseg.DefaultSegment, netip.Prefix{}); err != nil {
+		return fmt.Errorf("network: the default segment: %w", err)
+	}
+
+	rec := events.New(st, nil, 0, log)
+	ctrl := control.New(control.Options{Store: st, Drivers: drivers, Network: network{nm}, Events: rec, Logger: log, DataDir: cfg.DataDir})
+	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Images: driver, DataDir: cfg.DataDir, Drivers: drivers})
+	l, err := server.ListenUnix(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	log.Info("strata serving", "socket", cfg.Socket, "dataDir", cfg.DataDir, "tiers", drivers.Tiers())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- ctrl.Run(ctx) }()
+	go func() { defer wg.Done(); errc <- srv.Serve(ctx, l) }()
+	err = <-errc
+	cancel()
+	wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("strata stopped; workloads keep running")
+	return err
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/runtime"
+)
+
+// importImage reads an image tarball (OCI layout or docker archive) from the body.
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
+	if s.images == nil {
+		writeStatus(w, http.StatusNotImplemented, "NotImplemented", "no driver on this host imports images")
+		return
+	}
+	refs, err := s.images.ImportImage(r.Context(), r.Body)
+	if err != nil {
+		writeStatus(w, http.StatusUnprocessableEntity, ReasonInvalid, "import image: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"images": refs})
+}
+
+// instance finds the instance a request names: ?instance=ID, or the workload's first slot.
+func (s *Server) instance(w http.ResponseWriter, r *http.Request) (*v1alpha1.Workload, string, bool) {
+	rec, err := s.store.Get(r.Context(), v1alpha1.KindWorkload, r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, "", false
+	}
+	wl, err := objects.Workload(rec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, "", false
+	}
+	id := r.URL.Query().Get("instance")
+	if id == "" {
+		id = wl.Metadata.Name + "-0"
+	}
+	if !strings.HasPrefix(id, wl.Metadata.Name+"-") || !runtime.ValidID(id) {
+		writeStatus(w, http.StatusNotFound, ReasonNotFound, fmt.Sprintf("workload %s has no instance %q", wl.Metadata.Name, id))
+		return nil, "", false
+	}
+	return wl, id, true
+}
+
+// logs streams an instance's log file; with follow=true it keeps sending what is appended
+// until the client goes away.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	_, id, ok := s.instance(w, r)
+	if !ok {
+		return
+	}
+	f, err := os.Open(filepath.Join(s.data, "logs", id+".log"))
+	if errors.Is(err, os.ErrNotExist) {
+		writeStatus(w, http.StatusNotFound, ReasonNotFound, "instance "+id+" has no log yet")
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	flusher, _ := w.(http.Flusher)
+	follow := r.URL.Query().Get("follow") == "true"
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return
+		}
+		if !follow {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// ExecRequest is the body of an exec request.
+type ExecRequest struct {
+	Command []string `json:"command"`
+}
+
+// ExecResult is the answer to an exec request.
+type ExecResult struct {
+	Instance string `json:"instance"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	ExitCode int    `json:"exitCode"`
+}
+
+// exec runs a command in an instance and returns its output and exit code.
+func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
+	wl, id, ok := s.instance(w, r)
+	if !ok {
+		return
+	}
+	var req ExecRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || len(req.Command) == 0 {
+		writeStatus(w, http.StatusBadRequest, ReasonBadRequest, "the body must be {\"command\": [\"program\", \"arg\", ...]}")
+		return
+	}
+	if s.drv == nil || wl.Status == nil {
+		writeStatus(w, http.StatusConflict, ReasonConflict, "workload "+wl.Metadata.Name+" has no running instance")
+		return
+	}
+	d, err := s.drv.ForTier(wl.Status.Tier)
+	if err != nil {
+		writeStatus(w, http.StatusConflict, ReasonConflict, err.Error())
+		return
+	}
+	ex, ok := d.(runtime.Execer)
+	if !ok {
+		writeStatus(w, http.StatusNotImplemented, "NotImplemented", "the "+d.Name()+" driver cannot exec into instances")
+		return
+	}
+	var stdout, stderr limitedBuffer
+	code, err := ex.Exec(r.Context(), id, req.Command, nil, &stdout, &stderr)
+	switch {
+	case errors.Is(err, runtime.ErrNotFound):
+		writeStatus(w, http.StatusNotFound, ReasonNotFound, "instance "+id+" does not exist")
+		return
+	case err != nil:
+		writeStatus(w, http.StatusConflict, ReasonConflict, "exec in "+id+": "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ExecResult{Instance: id, Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: code})
+}
+
+// limitedBuffer keeps the first 4 MiB written to it.
+type limitedBuffer struct{ b []byte }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 4<<20 - len(l.b); room > 0 {
+		l.b = append(l.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return string(l.b) }
