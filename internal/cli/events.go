@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -88,9 +89,9 @@ func printEvent(w io.Writer, raw json.RawMessage, output string) error {
 }
 
 func compact(raw json.RawMessage) []byte {
-	var b []byte
-	if v, err := json.Marshal(json.RawMessage(raw)); err == nil {
-		b = v
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
 	}
-	return b
+	return b.Bytes()
 }

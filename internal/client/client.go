@@ -81,7 +81,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v (is `strata serve` running? --socket or STRATA_SOCKET selects another daemon)", ErrUnreachable, err)
+		return fmt.Errorf("%w: %w (is `strata serve` running? --socket or STRATA_SOCKET selects another daemon)", ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -159,7 +159,7 @@ func (c *Client) Watch(ctx context.Context, plural, rv string, fn func(eventType
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -209,7 +209,7 @@ func (c *Client) Stream(ctx context.Context, method, path string, query map[stri
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v (is `strata serve` running? --socket or STRATA_SOCKET selects another daemon)", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %w (is `strata serve` running? --socket or STRATA_SOCKET selects another daemon)", ErrUnreachable, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

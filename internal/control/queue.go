@@ -51,10 +51,3 @@ func (q *queue) next(now time.Time) (string, time.Duration) {
 	delete(q.due, best)
 	return best, 0
 }
-
-// len reports how many names wait.
-func (q *queue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.due)
-}

@@ -263,7 +263,8 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 	}
 	for _, v := range w.Spec.Volumes {
 		dir := filepath.Join(c.o.DataDir, "volumes", w.Metadata.Name, v.Name, strconv.Itoa(slot))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		// Instances may run as any user; the data dir above is private to root.
+		if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // see above
 			return runtime.Status{}, "", fmt.Errorf("volume %s: %w", v.Name, err)
 		}
 		spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: dir, Path: v.MountPath})

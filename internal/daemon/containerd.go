@@ -58,7 +58,7 @@ func startContainerd(ctx context.Context, dir string, log *slog.Logger) (*privat
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "--config", cfg) //nolint:gosec // bin is containerd found on PATH
+	cmd := exec.Command(bin, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: a signal to strata's terminal does not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -72,7 +72,7 @@ func startContainerd(ctx context.Context, dir string, log *slog.Logger) (*privat
 	for !answers(addr) {
 		select {
 		case err := <-exited:
-			return nil, fmt.Errorf("containerd exited at start (%v): see %s", err, filepath.Join(dir, "containerd.log"))
+			return nil, fmt.Errorf("containerd exited at start (%w): see %s", err, filepath.Join(dir, "containerd.log"))
 		case <-ctx.Done():
 			_ = pc.Stop()
 			return nil, ctx.Err()

@@ -106,7 +106,9 @@ func (e *e2e) kill9() {
 	e.t.Helper()
 	// nsenter execs strata, so the PID is the daemon's.
 	_ = e.daemon.Process.Signal(syscall.SIGKILL)
-	<-e.waitErr
+	if err := <-e.waitErr; err == nil {
+		e.t.Log("the daemon exited cleanly although it was killed")
+	}
 	e.daemon = nil
 }
 
@@ -117,10 +119,15 @@ func (e *e2e) stop() {
 	}
 	_ = e.daemon.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-e.waitErr:
+	case err := <-e.waitErr:
+		if err != nil {
+			e.t.Logf("daemon exited: %v", err)
+		}
 	case <-time.After(30 * time.Second):
 		_ = e.daemon.Process.Kill()
-		<-e.waitErr
+		if err := <-e.waitErr; err != nil {
+			e.t.Logf("daemon killed after 30s: %v", err)
+		}
 	}
 	e.daemon = nil
 }
@@ -282,7 +289,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	e.eventually("web-1 reaches web-0's server", 30*time.Second, func() error {
 		out, err := e.strata("exec", "web", "--instance", "web-1", "--", "wget", "-qO-", "http://"+w.Status.Instances[0].IP+":8080/")
 		if err != nil || out != "ok\n" {
-			return fmt.Errorf("%q, %v", out, err)
+			return fmt.Errorf("%q, %w", out, err)
 		}
 		return nil
 	})

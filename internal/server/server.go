@@ -215,7 +215,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read body: %v", errBadRequest, err)
+		return nil, fmt.Errorf("%w: read body: %w", errBadRequest, err)
 	}
 	if len(b) > maxBody {
 		return nil, fmt.Errorf("%w: the body is larger than %d bytes", errBadRequest, maxBody)

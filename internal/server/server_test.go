@@ -32,7 +32,9 @@ func start(t *testing.T) (*client.Client, *store.Store) {
 	go func() { done <- server.New(server.Options{Store: st}).Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
 		_ = st.Close()
 	})
 	return client.NewUnix(sock), st
