@@ -233,7 +233,7 @@ func TestPolicyErrors(t *testing.T) {
 
 func TestNoPolicyInFile(t *testing.T) {
 	_, errs := LoadPolicy("p.yaml", []byte("apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: a}\n"))
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "a Segment is not a policy") {
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "expected an AssessmentPolicy, found a Segment") {
 		t.Fatalf("got %v", errs)
 	}
 }

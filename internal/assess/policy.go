@@ -36,21 +36,7 @@ func LoadPolicy(file string, data []byte) (*Engine, diag.List) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	var pol *load.Object
-	for _, o := range objs {
-		if _, ok := o.Object.(*v1alpha1.AssessmentPolicy); !ok {
-			errs = append(errs, o.Errorf("kind", "a policy file holds one AssessmentPolicy", "a %s is not a policy", o.Doc.Kind))
-			continue
-		}
-		if pol != nil {
-			errs = append(errs, o.Errorf("", "keep one policy per file", "a second AssessmentPolicy"))
-			continue
-		}
-		pol = o
-	}
-	if pol == nil && len(errs) == 0 {
-		errs = append(errs, &diag.Error{File: file, Line: 1, Msg: "no AssessmentPolicy found", Hint: "the file must hold a document of kind AssessmentPolicy"})
-	}
+	pol, errs := load.One(file, objs, v1alpha1.KindAssessmentPolicy, "a policy file holds one AssessmentPolicy")
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -99,7 +99,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad output format", "", []string{"assess", "-f", "examples/estate", "-o", "xml"}, ExitInvalid, `unknown output format "xml"`},
 		{"not a document strata reads", "hello: world\n", []string{"assess", "-f", "-"}, ExitInvalid, "-:1:1: not a document strata reads"},
 		{"policy from a file", "", []string{"assess", "-f", "examples/estate/shop.yaml", "--policy", "internal/assess/default-policy.yaml"}, ExitOK, ""},
-		{"bad policy", "", []string{"assess", "-f", "examples/estate/shop.yaml", "--policy", "examples/estate/shop.yaml"}, ExitInvalid, "a Segment is not a policy"},
+		{"bad policy", "", []string{"assess", "-f", "examples/estate/shop.yaml", "--policy", "examples/estate/shop.yaml"}, ExitInvalid, "expected an AssessmentPolicy, found a Segment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

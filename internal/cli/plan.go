@@ -146,21 +146,7 @@ func readFleet(file string, s Streams) (*v1alpha1.Fleet, diag.List) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	var fleet *load.Object
-	for _, o := range objs {
-		if _, ok := o.Object.(*v1alpha1.Fleet); !ok {
-			errs = append(errs, o.Errorf("kind", "a fleet file holds one Fleet; give workloads with -f", "a %s is not a Fleet", o.Doc.Kind))
-			continue
-		}
-		if fleet != nil {
-			errs = append(errs, o.Errorf("", "keep one Fleet per file", "a second Fleet"))
-			continue
-		}
-		fleet = o
-	}
-	if fleet == nil && len(errs) == 0 {
-		errs = append(errs, &diag.Error{File: file, Line: 1, Msg: "no Fleet found", Hint: "the file must hold a document of kind Fleet"})
-	}
+	fleet, errs := load.One(file, objs, v1alpha1.KindFleet, "a fleet file holds one Fleet; give workloads with -f")
 	if len(errs) > 0 {
 		return nil, errs
 	}

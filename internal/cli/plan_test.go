@@ -134,9 +134,9 @@ func TestPlanExitCodes(t *testing.T) {
 		{"bad output", "", []string{"plan", "-f", "examples/estate", "--fleet", fleet, "-o", "yaml"}, ExitInvalid, `unknown output format "yaml": use table or json`},
 		{"missing fleet", "", []string{"plan", "-f", "examples/estate", "--fleet", "no/such.yaml"}, ExitInvalid, "no/such.yaml: open no/such.yaml: no such file or directory"},
 		{"workloads for a fleet", "", []string{"plan", "-f", "examples/estate", "--fleet", "examples/fleet/workloads.yaml"}, ExitInvalid,
-			"examples/fleet/workloads.yaml:4:7: kind: a Workload is not a Fleet (a fleet file holds one Fleet; give workloads with -f)"},
+			"examples/fleet/workloads.yaml:4:7: kind: expected a Fleet, found a Workload (a fleet file holds one Fleet; give workloads with -f)"},
 		{"no fleet in the file", "apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: s}\nspec: {}\n",
-			[]string{"plan", "-f", "examples/estate", "--fleet", "-"}, ExitInvalid, "-:2:7: kind: a Segment is not a Fleet"},
+			[]string{"plan", "-f", "examples/estate", "--fleet", "-"}, ExitInvalid, "-:2:7: kind: expected a Fleet, found a Segment"},
 		{"hosts named twice", fleetDoc, []string{"plan", "-f", "examples/estate", "--fleet", "-"}, ExitInvalid,
 			"-:7:14: spec.hostPools[1].prefix: invalid value \"h1\" (host h11 of this pool has the name of a host of spec.hostPools[0].prefix; every host needs its own name, so change the prefix)"},
 		{"invalid fleet", "apiVersion: strata.dev/v1alpha1\nkind: Fleet\nmetadata: {name: f}\nspec: {hosts: [{name: h1, capacity: {cpu: lots}}]}\n",
@@ -145,7 +145,7 @@ func TestPlanExitCodes(t *testing.T) {
 			"--explain nope: no workload of that name in the inputs (use a name that strata assess lists: checkout, etcd, search, ci-runner, reports-db, trainer)"},
 		{"unplaced is no failure", "", []string{"plan", "-f", "examples/fleet", "--fleet", fleet}, ExitOK, ""},
 		{"unless asked", "", []string{"plan", "-f", "examples/fleet", "--fleet", fleet, "--fail-unplaced"}, ExitFailure, "error: 2 replicas could not be placed"},
-		{"bad policy", "", []string{"plan", "-f", "examples/fleet", "--fleet", fleet, "--policy", fleet}, ExitInvalid, "a Fleet is not a policy"},
+		{"bad policy", "", []string{"plan", "-f", "examples/fleet", "--fleet", fleet, "--policy", fleet}, ExitInvalid, "expected an AssessmentPolicy, found a Fleet"},
 		{"policy from a file", "", []string{"plan", "-f", "examples/fleet", "--fleet", fleet, "--policy", "internal/assess/default-policy.yaml"}, ExitOK, ""},
 	}
 	for _, tt := range tests {

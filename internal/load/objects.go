@@ -167,3 +167,37 @@ func ReadInput(name string, stdin io.Reader) ([]byte, error) {
 	defer f.Close()
 	return readAll(f)
 }
+
+// One returns the single object of kind among objs, the objects of file. Any other object, a
+// second one of the kind, or none at all is an error; hint tells what the file is for.
+func One(file string, objs []*Object, kind, hint string) (*Object, diag.List) {
+	var (
+		one  *Object
+		errs diag.List
+	)
+	for _, o := range objs {
+		switch {
+		case o.Doc.Kind != kind:
+			errs = append(errs, o.Errorf("kind", hint, "expected %s, found a %s", article(kind), o.Doc.Kind))
+		case one != nil:
+			errs = append(errs, o.Errorf("", "keep one "+kind+" per file", "a second %s", kind))
+		default:
+			one = o
+		}
+	}
+	if one == nil && len(errs) == 0 {
+		errs = append(errs, &diag.Error{File: file, Line: 1, Msg: "no " + kind + " found", Hint: "the file must hold a document of kind " + kind})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return one, nil
+}
+
+// article puts "a" or "an" before a kind.
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("AEIOU", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
+}

@@ -7,21 +7,6 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 )
 
-// safeSysctls are the namespaced sysctls a container may set under a shared kernel. Every
-// other sysctl a service sets makes it need a kernel of its own.
-var safeSysctls = map[string]bool{
-	"kernel.shm_rmid_forced":              true,
-	"net.ipv4.ip_local_port_range":        true,
-	"net.ipv4.tcp_syncookies":             true,
-	"net.ipv4.ping_group_range":           true,
-	"net.ipv4.ip_unprivileged_port_start": true,
-	"net.ipv4.ip_local_reserved_ports":    true,
-	"net.ipv4.tcp_keepalive_time":         true,
-	"net.ipv4.tcp_fin_timeout":            true,
-	"net.ipv4.tcp_keepalive_intvl":        true,
-	"net.ipv4.tcp_keepalive_probes":       true,
-}
-
 // traits reads what a service asks of its host: privileged, cap_add, network_mode, pid, ipc,
 // devices, sysctls and platform.
 func (b *builder) traits() {
@@ -113,7 +98,7 @@ func (b *builder) sysctls() {
 			b.r.errorf(kv.node, p.Key(kv.key), "write a sysctl name such as net.core.somaxconn", "invalid sysctl name %q", kv.key)
 			continue
 		}
-		if safeSysctls[strings.ReplaceAll(name, "/", ".")] || b.seen["sysctl:"+name] {
+		if !v1alpha1.SysctlNeedsOwnKernel(strings.ReplaceAll(name, "/", ".")) || b.seen["sysctl:"+name] {
 			continue
 		}
 		b.seen["sysctl:"+name] = true

@@ -102,21 +102,6 @@ func isCapability(c string) bool {
 	return true
 }
 
-// safeSysctls are the sysctls Kubernetes calls safe: namespaced, so a container may set them
-// without touching the host's kernel.
-var safeSysctls = map[string]bool{
-	"kernel.shm_rmid_forced":              true,
-	"net.ipv4.ip_local_port_range":        true,
-	"net.ipv4.tcp_syncookies":             true,
-	"net.ipv4.ping_group_range":           true,
-	"net.ipv4.ip_unprivileged_port_start": true,
-	"net.ipv4.ip_local_reserved_ports":    true,
-	"net.ipv4.tcp_keepalive_time":         true,
-	"net.ipv4.tcp_fin_timeout":            true,
-	"net.ipv4.tcp_keepalive_intvl":        true,
-	"net.ipv4.tcp_keepalive_probes":       true,
-}
-
 // sysctls returns the pod's sysctls that are not safe in a container: they need a kernel of
 // the workload's own. Names written with '/' separators are given in the dotted form.
 func (b *builder) sysctls(ps *corev1.PodSpec) []string {
@@ -131,7 +116,7 @@ func (b *builder) sysctls(ps *corev1.PodSpec) []string {
 				"write a sysctl name such as net.core.somaxconn", "invalid sysctl name %q", s.Name))
 			continue
 		}
-		if !safeSysctls[name] {
+		if v1alpha1.SysctlNeedsOwnKernel(name) {
 			need[name] = true
 		}
 	}
