@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -14,7 +15,9 @@ import (
 // isLinkNotFound reports whether err says that no link has the name asked for.
 func isLinkNotFound(err error) bool {
 	var nf netlink.LinkNotFoundError
-	return errors.As(err, &nf)
+	// ENODEV: the link went away between finding it and acting on it, as a veth does when
+	// the kernel tears down the namespace holding its peer.
+	return errors.As(err, &nf) || errors.Is(err, syscall.ENODEV)
 }
 
 // linkByName returns the link called name, nil if there is none.
