@@ -110,6 +110,21 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 			exists = false
 			c.event(ctx, name, id, "Normal", "Restarted", fmt.Sprintf("restart %d after exit code %d", in.Restarts, st.ExitCode))
 		}
+		if exists && ob.status.State == runtime.StateRunning && w.Spec.Health != nil {
+			restart, again, msg := c.checkHealth(ctx, w, driver, id, in.IP)
+			wantAgain(again)
+			if restart {
+				c.event(ctx, name, id, "Warning", "Unhealthy", msg)
+				if err := c.remove(ctx, ob); err != nil {
+					errs = append(errs, err)
+					insts = append(insts, observedInstance(in, ob.status))
+					continue
+				}
+				in.Restarts++
+				exists = false
+				c.event(ctx, name, id, "Normal", "Restarted", fmt.Sprintf("restart %d: the health check failed", in.Restarts))
+			}
+		}
 		if !exists {
 			st, ip, err := c.start(ctx, w, tier, driver, slot, hash)
 			if err != nil {
@@ -126,7 +141,11 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 			insts = append(insts, observedInstance(in, st))
 			continue
 		}
-		insts = append(insts, observedInstance(in, ob.status))
+		out := observedInstance(in, ob.status)
+		if ps := c.health[id]; ps != nil && ps.failures > 0 && w.Spec.Health != nil {
+			out.Message = fmt.Sprintf("health check failing (%d of %d): %s", ps.failures, w.Spec.Health.FailureThreshold, ps.message)
+		}
+		insts = append(insts, out)
 	}
 	// Slots above the replica count are scaled down, from the top.
 	for _, id := range sortedIDs(obs) {

@@ -66,6 +66,8 @@ type Controller struct {
 	queue *queue
 	// failures counts consecutive failed reconciles per workload, for the retry backoff.
 	failures map[string]int
+	// health holds each running instance's health-check state, by instance ID.
+	health map[string]*probeState
 }
 
 // New returns a workload controller.
@@ -88,7 +90,7 @@ func New(o Options) *Controller {
 	if o.StopGrace <= 0 {
 		o.StopGrace = 10 * time.Second
 	}
-	return &Controller{o: o, log: o.Logger, queue: newQueue(), failures: map[string]int{}}
+	return &Controller{o: o, log: o.Logger, queue: newQueue(), failures: map[string]int{}, health: map[string]*probeState{}}
 }
 
 // Run reconciles until ctx ends: every workload at start and on every resync, and each
@@ -232,6 +234,7 @@ func specHash(w *v1alpha1.Workload, tier v1alpha1.Tier) string {
 // remove stops and removes an instance and detaches it from its segment.
 func (c *Controller) remove(ctx context.Context, ob observed) error {
 	id := ob.status.ID
+	delete(c.health, id)
 	if ob.status.State == runtime.StateRunning || ob.status.State == runtime.StateStopping || ob.status.State == runtime.StateCreating {
 		if err := ob.driver.Stop(ctx, id, c.o.StopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return fmt.Errorf("stop %s: %w", id, err)

@@ -180,3 +180,21 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestPortClash(t *testing.T) {
+	c, _ := start(t)
+	ctx := context.Background()
+	a := "apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: a}\nspec:\n  image: i\n  ports: [{port: 80, publish: 18080}]\n"
+	if err := c.Create(ctx, "workloads", []byte(a), false, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := strings.ReplaceAll(a, "name: a", "name: b")
+	err := c.Create(ctx, "workloads", []byte(b), false, nil)
+	if client.Reason(err) != server.ReasonInvalid || !strings.Contains(err.Error(), "request:6:31: spec.ports[0].publish: host port 18080/tcp is already published by workload a") {
+		t.Fatalf("got %v", err)
+	}
+	// Updating a itself is no clash.
+	if err := c.Update(ctx, "workloads", "a", []byte(a), false, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -45,6 +45,9 @@ func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resourc
 			}
 			return store.Object{}, errs
 		}
+		if errs := s.portClashes(ctx, o, obj); len(errs) > 0 {
+			return store.Object{}, errs
+		}
 		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, Phase: v1alpha1.PhasePending}
 		return objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
 	case *v1alpha1.Segment:
@@ -153,4 +156,39 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, code int, rec s
 		return
 	}
 	writeJSON(w, code, obj)
+}
+
+// portClashes reports host ports the workload publishes that another workload already does.
+func (s *Server) portClashes(ctx context.Context, o *load.Object, w *v1alpha1.Workload) diag.List {
+	mine := map[string]int{}
+	for i, p := range w.Spec.Ports {
+		if p.Publish != 0 {
+			mine[fmt.Sprintf("%d/%s", p.Publish, p.Protocol)] = i
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	recs, _, err := s.store.List(ctx, v1alpha1.KindWorkload)
+	if err != nil {
+		return diag.List{{File: o.Doc.File, Msg: "check published ports: " + err.Error()}}
+	}
+	var errs diag.List
+	for _, rec := range recs {
+		if rec.Name == w.Metadata.Name {
+			continue
+		}
+		other, err := objects.Workload(rec)
+		if err != nil {
+			continue
+		}
+		for _, p := range other.Spec.Ports {
+			key := fmt.Sprintf("%d/%s", p.Publish, p.Protocol)
+			if i, clash := mine[key]; clash && p.Publish != 0 {
+				errs = append(errs, o.Errorf(fmt.Sprintf("spec.ports[%d].publish", i), "choose another host port, or change "+other.Metadata.Name+"'s",
+					"host port %s is already published by workload %s", key, other.Metadata.Name))
+			}
+		}
+	}
+	return errs
 }
