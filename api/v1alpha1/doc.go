@@ -53,4 +53,7 @@ const (
 	AnnotationTrust   = "strata.dev/trust"
 	AnnotationData    = "strata.dev/data"
 	AnnotationTenancy = "strata.dev/tenancy"
+	// AnnotationDeletionRequested marks a workload being deleted (the time of the request):
+	// its instances are being stopped; then the daemon removes it.
+	AnnotationDeletionRequested = "strata.dev/deletion-requested"
 )

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,12 +15,18 @@ import (
 )
 
 func newDelete(s Streams) *cobra.Command {
-	var files []string
+	var (
+		files   []string
+		force   bool
+		wait    bool
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "delete (-f FILE... | workload NAME | segment NAME)",
 		Short: "Delete workloads or segments",
-		Long: `Delete removes objects from the daemon; the daemon then stops and removes their
-instances. Name them, or give the files they were applied from.`,
+		Long: `Delete removes objects from the daemon. A workload's instances are stopped first (each
+gets SIGTERM and its grace period); then the workload is gone. Delete waits for that unless
+--wait=false. Name the objects, or give the files they were applied from.`,
 		Example: `  strata delete workload payments
   strata delete -f app.yaml`,
 		Args: cobra.MaximumNArgs(2),
@@ -62,10 +70,24 @@ instances. Name them, or give the files they were applied from.`,
 			}
 			failed := 0
 			for _, t := range targets {
-				if err := cl.Delete(c.Context(), t.plural, t.name); err != nil {
+				if err := cl.Delete(c.Context(), t.plural, t.name, force); err != nil {
 					failed++
 					fmt.Fprintf(s.Err, "%s/%s: %v\n", singular(t.plural), t.name, err)
-					continue
+				}
+			}
+			// A workload goes once its instances are stopped: wait for that.
+			deadline := time.Now().Add(timeout)
+			for _, t := range targets {
+				for wait && time.Now().Before(deadline) {
+					var obj json.RawMessage
+					if err := cl.Get(c.Context(), t.plural, t.name, &obj); client.IsNotFound(err) {
+						break
+					}
+					select {
+					case <-c.Context().Done():
+						return failure(c.Context().Err())
+					case <-time.After(200 * time.Millisecond):
+					}
 				}
 				fmt.Fprintf(s.Out, "%s/%s deleted\n", singular(t.plural), t.name)
 			}
@@ -76,5 +98,8 @@ instances. Name them, or give the files they were applied from.`,
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory whose objects to delete")
+	cmd.Flags().BoolVar(&force, "force", false, "remove workloads at once; the daemon stops their instances afterwards")
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until each workload's instances are stopped and it is gone")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long --wait waits")
 	return cmd
 }

@@ -134,9 +134,11 @@ func (c *Client) Update(ctx context.Context, plural, name string, doc []byte, fo
 	return c.do(ctx, http.MethodPut, objPath(plural, name), forceQuery(force), doc, out)
 }
 
-// Delete removes an object.
-func (c *Client) Delete(ctx context.Context, plural, name string) error {
-	return c.do(ctx, http.MethodDelete, objPath(plural, name), nil, nil, nil)
+// Delete removes an object. A workload is first marked for deletion and removed by the
+// daemon once its instances are gone; force removes it at once and leaves its instances to
+// the daemon's clean-up.
+func (c *Client) Delete(ctx context.Context, plural, name string, force bool) error {
+	return c.do(ctx, http.MethodDelete, objPath(plural, name), forceQuery(force), nil, nil)
 }
 
 func forceQuery(force bool) url.Values {

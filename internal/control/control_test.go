@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -295,5 +296,28 @@ func TestMissingImageFails(t *testing.T) {
 	st := e.status("web")
 	if st.Phase != v1alpha1.PhaseFailed || st.Instances[0].State != "failed" || !strings.Contains(e.rec.reasons(), "web-0:FailedStart") {
 		t.Errorf("status %s, events %s", states(st), e.rec.reasons())
+	}
+}
+
+// TestDeletionRequested: a workload marked for deletion loses its instances, then leaves the store.
+func TestDeletionRequested(t *testing.T) {
+	e := newEnv(t)
+	e.apply(workload("web", "2", sleepForever, "Always"), v1alpha1.TierContainer)
+	e.reconcile("web")
+	ctx := context.Background()
+	rec, err := e.st.Get(ctx, v1alpha1.KindWorkload, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Annotations = map[string]string{v1alpha1.AnnotationDeletionRequested: "2026-01-01T00:00:00Z"}
+	if _, err := e.st.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile("web")
+	if n := len(e.instances()); n != 0 {
+		t.Errorf("%d instances left", n)
+	}
+	if _, err := e.st.Get(ctx, v1alpha1.KindWorkload, "web"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the workload is still stored: %v", err)
 	}
 }

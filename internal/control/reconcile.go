@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -26,6 +27,16 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 	}
 	w, err := objects.Workload(rec)
 	if err != nil {
+		return 0, err
+	}
+	if _, deleting := w.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested]; deleting {
+		if err := c.deleteAll(ctx, name); err != nil {
+			return 0, err
+		}
+		err := c.o.Store.Delete(ctx, v1alpha1.KindWorkload, name, 0)
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
 		return 0, err
 	}
 	prev := map[string]v1alpha1.Instance{}
@@ -140,6 +151,9 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 			c.event(ctx, name, id, "Normal", "Started", fmt.Sprintf("%s instance started on %s (pid %d)", tier, driver.Name(), st.PID))
 			insts = append(insts, observedInstance(in, st))
 			continue
+		}
+		if _, err := rotateLog(filepath.Join(c.o.DataDir, "logs", id+".log"), c.o.MaxLogBytes, c.o.LogFiles); err != nil {
+			c.log.Warn("log not rotated", "instance", id, "err", err)
 		}
 		out := observedInstance(in, ob.status)
 		if ps := c.health[id]; ps != nil && ps.failures > 0 && w.Spec.Health != nil {

@@ -57,6 +57,10 @@ type Options struct {
 	RestartBackoff, MaxRestartBackoff time.Duration
 	// StopGrace is how long an instance may take to end after SIGTERM (default 10s).
 	StopGrace time.Duration
+	// MaxLogBytes is the size past which an instance's log is rotated, keeping LogFiles old
+	// files (defaults DefaultMaxLogBytes and DefaultLogFiles).
+	MaxLogBytes int64
+	LogFiles    int
 }
 
 // Controller reconciles Workloads.
@@ -89,6 +93,12 @@ func New(o Options) *Controller {
 	}
 	if o.StopGrace <= 0 {
 		o.StopGrace = 10 * time.Second
+	}
+	if o.MaxLogBytes <= 0 {
+		o.MaxLogBytes = DefaultMaxLogBytes
+	}
+	if o.LogFiles <= 0 {
+		o.LogFiles = DefaultLogFiles
 	}
 	return &Controller{o: o, log: o.Logger, queue: newQueue(), failures: map[string]int{}, health: map[string]*probeState{}}
 }

@@ -205,11 +205,48 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		}
 		rv = n
 	}
-	if err := s.store.Delete(r.Context(), res.Kind, r.PathValue("name"), rv); err != nil {
+	name := r.PathValue("name")
+	// A workload is deleted in two steps: marked here, removed from the store by the
+	// controller once its instances are gone (force=true removes it at once; the controller
+	// then removes the instances it finds without a workload).
+	if res.Kind == v1alpha1.KindWorkload && !forced(r) {
+		if err := s.markDeleted(r.Context(), name, rv); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeStatus(w, http.StatusAccepted, "Deleting", res.Singular+" "+name+" is being deleted: its instances are stopped, then it is removed")
+		return
+	}
+	if err := s.store.Delete(r.Context(), res.Kind, name, rv); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeStatus(w, http.StatusOK, "Deleted", res.Singular+" "+r.PathValue("name")+" deleted")
+	writeStatus(w, http.StatusOK, "Deleted", res.Singular+" "+name+" deleted")
+}
+
+// markDeleted sets the deletion annotation on a workload.
+func (s *Server) markDeleted(ctx context.Context, name string, rv uint64) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.Get(ctx, v1alpha1.KindWorkload, name)
+		if err != nil {
+			return err
+		}
+		if _, done := cur.Annotations[v1alpha1.AnnotationDeletionRequested]; done {
+			return nil
+		}
+		if rv != 0 && cur.ResourceVersion != rv {
+			return fmt.Errorf("delete workload %s at resourceVersion %d: %w", name, rv, store.ErrConflict)
+		}
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[v1alpha1.AnnotationDeletionRequested] = time.Now().UTC().Format(time.RFC3339)
+		_, err = s.store.Update(ctx, cur)
+		if errors.Is(err, store.ErrConflict) && rv == 0 && attempt < 5 {
+			continue
+		}
+		return err
+	}
 }
 
 func readBody(r *http.Request) ([]byte, error) {

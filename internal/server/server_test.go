@@ -90,13 +90,20 @@ func TestCreateGetUpdateDelete(t *testing.T) {
 	if err := c.List(ctx, "workloads", &list); err != nil || len(list.Items) != 1 {
 		t.Fatalf("list: %v %d", err, len(list.Items))
 	}
-	if err := c.Delete(ctx, "workloads", "web"); err != nil {
+	// A delete marks the workload; the controller (not running here) removes it later.
+	if err := c.Delete(ctx, "workloads", "web", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, "workloads", "web", &got); err != nil || got.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested] == "" {
+		t.Errorf("get after delete: %v, annotations %v", err, got.Metadata.Annotations)
+	}
+	if err := c.Delete(ctx, "workloads", "web", true); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Get(ctx, "workloads", "web", &got); !client.IsNotFound(err) {
-		t.Errorf("get after delete: %v", err)
+		t.Errorf("get after a forced delete: %v", err)
 	}
-	if err := c.Delete(ctx, "workloads", "web"); !client.IsNotFound(err) {
+	if err := c.Delete(ctx, "workloads", "web", false); !client.IsNotFound(err) {
 		t.Errorf("second delete: %v", err)
 	}
 }
@@ -150,7 +157,7 @@ func TestWatch(t *testing.T) {
 	if err := c.Create(ctx, "workloads", []byte(web), false, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Delete(ctx, "workloads", "web"); err != nil {
+	if err := c.Delete(ctx, "workloads", "web", true); err != nil {
 		t.Fatal(err)
 	}
 	var seen []string
