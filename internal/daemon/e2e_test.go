@@ -245,6 +245,16 @@ spec:
   resources: {cpu: 200m, memory: 64Mi}
 `
 
+const oomHog = `apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: hog}
+spec:
+  image: localhost/busybox:1
+  command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"]
+  resources: {memory: 32Mi}
+  restartPolicy: Never
+`
+
 const sandboxed = `apiVersion: strata.dev/v1alpha1
 kind: Workload
 metadata: {name: untrusted}
@@ -357,6 +367,24 @@ func TestDaemonEndToEnd(t *testing.T) {
 	} else {
 		t.Log("runsc not installed at /opt/strata/bin/runsc: the sandbox tier is not exercised (make host-setup builds it)")
 	}
+
+	// A process over its memory limit is OOM-killed, and the status and events say so.
+	oomFile := filepath.Join(e.dir, "oom.yaml")
+	if err := os.WriteFile(oomFile, []byte(oomHog), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", oomFile)
+	e.eventually("the hog is OOM-killed", 60*time.Second, func() error {
+		w := e.workload("hog")
+		if len(w.Status.Instances) != 1 || w.Status.Instances[0].State != "exited" || !strings.Contains(w.Status.Instances[0].Message, "memory limit") {
+			return fmt.Errorf("instances %+v", w.Status.Instances)
+		}
+		if ev := e.must("events"); !strings.Contains(ev, "OOMKilled") {
+			return fmt.Errorf("no OOMKilled event yet:\n%s", ev)
+		}
+		return nil
+	})
+	e.must("delete", "workload", "hog")
 
 	// Delete: every instance goes, with its network namespace.
 	e.must("delete", "-f", appFile)
