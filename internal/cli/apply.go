@@ -37,7 +37,6 @@ is refused unless --force.`,
 			if len(files) == 0 {
 				return fmt.Errorf("give at least one file with -f")
 			}
-			sock, _ := c.Flags().GetString("socket")
 			paths, err := importer.Inputs(files)
 			if err != nil {
 				return reportProblems(s.Err, diag.List{{Msg: err.Error(), Hint: "check the path"}})
@@ -66,7 +65,10 @@ is refused unless --force.`,
 			if err := reportProblems(s.Err, errs); err != nil {
 				return err
 			}
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			failed := 0
 			for _, o := range objs {
 				res, name, body := resourceOf(o)

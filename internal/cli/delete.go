@@ -31,8 +31,10 @@ gets SIGTERM and its grace period); then the workload is gone. Delete waits for 
   strata delete -f app.yaml`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			sock, _ := c.Flags().GetString("socket")
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			type target struct{ plural, name string }
 			var targets []target
 			switch {

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"strata.dev/strata/api/v1alpha1"
-	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/objects"
 )
 
@@ -26,8 +25,10 @@ func newDescribe(s Streams) *cobra.Command {
 			if !ok || res.Kind == objects.KindEvent {
 				return fmt.Errorf("unknown kind %q: use workload or segment", args[0])
 			}
-			sock, _ := c.Flags().GetString("socket")
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			var events struct {
 				Items []objects.Event `json:"items"`
 			}

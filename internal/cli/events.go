@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/objects"
 )
 
@@ -31,8 +30,10 @@ one JSON object per line.`,
 			if output != "table" && output != "json" {
 				return fmt.Errorf("unknown output format %q: use table or json", output)
 			}
-			sock, _ := c.Flags().GetString("socket")
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			var list struct {
 				ResourceVersion string            `json:"resourceVersion"`
 				Items           []json.RawMessage `json:"items"`
@@ -55,7 +56,7 @@ one JSON object per line.`,
 			if !watch {
 				return nil
 			}
-			err := cl.Watch(c.Context(), "events", list.ResourceVersion, func(typ string, obj json.RawMessage) error {
+			err = cl.Watch(c.Context(), "events", list.ResourceVersion, func(typ string, obj json.RawMessage) error {
 				if typ != "ADDED" {
 					return nil
 				}

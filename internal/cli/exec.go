@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/server"
 )
 
@@ -32,8 +31,10 @@ namespaces, prints its output, and exits with the command's exit code.`,
 			if c.ArgsLenAtDash() != 1 {
 				return fmt.Errorf("put the command after --: strata exec %s -- CMD", args[0])
 			}
-			sock, _ := c.Flags().GetString("socket")
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			body, _ := json.Marshal(server.ExecRequest{Command: args[1:]})
 			rd, err := cl.Stream(c.Context(), http.MethodPost, "workloads/"+args[0]+"/exec", map[string]string{"instance": instance}, bytes.NewReader(body))
 			if err != nil {

@@ -39,8 +39,10 @@ itself for one; -o wide adds columns.`,
 			default:
 				return fmt.Errorf("unknown output format %q: use table, wide, json or yaml", output)
 			}
-			sock, _ := c.Flags().GetString("socket")
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			if len(args) == 2 {
 				var raw json.RawMessage
 				if err := cl.Get(c.Context(), res.Plural, args[1], &raw); err != nil {

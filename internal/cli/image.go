@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"strata.dev/strata/internal/client"
 )
 
 func newImage(s Streams) *cobra.Command {
@@ -37,8 +35,10 @@ RepoTags of a docker archive) and unpacks it once for every later start.`,
 			if err != nil {
 				return failure(err)
 			}
-			sock, _ := c.Flags().GetString("socket")
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			pr := &progress{r: f, total: fi.Size(), w: s.Err, name: args[0]}
 			rd, err := cl.Stream(c.Context(), http.MethodPost, "images", nil, pr)
 			pr.done()

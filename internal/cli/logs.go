@@ -6,8 +6,6 @@ import (
 	"net/http"
 
 	"github.com/spf13/cobra"
-
-	"strata.dev/strata/internal/client"
 )
 
 func newLogs(s Streams) *cobra.Command {
@@ -22,8 +20,10 @@ func newLogs(s Streams) *cobra.Command {
   strata logs web --instance web-2 -f`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			sock, _ := c.Flags().GetString("socket")
-			cl := client.NewUnix(sock)
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
 			q := map[string]string{"instance": instance}
 			if follow {
 				q["follow"] = "true"

@@ -13,7 +13,7 @@ import (
 func newServe(s Streams) *cobra.Command {
 	var cfg daemon.Config
 	cmd := &cobra.Command{
-		Use:   "serve [--data-dir DIR] [--socket PATH] [--containerd-socket PATH | --start-containerd]",
+		Use:   "serve [--data-dir DIR] [--socket PATH] [--containerd-socket PATH | --start-containerd] [--listen ADDR]",
 		Short: "Run the daemon: API, store, controllers and runtime drivers in one process",
 		Long: `Serve runs strata's daemon in the foreground until it gets SIGINT or SIGTERM. It keeps
 its store, instance logs, volumes and network state under --data-dir and serves the API on
@@ -23,9 +23,16 @@ Containers and sandboxes run under containerd: an existing one (--containerd-soc
 private one that strata starts with its state under the data dir (--start-containerd). The
 sandbox tier needs gVisor's runsc (make host-setup builds it into /opt/strata/bin/runsc).
 
+With --listen HOST:PORT it also serves the API over TCP with TLS 1.3, to clients that send
+a bearer token. On first start it creates a CA, a server certificate and a token file with
+an admin token under DATA_DIR/tls; clients need ca.crt and a token (strata --server
+https://HOST:PORT --ca-file ca.crt --token-file FILE). Remove a line of DATA_DIR/tls/tokens
+to revoke its token; the daemon notices within a second.
+
 Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts what runs.`,
 		Example: `  strata serve --start-containerd
-  strata serve --data-dir /srv/strata --containerd-socket /run/containerd/containerd.sock`,
+  strata serve --data-dir /srv/strata --containerd-socket /run/containerd/containerd.sock
+  strata serve --start-containerd --listen 0.0.0.0:7443`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg.Socket, _ = c.Flags().GetString("socket")
@@ -42,6 +49,7 @@ Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts w
 	cmd.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", "", "containerd to use (default: /run/containerd/containerd.sock, unless --start-containerd)")
 	cmd.Flags().BoolVar(&cfg.StartContainerd, "start-containerd", false, "start a private containerd under the data dir (or reuse the one an earlier run started)")
 	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default /run/strata/netns)")
+	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
 	return cmd
 }

@@ -25,6 +25,7 @@ const DefaultSocket = "/run/strata/strata.sock"
 type Client struct {
 	http *http.Client
 	base string
+	hint string // what to check when the daemon cannot be reached
 }
 
 // NewUnix returns a client for the daemon listening on the unix socket path.
@@ -33,7 +34,8 @@ func NewUnix(path string) *Client {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &Client{http: &http.Client{Transport: tr}, base: "http://strata"}
+	return &Client{http: &http.Client{Transport: tr}, base: "http://strata",
+		hint: "is `strata serve` running? --socket or STRATA_SOCKET selects another daemon"}
 }
 
 // APIError is an error answer of the daemon.
@@ -81,7 +83,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %w (is `strata serve` running? --socket or STRATA_SOCKET selects another daemon)", ErrUnreachable, err)
+		return fmt.Errorf("%w: %w (%s)", ErrUnreachable, err, c.hint)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -211,7 +213,7 @@ func (c *Client) Stream(ctx context.Context, method, path string, query map[stri
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w (is `strata serve` running? --socket or STRATA_SOCKET selects another daemon)", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %w (%s)", ErrUnreachable, err, c.hint)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

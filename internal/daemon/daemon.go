@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -39,7 +40,10 @@ type Config struct {
 	Runsc string
 	// NetNSDir is where instances' network namespaces are mounted (default /run/strata/netns).
 	NetNSDir string
-	Logger   *slog.Logger
+	// Listen, when set, also serves the API on this TCP address over TLS with bearer
+	// tokens; the CA, server certificate and token file live under DataDir/tls.
+	Listen string
+	Logger *slog.Logger
 }
 
 // Run serves until ctx ends. Workloads keep running after it returns.
@@ -113,14 +117,23 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log.Info("strata serving", "socket", cfg.Socket, "dataDir", cfg.DataDir, "tiers", drivers.Tiers())
+	serveTCP, err := listenTLS(cfg, srv, log)
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	wg.Add(2)
 	go func() { defer wg.Done(); errc <- ctrl.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- srv.Serve(ctx, l) }()
+	if serveTCP != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- serveTCP(ctx) }()
+	}
 	err = <-errc
 	cancel()
 	wg.Wait()
@@ -129,6 +142,30 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("strata stopped; workloads keep running")
 	return err
+}
+
+// listenTLS opens the TCP listener of cfg.Listen with the TLS material and token file
+// under DataDir/tls (created on first start); nil when cfg.Listen is empty.
+func listenTLS(cfg Config, srv *server.Server, log *slog.Logger) (func(context.Context) error, error) {
+	if cfg.Listen == "" {
+		return nil, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "tls")
+	mat, err := server.EnsureTLS(server.TLSOptions{Dir: dir, Listen: cfg.Listen})
+	if err != nil {
+		return nil, fmt.Errorf("TLS for --listen: %w", err)
+	}
+	tokens, err := server.OpenTokens(filepath.Join(dir, server.TokensFile), server.TokensOptions{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("tokens for --listen: %w", err)
+	}
+	tl, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("strata serving TLS", "listen", tl.Addr().String(), "ca", mat.CAFile, "caSHA256", mat.Fingerprint(),
+		"newCA", mat.CreatedCA, "newCert", mat.IssuedCert, "tokens", tokens.Path())
+	return func(ctx context.Context) error { return srv.ServeTLS(ctx, tl, mat.ServerConfig(), tokens) }, nil
 }
 
 func orDefault(s, def string) string {

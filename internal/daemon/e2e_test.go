@@ -61,6 +61,9 @@ func newE2E(t *testing.T) *e2e {
 	if out, err := exec.Command("ip", "netns", "add", e.netns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v\n%s", err, out)
 	}
+	if out, err := exec.Command("ip", "-n", e.netns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("loopback up: %v\n%s", err, out)
+	}
 	t.Cleanup(e.cleanup)
 	f, err := os.Create(filepath.Join(dir, "busybox.tar"))
 	if err != nil {
@@ -79,7 +82,7 @@ func (e *e2e) start() {
 	// nsenter joins only the network namespace: `ip netns exec` would also remount /sys,
 	// hiding the cgroup mounts runc needs.
 	args := []string{"--net=/run/netns/" + e.netns, e.bin, "serve", "--data-dir", filepath.Join(e.dir, "data"),
-		"--socket", e.socket, "--netns-dir", filepath.Join(e.dir, "netns"), "--start-containerd"}
+		"--socket", e.socket, "--netns-dir", filepath.Join(e.dir, "netns"), "--start-containerd", "--listen", tlsAddr}
 	if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
 		args = append(args, "--runsc", "/opt/strata/bin/runsc")
 	}
@@ -235,6 +238,9 @@ func (e *e2e) cleanup() {
 	_ = os.RemoveAll(e.dir)
 }
 
+// tlsAddr is the daemon's TCP listener, on the loopback of the test's network namespace.
+const tlsAddr = "127.0.0.1:17443"
+
 const apps = `apiVersion: strata.dev/v1alpha1
 kind: Workload
 metadata: {name: web}
@@ -305,6 +311,23 @@ func TestDaemonEndToEnd(t *testing.T) {
 	})
 	if logs := e.must("logs", "web"); !strings.HasPrefix(logs, "web web-0 up") {
 		t.Errorf("logs: %q", logs)
+	}
+
+	// The TLS listener serves the same API to holders of a token, and nothing to others.
+	tlsArgs := func(tokenFile string, args ...string) *exec.Cmd {
+		base := []string{"--net=/run/netns/" + e.netns, e.bin, "--server", "https://" + tlsAddr,
+			"--ca-file", filepath.Join(e.dir, "data", "tls", "ca.crt"), "--token-file", tokenFile}
+		return exec.Command("nsenter", append(base, args...)...)
+	}
+	if out, err := tlsArgs(filepath.Join(e.dir, "data", "tls", "tokens"), "get", "workloads").CombinedOutput(); err != nil || !strings.Contains(string(out), "web") {
+		t.Errorf("get over TLS with the admin token: %v\n%s", err, out)
+	}
+	bogus := filepath.Join(e.dir, "bogus-token")
+	if err := os.WriteFile(bogus, []byte(strings.Repeat("0", 64)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := tlsArgs(bogus, "get", "workloads").CombinedOutput(); err == nil || !strings.Contains(string(out), "refused the token") {
+		t.Errorf("get over TLS with a bogus token: %v\n%s", err, out)
 	}
 
 	// Kill an instance's main process: it is restarted, and the restart is counted.
