@@ -72,6 +72,9 @@ type Controller struct {
 	failures map[string]int
 	// health holds each running instance's health-check state, by instance ID.
 	health map[string]*probeState
+	// listing caches the drivers' instances by workload (see listAll).
+	listing  map[string][]observed
+	listedAt time.Time
 }
 
 // New returns a workload controller.
@@ -161,16 +164,15 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 	for _, r := range recs {
 		c.queue.add(r.Name, now)
 	}
-	for _, d := range c.o.Drivers.Drivers() {
-		insts, err := d.List(ctx)
-		if err != nil {
-			c.log.Error("list instances", "driver", d.Name(), "err", err)
-			continue
-		}
-		for _, in := range insts {
-			if in.Workload != "" {
-				c.queue.add(in.Workload, now)
-			}
+	c.changed() // a resync looks at the drivers afresh
+	all, err := c.listAll(ctx)
+	if err != nil {
+		c.log.Error("list instances", "err", err)
+		return
+	}
+	for name := range all {
+		if name != "" {
+			c.queue.add(name, now)
 		}
 	}
 }
@@ -207,20 +209,42 @@ type observed struct {
 
 // instancesOf lists the instances of workload name on every driver, by ID.
 func (c *Controller) instancesOf(ctx context.Context, name string) (map[string]observed, error) {
+	all, err := c.listAll(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]observed{}
+	for _, ob := range all[name] {
+		out[ob.status.ID] = ob
+	}
+	return out, nil
+}
+
+// listAll lists every driver's instances, grouped by workload. One listing serves every
+// workload reconciled within half a resync period, so a pass over N workloads lists each
+// driver about once, not N times; anything this controller starts, stops or removes
+// invalidates it, so a workload always sees its own changes.
+func (c *Controller) listAll(ctx context.Context) (map[string][]observed, error) {
+	now := c.o.Clock()
+	if c.listing != nil && now.Sub(c.listedAt) < c.o.Resync/2 {
+		return c.listing, nil
+	}
+	all := map[string][]observed{}
 	for _, d := range c.o.Drivers.Drivers() {
 		insts, err := d.List(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list instances of driver %s: %w", d.Name(), err)
 		}
 		for _, in := range insts {
-			if in.Workload == name {
-				out[in.ID] = observed{driver: d, status: in}
-			}
+			all[in.Workload] = append(all[in.Workload], observed{driver: d, status: in})
 		}
 	}
-	return out, nil
+	c.listing, c.listedAt = all, now
+	return all, nil
 }
+
+// changed forgets the cached listing after this controller changed an instance.
+func (c *Controller) changed() { c.listing = nil }
 
 // InstanceID names a replica slot.
 func InstanceID(workload string, slot int) string { return workload + "-" + strconv.Itoa(slot) }
@@ -245,6 +269,7 @@ func specHash(w *v1alpha1.Workload, tier v1alpha1.Tier) string {
 func (c *Controller) remove(ctx context.Context, ob observed) error {
 	id := ob.status.ID
 	delete(c.health, id)
+	defer c.changed()
 	if ob.status.State == runtime.StateRunning || ob.status.State == runtime.StateStopping || ob.status.State == runtime.StateCreating {
 		if err := ob.driver.Stop(ctx, id, c.o.StopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return fmt.Errorf("stop %s: %w", id, err)
@@ -291,6 +316,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		spec.NetNS, ip = netns, addr
 	}
 	st, err := d.Start(ctx, spec)
+	c.changed()
 	if err != nil {
 		if c.o.Network != nil {
 			_ = c.o.Network.Detach(ctx, w.Spec.Segment, id) // undo the attach; the start error is the one to report
