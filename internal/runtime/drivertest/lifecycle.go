@@ -119,14 +119,18 @@ func (s *suite) testStopKillsAfterGrace(t *testing.T) {
 }
 
 func (s *suite) testKillMainProcess(t *testing.T) {
-	if !s.caps.HostPID {
-		t.Skip("driver has no host processes to kill")
+	kill := s.opts.Kill
+	if kill == nil {
+		if !s.caps.HostPID {
+			t.Skip("driver has no host processes to kill and the suite was given no Kill")
+		}
+		kill = func(_ string, pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 	}
 	ev := subscribe(t, s.d)
 	spec := s.spec(t, "killed", script.Serve(longRun))
 	st := s.serve(t, spec)
 	// Killed from outside the driver, as the kernel or an operator would.
-	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+	if err := kill(spec.ID, st.PID); err != nil {
 		t.Fatalf("kill %d: %v", st.PID, err)
 	}
 	st = s.waitState(t, s.d, spec.ID, runtime.StateExited)

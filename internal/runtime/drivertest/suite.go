@@ -51,6 +51,9 @@ type Options struct {
 	// instance (for containerd: container, task, snapshot), one string per
 	// thing; nil or empty means nothing. Optional.
 	Leftovers func(t *testing.T, id string) []string
+	// Kill ends an instance's main process from outside the driver, as the kernel or an
+	// operator would. Default: SIGKILL to the host PID (drivers with Capabilities.HostPID).
+	Kill func(id string, pid int) error
 }
 
 // suite is one run's shared state.

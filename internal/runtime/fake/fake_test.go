@@ -25,7 +25,9 @@ func TestSuite(t *testing.T) {
 					t.Fatal(err)
 				}
 				return d
-			}, drivertest.Options{Tier: tier, Prefix: string(tier[:1])})
+			}, drivertest.Options{Tier: tier, Prefix: string(tier[:1]),
+				// The simulated kernel kills the main process: it ends with SIGKILL's 137.
+				Kill: func(id string, _ int) error { return host.Exit(id, 137) }})
 		})
 	}
 }
