@@ -112,7 +112,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 				wantAgain(wait)
 				continue
 			}
-			if err := c.remove(ctx, ob); err != nil {
+			if err := c.restartRemove(ctx, ob); err != nil {
 				errs = append(errs, err)
 				insts = append(insts, observedInstance(in, st))
 				continue
@@ -126,7 +126,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 			wantAgain(again)
 			if restart {
 				c.event(ctx, name, id, "Warning", "Unhealthy", msg)
-				if err := c.remove(ctx, ob); err != nil {
+				if err := c.restartRemove(ctx, ob); err != nil {
 					errs = append(errs, err)
 					insts = append(insts, observedInstance(in, ob.status))
 					continue

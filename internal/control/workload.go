@@ -267,6 +267,16 @@ func specHash(w *v1alpha1.Workload, tier v1alpha1.Tier) string {
 
 // remove stops and removes an instance and detaches it from its segment.
 func (c *Controller) remove(ctx context.Context, ob observed) error {
+	return c.removeInstance(ctx, ob, true)
+}
+
+// restartRemove stops and removes an instance that is about to start again in the same slot:
+// it stays attached, so the slot keeps its address (Attach repairs what the runtime changed).
+func (c *Controller) restartRemove(ctx context.Context, ob observed) error {
+	return c.removeInstance(ctx, ob, false)
+}
+
+func (c *Controller) removeInstance(ctx context.Context, ob observed, detach bool) error {
 	id := ob.status.ID
 	delete(c.health, id)
 	defer c.changed()
@@ -278,7 +288,7 @@ func (c *Controller) remove(ctx context.Context, ob observed) error {
 	if err := ob.driver.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
-	if c.o.Network != nil {
+	if c.o.Network != nil && detach {
 		if err := c.o.Network.Detach(ctx, ob.status.Labels[LabelSegment], id); err != nil {
 			return fmt.Errorf("detach %s: %w", id, err)
 		}

@@ -340,6 +340,9 @@ func TestDaemonEndToEnd(t *testing.T) {
 		if in.Restarts != 1 || in.State != "running" || in.PID == pids["web-0"] {
 			return fmt.Errorf("web-0: %+v", in)
 		}
+		if in.IP != w.Status.Instances[0].IP {
+			return fmt.Errorf("web-0 came back on %s, not on its address %s", in.IP, w.Status.Instances[0].IP)
+		}
 		return nil
 	})
 	if ev := e.must("events"); !strings.Contains(ev, "Exited") || !strings.Contains(ev, "Restarted") {
@@ -383,6 +386,26 @@ func TestDaemonEndToEnd(t *testing.T) {
 		e.eventually("the sandbox's log", 30*time.Second, func() error {
 			if logs, _ := e.strata("logs", "untrusted"); !strings.Contains(logs, "gVisor") {
 				return fmt.Errorf("logs %q do not show the gVisor kernel", logs)
+			}
+			return nil
+		})
+		// A killed sandbox comes back on the same address, its network namespace repaired
+		// (runsc strips the address when it exits).
+		sb := e.workload("untrusted").Status.Instances[0]
+		if err := syscall.Kill(sb.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually("the sandbox restarted", 90*time.Second, func() error {
+			in := e.workload("untrusted").Status.Instances[0]
+			if in.Restarts != 1 || in.State != "running" || in.IP != sb.IP {
+				return fmt.Errorf("untrusted-0: %+v (was %s)", in, sb.IP)
+			}
+			return nil
+		})
+		e.eventually("the restarted sandbox is reachable", 30*time.Second, func() error {
+			out, err := e.strata("exec", "untrusted", "--", "wget", "-qO-", "http://"+w.Status.Instances[1].IP+":8080/")
+			if err != nil || out != "ok\n" {
+				return fmt.Errorf("sandbox -> web-1: %q, %v", out, err)
 			}
 			return nil
 		})
