@@ -405,7 +405,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		e.eventually("the restarted sandbox is reachable", 30*time.Second, func() error {
 			out, err := e.strata("exec", "untrusted", "--", "wget", "-qO-", "http://"+w.Status.Instances[1].IP+":8080/")
 			if err != nil || out != "ok\n" {
-				return fmt.Errorf("sandbox -> web-1: %q, %v", out, err)
+				return fmt.Errorf("sandbox -> web-1: %q, %w", out, err)
 			}
 			return nil
 		})
