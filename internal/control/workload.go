@@ -121,7 +121,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	for {
 		name, wait := c.queue.next(c.o.Clock())
 		if name != "" {
-			c.reconcileAndRequeue(ctx, name)
+			// A reconcile under way finishes even when the daemon is stopping: stopping
+			// halfway through removing an instance would leave pieces of it behind.
+			opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*c.o.StopGrace)
+			c.reconcileAndRequeue(opCtx, name)
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
 			continue
 		}
 		if wait <= 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	ctr "github.com/containerd/containerd"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
@@ -110,6 +111,14 @@ func (d *Driver) startTask(ctx context.Context, c ctr.Container, spec runtime.In
 		ioc = cio.LogFile(spec.LogPath)
 	}
 	task, err := c.NewTask(ctx, ioc)
+	if errdefs.IsAlreadyExists(err) {
+		// A task of that ID outlived its container (a removal interrupted halfway): it
+		// runs nothing strata knows of, so end it and try once more.
+		if derr := d.deleteStaleTask(ctx, spec.ID); derr != nil {
+			return fmt.Errorf("create task: %w (and the stale task could not be removed: %w)", err, derr)
+		}
+		task, err = c.NewTask(ctx, ioc)
+	}
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
@@ -227,4 +236,15 @@ func (d *Driver) setStarting(id string, on bool) {
 	} else {
 		delete(d.starting, id)
 	}
+}
+
+// deleteStaleTask kills and deletes the task id directly through containerd's task service.
+func (d *Driver) deleteStaleTask(ctx context.Context, id string) error {
+	ts := d.client.TaskService()
+	_, _ = ts.Kill(ctx, &tasks.KillRequest{ContainerID: id, Signal: uint32(syscall.SIGKILL), All: true})
+	if _, err := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id}); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	d.log.Warn("stale task removed", "instance", id)
+	return nil
 }
