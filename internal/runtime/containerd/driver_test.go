@@ -321,3 +321,38 @@ func BenchmarkRunToExit(b *testing.B) {
 		})
 	}
 }
+
+// TestStaleTaskReplaced: a task whose container record is gone (a removal interrupted
+// halfway) does not block a new instance with its ID.
+func TestStaleTaskReplaced(t *testing.T) {
+	needContainerd(t)
+	d := newDriver(t)
+	importImage(t, d, image)
+	ctx := context.Background()
+	spec := runtime.InstanceSpec{ID: "stale-task", Workload: "stale", Tier: v1alpha1.TierContainer, Image: image, Command: script.Serve(600)}
+	old, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ctr.New(env.address, ctr.WithDefaultNamespace(env.namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nctx := namespaces.WithNamespace(ctx, env.namespace)
+	// Drop the container's record behind the driver's back: its task and process stay.
+	if err := c.ContainerService().Delete(nctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatalf("start over a stale task: %v", err)
+	}
+	defer stopRemove(t, d, spec.ID)
+	if st.State != runtime.StateRunning || st.PID == old.PID {
+		t.Errorf("new instance %+v; the old one had pid %d", st, old.PID)
+	}
+	if err := syscall.Kill(old.PID, 0); err == nil {
+		t.Errorf("the stale task's process %d still runs", old.PID)
+	}
+}
