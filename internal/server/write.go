@@ -68,18 +68,28 @@ func pluralOf(kind string) string {
 	return strings.ToLower(kind) + "s"
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+// admitWrite resolves the resource of a write request and admits its body; false means an
+// error answer was written.
+func (s *Server) admitWrite(w http.ResponseWriter, r *http.Request) (store.Object, bool) {
 	res, ok := s.resource(w, r)
 	if !ok {
-		return
+		return store.Object{}, false
 	}
 	if res.Kind == objects.KindEvent {
 		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "events are recorded by the daemon")
-		return
+		return store.Object{}, false
 	}
 	rec, err := s.admit(r.Context(), r, res)
 	if err != nil {
 		s.writeError(w, r, err)
+		return store.Object{}, false
+	}
+	return rec, true
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	rec, ok := s.admitWrite(w, r)
+	if !ok {
 		return
 	}
 	rec.ResourceVersion = 0
@@ -94,17 +104,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 // update replaces an object's metadata and spec. Without metadata.resourceVersion in the body
 // it overwrites whatever is stored (apply); with it, a stale version is a conflict.
 func (s *Server) update(w http.ResponseWriter, r *http.Request) {
-	res, ok := s.resource(w, r)
+	rec, ok := s.admitWrite(w, r)
 	if !ok {
-		return
-	}
-	if res.Kind == objects.KindEvent {
-		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "events are recorded by the daemon")
-		return
-	}
-	rec, err := s.admit(r.Context(), r, res)
-	if err != nil {
-		s.writeError(w, r, err)
 		return
 	}
 	if rec.Name != r.PathValue("name") {
@@ -114,7 +115,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 	}
 	conditional := rec.ResourceVersion != 0
 	for attempt := 0; ; attempt++ {
-		cur, err := s.store.Get(r.Context(), res.Kind, rec.Name)
+		cur, err := s.store.Get(r.Context(), rec.Kind, rec.Name)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -123,7 +124,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 		if !conditional {
 			next.ResourceVersion = cur.ResourceVersion
 		}
-		next.Status = mergeStatus(res.Kind, cur.Status, rec.Status)
+		next.Status = mergeStatus(rec.Kind, cur.Status, rec.Status)
 		updated, err := s.store.Update(r.Context(), next)
 		if errors.Is(err, store.ErrConflict) && !conditional && attempt < 5 {
 			continue // a controller wrote the status meanwhile: read and retry
