@@ -1,10 +1,7 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,14 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/runtime/drivertest/script"
-	"strata.dev/strata/internal/testimage"
 )
 
 // The apply-to-Running benchmark runs the real strata binary as e2e_test.go does (its own
@@ -42,64 +37,24 @@ const (
 // that removing the instance between iterations does not wait for the stop grace.
 var benchCommand = script.Serve(100000)
 
-// benchDaemon is a strata daemon for benchmarks: like e2e, with testing.TB.
-type benchDaemon struct {
-	tb      testing.TB
-	bin     string
-	dir     string
-	netns   string
-	socket  string
-	daemon  *exec.Cmd
-	waitErr chan error
-}
+// benchDaemon is the end-to-end harness with what the benchmark adds: containerd's own
+// client against the daemon's containerd.
+type benchDaemon struct{ *e2e }
 
-// skipUnlessBenchHost skips unless the host can run containers for real.
-func skipUnlessBenchHost(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("the apply-to-Running benchmark needs root (containerd, network namespaces)")
-	}
-	for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "nsenter"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			tb.Skipf("%s not found: run `make host-setup`", bin)
-		}
-	}
-	if _, err := os.Stat(testimage.Busybox); err != nil {
-		tb.Skipf("%v: run `make host-setup`", testimage.ErrNoBusybox)
-	}
-}
-
-// newBenchDaemon builds strata, creates the network namespace and the busybox image tarball,
-// starts the daemon and imports the image into it; the cleanup stops it all.
+// newBenchDaemon starts the daemon as the end-to-end test does and imports the busybox image;
+// the cleanup also removes the containers ctr started.
 func newBenchDaemon(tb testing.TB) *benchDaemon {
 	tb.Helper()
-	skipUnlessBenchHost(tb)
-	dir, err := os.MkdirTemp("", "strata-bench-")
-	if err != nil {
-		tb.Fatal(err)
+	if _, err := exec.LookPath("ctr"); err != nil {
+		tb.Skip("ctr not found: run `make host-setup`")
 	}
-	d := &benchDaemon{tb: tb, dir: dir, socket: filepath.Join(dir, "strata.sock"), bin: filepath.Join(dir, "strata")}
-	tb.Cleanup(d.cleanup)
-	build := exec.Command("go", "build", "-o", d.bin, "strata.dev/strata/cmd/strata")
-	if out, err := build.CombinedOutput(); err != nil {
-		tb.Fatalf("build strata: %v\n%s", err, out)
-	}
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	netns := "strata-bench-" + hex.EncodeToString(suffix)
-	if out, err := exec.Command("ip", "netns", "add", netns).CombinedOutput(); err != nil {
-		tb.Fatalf("ip netns add: %v\n%s", err, out)
-	}
-	d.netns = netns
-	f, err := os.Create(d.imageTar())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := testimage.Build(f, benchImage); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
+	d := &benchDaemon{newE2E(tb)}
+	d.beforeStop = func() {
+		if out, err := d.ctr(benchCtrNamespace, "containers", "list", "--quiet"); err == nil {
+			for _, id := range strings.Fields(out) {
+				d.removeCtr(id)
+			}
+		}
 	}
 	d.start()
 	if out := d.must("image", "import", d.imageTar()); !strings.Contains(out, "imported "+benchImage) {
@@ -115,90 +70,9 @@ func (d *benchDaemon) containerdSocket() string {
 	return filepath.Join(d.dir, "data", "containerd", "containerd.sock")
 }
 
-// start runs `strata serve` in the network namespace, as e2e.start does.
-func (d *benchDaemon) start() {
-	d.tb.Helper()
-	args := []string{"--net=/run/netns/" + d.netns, d.bin, "serve", "--data-dir", filepath.Join(d.dir, "data"),
-		"--socket", d.socket, "--netns-dir", filepath.Join(d.dir, "netns"), "--start-containerd"}
-	cmd := exec.Command("nsenter", args...)
-	logf, err := os.OpenFile(filepath.Join(d.dir, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		d.tb.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		d.tb.Fatal(err)
-	}
-	d.daemon = cmd
-	d.waitErr = make(chan error, 1)
-	go func() { d.waitErr <- cmd.Wait(); _ = logf.Close() }()
-	d.eventually("the daemon answers", 60*time.Second, func() error {
-		_, err := d.strata("get", "workloads")
-		return err
-	})
-}
-
-// stop ends the daemon gracefully; it stops the containerd it started.
-func (d *benchDaemon) stop() {
-	if d.daemon == nil {
-		return
-	}
-	_ = d.daemon.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.waitErr:
-		if err != nil {
-			d.tb.Logf("daemon exited: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		_ = d.daemon.Process.Kill()
-		if err := <-d.waitErr; err != nil {
-			d.tb.Logf("daemon killed after 30s: %v", err)
-		}
-	}
-	d.daemon = nil
-}
-
-func (d *benchDaemon) strata(args ...string) (string, error) {
-	return run(d.bin, append([]string{"--socket", d.socket}, args...)...)
-}
-
-func (d *benchDaemon) must(args ...string) string {
-	d.tb.Helper()
-	out, err := d.strata(args...)
-	if err != nil {
-		d.tb.Fatal(err)
-	}
-	return out
-}
-
 // ctr runs containerd's client against the daemon's containerd in namespace ns.
 func (d *benchDaemon) ctr(ns string, args ...string) (string, error) {
 	return run("ctr", append([]string{"--address", d.containerdSocket(), "--namespace", ns}, args...)...)
-}
-
-func run(bin string, args ...string) (string, error) {
-	cmd := exec.Command(bin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
-}
-
-func (d *benchDaemon) eventually(what string, timeout time.Duration, check func() error) {
-	d.tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(d.dir, "serve.log"))
-	d.tb.Fatalf("%s: not within %s: %v\ndaemon log (tail):\n%s", what, timeout, err, tail(string(log), 30))
 }
 
 // nothingLeft checks that no instance of strata's remains: no container in its containerd
@@ -217,73 +91,14 @@ func (d *benchDaemon) nothingLeft() error {
 	return nil
 }
 
-// cleanup removes what the benchmark made, the way e2e.cleanup does, but ends leftover
-// processes by PID: only those whose command line names the benchmark's own directory.
-func (d *benchDaemon) cleanup() {
-	if d.daemon != nil {
-		if out, err := d.strata("get", "workloads", "-o", "json"); err == nil {
-			var list struct {
-				Items []v1alpha1.Workload `json:"items"`
-			}
-			if json.Unmarshal([]byte(out), &list) == nil {
-				for _, w := range list.Items {
-					_, _ = d.strata("delete", "workload", w.Metadata.Name, "--timeout", "60s")
-				}
-			}
-		}
-		if out, err := d.ctr(benchCtrNamespace, "containers", "list", "--quiet"); err == nil {
-			for _, id := range strings.Fields(out) {
-				d.removeCtr(id)
-			}
-		}
-	}
-	d.stop()
-	for _, pid := range processesUnder(d.dir) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	mounts, _ := os.ReadFile("/proc/self/mounts")
-	for _, line := range strings.Split(string(mounts), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || !strings.HasPrefix(f[1], d.dir) {
-			continue
-		}
-		_ = syscall.Unmount(f[1], syscall.MNT_DETACH)
-		if !strings.HasSuffix(f[1], "/null-netns") && !d.tb.Failed() {
-			d.tb.Errorf("left mounted: %s", f[1])
-		}
-	}
-	if d.netns != "" {
-		_ = exec.Command("ip", "netns", "del", d.netns).Run()
-	}
-	_ = os.RemoveAll(d.dir)
-}
-
-// processesUnder lists the PIDs whose command line mentions dir (shims and a containerd that
-// outlived a failed run), never this process.
-func processesUnder(dir string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // removeCtr removes a container that ctr started, with its task and snapshot.
 func (d *benchDaemon) removeCtr(id string) {
-	d.tb.Helper()
+	d.t.Helper()
 	if _, err := d.ctr(benchCtrNamespace, "tasks", "delete", "--force", id); err != nil && !strings.Contains(err.Error(), "not found") {
-		d.tb.Errorf("remove ctr task %s: %v", id, err)
+		d.t.Errorf("remove ctr task %s: %v", id, err)
 	}
 	if _, err := d.ctr(benchCtrNamespace, "containers", "delete", id); err != nil {
-		d.tb.Errorf("remove ctr container %s: %v", id, err)
+		d.t.Errorf("remove ctr container %s: %v", id, err)
 	}
 }
 
@@ -296,12 +111,12 @@ type runningWatch struct {
 // watchRunning starts watching workloads from the current revision; done receives nil once
 // name's status says Running (every instance running), or the error that ended the watch.
 func (d *benchDaemon) watchRunning(c *client.Client, name string) *runningWatch {
-	d.tb.Helper()
+	d.t.Helper()
 	var list struct {
 		ResourceVersion string `json:"resourceVersion"`
 	}
 	if err := c.List(context.Background(), "workloads", &list); err != nil {
-		d.tb.Fatal(err)
+		d.t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	w := &runningWatch{cancel: cancel, done: make(chan error, 1)}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,16 +24,18 @@ import (
 // would: apply, kill an instance's process, kill -9 the daemon, delete.
 
 type e2e struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	dir     string
 	netns   string
 	socket  string
 	daemon  *exec.Cmd
 	waitErr chan error
+	// beforeStop, when set, removes what a user of the harness made beside strata.
+	beforeStop func()
 }
 
-func skipUnlessHost(t *testing.T) {
+func skipUnlessHost(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the daemon end-to-end test needs root (containerd, network namespaces)")
@@ -44,7 +47,7 @@ func skipUnlessHost(t *testing.T) {
 	}
 }
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t testing.TB) *e2e {
 	skipUnlessHost(t)
 	dir, err := os.MkdirTemp("", "strata-e2e-")
 	if err != nil {
@@ -136,12 +139,16 @@ func (e *e2e) stop() {
 }
 
 func (e *e2e) strata(args ...string) (string, error) {
-	cmd := exec.Command(e.bin, append([]string{"--socket", e.socket}, args...)...)
+	return run(e.bin, append([]string{"--socket", e.socket}, args...)...)
+}
+
+// run runs a program and returns its standard output; an error carries its standard error.
+func run(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		return out.String(), fmt.Errorf("strata %s: %w: %s", strings.Join(args, " "), err, errb.String())
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, errb.String())
 	}
 	return out.String(), nil
 }
@@ -205,23 +212,27 @@ func (e *e2e) running(name string, n int) (map[string]int, error) {
 }
 
 func (e *e2e) cleanup() {
-	if e.daemon != nil && e.t.Failed() {
-		// Let the daemon remove what the failed test left, as a user would.
-		for _, name := range []string{"web", "untrusted"} {
-			_, _ = e.strata("delete", "workload", name)
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			if entries, _ := os.ReadDir(filepath.Join(e.dir, "netns")); len(entries) == 0 {
-				break
+	if e.daemon != nil {
+		// Let the daemon remove whatever is left, as a user would.
+		if out, err := e.strata("get", "workloads", "-o", "json"); err == nil {
+			var list struct {
+				Items []v1alpha1.Workload `json:"items"`
 			}
-			time.Sleep(500 * time.Millisecond)
+			if json.Unmarshal([]byte(out), &list) == nil {
+				for _, w := range list.Items {
+					_, _ = e.strata("delete", "workload", w.Metadata.Name, "--timeout", "60s")
+				}
+			}
+		}
+		if e.beforeStop != nil {
+			e.beforeStop()
 		}
 	}
 	e.stop()
-	// Whatever a failed test left: containers of the private containerd keep their shims.
-	_ = exec.Command("pkill", "-9", "-f", "containerd-shim-runc-v2 -namespace strata -id .* -address "+filepath.Join(e.dir, "data")).Run()
-	_ = exec.Command("pkill", "-f", "containerd --config "+filepath.Join(e.dir, "data")).Run()
+	// Whatever a failed run left (shims, a containerd): end it by PID, only what names our directory.
+	for _, pid := range processesUnder(e.dir) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	for _, line := range strings.Split(string(mounts), "\n") {
 		f := strings.Fields(line)
@@ -450,12 +461,29 @@ func TestDaemonEndToEnd(t *testing.T) {
 
 // shimsOf counts the shims of the containerd under dir.
 func shimsOf(dir string) int {
-	out, _ := exec.Command("pgrep", "-f", "-a", "containerd-shim").Output()
 	n := 0
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, dir) {
+	for _, pid := range processesUnder(dir) {
+		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && bytes.Contains(cmdline, []byte("containerd-shim")) {
 			n++
 		}
 	}
 	return n
+}
+
+// processesUnder lists the PIDs whose command line mentions dir (shims and a containerd that
+// outlived a failed run), never this process.
+func processesUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
