@@ -3,16 +3,13 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // run runs the command line in the repository root and returns its exit code and output.
 func run(t testing.TB, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -22,21 +19,10 @@ func run(t testing.TB, stdin string, args ...string) (code int, stdout, stderr s
 	return code, out.String(), errb.String()
 }
 
-func golden(t *testing.T, name, got string) {
+// compareGolden compares output with internal/cli/testdata/name (tests run in the repository root).
+func compareGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("internal", "cli", "testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the output (run go test ./internal/cli -update and review the diff):\n%s", name, got)
-	}
+	golden.Compare(t, filepath.Join("internal", "cli", "testdata", name), []byte(got))
 }
 
 // TestAssessEstate assesses the example estate (strata documents, Kubernetes manifests, a
@@ -63,13 +49,13 @@ func TestAssessEstate(t *testing.T) {
 	if len(formats) != 4 {
 		t.Errorf("items come from formats %v, want all four", formats)
 	}
-	golden(t, "estate.json", stdout)
+	compareGolden(t, "estate.json", stdout)
 
 	code, stdout, _ = run(t, "", "assess", "-f", "examples/estate")
 	if code != ExitOK {
 		t.Fatalf("table: exit %d", code)
 	}
-	golden(t, "estate.txt", stdout)
+	compareGolden(t, "estate.txt", stdout)
 
 	code, stdout, _ = run(t, "", "assess", "-f", "examples/estate/shop.yaml", "-o", "yaml")
 	if code != ExitOK || !strings.HasPrefix(stdout, "apiVersion: strata.dev/v1alpha1\n") {

@@ -67,7 +67,7 @@ func TestPlanGolden(t *testing.T) {
 					t.Errorf("summary %+v", plan.Summary)
 				}
 			}
-			golden(t, tt.golden, stdout)
+			compareGolden(t, tt.golden, stdout)
 		})
 	}
 }

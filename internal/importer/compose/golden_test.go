@@ -1,19 +1,15 @@
 package compose
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"strata.dev/strata/internal/golden"
 	"strata.dev/strata/internal/inventory"
 	"strata.dev/strata/internal/load"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestGolden imports every testdata/*.yaml and compares the inventory, as indented JSON, with
 // testdata/*.golden.json.
@@ -42,25 +38,7 @@ func TestGolden(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatalf("errors:\n%v", errs)
 			}
-			got, err := json.MarshalIndent(set, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			golden := strings.TrimSuffix(file, ".yaml") + ".golden.json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the import (run go test -update and review the diff):\n%s", golden, got)
-			}
+			golden.JSON(t, strings.TrimSuffix(file, ".yaml")+".golden.json", set)
 		})
 	}
 }

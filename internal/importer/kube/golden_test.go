@@ -1,18 +1,14 @@
 package kube
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestGolden imports every testdata/*.yaml and compares the inventory, as indented JSON,
 // with testdata/<name>.golden.json.
@@ -39,25 +35,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("%s: %v", it.Workload.Metadata.Name, ferrs.ToAggregate())
 				}
 			}
-			got, err := json.MarshalIndent(set, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			golden := strings.TrimSuffix(file, ".yaml") + ".golden.json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the import (run go test -update and review the diff):\n%s", golden, got)
-			}
+			golden.JSON(t, strings.TrimSuffix(file, ".yaml")+".golden.json", set)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +11,9 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/golden"
 	"strata.dev/strata/internal/inventory"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestGolden imports every testdata/*.csv and compares the result with X.golden.json (the
 // inventory.Set as indented JSON) and X.errors.golden (the errors, one a line).
@@ -38,31 +36,14 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			base := strings.TrimSuffix(path, ".csv")
-			compareGolden(t, base+".golden.json", append(got, '\n'))
+			golden.Compare(t, base+".golden.json", append(got, '\n'))
 			var lines bytes.Buffer
 			for _, e := range errs {
 				lines.WriteString(e.Error())
 				lines.WriteByte('\n')
 			}
-			compareGolden(t, base+".errors.golden", lines.Bytes())
+			golden.Compare(t, base+".errors.golden", lines.Bytes())
 		})
-	}
-}
-
-func compareGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update to rewrite it); got:\n%s", path, got)
 	}
 }
 
