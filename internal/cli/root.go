@@ -49,9 +49,14 @@ func NewRoot(s Streams) *cobra.Command {
 
 It decides how strongly each workload must be isolated (container < sandbox < vm) and
 explains why, imports what you already have (Kubernetes manifests, compose files, VMware
-inventories exported by RVTools), and checks strata's own documents.`,
+inventories exported by RVTools), plans fleets, and runs workloads on one host: strata serve
+is the daemon; apply, get, describe, logs, exec, events and delete talk to it.`,
 		Example: `  # Which tier does each workload need, and why?
   strata assess -f deploy/ -f inventory.csv
+
+  # Run them on this host
+  strata serve --start-containerd &
+  strata apply -f app.yaml && strata get workloads
 
   # Check documents before applying them
   strata validate -f app.yaml`,
