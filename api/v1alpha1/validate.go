@@ -55,22 +55,18 @@ const MaxReplicas = 10000
 
 func validateVM(vm *VMSource, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	sources := 0
-	if vm.Kernel != "" {
-		sources++
-	}
 	if vm.Disk != nil {
-		sources++
 		if vm.Disk.Path == "" {
 			errs = append(errs, field.Required(p.Child("disk", "path"), "name the disk image file"))
 		}
 		errs = append(errs, validateEnum(p.Child("disk", "format"), vm.Disk.Format, []DiskFormat{DiskRaw, DiskQCOW2})...)
 	}
-	if vm.ContainerDisk != "" {
-		sources++
+	// A kernel may boot a disk (its root filesystem); a containerDisk stands alone.
+	if vm.ContainerDisk != "" && (vm.Kernel != "" || vm.Disk != nil) {
+		errs = append(errs, field.Invalid(p, "", "give one VM source: kernel (+initrd, + an optional root disk), disk, or containerDisk"))
 	}
-	if sources > 1 {
-		errs = append(errs, field.Invalid(p, "", "give one VM source: kernel (+initrd), disk, or containerDisk"))
+	if vm.Kernel == "" && vm.Disk == nil && vm.ContainerDisk == "" {
+		errs = append(errs, field.Required(p, "give a VM source: kernel (+initrd), disk, or containerDisk"))
 	}
 	if vm.Kernel == "" && (vm.Initrd != "" || vm.Cmdline != "") {
 		errs = append(errs, field.Required(p.Child("kernel"), "initrd and cmdline need a kernel"))

@@ -9,7 +9,7 @@ import (
 )
 
 func TestDefaultPolicyCompiles(t *testing.T) {
-	want := []string{"guest-os", "own-kernel", "host-privileges", "legacy", "sensitive-multitenant", "untrusted-code", "sensitive-data"}
+	want := []string{"guest-os", "own-kernel", "host-privileges", "legacy", "vm-source", "sensitive-multitenant", "untrusted-code", "sensitive-data"}
 	if got := Default().Rules(); !slices.Equal(got, want) {
 		t.Fatalf("rules = %v, want %v", got, want)
 	}
@@ -58,6 +58,18 @@ func TestDefaultRules(t *testing.T) {
 		{"confidential", func(s *v1alpha1.WorkloadSpec) { s.Traits.Data = "confidential" }, v1alpha1.TierSandbox, []string{"sensitive-data"}},
 		{"regulated single tenant", func(s *v1alpha1.WorkloadSpec) { s.Traits.Data = "regulated" }, v1alpha1.TierSandbox, []string{"sensitive-data"}},
 		{"confidential multi-tenant is no VM", func(s *v1alpha1.WorkloadSpec) { s.Traits.Data = "confidential"; s.Traits.Tenancy = "multi" }, v1alpha1.TierSandbox, []string{"sensitive-data"}},
+
+		{"vm disk, no image", func(s *v1alpha1.WorkloadSpec) {
+			s.Image = ""
+			s.VM = &v1alpha1.VMSource{Disk: &v1alpha1.Disk{Path: "/srv/legacy.qcow2"}}
+		}, v1alpha1.TierVM, []string{"vm-source"}},
+		{"vm kernel, no image", func(s *v1alpha1.WorkloadSpec) {
+			s.Image = ""
+			s.VM = &v1alpha1.VMSource{Kernel: "/srv/vmlinuz"}
+		}, v1alpha1.TierVM, []string{"vm-source"}},
+		{"vm source beside an image is the image's choice", func(s *v1alpha1.WorkloadSpec) {
+			s.VM = &v1alpha1.VMSource{Kernel: "/srv/vmlinuz"}
+		}, v1alpha1.TierContainer, nil},
 
 		{"untrusted and confidential", func(s *v1alpha1.WorkloadSpec) { s.Traits.Trust = "untrusted"; s.Traits.Data = "confidential" },
 			v1alpha1.TierSandbox, []string{"untrusted-code", "sensitive-data"}},

@@ -116,3 +116,53 @@ type EventSource interface {
 	// driver; events beyond a generous buffer are dropped and logged.
 	Events(ctx context.Context) (<-chan Event, error)
 }
+
+// ImageSource is a Driver whose image store other drivers may boot from: the
+// qemu driver runs an OCI image's root filesystem in a microVM.
+type ImageSource interface {
+	// ResolveImage returns the image's identity and run configuration;
+	// ErrImageNotFound when the store has no image of that name.
+	ResolveImage(ctx context.Context, ref string) (ImageInfo, error)
+	// WithImageRoot makes the image's root filesystem visible read-only at a
+	// temporary directory for the duration of fn, then removes every trace of
+	// it (mounts, snapshots). ErrImageNotFound as for ResolveImage.
+	WithImageRoot(ctx context.Context, ref string, fn func(root string) error) error
+}
+
+// ImageInfo is an image's identity and the run configuration it carries.
+type ImageInfo struct {
+	Ref    string // the normalised reference (NormalizeImage)
+	Digest string // the manifest digest, "sha256:..."; it changes when the image does
+	// ChainID identifies the unpacked root filesystem ("sha256:..."): images
+	// with the same layers share it.
+	ChainID    string
+	Entrypoint []string
+	Cmd        []string
+	Env        []string // "KEY=VALUE"
+	WorkingDir string
+	User       string
+}
+
+// StateSaver is a Driver that can freeze a running VM and bring it back: the
+// primitives that snapshots and backups are built from.
+type StateSaver interface {
+	// Pause freezes the instance's CPUs; Resume lets them run again.
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+	// SnapshotDisk freezes the instance's disk as it is now into a read-only
+	// image at path (qcow2, standalone: it does not depend on the instance's
+	// files); the instance keeps running on a new overlay.
+	SnapshotDisk(ctx context.Context, id, path string) error
+	// SaveState writes the instance's whole state (memory, devices, disk) to
+	// files in dir and lets it run on. It returns what RestoreState needs.
+	SaveState(ctx context.Context, id, dir string) (SavedState, error)
+	// RestoreState replaces the instance's running state with a saved one:
+	// the guest resumes exactly where SaveState left it.
+	RestoreState(ctx context.Context, id string, s SavedState) error
+}
+
+// SavedState names the files of a saved VM state.
+type SavedState struct {
+	Memory string // the device and memory state
+	Disk   string // the disk as it was at the same moment (qcow2, standalone)
+}

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"path"
 	"strings"
 
@@ -46,6 +48,25 @@ type InstanceSpec struct {
 	// Labels are kept with the instance and reported by Status and List.
 	// Keys for which ReservedLabel is true are refused.
 	Labels map[string]string
+
+	// VM is what a vm-tier instance boots when it is not an image: a kernel
+	// (+initrd, cmdline), a disk, or both. Nil for image VMs and other tiers.
+	VM *v1alpha1.VMSource
+	// DiskBytes sizes the root disk of an image VM (0: the driver picks one
+	// that fits the image with room to spare).
+	DiskBytes int64
+	// VMNet connects a VM to its segment through the tap device the network
+	// manager made for instance ID (the driver opens it); nil: no network.
+	// Containers and sandboxes use NetNS instead.
+	VMNet *VMNet
+}
+
+// VMNet is a VM's place on its segment, as the guest must configure it.
+type VMNet struct {
+	Address netip.Prefix // the instance's address with the segment's prefix length
+	Gateway netip.Addr
+	MAC     net.HardwareAddr
+	DNS     []netip.Addr
 }
 
 // Mount makes a host directory visible inside an instance.
@@ -118,6 +139,18 @@ func ValidateSpec(s InstanceSpec) error {
 	}
 	if s.Image == "" && s.Tier != v1alpha1.TierVM {
 		add("image: empty")
+	}
+	if s.Tier == v1alpha1.TierVM && s.Image == "" && s.VM == nil {
+		add("vm: a VM boots an image, a kernel or a disk; none given")
+	}
+	if s.VM != nil && s.Tier != v1alpha1.TierVM {
+		add("vm: only the vm tier boots a VM source")
+	}
+	if s.DiskBytes < 0 {
+		add("diskBytes %d: negative", s.DiskBytes)
+	}
+	if s.VMNet != nil && !s.VMNet.Address.IsValid() {
+		add("vmNet.address: not a valid prefix")
 	}
 	if s.CPUMilli < 0 {
 		add("cpuMilli %d: negative", s.CPUMilli)

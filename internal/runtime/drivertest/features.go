@@ -257,7 +257,7 @@ func (s *suite) testReadopt(t *testing.T) {
 	spec.Slot = 2
 	spec.Labels = map[string]string{"generation": "1"}
 	s.cleanup(t, s.d, spec.ID)
-	started, err := first.Start(ctx(t), spec)
+	started, err := s.startOn(t, first, spec)
 	if err != nil {
 		t.Fatal(err)
 	}

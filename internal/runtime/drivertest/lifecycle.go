@@ -177,7 +177,7 @@ func (s *suite) testAlreadyExists(t *testing.T) {
 	}
 	s.remove(t, s.d, spec.ID)
 	// Once removed, the ID is free again.
-	if _, err := s.d.Start(ctx(t), other); err != nil {
+	if _, err := s.startOn(t, s.d, other); err != nil {
 		t.Fatalf("start after remove: %v", err)
 	}
 	if st := s.waitState(t, s.d, spec.ID, runtime.StateExited); st.ExitCode != 0 {

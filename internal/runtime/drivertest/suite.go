@@ -54,6 +54,11 @@ type Options struct {
 	// Kill ends an instance's main process from outside the driver, as the kernel or an
 	// operator would. Default: SIGKILL to the host PID (drivers with Capabilities.HostPID).
 	Kill func(id string, pid int) error
+	// MaxBoots, when set, lets at most this many starts be in progress within any
+	// BootTime: booting a VM under emulation costs seconds of CPU, and too many at once
+	// on a small host only makes every one of them slow. Default: no limit.
+	MaxBoots int
+	BootTime time.Duration
 }
 
 // suite is one run's shared state.
@@ -63,6 +68,7 @@ type suite struct {
 	caps   runtime.Capabilities
 	make   Factory
 	logDir string
+	boots  chan struct{} // Options.MaxBoots tokens; nil without a limit
 }
 
 // Run runs the suite against the drivers factory makes.
@@ -88,6 +94,9 @@ func Run(t *testing.T, factory Factory, opts Options) {
 	}
 	if s.opts.Timeout == 0 {
 		s.opts.Timeout = 60 * time.Second
+	}
+	if s.opts.MaxBoots > 0 {
+		s.boots = make(chan struct{}, s.opts.MaxBoots)
 	}
 	if s.opts.Image == "" {
 		s.opts.Image = s.importTestImage(t, "localhost/strata/drivertest:"+s.opts.Prefix)
@@ -170,11 +179,24 @@ func (s *suite) id(name string) string { return s.opts.Prefix + "-" + name }
 func (s *suite) start(t *testing.T, spec runtime.InstanceSpec) runtime.Status {
 	t.Helper()
 	s.cleanup(t, s.d, spec.ID)
-	st, err := s.d.Start(ctx(t), spec)
+	st, err := s.startOn(t, s.d, spec)
 	if err != nil {
 		t.Fatalf("start %s: %v", spec.ID, err)
 	}
 	return st
+}
+
+// startOn starts spec on d within the suite's boot limit.
+func (s *suite) startOn(t *testing.T, d runtime.Driver, spec runtime.InstanceSpec) (runtime.Status, error) {
+	if s.boots != nil {
+		select {
+		case s.boots <- struct{}{}:
+		case <-ctx(t).Done():
+			return runtime.Status{}, ctx(t).Err()
+		}
+		defer time.AfterFunc(s.opts.BootTime, func() { <-s.boots })
+	}
+	return d.Start(ctx(t), spec)
 }
 
 // cleanup stops and removes id at the end of the test, quietly.
