@@ -53,7 +53,14 @@ func TestValidateSpec(t *testing.T) {
 		want   string // substring of the error; "" for valid
 	}{
 		{"valid", func(*runtime.InstanceSpec) {}, ""},
-		{"vm without image", func(s *runtime.InstanceSpec) { s.Tier, s.Image = v1alpha1.TierVM, "" }, ""},
+		{"vm image", func(s *runtime.InstanceSpec) { s.Tier = v1alpha1.TierVM }, ""},
+		{"vm source", func(s *runtime.InstanceSpec) {
+			s.Tier, s.Image, s.VM = v1alpha1.TierVM, "", &v1alpha1.VMSource{Kernel: "/boot/vmlinuz"}
+		}, ""},
+		{"vm without source", func(s *runtime.InstanceSpec) { s.Tier, s.Image = v1alpha1.TierVM, "" }, "vm: a VM boots"},
+		{"vm source for a container", func(s *runtime.InstanceSpec) { s.VM = &v1alpha1.VMSource{Kernel: "/boot/vmlinuz"} }, "only the vm tier"},
+		{"negative disk", func(s *runtime.InstanceSpec) { s.DiskBytes = -1 }, "diskBytes -1"},
+		{"vm net without address", func(s *runtime.InstanceSpec) { s.Tier, s.VMNet = v1alpha1.TierVM, &runtime.VMNet{} }, "vmNet.address"},
 		{"bad id", func(s *runtime.InstanceSpec) { s.ID = "Web" }, `id "Web"`},
 		{"no workload", func(s *runtime.InstanceSpec) { s.Workload = "" }, "workload: empty"},
 		{"negative slot", func(s *runtime.InstanceSpec) { s.Slot = -1 }, "slot -1"},
