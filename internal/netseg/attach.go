@@ -12,14 +12,16 @@ import (
 )
 
 // Attach gives instance id a network namespace on segment segName and
-// returns where it is. The instance gets the segment's next free address.
+// returns where it is (an Attachment of KindVeth). The instance gets the
+// segment's next free address.
 //
 // Attach is idempotent: for an instance already attached to segName it
 // returns the recorded attachment, after checking the host and rebuilding,
 // with the same address, whatever is missing (after a reboot, or a runtime
 // that stripped the namespace). An instance attached to another segment is
-// ErrConflict; an unknown segment is ErrNotFound (EnsureSegment first); a
-// full segment is ErrExhausted. A failed Attach leaves nothing behind.
+// ErrConflict, as is an instance attached with a tap (AttachTap); an unknown
+// segment is ErrNotFound (EnsureSegment first); a full segment is
+// ErrExhausted. A failed Attach leaves nothing behind.
 func (m *Manager) Attach(ctx context.Context, segName, id string) (Attachment, error) {
 	return m.attach(ctx, segName, id, false)
 }
@@ -56,9 +58,8 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 	defer h.Close()
 
 	if rec, ok := m.attachments[id]; ok {
-		if rec.Segment != segName {
-			return Attachment{}, fmt.Errorf("%w: instance %q is attached to segment %q; detach it before attaching it to %q",
-				ErrConflict, id, rec.Segment, segName)
+		if err := checkSame(rec, segName, KindVeth); err != nil {
+			return Attachment{}, err
 		}
 		reason := "reattach"
 		if !rebuild {
@@ -103,6 +104,7 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 	rec := attachRecord{
 		Instance: id,
 		Segment:  segName,
+		Kind:     KindVeth,
 		IP:       ip,
 		HostVeth: veth,
 		NetNS:    filepath.Join(m.opts.NetNSDir, id),
@@ -126,6 +128,20 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 	}
 	m.log.Info("instance attached", "instance", id, "segment", segName, "ip", ip, "netns", rec.NetNS, "veth", rec.HostVeth)
 	return m.attachment(rec), nil
+}
+
+// checkSame refuses to attach an instance recorded as rec to segName as a
+// kind: it must stay where and what it is until it is detached.
+func checkSame(rec attachRecord, segName string, kind Kind) error {
+	if rec.Segment != segName {
+		return fmt.Errorf("%w: instance %q is attached to segment %q; detach it before attaching it to %q",
+			ErrConflict, rec.Instance, rec.Segment, segName)
+	}
+	if rec.Kind != kind {
+		return fmt.Errorf("%w: instance %q is attached to segment %q with a %s; detach it before attaching it with a %s",
+			ErrConflict, rec.Instance, rec.Segment, rec.Kind, kind)
+	}
+	return nil
 }
 
 // build creates rec's veth pair on seg and configures both ends. The
@@ -237,17 +253,9 @@ func (m *Manager) verify(h *netlink.Handle, seg *segment, rec attachRecord) erro
 		return err
 	}
 	defer ns.Close()
-	br, err := linkByName(h, seg.Bridge)
-	switch {
-	case err != nil:
+	br, err := verifyBridge(h, seg)
+	if err != nil {
 		return err
-	case br == nil:
-		return fmt.Errorf("bridge %s is missing", seg.Bridge)
-	case !isUp(br):
-		return fmt.Errorf("bridge %s is down", seg.Bridge)
-	}
-	if ok, err := hasAddr(h, br, seg.Gateway, seg.Subnet); err != nil || !ok {
-		return errors.Join(fmt.Errorf("bridge %s lacks the gateway address %s", seg.Bridge, seg.Gateway), err)
 	}
 	hostEnd, err := linkByName(h, rec.HostVeth)
 	switch {
@@ -294,17 +302,40 @@ func (m *Manager) verify(h *netlink.Handle, seg *segment, rec attachRecord) erro
 	return fmt.Errorf("no default route via %s in %s", seg.Gateway, rec.NetNS)
 }
 
-// teardown removes rec's veth pair and namespace, whichever exist.
+// verifyBridge returns seg's bridge if it is up and holds the gateway
+// address, or else what is wrong with it.
+func verifyBridge(h *netlink.Handle, seg *segment) (netlink.Link, error) {
+	br, err := linkByName(h, seg.Bridge)
+	switch {
+	case err != nil:
+		return nil, err
+	case br == nil:
+		return nil, fmt.Errorf("bridge %s is missing", seg.Bridge)
+	case !isUp(br):
+		return nil, fmt.Errorf("bridge %s is down", seg.Bridge)
+	}
+	if ok, err := hasAddr(h, br, seg.Gateway, seg.Subnet); err != nil || !ok {
+		return nil, errors.Join(fmt.Errorf("bridge %s lacks the gateway address %s", seg.Bridge, seg.Gateway), err)
+	}
+	return br, nil
+}
+
+// teardown removes what rec has on the host, whichever parts exist: the
+// veth pair and namespace, or the tap.
 func (m *Manager) teardown(h *netlink.Handle, rec attachRecord) error {
+	if rec.Kind == KindTap {
+		return deleteLink(h, rec.Tap, tapType)
+	}
 	// The veth first: deleting the host end deletes eth0 at once, while a
 	// namespace is freed only when its last user lets go.
 	return errors.Join(deleteLink(h, rec.HostVeth, "veth"), removeNetNS(rec.NetNS))
 }
 
-// Detach removes instance id's veth pair and network namespace and frees its
-// address. It is idempotent: an instance with no attachment is not an error
-// (leftovers under its names from an interrupted Attach are removed). An
-// instance attached to another segment is ErrConflict.
+// Detach removes instance id's veth pair and network namespace, or its tap,
+// and frees its address. It is idempotent: an instance with no attachment is
+// not an error (leftovers under its names from an interrupted Attach or
+// AttachTap are removed). An instance attached to another segment is
+// ErrConflict.
 func (m *Manager) Detach(ctx context.Context, segName, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -324,8 +355,9 @@ func (m *Manager) Detach(ctx context.Context, segName, id string) error {
 	defer h.Close()
 	rec, ok := m.attachments[id]
 	if !ok {
-		stray := attachRecord{HostVeth: vethName(m.opts.BridgePrefix, id), NetNS: filepath.Join(m.opts.NetNSDir, id)}
-		if err := m.teardown(h, stray); err != nil {
+		veth := attachRecord{Kind: KindVeth, HostVeth: vethName(m.opts.BridgePrefix, id), NetNS: filepath.Join(m.opts.NetNSDir, id)}
+		tap := attachRecord{Kind: KindTap, Tap: tapName(m.opts.BridgePrefix, id)}
+		if err := errors.Join(m.teardown(h, veth), m.teardown(h, tap)); err != nil {
 			return fmt.Errorf("instance %q: %w", id, err)
 		}
 		return nil
@@ -351,6 +383,6 @@ func (m *Manager) detach(h *netlink.Handle, rec attachRecord) error {
 		_ = seg.ipam.reserve(rec.IP, rec.Instance)
 		return fmt.Errorf("instance %q: %w", rec.Instance, err)
 	}
-	m.log.Info("instance detached", "instance", rec.Instance, "segment", rec.Segment, "ip", rec.IP)
+	m.log.Info("instance detached", "instance", rec.Instance, "segment", rec.Segment, "kind", rec.Kind, "ip", rec.IP)
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 
 // Cleanup detaches every attached instance for which keep returns false,
 // then removes what the manager owns but no attachment accounts for:
-// namespace files under NetNSDir and veths named with BridgePrefix in the
-// host namespace. Bridges stay (DeleteSegment removes them). keep runs
+// namespace files under NetNSDir, and veths and taps named with
+// BridgePrefix in the host namespace. Bridges stay (DeleteSegment removes them). keep runs
 // while the Manager is locked and must not call it. Cleanup goes on past
 // failures and returns them all.
 func (m *Manager) Cleanup(ctx context.Context, keep func(instanceID string) bool) error {
@@ -47,10 +47,14 @@ func (m *Manager) Cleanup(ctx context.Context, keep func(instanceID string) bool
 	}
 
 	netnsFiles := map[string]bool{}
-	veths := map[string]bool{}
+	kept := map[string]bool{} // host veths and taps
 	for _, r := range m.attachments {
+		if r.Kind == KindTap {
+			kept[r.Tap] = true
+			continue
+		}
 		netnsFiles[r.NetNS] = true
-		veths[r.HostVeth] = true
+		kept[r.HostVeth] = true
 	}
 	entries, err := os.ReadDir(m.opts.NetNSDir)
 	if err != nil {
@@ -72,15 +76,18 @@ func (m *Manager) Cleanup(ctx context.Context, keep func(instanceID string) bool
 		errs = append(errs, err)
 	}
 	for _, l := range links {
-		name := l.Attrs().Name
-		if l.Type() != "veth" || !strings.HasPrefix(name, m.opts.BridgePrefix) || veths[name] {
+		name, kind := l.Attrs().Name, l.Type()
+		if (kind != "veth" && kind != tapType) || !strings.HasPrefix(name, m.opts.BridgePrefix) || kept[name] {
 			continue
+		}
+		if kind == tapType {
+			kind = "tap"
 		}
 		if err := h.LinkDel(l); err != nil && !isLinkNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete orphan veth %s: %w", name, err))
+			errs = append(errs, fmt.Errorf("delete orphan %s %s: %w", kind, name, err))
 			continue
 		}
-		m.log.Info("orphan removed", "veth", name)
+		m.log.Info("orphan removed", kind, name)
 	}
 	return errors.Join(errs...)
 }

@@ -14,15 +14,23 @@
 //     lowest free first. Subnets never overlap, given or allocated.
 //   - Instance: one running copy of a workload, named by its ID
 //     ("<workload>-<slot>"), as in package runtime.
-//   - Attachment: an instance's place on a segment: a network namespace of
-//     its own, bind-mounted at NetNSDir/<instance ID> (as `ip netns` does),
-//     holding eth0 with the instance's address, lo, and a default route via
-//     the gateway; eth0 is one end of a veth pair whose host end is a port
-//     of the segment's bridge. An instance has at most one attachment.
-//   - Host: the network namespace that holds the bridges and the host ends
-//     of the veth pairs. For the daemon it is its own namespace (RootHost);
-//     tests pass a namespace they created (NamespaceHost), so that nothing is
-//     created in the machine's own namespace.
+//   - Attachment: an instance's place on a segment: an address from the
+//     segment's IPAM (with a MAC derived from it) and a port of the
+//     segment's bridge. It is of one of two kinds (Kind). A veth attachment
+//     (Attach), for containers, is a network namespace of its own,
+//     bind-mounted at NetNSDir/<instance ID> (as `ip netns` does), holding
+//     eth0 with the instance's address, lo, and a default route via the
+//     gateway; eth0 is one end of a veth pair whose host end is the bridge
+//     port. A tap attachment (AttachTap), for VMs, is a persistent
+//     tap device in the Host namespace that is the bridge port; OpenTap
+//     opens it, and QEMU, handed the open file, carries the VM's frames
+//     through it (the VM sets the address on its own NIC). An instance has
+//     at most one attachment, of one kind: Detach it to change the kind.
+//   - Host: the network namespace that holds the bridges, the host ends of
+//     the veth pairs and the taps. For the daemon it is its own namespace
+//     (RootHost); tests pass a namespace they created (NamespaceHost), so
+//     that nothing is created in the machine's own namespace. QEMU may run
+//     in any namespace: the tap reaches it as an open file.
 //   - IPAM: each segment hands out its addresses round-robin from the one
 //     after the last address it gave, wrapping at the end of the subnet, so a
 //     freed address is reused as late as possible. The network address, the
@@ -31,7 +39,7 @@
 //     (atomically: temporary file, fsync, rename) before the host is
 //     changed, so a restarted daemon re-adopts every attachment with the
 //     same address, and an interrupted operation is finished or undone by
-//     the next Attach, Detach or Cleanup.
+//     the next Attach, AttachTap, Detach or Cleanup.
 //
 // # Names
 //
@@ -40,8 +48,9 @@
 // characters Linux allows in an interface name, the segment name is cut and
 // six hex digits of its SHA-256 are appended ("st-payme-1a2b3c"). A host
 // veth is "st-" followed by hex digits of the SHA-256 of the instance ID,
-// up to 15 characters. Both are deterministic, so a new Manager finds what
-// an earlier one made.
+// up to 15 characters; a tap the same, but hashing "tap/" followed by the
+// instance ID, so that an instance's tap and veth names differ. All are
+// deterministic, so a new Manager finds what an earlier one made.
 //
 // # Failure and repair
 //
@@ -54,8 +63,11 @@
 // the address from the namespace when a sandbox exits, so each sandbox
 // start needs a fresh one). Attach returns once both veth ends are
 // operationally up, so the instance's first packets are not dropped.
+// AttachTap of an instance already attached checks the bridge and the tap
+// and replaces a missing or broken tap, keeping the address; a tap has no
+// carrier until QEMU opens it, so AttachTap does not wait for it.
 //
 // The segmentation issue adds to this package: nftables policy between
-// segments, published ports, egress control, a DNS server per segment
-// gateway, and taps for VMs. See docs/decisions/network.md.
+// segments, published ports, egress control and a DNS server per segment
+// gateway. See docs/decisions/network.md.
 package netseg

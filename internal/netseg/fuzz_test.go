@@ -11,7 +11,9 @@ import (
 // FuzzDecodeState feeds network.json parsing arbitrary bytes. Whatever it
 // accepts must be a state the manager can run on: it restores without
 // error, re-encodes to a fixed point, has no overlapping subnets, and
-// every segment hands out only addresses that no attachment holds.
+// every segment hands out only addresses that no attachment holds, and
+// every attachment is a whole veth or a whole tap with host link names of
+// its own.
 func FuzzDecodeState(f *testing.F) {
 	golden, err := os.ReadFile(filepath.Join("testdata", "network.golden.json"))
 	if err != nil {
@@ -23,6 +25,9 @@ func FuzzDecodeState(f *testing.F) {
 		`"attachments":[{"instance":"a-0","segment":"t","ip":"10.213.9.2","hostVeth":"st-x","netns":"/n/a-0"}]}`))
 	f.Add([]byte(`{"version":1,"segments":[{"name":"a","subnet":"10.213.0.0/16","gateway":"10.213.0.1","bridge":"st-a"},` +
 		`{"name":"b","subnet":"10.213.4.0/24","gateway":"10.213.4.1","bridge":"st-b"}],"attachments":[]}`))
+	f.Add([]byte(`{"version":1,"segments":[{"name":"t","subnet":"10.213.9.0/29","gateway":"10.213.9.1","bridge":"st-t"}],` +
+		`"attachments":[{"instance":"a-0","segment":"t","kind":"tap","ip":"10.213.9.2","tap":"st-x"},` +
+		`{"instance":"b-0","segment":"t","ip":"10.213.9.3","hostVeth":"st-y","netns":"/n/b-0"}]}`))
 	f.Add([]byte(`{"version":2}`))
 	f.Add([]byte(`{"version":1,"segments":null,"attachments":[{}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -61,15 +66,33 @@ func FuzzDecodeState(f *testing.F) {
 			}
 		}
 		netnsPaths := map[string]bool{}
-		veths := map[string]bool{}
+		links := map[string]bool{}
+		for _, s := range segs {
+			links[s.Bridge] = true
+		}
 		for _, r := range m.attachments {
 			if s := m.segments[r.Segment]; !s.ipam.usable(r.IP) || s.ipam.used[r.IP] != r.Instance {
 				t.Fatalf("attachment %+v is not held in its segment", r)
 			}
-			if netnsPaths[r.NetNS] || veths[r.HostVeth] {
-				t.Fatalf("attachment %+v shares its namespace or veth", r)
+			link := r.HostVeth
+			switch r.Kind {
+			case KindVeth:
+				if r.NetNS == "" || r.HostVeth == "" || r.Tap != "" || netnsPaths[r.NetNS] {
+					t.Fatalf("veth attachment %+v is not whole or shares its namespace", r)
+				}
+				netnsPaths[r.NetNS] = true
+			case KindTap:
+				if r.Tap == "" || r.HostVeth != "" || r.NetNS != "" {
+					t.Fatalf("tap attachment %+v is not whole", r)
+				}
+				link = r.Tap
+			default:
+				t.Fatalf("attachment %+v has kind %q", r, r.Kind)
 			}
-			netnsPaths[r.NetNS], veths[r.HostVeth] = true, true
+			if links[link] {
+				t.Fatalf("attachment %+v shares its link %s", r, link)
+			}
+			links[link] = true
 		}
 		for _, s := range segs {
 			ip, err := s.ipam.allocate("fuzz-new")

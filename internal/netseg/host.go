@@ -9,15 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Host is the network namespace that holds the segment bridges and the host
-// ends of the veth pairs. The Manager reaches it only through this
+// Host is the network namespace that holds the segment bridges, the host
+// ends of the veth pairs and the taps. The Manager reaches it only through this
 // interface, so tests can hand it a namespace of their own.
 type Host interface {
 	// Netlink opens a rtnetlink handle inside the host namespace; the
 	// caller closes it.
 	Netlink() (*netlink.Handle, error)
 	// Do runs f on an OS thread inside the host namespace (for
-	// /proc/sys/net and sockets) and returns f's error.
+	// /proc/sys/net, sockets and /dev/net/tun) and returns f's error.
 	Do(f func() error) error
 }
 

@@ -19,19 +19,37 @@ type Segment struct {
 	Bridge  string     // the bridge's interface name on the host
 }
 
-// Attachment is an instance's place on a segment.
+// Kind is how an instance is attached to its segment.
+type Kind string
+
+const (
+	// KindVeth is a network namespace with a veth pair (Attach), for
+	// containers.
+	KindVeth Kind = "veth"
+	// KindTap is a tap device on the host (AttachTap), for VMs.
+	KindTap Kind = "tap"
+)
+
+// Attachment is an instance's place on a segment. NetNS, Interface and
+// HostVeth are set for KindVeth, Tap for KindTap; the rest for both.
 type Attachment struct {
 	Instance string
 	Segment  string
+	Kind     Kind
 	// NetNS is the path of the instance's network namespace, for the
 	// runtime to join (runtime.InstanceSpec.NetNS).
 	NetNS     string
 	Interface string       // the instance's interface inside NetNS: "eth0"
-	IP        netip.Addr   // the instance's address on Interface
+	IP        netip.Addr   // the instance's address (on Interface, or the VM's NIC)
 	Subnet    netip.Prefix // the segment's subnet; IP's prefix length
 	Gateway   netip.Addr   // the default route's next hop
-	MAC       net.HardwareAddr
-	HostVeth  string // the host end of the veth pair, a port of the bridge
+	// MAC is the instance's hardware address: eth0's, or the one to give
+	// the VM's NIC.
+	MAC      net.HardwareAddr
+	HostVeth string // the host end of the veth pair, a port of the bridge
+	// Tap is the tap device on the host, a port of the bridge; OpenTap
+	// opens it for the VM.
+	Tap string
 }
 
 // instanceIf is the name of the instance's interface inside its namespace.
@@ -157,17 +175,21 @@ func (m *Manager) Attachment(id string) (Attachment, error) {
 // attachment is the Attachment of record r; m.mu is held.
 func (m *Manager) attachment(r attachRecord) Attachment {
 	s := m.segments[r.Segment]
-	return Attachment{
-		Instance:  r.Instance,
-		Segment:   r.Segment,
-		NetNS:     r.NetNS,
-		Interface: instanceIf,
-		IP:        r.IP,
-		Subnet:    s.Subnet,
-		Gateway:   s.Gateway,
-		MAC:       macFor(r.IP),
-		HostVeth:  r.HostVeth,
+	a := Attachment{
+		Instance: r.Instance,
+		Segment:  r.Segment,
+		Kind:     r.Kind,
+		IP:       r.IP,
+		Subnet:   s.Subnet,
+		Gateway:  s.Gateway,
+		MAC:      macFor(r.IP),
 	}
+	if r.Kind == KindTap {
+		a.Tap = r.Tap
+	} else {
+		a.NetNS, a.Interface, a.HostVeth = r.NetNS, instanceIf, r.HostVeth
+	}
+	return a
 }
 
 // save writes the current record to network.json; m.mu is held.

@@ -60,7 +60,7 @@ func TestAttachConnectsInstances(t *testing.T) {
 			t.Errorf("%s got %s, not an instance address of %s", x.Instance, x.IP, defaultSubnet)
 		}
 		wantA := Attachment{
-			Instance: x.Instance, Segment: "default", NetNS: filepath.Join(e.netnsDir, x.Instance),
+			Instance: x.Instance, Segment: "default", Kind: KindVeth, NetNS: filepath.Join(e.netnsDir, x.Instance),
 			Interface: "eth0", IP: x.IP, Subnet: defaultSubnet, Gateway: defaultGW,
 			MAC: macFor(x.IP), HostVeth: vethName("st-", x.Instance),
 		}

@@ -26,6 +26,14 @@ func vethName(prefix, instance string) string {
 	return prefix + hashHex(instance)[:maxIfName-len(prefix)]
 }
 
+// tapName is instance's tap device: like vethName, but hashing "tap/" +
+// instance, so an instance's tap and veth names differ and a stray veth
+// left by one kind never blocks the other. ('/' is not allowed in instance
+// IDs, so no other instance hashes the same text.)
+func tapName(prefix, instance string) string {
+	return prefix + hashHex("tap/" + instance)[:maxIfName-len(prefix)]
+}
+
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

@@ -37,7 +37,8 @@ func TestNamesProperties(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-"
 	bridges := map[string]string{}
-	veths := map[string]string{}
+	links := map[string]string{} // host veths and taps -> what they are
+	seen := map[string]bool{}
 	for range 5000 {
 		n := 1 + r.IntN(63)
 		var b strings.Builder
@@ -46,14 +47,18 @@ func TestNamesProperties(t *testing.T) {
 			b.WriteByte(alphabet[r.IntN(len(alphabet))])
 		}
 		name := b.String()
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		for _, prefix := range []string{"st-", "s", "strata"} {
-			br, v := bridgeName(prefix, name), vethName(prefix, name)
-			for _, got := range []string{br, v} {
+			br, v, tap := bridgeName(prefix, name), vethName(prefix, name), tapName(prefix, name)
+			for _, got := range []string{br, v, tap} {
 				if len(got) > maxIfName || !strings.HasPrefix(got, prefix) {
 					t.Fatalf("prefix %q name %q: interface name %q", prefix, name, got)
 				}
 			}
-			if bridgeName(prefix, name) != br || vethName(prefix, name) != v {
+			if bridgeName(prefix, name) != br || vethName(prefix, name) != v || tapName(prefix, name) != tap {
 				t.Fatalf("names of %q are not deterministic", name)
 			}
 			key := prefix + "|" + br
@@ -61,11 +66,14 @@ func TestNamesProperties(t *testing.T) {
 				t.Errorf("segments %q and %q share bridge %s", other, name, br)
 			}
 			bridges[key] = name
-			key = prefix + "|" + v
-			if other, dup := veths[key]; dup && other != name {
-				t.Errorf("instances %q and %q share veth %s", other, name, v)
+			for _, l := range []struct{ what, name string }{{"veth", v}, {"tap", tap}} {
+				key = prefix + "|" + l.name
+				what := fmt.Sprintf("the %s of %q", l.what, name)
+				if other, dup := links[key]; dup {
+					t.Errorf("%s and %s are both %s", other, what, l.name)
+				}
+				links[key] = what
 			}
-			veths[key] = name
 		}
 	}
 }
@@ -74,6 +82,16 @@ func TestVethName(t *testing.T) {
 	got := vethName("st-", "web-0")
 	if want := "st-" + hashHex("web-0")[:12]; got != want {
 		t.Errorf("vethName = %q, want %q", got, want)
+	}
+}
+
+func TestTapName(t *testing.T) {
+	got := tapName("st-", "vm-0")
+	if want := "st-" + hashHex("tap/vm-0")[:12]; got != want {
+		t.Errorf("tapName = %q, want %q", got, want)
+	}
+	if got == vethName("st-", "vm-0") {
+		t.Errorf("the tap and the veth of vm-0 are both %s", got)
 	}
 }
 

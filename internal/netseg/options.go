@@ -41,7 +41,7 @@ type Options struct {
 	// file per instance ID (created if missing, mode 0750). Default DefaultNetNSDir.
 	NetNSDir string
 
-	// BridgePrefix starts the name of every bridge and host veth the
+	// BridgePrefix starts the name of every bridge, host veth and tap the
 	// manager creates, and marks them as its own for Cleanup: 1-6
 	// characters of lower-case letters, digits, '-' and '.'.
 	// Default DefaultBridgePrefix.
@@ -52,7 +52,8 @@ type Options struct {
 	// needs it; traffic inside a segment and to the gateway does not.
 	Forwarding bool
 
-	// Host is the network namespace that holds bridges and host veths.
+	// Host is the network namespace that holds bridges, host veths and
+	// taps.
 	// Default RootHost().
 	Host Host
 

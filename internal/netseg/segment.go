@@ -88,9 +88,9 @@ func (m *Manager) newSegment(rv *revert, name string, subnet netip.Prefix) (*seg
 		}
 	}
 	for _, a := range m.attachments {
-		if a.HostVeth == br {
-			return nil, fmt.Errorf("%w: segment %q: bridge name %s is the veth of instance %q; choose another segment name",
-				ErrConflict, name, br, a.Instance)
+		if a.HostVeth == br || a.Tap == br {
+			return nil, fmt.Errorf("%w: segment %q: bridge name %s is the %s of instance %q; choose another segment name",
+				ErrConflict, name, br, a.Kind, a.Instance)
 		}
 	}
 	s := &segment{Segment{Name: name, Subnet: subnet, Gateway: gatewayOf(subnet), Bridge: br}, newIPAM(subnet)}

@@ -38,12 +38,17 @@ type segmentRecord struct {
 	Last netip.Addr `json:"last,omitzero"`
 }
 
+// attachRecord is one attachment. A veth record has HostVeth and NetNS, a
+// tap record has Tap. Files written before taps existed have no kind: their
+// records are veths.
 type attachRecord struct {
 	Instance string     `json:"instance"`
 	Segment  string     `json:"segment"`
+	Kind     Kind       `json:"kind"`
 	IP       netip.Addr `json:"ip"`
-	HostVeth string     `json:"hostVeth"`
-	NetNS    string     `json:"netns"`
+	HostVeth string     `json:"hostVeth,omitempty"`
+	NetNS    string     `json:"netns,omitempty"`
+	Tap      string     `json:"tap,omitempty"`
 }
 
 // decodeState parses and checks network.json. The errors name the JSON
@@ -57,6 +62,11 @@ func decodeState(data []byte) (state, error) {
 	}
 	if dec.More() {
 		return state{}, fmt.Errorf("%w: data after the JSON object", ErrInvalid)
+	}
+	for i := range s.Attachments {
+		if s.Attachments[i].Kind == "" {
+			s.Attachments[i].Kind = KindVeth
+		}
 	}
 	if err := s.check(); err != nil {
 		return state{}, err
@@ -130,7 +140,7 @@ func (s state) check() error {
 		segs[r.Name] = p
 	}
 	instances := map[string]bool{}
-	veths := map[string]string{}
+	links := map[string]string{} // host veth or tap -> instance
 	netnsPaths := map[string]string{}
 	for i, r := range s.Attachments {
 		path := fmt.Sprintf("attachments[%d]", i)
@@ -151,20 +161,38 @@ func (s state) check() error {
 		if err := p.reserve(r.IP, r.Instance); err != nil {
 			bad(path+".ip", "%s", detail(err))
 		}
-		if r.HostVeth == "" || len(r.HostVeth) > maxIfName || strings.ContainsAny(r.HostVeth, "/: \t\n") {
-			bad(path+".hostVeth", "%q is not an interface name", r.HostVeth)
-		} else if other, dup := veths[r.HostVeth]; dup {
-			bad(path+".hostVeth", "%s is also the veth of instance %q", r.HostVeth, other)
-		} else if seg, isBridge := bridges[r.HostVeth]; isBridge {
-			bad(path+".hostVeth", "%s is also the bridge of segment %q", r.HostVeth, seg)
+		// hostLink checks the name of a link on the host: well formed and
+		// nobody else's.
+		hostLink := func(field, name string) {
+			if name == "" || len(name) > maxIfName || strings.ContainsAny(name, "/: \t\n") {
+				bad(path+"."+field, "%q is not an interface name", name)
+			} else if other, dup := links[name]; dup {
+				bad(path+"."+field, "%s is also the veth or tap of instance %q", name, other)
+			} else if seg, isBridge := bridges[name]; isBridge {
+				bad(path+"."+field, "%s is also the bridge of segment %q", name, seg)
+			}
+			links[name] = r.Instance
 		}
-		veths[r.HostVeth] = r.Instance
-		if !filepath.IsAbs(r.NetNS) || filepath.Clean(r.NetNS) != r.NetNS {
-			bad(path+".netns", "%q is not a clean absolute path", r.NetNS)
-		} else if other, dup := netnsPaths[r.NetNS]; dup {
-			bad(path+".netns", "%s is also the namespace of instance %q", r.NetNS, other)
+		switch r.Kind {
+		case KindVeth:
+			hostLink("hostVeth", r.HostVeth)
+			if !filepath.IsAbs(r.NetNS) || filepath.Clean(r.NetNS) != r.NetNS {
+				bad(path+".netns", "%q is not a clean absolute path", r.NetNS)
+			} else if other, dup := netnsPaths[r.NetNS]; dup {
+				bad(path+".netns", "%s is also the namespace of instance %q", r.NetNS, other)
+			}
+			netnsPaths[r.NetNS] = r.Instance
+			if r.Tap != "" {
+				bad(path+".tap", "a veth attachment has no tap")
+			}
+		case KindTap:
+			hostLink("tap", r.Tap)
+			if r.HostVeth != "" || r.NetNS != "" {
+				bad(path, "a tap attachment has no hostVeth or netns")
+			}
+		default:
+			bad(path+".kind", "%q is neither %q nor %q", r.Kind, KindVeth, KindTap)
 		}
-		netnsPaths[r.NetNS] = r.Instance
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -21,11 +22,12 @@ func sampleState() state {
 		Version: stateVersion,
 		Segments: []segmentRecord{
 			{Name: "payments", Subnet: pfx("10.213.4.0/24"), Gateway: mustAddr("10.213.4.1"), Bridge: "st-payments"},
-			{Name: "default", Subnet: pfx("10.213.0.0/24"), Gateway: mustAddr("10.213.0.1"), Bridge: "st-default", Last: mustAddr("10.213.0.3")},
+			{Name: "default", Subnet: pfx("10.213.0.0/24"), Gateway: mustAddr("10.213.0.1"), Bridge: "st-default", Last: mustAddr("10.213.0.4")},
 		},
 		Attachments: []attachRecord{
-			{Instance: "web-1", Segment: "default", IP: mustAddr("10.213.0.3"), HostVeth: vethName("st-", "web-1"), NetNS: "/run/strata/netns/web-1"},
-			{Instance: "web-0", Segment: "default", IP: mustAddr("10.213.0.2"), HostVeth: vethName("st-", "web-0"), NetNS: "/run/strata/netns/web-0"},
+			{Instance: "web-1", Segment: "default", Kind: KindVeth, IP: mustAddr("10.213.0.3"), HostVeth: vethName("st-", "web-1"), NetNS: "/run/strata/netns/web-1"},
+			{Instance: "web-0", Segment: "default", Kind: KindVeth, IP: mustAddr("10.213.0.2"), HostVeth: vethName("st-", "web-0"), NetNS: "/run/strata/netns/web-0"},
+			{Instance: "worker-0", Segment: "default", Kind: KindTap, IP: mustAddr("10.213.0.4"), Tap: tapName("st-", "worker-0")},
 		},
 	}
 }
@@ -57,6 +59,53 @@ func TestStateGolden(t *testing.T) {
 	again, err := back.encode()
 	if err != nil || !bytes.Equal(again, want) {
 		t.Errorf("decode+encode does not round-trip (%v):\n%s", err, again)
+	}
+}
+
+// TestStateWithoutKind reads a file written before taps existed: its
+// attachments have no kind and are veths.
+func TestStateWithoutKind(t *testing.T) {
+	old, err := os.ReadFile(filepath.Join("testdata", "network-without-kind.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(old, []byte(`"kind"`)) {
+		t.Fatal("the old file has kinds")
+	}
+	st, err := decodeState(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Attachments) != 2 {
+		t.Fatalf("attachments = %+v", st.Attachments)
+	}
+	for _, r := range st.Attachments {
+		if r.Kind != KindVeth || r.HostVeth != vethName("st-", r.Instance) || r.Tap != "" {
+			t.Errorf("old attachment read as %+v, want a veth", r)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, stateFileName), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Options{StateDir: dir, NetNSDir: filepath.Join(dir, "netns")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.Attachment("web-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Kind != KindVeth || a.NetNS != "/run/strata/netns/web-0" || a.Interface != "eth0" || a.Tap != "" {
+		t.Errorf("old attachment = %+v, want a veth", a)
+	}
+	// The next save writes the kind.
+	enc, err := st.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(enc, []byte(`"kind": "veth"`)); n != 2 {
+		t.Errorf("re-encoded file names the kind %d times, want 2:\n%s", n, enc)
 	}
 }
 
@@ -94,8 +143,8 @@ func TestDecodeStateErrors(t *testing.T) {
 		{"bad bridge", `"bridge": "st-payments"`, `"bridge": "st-payments-and-more"`, []string{"segments[1].bridge", "not an interface name"}},
 		{"segment name", `"name": "payments"`, `"name": "Payments"`, []string{"segments[1].name", "DNS label"}},
 		{"duplicate segment", `"name": "payments"`, `"name": "default"`, []string{"segments[1].name", "listed twice"}},
-		{"last outside", `"last": "10.213.0.3"`, `"last": "10.213.4.3"`, []string{"segments[0].last"}},
-		{"unknown segment", `"segment": "default",` + "\n      \"ip\": \"10.213.0.2\"", `"segment": "other",` + "\n      \"ip\": \"10.213.0.2\"",
+		{"last outside", `"last": "10.213.0.4"`, `"last": "10.213.4.3"`, []string{"segments[0].last"}},
+		{"unknown segment", `"segment": "default",` + "\n      \"kind\": \"veth\",\n      \"ip\": \"10.213.0.2\"", `"segment": "other",` + "\n      \"kind\": \"veth\",\n      \"ip\": \"10.213.0.2\"",
 			[]string{"attachments[0].segment", `no segment "other"`}},
 		{"ip outside", `"ip": "10.213.0.2"`, `"ip": "10.213.4.2"`, []string{"attachments[0].ip", "not an instance address of subnet 10.213.0.0/24"}},
 		{"ip gateway", `"ip": "10.213.0.2"`, `"ip": "10.213.0.1"`, []string{"attachments[0].ip"}},
@@ -104,8 +153,16 @@ func TestDecodeStateErrors(t *testing.T) {
 		{"bad instance", `"instance": "web-1"`, `"instance": "../web"`, []string{"attachments[1].instance"}},
 		{"relative netns", `"/run/strata/netns/web-0"`, `"netns/web-0"`, []string{"attachments[0].netns", "not a clean absolute path"}},
 		{"netns twice", `"/run/strata/netns/web-1"`, `"/run/strata/netns/web-0"`, []string{"attachments[1].netns", `also the namespace of instance "web-0"`}},
-		{"veth twice", vethName("st-", "web-1"), vethName("st-", "web-0"), []string{"attachments[1].hostVeth", `also the veth of instance "web-0"`}},
+		{"veth twice", vethName("st-", "web-1"), vethName("st-", "web-0"), []string{"attachments[1].hostVeth", `also the veth or tap of instance "web-0"`}},
 		{"veth is a bridge", vethName("st-", "web-1"), "st-default", []string{"attachments[1].hostVeth", `also the bridge of segment "default"`}},
+		{"tap is a veth", tapName("st-", "worker-0"), vethName("st-", "web-0"), []string{"attachments[2].tap", `also the veth or tap of instance "web-0"`}},
+		{"tap is a bridge", tapName("st-", "worker-0"), "st-payments", []string{"attachments[2].tap", `also the bridge of segment "payments"`}},
+		{"bad tap", tapName("st-", "worker-0"), "st-tap/0", []string{"attachments[2].tap", "not an interface name"}},
+		{"tap without a name", `"tap": "` + tapName("st-", "worker-0") + `"`, `"tap": ""`, []string{"attachments[2].tap", `"" is not an interface name`}},
+		{"unknown kind", `"kind": "tap"`, `"kind": "macvtap"`, []string{"attachments[2].kind", `"macvtap" is neither "veth" nor "tap"`}},
+		{"tap with a namespace", `"kind": "tap",`, `"kind": "tap", "netns": "/run/strata/netns/worker-0",`, []string{"attachments[2]: a tap attachment has no hostVeth or netns"}},
+		{"tap recorded as veth", `"kind": "tap"`, `"kind": "veth"`, []string{"attachments[2].hostVeth", "attachments[2].netns", "attachments[2].tap"}},
+		{"veth with a tap", `"netns": "/run/strata/netns/web-0"`, `"netns": "/run/strata/netns/web-0", "tap": "st-x"`, []string{"attachments[0].tap", "a veth attachment has no tap"}},
 		{"trailing data", "}\n", "}\n{}", []string{"data after the JSON object"}},
 		{"not json", "{", "[", []string{"line 2: invalid character"}},
 		{"wrong type", `"version": 1`, `"version": "1"`, []string{"line 2: ", "version"}},
@@ -193,8 +250,20 @@ func TestNewLoadsState(t *testing.T) {
 		t.Errorf("attachment = %+v", a)
 	}
 	// Allocation resumes after the recorded last address.
-	if ip, _ := m.segments["default"].ipam.allocate("web-2"); ip != mustAddr("10.213.0.4") {
-		t.Errorf("next address = %s, want 10.213.0.4", ip)
+	if ip, _ := m.segments["default"].ipam.allocate("web-2"); ip != mustAddr("10.213.0.5") {
+		t.Errorf("next address = %s, want 10.213.0.5", ip)
+	}
+	w, err := m.Attachment("worker-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Attachment{
+		Instance: "worker-0", Segment: "default", Kind: KindTap, IP: mustAddr("10.213.0.4"),
+		Subnet: netip.MustParsePrefix("10.213.0.0/24"), Gateway: mustAddr("10.213.0.1"),
+		MAC: macFor(mustAddr("10.213.0.4")), Tap: tapName("st-", "worker-0"),
+	}
+	if fmt.Sprint(w) != fmt.Sprint(want) {
+		t.Errorf("tap attachment = %+v\nwant %+v", w, want)
 	}
 }
 
