@@ -32,4 +32,12 @@
 // the cgroup's OOM counter (memory.oom_control on cgroup v1, memory.events
 // on v2), which lasts until the task is deleted, and from containerd's
 // /tasks/oom events, which it records as a label.
+//
+// Other drivers boot from the same images through runtime.ImageSource:
+// ResolveImage reads an image's digest, chain ID and run configuration, and
+// WithImageRoot mounts a read-only view of its root filesystem (a View
+// snapshot of the image's chain ID, held by a lease of the same key,
+// "strata-view_" and random hex) under StateDir/views for as long as the
+// caller needs it. A lock file beside the mount tells a view in use from one
+// a crashed process left; New removes the latter.
 package containerd

@@ -21,6 +21,7 @@ var (
 	_ runtime.Execer        = (*Driver)(nil)
 	_ runtime.ImageImporter = (*Driver)(nil)
 	_ runtime.EventSource   = (*Driver)(nil)
+	_ runtime.ImageSource   = (*Driver)(nil)
 )
 
 // Name is the driver's name.
@@ -44,8 +45,9 @@ type Config struct {
 	// DefaultNamespace).
 	Namespace string
 	// StateDir holds runc's and runsc's state (StateDir/runc,
-	// StateDir/runsc) and the FIFOs of exec'd processes (StateDir/fifo).
-	// Required; keep it stable across restarts.
+	// StateDir/runsc), the FIFOs of exec'd processes (StateDir/fifo) and
+	// the mounts of WithImageRoot (StateDir/views). Required; keep it
+	// stable across restarts.
 	StateDir string
 	// Runsc is the path of gVisor's runsc binary; empty disables the sandbox
 	// tier.
@@ -130,6 +132,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		starting: map[string]bool{},
 		stopping: map[string]int{},
 	}
+	d.removeStaleViews(ctx)
 	d.watchOOM()
 	return d, nil
 }

@@ -19,39 +19,22 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/containerd"
+	"strata.dev/strata/internal/runtime/containerd/ctrdtest"
 	"strata.dev/strata/internal/runtime/drivertest"
 	"strata.dev/strata/internal/runtime/drivertest/script"
-	"strata.dev/strata/internal/testimage"
 )
 
-// newDriver returns a driver on the test containerd, closed at the end of
-// the test.
-func newDriver(t testing.TB) *containerd.Driver {
-	t.Helper()
-	d, err := containerd.New(context.Background(), containerd.Config{
-		Address:   env.address,
-		Namespace: env.namespace,
-		StateDir:  env.stateDir,
-		Runsc:     env.runsc,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	return d
-}
-
-func factory(t *testing.T) runtime.Driver { return newDriver(t) }
+func factory(t *testing.T) runtime.Driver { return env.NewDriver(t) }
 
 // leftovers reports what containerd, the cgroups and the runtimes' state
 // still hold of instance id.
 func leftovers(t *testing.T, id string) []string {
-	c, err := ctr.New(env.address, ctr.WithDefaultNamespace(env.namespace))
+	c, err := ctr.New(env.Address, ctr.WithDefaultNamespace(env.Namespace))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx := namespaces.WithNamespace(context.Background(), env.namespace)
+	ctx := namespaces.WithNamespace(context.Background(), env.Namespace)
 	var left []string
 	if cont, err := c.LoadContainer(ctx, id); err == nil {
 		left = append(left, "container")
@@ -65,13 +48,13 @@ func leftovers(t *testing.T, id string) []string {
 		left = append(left, "snapshot")
 	}
 	for _, hierarchy := range []string{"memory", "cpu", "pids"} {
-		p := filepath.Join("/sys/fs/cgroup", hierarchy, env.namespace, id)
+		p := filepath.Join("/sys/fs/cgroup", hierarchy, env.Namespace, id)
 		if _, err := os.Stat(p); err == nil {
 			left = append(left, "cgroup "+p)
 		}
 	}
 	for _, rt := range []string{"runc", "runsc"} {
-		p := filepath.Join(env.stateDir, rt, id)
+		p := filepath.Join(env.StateDir, rt, id)
 		if _, err := os.Stat(p); err == nil {
 			left = append(left, "runtime state "+p)
 		}
@@ -80,7 +63,7 @@ func leftovers(t *testing.T, id string) []string {
 }
 
 func TestContainerTier(t *testing.T) {
-	needContainerd(t)
+	env.Need(t)
 	drivertest.Run(t, factory, drivertest.Options{
 		Tier:      v1alpha1.TierContainer,
 		Prefix:    "c",
@@ -89,9 +72,9 @@ func TestContainerTier(t *testing.T) {
 }
 
 func TestSandboxTier(t *testing.T) {
-	needContainerd(t)
-	if env.runsc == "" {
-		t.Skip("skipping the sandbox tier: " + env.noRunsc)
+	env.Need(t)
+	if env.Runsc == "" {
+		t.Skip("skipping the sandbox tier: " + env.NoRunsc)
 	}
 	drivertest.Run(t, factory, drivertest.Options{
 		Tier:      v1alpha1.TierSandbox,
@@ -103,36 +86,24 @@ func TestSandboxTier(t *testing.T) {
 // tiers returns the tiers the test containerd can run.
 func tiers(t *testing.T) []v1alpha1.Tier {
 	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
-	if env.runsc != "" {
+	if env.Runsc != "" {
 		ts = append(ts, v1alpha1.TierSandbox)
 	} else {
-		t.Log("sandbox tier not tested: " + env.noRunsc)
+		t.Log("sandbox tier not tested: " + env.NoRunsc)
 	}
 	return ts
-}
-
-// importImage imports the busybox test image as ref.
-func importImage(t testing.TB, d *containerd.Driver, ref string) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := testimage.Build(&buf, ref); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.ImportImage(context.Background(), &buf); err != nil {
-		t.Fatal(err)
-	}
 }
 
 const image = "localhost/strata/containerd-test:1"
 
 // TestNetNS checks that an instance joins the prepared network namespace.
 func TestNetNS(t *testing.T) {
-	needContainerd(t)
+	env.Need(t)
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("skipping: ip (iproute2) not installed")
 	}
-	d := newDriver(t)
-	importImage(t, d, image)
+	d := env.NewDriver(t)
+	ctrdtest.ImportImage(t, d, image)
 	for _, tier := range tiers(t) {
 		t.Run(string(tier), func(t *testing.T) {
 			name := fmt.Sprintf("strata-test-%d-%s", os.Getpid(), tier)
@@ -170,9 +141,9 @@ func TestNetNS(t *testing.T) {
 
 // TestCPULimit checks that CPUMilli becomes the instance cgroup's CFS quota.
 func TestCPULimit(t *testing.T) {
-	needContainerd(t)
-	d := newDriver(t)
-	importImage(t, d, image)
+	env.Need(t)
+	d := env.NewDriver(t)
+	ctrdtest.ImportImage(t, d, image)
 	for _, tier := range tiers(t) {
 		t.Run(string(tier), func(t *testing.T) {
 			spec := runtime.InstanceSpec{
@@ -184,9 +155,9 @@ func TestCPULimit(t *testing.T) {
 			}
 			defer stopRemove(t, d, spec.ID)
 			for file, want := range map[string]string{
-				"cpu/" + env.namespace + "/" + spec.ID + "/cpu.cfs_quota_us":         "25000",
-				"cpu/" + env.namespace + "/" + spec.ID + "/cpu.cfs_period_us":        "100000",
-				"memory/" + env.namespace + "/" + spec.ID + "/memory.limit_in_bytes": fmt.Sprint(200 << 20),
+				"cpu/" + env.Namespace + "/" + spec.ID + "/cpu.cfs_quota_us":         "25000",
+				"cpu/" + env.Namespace + "/" + spec.ID + "/cpu.cfs_period_us":        "100000",
+				"memory/" + env.Namespace + "/" + spec.ID + "/memory.limit_in_bytes": fmt.Sprint(200 << 20),
 			} {
 				b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", file))
 				if err != nil {
@@ -204,12 +175,12 @@ func TestCPULimit(t *testing.T) {
 // TestSandboxIsGVisor checks that the sandbox tier really runs under gVisor:
 // its kernel says so in dmesg, while the container tier sees the host's.
 func TestSandboxIsGVisor(t *testing.T) {
-	needContainerd(t)
-	if env.runsc == "" {
-		t.Skip("skipping: " + env.noRunsc)
+	env.Need(t)
+	if env.Runsc == "" {
+		t.Skip("skipping: " + env.NoRunsc)
 	}
-	d := newDriver(t)
-	importImage(t, d, image)
+	d := env.NewDriver(t)
+	ctrdtest.ImportImage(t, d, image)
 	for _, tier := range []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox} {
 		t.Run(string(tier), func(t *testing.T) {
 			spec := runtime.InstanceSpec{
@@ -251,11 +222,11 @@ func stopRemove(t testing.TB, d *containerd.Driver, id string) {
 // process running) per tier; each iteration also stops and removes the
 // instance outside the timer.
 func BenchmarkStart(b *testing.B) {
-	needContainerd(b)
-	d := newDriver(b)
-	importImage(b, d, image)
+	env.Need(b)
+	d := env.NewDriver(b)
+	ctrdtest.ImportImage(b, d, image)
 	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
-	if env.runsc != "" {
+	if env.Runsc != "" {
 		ts = append(ts, v1alpha1.TierSandbox)
 	}
 	for _, tier := range ts {
@@ -286,11 +257,11 @@ func BenchmarkStart(b *testing.B) {
 // BenchmarkRunToExit measures a whole short-lived instance: Start of
 // `echo`, wait for its exit, Remove.
 func BenchmarkRunToExit(b *testing.B) {
-	needContainerd(b)
-	d := newDriver(b)
-	importImage(b, d, image)
+	env.Need(b)
+	d := env.NewDriver(b)
+	ctrdtest.ImportImage(b, d, image)
 	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
-	if env.runsc != "" {
+	if env.Runsc != "" {
 		ts = append(ts, v1alpha1.TierSandbox)
 	}
 	for _, tier := range ts {
@@ -325,21 +296,21 @@ func BenchmarkRunToExit(b *testing.B) {
 // TestStaleTaskReplaced: a task whose container record is gone (a removal interrupted
 // halfway) does not block a new instance with its ID.
 func TestStaleTaskReplaced(t *testing.T) {
-	needContainerd(t)
-	d := newDriver(t)
-	importImage(t, d, image)
+	env.Need(t)
+	d := env.NewDriver(t)
+	ctrdtest.ImportImage(t, d, image)
 	ctx := context.Background()
 	spec := runtime.InstanceSpec{ID: "stale-task", Workload: "stale", Tier: v1alpha1.TierContainer, Image: image, Command: script.Serve(600)}
 	old, err := d.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ctr.New(env.address, ctr.WithDefaultNamespace(env.namespace))
+	c, err := ctr.New(env.Address, ctr.WithDefaultNamespace(env.Namespace))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	nctx := namespaces.WithNamespace(ctx, env.namespace)
+	nctx := namespaces.WithNamespace(ctx, env.Namespace)
 	// Drop the container's record behind the driver's back: its task and process stay.
 	if err := c.ContainerService().Delete(nctx, spec.ID); err != nil {
 		t.Fatal(err)
