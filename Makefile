@@ -43,6 +43,7 @@ help: ## List the targets (the default goal)
 .PHONY: build
 build: ## Build bin/strata with the version and commit stamped in
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/strata ./cmd/strata
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/strata-guest ./cmd/strata-guest
 
 .PHONY: host-setup
 host-setup: ## Prepare this host (root, Debian 12): Go check and runtime packages
@@ -96,7 +97,7 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each, one at a time
 	fi
 
 .PHONY: demo
-demo: host-setup build ## Start the daemon, run the hybrid example (containers and a sandbox), show it
+demo: host-setup build ## Start the daemon, run the hybrid example (containers, a sandbox, a VM), show it
 	@hack/demo.sh
 
 .PHONY: demo-stop

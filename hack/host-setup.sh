@@ -13,6 +13,11 @@ set -euo pipefail
 
 GO_MIN_VERSION=${GO_MIN_VERSION:-1.26}
 
+# strata's guest kernel for image microVMs: Debian's cloud kernel, laid out
+# as boot/vmlinuz-<version> and lib/modules/<version>/ (guest.DefaultKernelDir).
+GUEST_KERNEL_DIR=/opt/strata/guest/kernel
+GUEST_KERNEL_META=linux-image-cloud-amd64
+
 # Debian packages strata's runtime drives: containerd and runc for
 # containers, the CNI plugins, iproute2 and nftables for segments, umoci for
 # unpacking OCI images, QEMU for the vm tier and a static busybox for the
@@ -33,7 +38,7 @@ STEPS=(
 	go
 	packages
 	runsc
-	# Later: guest-kernel (extract strata's guest kernel and initrd).
+	guest_kernel
 )
 
 current_step=""
@@ -132,6 +137,81 @@ step_runsc() {
 	is_root || fail "building runsc into /opt/strata/bin needs root (sudo make host-setup)"
 	"$(dirname "$0")/build-runsc.sh" || fail "hack/build-runsc.sh failed (output above)"
 }
+
+# guest_kernel_installed reports whether GUEST_KERNEL_DIR holds a kernel
+# image together with its modules directory.
+guest_kernel_installed() {
+	local img
+	for img in "$GUEST_KERNEL_DIR"/boot/vmlinuz-*; do
+		[[ -f $img && -d $GUEST_KERNEL_DIR/lib/modules/${img##*/vmlinuz-} ]] && return 0
+	done
+	return 1
+}
+
+# guest_kernel_package prints the versioned kernel package the cloud
+# metapackage depends on (linux-image-<ABI>-cloud-amd64).
+guest_kernel_package() {
+	apt-cache depends "$GUEST_KERNEL_META" 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+}
+
+# step_guest_kernel extracts Debian's cloud kernel image and its modules into
+# GUEST_KERNEL_DIR. The package is downloaded and unpacked, never installed:
+# the host keeps its own kernel. STRATA_SKIP_PACKAGES does not skip it, since
+# image microVMs cannot boot without it.
+step_guest_kernel() {
+	if guest_kernel_installed; then
+		log "guest kernel ok ($GUEST_KERNEL_DIR)"
+		return
+	fi
+	is_root || fail "installing the guest kernel into $GUEST_KERNEL_DIR needs root (sudo make host-setup)"
+	if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+		fail "apt-get and dpkg-deb not found: this step expects Debian 12"
+	fi
+	local pkg
+	pkg=$(guest_kernel_package)
+	if [[ -z $pkg ]]; then
+		DEBIAN_FRONTEND=noninteractive apt-get -q update >/dev/null 2>&1 ||
+			fail "apt-get update failed; a Debian mirror must be reachable to fetch $GUEST_KERNEL_META"
+		pkg=$(guest_kernel_package)
+	fi
+	[[ -n $pkg ]] || fail "apt-cache knows no kernel package that $GUEST_KERNEL_META depends on"
+	log "guest kernel: extracting $pkg into $GUEST_KERNEL_DIR"
+	install_guest_kernel "$pkg"
+	guest_kernel_installed || fail "$GUEST_KERNEL_DIR has no kernel after extracting $pkg"
+	log "guest kernel ok ($GUEST_KERNEL_DIR)"
+}
+
+# install_guest_kernel PKG downloads PKG into a temporary directory, unpacks
+# it there, and moves its kernel image and modules into GUEST_KERNEL_DIR in
+# one rename. It runs in a subshell so its temporary files always go.
+install_guest_kernel() (
+	local pkg=$1 tmp
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp" "$GUEST_KERNEL_DIR.new"' EXIT
+	chmod 755 "$tmp" # apt's download sandbox user must be able to write it
+	(cd "$tmp" && apt-get -q download "$pkg") >"$tmp/download.log" 2>&1 || {
+		tail -n 20 "$tmp/download.log" >&2
+		fail "apt-get download $pkg failed (output above); a Debian mirror must be reachable"
+	}
+	local deb
+	deb=$(compgen -G "$tmp/*.deb" | head -n 1) || fail "apt-get download $pkg left no .deb"
+	dpkg-deb -x "$deb" "$tmp/x" || fail "dpkg-deb -x $deb failed"
+	local img version modules
+	img=$(compgen -G "$tmp/x/boot/vmlinuz-*" | head -n 1) || fail "$pkg has no boot/vmlinuz-*"
+	version=${img##*/vmlinuz-}
+	for modules in "$tmp/x/lib/modules/$version" "$tmp/x/usr/lib/modules/$version" ""; do
+		[[ -d $modules ]] && break
+	done
+	[[ -n $modules ]] || fail "$pkg has no lib/modules/$version"
+	local new=$GUEST_KERNEL_DIR.new
+	rm -rf "$new"
+	mkdir -p "$new/boot" "$new/lib/modules"
+	cp -a "$img" "$new/boot/"
+	cp -a "$modules" "$new/lib/modules/"
+	rm -rf "$GUEST_KERNEL_DIR"
+	mv "$new" "$GUEST_KERNEL_DIR"
+)
 
 main() {
 	local step

@@ -1,0 +1,160 @@
+package guest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// DefaultKernelDir is where `make host-setup` installs strata's guest
+// kernel, laid out like the extracted Debian package: boot/vmlinuz-<version>
+// and lib/modules/<version>/.
+const DefaultKernelDir = "/opt/strata/guest/kernel"
+
+// Modules are the kernel modules the guest init loads, in this order (each
+// after those it depends on): virtio over MMIO and PCI, the block and network
+// devices, the serial ports, and the ACPI power button with its input events.
+// A module the kernel has built in, or lacks, is skipped.
+var Modules = []string{
+	"virtio_ring",
+	"virtio",
+	"virtio_mmio",
+	"virtio_pci_legacy_dev",
+	"virtio_pci_modern_dev",
+	"virtio_pci",
+	"virtio_blk",
+	"failover",
+	"net_failover",
+	"virtio_net",
+	"virtio_console",
+	"evdev",
+	"button",
+}
+
+// ModuleName is the name of the module in file name (a path, or a base
+// name like "virtio_net.ko" or "virtio-net.ko.xz"), spelled with
+// underscores as the kernel does; ok is false for a file that is no module.
+func ModuleName(file string) (name string, ok bool) {
+	base := filepath.Base(file)
+	for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
+		if n, found := strings.CutSuffix(base, ext); found {
+			return strings.ReplaceAll(n, "-", "_"), true
+		}
+	}
+	return "", false
+}
+
+// Kernel is strata's guest kernel on the host.
+type Kernel struct {
+	// Version is the kernel release (uname -r), e.g. "6.1.0-56-cloud-amd64".
+	Version string
+	// Vmlinuz is the kernel image QEMU boots.
+	Vmlinuz string
+	// ModulesDir is lib/modules/<Version>, the kernel's modules.
+	ModulesDir string
+}
+
+// FindKernel finds the kernel image and its modules under dir (see
+// DefaultKernelDir for the layout). With several, it takes the highest
+// version that has its modules.
+func FindKernel(dir string) (Kernel, error) {
+	images, err := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
+	if err != nil {
+		return Kernel{}, err
+	}
+	if len(images) == 0 {
+		return Kernel{}, fmt.Errorf("guest kernel: no boot/vmlinuz-* under %s; run `make host-setup` to install strata's guest kernel there", dir)
+	}
+	slices.Sort(images)
+	for _, img := range slices.Backward(images) {
+		version := strings.TrimPrefix(filepath.Base(img), "vmlinuz-")
+		mods := filepath.Join(dir, "lib", "modules", version)
+		if st, err := os.Stat(mods); err == nil && st.IsDir() { //nolint:gosec // G703: the kernel directory is the operator's choice
+			return Kernel{Version: version, Vmlinuz: img, ModulesDir: mods}, nil
+		}
+	}
+	return Kernel{}, fmt.Errorf("guest kernel: %s has no lib/modules/<version>/ for %s; run `make host-setup` to reinstall strata's guest kernel", dir, filepath.Base(images[len(images)-1]))
+}
+
+// moduleFiles maps the name of each module of Modules that k has to its
+// path relative to k.ModulesDir.
+func (k Kernel) moduleFiles() (map[string]string, error) {
+	want := map[string]bool{}
+	for _, m := range Modules {
+		want[m] = true
+	}
+	found := map[string]string{}
+	err := filepath.WalkDir(k.ModulesDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if name, ok := ModuleName(p); ok && !d.IsDir() && want[name] {
+			if _, dup := found[name]; !dup {
+				rel, err := filepath.Rel(k.ModulesDir, p)
+				if err != nil {
+					return err
+				}
+				found[name] = filepath.ToSlash(rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("guest kernel modules in %s: %w", k.ModulesDir, err)
+	}
+	return found, nil
+}
+
+// TSCKHz is the host CPU's frequency in kHz: the first "cpu MHz" line of
+// /proc/cpuinfo. Under TCG the guest kernel needs it (tsc_early_khz) to boot
+// a microvm, which has no other clock to calibrate the TSC against.
+func TSCKHz() (int, error) {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return parseCPUMHz(f)
+}
+
+func parseCPUMHz(r io.Reader) (int, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok || strings.TrimSpace(key) != "cpu MHz" {
+			continue
+		}
+		mhz, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil || mhz <= 0 {
+			return 0, fmt.Errorf("/proc/cpuinfo: cpu MHz %q is not a frequency", strings.TrimSpace(val))
+		}
+		return int(mhz * 1000), nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("/proc/cpuinfo has no \"cpu MHz\" line")
+}
+
+// KernelCmdline is the kernel command line for image microVMs: the console
+// on the first serial port, quiet, no PCI probing (microvm has virtio-mmio
+// only), and panic=-1 so that a guest panic reboots, which ends QEMU run
+// with -no-reboot. Without KVM it adds the TSC frequency, without which a
+// microvm hangs at boot under TCG; if TSCKHz fails it is left out (call
+// TSCKHz to learn why).
+func KernelCmdline(kvm bool) string {
+	cmdline := "console=ttyS0 quiet panic=-1 pci=off"
+	if !kvm {
+		if khz, err := TSCKHz(); err == nil {
+			cmdline += fmt.Sprintf(" tsc_early_khz=%d tsc=reliable", khz)
+		}
+	}
+	return cmdline
+}
