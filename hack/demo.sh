@@ -17,9 +17,9 @@ if [[ ${1:-} == stop ]]; then
 	say "strata delete -f $APP"
 	$STRATA delete -f "$APP" || true
 	# Deleting a workload removes it at once; the daemon then stops its instances. Wait
-	# for their network namespaces to go before stopping the daemon.
+	# for their network namespaces and VMs to go before stopping the daemon.
 	for _ in $(seq 90); do
-		[[ -z $(ls /run/strata/netns 2>/dev/null) ]] && break
+		[[ -z $(ls /run/strata/netns 2>/dev/null) ]] && ! pgrep -f "$DATA_DIR/vm/" >/dev/null && break
 		sleep 1
 	done
 	pkill -TERM -f "$STRATA serve" || true
@@ -62,9 +62,21 @@ $STRATA get workloads -o wide
 say "strata logs plugin-runner   (a gVisor sandbox)"
 $STRATA logs plugin-runner
 
-say "strata exec catalog -- wget -qO- <storefront-0>:8080"
-ip=$($STRATA get workload storefront -o json | sed -n 's/.*"ip": "\([0-9.]*\)".*/\1/p' | head -n 1)
-$STRATA exec catalog -- wget -qO- "http://$ip:8080/"
+say "strata logs ledger   (a VM: its serial console, its own kernel)"
+$STRATA logs ledger | grep -v '^\[' || true
+
+# ip_of prints the address of a workload's first instance.
+ip_of() { $STRATA get workload "$1" -o json | sed -n 's/.*"ip": "\([0-9.]*\)".*/\1/p' | head -n 1; }
+
+say "every tier serves: strata exec catalog -- wget -qO- <instance>:<port>"
+for target in storefront:8080 plugin-runner:8081 ledger:7000; do
+	name=${target%%:*} port=${target##*:}
+	printf '%-14s %-16s ' "$name" "$(ip_of "$name"):$port"
+	$STRATA exec catalog -- wget -qO- "http://$(ip_of "$name"):$port/"
+done
+
+say "strata exec ledger -- cat /proc/version   (through strata's guest agent)"
+$STRATA exec ledger -- cat /proc/version
 
 say "strata events"
 $STRATA events

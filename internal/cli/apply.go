@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"reflect"
 
 	"github.com/spf13/cobra"
@@ -54,8 +55,11 @@ is refused unless --force.`,
 				fo, ferrs := load.File(p, data)
 				errs = append(errs, ferrs...)
 				for _, o := range fo {
-					switch o.Object.(type) {
-					case *v1alpha1.Workload, *v1alpha1.Segment:
+					switch obj := o.Object.(type) {
+					case *v1alpha1.Workload:
+						resolveVMPaths(obj, p)
+						objs = append(objs, o)
+					case *v1alpha1.Segment:
 						objs = append(objs, o)
 					default:
 						errs = append(errs, o.Errorf("kind", "apply Workloads and Segments; use strata plan or assess for the rest", "a %s is not applied to the daemon", o.Doc.Kind))
@@ -106,6 +110,33 @@ func resourceOf(o *load.Object) (plural, name string, body []byte) {
 		return "segments", obj.Metadata.Name, b
 	}
 	return "", "", nil
+}
+
+// resolveVMPaths makes the relative file names of a workload's VM source (kernel, initrd,
+// disk) relative to the directory of the file that names them, as the daemon needs
+// absolute paths. Standard input's are relative to the working directory.
+func resolveVMPaths(w *v1alpha1.Workload, file string) {
+	vm := w.Spec.VM
+	if vm == nil {
+		return
+	}
+	dir := "."
+	if file != "-" {
+		dir = filepath.Dir(file)
+	}
+	abs := func(p *string) {
+		if *p == "" || filepath.IsAbs(*p) {
+			return
+		}
+		if a, err := filepath.Abs(filepath.Join(dir, *p)); err == nil {
+			*p = a
+		}
+	}
+	abs(&vm.Kernel)
+	abs(&vm.Initrd)
+	if vm.Disk != nil {
+		abs(&vm.Disk.Path)
+	}
 }
 
 func singular(plural string) string { return plural[:len(plural)-1] }

@@ -22,6 +22,9 @@ the unix socket (mode 0600: root only).
 Containers and sandboxes run under containerd: an existing one (--containerd-socket), or a
 private one that strata starts with its state under the data dir (--start-containerd). The
 sandbox tier needs gVisor's runsc (make host-setup builds it into /opt/strata/bin/runsc).
+VMs run under QEMU, with KVM when /dev/kvm is usable and software emulation otherwise; an
+image VM boots strata's guest kernel (make host-setup installs it under
+/opt/strata/guest/kernel) with strata-guest as its init (make build puts it next to strata).
 
 With --listen HOST:PORT it also serves the API over TCP with TLS 1.3, to clients that send
 a bearer token. On first start it creates a CA, a server certificate and a token file with
@@ -51,5 +54,7 @@ Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts w
 	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default /run/strata/netns)")
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
+	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "strata's guest kernel for image VMs (default /opt/strata/guest/kernel)")
+	cmd.Flags().StringVar(&cfg.GuestInit, "guest-init", "", "the strata-guest program image VMs boot into (default: next to strata)")
 	return cmd
 }

@@ -27,11 +27,18 @@ const (
 	LabelSegment  = "control.strata.dev/segment"
 )
 
-// Network attaches instances to their segment. Attach is idempotent and returns the
-// path of the network namespace the instance joins and its address.
+// Network attaches instances to their segment. Attach is idempotent; vm asks for a VM's
+// attachment (a tap) rather than a network namespace.
 type Network interface {
-	Attach(ctx context.Context, segment, instanceID string) (netns, ip string, err error)
+	Attach(ctx context.Context, segment, instanceID string, vm bool) (Attachment, error)
 	Detach(ctx context.Context, segment, instanceID string) error
+}
+
+// Attachment is an instance's place on its segment.
+type Attachment struct {
+	NetNS string         // the network namespace a container or sandbox joins
+	VMNet *runtime.VMNet // a VM's tap and address
+	IP    string         // the instance's address
 }
 
 // Recorder records events.
@@ -324,13 +331,19 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		}
 		spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: dir, Path: v.MountPath})
 	}
+	if tier == v1alpha1.TierVM {
+		spec.VM = w.Spec.VM
+		if w.Spec.Resources.Disk != nil {
+			spec.DiskBytes = w.Spec.Resources.Disk.Value()
+		}
+	}
 	ip := ""
 	if c.o.Network != nil {
-		netns, addr, err := c.o.Network.Attach(ctx, w.Spec.Segment, id)
+		a, err := c.o.Network.Attach(ctx, w.Spec.Segment, id, tier == v1alpha1.TierVM)
 		if err != nil {
 			return runtime.Status{}, "", fmt.Errorf("attach %s to segment %s: %w", id, w.Spec.Segment, err)
 		}
-		spec.NetNS, ip = netns, addr
+		spec.NetNS, spec.VMNet, ip = a.NetNS, a.VMNet, a.IP
 	}
 	st, err := d.Start(ctx, spec)
 	c.changed()

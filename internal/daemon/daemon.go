@@ -18,6 +18,7 @@ import (
 	"strata.dev/strata/internal/netseg"
 	"strata.dev/strata/internal/runtime"
 	ctrd "strata.dev/strata/internal/runtime/containerd"
+	"strata.dev/strata/internal/runtime/qemu"
 	"strata.dev/strata/internal/server"
 	"strata.dev/strata/internal/store"
 )
@@ -43,7 +44,11 @@ type Config struct {
 	// Listen, when set, also serves the API on this TCP address over TLS with bearer
 	// tokens; the CA, server certificate and token file live under DataDir/tls.
 	Listen string
-	Logger *slog.Logger
+	// GuestKernelDir holds strata's guest kernel for image VMs (default
+	// /opt/strata/guest/kernel); GuestInit is the strata-guest program (default:
+	// next to the strata executable).
+	GuestKernelDir, GuestInit string
+	Logger                    *slog.Logger
 }
 
 // Run serves until ctx ends. Workloads keep running after it returns.
@@ -95,16 +100,27 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("containerd at %s: %w (start one, or use --start-containerd)", orDefault(address, ctrd.DefaultAddress), err)
 	}
-	drivers, err := runtime.NewRegistry(driver)
+	nm, err := netseg.New(netseg.Options{StateDir: filepath.Join(cfg.DataDir, "network"), NetNSDir: cfg.NetNSDir, Forwarding: true, Logger: log})
+	if err != nil {
+		_ = driver.Close()
+		return fmt.Errorf("network: %w", err)
+	}
+	all := []runtime.Driver{driver}
+	vm, err := qemu.New(ctx, qemu.Config{
+		StateDir: filepath.Join(cfg.DataDir, "vm"), KernelDir: cfg.GuestKernelDir, GuestInit: cfg.GuestInit,
+		Images: driver, OpenTap: nm.OpenTap, Logger: log,
+	})
+	if err != nil {
+		log.Warn("the vm tier is unavailable", "err", err)
+	} else {
+		log.Info("vm tier", "accel", vm.Accel())
+		all = append(all, vm)
+	}
+	drivers, err := runtime.NewRegistry(all...)
 	if err != nil {
 		return err
 	}
 	defer drivers.Close()
-
-	nm, err := netseg.New(netseg.Options{StateDir: filepath.Join(cfg.DataDir, "network"), NetNSDir: cfg.NetNSDir, Forwarding: true, Logger: log})
-	if err != nil {
-		return fmt.Errorf("network: %w", err)
-	}
 	if _, err := nm.EnsureSegment(ctx, netseg.DefaultSegment, netip.Prefix{}); err != nil {
 		return fmt.Errorf("network: the default segment: %w", err)
 	}

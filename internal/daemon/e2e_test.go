@@ -33,6 +33,8 @@ type e2e struct {
 	waitErr chan error
 	// beforeStop, when set, removes what a user of the harness made beside strata.
 	beforeStop func()
+	// extraArgs are added to `strata serve`.
+	extraArgs []string
 }
 
 func skipUnlessHost(t testing.TB) {
@@ -89,6 +91,7 @@ func (e *e2e) start() {
 	if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
 		args = append(args, "--runsc", "/opt/strata/bin/runsc")
 	}
+	args = append(args, e.extraArgs...)
 	cmd := exec.Command("nsenter", args...)
 	logf, err := os.OpenFile(filepath.Join(e.dir, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {

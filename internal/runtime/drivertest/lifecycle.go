@@ -267,7 +267,7 @@ func (s *suite) testCommandAndEnv(t *testing.T) {
 			if st := s.waitState(t, s.d, spec.ID, runtime.StateExited); st.ExitCode != 0 {
 				t.Errorf("exit code %d, want 0", st.ExitCode)
 			}
-			if got := s.waitLog(t, spec.LogPath, tt.want); got != tt.want {
+			if got := s.waitLog(t, spec.LogPath, tt.want); !s.sameOutput(got, tt.want) {
 				t.Errorf("log %q, want exactly %q", got, tt.want)
 			}
 		})

@@ -59,6 +59,11 @@ type Options struct {
 	// on a small host only makes every one of them slow. Default: no limit.
 	MaxBoots int
 	BootTime time.Duration
+	// ConsoleLog says that an instance's log is a console: besides the program's output it
+	// holds lines of the system that runs the program (a VM's kernel and init). The suite
+	// then wants the program's output as whole lines, in order, within the log, rather than
+	// the log being exactly the output.
+	ConsoleLog bool
 }
 
 // suite is one run's shared state.
@@ -230,6 +235,15 @@ func (s *suite) waitState(t *testing.T, d runtime.Driver, id string, want runtim
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sameOutput reports whether a log holds exactly the output want (see Options.ConsoleLog).
+func (s *suite) sameOutput(log, want string) bool {
+	if !s.opts.ConsoleLog {
+		return log == want
+	}
+	i := strings.Index(log, want)
+	return i >= 0 && (i == 0 || log[i-1] == '\n')
 }
 
 // waitLog polls the log file until it holds want, and returns it.

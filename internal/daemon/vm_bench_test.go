@@ -1,0 +1,234 @@
+package daemon_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"strata.dev/strata/internal/client"
+)
+
+// vmBenchApp is the image VM the boot benchmark applies: busybox httpd in a microVM.
+const vmBenchApp = `apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: %s}
+spec:
+  isolation: vm
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; echo entrypoint-up; mkdir -p /www; echo ok > /www/index.html; httpd -f -p 8080 -h /www & wait"]
+`
+
+// benchTap is the tap the hand-started QEMU uses, a port of the default segment's bridge.
+const benchTap = "stbench0"
+
+// BenchmarkVMBoot measures an image VM from `strata apply` to Running (QEMU's monitor
+// answers, the guest runs), to its entrypoint's first line in the log, and to the first byte
+// its HTTP server sends on the VM's address; against QEMU started by hand with the very same
+// command line, kernel, initrd, root disk and address (on a tap of the same bridge), from its
+// start to the same two points. It also reports the resident memory of an idle microVM's
+// QEMU process. The daemon runs as in the end-to-end test; removing the VM between
+// iterations is not timed.
+func BenchmarkVMBoot(b *testing.B) {
+	e := newE2E(b)
+	kdir := vmEnv(b, e)
+	e.extraArgs = []string{"--guest-kernel-dir", kdir}
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
+	c := client.NewUnix(e.socket)
+	d := &benchDaemon{e}
+	var bare []string // the last strata VM's QEMU command line, rewritten for a run by hand
+	var bareIP string // its address
+	iteration := 0
+	b.Run("strata", func(b *testing.B) {
+		var toRunning, toLine, toByte time.Duration
+		rss := 0.0
+		for range b.N {
+			b.StopTimer()
+			iteration++
+			name := fmt.Sprintf("vmbench-%d", iteration)
+			file := filepath.Join(e.dir, name+".yaml")
+			if err := os.WriteFile(file, []byte(fmt.Sprintf(vmBenchApp, name)), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			w := d.watchRunning(c, name)
+			b.StartTimer()
+			t0 := time.Now()
+			e.must("apply", "-f", file)
+			if err := <-w.done; err != nil {
+				b.Fatal(err)
+			}
+			toRunning += time.Since(t0)
+			w.cancel()
+			waitLine(b, filepath.Join(e.dir, "data", "logs", name+"-0.log"), time.Minute)
+			toLine += time.Since(t0)
+			ip := e.workload(name).Status.Instances[0].IP
+			firstByte(b, e.netns, "http://"+ip+":8080/", time.Minute)
+			toByte += time.Since(t0)
+			b.StopTimer()
+			pid := e.workload(name).Status.Instances[0].PID
+			if rss == 0 {
+				time.Sleep(2 * time.Second) // idle
+				rss = vmRSS(b, pid)
+			}
+			bare, bareIP = bareCommand(b, e, name+"-0"), ip
+			e.must("delete", "workload", name)
+			e.eventually("the VM is removed", 60*time.Second, func() error {
+				if n := len(qemus(e)); n > 0 {
+					return fmt.Errorf("%d QEMU processes left", n)
+				}
+				return nil
+			})
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(toRunning)/float64(time.Millisecond)/float64(b.N), "running-ms/op")
+		b.ReportMetric(float64(toLine)/float64(time.Millisecond)/float64(b.N), "entrypoint-ms/op")
+		b.ReportMetric(float64(toByte)/float64(time.Millisecond)/float64(b.N), "firstbyte-ms/op")
+		b.ReportMetric(rss, "qemu-rss-MiB")
+	})
+	b.Run("qemu", func(b *testing.B) {
+		if bare == nil {
+			b.Skip("the strata run did not leave a command line to compare with")
+		}
+		if out, err := run("ip", "-n", e.netns, "tuntap", "add", "dev", benchTap, "mode", "tap", "vnet_hdr"); err != nil {
+			b.Fatalf("tap: %v %s", err, out)
+		}
+		defer func() { _, _ = run("ip", "-n", e.netns, "link", "del", benchTap) }()
+		if out, err := run("ip", "-n", e.netns, "link", "set", benchTap, "master", "st-default", "up"); err != nil {
+			b.Fatalf("tap: %v %s", err, out)
+		}
+		var toLine, toByte time.Duration
+		for range b.N {
+			b.StopTimer()
+			console := filepath.Join(e.dir, "bare", "console.log")
+			_ = os.Remove(console)
+			overlay := filepath.Join(e.dir, "bare", "disk.qcow2")
+			_ = os.Remove(overlay)
+			if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", bareBase(b, e), overlay).CombinedOutput(); err != nil {
+				b.Fatalf("qemu-img: %v %s", err, out)
+			}
+			b.StartTimer()
+			t0 := time.Now()
+			cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + e.netns, "qemu-system-x86_64"}, bare...)...)
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			waitLine(b, console, time.Minute)
+			toLine += time.Since(t0)
+			firstByte(b, e.netns, "http://"+bareIP+":8080/", time.Minute)
+			toByte += time.Since(t0)
+			b.StopTimer()
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(toLine)/float64(time.Millisecond)/float64(b.N), "entrypoint-ms/op")
+		b.ReportMetric(float64(toByte)/float64(time.Millisecond)/float64(b.N), "firstbyte-ms/op")
+	})
+	e.stop()
+}
+
+// waitLine waits until the log at path shows the benchmark's entrypoint running.
+func waitLine(tb testing.TB, path string, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), "entrypoint-up") {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: no entrypoint line within %v", path, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// firstByte polls url from inside the test's network namespace until it answers.
+func firstByte(tb testing.TB, netns, url string, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := exec.Command("nsenter", "--net=/run/netns/"+netns, "/bin/busybox", "wget", "-qO-", url).Output()
+		if err == nil && len(out) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s did not answer within %v", url, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// vmRSS reads the resident memory of process pid in MiB.
+func vmRSS(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	tb.Fatal("no VmRSS")
+	return 0
+}
+
+// bareBase is the root disk the daemon made for the busybox image.
+func bareBase(tb testing.TB, e *e2e) string {
+	tb.Helper()
+	disks, _ := filepath.Glob(filepath.Join(e.dir, "data", "vm", "images", "*.ext4"))
+	if len(disks) != 1 {
+		tb.Fatalf("want one cached root disk, found %v", disks)
+	}
+	return disks[0]
+}
+
+// bareCommand copies instance id's initrd and rewrites its QEMU command line to run by hand:
+// files in a directory of the benchmark's, the console to a file, and benchTap instead of
+// the tap the daemon passes as a file descriptor.
+func bareCommand(tb testing.TB, e *e2e, id string) []string {
+	tb.Helper()
+	inst := filepath.Join(e.dir, "data", "vm", id)
+	dir := filepath.Join(e.dir, "bare")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(inst, "instance.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rec struct {
+		Args []string `json:"args"`
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		tb.Fatal(err)
+	}
+	initrd, err := os.ReadFile(filepath.Join(inst, "initrd.img"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "initrd.img"), initrd, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, a := range rec.Args {
+		a = strings.ReplaceAll(a, inst, dir)
+		if strings.HasPrefix(a, "tap,") {
+			a = "tap,id=net0,ifname=" + benchTap + ",script=no,downscript=no,vhost=off"
+		}
+		if i := strings.Index(a, ",logfile="); i >= 0 {
+			a = a[:i] + ",logfile=" + filepath.Join(dir, "console.log")
+		}
+		out = append(out, a)
+	}
+	return out
+}

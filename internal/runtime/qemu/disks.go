@@ -1,0 +1,161 @@
+package qemu
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+)
+
+// buildLocks serialises the building of one cached file (a root disk, the
+// initramfs) across the Driver values of the process.
+var buildLocks sync.Map
+
+func lockPath(p string) func() {
+	m, _ := buildLocks.LoadOrStore(p, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// rootDisk returns the ext4 disk holding the image's root filesystem, making
+// it the first time: StateDir/images/<chain ID>[-<size>].ext4. Instances
+// never write to it; each gets a qcow2 overlay.
+func (d *Driver) rootDisk(ctx context.Context, info runtime.ImageInfo, size int64) (string, error) {
+	name := strings.TrimPrefix(info.ChainID, "sha256:")
+	if name == "" || strings.ContainsAny(name, "/.") {
+		return "", fmt.Errorf("image %s: no usable chain ID %q", info.Ref, info.ChainID)
+	}
+	if size > 0 {
+		name += "-" + strconv.FormatInt(size, 10)
+	}
+	dir := filepath.Join(d.cfg.StateDir, "images")
+	p := filepath.Join(dir, name+".ext4")
+	unlock := lockPath(p)
+	defer unlock()
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp := p + ".tmp"
+	defer os.Remove(tmp)
+	err := d.cfg.Images.WithImageRoot(ctx, info.Ref, func(root string) error {
+		return guest.MakeRootDisk(ctx, root, tmp, size)
+	})
+	if err != nil {
+		return "", fmt.Errorf("image %s: make its root disk: %w", info.Ref, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// baseInitramfs returns the initramfs every image VM starts from, building it
+// once per guest kernel and init program: StateDir/guest/initramfs-<hash>.img.
+func (d *Driver) baseInitramfs(k guest.Kernel) (string, error) {
+	d.mu.Lock()
+	built := d.initrd
+	d.mu.Unlock()
+	if built != "" {
+		return built, nil
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", k.Version, k.Vmlinuz)
+	f, err := os.Open(d.cfg.GuestInit)
+	if err != nil {
+		return "", fmt.Errorf("strata's guest init %s: %w (build it with `make build`, or set the daemon's guest init path)", d.cfg.GuestInit, err)
+	}
+	_, err = io.Copy(h, f)
+	_ = f.Close()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(d.cfg.StateDir, "guest")
+	p := filepath.Join(dir, "initramfs-"+hex.EncodeToString(h.Sum(nil))[:16]+".img")
+	unlock := lockPath(p)
+	defer unlock()
+	if _, err := os.Stat(p); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", err
+		}
+		tmp, err := os.CreateTemp(dir, "initramfs-*.tmp")
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(tmp.Name())
+		if err := guest.BuildInitramfs(tmp, k, d.cfg.GuestInit); err != nil {
+			_ = tmp.Close()
+			return "", fmt.Errorf("build the guest initramfs: %w", err)
+		}
+		if err := tmp.Close(); err != nil {
+			return "", err
+		}
+		if err := os.Rename(tmp.Name(), p); err != nil {
+			return "", err
+		}
+	}
+	d.mu.Lock()
+	d.initrd = p
+	d.mu.Unlock()
+	return p, nil
+}
+
+// writeSeed writes the cloud-init NoCloud seed: an ISO 9660 image labelled
+// "cidata" with user-data, meta-data and, when given, network-config.
+func (d *Driver) writeSeed(ctx context.Context, spec runtime.InstanceSpec) error {
+	ci := spec.VM.CloudInit
+	dir, err := os.MkdirTemp(d.dir(spec.ID), "seed-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	files := map[string]string{
+		"meta-data": "instance-id: " + spec.ID + "\nlocal-hostname: " + spec.ID + "\n",
+		"user-data": ci.UserData,
+	}
+	if ci.NetworkData != "" {
+		files["network-config"] = ci.NetworkData
+	}
+	names := make([]string, 0, len(files))
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			return err
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	tool, err := exec.LookPath("genisoimage")
+	if err != nil {
+		return fmt.Errorf("%w: instance %q: vm.cloudInit needs genisoimage to write the seed (`make host-setup` installs it)", runtime.ErrUnsupported, spec.ID)
+	}
+	args := append([]string{"-quiet", "-output", d.path(spec.ID, seedFile), "-volid", "cidata", "-joliet", "-rock"}, names...)
+	cmd := exec.CommandContext(ctx, tool, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("instance %q: write the cloud-init seed: %s", spec.ID, firstLine(out))
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,46 @@
+// Package qemu is strata's driver for the vm tier: every instance is one QEMU
+// process, in a session of its own so that it outlives the daemon.
+//
+// # Sources
+//
+// An instance boots one of:
+//
+//   - an OCI image (InstanceSpec.Image, no VM source): a microVM (-M microvm)
+//     with strata's guest kernel and an initramfs holding strata's guest init
+//     (package guest). The image's root filesystem is copied once into an
+//     ext4 disk, cached by the image's chain ID under StateDir/images; each
+//     instance writes to a qcow2 overlay of it. The init runs the image's
+//     entrypoint with its environment; the entrypoint's exit code is the
+//     instance's (the guest reports it on a virtio-serial port backed by a
+//     file, so the report outlives the daemon). `exec` goes through the
+//     init's agent on a second port.
+//   - a VM source (InstanceSpec.VM): a kernel with optional initrd and
+//     cmdline, a disk image (raw or qcow2), or a kernel booting a disk; a
+//     standard PC (-M q35) with virtio PCI devices. The disk is never
+//     written: the instance gets a qcow2 overlay. An optional cloud-init
+//     NoCloud seed is attached as a second disk labelled "cidata".
+//
+// # State
+//
+// Each instance has a directory StateDir/<ID> holding instance.json (the
+// record: spec, QEMU's PID and its start time, and the exit once known), the
+// QMP, agent and console sockets, the exit report, the disk overlay and the
+// initrd. The record is the truth: a new Driver value (a restarted daemon)
+// reads the directory, checks that each recorded PID is still the same QEMU
+// process (start time and command line), and takes the instance over; it
+// never starts a second QEMU for an instance.
+//
+// # Exit codes
+//
+// An image VM's exit code is its entrypoint's, as the guest reported it. A
+// QEMU process that ended without a report was killed (or crashed): its code
+// is 128+N for signal N when the driver saw it end, 137 otherwise. A VM
+// source's exit code is QEMU's (0 when the guest powered off).
+//
+// # Acceleration
+//
+// KVM when /dev/kvm can be opened for reading and writing, TCG otherwise;
+// the Status.Message of a running instance says which.
+// Under TCG a microVM's kernel needs the TSC frequency on its command line
+// (package guest computes it).
+package qemu

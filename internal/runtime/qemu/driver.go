@@ -1,0 +1,366 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+)
+
+// Name is the driver's name.
+const Name = "qemu"
+
+const (
+	accelKVM = "kvm"
+	accelTCG = "tcg"
+)
+
+// Config configures the driver.
+type Config struct {
+	// StateDir holds one directory per instance and the image disk cache.
+	StateDir string
+	// QEMU and QEMUImg are the programs to run (defaults: qemu-system-x86_64
+	// and qemu-img on PATH).
+	QEMU, QEMUImg string
+	// KernelDir holds strata's guest kernel (default guest.DefaultKernelDir).
+	KernelDir string
+	// GuestInit is strata's guest init program, strata-guest (default: next
+	// to the running executable).
+	GuestInit string
+	// Images is where image VMs get their images from; nil: the driver boots
+	// VM sources only.
+	Images runtime.ImageSource
+	// OpenTap opens the tap device of instance id for QEMU; required for
+	// specs with VMNet.
+	OpenTap func(id string) (*os.File, error)
+	// KVM forces the accelerator choice: "kvm", "tcg", or "" to use KVM when
+	// /dev/kvm is usable.
+	Accel string
+	// BootTimeout bounds how long Start waits for QEMU's monitor to answer
+	// (default 30 s).
+	BootTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Driver runs VMs with QEMU.
+type Driver struct {
+	cfg   Config
+	log   *slog.Logger
+	accel string
+
+	mu       sync.Mutex
+	closed   bool
+	reaped   map[string]syscall.WaitStatus // exit status of QEMU processes this value started
+	children map[string]chan struct{}      // QEMU processes this value started, closed once reaped
+	subs     map[chan runtime.Event]struct{}
+	agents   map[string]*guest.AgentClient
+	initrd   string // the base initramfs, built once
+	stop     chan struct{}
+	watched  sync.WaitGroup
+}
+
+// New returns a driver over cfg.StateDir, taking over the instances an
+// earlier driver value left running there.
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("qemu driver: no state directory")
+	}
+	if cfg.QEMU == "" {
+		cfg.QEMU = "qemu-system-x86_64"
+	}
+	if cfg.QEMUImg == "" {
+		cfg.QEMUImg = "qemu-img"
+	}
+	for _, p := range []*string{&cfg.QEMU, &cfg.QEMUImg} {
+		full, err := exec.LookPath(*p)
+		if err != nil {
+			return nil, fmt.Errorf("qemu driver: %s not found (install qemu-system-x86 and qemu-utils: `make host-setup`): %w", *p, err)
+		}
+		*p = full
+	}
+	if cfg.KernelDir == "" {
+		cfg.KernelDir = guest.DefaultKernelDir
+	}
+	if cfg.GuestInit == "" {
+		if exe, err := os.Executable(); err == nil {
+			cfg.GuestInit = filepath.Join(filepath.Dir(exe), "strata-guest")
+		}
+	}
+	if cfg.BootTimeout <= 0 {
+		cfg.BootTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("qemu driver: %w", err)
+	}
+	d := &Driver{
+		cfg: cfg, log: cfg.Logger, accel: chooseAccel(cfg.Accel),
+		reaped: map[string]syscall.WaitStatus{}, children: map[string]chan struct{}{}, subs: map[chan runtime.Event]struct{}{},
+		agents: map[string]*guest.AgentClient{}, stop: make(chan struct{}),
+	}
+	if cfg.Accel != "" && cfg.Accel != accelKVM && cfg.Accel != accelTCG {
+		return nil, fmt.Errorf("qemu driver: accel %q: want kvm, tcg or empty", cfg.Accel)
+	}
+	// Settle what ended while no driver watched.
+	ids, err := d.ids()
+	if err != nil {
+		return nil, fmt.Errorf("qemu driver: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := d.Status(ctx, id); err != nil {
+			d.log.Warn("qemu driver: instance record unreadable", "id", id, "err", err)
+		}
+	}
+	d.watched.Add(1)
+	go d.watch()
+	return d, nil
+}
+
+// chooseAccel picks KVM when /dev/kvm can be opened for reading and writing.
+func chooseAccel(forced string) string {
+	if forced != "" {
+		return forced
+	}
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return accelTCG
+	}
+	_ = f.Close()
+	return accelKVM
+}
+
+// Name implements runtime.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Accel reports the accelerator new instances use: "kvm" or "tcg".
+func (d *Driver) Accel() string { return d.accel }
+
+// Capabilities implements runtime.Driver. Memory is the guest's size and
+// CPUs its count, which bound the guest but are not reported as OOM kills;
+// host directories cannot be mounted into a VM yet.
+func (d *Driver) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{Tiers: []v1alpha1.Tier{v1alpha1.TierVM}, HostPID: true}
+}
+
+// Close implements runtime.Driver. VMs keep running.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.stop)
+	for ch := range d.subs {
+		close(ch)
+		delete(d.subs, ch)
+	}
+	agents := d.agents
+	d.agents = map[string]*guest.AgentClient{}
+	d.mu.Unlock()
+	for _, a := range agents {
+		_ = a.Close()
+	}
+	d.watched.Wait()
+	return nil
+}
+
+func (d *Driver) check() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("qemu driver: closed")
+	}
+	return nil
+}
+
+// lockID serialises operations on one instance within this process.
+func (d *Driver) lockID(id string) func() {
+	m, _ := instanceLocks.LoadOrStore(d.cfg.StateDir+"/"+id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// instanceLocks is shared by every Driver value of the process, so that two
+// values over one state directory (a test's re-adoption) do not interleave.
+var instanceLocks sync.Map
+
+// Status implements runtime.Driver.
+func (d *Driver) Status(ctx context.Context, id string) (runtime.Status, error) {
+	if err := d.check(); err != nil {
+		return runtime.Status{}, err
+	}
+	if !runtime.ValidID(id) {
+		return runtime.Status{}, fmt.Errorf("%w: instance %q", runtime.ErrNotFound, id)
+	}
+	unlock := d.lockID(id)
+	defer unlock()
+	r, err := d.readRecord(id)
+	if err != nil {
+		return runtime.Status{}, err
+	}
+	d.settle(r)
+	return r.status(), nil
+}
+
+// settle records the exit of r's QEMU process when it has ended. The caller
+// holds the instance's lock.
+func (d *Driver) settle(r *record) bool {
+	if r.Finished || r.PID == 0 || d.alive(r) {
+		return false
+	}
+	d.mu.Lock()
+	_, child := d.children[r.ID]
+	d.mu.Unlock()
+	if child {
+		return false // reap records how it ended, in a moment
+	}
+	d.finish(r)
+	return true
+}
+
+// finish completes r once its QEMU process has ended: the exit code comes from
+// the guest's report, else from how QEMU ended.
+func (d *Driver) finish(r *record) {
+	d.mu.Lock()
+	ws, reaped := d.reaped[r.ID]
+	delete(d.reaped, r.ID)
+	agent := d.agents[r.ID]
+	delete(d.agents, r.ID)
+	d.mu.Unlock()
+	if agent != nil {
+		_ = agent.Close()
+	}
+	code, msg := 0, ""
+	report, rerr := readExitReport(d.path(r.ID, exitFile))
+	switch {
+	case r.Source == sourceImage && rerr == nil:
+		code, msg = report.ExitCode, report.Error
+	case r.Killed:
+		code, msg = 137, "killed after the stop grace period"
+	case reaped && ws.Signaled():
+		code, msg = 128+int(ws.Signal()), fmt.Sprintf("QEMU ended by signal %v", ws.Signal())
+	case reaped && ws.Exited() && r.Source == sourceVM:
+		code = ws.ExitStatus()
+		if code != 0 {
+			msg = "QEMU failed: " + tail(d.path(r.ID, qemuLog))
+		}
+	case reaped && ws.Exited():
+		code, msg = 128+int(syscall.SIGKILL), fmt.Sprintf("QEMU exited with status %d and no report from the guest: %s", ws.ExitStatus(), tail(d.path(r.ID, qemuLog)))
+	case r.Source == sourceImage:
+		code, msg = 128+int(syscall.SIGKILL), "QEMU ended without a report from the guest (killed, or crashed)"
+	default:
+		msg = "QEMU ended while no strata process watched it; its exit status is unknown"
+	}
+	r.Finished, r.Stopping, r.ExitCode, r.Message = true, false, code, msg
+	r.PID, r.PIDStart = 0, 0
+	if r.FinishedAt.IsZero() {
+		r.FinishedAt = time.Now()
+	}
+	if err := d.writeRecord(r); err != nil {
+		d.log.Warn("qemu driver: record the exit", "id", r.ID, "err", err)
+	}
+	// The monitor and agent sockets are QEMU's; a dead QEMU leaves them.
+	for _, f := range []string{qmpSocket, agentSocket, conSocket} {
+		_ = os.Remove(d.path(r.ID, f))
+	}
+	d.publish(runtime.Event{Type: runtime.EventExit, ID: r.ID, Time: r.FinishedAt, ExitCode: code})
+}
+
+// List implements runtime.Driver.
+func (d *Driver) List(ctx context.Context) ([]runtime.Status, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	ids, err := d.ids()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runtime.Status, 0, len(ids))
+	for _, id := range ids {
+		st, err := d.Status(ctx, id)
+		if errors.Is(err, runtime.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Events implements runtime.EventSource.
+func (d *Driver) Events(ctx context.Context) (<-chan runtime.Event, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errors.New("qemu driver: closed")
+	}
+	ch := make(chan runtime.Event, 256)
+	d.subs[ch] = struct{}{}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-d.stop:
+		}
+		d.mu.Lock()
+		if _, ok := d.subs[ch]; ok {
+			delete(d.subs, ch)
+			close(ch)
+		}
+		d.mu.Unlock()
+	}()
+	return ch, nil
+}
+
+func (d *Driver) publish(e runtime.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ch := range d.subs {
+		select {
+		case ch <- e:
+		default:
+			d.log.Warn("qemu driver: event dropped, slow reader", "id", e.ID, "type", e.Type)
+		}
+	}
+}
+
+// watch notices the end of QEMU processes this value did not start (it
+// reaps its own children as they end).
+func (d *Driver) watch() {
+	defer d.watched.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		ids, err := d.ids()
+		if err != nil {
+			continue
+		}
+		for _, id := range ids {
+			unlock := d.lockID(id)
+			if r, err := d.readRecord(id); err == nil {
+				d.settle(r)
+			}
+			unlock()
+		}
+	}
+}

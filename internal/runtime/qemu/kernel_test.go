@@ -1,0 +1,111 @@
+package qemu_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+)
+
+const kernelMessage = "strata-kernel-boot-ok"
+
+// guestKernel returns strata's guest kernel, skipping t when it has not been
+// installed.
+func guestKernel(t testing.TB) guest.Kernel {
+	t.Helper()
+	k, err := guest.FindKernel(kernelDir())
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	return k
+}
+
+// kernelDir is where the tests look for the guest kernel: $STRATA_GUEST_KERNEL_DIR,
+// else where `make host-setup` puts it.
+func kernelDir() string {
+	if dir := os.Getenv("STRATA_GUEST_KERNEL_DIR"); dir != "" {
+		return dir
+	}
+	return guest.DefaultKernelDir
+}
+
+// shellInitrd returns a gzip'd cpio archive with a static busybox and an /init
+// script: a guest of the user's own, as a VM source would bring.
+func shellInitrd(t testing.TB, script string) []byte {
+	t.Helper()
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("skipping: a static busybox is needed for the test guest (install busybox-static): %v", err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	ino := 0
+	add := func(name string, mode int, data []byte) {
+		ino++
+		var entry bytes.Buffer
+		fmt.Fprintf(&entry, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%s\x00",
+			ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0, name)
+		entry.Write(make([]byte, (4-(110+len(name)+1)%4)%4))
+		entry.Write(data)
+		entry.Write(make([]byte, (4-len(data)%4)%4))
+		if _, err := zw.Write(entry.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("bin", 0o40755, nil)
+	add("bin/busybox", 0o100755, busybox)
+	add("init", 0o100755, []byte("#!/bin/busybox sh\n"+script))
+	add("TRAILER!!!", 0, nil)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestKernelVM boots a kernel and initrd of the user's own on a standard PC:
+// the console reaches the log, and a guest that powers off ends the instance
+// with exit code 0.
+func TestKernelVM(t *testing.T) {
+	needQEMU(t)
+	k := guestKernel(t)
+	dir := t.TempDir()
+	initrd := filepath.Join(dir, "initrd.gz")
+	script := "/bin/busybox echo " + kernelMessage + "\n/bin/busybox poweroff -f\n"
+	if err := os.WriteFile(initrd, shellInitrd(t, script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newVMDriver(t, filepath.Join(dir, "state"))
+	spec := runtime.InstanceSpec{
+		ID: "kernel", Workload: "kernel", Tier: v1alpha1.TierVM, MemoryBytes: 256 << 20,
+		VM:      &v1alpha1.VMSource{Kernel: k.Vmlinuz, Initrd: initrd, Cmdline: "panic=-1"},
+		LogPath: filepath.Join(dir, "kernel.log"),
+	}
+	removeAll(t, d, spec.ID)
+	if _, err := d.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	var st runtime.Status
+	waitFor(t, "the guest to power off", 60*time.Second, func() bool {
+		var err error
+		st, err = d.Status(t.Context(), spec.ID)
+		return err == nil && st.State == runtime.StateExited
+	})
+	if st.ExitCode != 0 {
+		t.Errorf("exit code %d (%s), want 0 after a power-off", st.ExitCode, st.Message)
+	}
+	log, _ := os.ReadFile(spec.LogPath)
+	if !strings.Contains(string(log), kernelMessage) {
+		t.Errorf("the console log lacks %q:\n%s", kernelMessage, log)
+	}
+	if !strings.Contains(string(log), "Linux version") {
+		t.Errorf("the console log lacks the kernel's banner (console=ttyS0 was to be added)")
+	}
+}
