@@ -20,8 +20,8 @@ GUEST_KERNEL_META=linux-image-cloud-amd64
 
 # Debian packages strata's runtime drives: containerd and runc for
 # containers, the CNI plugins, iproute2 and nftables for segments, umoci for
-# unpacking OCI images, QEMU for the vm tier and a static busybox for the
-# guest's init.
+# unpacking OCI images, QEMU for the vm tier, a static busybox for test
+# images and genisoimage for VMs' cloud-init seeds.
 PACKAGES=(
 	containerd
 	runc
@@ -32,6 +32,7 @@ PACKAGES=(
 	qemu-system-x86
 	qemu-utils
 	busybox-static
+	genisoimage
 )
 
 STEPS=(
