@@ -78,8 +78,8 @@ done
 say "strata exec ledger -- cat /proc/version   (through strata's guest agent)"
 $STRATA exec ledger -- cat /proc/version
 
-say "strata events"
-$STRATA events
+say "strata events | tail -n 12"
+$STRATA events | tail -n 12
 
 printf '\nThe daemon keeps running (socket %s). Try `%s describe workload storefront`.\n' "$STRATA_SOCKET" "$STRATA"
 printf 'Stop it with: hack/demo.sh stop\n'
