@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -216,6 +217,18 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		}
 		writeStatus(w, http.StatusAccepted, "Deleting", res.Singular+" "+name+" is being deleted: its instances are stopped, then it is removed")
 		return
+	}
+	if res.Kind == v1alpha1.KindSegment {
+		users, err := s.segmentUsers(r.Context(), name)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if len(users) > 0 {
+			writeStatus(w, http.StatusConflict, ReasonConflict, fmt.Sprintf("segment %s still has workloads: %s; move them to another segment (spec.segment) or delete them first",
+				name, strings.Join(users, ", ")))
+			return
+		}
 	}
 	if err := s.store.Delete(r.Context(), res.Kind, name, rv); err != nil {
 		s.writeError(w, r, err)

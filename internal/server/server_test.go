@@ -205,3 +205,40 @@ func TestPortClash(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSegmentRules(t *testing.T) {
+	c, _ := start(t)
+	ctx := context.Background()
+	seg := func(name, subnet string) []byte {
+		return []byte("apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: " + name + "}\nspec: {subnet: " + subnet + "}\n")
+	}
+	if err := c.Create(ctx, "segments", seg("payments", "10.213.40.0/24"), false, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Create(ctx, "segments", seg("web", "10.213.40.128/25"), false, nil)
+	if err == nil || !strings.Contains(err.Error(), "spec.subnet") || !strings.Contains(err.Error(), "overlaps segment payments") {
+		t.Errorf("overlapping subnet: %v", err)
+	}
+	// Re-applying the same segment with its own subnet is not an overlap.
+	if err := c.Update(ctx, "segments", "payments", seg("payments", "10.213.40.0/24"), false, nil); err != nil {
+		t.Errorf("update in place: %v", err)
+	}
+	for _, name := range []string{"ledger", "api"} {
+		wl := "apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: " + name + "}\nspec: {image: localhost/x:1, segment: payments}\n"
+		if err := c.Create(ctx, "workloads", []byte(wl), false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = c.Delete(ctx, "segments", "payments", false)
+	if client.Reason(err) != server.ReasonConflict || !strings.Contains(err.Error(), "still has workloads: api, ledger") {
+		t.Errorf("delete of a segment in use: %v", err)
+	}
+	for _, name := range []string{"ledger", "api"} {
+		if err := c.Delete(ctx, "workloads", name, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Delete(ctx, "segments", "payments", false); err != nil {
+		t.Errorf("delete of an empty segment: %v", err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -51,6 +53,9 @@ func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resourc
 		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, Phase: v1alpha1.PhasePending}
 		return objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
 	case *v1alpha1.Segment:
+		if errs := s.subnetOverlaps(ctx, o, obj); len(errs) > 0 {
+			return store.Object{}, errs
+		}
 		return objects.Record(res.Kind, obj.Metadata, obj.Spec, nil)
 	}
 	return store.Object{}, fmt.Errorf("%w: kind %s cannot be written", errBadRequest, o.Doc.Kind)
@@ -192,4 +197,60 @@ func (s *Server) portClashes(ctx context.Context, o *load.Object, w *v1alpha1.Wo
 		}
 	}
 	return errs
+}
+
+// subnetOverlaps refuses a segment whose subnet overlaps another segment's, given or
+// allocated.
+func (s *Server) subnetOverlaps(ctx context.Context, o *load.Object, sg *v1alpha1.Segment) diag.List {
+	if sg.Spec.Subnet == "" {
+		return nil
+	}
+	mine, err := netip.ParsePrefix(sg.Spec.Subnet)
+	if err != nil {
+		return nil // validation reports it
+	}
+	recs, _, err := s.store.List(ctx, v1alpha1.KindSegment)
+	if err != nil {
+		return diag.List{{File: o.Doc.File, Msg: "check the subnet: " + err.Error()}}
+	}
+	var errs diag.List
+	for _, rec := range recs {
+		other, err := objects.Segment(rec)
+		if err != nil || other.Metadata.Name == sg.Metadata.Name {
+			continue
+		}
+		for _, sub := range []string{other.Spec.Subnet, statusSubnet(other)} {
+			p, err := netip.ParsePrefix(sub)
+			if err == nil && p.Overlaps(mine) {
+				errs = append(errs, o.Errorf("spec.subnet", "choose a subnet that no other segment uses, or leave it empty to get one from the pool",
+					"%s overlaps segment %s's %s", mine, other.Metadata.Name, p))
+				break
+			}
+		}
+	}
+	return errs
+}
+
+func statusSubnet(sg *v1alpha1.Segment) string {
+	if sg.Status == nil {
+		return ""
+	}
+	return sg.Status.Subnet
+}
+
+// segmentUsers lists the workloads on segment name, sorted.
+func (s *Server) segmentUsers(ctx context.Context, name string) ([]string, error) {
+	recs, _, err := s.store.List(ctx, v1alpha1.KindWorkload)
+	if err != nil {
+		return nil, err
+	}
+	var users []string
+	for _, rec := range recs {
+		w, err := objects.Workload(rec)
+		if err == nil && w.Spec.Segment == name {
+			users = append(users, w.Metadata.Name)
+		}
+	}
+	slices.Sort(users)
+	return users, nil
 }
