@@ -50,4 +50,6 @@ type SegmentStatus struct {
 	Gateway   string `json:"gateway,omitempty"`
 	Bridge    string `json:"bridge,omitempty"`
 	Workloads int    `json:"workloads"`
+	// Conditions: Ready says whether the segment's bridge is set up, and why not.
+	Conditions []Condition `json:"conditions,omitempty"`
 }

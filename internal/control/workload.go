@@ -39,6 +39,9 @@ type Attachment struct {
 	NetNS string         // the network namespace a container or sandbox joins
 	VMNet *runtime.VMNet // a VM's tap and address
 	IP    string         // the instance's address
+	// ResolvConf is a host file to mount as a container's or sandbox's /etc/resolv.conf (a
+	// VM learns its resolver from VMNet.DNS); empty: the image's own.
+	ResolvConf string
 }
 
 // Recorder records events.
@@ -274,7 +277,8 @@ func specHash(w *v1alpha1.Workload, tier v1alpha1.Tier) string {
 		Resources v1alpha1.Resources
 		Volumes   []v1alpha1.Volume
 		Segment   string
-	}{tier, w.Spec.Image, w.Spec.Command, w.Spec.Env, w.Spec.Resources, w.Spec.Volumes, w.Spec.Segment})
+		VM        *v1alpha1.VMSource `json:",omitempty"` // absent (not null) without one: the hashes of earlier instances stay valid
+	}{tier, w.Spec.Image, w.Spec.Command, w.Spec.Env, w.Spec.Resources, w.Spec.Volumes, w.Spec.Segment, w.Spec.VM})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
@@ -344,6 +348,9 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 			return runtime.Status{}, "", fmt.Errorf("attach %s to segment %s: %w", id, w.Spec.Segment, err)
 		}
 		spec.NetNS, spec.VMNet, ip = a.NetNS, a.VMNet, a.IP
+		if a.ResolvConf != "" && tier != v1alpha1.TierVM {
+			spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: a.ResolvConf, Path: "/etc/resolv.conf", ReadOnly: true})
+		}
 	}
 	st, err := d.Start(ctx, spec)
 	c.changed()

@@ -1,0 +1,336 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/store"
+)
+
+// DefaultSegment is the segment of workloads that name none; it exists without a Segment
+// object (one may be applied to set its egress and allowed flows).
+const DefaultSegment = "default"
+
+// SegmentNetwork is the host side of segments: bridges, and the rules and names that the
+// segment controller computes from the objects.
+type SegmentNetwork interface {
+	// EnsureSegment sets up segment name's bridge, with the given subnet ("" = one from the
+	// pool), and returns what the host has. It is idempotent.
+	EnsureSegment(ctx context.Context, name, subnet string) (SegmentInfo, error)
+	// DeleteSegment removes the segment's bridge; it fails while instances are attached.
+	DeleteSegment(ctx context.Context, name string) error
+	// Segments lists the segments the host has.
+	Segments() []SegmentInfo
+	// Enforce makes the host enforce st: the flows between segments, egress, published
+	// ports, and the names instances resolve. It replaces whatever was enforced before.
+	Enforce(ctx context.Context, st NetworkState) error
+}
+
+// SegmentInfo is a segment as the host has it.
+type SegmentInfo struct {
+	Name, Subnet, Gateway, Bridge string
+}
+
+// NetworkState is everything the host enforces about segments, computed from the objects.
+type NetworkState struct {
+	// Segments are every segment the host has, each with its spec (defaulted for segments
+	// that no Segment object declares: egress allowed, no flows in).
+	Segments []SegmentState
+	// Names are the addresses of running instances, by segment: workload names (every
+	// running instance) and instance IDs (one each).
+	Names map[string]map[string][]string
+	// Publish are the published ports of running instances.
+	Publish []PublishedPort
+}
+
+// SegmentState is one segment and what it allows.
+type SegmentState struct {
+	SegmentInfo
+	Spec     v1alpha1.SegmentSpec
+	Declared bool // a Segment object declares it
+}
+
+// PublishedPort is a host port forwarded to a workload's running instances.
+type PublishedPort struct {
+	Workload, Segment string
+	HostPort, Port    int32
+	Protocol          v1alpha1.Protocol
+	IPs               []string
+}
+
+// SegmentOptions configure the segment controller.
+type SegmentOptions struct {
+	Store   *store.Store
+	Network SegmentNetwork
+	Events  Recorder
+	Logger  *slog.Logger
+	Clock   func() time.Time
+	// Resync is how often the whole state is recomputed without a change (default 5s).
+	Resync time.Duration
+}
+
+// SegmentController keeps the host's segments, flows, published ports and names in line
+// with the Segment objects and the workloads' running instances.
+type SegmentController struct {
+	o   SegmentOptions
+	log *slog.Logger
+	// failed remembers the last failure per segment, so each is logged once.
+	failed map[string]string
+}
+
+// NewSegments returns a segment controller.
+func NewSegments(o SegmentOptions) *SegmentController {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Resync <= 0 {
+		o.Resync = 5 * time.Second
+	}
+	return &SegmentController{o: o, log: o.Logger, failed: map[string]string{}}
+}
+
+// Run syncs at start, after every change of a Segment or a Workload (a burst of changes
+// is synced once), and on every resync, until ctx ends.
+func (c *SegmentController) Run(ctx context.Context) error {
+	rev := c.o.Store.Revision()
+	segs, err := c.o.Store.Watch(ctx, v1alpha1.KindSegment, rev)
+	if err != nil {
+		return fmt.Errorf("watch segments: %w", err)
+	}
+	wls, err := c.o.Store.Watch(ctx, v1alpha1.KindWorkload, rev)
+	if err != nil {
+		return fmt.Errorf("watch workloads: %w", err)
+	}
+	resync := time.NewTicker(c.o.Resync)
+	defer resync.Stop()
+	const settle = 50 * time.Millisecond
+	pending := time.NewTimer(0)
+	defer pending.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-segs:
+			if !ok {
+				return ctx.Err()
+			}
+			pending.Reset(settle)
+		case _, ok := <-wls:
+			if !ok {
+				return ctx.Err()
+			}
+			pending.Reset(settle)
+		case <-resync.C:
+			pending.Reset(0)
+		case <-pending.C:
+			if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("segments: sync", "err", err)
+			}
+		}
+	}
+}
+
+// Sync makes the host's segments match the objects once: it sets up every declared
+// segment and writes its status, removes segments nothing needs any more, and has the
+// host enforce the flows, published ports and names.
+func (c *SegmentController) Sync(ctx context.Context) error {
+	segRecs, _, err := c.o.Store.List(ctx, v1alpha1.KindSegment)
+	if err != nil {
+		return err
+	}
+	wlRecs, _, err := c.o.Store.List(ctx, v1alpha1.KindWorkload)
+	if err != nil {
+		return err
+	}
+	declared := map[string]*v1alpha1.Segment{}
+	for _, rec := range segRecs {
+		sg, err := objects.Segment(rec)
+		if err != nil {
+			c.log.Warn("segments: unreadable record", "name", rec.Name, "err", err)
+			continue
+		}
+		sg.Spec.Egress = orDefaultEgress(sg.Spec.Egress)
+		declared[sg.Metadata.Name] = sg
+	}
+	var workloads []*v1alpha1.Workload
+	users := map[string]int{}
+	for _, rec := range wlRecs {
+		w, err := objects.Workload(rec)
+		if err != nil {
+			continue
+		}
+		workloads = append(workloads, w)
+		users[segmentOf(w)]++
+	}
+
+	var errs []error
+	for _, name := range sortedKeys(declared) {
+		sg := declared[name]
+		info, err := c.o.Network.EnsureSegment(ctx, name, sg.Spec.Subnet)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("segment %s: %w", name, err))
+			if c.failed[name] != err.Error() {
+				c.failed[name] = err.Error()
+				c.event(ctx, name, "Warning", "SetupFailed", err.Error())
+			}
+		} else {
+			delete(c.failed, name)
+		}
+		if werr := c.writeStatus(ctx, name, info, users[name], err); werr != nil {
+			errs = append(errs, werr)
+		}
+	}
+	if _, ok := declared[DefaultSegment]; !ok {
+		if _, err := c.o.Network.EnsureSegment(ctx, DefaultSegment, ""); err != nil {
+			errs = append(errs, fmt.Errorf("segment %s: %w", DefaultSegment, err))
+		}
+	}
+	// Segments that nothing declares or uses go; one that still has instances attached
+	// (their workload just moved away) goes on a later pass.
+	for _, info := range c.o.Network.Segments() {
+		if _, ok := declared[info.Name]; ok || users[info.Name] > 0 || info.Name == DefaultSegment {
+			continue
+		}
+		if err := c.o.Network.DeleteSegment(ctx, info.Name); err != nil {
+			c.log.Debug("segments: not removed yet", "segment", info.Name, "err", err)
+		}
+	}
+	if err := c.o.Network.Enforce(ctx, c.state(declared, workloads)); err != nil {
+		errs = append(errs, fmt.Errorf("enforce the network policy: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// state computes what the host enforces.
+func (c *SegmentController) state(declared map[string]*v1alpha1.Segment, workloads []*v1alpha1.Workload) NetworkState {
+	st := NetworkState{Names: map[string]map[string][]string{}}
+	for _, info := range c.o.Network.Segments() {
+		ss := SegmentState{SegmentInfo: info, Spec: v1alpha1.SegmentSpec{Egress: v1alpha1.EgressAllow}}
+		if sg, ok := declared[info.Name]; ok {
+			ss.Spec, ss.Declared = sg.Spec, true
+		}
+		st.Segments = append(st.Segments, ss)
+	}
+	for _, w := range workloads {
+		if w.Status == nil {
+			continue
+		}
+		seg := segmentOf(w)
+		var ips []string
+		for _, in := range w.Status.Instances {
+			if in.State != string(runtime.StateRunning) || in.IP == "" {
+				continue
+			}
+			ips = append(ips, in.IP)
+			addName(st.Names, seg, in.ID, in.IP)
+			addName(st.Names, seg, w.Metadata.Name, in.IP)
+		}
+		for _, p := range w.Spec.Ports {
+			if p.Publish == 0 {
+				continue
+			}
+			proto := p.Protocol
+			if proto == "" {
+				proto = v1alpha1.ProtocolTCP
+			}
+			st.Publish = append(st.Publish, PublishedPort{
+				Workload: w.Metadata.Name, Segment: seg, HostPort: p.Publish, Port: p.Port, Protocol: proto, IPs: slices.Clone(ips),
+			})
+		}
+	}
+	return st
+}
+
+func addName(names map[string]map[string][]string, seg, name, ip string) {
+	if names[seg] == nil {
+		names[seg] = map[string][]string{}
+	}
+	names[seg][name] = append(names[seg][name], ip)
+}
+
+// writeStatus records what the host has of a declared segment.
+func (c *SegmentController) writeStatus(ctx context.Context, name string, info SegmentInfo, users int, setupErr error) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		rec, err := c.o.Store.Get(ctx, v1alpha1.KindSegment, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sg, err := objects.Segment(rec)
+		if err != nil {
+			return err
+		}
+		st := v1alpha1.SegmentStatus{}
+		if sg.Status != nil {
+			st = *sg.Status
+		}
+		cond := v1alpha1.Condition{Type: "Ready", Status: v1alpha1.ConditionTrue, Reason: "BridgeUp",
+			Message: fmt.Sprintf("bridge %s holds %s on %s", info.Bridge, info.Gateway, info.Subnet)}
+		if setupErr != nil {
+			cond = v1alpha1.Condition{Type: "Ready", Status: v1alpha1.ConditionFalse, Reason: "SetupFailed", Message: setupErr.Error()}
+		} else {
+			st.Subnet, st.Gateway, st.Bridge = info.Subnet, info.Gateway, info.Bridge
+		}
+		st.Workloads = users
+		st.Conditions = setCondition(st.Conditions, cond, c.o.Clock())
+		next, err := objects.Record(v1alpha1.KindSegment, sg.Metadata, sg.Spec, st)
+		if err != nil {
+			return err
+		}
+		if string(next.Status) == string(rec.Status) {
+			return nil
+		}
+		next.ResourceVersion = rec.ResourceVersion
+		_, err = c.o.Store.UpdateStatus(ctx, next)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("write status of segment %s: %w", name, store.ErrConflict)
+}
+
+func (c *SegmentController) event(ctx context.Context, segment, typ, reason, msg string) {
+	e := objects.Event{Type: typ, Reason: reason, Object: "Segment/" + segment, Message: msg}
+	if c.o.Events != nil {
+		c.o.Events.Record(ctx, e)
+		return
+	}
+	c.log.Info("event", "type", typ, "reason", reason, "segment", segment, "message", msg)
+}
+
+// segmentOf is a workload's segment, defaulted.
+func segmentOf(w *v1alpha1.Workload) string {
+	if w.Spec.Segment == "" {
+		return DefaultSegment
+	}
+	return w.Spec.Segment
+}
+
+func orDefaultEgress(e v1alpha1.Egress) v1alpha1.Egress {
+	if e == "" {
+		return v1alpha1.EgressAllow
+	}
+	return e
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
