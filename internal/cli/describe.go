@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -43,13 +42,11 @@ func newDescribe(s Streams) *cobra.Command {
 				}
 				return describeWorkload(s.Out, &w, events.Items)
 			default:
-				var sg v1alpha1.Segment
-				if err := cl.Get(c.Context(), res.Plural, args[1], &sg); err != nil {
-					return failure(err)
+				views, wls, err := listSegmentViews(c.Context(), cl)
+				if err != nil {
+					return err
 				}
-				b, _ := json.MarshalIndent(sg, "", "  ")
-				_, err := fmt.Fprintf(s.Out, "%s\n", b)
-				return err
+				return describeSegment(s.Out, args[1], views, wls)
 			}
 		},
 	}

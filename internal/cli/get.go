@@ -26,6 +26,7 @@ with a name it shows that one. -o json prints {"items": [...]} for a list and th
 itself for one; -o wide adds columns.`,
 		Example: `  strata get workloads
   strata get workload payments -o yaml
+  strata get segments -o wide      # with the matrix of allowed flows between segments
   strata get workloads -o json | jq '.items[].status.phase'`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{"workloads", "workload", "segments", "segment"},
@@ -56,7 +57,17 @@ itself for one; -o wide adds columns.`,
 			if err := cl.List(c.Context(), res.Plural, &list); err != nil {
 				return apiFailure(err)
 			}
-			return printObjects(s.Out, res, list.Items, output, false)
+			if err := printObjects(s.Out, res, list.Items, output, false); err != nil {
+				return err
+			}
+			if res.Kind == v1alpha1.KindSegment && output == "wide" {
+				views, _, err := listSegmentViews(c.Context(), cl)
+				if err != nil {
+					return err
+				}
+				return printFlowMatrix(s.Out, views)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json or yaml")
