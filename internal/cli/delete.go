@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,19 +72,32 @@ gets SIGTERM and its grace period); then the workload is gone. Delete waits for 
 			default:
 				return fmt.Errorf("give -f FILE..., or a kind and a name (strata delete workload NAME)")
 			}
+			// Workloads first: a segment is deleted only once no workload is on it.
+			rank := func(t target) int {
+				if t.plural == "workloads" {
+					return 0
+				}
+				return 1
+			}
+			slices.SortStableFunc(targets, func(a, b target) int { return cmp.Compare(rank(a), rank(b)) })
 			failed := 0
+			var deleted []target
 			for _, t := range targets {
 				if err := cl.Delete(c.Context(), t.plural, t.name, force); err != nil {
 					failed++
 					fmt.Fprintf(s.Err, "%s/%s: %v\n", singular(t.plural), t.name, err)
+					continue
 				}
+				deleted = append(deleted, t)
 			}
 			// A workload goes once its instances are stopped: wait for that.
 			deadline := time.Now().Add(timeout)
-			for _, t := range targets {
-				for wait && time.Now().Before(deadline) {
+			for _, t := range deleted {
+				gone := !wait
+				for !gone && time.Now().Before(deadline) {
 					var obj json.RawMessage
 					if err := cl.Get(c.Context(), t.plural, t.name, &obj); client.IsNotFound(err) {
+						gone = true
 						break
 					}
 					select {
@@ -90,6 +105,12 @@ gets SIGTERM and its grace period); then the workload is gone. Delete waits for 
 						return failure(c.Context().Err())
 					case <-time.After(200 * time.Millisecond):
 					}
+				}
+				if !gone {
+					failed++
+					fmt.Fprintf(s.Err, "%s/%s: still being deleted after %v (its instances are stopping; see strata describe %s %s)\n",
+						singular(t.plural), t.name, timeout, singular(t.plural), t.name)
+					continue
 				}
 				fmt.Fprintf(s.Out, "%s/%s deleted\n", singular(t.plural), t.name)
 			}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -105,6 +104,12 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = driver.Close()
 		return fmt.Errorf("network: %w", err)
 	}
+	netw, err := newNetwork(nm, st, cfg.DataDir, log)
+	if err != nil {
+		_ = driver.Close()
+		return fmt.Errorf("network: %w", err)
+	}
+	defer netw.close()
 	all := []runtime.Driver{driver}
 	vm, err := qemu.New(ctx, qemu.Config{
 		StateDir: filepath.Join(cfg.DataDir, "vm"), KernelDir: cfg.GuestKernelDir, GuestInit: cfg.GuestInit,
@@ -121,12 +126,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer drivers.Close()
-	if _, err := nm.EnsureSegment(ctx, netseg.DefaultSegment, netip.Prefix{}); err != nil {
-		return fmt.Errorf("network: the default segment: %w", err)
-	}
 
 	rec := events.New(st, nil, 0, log)
-	ctrl := control.New(control.Options{Store: st, Drivers: drivers, Network: network{nm}, Events: rec, Logger: log, DataDir: cfg.DataDir})
+	ctrl := control.New(control.Options{Store: st, Drivers: drivers, Network: netw, Events: rec, Logger: log, DataDir: cfg.DataDir})
+	segs := control.NewSegments(control.SegmentOptions{Store: st, Network: netw, Events: rec, Logger: log})
 	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Images: driver, DataDir: cfg.DataDir, Drivers: drivers})
 	l, err := server.ListenUnix(cfg.Socket)
 	if err != nil {
@@ -142,9 +145,10 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(2)
+	errc := make(chan error, 4)
+	wg.Add(3)
 	go func() { defer wg.Done(); errc <- ctrl.Run(ctx) }()
+	go func() { defer wg.Done(); errc <- segs.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- srv.Serve(ctx, l) }()
 	if serveTCP != nil {
 		wg.Add(1)

@@ -238,7 +238,8 @@ func statusSubnet(sg *v1alpha1.Segment) string {
 	return sg.Status.Subnet
 }
 
-// segmentUsers lists the workloads on segment name, sorted.
+// segmentUsers lists the workloads on segment name, sorted; workloads being deleted do not
+// count (their instances go on their own, and the segment's bridge with the last of them).
 func (s *Server) segmentUsers(ctx context.Context, name string) ([]string, error) {
 	recs, _, err := s.store.List(ctx, v1alpha1.KindWorkload)
 	if err != nil {
@@ -247,7 +248,10 @@ func (s *Server) segmentUsers(ctx context.Context, name string) ([]string, error
 	var users []string
 	for _, rec := range recs {
 		w, err := objects.Workload(rec)
-		if err == nil && w.Spec.Segment == name {
+		if err != nil || w.Spec.Segment != name {
+			continue
+		}
+		if _, deleting := w.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested]; !deleting {
 			users = append(users, w.Metadata.Name)
 		}
 	}

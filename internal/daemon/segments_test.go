@@ -1,0 +1,272 @@
+package daemon_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// segmentApps are three segments and their workloads: web may reach payments on 8080 only;
+// reporting is reachable by nobody; payments and reporting may not leave the host. Every
+// server listens on 8080 and 9090, so a blocked port is told from a closed one.
+const segmentApps = `apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: web}
+spec: {egress: allow}
+---
+apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: payments}
+spec:
+  egress: deny
+  allow:
+  - from: {segment: web}
+    ports: [{port: 8080, protocol: tcp}]
+---
+apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: reporting}
+spec: {egress: deny}
+---
+` + segServer + `metadata: {name: shop}
+spec:
+  segment: web
+` + segCommand + `---
+` + segServer + `metadata: {name: ledger}
+spec:
+  segment: payments
+  isolation: vm
+  resources: {memory: 192Mi}
+` + segCommand + `---
+` + segServer + `metadata: {name: api}
+spec:
+  segment: payments
+  ports: [{name: http, port: 8080, publish: 18080}]
+` + segCommand + `---
+` + segServer + `metadata: {name: books}
+spec:
+  segment: reporting
+` + segCommand
+
+const segServer = "apiVersion: strata.dev/v1alpha1\nkind: Workload\n"
+
+const segCommand = `  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo $HOSTNAME > /www/index.html; httpd -f -p 8080 -h /www & httpd -f -p 9090 -h /www & wait"]
+`
+
+// outside is a network namespace beyond the host's segments, joined to the test's host
+// namespace by a veth pair: a client of published ports and a server for egress.
+const (
+	outsideHostIP   = "172.31.255.1"
+	outsideClientIP = "172.31.255.2"
+)
+
+// TestDaemonSegments checks the reachability matrix of three segments with containers and a
+// VM, by name; a published port from outside the host; egress allowed and denied; that a
+// crash and restart of the daemon leave the same rules and no duplicates; and that deleting
+// everything leaves no bridge, veth, tap or rule of strata's.
+func TestDaemonSegments(t *testing.T) {
+	e := newE2E(t)
+	kdir := vmEnv(t, e)
+	e.extraArgs = []string{"--guest-kernel-dir", kdir}
+	outside := e.netns + "-out"
+	if out, err := run("ip", "netns", "add", outside); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = run("ip", "netns", "del", outside) })
+	for _, args := range [][]string{
+		{"ip", "-n", e.netns, "link", "add", "ext0", "type", "veth", "peer", "name", "ext1", "netns", outside},
+		{"ip", "-n", e.netns, "addr", "add", outsideHostIP + "/30", "dev", "ext0"},
+		{"ip", "-n", e.netns, "link", "set", "ext0", "up"},
+		{"ip", "-n", outside, "addr", "add", outsideClientIP + "/30", "dev", "ext1"},
+		{"ip", "-n", outside, "link", "set", "ext1", "up"},
+		{"ip", "-n", outside, "link", "set", "lo", "up"},
+	} {
+		if out, err := run(args[0], args[1:]...); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	// A server outside the host, for the egress checks.
+	www := filepath.Join(e.dir, "outside-www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("outside\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := exec.Command("nsenter", "--net=/run/netns/"+outside, "/bin/busybox", "httpd", "-f", "-p", "8000", "-h", www)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+
+	began := time.Now()
+	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
+	appFile := filepath.Join(e.dir, "segments.yaml")
+	if err := os.WriteFile(appFile, []byte(segmentApps), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", appFile)
+	e.eventually("every workload runs", 180*time.Second, func() error {
+		for _, name := range []string{"shop", "ledger", "api", "books"} {
+			if _, err := e.running(name, 1); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return nil
+	})
+
+	phase("running")
+	// fetch asks for a page from inside a workload with nc: "ok" when it came, "blocked" when
+	// the connection timed out (a dropped packet), "refused" when nothing listens.
+	fetch := func(from, hostPort string) string {
+		host, port, _ := strings.Cut(hostPort, ":")
+		out, err := e.strata("exec", from, "--", "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "+host+" "+port)
+		switch {
+		case err == nil && strings.Contains(out, "200 OK"):
+			return "ok"
+		case err != nil && strings.Contains(err.Error(), "timed out"):
+			return "blocked"
+		case err != nil && strings.Contains(err.Error(), "refused"):
+			return "refused"
+		default:
+			return fmt.Sprintf("error (%q, %v)", out, err)
+		}
+	}
+	// The name server answers once the instances' names are known; wait for the first flow.
+	e.eventually("shop reaches ledger.payments by name", 60*time.Second, func() error {
+		if got := fetch("shop", "ledger.payments:8080"); got != "ok" {
+			return fmt.Errorf("%s", got)
+		}
+		return nil
+	})
+	matrix := []struct {
+		from, url, want string
+	}{
+		{"shop", "ledger.payments:8080", "ok"},      // allowed flow, to a VM, by name
+		{"shop", "api.payments:8080", "ok"},         // allowed flow, to a container
+		{"shop", "ledger.payments:9090", "blocked"}, // allowed segment pair, other port
+		{"shop", "books.reporting:8080", "blocked"}, // no flow into reporting
+		{"api", "ledger:8080", "ok"},                // same segment, short name
+		{"api", "ledger:9090", "ok"},                // same segment, any port
+		{"ledger", "api:9090", "ok"},                // same segment, from the VM
+		{"ledger", "shop.web:8080", "blocked"},      // no flow from payments into web
+		{"books", "api.payments:8080", "blocked"},   // reporting may not reach payments
+		{"books", "shop.web:8080", "blocked"},       // nor web
+		{"shop", outsideClientIP + ":8000", "ok"},   // web may leave the host
+		{"api", outsideClientIP + ":8000", "blocked"},
+		{"ledger", outsideClientIP + ":8000", "blocked"},
+	}
+	phase("first flow")
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range matrix {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got := fetch(m.from, m.url); got != m.want {
+				mu.Lock()
+				t.Errorf("%s -> %s: %s, want %s", m.from, m.url, got, m.want)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+
+	phase("matrix")
+	// The published port, from outside the host.
+	e.eventually("api's published port answers from outside", 30*time.Second, func() error {
+		out, err := run("nsenter", "--net=/run/netns/"+outside, "/bin/busybox", "wget", "-qO-", "http://"+outsideHostIP+":18080/")
+		if err != nil || !strings.HasPrefix(out, "api-0") {
+			return fmt.Errorf("%q: %w", out, err)
+		}
+		return nil
+	})
+
+	phase("published")
+	// describe and get -o wide explain it.
+	if out := e.must("describe", "segment", "payments"); !strings.Contains(out, "web") || !strings.Contains(out, "tcp/8080") || !strings.Contains(out, "tcp/18080 -> api:8080") {
+		t.Errorf("describe segment payments:\n%s", out)
+	}
+	if out := e.must("get", "segments", "-o", "wide"); !strings.Contains(out, "Allowed flows") {
+		t.Errorf("get segments -o wide:\n%s", out)
+	}
+	// A segment with workloads is not deleted.
+	if _, err := e.strata("delete", "segment", "payments"); err == nil || !strings.Contains(err.Error(), "api, ledger") {
+		t.Errorf("delete of a segment in use: %v", err)
+	}
+
+	phase("explained")
+	// Crash and restart: the same rules, no duplicate bridge or address.
+	before := nftRules(t, e.netns)
+	bridges := links(t, e.netns, "bridge")
+	e.kill9()
+	e.start()
+	time.Sleep(3 * time.Second)
+	if after := nftRules(t, e.netns); after != before {
+		t.Errorf("the rules changed across a crash:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if after := links(t, e.netns, "bridge"); after != bridges {
+		t.Errorf("bridges before the crash %q, after %q", bridges, after)
+	}
+	if out, _ := run("ip", "-n", e.netns, "-4", "-o", "addr", "show"); strings.Count(out, "inet 10.213.") != 3 {
+		t.Errorf("want one address on each of the three bridges:\n%s", out)
+	}
+	if got := fetch("shop", "ledger.payments:8080"); got != "ok" {
+		t.Errorf("after the restart, shop -> ledger: %s", got)
+	}
+
+	phase("restarted")
+	// Delete everything: nothing of strata's stays on the host.
+	e.must("delete", "-f", appFile)
+	e.eventually("nothing of strata's left", 120*time.Second, func() error {
+		for _, kind := range []string{"bridge", "veth", "tun"} {
+			if l := links(t, e.netns, kind); strings.Contains(l, "st-") {
+				return fmt.Errorf("%s links left: %s", kind, l)
+			}
+		}
+		if r := nftRules(t, e.netns); r != "" {
+			return fmt.Errorf("rules left:\n%s", r)
+		}
+		return nil
+	})
+	phase("deleted")
+	e.stop()
+}
+
+// nftRules lists strata's nftables table in the test's namespace, without counters ("" when
+// there is none).
+func nftRules(t *testing.T, netns string) string {
+	t.Helper()
+	out, err := run("ip", "netns", "exec", netns, "nft", "--stateless", "list", "table", "inet", "strata")
+	if err != nil {
+		if strings.Contains(err.Error(), "No such file") {
+			return ""
+		}
+		t.Fatalf("nft list: %v", err)
+	}
+	return out
+}
+
+// links lists the names of the links of a kind in the test's namespace.
+func links(t *testing.T, netns, kind string) string {
+	t.Helper()
+	out, err := run("ip", "-n", netns, "-o", "link", "show", "type", kind)
+	if err != nil {
+		t.Fatalf("ip link: %v", err)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			names = append(names, strings.TrimSuffix(strings.Split(f[1], "@")[0], ":"))
+		}
+	}
+	return strings.Join(names, " ")
+}
