@@ -15,7 +15,7 @@ import (
 )
 
 // DefaultSegment is the segment of workloads that name none; it exists without a Segment
-// object (one may be applied to set its egress and allowed flows).
+// object while workloads use it (one may be applied to set its egress and allowed flows).
 const DefaultSegment = "default"
 
 // SegmentNetwork is the host side of segments: bridges, and the rules and names that the
@@ -29,7 +29,8 @@ type SegmentNetwork interface {
 	// Segments lists the segments the host has.
 	Segments() []SegmentInfo
 	// Enforce makes the host enforce st: the flows between segments, egress, published
-	// ports, and the names instances resolve. It replaces whatever was enforced before.
+	// ports, and the names instances resolve. It replaces whatever was enforced before; a
+	// state without segments leaves nothing of strata's on the host.
 	Enforce(ctx context.Context, st NetworkState) error
 }
 
@@ -190,15 +191,21 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 			errs = append(errs, werr)
 		}
 	}
-	if _, ok := declared[DefaultSegment]; !ok {
-		if _, err := c.o.Network.EnsureSegment(ctx, DefaultSegment, ""); err != nil {
-			errs = append(errs, fmt.Errorf("segment %s: %w", DefaultSegment, err))
+	// Segments that workloads use without a Segment object are set up as they are (the
+	// instances' attachments also set them up on demand).
+	for _, name := range sortedKeys(users) {
+		if _, ok := declared[name]; ok {
+			continue
+		}
+		if _, err := c.o.Network.EnsureSegment(ctx, name, ""); err != nil {
+			errs = append(errs, fmt.Errorf("segment %s: %w", name, err))
 		}
 	}
-	// Segments that nothing declares or uses go; one that still has instances attached
-	// (their workload just moved away) goes on a later pass.
+	// Segments that nothing declares or uses go (the default one too: it comes back with
+	// its first instance); one that still has instances attached (their workload just
+	// moved away or is being deleted) goes on a later pass.
 	for _, info := range c.o.Network.Segments() {
-		if _, ok := declared[info.Name]; ok || users[info.Name] > 0 || info.Name == DefaultSegment {
+		if _, ok := declared[info.Name]; ok || users[info.Name] > 0 {
 			continue
 		}
 		if err := c.o.Network.DeleteSegment(ctx, info.Name); err != nil {

@@ -121,16 +121,13 @@ func TestSegmentSync(t *testing.T) {
 	if _, ok := net.segs["stale"]; ok {
 		t.Error("a segment nothing declares or uses was kept")
 	}
-	if _, ok := net.segs[DefaultSegment]; !ok {
-		t.Error("the default segment was not set up")
-	}
 
 	// What the host is told to enforce.
 	var names []string
 	for _, s := range net.enforced.Segments {
 		names = append(names, fmt.Sprintf("%s:%s:%v", s.Name, s.Spec.Egress, s.Declared))
 	}
-	if got := strings.Join(names, " "); got != "default:allow:false payments:deny:true" {
+	if got := strings.Join(names, " "); got != "payments:deny:true" {
 		t.Errorf("enforced segments %q", got)
 	}
 	// A published port is enforced before any instance has an address (with no target yet).
