@@ -35,27 +35,39 @@ func (m *Manager) Reattach(ctx context.Context, segName, id string) (Attachment,
 	return m.attach(ctx, segName, id, true)
 }
 
-func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) (_ Attachment, err error) {
+// prepare starts an attach of instance id to segment segName: it checks both names, takes
+// the manager's lock and opens a netlink handle on the host. done closes the handle and
+// releases the lock.
+func (m *Manager) prepare(ctx context.Context, segName, id string) (_ *segment, _ *netlink.Handle, done func(), _ error) {
 	if err := ctx.Err(); err != nil {
-		return Attachment{}, err
+		return nil, nil, nil, err
 	}
 	if err := checkSegmentName(segName); err != nil {
-		return Attachment{}, err
+		return nil, nil, nil, err
 	}
 	if err := checkInstanceID(id); err != nil {
-		return Attachment{}, err
+		return nil, nil, nil, err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	seg, ok := m.segments[segName]
 	if !ok {
-		return Attachment{}, fmt.Errorf("%w: segment %q; ensure the segment before attaching instance %q", ErrNotFound, segName, id)
+		m.mu.Unlock()
+		return nil, nil, nil, fmt.Errorf("%w: segment %q; ensure the segment before attaching instance %q", ErrNotFound, segName, id)
 	}
 	h, err := m.opts.Host.Netlink()
 	if err != nil {
+		m.mu.Unlock()
+		return nil, nil, nil, err
+	}
+	return seg, h, func() { h.Close(); m.mu.Unlock() }, nil
+}
+
+func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) (_ Attachment, err error) {
+	seg, h, done, err := m.prepare(ctx, segName, id)
+	if err != nil {
 		return Attachment{}, err
 	}
-	defer h.Close()
+	defer done()
 
 	if rec, ok := m.attachments[id]; ok {
 		if err := checkSame(rec, segName, KindVeth); err != nil {

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +20,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"strata.dev/strata/internal/netseg/nstest"
 )
 
 // testEnv is one test's private world: a network namespace that plays the
@@ -54,7 +55,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		netnsDir: filepath.Join(dir, "netns"),
 		stateDir: filepath.Join(dir, "state"),
 	}
-	ns, err := newNamedNS(e.nsName)
+	ns, err := nstest.NewNamed(e.nsName)
 	if err != nil {
 		t.Skipf("kernel cannot create a network namespace here: %v", err)
 	}
@@ -64,23 +65,6 @@ func newTestEnv(t testing.TB) *testEnv {
 	t.Cleanup(e.teardown)
 	e.probe()
 	return e
-}
-
-// newNamedNS creates a namespace bind-mounted at /run/netns/name (visible to
-// `ip netns`) on a thread that is thrown away afterwards.
-func newNamedNS(name string) (netns.NsHandle, error) {
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread stays in the new namespace and ends here
-		ns, err := netns.NewNamed(name)
-		c <- result{ns, err}
-	}()
-	r := <-c
-	return r.ns, r.err
 }
 
 // probe skips the test when the kernel lacks veth pairs or bridges.
@@ -252,27 +236,7 @@ const echoPort = 7007
 // there) and answers every connection with the address it came from.
 func serveEcho(t testing.TB, in func(func() error) error, addr netip.Addr) {
 	t.Helper()
-	var ln net.Listener
-	err := in(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(addr, echoPort).String())
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listen on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
+	nstest.ServeTCP(t, in, netip.AddrPortFrom(addr, echoPort), nstest.RemoteIP)
 }
 
 // ask connects from inside a namespace to an echo server on addr and

@@ -42,26 +42,11 @@ const tapFlags = unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR
 // veth (Attach), is ErrConflict; an unknown segment is ErrNotFound; a full
 // segment is ErrExhausted. A failed AttachTap leaves nothing behind.
 func (m *Manager) AttachTap(ctx context.Context, segName, id string) (_ Attachment, err error) {
-	if err := ctx.Err(); err != nil {
-		return Attachment{}, err
-	}
-	if err := checkSegmentName(segName); err != nil {
-		return Attachment{}, err
-	}
-	if err := checkInstanceID(id); err != nil {
-		return Attachment{}, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seg, ok := m.segments[segName]
-	if !ok {
-		return Attachment{}, fmt.Errorf("%w: segment %q; ensure the segment before attaching instance %q", ErrNotFound, segName, id)
-	}
-	h, err := m.opts.Host.Netlink()
+	seg, h, done, err := m.prepare(ctx, segName, id)
 	if err != nil {
 		return Attachment{}, err
 	}
-	defer h.Close()
+	defer done()
 
 	if rec, ok := m.attachments[id]; ok {
 		if err := checkSame(rec, segName, KindTap); err != nil {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"strata.dev/strata/internal/netseg"
+	"strata.dev/strata/internal/netseg/nstest"
 )
 
 // testNet is a network namespace of the test's own that plays the host:
@@ -38,7 +38,7 @@ func newTestNet(t testing.TB) *testNet {
 		t.Skip("needs root: the test creates a network namespace and bridges")
 	}
 	n := &testNet{t: t, name: fmt.Sprintf("strata-dnstest-%x", rand.Uint64())}
-	ns, err := newNamedNS(n.name)
+	ns, err := nstest.NewNamed(n.name)
 	if err != nil {
 		t.Skipf("kernel cannot create a network namespace here: %v", err)
 	}
@@ -55,23 +55,6 @@ func newTestNet(t testing.TB) *testNet {
 		t.Fatalf("set lo up in the test namespace: %v", err)
 	}
 	return n
-}
-
-// newNamedNS creates a namespace bind-mounted at /run/netns/name on a
-// thread that is thrown away afterwards.
-func newNamedNS(name string) (netns.NsHandle, error) {
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread stays in the new namespace and ends here
-		ns, err := netns.NewNamed(name)
-		c <- result{ns, err}
-	}()
-	r := <-c
-	return r.ns, r.err
 }
 
 func (n *testNet) netlink() *netlink.Handle {

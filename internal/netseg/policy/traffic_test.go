@@ -14,6 +14,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"strata.dev/strata/internal/netseg/nstest"
 )
 
 // lab is a namespace playing the host, with strata's bridges in it, each
@@ -166,27 +168,9 @@ func (l *lab) waitUp(h *netlink.Handle, name string) {
 // server's address and the client's as it saw them.
 func serve(t *testing.T, ns netns.NsHandle, addr netip.AddrPort) {
 	t.Helper()
-	var ln net.Listener
-	err := inNS(ns, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", addr.String())
-		return err
+	nstest.ServeTCP(t, func(f func() error) error { return inNS(ns, f) }, addr, func(c net.Conn) string {
+		return c.LocalAddr().(*net.TCPAddr).IP.String() + " " + nstest.RemoteIP(c)
 	})
-	if err != nil {
-		t.Fatalf("listen on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "%s %s\n", c.LocalAddr().(*net.TCPAddr).IP, c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
 }
 
 // answer is what a server said: who served, and whom it saw.
