@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -266,12 +267,22 @@ func TestDeleteRemovesEverything(t *testing.T) {
 	e := newEnv(t)
 	e.apply(workload("web", "2", sleepForever, "Always"), v1alpha1.TierContainer)
 	e.reconcile("web")
+	logs := filepath.Join(e.c.o.DataDir, "logs")
+	for _, f := range []string{"web-0.log", "web-0.log.1", "web-1.log", "other-0.log"} {
+		if err := os.WriteFile(filepath.Join(logs, f), []byte("line\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := e.st.Delete(context.Background(), v1alpha1.KindWorkload, "web", 0); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile("web")
 	if n := len(e.instances()); n != 0 {
 		t.Errorf("%d instances left after delete", n)
+	}
+	left, _ := os.ReadDir(logs)
+	if len(left) != 1 || left[0].Name() != "other-0.log" {
+		t.Errorf("logs after delete: %v; want only another workload's", left)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -57,4 +58,23 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// removeLogs deletes instance id's log and its rotated copies.
+func (c *Controller) removeLogs(id string) error {
+	if c.o.DataDir == "" {
+		return nil
+	}
+	path := filepath.Join(c.o.DataDir, "logs", id+".log")
+	var errs []error
+	for i := 0; i <= c.o.LogFiles; i++ {
+		p := path
+		if i > 0 {
+			p += "." + strconv.Itoa(i)
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove the log of %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
 }

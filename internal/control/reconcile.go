@@ -314,6 +314,11 @@ func (c *Controller) deleteAll(ctx context.Context, name string) error {
 			continue
 		}
 		c.event(ctx, name, id, "Normal", "Removed", "the workload was deleted")
+		// The instance's logs go with the workload: a new workload of the same name starts
+		// with empty logs. (Volumes stay: they are data.)
+		if err := c.removeLogs(id); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
