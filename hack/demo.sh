@@ -9,6 +9,8 @@ STRATA=bin/strata
 DATA_DIR=${STRATA_DATA_DIR:-/var/lib/strata}
 export STRATA_SOCKET=${STRATA_SOCKET:-/run/strata/strata.sock}
 LOG=$DATA_DIR/serve.log
+# The TLS listener also serves the dashboard (https://LISTEN/ui/); empty: socket only.
+LISTEN=${STRATA_LISTEN-127.0.0.1:7443}
 APP=examples/hybrid/app.yaml
 
 say() { printf '\n== %s\n' "$*"; }
@@ -30,8 +32,8 @@ fi
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (the daemon drives containerd and network namespaces)"; exit 1; }
 mkdir -p "$DATA_DIR"
 if ! $STRATA get workloads >/dev/null 2>&1; then
-	say "starting the daemon: $STRATA serve --start-containerd (log: $LOG)"
-	setsid $STRATA serve --data-dir "$DATA_DIR" --start-containerd >>"$LOG" 2>&1 < /dev/null &
+	say "starting the daemon: $STRATA serve --start-containerd ${LISTEN:+--listen $LISTEN }(log: $LOG)"
+	setsid $STRATA serve --data-dir "$DATA_DIR" --start-containerd ${LISTEN:+--listen "$LISTEN"} >>"$LOG" 2>&1 < /dev/null &
 	for _ in $(seq 60); do
 		$STRATA get workloads >/dev/null 2>&1 && break
 		sleep 0.5
@@ -80,6 +82,17 @@ $STRATA exec ledger -- cat /proc/version
 
 say "strata events | tail -n 12"
 $STRATA events | tail -n 12
+
+if [[ -n $LISTEN ]] && url=$($STRATA dashboard --server "https://$LISTEN" --data-dir "$DATA_DIR" 2>/dev/null); then
+	say "the dashboard: $STRATA dashboard --server https://$LISTEN"
+	printf '%s\n' "$url"
+	printf 'Open it in a browser on this host; it trusts the daemon once %s is imported as a CA\n' "$DATA_DIR/tls/ca.crt"
+	printf '(or accept the certificate). The part after #token= is the admin token of %s.\n' "$DATA_DIR/tls/tokens"
+else
+	say "the dashboard"
+	printf 'The daemon has no TLS listener at %s: restart it with --listen, or run\n' "${LISTEN:-(none)}"
+	printf '  %s dashboard --listen 127.0.0.1:8080\nand open the address it prints.\n' "$STRATA"
+fi
 
 printf '\nThe daemon keeps running (socket %s). Try `%s describe workload storefront`.\n' "$STRATA_SOCKET" "$STRATA"
 printf 'Stop it with: hack/demo.sh stop\n'

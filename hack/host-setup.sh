@@ -33,6 +33,7 @@ PACKAGES=(
 	qemu-utils
 	busybox-static
 	genisoimage
+	chromium
 )
 
 STEPS=(

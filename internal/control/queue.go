@@ -51,3 +51,10 @@ func (q *queue) next(now time.Time) (string, time.Duration) {
 	delete(q.due, best)
 	return best, 0
 }
+
+// len returns how many names are scheduled, due or not.
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.due)
+}

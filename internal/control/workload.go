@@ -71,6 +71,9 @@ type Options struct {
 	// files (defaults DefaultMaxLogBytes and DefaultLogFiles).
 	MaxLogBytes int64
 	LogFiles    int
+	// ObserveReconcile, when set, is told how long each reconcile of a workload took
+	// (by Clock), failed ones included; the daemon feeds it to its metrics.
+	ObserveReconcile func(d time.Duration)
 }
 
 // Controller reconciles Workloads.
@@ -115,6 +118,10 @@ func New(o Options) *Controller {
 	}
 	return &Controller{o: o, log: o.Logger, queue: newQueue(), failures: map[string]int{}, health: map[string]*probeState{}}
 }
+
+// QueueDepth returns how many workloads are scheduled for a reconcile, now or after a
+// backoff or requeue delay. It is safe to call while Run runs.
+func (c *Controller) QueueDepth() int { return c.queue.len() }
 
 // Run reconciles until ctx ends: every workload at start and on every resync, and each
 // workload when the store says it changed.
@@ -195,7 +202,11 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 }
 
 func (c *Controller) reconcileAndRequeue(ctx context.Context, name string) {
+	began := c.o.Clock()
 	after, err := c.Reconcile(ctx, name)
+	if c.o.ObserveReconcile != nil {
+		c.o.ObserveReconcile(c.o.Clock().Sub(began))
+	}
 	if err != nil {
 		c.failures[name]++
 		delay := backoff(c.o.RestartBackoff, c.o.MaxRestartBackoff, c.failures[name]-1)

@@ -14,12 +14,14 @@ import (
 
 	"strata.dev/strata/internal/control"
 	"strata.dev/strata/internal/events"
+	"strata.dev/strata/internal/metrics"
 	"strata.dev/strata/internal/netseg"
 	"strata.dev/strata/internal/runtime"
 	ctrd "strata.dev/strata/internal/runtime/containerd"
 	"strata.dev/strata/internal/runtime/qemu"
 	"strata.dev/strata/internal/server"
 	"strata.dev/strata/internal/store"
+	"strata.dev/strata/internal/ui"
 )
 
 // Defaults of Config.
@@ -67,7 +69,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "strata.db"), store.Options{Logger: log})
+	storePath := filepath.Join(cfg.DataDir, "strata.db")
+	st, err := store.Open(storePath, store.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -128,9 +131,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer drivers.Close()
 
 	rec := events.New(st, nil, 0, log)
-	ctrl := control.New(control.Options{Store: st, Drivers: drivers, Network: netw, Events: rec, Logger: log, DataDir: cfg.DataDir})
+	met := metrics.New(metrics.Options{Store: st, StorePath: storePath, Drivers: drivers, Process: true, Logger: log})
+	ctrl := control.New(control.Options{Store: st, Drivers: drivers, Network: netw, Events: rec, Logger: log, DataDir: cfg.DataDir,
+		ObserveReconcile: met.ObserveReconcile})
+	met.WatchQueue(ctrl.QueueDepth)
 	segs := control.NewSegments(control.SegmentOptions{Store: st, Network: netw, Events: rec, Logger: log})
-	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Images: driver, DataDir: cfg.DataDir, Drivers: drivers})
+	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
+		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})
 	l, err := server.ListenUnix(cfg.Socket)
 	if err != nil {
 		return err

@@ -166,3 +166,23 @@ type SavedState struct {
 	Memory string // the device and memory state
 	Disk   string // the disk as it was at the same moment (qcow2, standalone)
 }
+
+// StatsReader is a Driver that reports what its running instances use.
+type StatsReader interface {
+	// Stats returns the resources instance id has used: CPU time since it
+	// started and the memory it holds now. It returns ErrNotFound for an
+	// unknown ID and ErrNotRunning when the instance's main process has
+	// exited.
+	Stats(ctx context.Context, id string) (Stats, error)
+}
+
+// Stats is what one instance uses, as its driver measures it: the
+// container's or sandbox's cgroup, or the QEMU process of a VM.
+type Stats struct {
+	// CPUSeconds is the CPU time the instance has used since it started,
+	// user and system, summed over all CPUs.
+	CPUSeconds float64
+	// MemoryBytes is the memory the instance holds now (the cgroup's usage,
+	// or the QEMU process's resident set).
+	MemoryBytes int64
+}

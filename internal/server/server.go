@@ -40,6 +40,16 @@ type Options struct {
 	// Drivers run exec in instances; DataDir holds instance logs (logs/ID.log).
 	Drivers *runtime.Registry
 	DataDir string
+	// Metrics serves GET /metrics (the Prometheus text format); nil: not served. Like
+	// every route it needs a token on the TLS listener and none on the unix socket.
+	Metrics http.Handler
+	// Middleware, when set, wraps the routed API (the unix socket's and, inside the token
+	// check, the TLS listener's); the daemon measures requests with it. It may read
+	// r.Pattern, the route that matched, once the wrapped handler has returned.
+	Middleware func(http.Handler) http.Handler
+	// UI serves the dashboard under /ui/ (GET); nil: not served. On the TLS listener its
+	// files are served without a token (they hold no data); the API calls it makes need one.
+	UI http.Handler
 }
 
 // Recorder records an event about an object.
@@ -55,6 +65,7 @@ type Server struct {
 	ready  func(ctx context.Context) error
 	rec    Recorder
 	mux    *http.ServeMux
+	h      http.Handler // mux, wrapped by Options.Middleware
 	images runtime.ImageImporter
 	drv    *runtime.Registry
 	data   string
@@ -80,11 +91,21 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+Prefix+"{resource}/{name}", s.get)
 	s.mux.HandleFunc("PUT "+Prefix+"{resource}/{name}", s.update)
 	s.mux.HandleFunc("DELETE "+Prefix+"{resource}/{name}", s.delete)
+	if o.Metrics != nil {
+		s.mux.Handle("GET /metrics", o.Metrics)
+	}
+	if o.UI != nil {
+		s.mux.Handle("GET "+UIPath, o.UI)
+	}
+	s.h = s.mux
+	if o.Middleware != nil {
+		s.h = o.Middleware(s.mux)
+	}
 	return s
 }
 
 // Handler returns the API's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.h }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.ready != nil {
@@ -115,7 +136,7 @@ func ListenUnix(path string) (net.Listener, error) {
 
 // Serve serves the API on l until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()

@@ -141,7 +141,7 @@ func (m *TLSMaterial) Fingerprint() string {
 // ServeTLS serves the API on l over TLS with cfg, answering only requests that carry a
 // token from tokens, until ctx ends; then it shuts down gracefully.
 func (s *Server) ServeTLS(ctx context.Context, l net.Listener, cfg *tls.Config, tokens *Tokens) error {
-	hs := &http.Server{Handler: RequireToken(s.mux, tokens, s.log), ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: publicUI(s.h, RequireToken(s.h, tokens, s.log)), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		// Failed handshakes (a client without the CA, a port scan) are the clients' problem.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}

@@ -1,0 +1,93 @@
+// panel.js renders the workload list and the panel of the selected workload: its tier and
+// the assessment's reasons, its instances, its recent events and the end of its log.
+
+import { instancesOf, restartsOf, segmentOf, stateClass, tierOf } from './model.js';
+
+// h builds an HTML element; strings become text nodes, never markup.
+export function h(tag, attrs = {}, ...children) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) n.addEventListener(k.slice(2), v);
+    else n.setAttribute(k, String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) n.append(c);
+  return n;
+}
+
+function tierBadge(tier) { return h('span', { class: `tier tier-${tier || 'none'}` }, tier || 'assessing'); }
+
+// renderList fills tbody with a row per workload.
+export function renderList(tbody, workloads, selected, select) {
+  tbody.replaceChildren(...workloads.map((w) => {
+    const name = w.metadata.name;
+    const insts = instancesOf(w);
+    const running = insts.filter((i) => i.state === 'running').length;
+    const restarts = restartsOf(w);
+    return h('tr', {
+      class: name === selected ? 'selected' : '', 'data-workload': name, 'data-tier': tierOf(w), 'data-restarts': restarts,
+      onclick: () => select(name),
+    },
+    h('td', {}, h('strong', {}, name)),
+    h('td', {}, tierBadge(tierOf(w))),
+    h('td', {}, segmentOf(w)),
+    h('td', {}, `${running}/${insts.length} running`),
+    h('td', { class: restarts > 0 ? 'restarts-hot' : '' }, String(restarts)));
+  }));
+  if (workloads.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'no workloads')));
+}
+
+function time(t) {
+  if (!t) return '';
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? t : d.toLocaleTimeString([], { hour12: false });
+}
+
+// renderPanel fills section with the panel of workload w. events are its events, newest
+// last; logs is {instance, text, error}; choose(instance) picks whose log to show.
+export function renderPanel(section, w, events, logs, handlers) {
+  const name = w.metadata.name;
+  const st = w.status || {};
+  const insts = instancesOf(w);
+  const reasons = st.reasons || [];
+  const kids = [
+    h('div', { class: 'panel-head' }, h('h2', {}, name), tierBadge(tierOf(w)),
+      h('button', { type: 'button', onclick: handlers.close, 'aria-label': 'close' }, '\u00d7')),
+    h('div', { class: 'muted' }, `segment ${segmentOf(w)} \u00b7 phase ${st.phase || 'unknown'} \u00b7 image ${w.spec.image || (w.spec.vm ? 'VM' : '-')}`),
+    h('h3', {}, 'Why this tier'),
+    reasons.length === 0
+      ? h('div', { class: 'muted' }, 'no rule asked for more isolation than the default')
+      : h('ul', { class: 'reasons' }, ...reasons.map((r) => h('li', {},
+        h('span', { class: 'rule' }, `${r.rule} \u2192 ${r.tier}${r.effect ? ' (' + r.effect + ')' : ''}`), h('br'), r.message))),
+    h('h3', {}, 'Instances'),
+    insts.length === 0 ? h('div', { class: 'muted' }, 'no instances yet') : h('table', { class: 'inst-table', id: 'inst-table' },
+      h('thead', {}, h('tr', {}, ...['id', 'state', 'ip', 'pid', '\u21bb'].map((c) => h('th', {}, c)))),
+      h('tbody', {}, ...insts.map((i) => h('tr', { 'data-instance': i.id, 'data-state': i.state, 'data-restarts': i.restarts || 0 },
+        h('td', { class: 'mono' }, i.id),
+        h('td', {}, h('span', { class: `sdot state-${stateClass(i.state)}` }), ' ', i.state,
+          i.message ? h('div', { class: 'inst-msg' }, i.message) : null),
+        h('td', { class: 'mono' }, i.ip || '-'),
+        h('td', { class: 'mono' }, i.pid ? String(i.pid) : '-'),
+        h('td', { class: (i.restarts || 0) > 0 ? 'restarts-hot' : '' }, String(i.restarts || 0)))))),
+    h('h3', {}, 'Recent events'),
+    events.length === 0 ? h('div', { class: 'muted' }, 'none') : h('ul', { class: 'events' },
+      ...events.slice(-12).reverse().map((e) => h('li', {},
+        h('span', { class: 'time' }, time(e.time)),
+        h('span', { class: e.type === 'Warning' ? 'warn' : '' }, e.reason), ' ',
+        e.instance ? h('span', { class: 'mono' }, e.instance + ' ') : null, e.message))),
+  ];
+  const pick = h('select', { 'aria-label': 'instance', onchange: (ev) => handlers.choose(ev.target.value) },
+    ...insts.map((i) => {
+      const o = h('option', { value: i.id }, i.id);
+      o.selected = i.id === logs.instance;
+      return o;
+    }));
+  kids.push(h('div', { class: 'logs-head' }, h('h3', {}, 'Log (last lines)'), insts.length > 1 ? pick : null,
+    h('button', { type: 'button', onclick: handlers.refreshLogs }, 'refresh')));
+  if (logs.error) kids.push(h('div', { class: 'muted' }, logs.error));
+  else kids.push(h('pre', { class: 'logs', id: 'logs' }, logs.text === undefined ? 'loading\u2026' : (logs.text || '(empty)')));
+  section.replaceChildren(...kids);
+  section.hidden = false;
+  const pre = section.querySelector('.logs');
+  if (pre) pre.scrollTop = pre.scrollHeight;
+}
