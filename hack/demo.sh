@@ -58,6 +58,12 @@ for _ in $(seq 120); do
 	sleep 1
 done
 
+# A VM runs once QEMU does; its command starts after the guest boots (seconds here).
+for _ in $(seq 60); do
+	$STRATA logs ledger 2>/dev/null | grep -q 'ledger up' && break
+	sleep 1
+done
+
 say "strata get workloads -o wide"
 $STRATA get workloads -o wide
 
@@ -67,15 +73,24 @@ $STRATA logs plugin-runner
 say "strata logs ledger   (a VM: its serial console, its own kernel)"
 $STRATA logs ledger | grep -v '^\[' || true
 
-# ip_of prints the address of a workload's first instance.
-ip_of() { $STRATA get workload "$1" -o json | sed -n 's/.*"ip": "\([0-9.]*\)".*/\1/p' | head -n 1; }
+# probe asks for page /$4 of $2:$3 from inside workload $1: the page's last line, or why not.
+probe() {
+	$STRATA exec "$1" -- sh -c "printf 'GET /${4:-} HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $2 $3 | tail -n 1" 2>&1 |
+		sed -e 's/.*timed out.*/blocked (no flow allows it)/' -e 's/.*refused.*/refused (nothing listens)/'
+}
 
-say "every tier serves: strata exec catalog -- wget -qO- <instance>:<port>"
-for target in storefront:8080 plugin-runner:8081 ledger:7000; do
-	name=${target%%:*} port=${target##*:}
-	printf '%-14s %-16s ' "$name" "$(ip_of "$name"):$port"
-	$STRATA exec catalog -- wget -qO- "http://$(ip_of "$name"):$port/"
+say "every tier serves, by name, where a flow allows it: strata exec storefront -- nc NAME.SEGMENT PORT"
+for target in catalog.shop:9000/items.json ledger.shop:7000 plugin-runner.plugins:8081; do
+	host=${target%%:*} rest=${target#*:}
+	port=${rest%%/*} page=${rest#"$port"}
+	printf '%-40s %s\n' "storefront -> $target" "$(probe storefront "$host" "$port" "${page#/}")"
 done
+say "and nothing else crosses a segment"
+printf '%-40s %s\n' "catalog -> storefront.web:8080" "$(probe catalog storefront.web 8080)"
+printf '%-40s %s\n' "plugin-runner -> catalog.shop:9000" "$(probe plugin-runner catalog.shop 9000 items.json)"
+
+say "strata get segments -o wide"
+$STRATA get segments -o wide
 
 say "strata exec ledger -- cat /proc/version   (through strata's guest agent)"
 $STRATA exec ledger -- cat /proc/version

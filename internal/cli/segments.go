@@ -22,9 +22,10 @@ type segView struct {
 	declared bool
 }
 
-// segmentViews lists the declared segments and the implicit ones the workloads use, sorted.
+// segmentViews lists the declared segments and the implicit ones the workloads use (the
+// default segment among them, when a workload is on it), sorted.
 func segmentViews(segs []v1alpha1.Segment, wls []v1alpha1.Workload) []segView {
-	byName := map[string]segView{"default": {name: "default", spec: v1alpha1.SegmentSpec{Egress: v1alpha1.EgressAllow}}}
+	byName := map[string]segView{}
 	for _, w := range wls {
 		if _, ok := byName[segmentName(w)]; !ok {
 			byName[segmentName(w)] = segView{name: segmentName(w), spec: v1alpha1.SegmentSpec{Egress: v1alpha1.EgressAllow}}
