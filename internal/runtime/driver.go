@@ -63,7 +63,8 @@ type Capabilities struct {
 	// that allocates beyond MemoryBytes is OOM-killed (Status.OOMKilled).
 	Limits bool
 
-	// Mounts reports that InstanceSpec.Mounts are honoured.
+	// Mounts reports that InstanceSpec.Mounts are honoured; a driver without it
+	// refuses a spec with mounts (ErrUnsupported) rather than lose the data.
 	Mounts bool
 
 	// NetNS reports that InstanceSpec.NetNS is honoured (the instance joins

@@ -83,7 +83,7 @@ func TestCrash(t *testing.T) {
 // lines it printed.
 func runCrashChild(t *testing.T, path string, round int, seed uint64, early bool, delay time.Duration) []string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0]) // TestMain runs crashChild when the environment says so
 	cmd.Env = append(os.Environ(),
 		envCrashStore+"="+path,
 		envCrashSeed+"="+strconv.FormatUint(seed, 10),
@@ -286,15 +286,20 @@ func (m *crashModel) verify(t *testing.T, round int, path string, pending *crash
 	return committed
 }
 
-// TestCrashChild is the writing process of TestCrash; it does nothing unless
-// started by it. It announces each write ("begin OP KIND NAME TAG"), makes
-// it, and acknowledges it once the call has returned ("ack OP KIND NAME RV"),
-// until it is killed.
-func TestCrashChild(t *testing.T) {
-	path := os.Getenv(envCrashStore)
-	if path == "" {
-		t.Skip("run by TestCrash")
+// TestMain runs the tests, or, in a process that TestCrash started, the
+// crash child.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(envCrashStore); path != "" {
+		crashChild(path)
+		return
 	}
+	os.Exit(m.Run())
+}
+
+// crashChild is the writing process of TestCrash. It announces each write
+// ("begin OP KIND NAME TAG"), makes it, and acknowledges it once the call has
+// returned ("ack OP KIND NAME RV"), until it is killed.
+func crashChild(path string) {
 	seed, _ := strconv.ParseUint(os.Getenv(envCrashSeed), 10, 64)
 	round := os.Getenv(envCrashRound)
 	rng := rand.New(rand.NewPCG(seed, 1))

@@ -16,10 +16,20 @@ import (
 )
 
 func (s *suite) testMounts(t *testing.T) {
-	if !s.caps.Mounts {
-		t.Skip("driver does not honour mounts")
-	}
 	in, out := t.TempDir(), t.TempDir()
+	if !s.caps.Mounts {
+		// A driver that cannot mount refuses, rather than run without the data.
+		spec := s.spec(t, "mounts-refused", script.Exit(0))
+		spec.Mounts = []runtime.Mount{{HostPath: in, Path: "/in"}}
+		s.cleanup(t, s.d, spec.ID)
+		if _, err := s.d.Start(ctx(t), spec); !errors.Is(err, runtime.ErrUnsupported) {
+			t.Fatalf("start with a mount on a driver without mounts: %v, want ErrUnsupported", err)
+		}
+		if _, err := s.d.Status(ctx(t), spec.ID); !errors.Is(err, runtime.ErrNotFound) {
+			t.Errorf("a refused start left instance %s: %v", spec.ID, err)
+		}
+		return
+	}
 	if err := os.WriteFile(filepath.Join(in, "in.txt"), []byte("from-host\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
