@@ -99,37 +99,18 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 		return m.attachment(rec), nil
 	}
 
-	veth := vethName(m.opts.BridgePrefix, id)
-	for _, o := range m.segments {
-		if o.Bridge == veth {
-			return Attachment{}, fmt.Errorf("%w: instance %q: veth name %s is the bridge of segment %q; rename the segment",
-				ErrConflict, id, veth, o.Name)
-		}
-	}
 	var rv revert
 	defer rv.undoOn(&err)
-	prevLast := seg.ipam.last
-	ip, err := seg.ipam.allocate(id)
-	if err != nil {
-		return Attachment{}, fmt.Errorf("segment %q: attach instance %q: %w", segName, id, err)
-	}
-	rec := attachRecord{
+	veth := vethName(m.opts.BridgePrefix, id)
+	rec, err := m.claim(&rv, seg, attachRecord{
 		Instance: id,
 		Segment:  segName,
 		Kind:     KindVeth,
-		IP:       ip,
 		HostVeth: veth,
 		NetNS:    filepath.Join(m.opts.NetNSDir, id),
-	}
-	// Record first: a crash from here on leaves a record that the next
-	// Attach completes and Detach or Cleanup removes.
-	m.attachments[id] = rec
-	if err := m.commit(&rv, "address "+ip.String(), func() {
-		delete(m.attachments, id)
-		seg.ipam.release(ip)
-		seg.ipam.last = prevLast
-	}); err != nil {
-		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+	}, veth)
+	if err != nil {
+		return Attachment{}, err
 	}
 	// An interrupted earlier run may have left things under these names.
 	if err := m.teardown(h, rec); err != nil {
@@ -138,8 +119,37 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 	if err := m.build(ctx, h, seg, rec, true); err != nil {
 		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
 	}
-	m.log.Info("instance attached", "instance", id, "segment", segName, "ip", ip, "netns", rec.NetNS, "veth", rec.HostVeth)
+	m.log.Info("instance attached", "instance", id, "segment", segName, "ip", rec.IP, "netns", rec.NetNS, "veth", rec.HostVeth)
 	return m.attachment(rec), nil
+}
+
+// claim gives a new attachment an address on seg and records it, on disk before the host
+// changes (rv undoes both): a crash from here on leaves a record that the next attach
+// completes and Detach or Cleanup removes. link is the host-side interface the attachment
+// makes, which must not be a segment's bridge.
+func (m *Manager) claim(rv *revert, seg *segment, rec attachRecord, link string) (attachRecord, error) {
+	id := rec.Instance
+	for _, o := range m.segments {
+		if o.Bridge == link {
+			return rec, fmt.Errorf("%w: instance %q: %s name %s is the bridge of segment %q; rename the segment",
+				ErrConflict, id, rec.Kind, link, o.Name)
+		}
+	}
+	prevLast := seg.ipam.last
+	ip, err := seg.ipam.allocate(id)
+	if err != nil {
+		return rec, fmt.Errorf("segment %q: attach instance %q: %w", seg.Name, id, err)
+	}
+	rec.IP = ip
+	m.attachments[id] = rec
+	if err := m.commit(rv, "address "+ip.String(), func() {
+		delete(m.attachments, id)
+		seg.ipam.release(ip)
+		seg.ipam.last = prevLast
+	}); err != nil {
+		return rec, fmt.Errorf("instance %q: %w", id, err)
+	}
+	return rec, nil
 }
 
 // checkSame refuses to attach an instance recorded as rec to segName as a

@@ -63,35 +63,17 @@ func (m *Manager) AttachTap(ctx context.Context, segName, id string) (_ Attachme
 		return m.attachment(rec), nil
 	}
 
-	tap := tapName(m.opts.BridgePrefix, id)
-	for _, o := range m.segments {
-		if o.Bridge == tap {
-			return Attachment{}, fmt.Errorf("%w: instance %q: tap name %s is the bridge of segment %q; rename the segment",
-				ErrConflict, id, tap, o.Name)
-		}
-	}
 	var rv revert
 	defer rv.undoOn(&err)
-	prevLast := seg.ipam.last
-	ip, err := seg.ipam.allocate(id)
+	tap := tapName(m.opts.BridgePrefix, id)
+	rec, err := m.claim(&rv, seg, attachRecord{Instance: id, Segment: segName, Kind: KindTap, Tap: tap}, tap)
 	if err != nil {
-		return Attachment{}, fmt.Errorf("segment %q: attach instance %q: %w", segName, id, err)
-	}
-	rec := attachRecord{Instance: id, Segment: segName, Kind: KindTap, IP: ip, Tap: tap}
-	// Record first, as Attach does: a crash from here on leaves a record
-	// that the next AttachTap completes and Detach or Cleanup removes.
-	m.attachments[id] = rec
-	if err := m.commit(&rv, "address "+ip.String(), func() {
-		delete(m.attachments, id)
-		seg.ipam.release(ip)
-		seg.ipam.last = prevLast
-	}); err != nil {
-		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+		return Attachment{}, err
 	}
 	if err := m.buildTap(h, seg, rec); err != nil {
 		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
 	}
-	m.log.Info("instance attached", "instance", id, "segment", segName, "ip", ip, "tap", tap)
+	m.log.Info("instance attached", "instance", id, "segment", segName, "ip", rec.IP, "tap", tap)
 	return m.attachment(rec), nil
 }
 
