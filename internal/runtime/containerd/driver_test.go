@@ -84,7 +84,7 @@ func TestSandboxTier(t *testing.T) {
 }
 
 // tiers returns the tiers the test containerd can run.
-func tiers(t *testing.T) []v1alpha1.Tier {
+func tiers(t testing.TB) []v1alpha1.Tier {
 	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
 	if env.Runsc != "" {
 		ts = append(ts, v1alpha1.TierSandbox)
@@ -225,11 +225,7 @@ func BenchmarkStart(b *testing.B) {
 	env.Need(b)
 	d := env.NewDriver(b)
 	ctrdtest.ImportImage(b, d, image)
-	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
-	if env.Runsc != "" {
-		ts = append(ts, v1alpha1.TierSandbox)
-	}
-	for _, tier := range ts {
+	for _, tier := range tiers(b) {
 		b.Run(string(tier), func(b *testing.B) {
 			ctx := context.Background()
 			for i := 0; b.Loop(); i++ {
@@ -260,11 +256,7 @@ func BenchmarkRunToExit(b *testing.B) {
 	env.Need(b)
 	d := env.NewDriver(b)
 	ctrdtest.ImportImage(b, d, image)
-	ts := []v1alpha1.Tier{v1alpha1.TierContainer}
-	if env.Runsc != "" {
-		ts = append(ts, v1alpha1.TierSandbox)
-	}
-	for _, tier := range ts {
+	for _, tier := range tiers(b) {
 		b.Run(string(tier), func(b *testing.B) {
 			ctx := context.Background()
 			for i := 0; b.Loop(); i++ {
