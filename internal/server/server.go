@@ -138,6 +138,11 @@ func ListenUnix(path string) (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	hs := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
+	return serveUntil(ctx, hs, l)
+}
+
+// serveUntil serves hs on l until ctx ends, then shuts it down gracefully.
+func serveUntil(ctx context.Context, hs *http.Server, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

@@ -145,17 +145,7 @@ func (s *Server) ServeTLS(ctx context.Context, l net.Listener, cfg *tls.Config, 
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		// Failed handshakes (a client without the CA, a port scan) are the clients' problem.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(tls.NewListener(l, cfg)) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(shut) // watches end with ctx; what remains is closed
-		return nil
-	}
+	return serveUntil(ctx, hs, tls.NewListener(l, cfg))
 }
 
 // certNames are the DNS names and IPs a server certificate carries.
