@@ -214,6 +214,13 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 	}
 	if err := c.o.Network.Enforce(ctx, c.state(declared, workloads)); err != nil {
 		errs = append(errs, fmt.Errorf("enforce the network policy: %w", err))
+		// Said once per distinct failure: the previous policy stays in force meanwhile.
+		if c.failed[policyKey] != err.Error() {
+			c.failed[policyKey] = err.Error()
+			c.record(ctx, "Network/policy", "Warning", "PolicyFailed", "the network policy could not be applied; the previous one stays in force: "+err.Error())
+		}
+	} else {
+		delete(c.failed, policyKey)
 	}
 	return errors.Join(errs...)
 }
@@ -309,13 +316,21 @@ func (c *SegmentController) writeStatus(ctx context.Context, name string, info S
 	return fmt.Errorf("write status of segment %s: %w", name, store.ErrConflict)
 }
 
+// policyKey is the failed entry of the network policy (segment names are DNS labels, so it
+// cannot clash).
+const policyKey = "(policy)"
+
 func (c *SegmentController) event(ctx context.Context, segment, typ, reason, msg string) {
-	e := objects.Event{Type: typ, Reason: reason, Object: "Segment/" + segment, Message: msg}
+	c.record(ctx, "Segment/"+segment, typ, reason, msg)
+}
+
+func (c *SegmentController) record(ctx context.Context, object, typ, reason, msg string) {
+	e := objects.Event{Type: typ, Reason: reason, Object: object, Message: msg}
 	if c.o.Events != nil {
 		c.o.Events.Record(ctx, e)
 		return
 	}
-	c.log.Info("event", "type", typ, "reason", reason, "segment", segment, "message", msg)
+	c.log.Info("event", "type", typ, "reason", reason, "object", object, "message", msg)
 }
 
 // segmentOf is a workload's segment, defaulted.

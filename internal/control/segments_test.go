@@ -59,6 +59,9 @@ func (f *fakeNet) Segments() []SegmentInfo {
 }
 
 func (f *fakeNet) Enforce(_ context.Context, st NetworkState) error {
+	if err := f.fail[policyKey]; err != nil {
+		return err
+	}
 	f.enforced = st
 	return nil
 }
@@ -164,5 +167,24 @@ func TestSegmentNames(t *testing.T) {
 	}
 	if p := net.enforced.Publish; len(p) != 1 || !slices.Equal(p[0].IPs, []string{"10.213.0.10"}) || p[0].Port != 80 {
 		t.Errorf("publish %+v", p)
+	}
+}
+
+func TestPolicyFailureIsReported(t *testing.T) {
+	e := newEnv(t)
+	net := newFakeNet()
+	sc := NewSegments(SegmentOptions{Store: e.st, Network: net, Events: e.rec, Clock: e.clock.Now})
+	net.fail[policyKey] = errors.New("netlink: message too long")
+	for range 2 {
+		if err := sc.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "message too long") {
+			t.Fatalf("sync: %v, want the policy's error", err)
+		}
+	}
+	if got := strings.Count(e.rec.reasons(), "PolicyFailed"); got != 1 {
+		t.Errorf("%d PolicyFailed events for one failure, want 1: %s", got, e.rec.reasons())
+	}
+	delete(net.fail, policyKey)
+	if err := sc.Sync(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
