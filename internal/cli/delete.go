@@ -28,7 +28,9 @@ func newDelete(s Streams) *cobra.Command {
 		Short: "Delete workloads or segments",
 		Long: `Delete removes objects from the daemon. A workload's instances are stopped first (each
 gets SIGTERM and its grace period); then the workload is gone. Delete waits for that unless
---wait=false. Name the objects, or give the files they were applied from.`,
+--wait=false. Name the objects, or give the files they were applied from. A segment that
+still has workloads is not deleted (the error names them); from files, workloads are deleted
+before segments, so a file that holds both goes whole.`,
 		Example: `  strata delete workload payments
   strata delete -f app.yaml`,
 		Args: cobra.MaximumNArgs(2),
