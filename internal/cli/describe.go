@@ -14,15 +14,16 @@ import (
 
 func newDescribe(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "describe (workload|segment) NAME",
+		Use:   "describe (workload|segment|host) NAME",
 		Short: "Show one object in detail: its tier and why, its instances, its recent events",
 		Example: `  strata describe workload payments
-  strata describe segment default`,
+  strata describe segment default
+  strata describe host $(hostname)   # every driver check with its message`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			res, ok := objects.ResourceFor(args[0])
 			if !ok || res.Kind == objects.KindEvent {
-				return fmt.Errorf("unknown kind %q: use workload or segment", args[0])
+				return fmt.Errorf("unknown kind %q: use workload, segment or host", args[0])
 			}
 			cl, err := newClient(c)
 			if err != nil {
@@ -41,6 +42,12 @@ func newDescribe(s Streams) *cobra.Command {
 					return failure(err)
 				}
 				return describeWorkload(s.Out, &w, events.Items)
+			case v1alpha1.KindHost:
+				var h v1alpha1.HostObject
+				if err := cl.Get(c.Context(), res.Plural, args[1], &h); err != nil {
+					return failure(err)
+				}
+				return describeHost(s.Out, &h)
 			default:
 				views, wls, err := listSegmentViews(c.Context(), cl)
 				if err != nil {

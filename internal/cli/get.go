@@ -19,21 +19,27 @@ import (
 func newGet(s Streams) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "get (workloads|workload|segments|segment) [NAME] [-o table|json|yaml|wide]",
-		Short: "List workloads or segments, or show one",
+		Use:   "get (workloads|workload|segments|segment|hosts|host) [NAME] [-o table|json|yaml|wide]",
+		Short: "List workloads, segments or hosts, or show one",
 		Long: `Get prints objects from the daemon. With a plural kind and no name it lists them all;
 with a name it shows that one. -o json prints {"items": [...]} for a list and the object
-itself for one; -o wide adds columns.`,
+itself for one; -o wide adds columns.
+
+Hosts are the machines strata runs on, as each daemon reports itself every 10 seconds:
+READY is Ready, NotReady (a driver check fails: see describe host) or Stale (no
+heartbeat for 30 seconds: the daemon is down or stuck); CPU and MEMORY are what running
+instances were given over what the machine has.`,
 		Example: `  strata get workloads
   strata get workload payments -o yaml
   strata get segments -o wide      # with the matrix of allowed flows between segments
+  strata get hosts                 # readiness, allocation and heartbeat of this machine
   strata get workloads -o json | jq '.items[].status.phase'`,
 		Args:      cobra.RangeArgs(1, 2),
-		ValidArgs: []string{"workloads", "workload", "segments", "segment"},
+		ValidArgs: []string{"workloads", "workload", "segments", "segment", "hosts", "host"},
 		RunE: func(c *cobra.Command, args []string) error {
 			res, ok := objects.ResourceFor(args[0])
 			if !ok || res.Kind == objects.KindEvent {
-				return fmt.Errorf("unknown kind %q: use workloads or segments", args[0])
+				return fmt.Errorf("unknown kind %q: use workloads, segments or hosts", args[0])
 			}
 			switch output {
 			case "table", "wide", "json", "yaml":
@@ -146,6 +152,10 @@ func printObjects(w io.Writer, res objects.Resource, items []json.RawMessage, ou
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", wl.Metadata.Name, st.Tier, st.Phase, ready, restarts, age)
 			}
 		}
+	case v1alpha1.KindHost:
+		if err := printHosts(tw, items, wide); err != nil {
+			return err
+		}
 	case v1alpha1.KindSegment:
 		fmt.Fprintln(tw, "NAME\tSUBNET\tGATEWAY\tBRIDGE\tEGRESS\tWORKLOADS\tAGE")
 		for _, raw := range items {
@@ -179,7 +189,11 @@ func age(t *time.Time) string {
 	if t == nil {
 		return "-"
 	}
-	d := time.Since(*t)
+	return span(time.Since(*t))
+}
+
+// span prints a duration the way age does.
+func span(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))

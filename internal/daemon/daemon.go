@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/control"
 	"strata.dev/strata/internal/events"
 	"strata.dev/strata/internal/metrics"
@@ -95,8 +96,11 @@ func Run(ctx context.Context, cfg Config) error {
 			runsc = DefaultRunsc
 		}
 	}
+	var missing []v1alpha1.DriverStatus // tiers without a driver, and why
 	if runsc == "" {
 		log.Warn("no runsc: the sandbox tier is unavailable", "hint", "run `make host-setup` to build it into "+DefaultRunsc)
+		missing = append(missing, v1alpha1.DriverStatus{Name: "gvisor", Tiers: []v1alpha1.Tier{v1alpha1.TierSandbox},
+			Message: "the sandbox tier is unavailable: no runsc at " + DefaultRunsc + " (run `make host-setup` to build it)"})
 	}
 	driver, err := ctrd.New(ctx, ctrd.Config{Address: address, StateDir: filepath.Join(cfg.DataDir, "runtime"), Runsc: runsc, Logger: log})
 	if err != nil {
@@ -118,11 +122,15 @@ func Run(ctx context.Context, cfg Config) error {
 		StateDir: filepath.Join(cfg.DataDir, "vm"), KernelDir: cfg.GuestKernelDir, GuestInit: cfg.GuestInit,
 		Images: driver, OpenTap: nm.OpenTap, Logger: log,
 	})
+	accel := ""
 	if err != nil {
 		log.Warn("the vm tier is unavailable", "err", err)
+		missing = append(missing, v1alpha1.DriverStatus{Name: "qemu", Tiers: []v1alpha1.Tier{v1alpha1.TierVM},
+			Message: "the vm tier is unavailable: " + err.Error()})
 	} else {
 		log.Info("vm tier", "accel", vm.Accel())
 		all = append(all, vm)
+		accel = vm.Accel()
 	}
 	drivers, err := runtime.NewRegistry(all...)
 	if err != nil {
@@ -133,10 +141,12 @@ func Run(ctx context.Context, cfg Config) error {
 	rec := events.New(st, nil, 0, log)
 	met := metrics.New(metrics.Options{Store: st, StorePath: storePath, Drivers: drivers, Process: true, Logger: log})
 	ctrl := control.New(control.Options{Store: st, Drivers: drivers, Network: netw, Events: rec, Logger: log, DataDir: cfg.DataDir,
-		ObserveReconcile: met.ObserveReconcile})
+		ObserveReconcile: met.ObserveReconcile, ObserveProbeFailure: met.ObserveProbeFailure})
 	met.WatchQueue(ctrl.QueueDepth)
 	segs := control.NewSegments(control.SegmentOptions{Store: st, Network: netw, Events: rec, Logger: log})
-	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
+	host := newHostReporter(st, drivers, missing, accel, log)
+	history := metrics.NewHistory(metrics.HistoryOptions{Store: st, Drivers: drivers, Logger: log})
+	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})
 	l, err := server.ListenUnix(cfg.Socket)
 	if err != nil {
@@ -152,8 +162,10 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	wg.Add(3)
+	errc := make(chan error, 6)
+	wg.Add(5)
+	go func() { defer wg.Done(); errc <- history.Run(ctx) }()
+	go func() { defer wg.Done(); errc <- host.run(ctx) }()
 	go func() { defer wg.Done(); errc <- ctrl.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- segs.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- srv.Serve(ctx, l) }()

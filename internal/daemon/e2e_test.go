@@ -60,6 +60,13 @@ func newE2E(t testing.TB) *e2e {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build strata: %v\n%s", err, out)
 	}
+	// strata-guest next to strata, where the daemon looks for it: image VMs need it,
+	// and the daemon is not ready without it.
+	build = exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "strata-guest"), "strata.dev/strata/cmd/strata-guest")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build strata-guest: %v\n%s", err, out)
+	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	e.netns = "strata-e2e-" + hex.EncodeToString(suffix)

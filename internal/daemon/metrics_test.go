@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"strata.dev/strata/api/v1alpha1"
 )
 
 const busy = `apiVersion: strata.dev/v1alpha1
@@ -40,12 +43,17 @@ spec:
 // `name{label="value",...}`.
 type samples map[string]float64
 
-// scrape reads GET /metrics over the daemon's unix socket.
-func (e *e2e) scrape() (samples, error) {
-	c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+// unixClient is an HTTP client of the daemon's unix socket (URLs: http://strata/PATH).
+func (e *e2e) unixClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
 		}}}
+}
+
+// scrape reads GET /metrics over the daemon's unix socket.
+func (e *e2e) scrape() (samples, error) {
+	c := e.unixClient(20 * time.Second)
 	defer c.CloseIdleConnections()
 	resp, err := c.Get("http://strata/metrics")
 	if err != nil {
@@ -156,9 +164,22 @@ func TestDaemonMetrics(t *testing.T) {
 		t.Errorf("store size %v, reconciles %v: want both > 0", s["strata_store_size_bytes"], s["strata_reconcile_duration_seconds_count"])
 	}
 
-	// Kill the process: the restart shows in the counter.
+	e.checkHosts()
+	e.checkHistory("busy", "busy-0", 0.2)
+
+	// Kill the process: the restart shows in the counter, and in the event stream.
+	restarted := e.watchSSE("workloads", func(ev sseEvent) bool {
+		var w v1alpha1.Workload
+		return ev.name == "MODIFIED" && json.Unmarshal(ev.data, &w) == nil && w.Metadata.Name == "busy" &&
+			w.Status != nil && len(w.Status.Instances) == 1 && w.Status.Instances[0].Restarts == 1
+	})
 	if err := syscall.Kill(pids["busy-0"], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-restarted:
+	case <-time.After(60 * time.Second):
+		t.Error("no MODIFIED event of busy with one restart in the event stream within 60 s")
 	}
 	e.eventually("the restart is counted", 60*time.Second, func() error {
 		s, err := e.scrape()

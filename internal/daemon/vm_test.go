@@ -40,8 +40,8 @@ spec:
   vm: {disk: {path: /nonexistent/legacy.qcow2}}
 `
 
-// vmEnv prepares the harness for VMs: strata-guest next to the strata binary (where the
-// daemon looks for it) and the guest kernel; it skips when the host lacks QEMU or the kernel.
+// vmEnv finds the guest kernel for VM tests (newE2E put strata-guest next to the strata
+// binary); it skips when the host lacks QEMU or the kernel.
 func vmEnv(t testing.TB, e *e2e) string {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
@@ -54,12 +54,7 @@ func vmEnv(t testing.TB, e *e2e) string {
 	if _, err := guest.FindKernel(kdir); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(e.dir, "strata-guest"), "strata.dev/strata/cmd/strata-guest")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build strata-guest: %v\n%s", err, out)
-	}
-	return kdir
+	return kdir // newE2E built strata-guest
 }
 
 // qemus lists the QEMU processes of the harness's daemon.

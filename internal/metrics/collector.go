@@ -112,10 +112,16 @@ func (c *Collector) collectWorkload(ctx context.Context, ch chan<- prometheus.Me
 
 // stats asks the driver of tier for instance id's usage; false when it cannot tell.
 func (c *Collector) stats(ctx context.Context, tier v1alpha1.Tier, id string) (runtime.Stats, bool) {
-	if c.drivers == nil {
+	return readStats(ctx, c.drivers, c.log, tier, id)
+}
+
+// readStats asks the driver of tier for instance id's usage; false when it cannot tell
+// (no driver, no stats, or the instance ended since its status was written).
+func readStats(ctx context.Context, drivers *runtime.Registry, log *slog.Logger, tier v1alpha1.Tier, id string) (runtime.Stats, bool) {
+	if drivers == nil {
 		return runtime.Stats{}, false
 	}
-	d, err := c.drivers.ForTier(tier)
+	d, err := drivers.ForTier(tier)
 	if err != nil {
 		return runtime.Stats{}, false
 	}
@@ -127,7 +133,7 @@ func (c *Collector) stats(ctx context.Context, tier v1alpha1.Tier, id string) (r
 	if err != nil {
 		// An instance that ended since the controller wrote its status is no news.
 		if !errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, runtime.ErrNotFound) {
-			c.log.Warn("metrics: instance usage unknown", "instance", id, "driver", d.Name(), "err", err)
+			log.Warn("metrics: instance usage unknown", "instance", id, "driver", d.Name(), "err", err)
 		}
 		return runtime.Stats{}, false
 	}

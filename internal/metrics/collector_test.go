@@ -31,7 +31,7 @@ type env struct {
 	reg   *runtime.Registry
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.db")
 	st, err := store.Open(path, store.Options{})
@@ -54,7 +54,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // workload stores a workload with the status a controller would have written.
-func (e *env) workload(t *testing.T, name, segment string, replicas int32, status v1alpha1.WorkloadStatus) {
+func (e *env) workload(t testing.TB, name, segment string, replicas int32, status v1alpha1.WorkloadStatus) {
 	t.Helper()
 	spec := v1alpha1.WorkloadSpec{Image: image, Replicas: &replicas, Segment: segment}
 	rec, err := objects.Record(v1alpha1.KindWorkload, v1alpha1.ObjectMeta{Name: name}, spec, status)
@@ -67,7 +67,7 @@ func (e *env) workload(t *testing.T, name, segment string, replicas int32, statu
 }
 
 // start runs an instance on the fake driver.
-func (e *env) start(t *testing.T, id, workload string, memory int64) {
+func (e *env) start(t testing.TB, id, workload string, memory int64) {
 	t.Helper()
 	_, err := e.drv.Start(context.Background(), runtime.InstanceSpec{ID: id, Workload: workload, Tier: v1alpha1.TierContainer,
 		Image: image, MemoryBytes: memory, LogPath: filepath.Join(t.TempDir(), id+".log")})

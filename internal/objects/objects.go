@@ -19,13 +19,17 @@ type Resource struct {
 	Kind     string // Workload
 	Plural   string // workloads
 	Singular string // workload
+	// Recorded kinds are written by the daemon alone; the API refuses to create or
+	// update them.
+	Recorded bool
 }
 
 // Resources are the kinds the API serves.
 var Resources = []Resource{
 	{Kind: v1alpha1.KindWorkload, Plural: "workloads", Singular: "workload"},
 	{Kind: v1alpha1.KindSegment, Plural: "segments", Singular: "segment"},
-	{Kind: KindEvent, Plural: "events", Singular: "event"},
+	{Kind: KindEvent, Plural: "events", Singular: "event", Recorded: true},
+	{Kind: v1alpha1.KindHost, Plural: "hosts", Singular: "host", Recorded: true},
 }
 
 // ResourceFor finds a resource by kind, plural or singular name.
@@ -73,6 +77,17 @@ func Segment(o store.Object) (*v1alpha1.Segment, error) {
 	return s, nil
 }
 
+// Host turns a record into a Host.
+func Host(o store.Object) (*v1alpha1.HostObject, error) {
+	h := &v1alpha1.HostObject{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: v1alpha1.KindHost}}
+	var spec struct{}
+	if err := decode(o, &spec, &h.Status); err != nil {
+		return nil, err
+	}
+	h.Metadata = meta(o)
+	return h, nil
+}
+
 // Decode turns a record of any served kind into its API object.
 func Decode(o store.Object) (any, error) {
 	switch o.Kind {
@@ -82,6 +97,8 @@ func Decode(o store.Object) (any, error) {
 		return Segment(o)
 	case KindEvent:
 		return EventFrom(o)
+	case v1alpha1.KindHost:
+		return Host(o)
 	}
 	return nil, fmt.Errorf("objects: no API type for kind %q", o.Kind)
 }

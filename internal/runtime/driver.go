@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -186,4 +189,41 @@ type Stats struct {
 	// MemoryBytes is the memory the instance holds now (the cgroup's usage,
 	// or the QEMU process's resident set).
 	MemoryBytes int64
+}
+
+// Prober is a Driver that can check, now, that what it depends on works: its
+// runtime daemon answers, its programs are in place. The daemon's /readyz and
+// its Host object report the checks.
+type Prober interface {
+	// Probe runs the driver's checks within ctx and reports each one; it
+	// never fails as a whole (a check that could not run is not ready).
+	Probe(ctx context.Context) []Check
+}
+
+// Check is the result of one readiness check of a driver.
+type Check struct {
+	// Name is what was checked: "containerd", "runc", "gvisor", "qemu".
+	Name string
+	// Tiers are the tiers that need it.
+	Tiers []v1alpha1.Tier
+	// Ready reports that the check passed.
+	Ready bool
+	// Message says what was found ("containerd 1.7.24 at /run/...") or what
+	// is wrong and what to do.
+	Message string
+}
+
+// CheckExecutable reports why path is not an executable regular file, or nil.
+func CheckExecutable(path string) error {
+	if path == "" {
+		return errors.New("no path configured")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	return nil
 }

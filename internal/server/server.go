@@ -31,8 +31,9 @@ type Options struct {
 	Store  *store.Store
 	Engine *assess.Engine // the assessment policy; default assess.Default()
 	Logger *slog.Logger
-	// Ready reports whether the daemon can do its work (drivers reachable); nil: always.
-	Ready func(ctx context.Context) error
+	// Ready runs the daemon's readiness checks (store, drivers) for /readyz; nil:
+	// always ready.
+	Ready func(ctx context.Context) []Check
 	// Recorder records events such as assessment violations; may be nil.
 	Recorder Recorder
 	// Images imports image tarballs (POST .../images); nil: not served.
@@ -47,6 +48,9 @@ type Options struct {
 	// check, the TLS listener's); the daemon measures requests with it. It may read
 	// r.Pattern, the route that matched, once the wrapped handler has returned.
 	Middleware func(http.Handler) http.Handler
+	// History answers GET .../workloads/NAME/history[?instance=ID] with the recent usage
+	// of a workload's instances; nil: not served.
+	History func(workload, instance string) v1alpha1.UsageHistory
 	// UI serves the dashboard under /ui/ (GET); nil: not served. On the TLS listener its
 	// files are served without a token (they hold no data); the API calls it makes need one.
 	UI http.Handler
@@ -62,7 +66,7 @@ type Server struct {
 	store  *store.Store
 	engine *assess.Engine
 	log    *slog.Logger
-	ready  func(ctx context.Context) error
+	ready  func(ctx context.Context) []Check
 	rec    Recorder
 	mux    *http.ServeMux
 	h      http.Handler // mux, wrapped by Options.Middleware
@@ -91,6 +95,17 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+Prefix+"{resource}/{name}", s.get)
 	s.mux.HandleFunc("PUT "+Prefix+"{resource}/{name}", s.update)
 	s.mux.HandleFunc("DELETE "+Prefix+"{resource}/{name}", s.delete)
+	if o.History != nil {
+		history := o.History
+		s.mux.HandleFunc("GET "+Prefix+"workloads/{name}/history", func(w http.ResponseWriter, r *http.Request) {
+			name := r.PathValue("name")
+			if _, err := s.store.Get(r.Context(), v1alpha1.KindWorkload, name); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, history(name, r.URL.Query().Get("instance")))
+		})
+	}
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics)
 	}
@@ -107,14 +122,48 @@ func New(o Options) *Server {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.h }
 
+// Check is one readiness check that /readyz reports.
+type Check struct {
+	Name    string
+	OK      bool
+	Message string
+}
+
+// readyz answers 200 when every check passes and 503 otherwise. The body lists the
+// checks, one per line ("[+] containerd: containerd 1.7.24 at ...", "[-] gvisor: ..."),
+// when one fails or when the query has ?verbose; else it is "ok".
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	var checks []Check
 	if s.ready != nil {
-		if err := s.ready(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
+		checks = s.ready(r.Context())
 	}
-	_, _ = io.WriteString(w, "ok\n")
+	ok := true
+	for _, c := range checks {
+		ok = ok && c.OK
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	if ok && !r.URL.Query().Has("verbose") {
+		_, _ = io.WriteString(w, "ok\n")
+		return
+	}
+	var b strings.Builder
+	for _, c := range checks {
+		mark := "[+]"
+		if !c.OK {
+			mark = "[-]"
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n", mark, c.Name, c.Message)
+	}
+	if ok {
+		b.WriteString("ok\n")
+	} else {
+		b.WriteString("not ready\n")
+	}
+	_, _ = io.WriteString(w, b.String())
 }
 
 // ListenUnix listens on a unix socket that only the daemon's user may use (mode 0600),

@@ -102,12 +102,8 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("containerd driver: state dir %q: want an absolute path", cfg.StateDir)
 	}
 	if cfg.Runsc != "" {
-		fi, err := os.Stat(cfg.Runsc)
-		if err != nil {
+		if err := runtime.CheckExecutable(cfg.Runsc); err != nil {
 			return nil, fmt.Errorf("containerd driver: runsc: %w (build it with `make host-setup`)", err)
-		}
-		if fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("containerd driver: runsc %s is not an executable file", cfg.Runsc)
 		}
 	}
 	for _, dir := range []string{"runc", "runsc", "fifo"} {

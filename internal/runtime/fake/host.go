@@ -20,6 +20,7 @@ type Host struct {
 	instances map[string]*instance
 	images    map[string]bool
 	failStart map[string]error
+	unready   map[string]string // driver name -> why its probe fails
 	subs      map[*subscriber]struct{}
 	nextPID   int
 }

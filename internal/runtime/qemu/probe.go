@@ -1,0 +1,47 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+)
+
+var _ runtime.Prober = (*Driver)(nil)
+
+// Probe implements runtime.Prober: QEMU and qemu-img are executable (the
+// accelerator is named in the message), and strata's guest kernel and init,
+// which image VMs boot, are in place.
+func (d *Driver) Probe(context.Context) []runtime.Check {
+	vm := []v1alpha1.Tier{v1alpha1.TierVM}
+	q := runtime.Check{Name: "qemu", Tiers: vm}
+	switch {
+	case runtime.CheckExecutable(d.cfg.QEMU) != nil:
+		q.Message = runtime.CheckExecutable(d.cfg.QEMU).Error() + " (install qemu-system-x86: `make host-setup`)"
+	case runtime.CheckExecutable(d.cfg.QEMUImg) != nil:
+		q.Message = runtime.CheckExecutable(d.cfg.QEMUImg).Error() + " (install qemu-utils: `make host-setup`)"
+	default:
+		q.Ready = true
+		q.Message = fmt.Sprintf("%s with %s", d.cfg.QEMU, accelText(d.accel))
+	}
+	g := runtime.Check{Name: "guest", Tiers: vm}
+	k, err := guest.FindKernel(d.cfg.KernelDir)
+	switch {
+	case err != nil:
+		g.Message = "image VMs cannot boot: " + err.Error()
+	case runtime.CheckExecutable(d.cfg.GuestInit) != nil:
+		g.Message = "image VMs cannot boot: strata-guest: " + runtime.CheckExecutable(d.cfg.GuestInit).Error() + " (build it with `make build`)"
+	default:
+		g.Ready, g.Message = true, fmt.Sprintf("kernel %s, init %s", k.Version, d.cfg.GuestInit)
+	}
+	return []runtime.Check{q, g}
+}
+
+func accelText(accel string) string {
+	if accel == accelKVM {
+		return "KVM"
+	}
+	return "TCG (software emulation: /dev/kvm is absent or not usable)"
+}
