@@ -45,6 +45,9 @@ func (c *Controller) checkHealth(ctx context.Context, w *v1alpha1.Workload, d ru
 	}
 	st.failures++
 	st.message = err.Error()
+	if c.o.ObserveProbeFailure != nil {
+		c.o.ObserveProbeFailure(w.Metadata.Name, id)
+	}
 	if st.failures >= h.FailureThreshold {
 		delete(c.health, id)
 		return true, interval, fmt.Sprintf("health check failed %d times in a row: %v", st.failures, err)

@@ -39,6 +39,8 @@ func TestHealthCheckRestarts(t *testing.T) {
 
 func TestHealthCheckFailingBelowThreshold(t *testing.T) {
 	e := newEnv(t)
+	var observed []string
+	e.c.o.ObserveProbeFailure = func(workload, instance string) { observed = append(observed, workload+"/"+instance) }
 	e.apply(withHealth(workload("web", "1", sleepForever, "Always"), script.Exit(3), 3), v1alpha1.TierContainer)
 	e.reconcile("web")
 	e.clock.Advance(time.Second)
@@ -46,6 +48,9 @@ func TestHealthCheckFailingBelowThreshold(t *testing.T) {
 	in := e.status("web").Instances[0]
 	if in.Restarts != 0 || !strings.Contains(in.Message, "health check failing (1 of 3)") || after != time.Second {
 		t.Fatalf("instance %+v, requeue %v", in, after)
+	}
+	if strings.Join(observed, ",") != "web/web-0" {
+		t.Errorf("probe failures observed: %v, want the one of web-0", observed)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -84,6 +85,10 @@ type SegmentController struct {
 	log *slog.Logger
 	// failed remembers the last failure per segment, so each is logged once.
 	failed map[string]string
+	// applied is the rules part of the last policy enforced (see policyRules), so that
+	// a PolicyApplied event is recorded when the rules change, not at every pass; nil
+	// until the first policy is enforced.
+	applied *string
 }
 
 // NewSegments returns a segment controller.
@@ -212,7 +217,8 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 			c.log.Debug("segments: not removed yet", "segment", info.Name, "err", err)
 		}
 	}
-	if err := c.o.Network.Enforce(ctx, c.state(declared, workloads)); err != nil {
+	state := c.state(declared, workloads)
+	if err := c.o.Network.Enforce(ctx, state); err != nil {
 		errs = append(errs, fmt.Errorf("enforce the network policy: %w", err))
 		// Said once per distinct failure: the previous policy stays in force meanwhile.
 		if c.failed[policyKey] != err.Error() {
@@ -221,6 +227,10 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 		}
 	} else {
 		delete(c.failed, policyKey)
+		if rules := policyRules(state); c.applied == nil || rules != *c.applied {
+			c.applied = &rules
+			c.record(ctx, "Network/policy", "Normal", "PolicyApplied", policySummary(state))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -355,4 +365,31 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// policyRules is what a user changes in a policy: each segment's egress and allowed
+// flows, in a stable text. Addresses and names that come and go with instances are left
+// out.
+func policyRules(st NetworkState) string {
+	var b strings.Builder
+	for _, sg := range st.Segments {
+		fmt.Fprintf(&b, "%s egress=%s", sg.Name, sg.Spec.Egress)
+		for _, a := range sg.Spec.Allow {
+			fmt.Fprintf(&b, " from=%s%v", a.From.Segment, a.Ports)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// policySummary says what the enforced policy holds, for the PolicyApplied event.
+func policySummary(st NetworkState) string {
+	flows, denied := 0, 0
+	for _, sg := range st.Segments {
+		flows += len(sg.Spec.Allow)
+		if sg.Spec.Egress == v1alpha1.EgressDeny {
+			denied++
+		}
+	}
+	return fmt.Sprintf("network policy in force: %d segments, %d allowed flows between them, egress denied from %d", len(st.Segments), flows, denied)
 }

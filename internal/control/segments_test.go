@@ -187,4 +187,18 @@ func TestPolicyFailureIsReported(t *testing.T) {
 	if err := sc.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Once it applies, that is said once, and again only when the rules change.
+	if err := sc.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(e.rec.reasons(), "PolicyApplied"); got != 1 {
+		t.Errorf("%d PolicyApplied events after two passes with the same rules, want 1: %s", got, e.rec.reasons())
+	}
+	e.applySegment("apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: payments}\nspec:\n  subnet: 10.213.40.0/24\n  egress: deny\n")
+	if err := sc.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(e.rec.reasons(), "PolicyApplied"); got != 2 {
+		t.Errorf("%d PolicyApplied events after a new segment, want 2: %s", got, e.rec.reasons())
+	}
 }

@@ -74,6 +74,9 @@ type Options struct {
 	// ObserveReconcile, when set, is told how long each reconcile of a workload took
 	// (by Clock), failed ones included; the daemon feeds it to its metrics.
 	ObserveReconcile func(d time.Duration)
+	// ObserveProbeFailure, when set, is told of every failed health probe of an
+	// instance (not only those that lead to a restart).
+	ObserveProbeFailure func(workload, instance string)
 }
 
 // Controller reconciles Workloads.

@@ -40,6 +40,7 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	reconcile prometheus.Histogram
+	probes    *prometheus.CounterVec
 }
 
 // New builds the registry with the collector of instances and workloads, the store's
@@ -67,8 +68,12 @@ func New(o Options) *Metrics {
 			Help:    "How long one reconcile of one workload took, failed ones included.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "instance_health_check_failures_total",
+			Help: "Health probes of the instance that failed, since the daemon started.",
+		}, []string{"workload", "instance"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.reconcile, NewCollector(o.Store, o.Drivers, o.StatsTimeout, o.Logger))
+	m.reg.MustRegister(m.requests, m.latency, m.reconcile, m.probes, NewCollector(o.Store, o.Drivers, o.StatsTimeout, o.Logger))
 	if o.StorePath != "" {
 		path := o.StorePath
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -98,6 +103,11 @@ func (m *Metrics) Handler() http.Handler {
 
 // ObserveReconcile records how long one reconcile took.
 func (m *Metrics) ObserveReconcile(d time.Duration) { m.reconcile.Observe(d.Seconds()) }
+
+// ObserveProbeFailure counts one failed health probe of an instance.
+func (m *Metrics) ObserveProbeFailure(workload, instance string) {
+	m.probes.WithLabelValues(workload, instance).Inc()
+}
 
 // WatchQueue reports depth() as strata_reconcile_queue_depth at every scrape: how many
 // workloads wait for a reconcile. Call it once.

@@ -17,48 +17,55 @@ import (
 )
 
 // admit decodes, defaults and validates a request body holding one object of the
-// resource's kind, and assesses workloads. It returns the record to store.
-func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resource) (store.Object, error) {
+// resource's kind, and assesses workloads. It returns the record to store and, for a
+// workload forced past the assessment policy, the violations it was forced past.
+func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resource) (store.Object, []string, error) {
 	body, err := readBody(r)
 	if err != nil {
-		return store.Object{}, err
+		return store.Object{}, nil, err
 	}
 	objs, errs := load.File("request", body)
 	if len(errs) > 0 {
-		return store.Object{}, errs
+		return store.Object{}, nil, errs
 	}
 	if len(objs) != 1 {
-		return store.Object{}, fmt.Errorf("%w: the body must hold exactly one object, it holds %d", errBadRequest, len(objs))
+		return store.Object{}, nil, fmt.Errorf("%w: the body must hold exactly one object, it holds %d", errBadRequest, len(objs))
 	}
 	o := objs[0]
 	if o.Doc.Kind != res.Kind {
-		return store.Object{}, diag.List{o.Errorf("kind", "send it to "+Prefix+pluralOf(o.Doc.Kind), "a %s does not belong under %s", o.Doc.Kind, res.Plural)}
+		return store.Object{}, nil, diag.List{o.Errorf("kind", "send it to "+Prefix+pluralOf(o.Doc.Kind), "a %s does not belong under %s", o.Doc.Kind, res.Plural)}
 	}
 	switch obj := o.Object.(type) {
 	case *v1alpha1.Workload:
 		d, err := s.engine.Assess(obj)
 		if err != nil {
-			return store.Object{}, fmt.Errorf("assess workload %s: %w", obj.Metadata.Name, err)
+			return store.Object{}, nil, fmt.Errorf("assess workload %s: %w", obj.Metadata.Name, err)
 		}
-		if len(d.Violations) > 0 && !forced(r) {
+		var violations []string
+		for _, v := range d.Violations {
+			violations = append(violations, v.Message)
+		}
+		if len(violations) > 0 && !forced(r) {
 			var errs diag.List
-			for _, v := range d.Violations {
-				errs = append(errs, o.Errorf("spec.isolation", "raise spec.isolation, change the traits, or apply with --force", "%s", v.Message))
+			for _, v := range violations {
+				errs = append(errs, o.Errorf("spec.isolation", "raise spec.isolation, change the traits, or apply with --force", "%s", v))
 			}
-			return store.Object{}, errs
+			return store.Object{}, nil, errs
 		}
 		if errs := s.portClashes(ctx, o, obj); len(errs) > 0 {
-			return store.Object{}, errs
+			return store.Object{}, nil, errs
 		}
 		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, Phase: v1alpha1.PhasePending}
-		return objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
+		rec, err := objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
+		return rec, violations, err
 	case *v1alpha1.Segment:
 		if errs := s.subnetOverlaps(ctx, o, obj); len(errs) > 0 {
-			return store.Object{}, errs
+			return store.Object{}, nil, errs
 		}
-		return objects.Record(res.Kind, obj.Metadata, obj.Spec, nil)
+		rec, err := objects.Record(res.Kind, obj.Metadata, obj.Spec, nil)
+		return rec, nil, err
 	}
-	return store.Object{}, fmt.Errorf("%w: kind %s cannot be written", errBadRequest, o.Doc.Kind)
+	return store.Object{}, nil, fmt.Errorf("%w: kind %s cannot be written", errBadRequest, o.Doc.Kind)
 }
 
 func forced(r *http.Request) bool {
@@ -75,25 +82,34 @@ func pluralOf(kind string) string {
 
 // admitWrite resolves the resource of a write request and admits its body; false means an
 // error answer was written.
-func (s *Server) admitWrite(w http.ResponseWriter, r *http.Request) (store.Object, bool) {
+func (s *Server) admitWrite(w http.ResponseWriter, r *http.Request) (store.Object, []string, bool) {
 	res, ok := s.resource(w, r)
 	if !ok {
-		return store.Object{}, false
+		return store.Object{}, nil, false
 	}
-	if res.Kind == objects.KindEvent {
-		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "events are recorded by the daemon")
-		return store.Object{}, false
+	if res.Recorded {
+		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", res.Plural+" are recorded by the daemon")
+		return store.Object{}, nil, false
 	}
-	rec, err := s.admit(r.Context(), r, res)
+	rec, violations, err := s.admit(r.Context(), r, res)
 	if err != nil {
 		s.writeError(w, r, err)
-		return store.Object{}, false
+		return store.Object{}, nil, false
 	}
-	return rec, true
+	return rec, violations, true
+}
+
+// noteViolations records that a workload was stored despite the assessment policy.
+func (s *Server) noteViolations(ctx context.Context, name string, violations []string) {
+	if s.rec == nil || len(violations) == 0 {
+		return
+	}
+	s.rec.Record(ctx, objects.Event{Type: "Warning", Reason: "PolicyViolation", Object: "Workload/" + name,
+		Message: "applied with --force despite the assessment policy: " + strings.Join(violations, "; ")})
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	rec, ok := s.admitWrite(w, r)
+	rec, violations, ok := s.admitWrite(w, r)
 	if !ok {
 		return
 	}
@@ -103,13 +119,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.noteViolations(r.Context(), rec.Name, violations)
 	s.respond(w, r, http.StatusCreated, created)
 }
 
 // update replaces an object's metadata and spec. Without metadata.resourceVersion in the body
 // it overwrites whatever is stored (apply); with it, a stale version is a conflict.
 func (s *Server) update(w http.ResponseWriter, r *http.Request) {
-	rec, ok := s.admitWrite(w, r)
+	rec, violations, ok := s.admitWrite(w, r)
 	if !ok {
 		return
 	}
@@ -138,6 +155,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		s.noteViolations(r.Context(), rec.Name, violations)
 		s.respond(w, r, http.StatusOK, updated)
 		return
 	}
