@@ -145,6 +145,7 @@ func Run(ctx context.Context, cfg Config) error {
 	met.WatchQueue(ctrl.QueueDepth)
 	segs := control.NewSegments(control.SegmentOptions{Store: st, Network: netw, Events: rec, Logger: log})
 	host := newHostReporter(st, drivers, missing, accel, log)
+	met.WatchDrivers(host.lastChecks)
 	history := metrics.NewHistory(metrics.HistoryOptions{Store: st, Drivers: drivers, Logger: log})
 	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})

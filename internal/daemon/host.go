@@ -9,6 +9,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +41,9 @@ type hostReporter struct {
 	name     string
 	interval time.Duration
 	log      *slog.Logger
+
+	mu   sync.Mutex
+	last []v1alpha1.DriverStatus // the checks of the last heartbeat
 }
 
 func newHostReporter(st *store.Store, drivers *runtime.Registry, missing []v1alpha1.DriverStatus, accel string, log *slog.Logger) *hostReporter {
@@ -73,6 +77,9 @@ func (h *hostReporter) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.mu.Lock()
+	h.last = st.Drivers
+	h.mu.Unlock()
 	rec, err := objects.Record(v1alpha1.KindHost, v1alpha1.ObjectMeta{Name: h.name}, struct{}{}, st)
 	if err != nil {
 		return err
@@ -88,6 +95,13 @@ func (h *hostReporter) beat(ctx context.Context) error {
 	rec.ResourceVersion = cur.ResourceVersion
 	_, err = h.store.UpdateStatus(ctx, rec)
 	return err
+}
+
+// lastChecks returns the driver checks of the last heartbeat.
+func (h *hostReporter) lastChecks() []v1alpha1.DriverStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
 }
 
 // checks runs every driver's checks and adds the tiers that have no driver.

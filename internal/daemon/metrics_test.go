@@ -165,6 +165,18 @@ func TestDaemonMetrics(t *testing.T) {
 	}
 
 	e.checkHosts()
+	e.eventually("the driver checks in /metrics", 15*time.Second, func() error {
+		s, err := e.scrape()
+		if err != nil {
+			return err
+		}
+		for series, v := range s {
+			if strings.HasPrefix(series, `strata_driver_ready{check="containerd",`) && v == 1 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no strata_driver_ready{check=\"containerd\"} = 1 in /metrics")
+	})
 	e.checkHistory("busy", "busy-0", 0.2)
 
 	// Kill the process: the restart shows in the counter, and in the event stream.

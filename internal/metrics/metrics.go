@@ -4,12 +4,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/store"
 )
@@ -107,6 +109,31 @@ func (m *Metrics) ObserveReconcile(d time.Duration) { m.reconcile.Observe(d.Seco
 // ObserveProbeFailure counts one failed health probe of an instance.
 func (m *Metrics) ObserveProbeFailure(workload, instance string) {
 	m.probes.WithLabelValues(workload, instance).Inc()
+}
+
+// WatchDrivers reports the driver checks of the last heartbeat at every scrape, as
+// strata_driver_ready{check,tiers} (1 ready, 0 not), without probing again. Call it once.
+func (m *Metrics) WatchDrivers(last func() []v1alpha1.DriverStatus) {
+	m.reg.MustRegister(driverCollector(last))
+}
+
+var descDriverReady = prometheus.NewDesc(namespace+"_driver_ready",
+	"1 when the driver check passed at the last heartbeat, 0 when it failed (see strata describe host).",
+	[]string{"check", "tiers"}, nil)
+
+// driverCollector reports the checks its function returns.
+type driverCollector func() []v1alpha1.DriverStatus
+
+func (d driverCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descDriverReady }
+
+func (d driverCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range d() {
+		tiers := make([]string, len(c.Tiers))
+		for i, t := range c.Tiers {
+			tiers[i] = string(t)
+		}
+		ch <- prometheus.MustNewConstMetric(descDriverReady, prometheus.GaugeValue, boolFloat(c.Ready), c.Name, strings.Join(tiers, ","))
+	}
 }
 
 // WatchQueue reports depth() as strata_reconcile_queue_depth at every scrape: how many
