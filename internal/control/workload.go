@@ -57,7 +57,8 @@ type Options struct {
 	Events  Recorder // nil: events are only logged
 	Logger  *slog.Logger
 	Clock   func() time.Time
-	// DataDir holds instance logs (logs/ID.log) and volumes (volumes/WORKLOAD/VOLUME/SLOT).
+	// DataDir holds instance logs (logs/ID.log), volumes (volumes/WORKLOAD/VOLUME/SLOT)
+	// and the disks of disk VMs (disks/WORKLOAD/SLOT).
 	DataDir string
 	// Resync is how often every workload is reconciled even without a change (default 2s):
 	// it is how exits are noticed when a driver has no event stream.
@@ -351,6 +352,10 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 	}
 	if tier == v1alpha1.TierVM {
 		spec.VM = w.Spec.VM
+		if w.Spec.VM != nil && w.Spec.VM.Disk != nil {
+			// The slot's disk is data, like a volume: it outlives instances.
+			spec.DiskDir = SlotDiskDir(c.o.DataDir, w.Metadata.Name, slot)
+		}
 		if w.Spec.Resources.Disk != nil {
 			spec.DiskBytes = w.Spec.Resources.Disk.Value()
 		}
@@ -375,6 +380,12 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		return runtime.Status{}, "", err
 	}
 	return st, ip, nil
+}
+
+// SlotDiskDir is where the writable disk of a disk VM's slot lives, under the data
+// directory: disks/WORKLOAD/SLOT.
+func SlotDiskDir(dataDir, workload string, slot int) string {
+	return filepath.Join(dataDir, "disks", workload, strconv.Itoa(slot))
 }
 
 // sortedIDs returns the keys of m in slot order.

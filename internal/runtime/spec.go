@@ -52,6 +52,12 @@ type InstanceSpec struct {
 	// VM is what a vm-tier instance boots when it is not an image: a kernel
 	// (+initrd, cmdline), a disk, or both. Nil for image VMs and other tiers.
 	VM *v1alpha1.VMSource
+	// DiskDir, for a VM that boots vm.disk, is a directory that outlives the
+	// instance where the driver keeps the slot's writable disk (an overlay of
+	// vm.disk, which is never written): made at the first start, used again
+	// by every later start, never removed by Remove. Empty: the overlay is
+	// the instance's own and its writes end with it.
+	DiskDir string
 	// DiskBytes sizes the root disk of an image VM (0: the driver picks one
 	// that fits the image with room to spare).
 	DiskBytes int64

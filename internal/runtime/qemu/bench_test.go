@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkSaveRestore boots one image VM (a 256 MiB guest) and then saves its whole state and restores it, each
-// iteration: save-ms is SaveState (pause, freeze the disk, write memory and devices, copy the
-// frozen disk into a standalone file, resume); restore-ms is RestoreState (replace QEMU,
+// iteration: save-ms is SaveState (pause, start the disk backup job, write memory and devices,
+// resume, wait for the disk copy); restore-ms is RestoreState (replace QEMU,
 // load the state, resume).
 func BenchmarkSaveRestore(b *testing.B) {
 	e := needImageVMs(b)

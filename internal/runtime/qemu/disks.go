@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
@@ -158,4 +160,52 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// slotDisk returns the overlay a disk VM writes to. With spec.DiskDir it is the
+// slot's disk there, made once from vm.disk and used again at every start, so
+// the guest's writes outlive restarts and replacements; a slot disk made from
+// another vm.disk than the spec's now is kept aside (renamed, with the time)
+// and a fresh one made, so that nothing is lost. Without DiskDir it is the
+// instance's own overlay.
+func (d *Driver) slotDisk(ctx context.Context, spec runtime.InstanceSpec, format string) (string, error) {
+	base := spec.VM.Disk.Path
+	if spec.DiskDir == "" {
+		overlay := d.path(spec.ID, overlayFile)
+		if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", format, "-b", base, overlay); err != nil {
+			return "", fmt.Errorf("%w: instance %q: vm.disk %s: %w", runtime.ErrInvalid, spec.ID, base, err)
+		}
+		return overlay, nil
+	}
+	if err := os.MkdirAll(spec.DiskDir, 0o700); err != nil {
+		return "", fmt.Errorf("instance %q: disk directory: %w", spec.ID, err)
+	}
+	overlay := filepath.Join(spec.DiskDir, SlotDiskFile)
+	from := filepath.Join(spec.DiskDir, slotDiskBaseFile)
+	if _, err := os.Stat(overlay); err == nil {
+		prev, err := os.ReadFile(from)
+		if err == nil && string(prev) == base {
+			return overlay, nil
+		}
+		aside := filepath.Join(spec.DiskDir, fmt.Sprintf("disk-%s.qcow2", time.Now().UTC().Format("20060102T150405Z")))
+		if err := os.Rename(overlay, aside); err != nil {
+			return "", fmt.Errorf("instance %q: keep the old slot disk: %w", spec.ID, err)
+		}
+		d.log.Warn("qemu driver: vm.disk changed; the slot's old disk is kept aside", "id", spec.ID, "was", string(prev), "now", base, "kept", aside)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("instance %q: slot disk: %w", spec.ID, err)
+	}
+	tmp := overlay + ".tmp"
+	if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", format, "-b", base, tmp); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("%w: instance %q: vm.disk %s: %w", runtime.ErrInvalid, spec.ID, base, err)
+	}
+	if err := os.WriteFile(from, []byte(base), 0o600); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("instance %q: slot disk: %w", spec.ID, err)
+	}
+	if err := os.Rename(tmp, overlay); err != nil {
+		return "", fmt.Errorf("instance %q: slot disk: %w", spec.ID, err)
+	}
+	return overlay, nil
 }

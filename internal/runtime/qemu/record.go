@@ -28,6 +28,14 @@ const (
 	seedFile    = "seed.iso"
 )
 
+// Files of a slot's disk directory (runtime.InstanceSpec.DiskDir).
+const (
+	// SlotDiskFile is the slot's writable disk, an overlay of vm.disk.
+	SlotDiskFile = "disk.qcow2"
+	// slotDiskBaseFile names the vm.disk the slot disk was made from.
+	slotDiskBaseFile = "base"
+)
+
 // source says what an instance boots.
 type source string
 
@@ -48,9 +56,6 @@ type record struct {
 	Accel    string            `json:"accel"`
 	// Args is QEMU's command line, kept to start it again on restore.
 	Args []string `json:"args,omitempty"`
-	// Layers are the overlays SnapshotDisk and SaveState added on top of the
-	// first disk, oldest first; the instance writes to the last.
-	Layers []string `json:"layers,omitempty"`
 	// Tap says that QEMU gets the instance's tap as fd 3.
 	Tap bool `json:"tap,omitempty"`
 

@@ -45,11 +45,8 @@ func (d *Driver) running(id string) (*record, error) {
 	return r, nil
 }
 
-// activeDisk is the node and file the instance writes to now.
-func (r *record) activeDisk() (node, file string, ok bool) {
-	if len(r.Layers) > 0 {
-		return "disk" + strconv.Itoa(len(r.Layers)), r.Layers[len(r.Layers)-1], true
-	}
+// diskNode is the block node of the instance's disk and the file it writes to.
+func (r *record) diskNode() (node, file string, ok bool) {
 	for _, a := range r.Args {
 		if f, ok := strings.CutPrefix(a, "driver=file,filename="); ok {
 			f, _, _ = strings.Cut(f, ",")
@@ -59,28 +56,10 @@ func (r *record) activeDisk() (node, file string, ok bool) {
 	return "", "", false
 }
 
-// freeze makes the file the instance writes to read-only, moving its writes
-// to a new overlay, and returns the frozen file. The caller holds id's lock.
-func (d *Driver) freeze(ctx context.Context, r *record) (string, error) {
-	node, file, ok := r.activeDisk()
-	if !ok {
-		return "", fmt.Errorf("%w: instance %q has no disk", runtime.ErrUnsupported, r.ID)
-	}
-	next := d.path(r.ID, fmt.Sprintf("disk-%d.qcow2", len(r.Layers)+1))
-	err := d.runQMP(ctx, r.ID, "blockdev-snapshot-sync", map[string]any{
-		"node-name": node, "snapshot-file": next, "snapshot-node-name": "disk" + strconv.Itoa(len(r.Layers)+1), "format": "qcow2",
-	}, nil)
-	if err != nil {
-		return "", fmt.Errorf("instance %q: freeze the disk: %w", r.ID, err)
-	}
-	r.Layers = append(r.Layers, next)
-	if err := d.writeRecord(r); err != nil {
-		return "", err
-	}
-	return file, nil
-}
-
-// SnapshotDisk implements runtime.StateSaver.
+// SnapshotDisk implements runtime.StateSaver with a backup job: QEMU copies
+// the disk as it was when the job started into a standalone qcow2 at path
+// (copy-before-write: a block the guest overwrites meanwhile is copied
+// first), while the guest runs on, on the same files.
 func (d *Driver) SnapshotDisk(ctx context.Context, id, path string) error {
 	if _, err := d.running(id); err != nil {
 		return err
@@ -91,21 +70,119 @@ func (d *Driver) SnapshotDisk(ctx context.Context, id, path string) error {
 	if err != nil {
 		return err
 	}
-	frozen, err := d.freeze(ctx, r)
+	wait, err := d.startBackup(ctx, r, path)
 	if err != nil {
 		return err
 	}
-	return d.flatten(ctx, frozen, path)
+	return wait(ctx)
 }
 
-// flatten copies a disk and its backing chain into one standalone qcow2.
-func (d *Driver) flatten(ctx context.Context, from, to string) error {
-	tmp := to + ".tmp"
-	defer os.Remove(tmp)
-	if err := d.qemuImg(ctx, "convert", "-U", "-O", "qcow2", from, tmp); err != nil {
-		return err
+// startBackup starts copying the instance's disk, as it is now, into a
+// standalone qcow2 at path; wait waits for the copy's end and puts the file
+// in place (a failed or cancelled copy leaves nothing at path).
+func (d *Driver) startBackup(ctx context.Context, r *record, path string) (wait func(context.Context) error, err error) {
+	node, _, ok := r.diskNode()
+	if !ok {
+		return nil, fmt.Errorf("%w: instance %q has no disk", runtime.ErrUnsupported, r.ID)
 	}
-	return os.Rename(tmp, to)
+	var nodes []struct {
+		Name  string `json:"node-name"`
+		Image struct {
+			VirtualSize int64 `json:"virtual-size"`
+		} `json:"image"`
+	}
+	if err := d.runQMP(ctx, r.ID, "query-named-block-nodes", map[string]any{"flat": true}, &nodes); err != nil {
+		return nil, fmt.Errorf("instance %q: read the disk's size: %w", r.ID, err)
+	}
+	size := int64(0)
+	for _, n := range nodes {
+		if n.Name == node {
+			size = n.Image.VirtualSize
+		}
+	}
+	if size <= 0 {
+		return nil, fmt.Errorf("instance %q: QEMU reports no size for disk node %s", r.ID, node)
+	}
+	tmp := path + ".tmp"
+	if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10)); err != nil {
+		return nil, err
+	}
+	job := fmt.Sprintf("backup%d", time.Now().UnixNano())
+	fail := func(err error) (func(context.Context) error, error) {
+		_ = os.Remove(tmp)
+		return nil, err
+	}
+	err = d.runQMP(ctx, r.ID, "blockdev-add", map[string]any{
+		"driver": "qcow2", "node-name": job, "file": map[string]any{"driver": "file", "filename": tmp},
+	}, nil)
+	if err != nil {
+		return fail(fmt.Errorf("instance %q: open the backup target: %w", r.ID, err))
+	}
+	cleanup := func() {
+		_ = d.runQMP(context.WithoutCancel(ctx), r.ID, "blockdev-del", map[string]any{"node-name": job}, nil)
+		_ = os.Remove(tmp)
+	}
+	err = d.runQMP(ctx, r.ID, "blockdev-backup", map[string]any{
+		"job-id": job, "device": node, "target": job, "sync": "full", "auto-dismiss": false,
+	}, nil)
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("instance %q: start the disk backup: %w", r.ID, err)
+	}
+	return func(ctx context.Context) error {
+		err := d.waitJob(ctx, r.ID, job)
+		if err != nil {
+			_ = d.runQMP(context.WithoutCancel(ctx), r.ID, "job-cancel", map[string]any{"id": job}, nil)
+			_ = d.waitJob(context.WithoutCancel(ctx), r.ID, job)
+			cleanup()
+			return err
+		}
+		if err := d.runQMP(ctx, r.ID, "blockdev-del", map[string]any{"node-name": job}, nil); err != nil {
+			_ = os.Remove(tmp)
+			return fmt.Errorf("instance %q: close the disk backup: %w", r.ID, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
+		return nil
+	}, nil
+}
+
+// waitJob waits for a block job to conclude, dismisses it and returns its error.
+func (d *Driver) waitJob(ctx context.Context, id, job string) error {
+	for {
+		var jobs []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}
+		if err := d.runQMP(ctx, id, "query-jobs", nil, &jobs); err != nil {
+			return fmt.Errorf("instance %q: disk backup: %w", id, err)
+		}
+		found := false
+		for _, j := range jobs {
+			if j.ID != job {
+				continue
+			}
+			found = true
+			if j.Status == "concluded" || j.Status == "null" {
+				_ = d.runQMP(ctx, id, "job-dismiss", map[string]any{"id": job}, nil)
+				if j.Error != "" {
+					return fmt.Errorf("instance %q: disk backup failed: %s", id, j.Error)
+				}
+				return nil
+			}
+		}
+		if !found {
+			return fmt.Errorf("instance %q: disk backup job %s vanished", id, job)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // SaveState implements runtime.StateSaver: the guest is paused, its disk
@@ -129,18 +206,28 @@ func (d *Driver) SaveState(ctx context.Context, id, dir string) (_ runtime.Saved
 		return runtime.SavedState{}, err
 	}
 	defer func() {
-		if cerr := d.runQMP(context.WithoutCancel(ctx), id, "cont", nil, nil); cerr != nil && err == nil {
-			err = fmt.Errorf("instance %q: resume after saving: %w", id, cerr)
+		if err == nil {
+			return
+		}
+		if cerr := d.runQMP(context.WithoutCancel(ctx), id, "cont", nil, nil); cerr != nil {
+			err = fmt.Errorf("%w (and resuming the guest failed: %w)", err, cerr)
 		}
 	}()
-	frozen, err := d.freeze(ctx, r)
+	// The copy starts while the guest is stopped, so the disk and the memory are of
+	// the same moment; it goes on (copy-before-write) after the guest runs again.
+	wait, err := d.startBackup(ctx, r, saved.Disk)
 	if err != nil {
 		return runtime.SavedState{}, err
 	}
 	if err := d.migrate(ctx, id, "migrate", "exec:cat > "+shellQuote(saved.Memory)); err != nil {
+		_ = wait(ctx)
 		return runtime.SavedState{}, err
 	}
-	if err := d.flatten(ctx, frozen, saved.Disk); err != nil {
+	if err := d.runQMP(ctx, id, "cont", nil, nil); err != nil {
+		_ = wait(ctx)
+		return runtime.SavedState{}, fmt.Errorf("instance %q: resume after saving: %w", id, err)
+	}
+	if err := wait(ctx); err != nil {
 		return runtime.SavedState{}, err
 	}
 	return saved, nil
@@ -174,8 +261,8 @@ func (d *Driver) migrate(ctx context.Context, id, command, uri string) error {
 }
 
 // RestoreState implements runtime.StateSaver: QEMU of the instance is
-// replaced by one that starts from the saved memory and a new overlay on the
-// saved disk.
+// replaced by one that starts from the saved memory, on a copy of the saved
+// disk put where the instance's disk was.
 func (d *Driver) RestoreState(ctx context.Context, id string, s runtime.SavedState) error {
 	if err := d.check(); err != nil {
 		return err
@@ -218,22 +305,19 @@ func (d *Driver) RestoreState(ctx context.Context, id string, s runtime.SavedSta
 			return err
 		}
 	}
-	overlay := d.path(id, fmt.Sprintf("restore-%d.qcow2", time.Now().UnixNano()))
-	if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", s.Disk, overlay); err != nil {
+	// The saved disk replaces the file the instance writes to (a slot disk stays
+	// the slot disk), as a standalone copy: the saved state stays untouched.
+	_, file, _ := r.diskNode()
+	tmp := file + ".restore"
+	if err := d.qemuImg(ctx, "convert", "-O", "qcow2", s.Disk, tmp); err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	for _, l := range r.Layers {
-		_ = os.Remove(l)
+	if err := os.Rename(tmp, file); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("instance %q: restore the disk: %w", id, err)
 	}
-	r.Layers = nil
-	args := make([]string, 0, len(r.Args)+2)
-	for _, a := range r.Args {
-		if rest, ok := strings.CutPrefix(a, "driver=file,filename="); ok {
-			_, opts, _ := strings.Cut(rest, ",")
-			a = "driver=file,filename=" + overlay + "," + opts
-		}
-		args = append(args, a)
-	}
+	args := slices.Clone(r.Args)
 	r.Args = append(slices.Clip(args), "-incoming", "defer")
 	_ = os.Remove(d.path(id, exitFile))
 	if _, err := d.launch(ctx, r); err != nil {
@@ -252,7 +336,7 @@ func (d *Driver) RestoreState(ctx context.Context, id string, s runtime.SavedSta
 	return nil
 }
 
-func hasDisk(r *record) bool { _, _, ok := r.activeDisk(); return ok }
+func hasDisk(r *record) bool { _, _, ok := r.diskNode(); return ok }
 
 // shellQuote quotes s for the shell QEMU runs exec: migrations with.
 func shellQuote(s string) string {

@@ -309,11 +309,12 @@ func (d *Driver) prepareVM(ctx context.Context, spec runtime.InstanceSpec) ([]st
 		if err := d.checkDisk(ctx, spec.ID, vm.Disk.Path, format); err != nil {
 			return nil, err
 		}
-		if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", format, "-b", vm.Disk.Path, d.path(spec.ID, overlayFile)); err != nil {
-			return nil, fmt.Errorf("%w: instance %q: vm.disk %s: %w", runtime.ErrInvalid, spec.ID, vm.Disk.Path, err)
+		overlay, err := d.slotDisk(ctx, spec, format)
+		if err != nil {
+			return nil, err
 		}
 		args = append(args,
-			"-blockdev", "driver=file,filename="+d.path(spec.ID, overlayFile)+",node-name=file0",
+			"-blockdev", "driver=file,filename="+overlay+",node-name=file0",
 			"-blockdev", "driver=qcow2,file=file0,node-name=disk0",
 			"-device", "virtio-blk-pci,drive=disk0,bootindex=1")
 	}

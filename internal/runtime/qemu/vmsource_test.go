@@ -206,3 +206,96 @@ func TestBadVMSources(t *testing.T) {
 		})
 	}
 }
+
+// qemuIO runs qemu-io commands on an image that no QEMU has open.
+func qemuIO(t *testing.T, image string, cmds ...string) string {
+	t.Helper()
+	args := []string{"-f", "qcow2"}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	out, err := exec.Command("qemu-io", append(args, image)...).CombinedOutput()
+	if err != nil || bytes.Contains(out, []byte("Pattern verification failed")) {
+		t.Fatalf("qemu-io %v %s: %v\n%s", cmds, image, err, out)
+	}
+	return string(out)
+}
+
+// TestSlotDisk: with a DiskDir, a disk VM writes to the slot's own overlay there,
+// which outlives Remove and is used again by the next Start; SnapshotDisk copies it
+// while the VM runs; a changed vm.disk sets the old slot disk aside instead of
+// dropping it.
+func TestSlotDisk(t *testing.T) {
+	needQEMU(t)
+	if _, err := exec.LookPath("qemu-io"); err != nil {
+		t.Skip("skipping: qemu-io not found (qemu-utils: `make host-setup`)")
+	}
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "legacy.img")
+	if err := os.WriteFile(raw, bootSector(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newVMDriver(t, filepath.Join(dir, "state"))
+	slot := filepath.Join(dir, "disks", "legacy", "0")
+	spec := runtime.InstanceSpec{
+		ID: "legacy-0", Workload: "legacy", Tier: v1alpha1.TierVM, MemoryBytes: 64 << 20, DiskDir: slot,
+		VM:      &v1alpha1.VMSource{Disk: &v1alpha1.Disk{Path: raw, Format: v1alpha1.DiskRaw}},
+		LogPath: filepath.Join(dir, "legacy.log"),
+	}
+	removeAll(t, d, spec.ID)
+	cycle := func() {
+		t.Helper()
+		if _, err := d.Start(t.Context(), spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Stop(t.Context(), spec.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Remove(t.Context(), spec.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle()
+	disk := filepath.Join(slot, qemu.SlotDiskFile)
+	// What the guest would have written: a pattern at 512 KiB.
+	qemuIO(t, disk, "write -P 0xab 512k 64k")
+	cycle()
+	qemuIO(t, disk, "read -P 0xab 512k 64k") // still there after a new instance ran
+
+	// A snapshot of the running VM holds the slot's data, standalone.
+	if _, err := d.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, "snap.qcow2")
+	if err := d.SnapshotDisk(t.Context(), spec.ID, snap); err != nil {
+		t.Fatal(err)
+	}
+	info, err := exec.Command("qemu-img", "info", "--output=json", snap).Output()
+	if err != nil || bytes.Contains(info, []byte("backing-filename")) {
+		t.Errorf("snapshot %s: %v, %s; want a standalone qcow2", snap, err, info)
+	}
+	qemuIO(t, snap, "read -P 0xab 512k 64k", "read -P 0x55 510 1") // the slot's data and the boot sector's signature
+	if err := d.Stop(t.Context(), spec.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove(t.Context(), spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(disk); err != nil {
+		t.Fatalf("the slot disk is gone after Remove: %v", err)
+	}
+
+	// Another vm.disk: the old slot disk is kept aside, a fresh one made.
+	other := filepath.Join(dir, "other.img")
+	if err := os.WriteFile(other, bootSector(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec.VM = &v1alpha1.VMSource{Disk: &v1alpha1.Disk{Path: other, Format: v1alpha1.DiskRaw}}
+	cycle()
+	aside, _ := filepath.Glob(filepath.Join(slot, "disk-*.qcow2"))
+	if len(aside) != 1 {
+		t.Fatalf("slot files after vm.disk changed: %v, want one old disk kept aside", aside)
+	}
+	qemuIO(t, aside[0], "read -P 0xab 512k 64k")
+	qemuIO(t, disk, "read -P 0 512k 64k")
+}
