@@ -8,6 +8,8 @@
 #
 # Environment:
 #   STRATA_SKIP_PACKAGES=1   leave apt alone (no package check or install)
+#   STRATA_SKIP_KUBE=1       do not build the test control plane (kube-apiserver, etcd)
+#   STRATA_KUBE_ASSETS       where to build it (default /var/cache/strata/kube/<version>)
 #   GO_MIN_VERSION           oldest acceptable Go toolchain (default 1.26)
 set -euo pipefail
 
@@ -21,7 +23,8 @@ GUEST_KERNEL_META=linux-image-cloud-amd64
 # Debian packages strata's runtime drives: containerd and runc for
 # containers, the CNI plugins, iproute2 and nftables for segments, umoci for
 # unpacking OCI images, QEMU for the vm tier, a static busybox for test
-# images and genisoimage for VMs' cloud-init seeds.
+# images and genisoimage for VMs' cloud-init seeds; chromium and nodejs run
+# the dashboard's browser and script tests.
 PACKAGES=(
 	containerd
 	runc
@@ -34,6 +37,7 @@ PACKAGES=(
 	busybox-static
 	genisoimage
 	chromium
+	nodejs
 )
 
 STEPS=(
@@ -41,6 +45,8 @@ STEPS=(
 	packages
 	runsc
 	guest_kernel
+	kube_binaries
+	s3_server
 )
 
 current_step=""
@@ -214,6 +220,26 @@ install_guest_kernel() (
 	rm -rf "$GUEST_KERNEL_DIR"
 	mv "$new" "$GUEST_KERNEL_DIR"
 )
+
+# step_kube_binaries builds the Kubernetes control plane that strata's tests
+# run against (kube-apiserver and etcd, see internal/kube/kubetest) once,
+# into a cache keyed by version: 10-16 minutes the first time, nothing after.
+step_kube_binaries() {
+	if [[ ${STRATA_SKIP_KUBE:-} == 1 ]]; then
+		log "kube binaries skipped (STRATA_SKIP_KUBE=1)"
+		return
+	fi
+	if ! is_root && [[ -z ${STRATA_KUBE_ASSETS:-} ]]; then
+		fail "building kube-apiserver into /var/cache/strata needs root (sudo make host-setup), or set STRATA_KUBE_ASSETS"
+	fi
+	"$(dirname "$0")/kube-binaries.sh" || fail "hack/kube-binaries.sh failed (output above)"
+}
+
+# step_s3_server builds the S3 server the backup repository tests run
+# against (versitygw, see hack/s3-server.sh) once, into /var/cache/strata/s3.
+step_s3_server() {
+	"$(dirname "$0")/s3-server.sh" || fail "hack/s3-server.sh failed (output above)"
+}
 
 main() {
 	local step

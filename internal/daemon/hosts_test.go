@@ -165,7 +165,7 @@ func (e *e2e) watchSSE(resource string, match func(sseEvent) bool) <-chan struct
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	res, err := c.Do(req)
+	res, err := c.Do(req) //nolint:bodyclose // the reading goroutine below closes it
 	if err != nil {
 		e.t.Fatal(err)
 	}

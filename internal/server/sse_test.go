@@ -92,7 +92,7 @@ func TestWatchAsServerSentEvents(t *testing.T) {
 	post(web)
 	post(strings.ReplaceAll(web, "name: web", "name: api"))
 
-	watch := func(rv, lastID string) *http.Response {
+	watch := func(rv, lastID string) io.ReadCloser {
 		t.Helper()
 		u := hs.URL + server.Prefix + "workloads?watch=1"
 		if rv != "" {
@@ -110,14 +110,15 @@ func TestWatchAsServerSentEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = res.Body.Close() })
 		if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+			_ = res.Body.Close()
 			t.Fatalf("Content-Type %q, want text/event-stream", ct)
 		}
-		return res
+		return res.Body
 	}
-	res := watch(itoa(from), "")
-	evs, _ := readSSE(t, res.Body, 2)
+	body := watch(itoa(from), "")
+	defer body.Close()
+	evs, _ := readSSE(t, body, 2)
 	if len(evs) != 2 {
 		t.Fatalf("got %d events, want 2", len(evs))
 	}
@@ -137,8 +138,9 @@ func TestWatchAsServerSentEvents(t *testing.T) {
 	}
 
 	// A client that reconnects with the last id it saw gets only what came after.
-	res = watch("", evs[0].id)
-	resumed, _ := readSSE(t, res.Body, 1)
+	body2 := watch("", evs[0].id)
+	defer body2.Close()
+	resumed, _ := readSSE(t, body2, 1)
 	if len(resumed) != 1 || resumed[0].id != evs[1].id {
 		t.Errorf("resuming after id %s gave %+v, want the event with id %s", evs[0].id, resumed, evs[1].id)
 	}
