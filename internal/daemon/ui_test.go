@@ -3,12 +3,18 @@ package daemon_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +24,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/client"
 )
 
@@ -85,23 +92,37 @@ func chromiumBinary(t *testing.T) string {
 	return ""
 }
 
-// requests records the URLs the page asked for, and how many were documents.
+// requests records the URLs the page asked for, with which methods, how many were
+// documents, and the media type of each watch's answer.
 type requests struct {
 	mu        sync.Mutex
 	urls      []string
+	methods   map[string]int
 	documents int
+	watches   map[string]string // URL of a watch -> the media type of its answer
 }
 
 func (r *requests) add(ev any) {
-	e, ok := ev.(*network.EventRequestWillBeSent)
-	if !ok {
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.urls = append(r.urls, e.Request.URL)
-	if e.Type == network.ResourceTypeDocument {
-		r.documents++
+	switch e := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		r.urls = append(r.urls, e.Request.URL)
+		if r.methods == nil {
+			r.methods = map[string]int{}
+		}
+		r.methods[e.Request.Method]++
+		if e.Type == network.ResourceTypeDocument {
+			r.documents++
+		}
+	case *network.EventResponseReceived:
+		if e.Response == nil || !strings.Contains(e.Response.URL, "watch=1") {
+			return
+		}
+		if r.watches == nil {
+			r.watches = map[string]string{}
+		}
+		r.watches[e.Response.URL] = e.Response.MimeType
 	}
 }
 
@@ -109,6 +130,20 @@ func (r *requests) snapshot() ([]string, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.urls), r.documents
+}
+
+// watchTypes returns the media type of each watch's answer so far, by URL.
+func (r *requests) watchTypes() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.watches)
+}
+
+// methodCounts returns how many requests the page made with each method.
+func (r *requests) methodCounts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.methods)
 }
 
 func TestDashboardInBrowser(t *testing.T) {
@@ -134,6 +169,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			return err
 		})
 	}
+	webRan := time.Now()
 	token, err := client.ReadTokenFile(filepath.Join(e.dir, "data", "tls", "tokens"))
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +235,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-topology.png"))
 
+	checkEventStreams(t, ctx, rec)
+	checkHostCard(t, ctx, artifacts)
+
 	// The workload's panel: its instance, its events and its log.
 	eval[bool](t, ctx, `document.querySelector('#topology [data-workload="web"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
 	waitFor(t, ctx, "the panel of web with its log", `!!document.querySelector('#panel #inst-table [data-instance="web-0"]') && (document.getElementById('logs') || {}).textContent.includes('web web-0 up')`)
@@ -218,6 +257,28 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitFor(t, ctx, "the restart in web's events", `[...document.querySelectorAll('#panel .events li')].some(li => /Restart|Exit/.test(li.textContent))`)
 	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-restarted.png"))
 
+	// The panel charts each instance's CPU and memory from the usage history, once the
+	// workload has run for a few of the history's 10 s intervals.
+	waitFor(t, ctx, "web-0's CPU and memory charts with 2 points or more", `(() => {
+		const cpu = document.querySelector('#panel [data-chart="cpu"][data-instance="web-0"]');
+		const mem = document.querySelector('#panel [data-chart="memory"][data-instance="web-0"]');
+		return !!cpu && !!mem && Number(cpu.dataset.points) >= 2 && Number(mem.dataset.points) >= 2;
+	})()`)
+	t.Logf("web-0's charts had 2 points %s after web ran", time.Since(webRan).Round(time.Second))
+	if label := eval[string](t, ctx, `document.querySelector('#panel [data-chart="memory"][data-instance="web-0"]').getAttribute('aria-label')`); !strings.Contains(label, "MiB now") {
+		t.Errorf("the memory chart's label %q does not give the latest value", label)
+	}
+	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-charts.png"))
+
+	// The sandbox's panel says which rule asked for its tier.
+	if _, ok := want["vault"]; ok {
+		eval[bool](t, ctx, `document.querySelector('#wl-list tr[data-workload="vault"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+		waitFor(t, ctx, "vault's reasons", `(() => {
+			const r = document.querySelector('#panel .reasons [data-rule="untrusted-code"]');
+			return !!r && /sandbox/.test(r.textContent) && r.textContent.length > 40;
+		})()`)
+	}
+
 	// Without a token the API answers 401; the page itself needs none.
 	if code := eval[int](t, ctx, `fetch('/apis/strata.dev/v1alpha1/workloads', {cache: 'no-store'}).then(r => r.status)`); code != 401 {
 		t.Errorf("the API without a token answered %d, want 401", code)
@@ -225,6 +286,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if code := eval[int](t, ctx, `fetch('/apis/strata.dev/v1alpha1/workloads', {headers: {Authorization: 'Bearer `+strings.Repeat("0", 64)+`'}}).then(r => r.status)`); code != 401 {
 		t.Errorf("the API with a wrong token answered %d, want 401", code)
 	}
+
+	checkPlanView(t, ctx, e, rec, artifacts)
 
 	urls, documents := rec.snapshot()
 	if documents != 1 {
@@ -294,6 +357,22 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the four states are not four colors: %v", dots)
 	}
 	screenshot(t, tab, filepath.Join(artifacts, "dashboard-tiers.png"))
+
+	// A host whose heartbeat is older than 30 s is shown stale, and not ready.
+	beats := eval[map[string]string](t, tab, `import('/ui/hosts.js').then(({hostCard}) => {
+		const now = Date.parse('2026-11-26T10:01:00Z');
+		const host = (name, beat) => ({metadata: {name}, status: {ready: true, lastHeartbeatTime: beat,
+			capacity: {cpu: '2', memory: '4Gi'}, allocated: {cpu: '500m', memory: '1Gi'}, drivers: [{name: 'containerd', ready: true}]}});
+		const out = {};
+		for (const [name, beat] of [['fresh', '2026-11-26T10:00:55Z'], ['stale', '2026-11-26T10:00:15Z']]) {
+			const c = hostCard(host(name, beat), now);
+			out[name] = [c.dataset.stale, c.dataset.ready, c.querySelector('.heartbeat').textContent].join(' | ');
+		}
+		return out;
+	})`)
+	if beats["fresh"] != "false | true | heartbeat 5 s ago" || beats["stale"] != "true | false | heartbeat 45 s ago (stale)" {
+		t.Errorf("heartbeats drawn as %q", beats)
+	}
 }
 
 // startDashboardProxy runs strata dashboard --listen addr in the test's network namespace
@@ -416,4 +495,338 @@ func checkHosts(t *testing.T, urls []string, host string) {
 			t.Errorf("the page asked another host: %s", raw)
 		}
 	}
+}
+
+// checkEventStreams checks that the page reads every watch (hosts, workloads, segments,
+// events) as server-sent events: the browser saw each answer as text/event-stream.
+func checkEventStreams(t *testing.T, ctx context.Context, rec *requests) {
+	t.Helper()
+	waitFor(t, ctx, "the watches read as server-sent events", `document.getElementById('conn').dataset.streams === 'sse'`)
+	want := []string{"events", "hosts", "segments", "workloads"}
+	var got map[string]string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got = map[string]string{}
+		for raw, mime := range rec.watchTypes() {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatalf("watch URL %q: %v", raw, err)
+			}
+			got[path.Base(u.Path)] = mime
+		}
+		if len(got) >= len(want) {
+			break
+		}
+	}
+	for _, res := range want {
+		if got[res] != "text/event-stream" {
+			t.Errorf("the watch of %s was answered as %q, want text/event-stream (all: %v)", res, got[res], got)
+		}
+	}
+}
+
+// checkHostCard checks the host strip against the daemon's Host: its name (also on the
+// topology's frame), its accelerator, each driver with its readiness and message, and a
+// heartbeat age that moves on.
+func checkHostCard(t *testing.T, ctx context.Context, artifacts string) {
+	t.Helper()
+	name, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := eval[struct {
+		Items []v1alpha1.HostObject `json:"items"`
+	}](t, ctx, `fetch('/apis/strata.dev/v1alpha1/hosts', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('strata.token')}}).then(r => r.json())`)
+	if len(hosts.Items) != 1 || hosts.Items[0].Metadata.Name != name || hosts.Items[0].Status == nil {
+		t.Fatalf("the daemon lists hosts %+v, want one named %s with a status", hosts.Items, name)
+	}
+	st := hosts.Items[0].Status
+	if len(st.Drivers) == 0 {
+		t.Fatal("the host reports no driver")
+	}
+	var drivers []string
+	for _, d := range st.Drivers {
+		drivers = append(drivers, fmt.Sprintf("%s=%t:%s", d.Name, d.Ready, d.Message))
+	}
+	wantDrivers, err := json.Marshal(strings.Join(drivers, "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := fmt.Sprintf(`document.querySelector('#hosts [data-host=%q]')`, name)
+	waitFor(t, ctx, "the host card with every driver", fmt.Sprintf(`(() => {
+		const card = %s;
+		if (!card) return false;
+		const drivers = [...card.querySelectorAll('[data-driver]')].map(d => d.dataset.driver + '=' + d.dataset.ready + ':' + ((d.querySelector('.driver-msg') || {}).textContent || ''));
+		return drivers.join('\n') === %s;
+	})()`, card, wantDrivers))
+	if got := eval[string](t, ctx, card+`.querySelector('[data-accelerator]').dataset.accelerator`); got != strings.ToLower(st.Accelerator) {
+		t.Errorf("the card shows accelerator %q, the host reports %q", got, st.Accelerator)
+	}
+	if n := eval[int](t, ctx, card+`.querySelectorAll('[role="meter"][aria-valuetext]').length`); n != 2 {
+		t.Errorf("the card has %d capacity bars, want 2 (cpu, memory)", n)
+	}
+	if frame := eval[string](t, ctx, `(document.querySelector('#topology [data-host-frame]') || {dataset: {}}).dataset.hostFrame || ''`); frame != name {
+		t.Errorf("the topology's host frame is labelled %q, want %q", frame, name)
+	}
+	age := eval[string](t, ctx, card+`.querySelector('.heartbeat').textContent`)
+	if !regexp.MustCompile(`^heartbeat \d+ s ago$`).MatchString(age) || eval[string](t, ctx, card+`.dataset.stale`) != "false" {
+		t.Errorf("the heartbeat reads %q (stale %s), want a fresh age in seconds", age, eval[string](t, ctx, card+`.dataset.stale`))
+	}
+	waitFor(t, ctx, "the heartbeat's age to change", fmt.Sprintf(`%s.querySelector('.heartbeat').textContent !== %q`, card, age))
+	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-hosts.png"))
+}
+
+// checkPlanView loads a plan of the example fleet into the Plan tab through its file input
+// and checks what it draws against the plan: the hosts, the node VMs on each, the VMs on
+// each host, the unplaced replicas and the summary. It checks as well that the page sent
+// nothing: every request it ever made was a GET.
+func checkPlanView(t *testing.T, ctx context.Context, e *e2e, rec *requests, artifacts string) {
+	t.Helper()
+	out, err := run(e.bin, "plan", "-f", "../../examples/fleet/workloads.yaml", "--fleet", "../../examples/fleet/fleet.yaml", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan v1alpha1.PlacementPlan
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Hosts) == 0 || len(plan.Nodes) == 0 || len(plan.Unplaced) == 0 {
+		t.Fatalf("the example plan has %d hosts, %d nodes, %d unplaced: the check needs some of each", len(plan.Hosts), len(plan.Nodes), len(plan.Unplaced))
+	}
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "fleet-plan.json")
+	notPlan := filepath.Join(dir, "fleet.yaml")
+	fleet, err := os.ReadFile("../../examples/fleet/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planFile, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notPlan, fleet, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	eval[bool](t, ctx, `document.getElementById('tab-plan').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+	waitFor(t, ctx, "the Plan tab", `!document.getElementById('view-plan').hidden && document.getElementById('view-host').hidden && document.getElementById('tab-plan').getAttribute('aria-selected') === 'true'`)
+
+	// A file that is not a plan is refused with a reason.
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#plan-file"), []string{notPlan})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the error for a file that is not a plan", `!document.getElementById('plan-error').hidden && /fleet\.yaml: this file is not JSON/.test(document.getElementById('plan-error').textContent)`)
+
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#plan-file"), []string{planFile})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the plan drawn", fmt.Sprintf(`document.querySelectorAll('#plan [data-plan-host]').length === %d && document.getElementById('plan-error').hidden`, len(plan.Hosts)))
+
+	var wantHosts []string
+	for _, h := range plan.Hosts {
+		wantHosts = append(wantHosts, h.Name)
+	}
+	if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#plan [data-plan-host]')].map(h => h.dataset.planHost)`); !slices.Equal(got, wantHosts) {
+		t.Errorf("the plan view shows hosts %v, want %v", got, wantHosts)
+	}
+	wantNodes := map[string]string{}
+	for _, n := range plan.Nodes {
+		wantNodes[n.Name] = n.Host + " " + n.Shape + " " + n.Class
+	}
+	gotNodes := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#plan [data-plan-node]')].map(n => [n.dataset.planNode, n.closest('[data-plan-host]').dataset.planHost + ' ' + n.dataset.shape + ' ' + n.dataset.class]))`)
+	if !maps.Equal(gotNodes, wantNodes) {
+		t.Errorf("the plan view shows node VMs %v, want %v", gotNodes, wantNodes)
+	}
+	wantReplicas := map[string]int{} // "host" (VMs on it) or "host/node" -> replicas
+	for _, p := range plan.Placements {
+		key := p.Host
+		if p.Node != "" {
+			key += "/" + p.Node
+		}
+		wantReplicas[key]++
+	}
+	gotReplicas := eval[map[string]int](t, ctx, `(() => {
+		const out = {};
+		for (const r of document.querySelectorAll('#plan [data-plan-host] [data-replicas]')) {
+			const node = r.closest('[data-plan-node]');
+			const key = r.closest('[data-plan-host]').dataset.planHost + (node ? '/' + node.dataset.planNode : '');
+			out[key] = (out[key] || 0) + Number(r.dataset.replicas);
+		}
+		return out;
+	})()`)
+	if !maps.Equal(gotReplicas, wantReplicas) {
+		t.Errorf("the plan view shows replicas %v, want %v", gotReplicas, wantReplicas)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#plan [data-plan-host] [data-resource="cpu"] [role="meter"]').length`); n != len(plan.Hosts) {
+		t.Errorf("%d hosts have a cpu utilization bar, want %d", n, len(plan.Hosts))
+	}
+	var wantUnplaced []string
+	for _, u := range plan.Unplaced {
+		wantUnplaced = append(wantUnplaced, fmt.Sprintf("%s/%d %s", u.Workload, u.Replica, u.Reason))
+	}
+	slices.Sort(wantUnplaced)
+	gotUnplaced := eval[[]string](t, ctx, `[...document.querySelectorAll('#plan [data-unplaced]')].map(u => u.dataset.unplaced + ' ' + u.textContent.replace(/^\S+ #\d+ /, ''))`)
+	slices.Sort(gotUnplaced)
+	if !slices.Equal(gotUnplaced, wantUnplaced) {
+		t.Errorf("the plan view lists unplaced %q, want %q", gotUnplaced, wantUnplaced)
+	}
+	summary := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#plan [data-summary]')].map(d => [d.dataset.summary, d.textContent]))`)
+	wantSummary := map[string]string{
+		"hosts used":  fmt.Sprintf("%d of %d", plan.Summary.HostsUsed, plan.Summary.HostsAvailable),
+		"node VMs":    strconv.Itoa(plan.Summary.Nodes),
+		"lower bound": strconv.Itoa(plan.Summary.LowerBound),
+		"gap":         fmt.Sprintf("%d%%", int(math.Round(plan.Summary.Gap*100))),
+	}
+	for k, v := range wantSummary {
+		if summary[k] != v {
+			t.Errorf("the plan's summary gives %s %q, want %q", k, summary[k], v)
+		}
+	}
+	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-plan.png"))
+
+	if methods := rec.methodCounts(); len(methods) != 1 || methods["GET"] == 0 {
+		t.Errorf("the page made requests %v: it should only read (GET), and send no file anywhere", methods)
+	}
+	eval[bool](t, ctx, `document.getElementById('tab-host').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+	waitFor(t, ctx, "the Host tab again", `!document.getElementById('view-host').hidden && document.getElementById('view-plan').hidden`)
+}
+
+// uiDemo is the network of examples/hybrid/app.yaml (the demo's three segments, their
+// flows and egress) with busybox containers in them; the ledger runs as a container here
+// (booting its VM is slow) and the plugin runner is sandboxed only when runsc is there.
+const uiDemo = `apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: web}
+spec: {egress: allow}
+---
+apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: shop}
+spec:
+  egress: deny
+  allow:
+  - from: {segment: web}
+    ports: [{port: 9000, protocol: tcp}, {port: 7000, protocol: tcp}]
+---
+apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: plugins}
+spec:
+  egress: deny
+  allow:
+  - from: {segment: web}
+    ports: [{port: 8081, protocol: tcp}]
+---
+apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: storefront}
+spec:
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo storefront > /www/index.html; httpd -f -p 8080 -h /www & wait"]
+  replicas: 2
+  segment: web
+  resources: {cpu: 100m, memory: 32Mi}
+---
+apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: catalog}
+spec:
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /data; echo '[]' > /data/items.json; httpd -f -p 9000 -h /data & wait"]
+  segment: shop
+  resources: {cpu: 100m, memory: 32Mi}
+---
+apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: ledger}
+spec:
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo ledger ok > /www/index.html; httpd -f -p 7000 -h /www & wait"]
+  segment: shop
+  resources: {cpu: 100m, memory: 32Mi}
+---
+apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: plugin-runner}
+spec:
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo plugins ok > /www/index.html; httpd -f -p 8081 -h /www & wait"]
+  segment: plugins
+  resources: {cpu: 100m, memory: 64Mi}
+`
+
+// TestDashboardDemoSegments draws the demo's network: exactly its three segments, the two
+// flows from web with their ports, and egress from web alone.
+func TestDashboardDemoSegments(t *testing.T) {
+	chromium := chromiumBinary(t)
+	e := newE2E(t)
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
+	app := uiDemo
+	if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
+		app += "  traits: {trust: untrusted}\n"
+	}
+	appFile := filepath.Join(e.dir, "demo.yaml")
+	if err := os.WriteFile(appFile, []byte(app), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", appFile)
+	want := map[string]int{"storefront": 2, "catalog": 1, "ledger": 1, "plugin-runner": 1}
+	for name, n := range want {
+		e.eventually(name+" runs", 90*time.Second, func() error {
+			_, err := e.running(name, n)
+			return err
+		})
+	}
+	token, err := client.ReadTokenFile(filepath.Join(e.dir, "data", "tls", "tokens"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts := os.Getenv("STRATA_TEST_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	} else if err := os.MkdirAll(artifacts, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ctx, rec := startBrowser(t, chromium, e.netns)
+	if err := chromedp.Do(ctx, chromedp.Navigate("https://"+tlsAddr+"/ui/#token="+token)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the demo drawn, live", `document.getElementById('conn').dataset.state === 'live' &&
+		document.querySelectorAll('#topology [data-segment]').length === 3 &&
+		document.querySelectorAll('#topology [data-flow]').length >= 2 &&
+		document.querySelectorAll('#topology .wcard [data-state="running"]').length === 5`)
+
+	segs := eval[map[string][]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#topology [data-segment]')].map(z => [z.dataset.segment, [...z.querySelectorAll('[data-workload]')].map(c => c.dataset.workload).sort()]))`)
+	wantSegs := map[string][]string{"web": {"storefront"}, "shop": {"catalog", "ledger"}, "plugins": {"plugin-runner"}}
+	if !maps.EqualFunc(segs, wantSegs, slices.Equal) {
+		t.Errorf("the topology shows zones %v, want %v", segs, wantSegs)
+	}
+	flows := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#topology [data-flow]')].map(f => [f.dataset.flow, f.querySelector('.flow-label').textContent]))`)
+	if len(flows) != 2 {
+		t.Errorf("the topology shows flows %v, want web->shop and web->plugins only", flows)
+	}
+	for flow, ports := range map[string][]string{"web->shop": {"tcp/9000", "tcp/7000"}, "web->plugins": {"tcp/8081"}} {
+		label, ok := flows[flow]
+		if !ok {
+			t.Errorf("no flow %s drawn (flows: %v)", flow, flows)
+			continue
+		}
+		for _, p := range ports {
+			if !strings.Contains(label, p) {
+				t.Errorf("the flow %s reads %q, want %s in it", flow, label, strings.Join(ports, " and "))
+			}
+		}
+		if n := len(strings.Split(label, ",")); n != len(ports) {
+			t.Errorf("the flow %s reads %q: %d ports, want %d", flow, label, n, len(ports))
+		}
+	}
+	if egress := eval[[]string](t, ctx, `[...document.querySelectorAll('#topology [data-egress]')].map(p => p.dataset.egress)`); !slices.Equal(egress, []string{"web"}) {
+		t.Errorf("egress drawn from %v, want [web] (shop and plugins deny it)", egress)
+	}
+	denied := eval[[]string](t, ctx, `[...document.querySelectorAll('#topology [data-segment]')].filter(z => /egress denied/.test(z.textContent)).map(z => z.dataset.segment).sort()`)
+	if !slices.Equal(denied, []string{"plugins", "shop"}) {
+		t.Errorf("segments marked egress denied: %v, want [plugins shop]", denied)
+	}
+	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-demo-segments.png"))
+	urls, _ := rec.snapshot()
+	checkHosts(t, urls, tlsAddr)
 }

@@ -18,6 +18,10 @@ func TestHandlerServesThePage(t *testing.T) {
 		{"/ui/app.js", "text/javascript", "follow('workloads'"},
 		{"/ui/topology.js", "text/javascript", "export function render"},
 		{"/ui/style.css", "text/css", ".wcard"},
+		{"/ui/api.js", "text/javascript", "export function parseSSE"},
+		{"/ui/hosts.js", "text/javascript", "export function renderHosts"},
+		{"/ui/charts.js", "text/javascript", "export function lineChart"},
+		{"/ui/plan.js", "text/javascript", "export function renderPlan"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			w := httptest.NewRecorder()

@@ -1,23 +1,32 @@
 // app.js starts the dashboard: it takes the token from the URL fragment (#token=...) into
-// sessionStorage, lists workloads, segments and events, follows their watches, and redraws
-// the topology, the list and the open workload's panel as changes arrive.
+// sessionStorage, lists hosts, workloads, segments and events, follows their watches (as
+// server-sent events), and redraws the host strip, the topology, the list and the open
+// workload's panel as changes arrive. The Plan tab draws a plan file the user loads.
 
 import * as api from './api.js';
+import { renderHosts, tickHeartbeats } from './hosts.js';
 import { segmentViews } from './model.js';
 import { renderList, renderPanel } from './panel.js';
+import { planModel, readPlan, renderPlan } from './plan.js';
 import { render as renderTopology } from './topology.js';
 
 const TOKEN_KEY = 'strata.token';
 const LOG_LINES = 40;
 const MAX_EVENTS = 500;
+const HISTORY_EVERY = 10000; // ms: the history endpoint's interval
 
 const state = {
+  hosts: new Map(),
   workloads: new Map(),
   segments: new Map(),
   events: new Map(),
   selected: null,
   logs: { workload: null, instance: null, text: undefined, error: '' },
-  live: { workloads: false, segments: false, events: false },
+  history: { workload: null, data: null, error: '' },
+  live: { hosts: false, workloads: false, segments: false, events: false },
+  // streams says, per resource, whether its watch is read as server-sent events.
+  streams: {},
+  hostsNote: '',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -43,6 +52,10 @@ function needToken(msg) {
     ? `The daemon refused the token (${msg}).`
     : "This daemon's API answers only requests with a bearer token.";
   if (state.workloads.size === 0) setEmpty('Waiting for a token.');
+  if (state.hosts.size === 0) {
+    state.hostsNote = 'Waiting for a token.';
+    renderHostStrip();
+  }
   $('auth').hidden = false;
   setConn('auth', 'token needed');
   return tokenGiven;
@@ -67,12 +80,15 @@ function updateConn() {
 const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
 
 // follow keeps store (a Map by name) equal to the daemon's objects of resource: list, then
-// apply the watch's changes; after an error, list again.
+// apply the watch's changes (the watch itself reconnects from its last change when a stream
+// ends); when the watch is too old, list again. A daemon without the resource (an older one)
+// is asked again every half minute, and does not count against "live".
 async function follow(resource, store) {
   let backoff = 500;
   for (;;) {
     try {
       const l = await api.list(resource);
+      if (resource === 'hosts') state.hostsNote = '';
       store.clear();
       for (const o of l.items) store.set(o.metadata.name, o);
       trim(resource, store);
@@ -82,6 +98,16 @@ async function follow(resource, store) {
       backoff = 500;
       for await (const ev of api.watch(resource, l.resourceVersion)) {
         if (ev.type === 'ERROR') break; // too old: list again
+        if (ev.type === 'OPEN' || ev.type === 'CLOSED') {
+          state.live[resource] = ev.type === 'OPEN';
+          if (ev.type === 'OPEN') {
+            state.streams[resource] = ev.sse ? 'sse' : 'json';
+            $('conn').dataset.streams = [...new Set(Object.values(state.streams))].sort().join(' ');
+          }
+          else if (ev.error) console.warn(`watch ${resource}:`, ev.error);
+          updateConn();
+          continue;
+        }
         const o = ev.object;
         if (ev.type === 'DELETED') store.delete(o.metadata.name);
         else store.set(o.metadata.name, o);
@@ -94,7 +120,15 @@ async function follow(resource, store) {
         await needToken(err.message);
         continue;
       }
-      console.warn(`watch ${resource}:`, err);
+      if (err instanceof api.NotFoundError && resource === 'hosts') {
+        state.live[resource] = true;
+        state.hostsNote = 'This daemon does not report its host.';
+        updateConn();
+        scheduleRender();
+        await sleep(30000);
+        continue;
+      }
+      if (!(err instanceof api.GoneError)) console.warn(`watch ${resource}:`, err);
     }
     state.live[resource] = false;
     updateConn();
@@ -128,10 +162,21 @@ function sortedWorkloads() {
   return [...state.workloads.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
+// hostName is the name of the host the daemon runs on, once it reported it.
+function hostName() {
+  const names = [...state.hosts.keys()].sort();
+  return names.length === 1 ? names[0] : '';
+}
+
+function renderHostStrip() {
+  renderHosts($('hosts'), [...state.hosts.values()], Date.now(), state.hostsNote);
+}
+
 function renderAll() {
+  renderHostStrip();
   const wls = sortedWorkloads();
   const views = segmentViews([...state.segments.values()], wls);
-  const drawn = renderTopology($('topology'), wls.length || state.segments.size ? views : [], state.selected, select);
+  const drawn = renderTopology($('topology'), wls.length || state.segments.size ? views : [], state.selected, select, hostName());
   $('topology').toggleAttribute('hidden', !drawn); // an SVG element has no hidden property
   if (drawn) $('topo-empty').hidden = true;
   else setEmpty('No workloads yet: strata apply -f app.yaml');
@@ -153,11 +198,12 @@ function renderSelected() {
   }
   const obj = `Workload/${w.metadata.name}`;
   const evs = [...state.events.values()].filter((e) => e.object === obj || (e.object || '').startsWith(obj + '/')).sort(byTime);
+  const hist = state.history.workload === w.metadata.name ? state.history : {};
   renderPanel(panel, w, evs, state.logs, {
     close: () => select(null),
     choose: (id) => { state.logs.instance = id; state.logs.text = undefined; refreshLogs(true); },
     refreshLogs: () => refreshLogs(true),
-  });
+  }, hist);
 }
 
 function select(name) {
@@ -165,8 +211,29 @@ function select(name) {
   const w = state.selected && state.workloads.get(state.selected);
   const first = w && w.status && w.status.instances && w.status.instances[0];
   state.logs = { workload: state.selected, instance: first ? first.id : `${state.selected}-0`, text: undefined, error: '' };
+  state.history = { workload: state.selected, data: null, error: '' };
   scheduleRender();
-  if (state.selected) refreshLogs(true);
+  if (state.selected) {
+    refreshLogs(true);
+    refreshHistory();
+  }
+}
+
+// refreshHistory fetches the open workload's usage history for its charts.
+let historyBusy = false;
+async function refreshHistory() {
+  const name = state.selected;
+  if (!name || historyBusy) return;
+  historyBusy = true;
+  try {
+    const data = await api.history(name);
+    if (state.selected === name) state.history = { workload: name, data, error: '' };
+  } catch (err) {
+    if (state.selected === name) state.history = { workload: name, data: state.history.data, error: `no usage history: ${err.message}` };
+  } finally {
+    historyBusy = false;
+  }
+  scheduleRender();
 }
 
 // refreshLogs fetches the end of the open workload's log: at once when asked by the user,
@@ -214,9 +281,72 @@ function main() {
     giveToken();
   });
   setInterval(() => { if (state.selected) refreshLogs(false); }, 5000);
+  setInterval(() => { if (state.selected) refreshHistory(); }, HISTORY_EVERY);
+  setInterval(() => { // the heartbeat's age
+    if (!tickHeartbeats($('hosts'), [...state.hosts.values()], Date.now())) renderHostStrip();
+  }, 1000);
+  setupTabs();
+  setupPlan();
+  follow('hosts', state.hosts);
   follow('workloads', state.workloads);
   follow('segments', state.segments);
   follow('events', state.events);
+}
+
+// The tabs: Host (what runs here, live) and Plan (a plan file, loaded by the user).
+function showTab(name) {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const on = tab.dataset.tab === name;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute('aria-controls')).hidden = !on;
+  }
+  document.body.dataset.view = name;
+}
+
+function setupTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  for (const tab of tabs) {
+    tab.addEventListener('click', () => showTab(tab.dataset.tab));
+    tab.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
+      const next = tabs[(tabs.indexOf(tab) + (ev.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+      showTab(next.dataset.tab);
+      next.focus();
+    });
+  }
+  showTab('host');
+}
+
+// The plan view: a file chosen or dropped is read here and drawn; nothing is uploaded.
+async function loadPlan(file) {
+  const err = $('plan-error');
+  try {
+    const plan = readPlan(await file.text());
+    renderPlan($('plan'), planModel(plan), file.name);
+    $('plan').hidden = false;
+    err.hidden = true;
+  } catch (e) {
+    err.textContent = `${file.name}: ${e.message}`;
+    err.hidden = false;
+  }
+}
+
+function setupPlan() {
+  const input = $('plan-file');
+  input.addEventListener('change', () => { if (input.files.length) loadPlan(input.files[0]); });
+  // A file dropped anywhere else must not replace the page.
+  window.addEventListener('dragover', (ev) => ev.preventDefault());
+  window.addEventListener('drop', (ev) => ev.preventDefault());
+  const drop = $('plan-drop');
+  drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('dragging'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('dragging'));
+  drop.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    drop.classList.remove('dragging');
+    const f = ev.dataTransfer && ev.dataTransfer.files[0];
+    if (f) loadPlan(f);
+  });
 }
 
 main();

@@ -1,7 +1,11 @@
 // panel.js renders the workload list and the panel of the selected workload: its tier and
-// the assessment's reasons, its instances, its recent events and the end of its log.
+// the assessment's reasons, its instances, their usage charts, its recent events and the end
+// of its log.
 
+import { lineChart, series } from './charts.js';
 import { instancesOf, restartsOf, segmentOf, stateClass, tierOf } from './model.js';
+
+const MAX_CHARTED = 6; // instances charted in the panel
 
 // h builds an HTML element; strings become text nodes, never markup.
 export function h(tag, attrs = {}, ...children) {
@@ -43,9 +47,38 @@ function time(t) {
   return Number.isNaN(d.getTime()) ? t : d.toLocaleTimeString([], { hour12: false });
 }
 
+function mib(n) { return n / 2 ** 20; }
+function memText(n) { const m = mib(n); return `${m >= 100 ? m.toFixed(0) : m >= 10 ? m.toFixed(1) : m.toFixed(2)} MiB`; }
+function memTick(n) { const m = mib(n); return m === 0 ? '0' : `${m >= 10 ? m.toFixed(0) : m.toFixed(1)}M`; }
+function cpuTick(n) { return n === 0 ? '0' : n >= 1 ? n.toFixed(1) : String(Number(n.toPrecision(2))); }
+function cpuText(n) { return `${n >= 1 ? n.toFixed(2) : Number(n.toPrecision(2))} cores`; }
+
+// usageSection draws, per instance, a CPU chart (cores) and a memory chart from hist, the
+// answer of the history endpoint ({data, error}).
+export function usageSection(w, hist) {
+  const kids = [h('h3', {}, 'Usage')];
+  if (hist.error) return [...kids, h('div', { class: 'muted', id: 'usage-error' }, hist.error)];
+  if (!hist.data) return [...kids, h('div', { class: 'muted' }, 'loading\u2026')];
+  const byID = new Map((hist.data.instances || []).map((i) => [i.instance, i.points || []]));
+  const ids = [...new Set([...instancesOf(w).map((i) => i.id), ...byID.keys()])].sort().slice(0, MAX_CHARTED);
+  if (ids.length === 0) return [...kids, h('div', { class: 'muted' }, 'no instances to chart')];
+  const every = hist.data.intervalSeconds ? `one point every ${hist.data.intervalSeconds} s, up to an hour` : '';
+  if (every) kids.push(h('div', { class: 'muted' }, every));
+  for (const id of ids) {
+    const points = byID.get(id) || [];
+    kids.push(h('div', { class: 'usage-row', 'data-usage': id },
+      h('div', { class: 'usage-id mono' }, id),
+      h('div', { class: 'charts' },
+        lineChart({ kind: 'cpu', instance: id, title: 'CPU', pts: series(points, 'cpuCores'), format: cpuText, tick: cpuTick }),
+        lineChart({ kind: 'memory', instance: id, title: 'memory', pts: series(points, 'memoryBytes'), format: memText, tick: memTick }))));
+  }
+  return kids;
+}
+
 // renderPanel fills section with the panel of workload w. events are its events, newest
-// last; logs is {instance, text, error}; choose(instance) picks whose log to show.
-export function renderPanel(section, w, events, logs, handlers) {
+// last; logs is {instance, text, error}; hist is the usage history {data, error};
+// choose(instance) picks whose log to show.
+export function renderPanel(section, w, events, logs, handlers, hist = {}) {
   const name = w.metadata.name;
   const st = w.status || {};
   const insts = instancesOf(w);
@@ -57,7 +90,7 @@ export function renderPanel(section, w, events, logs, handlers) {
     h('h3', {}, 'Why this tier'),
     reasons.length === 0
       ? h('div', { class: 'muted' }, 'no rule asked for more isolation than the default')
-      : h('ul', { class: 'reasons' }, ...reasons.map((r) => h('li', {},
+      : h('ul', { class: 'reasons', 'aria-label': 'assessment reasons' }, ...reasons.map((r) => h('li', { 'data-rule': r.rule },
         h('span', { class: 'rule' }, `${r.rule} \u2192 ${r.tier}${r.effect ? ' (' + r.effect + ')' : ''}`), h('br'), r.message))),
     h('h3', {}, 'Instances'),
     insts.length === 0 ? h('div', { class: 'muted' }, 'no instances yet') : h('table', { class: 'inst-table', id: 'inst-table' },
@@ -69,6 +102,7 @@ export function renderPanel(section, w, events, logs, handlers) {
         h('td', { class: 'mono' }, i.ip || '-'),
         h('td', { class: 'mono' }, i.pid ? String(i.pid) : '-'),
         h('td', { class: (i.restarts || 0) > 0 ? 'restarts-hot' : '' }, String(i.restarts || 0)))))),
+    ...usageSection(w, hist),
     h('h3', {}, 'Recent events'),
     events.length === 0 ? h('div', { class: 'muted' }, 'none') : h('ul', { class: 'events' },
       ...events.slice(-12).reverse().map((e) => h('li', {},

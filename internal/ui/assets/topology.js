@@ -1,6 +1,7 @@
-// topology.js draws the host as an SVG: a frame for the host, a zone per segment with its
-// workloads as cards (drawn by tier), instance dots colored by state, the flows allowed
-// between segments as arrows labelled with their ports, and egress to the outside node.
+// topology.js draws the host as an SVG: a frame for the host, labelled with its name, a zone
+// per segment with its workloads as cards (drawn by tier), instance dots colored by state,
+// the flows allowed between segments as arrows labelled with their ports, and egress to the
+// outside node.
 
 import { flows, instancesOf, restartsOf, stateClass, tierOf } from './model.js';
 
@@ -23,7 +24,8 @@ function text(x, y, cls, s, attrs = {}) { return el('text', { x, y, class: cls, 
 function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '\u2026' : s; }
 
 // render redraws svg for views (from segmentViews); select(name) is called on a click.
-export function render(svg, views, selected, select) {
+// hostName labels the host's frame ("host" until the daemon reported it).
+export function render(svg, views, selected, select, hostName) {
   svg.replaceChildren();
   if (views.length === 0) return false;
   const cols = views.length <= 2 ? 2 : 1;
@@ -53,8 +55,10 @@ export function render(svg, views, selected, select) {
   svg.append(el('g', { 'data-node': 'outside' },
     el('rect', { x: ox, y: oy, width: OW, height: OH, rx: 20, class: 'outside' }),
     text(width / 2, oy + 25, 'outside-label', 'outside the host', { 'text-anchor': 'middle' })));
-  svg.append(el('rect', { x: hostX, y: hostY, width: width - 2 * P, height: hostH, rx: 12, class: 'host-frame' }));
-  svg.append(text(hostX + 14, hostY + 22, 'host-label', 'host'));
+  svg.append(el('g', { 'data-host-frame': hostName || '' },
+    el('title', {}, hostName ? `host ${hostName}` : 'this host'),
+    el('rect', { x: hostX, y: hostY, width: width - 2 * P, height: hostH, rx: 12, class: 'host-frame' }),
+    text(hostX + 14, hostY + 22, 'host-label', hostName ? `host ${clip(hostName, 60)}` : 'host')));
 
   const zoneX = new Map();
   const x0 = hostX + (width - 2 * P - hostW) / 2 + 18;
@@ -97,7 +101,10 @@ function drawZone(v, x, y, w, h, cols, selected, select) {
   g.append(el('rect', { x, y, width: w, height: h, rx: 10, class: v.declared ? 'zone' : 'zone implicit' }));
   g.append(text(x + ZP, y + 22, 'zone-name', clip(v.name, 30)));
   const meta = [v.subnet || (v.declared ? 'subnet pending' : 'implicit segment')];
-  if (v.declared && v.subnet && v.gateway) meta.push('gw ' + v.gateway);
+  if (v.declared && v.subnet && v.gateway) {
+    g.append(el('title', {}, `${v.name}: ${v.subnet}, gateway ${v.gateway}`));
+    if (w > 300) meta.push('gw ' + v.gateway); // a narrow zone has no room for it
+  }
   meta.push(`${v.workloads.length} workload${v.workloads.length === 1 ? '' : 's'}`);
   g.append(text(x + ZP, y + 40, 'zone-meta', meta.join(' \u00b7 ')));
   if (v.egress === 'deny') g.append(text(x + w - ZP, y + 22, 'zone-deny', 'egress denied', { 'text-anchor': 'end' }));

@@ -1,0 +1,146 @@
+// Tests of the dashboard's pure functions, run by TestScriptLogic (logic_test.go) with
+// node --test on a copy of the assets. Nothing here touches a DOM.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { GoneError, parseSSE, watch } from './api.js';
+import { niceMax, series } from './charts.js';
+import { ageText, formatBytes, heartbeatAge, parseQuantity } from './hosts.js';
+import { planModel, readPlan } from './plan.js';
+
+test('parseSSE reads events, ids, comments and partial frames', () => {
+  const cases = [
+    {
+      name: 'one event',
+      in: 'event: ADDED\nid: 7\ndata: {"a":1}\n\n',
+      events: [{ type: 'ADDED', id: '7', data: '{"a":1}' }], rest: '',
+    },
+    {
+      name: 'keepalive comment only',
+      in: ': keepalive\n\n', events: [], rest: '',
+    },
+    {
+      name: 'a frame cut in the middle',
+      in: 'event: MODIFIED\nid: 8\ndata: {"b"', events: [], rest: 'event: MODIFIED\nid: 8\ndata: {"b"',
+    },
+    {
+      name: 'two events and the start of a third',
+      in: 'event: ADDED\nid: 1\ndata: 1\n\n: keepalive\n\nevent: DELETED\nid: 2\ndata: 2\n\nevent: ADD',
+      events: [{ type: 'ADDED', id: '1', data: '1' }, { type: 'DELETED', id: '2', data: '2' }], rest: 'event: ADD',
+    },
+    {
+      name: 'CRLF line ends, several data lines, no space after the colon',
+      in: 'event:ERROR\r\ndata:{"x":\r\ndata: 2}\r\n\r\n',
+      events: [{ type: 'ERROR', data: '{"x":\n2}' }], rest: '',
+    },
+    {
+      name: 'a CR at the end may be half of a CRLF',
+      in: 'data: a\r\n\r', events: [], rest: 'data: a\r\n\r',
+    },
+    {
+      name: 'no event name is a message; an event without data is dropped',
+      in: 'data: hi\n\nevent: ADDED\nid: 3\n\n', events: [{ type: 'message', data: 'hi' }], rest: '',
+    },
+  ];
+  for (const c of cases) {
+    const got = parseSSE(c.in);
+    assert.deepEqual(got.events, c.events, c.name);
+    assert.equal(got.rest, c.rest, c.name);
+  }
+  // Fed in pieces, the frames come out the same as at once.
+  const whole = 'event: ADDED\nid: 11\ndata: {"n":1}\n\n: keepalive\n\nevent: MODIFIED\r\nid: 12\r\ndata: {"n":2}\r\n\r\n';
+  for (let cut = 1; cut < whole.length; cut++) {
+    const a = parseSSE(whole.slice(0, cut));
+    const b = parseSSE(a.rest + whole.slice(cut));
+    assert.deepEqual([...a.events, ...b.events].map((e) => e.id), ['11', '12'], `cut at ${cut}`);
+    assert.equal(b.rest, '', `cut at ${cut}`);
+  }
+});
+
+test('watch reconnects from the last id with backoff', async () => {
+  const calls = [];
+  const waits = [];
+  const script = [
+    [{ type: 'ADDED', id: '5', object: { metadata: { name: 'a' } } }, { type: 'MODIFIED', id: '6', object: { metadata: { name: 'a' } } }],
+    new Error('network'),
+    [],
+    [{ type: 'DELETED', id: '9', object: { metadata: { name: 'a' } } }],
+    [{ type: 'ERROR', object: { code: 410 } }],
+  ];
+  async function* connect(resource, rv) {
+    calls.push(rv);
+    const step = script[calls.length - 1];
+    if (step instanceof Error) throw step;
+    yield { type: 'OPEN', sse: true };
+    for (const ev of step) yield ev;
+  }
+  const seen = [];
+  for await (const ev of watch('workloads', '4', undefined, { connect, sleep: async (ms) => { waits.push(ms); } })) seen.push(ev.type);
+  assert.deepEqual(calls, ['4', '6', '6', '6', '9']);
+  assert.deepEqual(waits, [250, 500, 1000, 250]);
+  assert.deepEqual(seen, ['OPEN', 'ADDED', 'MODIFIED', 'CLOSED', 'CLOSED', 'OPEN', 'CLOSED', 'OPEN', 'DELETED', 'CLOSED', 'OPEN', 'ERROR']);
+});
+
+test('watch gives up on a watch too old', async () => {
+  // eslint-disable-next-line require-yield
+  async function* connect() { throw new GoneError('too old'); }
+  await assert.rejects(async () => {
+    for await (const ev of watch('events', '1', undefined, { connect, sleep: async () => {} })) assert.fail(`got ${ev.type}`);
+  }, GoneError);
+});
+
+test('quantities, sizes and ages', () => {
+  for (const [q, want] of [['2', 2], ['1500m', 1.5], ['3912Mi', 3912 * 2 ** 20], ['1Gi', 2 ** 30], ['0.5', 0.5], ['1e3', 1000], ['2k', 2000], [4, 4]]) {
+    assert.equal(parseQuantity(q), want, String(q));
+  }
+  for (const bad of ['', 'abc', '2 cores', undefined]) assert.ok(Number.isNaN(parseQuantity(bad)), String(bad));
+  assert.equal(formatBytes(768 * 2 ** 20), '768 MiB');
+  assert.equal(formatBytes(3912 * 2 ** 20), '3.82 GiB');
+  const now = Date.parse('2026-11-26T10:00:33Z');
+  assert.equal(heartbeatAge('2026-11-26T10:00:30Z', now), 3);
+  assert.ok(Number.isNaN(heartbeatAge('', now)));
+  assert.equal(ageText(3), '3 s ago');
+  assert.equal(ageText(600), '10 min ago');
+  assert.equal(ageText(NaN), 'never');
+});
+
+test('chart helpers', () => {
+  for (const [v, want] of [[0, 1], [0.012, 0.02], [0.1, 0.1], [0.11, 0.2], [3, 5], [7, 10], [1234567, 2000000]]) {
+    assert.equal(niceMax(v), want, String(v));
+  }
+  const pts = series([
+    { time: '2026-11-26T10:00:10Z', cpuCores: 0.2, memoryBytes: 2 },
+    { time: '2026-11-26T10:00:00Z', cpuCores: 0.1, memoryBytes: 1 },
+    { time: 'nonsense', cpuCores: 0.3 },
+    { time: '2026-11-26T10:00:20Z' },
+  ], 'cpuCores');
+  assert.deepEqual(pts.map((p) => p.v), [0.1, 0.2]);
+});
+
+test('a plan is arranged by host and node', () => {
+  const plan = readPlan(JSON.stringify({
+    kind: 'PlacementPlan',
+    nodes: [{ name: 'node-1', shape: 'large', host: 'h2', class: 'shop/internal/public' }, { name: 'node-2', shape: 'small', host: 'h2', class: 'default/untrusted/internal' }],
+    placements: [
+      { workload: 'web', replica: 1, tier: 'container', node: 'node-1', host: 'h2' },
+      { workload: 'web', replica: 0, tier: 'container', node: 'node-1', host: 'h2' },
+      { workload: 'ci', replica: 0, tier: 'sandbox', node: 'node-2', host: 'h2' },
+      { workload: 'db', replica: 0, tier: 'vm', host: 'h1' },
+      { workload: 'db', replica: 1, tier: 'vm', host: 'h3' },
+    ],
+    unplaced: [{ workload: 'gpu', replica: 1, reason: 'no host' }, { workload: 'gpu', replica: 0, reason: 'no host' }],
+    summary: { hostsUsed: 3, nodes: 2, lowerBound: 2, gap: 0.5 },
+    hosts: [{ name: 'h2', cpu: 0.5, memory: 0.25, nodes: 2, vms: 0 }, { name: 'h1', cpu: 0.1, memory: 0.1, nodes: 0, vms: 1 }],
+  }));
+  const m = planModel(plan);
+  assert.deepEqual(m.hosts.map((x) => x.name), ['h2', 'h1', 'h3']);
+  const h2 = m.hosts[0];
+  assert.equal(h2.cpu, 0.5);
+  assert.deepEqual(h2.nodes.map((n) => [n.name, n.groups.map((g) => `${g.workload}:${g.replicas.join(',')}`)]), [['node-1', ['web:0,1']], ['node-2', ['ci:0']]]);
+  assert.deepEqual(m.hosts[1].vms.map((g) => g.workload), ['db']);
+  assert.ok(Number.isNaN(m.hosts[2].cpu), 'a host without usage has none');
+  assert.deepEqual(m.unplaced.map((u) => u.replica), [0, 1]);
+  assert.throws(() => readPlan('{"kind":"Fleet"}'), /holds a Fleet, not a PlacementPlan/);
+  assert.throws(() => readPlan('nope'), /not JSON/);
+});
