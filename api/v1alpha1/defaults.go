@@ -57,6 +57,9 @@ func (w *Workload) SetDefaults() {
 			h.HTTP.Path = "/"
 		}
 	}
+	if s.Scaling != nil {
+		s.Scaling.SetDefaults()
+	}
 	if s.VM != nil && s.VM.Disk != nil && s.VM.Disk.Format == "" {
 		s.VM.Disk.Format = DiskQCOW2
 	}
@@ -76,6 +79,29 @@ func (w *Workload) SetDefaults() {
 	if t.ImageAvailable == nil {
 		yes := true
 		t.ImageAvailable = &yes
+	}
+}
+
+// Defaults of spec.scaling.
+const (
+	DefaultScalingMin             int32 = 1
+	DefaultTargetCPUPercent       int32 = 70
+	DefaultScaleInCooldownSeconds int32 = 300
+	// DefaultLeadSeconds 0 stands for the tier's start-up time plus one decision interval.
+	DefaultLeadSeconds int32 = 0
+)
+
+// SetDefaults fills the unset fields of spec.scaling. It is idempotent.
+func (sc *Scaling) SetDefaults() {
+	if sc.Min == 0 {
+		sc.Min = DefaultScalingMin
+	}
+	if sc.TargetCPUPercent == 0 {
+		sc.TargetCPUPercent = DefaultTargetCPUPercent
+	}
+	if sc.ScaleInCooldownSeconds == nil {
+		c := DefaultScaleInCooldownSeconds
+		sc.ScaleInCooldownSeconds = &c
 	}
 }
 

@@ -47,6 +47,9 @@ func ValidateWorkload(w *Workload) field.ErrorList {
 	errs = append(errs, validateVolumes(s.Volumes, spec.Child("volumes"))...)
 	errs = append(errs, validateTraits(&s.Traits, spec.Child("traits"))...)
 	errs = append(errs, validatePlacement(&s.Placement, spec.Child("placement"))...)
+	if s.Scaling != nil {
+		errs = append(errs, validateScaling(s.Scaling, spec.Child("scaling"))...)
+	}
 	return errs
 }
 
@@ -203,6 +206,34 @@ func isCapability(c string) bool {
 func validatePlacement(pl *Placement, p *field.Path) field.ErrorList {
 	errs := validateEnum(p.Child("spread"), pl.Spread, []Spread{SpreadNone, SpreadHost, SpreadZone})
 	errs = append(errs, validateLabels(pl.HostSelector, p.Child("hostSelector"))...)
+	return errs
+}
+
+func validateScaling(sc *Scaling, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if sc.Min < 1 || sc.Min > MaxReplicas {
+		errs = append(errs, field.Invalid(p.Child("min"), sc.Min,
+			fmt.Sprintf("must be between 1 and %d: scaling keeps at least one replica", MaxReplicas)))
+	}
+	switch {
+	case sc.Max < 1 || sc.Max > MaxReplicas:
+		errs = append(errs, field.Invalid(p.Child("max"), sc.Max,
+			fmt.Sprintf("must be between 1 and %d: give the most replicas scaling may run", MaxReplicas)))
+	case sc.Max < sc.Min:
+		errs = append(errs, field.Invalid(p.Child("max"), sc.Max,
+			fmt.Sprintf("must not be less than min (%d): raise max or lower min", sc.Min)))
+	}
+	if sc.TargetCPUPercent < 1 || sc.TargetCPUPercent > 100 {
+		errs = append(errs, field.Invalid(p.Child("targetCPUPercent"), sc.TargetCPUPercent,
+			"must be a percentage between 1 and 100, such as 70"))
+	}
+	if sc.LeadSeconds < 0 {
+		errs = append(errs, field.Invalid(p.Child("leadSeconds"), sc.LeadSeconds,
+			"must not be negative: use 0 for the tier's start-up time"))
+	}
+	if c := sc.ScaleInCooldownSeconds; c != nil && *c < 0 {
+		errs = append(errs, field.Invalid(p.Child("scaleInCooldownSeconds"), *c, "must not be negative"))
+	}
 	return errs
 }
 

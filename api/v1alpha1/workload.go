@@ -6,6 +6,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+
 // Workload is something to run: one or more replicas of the same container, sandbox or VM.
 type Workload struct {
 	TypeMeta `json:",inline"`
@@ -24,7 +27,8 @@ type WorkloadSpec struct {
 	Command []string          `json:"command,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	// VM is the source of a VM-tier workload that is not booted from Image.
-	VM        *VMSource    `json:"vm,omitempty"`
+	VM *VMSource `json:"vm,omitempty"`
+	// +optional
 	Resources Resources    `json:"resources"`
 	Replicas  *int32       `json:"replicas,omitempty"`
 	Segment   string       `json:"segment,omitempty"`
@@ -34,8 +38,11 @@ type WorkloadSpec struct {
 	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
 	Volumes       []Volume      `json:"volumes,omitempty"`
 	// Traits are facts about the workload; they are the inputs of assessment.
+	// +optional
 	Traits    Traits    `json:"traits"`
 	Placement Placement `json:"placement,omitempty"`
+	// Scaling lets strata change the number of replicas with demand; nil keeps spec.replicas.
+	Scaling *Scaling `json:"scaling,omitempty"`
 }
 
 // ReplicaCount returns spec.replicas, or the default when it is unset.
@@ -79,7 +86,9 @@ type CloudInit struct {
 
 // Resources are what one replica may use.
 type Resources struct {
-	CPU    resource.Quantity  `json:"cpu"`
+	// +optional
+	CPU resource.Quantity `json:"cpu"`
+	// +optional
 	Memory resource.Quantity  `json:"memory"`
 	Disk   *resource.Quantity `json:"disk,omitempty"`
 }
@@ -233,6 +242,26 @@ type Placement struct {
 	HostSelector map[string]string `json:"hostSelector,omitempty"`
 	// IsolationClass overrides the default class <tenant>/<trust>/<data>; node VMs hold one class only.
 	IsolationClass string `json:"isolationClass,omitempty"`
+}
+
+// Scaling bounds and steers how many replicas run. Reactive scaling follows the Kubernetes
+// HPA formula on CPU utilization (usage over resources.cpu); predictive scaling also starts
+// replicas ahead of forecast demand, early enough for the tier's start-up time.
+type Scaling struct {
+	// Min is the fewest replicas; 0 or unset means 1.
+	Min int32 `json:"min,omitempty"`
+	// Max is the most replicas.
+	Max int32 `json:"max"`
+	// TargetCPUPercent is the CPU utilization, in percent of resources.cpu, that scaling aims
+	// for; 0 or unset means 70.
+	TargetCPUPercent int32 `json:"targetCPUPercent,omitempty"`
+	// Predictive starts replicas ahead of forecast demand, not only after demand has risen.
+	Predictive bool `json:"predictive,omitempty"`
+	// LeadSeconds is how far ahead predictive scaling provisions; 0 means the tier's start-up
+	// time plus one decision interval.
+	LeadSeconds int32 `json:"leadSeconds,omitempty"`
+	// ScaleInCooldownSeconds is how long after scaling out no replica is removed; unset means 300.
+	ScaleInCooldownSeconds *int32 `json:"scaleInCooldownSeconds,omitempty"`
 }
 
 // WorkloadStatus is what strata decided and observed.

@@ -1,0 +1,52 @@
+package scale
+
+import (
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+)
+
+// Policy is a workload's scaling policy, the spec.scaling of its Workload in plain numbers.
+type Policy struct {
+	// Min and Max bound the replica count.
+	Min, Max int
+	// TargetCPUPercent is the utilization, in percent of the CPU request, to aim for.
+	TargetCPUPercent int
+	// Predictive provisions ahead of forecast demand; otherwise scaling is reactive only.
+	Predictive bool
+	// LeadSeconds is how far ahead predictive scaling provisions; 0 means the tier's start-up
+	// time plus one decision interval.
+	LeadSeconds int
+	// ScaleInCooldownSeconds is how long after a scale-out the predictive policy removes no
+	// replica.
+	ScaleInCooldownSeconds int
+}
+
+// PolicyFor turns spec.scaling into a Policy. A nil spec.scaling gives the API's defaults
+// with Min 1 and Max the largest replica count the API allows.
+func PolicyFor(s *v1alpha1.Scaling) Policy {
+	if s == nil {
+		s = &v1alpha1.Scaling{Max: v1alpha1.MaxReplicas}
+	}
+	d := *s
+	d.SetDefaults()
+	return Policy{
+		Min:                    int(d.Min),
+		Max:                    int(d.Max),
+		TargetCPUPercent:       int(d.TargetCPUPercent),
+		Predictive:             d.Predictive,
+		LeadSeconds:            int(d.LeadSeconds),
+		ScaleInCooldownSeconds: int(*d.ScaleInCooldownSeconds),
+	}
+}
+
+// target is the target utilization as a fraction.
+func (p Policy) target() float64 { return float64(p.TargetCPUPercent) / 100 }
+
+// lead is how far ahead the predictive policy provisions for a tier that starts in startup.
+func (p Policy) lead(startup, decision time.Duration) time.Duration {
+	if p.LeadSeconds > 0 {
+		return time.Duration(p.LeadSeconds) * time.Second
+	}
+	return startup + decision
+}
