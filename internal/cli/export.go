@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/importer"
+	"strata.dev/strata/internal/kube/render"
+	"strata.dev/strata/internal/load"
+)
+
+func newExport(s Streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export kubernetes -f FILE... [-o yaml|json]",
+		Short: "Render strata documents for another platform",
+		Long: `Export renders strata documents as the objects another platform runs them with.
+Today the platform is Kubernetes (with KubeVirt for VMs): see strata export kubernetes --help.`,
+		Example: `  strata export kubernetes -f app.yaml | kubectl apply -f -`,
+		Args:    cobra.NoArgs,
+	}
+	cmd.AddCommand(newExportKubernetes(s))
+	return cmd
+}
+
+func newExportKubernetes(s Streams) *cobra.Command {
+	var (
+		files        []string
+		output       string
+		namespace    string
+		runtimeClass string
+		policy       string
+	)
+	cmd := &cobra.Command{
+		Use:     "kubernetes -f FILE... [-o yaml|json] [--namespace NS] [--runtime-class NAME] [--policy FILE]",
+		Aliases: []string{"k8s"},
+		Short:   "Render Workloads and Segments as Kubernetes and KubeVirt objects",
+		Long: `Export kubernetes renders strata Workloads and Segments as the objects that run the same
+estate on a Kubernetes cluster with KubeVirt. Each workload is assessed first (the built-in
+policy, or --policy FILE) and rendered at the tier assessment decides:
+
+  container   Deployment (StatefulSet when it has volumes) + Service for its ports
+  sandbox     the same with runtimeClassName (--runtime-class, default gvisor) + RuntimeClass
+  vm          VirtualMachine per replica (KubeVirt) + Service selecting the VMs' pods
+  Segment     NetworkPolicy: in, only its own segment and its allow flows; out, everything
+              (egress allow) or only its own segment, its flows and the cluster DNS (deny)
+
+A workload raised to vm that only names an image boots that image as a containerDisk (a
+disk in /disk of an OCI image), which you must build; a note on stderr says so. Notes about
+what you must provide go to stderr; the objects go to stdout, in apply order: -o yaml (the
+default) prints a YAML stream, documents separated by ---; -o json prints one v1 List.
+docs/kubernetes.md has the full mapping.
+
+Exit status: 0 when everything was rendered, 2 when an input is invalid or cannot be
+rendered (every problem is listed as FILE:LINE:COL: field: what is wrong (what to do)).`,
+		Example: `  # Render the example shop and apply it
+  strata export kubernetes -f examples/hybrid/app.yaml | kubectl apply -f -
+
+  # Into namespace shop, sandboxes under Kata Containers
+  strata export kubernetes -f deploy/ --namespace shop --runtime-class kata
+
+  # As one JSON List: which VirtualMachines would be made?
+  strata export kubernetes -f app.yaml -o json | jq -r '.items[] | select(.kind == "VirtualMachine") | .metadata.name'`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if len(files) == 0 {
+				return fmt.Errorf("give at least one file with -f")
+			}
+			if output != "yaml" && output != "json" {
+				return fmt.Errorf("unknown output format %q: use yaml or json", output)
+			}
+			engine, errs := planEngine(policy, s)
+			if len(errs) > 0 {
+				return reportProblems(s.Err, errs)
+			}
+			in, errs := readExportInputs(files, s)
+			if len(errs) > 0 {
+				return reportProblems(s.Err, errs)
+			}
+			res, err := render.Render(in.docs, render.Options{Namespace: namespace, RuntimeClass: runtimeClass, Engine: engine})
+			if err != nil {
+				return reportProblems(s.Err, in.place(err))
+			}
+			if err := writeObjects(s.Out, res.Objects, output); err != nil {
+				return err
+			}
+			for _, n := range res.Notes {
+				fmt.Fprintln(s.Err, "note:", n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory of strata documents (repeatable; - for standard input)")
+	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml (a stream of documents) or json (one v1 List)")
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", render.DefaultNamespace, "namespace of the rendered objects")
+	cmd.Flags().StringVar(&runtimeClass, "runtime-class", render.DefaultRuntimeClass, "RuntimeClass (and handler) of sandbox-tier pods")
+	cmd.Flags().StringVar(&policy, "policy", "", "AssessmentPolicy file to use instead of the built-in policy")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// exportInputs are the documents to render and where each came from.
+type exportInputs struct {
+	docs    render.Documents
+	sources map[string]*load.Object // by kind/name
+}
+
+// readExportInputs reads every Workload and Segment of the files. Other kinds, and two
+// documents of one kind and name, are errors.
+func readExportInputs(files []string, s Streams) (exportInputs, diag.List) {
+	in := exportInputs{sources: map[string]*load.Object{}}
+	paths, err := importer.Inputs(files)
+	if err != nil {
+		return in, diag.List{{Msg: err.Error(), Hint: "check the path"}}
+	}
+	var errs diag.List
+	for _, p := range paths {
+		objs, ferrs := load.ReadFile(p, s.In)
+		errs = append(errs, ferrs...)
+		for _, o := range objs {
+			var name string
+			switch v := o.Object.(type) {
+			case *v1alpha1.Workload:
+				name = v.Metadata.Name
+				in.docs.Workloads = append(in.docs.Workloads, *v)
+			case *v1alpha1.Segment:
+				name = v.Metadata.Name
+				in.docs.Segments = append(in.docs.Segments, *v)
+			default:
+				hint := "leave it out: export renders Workloads and Segments"
+				if o.Doc.Kind == v1alpha1.KindAssessmentPolicy {
+					hint = "give the policy with --policy"
+				}
+				errs = append(errs, o.Errorf("kind", hint, "a %s cannot be exported", o.Doc.Kind))
+				continue
+			}
+			key := o.Doc.Kind + "/" + name
+			if first, dup := in.sources[key]; dup {
+				where := first.Errorf("metadata.name", "", "")
+				errs = append(errs, o.Errorf("metadata.name", "give each a name of its own",
+					"%s %s is also defined at %s:%d", o.Doc.Kind, name, where.File, where.Line))
+				continue
+			}
+			in.sources[key] = o
+		}
+	}
+	return in, errs
+}
+
+// place turns the errors of render.Render into problems at their documents' fields.
+func (in exportInputs) place(err error) diag.List {
+	list := []error{err}
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		list = joined.Unwrap()
+	}
+	var out diag.List
+	for _, e := range list {
+		var re *render.Error
+		if !errors.As(e, &re) {
+			out = append(out, &diag.Error{Msg: e.Error()})
+			continue
+		}
+		if o, ok := in.sources[re.Kind+"/"+re.Name]; ok {
+			out = append(out, o.Errorf(re.Field, re.Hint, "%s %s: %s", lowerKind(re.Kind), re.Name, re.Problem))
+			continue
+		}
+		out = append(out, &diag.Error{Path: re.Field, Msg: re.Error()})
+	}
+	return out
+}
+
+func lowerKind(kind string) string {
+	if kind == v1alpha1.KindSegment {
+		return "segment"
+	}
+	return "workload"
+}
+
+// writeObjects prints the objects as a YAML stream or one JSON List.
+func writeObjects(w io.Writer, objs []render.Object, output string) error {
+	encode := render.YAML
+	if output == "json" {
+		encode = render.JSON
+	}
+	b, err := encode(objs)
+	if err != nil {
+		return failure(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		return failure(fmt.Errorf("write the objects: %w", err))
+	}
+	return nil
+}
