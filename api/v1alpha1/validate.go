@@ -50,6 +50,9 @@ func ValidateWorkload(w *Workload) field.ErrorList {
 	if s.Scaling != nil {
 		errs = append(errs, validateScaling(s.Scaling, spec.Child("scaling"))...)
 	}
+	if s.Backup != nil && s.Backup.Hooks != nil {
+		errs = append(errs, validateHooks(s.Backup.Hooks, spec.Child("backup", "hooks"))...)
+	}
 	return errs
 }
 
@@ -424,4 +427,19 @@ func validateEnum[T ~string](p *field.Path, v T, valid []T) field.ErrorList {
 		}
 	}
 	return field.ErrorList{field.NotSupported(p, string(v), names)}
+}
+
+// validateHooks checks that each hook, when given, names a program.
+func validateHooks(h *BackupHooks, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, hook := range []struct {
+		name string
+		cmd  []string
+	}{{"pre", h.Pre}, {"post", h.Post}} {
+		if hook.cmd != nil && (len(hook.cmd) == 0 || hook.cmd[0] == "") {
+			errs = append(errs, field.Invalid(p.Child(hook.name), hook.cmd,
+				"name the program to run in each instance, e.g. [\"sh\", \"-c\", \"sync\"], or leave the hook out"))
+		}
+	}
+	return errs
 }

@@ -41,6 +41,8 @@ type WorkloadSpec struct {
 	// +optional
 	Traits    Traits    `json:"traits"`
 	Placement Placement `json:"placement,omitempty"`
+	// Backup configures snapshots and backups of the workload's data.
+	Backup *BackupSpec `json:"backup,omitempty"`
 	// Scaling lets strata change the number of replicas with demand; nil keeps spec.replicas.
 	Scaling *Scaling `json:"scaling,omitempty"`
 }

@@ -221,3 +221,23 @@ func (c *Client) Stream(ctx context.Context, method, path string, query map[stri
 	}
 	return resp.Body, nil
 }
+
+// Snapshot takes a snapshot of a workload (name "" lets the daemon pick one from the
+// time); out receives the Snapshot.
+func (c *Client) Snapshot(ctx context.Context, workload, name string, memory bool, out any) error {
+	body, err := json.Marshal(server.SnapshotRequest{Name: name, Memory: memory})
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, objPath("workloads", workload)+"/snapshots", nil, body, out)
+}
+
+// RestoreSnapshot puts a workload's snapshot back; out receives the Snapshot.
+func (c *Client) RestoreSnapshot(ctx context.Context, workload, name string, out any) error {
+	return c.do(ctx, http.MethodPost, objPath("workloads", workload)+"/snapshots/"+url.PathEscape(name)+"/restore", nil, nil, out)
+}
+
+// DeleteSnapshot removes a workload's snapshot and its files.
+func (c *Client) DeleteSnapshot(ctx context.Context, workload, name string) error {
+	return c.do(ctx, http.MethodDelete, objPath("workloads", workload)+"/snapshots/"+url.PathEscape(name), nil, nil, nil)
+}

@@ -67,6 +67,9 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 
 	hash := specHash(w, tier)
 	replicas := int(w.Spec.ReplicaCount())
+	if _, held := w.Metadata.Annotations[v1alpha1.AnnotationHold]; held {
+		replicas = 0 // held (a restore is under way): every instance stops until the hold ends
+	}
 	now := c.o.Clock()
 	var (
 		insts   []v1alpha1.Instance

@@ -343,7 +343,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		return runtime.Status{}, "", fmt.Errorf("log directory: %w", err)
 	}
 	for _, v := range w.Spec.Volumes {
-		dir := filepath.Join(c.o.DataDir, "volumes", w.Metadata.Name, v.Name, strconv.Itoa(slot))
+		dir := runtime.VolumeDir(c.o.DataDir, w.Metadata.Name, v.Name, slot)
 		// Instances may run as any user; the data dir above is private to root.
 		if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // see above
 			return runtime.Status{}, "", fmt.Errorf("volume %s: %w", v.Name, err)
@@ -354,7 +354,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		spec.VM = w.Spec.VM
 		if w.Spec.VM != nil && w.Spec.VM.Disk != nil {
 			// The slot's disk is data, like a volume: it outlives instances.
-			spec.DiskDir = SlotDiskDir(c.o.DataDir, w.Metadata.Name, slot)
+			spec.DiskDir = runtime.SlotDiskDir(c.o.DataDir, w.Metadata.Name, slot)
 		}
 		if w.Spec.Resources.Disk != nil {
 			spec.DiskBytes = w.Spec.Resources.Disk.Value()
@@ -380,12 +380,6 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		return runtime.Status{}, "", err
 	}
 	return st, ip, nil
-}
-
-// SlotDiskDir is where the writable disk of a disk VM's slot lives, under the data
-// directory: disks/WORKLOAD/SLOT.
-func SlotDiskDir(dataDir, workload string, slot int) string {
-	return filepath.Join(dataDir, "disks", workload, strconv.Itoa(slot))
 }
 
 // sortedIDs returns the keys of m in slot order.

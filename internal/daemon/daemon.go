@@ -21,6 +21,7 @@ import (
 	ctrd "strata.dev/strata/internal/runtime/containerd"
 	"strata.dev/strata/internal/runtime/qemu"
 	"strata.dev/strata/internal/server"
+	"strata.dev/strata/internal/snapshot"
 	"strata.dev/strata/internal/store"
 	"strata.dev/strata/internal/ui"
 )
@@ -146,8 +147,9 @@ func Run(ctx context.Context, cfg Config) error {
 	segs := control.NewSegments(control.SegmentOptions{Store: st, Network: netw, Events: rec, Logger: log})
 	host := newHostReporter(st, drivers, missing, accel, log)
 	met.WatchDrivers(host.lastChecks)
+	snaps := snapshot.New(snapshot.Options{Store: st, Drivers: drivers, DataDir: cfg.DataDir, Events: rec, Logger: log})
 	history := metrics.NewHistory(metrics.HistoryOptions{Store: st, Drivers: drivers, Logger: log})
-	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
+	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})
 	l, err := server.ListenUnix(cfg.Socket)
 	if err != nil {

@@ -30,6 +30,7 @@ var Resources = []Resource{
 	{Kind: v1alpha1.KindSegment, Plural: "segments", Singular: "segment"},
 	{Kind: KindEvent, Plural: "events", Singular: "event", Recorded: true},
 	{Kind: v1alpha1.KindHost, Plural: "hosts", Singular: "host", Recorded: true},
+	{Kind: v1alpha1.KindSnapshot, Plural: "snapshots", Singular: "snapshot", Recorded: true},
 }
 
 // ResourceFor finds a resource by kind, plural or singular name.
@@ -88,6 +89,16 @@ func Host(o store.Object) (*v1alpha1.HostObject, error) {
 	return h, nil
 }
 
+// Snapshot turns a record into a Snapshot.
+func Snapshot(o store.Object) (*v1alpha1.Snapshot, error) {
+	s := &v1alpha1.Snapshot{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: v1alpha1.KindSnapshot}}
+	if err := decode(o, &s.Spec, &s.Status); err != nil {
+		return nil, err
+	}
+	s.Metadata = meta(o)
+	return s, nil
+}
+
 // Decode turns a record of any served kind into its API object.
 func Decode(o store.Object) (any, error) {
 	switch o.Kind {
@@ -99,6 +110,8 @@ func Decode(o store.Object) (any, error) {
 		return EventFrom(o)
 	case v1alpha1.KindHost:
 		return Host(o)
+	case v1alpha1.KindSnapshot:
+		return Snapshot(o)
 	}
 	return nil, fmt.Errorf("objects: no API type for kind %q", o.Kind)
 }
@@ -182,7 +195,8 @@ func EventFrom(o store.Object) (*Event, error) {
 }
 
 // MergeWorkloadStatus returns the status cur with the assessment (tier and reasons) of
-// admitted: the daemon's observations survive an update of the spec.
+// admitted: the daemon's observations (instances, conditions, phase) and its scaler's
+// decision (status.scaling) survive an update of the spec.
 func MergeWorkloadStatus(cur, admitted []byte) []byte {
 	var c, a v1alpha1.WorkloadStatus
 	if json.Unmarshal(cur, &c) != nil {
@@ -191,7 +205,7 @@ func MergeWorkloadStatus(cur, admitted []byte) []byte {
 	if json.Unmarshal(admitted, &a) != nil {
 		return cur
 	}
-	c.Tier, c.Reasons = a.Tier, a.Reasons
+	c.Tier, c.Reasons = a.Tier, a.Reasons // c.Scaling stays: admission decides no replica count
 	if c.Phase == "" {
 		c.Phase = a.Phase
 	}

@@ -147,12 +147,20 @@ type ImageInfo struct {
 	User       string
 }
 
+// Pauser is a Driver that can freeze a running instance (a container's
+// processes, a VM's CPUs) and let it run again: a copy of its data taken in
+// between is of one moment.
+type Pauser interface {
+	// Pause freezes the instance; Resume lets it run again. ErrNotRunning when
+	// the instance's main process has exited.
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+}
+
 // StateSaver is a Driver that can freeze a running VM and bring it back: the
 // primitives that snapshots and backups are built from.
 type StateSaver interface {
-	// Pause freezes the instance's CPUs; Resume lets them run again.
-	Pause(ctx context.Context, id string) error
-	Resume(ctx context.Context, id string) error
+	Pauser
 	// SnapshotDisk freezes the instance's disk as it is now into a read-only
 	// image at path (qcow2, standalone: it does not depend on the instance's
 	// files); the instance keeps running on a new overlay.
@@ -226,4 +234,12 @@ func CheckExecutable(path string) error {
 		return fmt.Errorf("%s is not an executable file", path)
 	}
 	return nil
+}
+
+// DiskRestorer is a Driver that keeps VMs' slot disks (InstanceSpec.DiskDir)
+// and can put a saved disk in place of one while no instance uses it.
+type DiskRestorer interface {
+	// RestoreSlotDisk makes a copy of the standalone disk image at from the
+	// slot disk in diskDir, for VMs whose vm.disk is base; from stays as it is.
+	RestoreSlotDisk(ctx context.Context, diskDir, base, from string) error
 }

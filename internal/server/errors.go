@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/store"
 )
 
@@ -64,6 +65,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeStatus(w, http.StatusConflict, ReasonConflict, err.Error()+" (read the object again and retry)")
 	case errors.Is(err, store.ErrTooOld):
 		writeStatus(w, http.StatusGone, ReasonGone, err.Error()+" (list again and watch from the list's resourceVersion)")
+	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, runtime.ErrUnsupported):
+		writeStatus(w, http.StatusUnprocessableEntity, ReasonInvalid, err.Error())
+	case errors.Is(err, runtime.ErrNotRunning):
+		writeStatus(w, http.StatusConflict, ReasonConflict, err.Error())
 	case errors.Is(err, errBadRequest):
 		writeStatus(w, http.StatusBadRequest, ReasonBadRequest, err.Error())
 	default:

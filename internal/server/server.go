@@ -51,6 +51,9 @@ type Options struct {
 	// History answers GET .../workloads/NAME/history[?instance=ID] with the recent usage
 	// of a workload's instances; nil: not served.
 	History func(workload, instance string) v1alpha1.UsageHistory
+	// Snapshots serves POST .../workloads/NAME/snapshots, POST .../snapshots/SNAP/restore
+	// and DELETE .../snapshots/SNAP; nil: not served.
+	Snapshots Snapshotter
 	// UI serves the dashboard under /ui/ (GET); nil: not served. On the TLS listener its
 	// files are served without a token (they hold no data); the API calls it makes need one.
 	UI http.Handler
@@ -105,6 +108,9 @@ func New(o Options) *Server {
 			}
 			writeJSON(w, http.StatusOK, history(name, r.URL.Query().Get("instance")))
 		})
+	}
+	if o.Snapshots != nil {
+		s.serveSnapshots(o.Snapshots)
 	}
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics)
@@ -291,6 +297,11 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeStatus(w, http.StatusAccepted, "Deleting", res.Singular+" "+name+" is being deleted: its instances are stopped, then it is removed")
+		return
+	}
+	if res.Kind == v1alpha1.KindSnapshot {
+		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed",
+			"a snapshot's files go with it: delete it with DELETE "+Prefix+"workloads/WORKLOAD/snapshots/NAME (strata snapshot delete)")
 		return
 	}
 	if res.Kind == v1alpha1.KindSegment {

@@ -209,3 +209,26 @@ func (d *Driver) slotDisk(ctx context.Context, spec runtime.InstanceSpec, format
 	}
 	return overlay, nil
 }
+
+var _ runtime.DiskRestorer = (*Driver)(nil)
+
+// RestoreSlotDisk implements runtime.DiskRestorer: a standalone copy of from
+// becomes the slot disk of diskDir, marked as made from base so that the next
+// start uses it.
+func (d *Driver) RestoreSlotDisk(ctx context.Context, diskDir, base, from string) error {
+	if err := regularFile(from); err != nil {
+		return fmt.Errorf("%w: restore slot disk: %w", runtime.ErrInvalid, err)
+	}
+	if err := os.MkdirAll(diskDir, 0o700); err != nil {
+		return fmt.Errorf("restore slot disk: %w", err)
+	}
+	tmp := filepath.Join(diskDir, SlotDiskFile+".restore")
+	defer os.Remove(tmp)
+	if err := d.qemuImg(ctx, "convert", "-O", "qcow2", from, tmp); err != nil {
+		return fmt.Errorf("restore slot disk from %s: %w", from, err)
+	}
+	if err := os.WriteFile(filepath.Join(diskDir, slotDiskBaseFile), []byte(base), 0o600); err != nil {
+		return fmt.Errorf("restore slot disk: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(diskDir, SlotDiskFile))
+}

@@ -223,8 +223,8 @@ func qemuIO(t *testing.T, image string, cmds ...string) string {
 
 // TestSlotDisk: with a DiskDir, a disk VM writes to the slot's own overlay there,
 // which outlives Remove and is used again by the next Start; SnapshotDisk copies it
-// while the VM runs; a changed vm.disk sets the old slot disk aside instead of
-// dropping it.
+// while the VM runs and RestoreSlotDisk puts such a copy back; a changed vm.disk sets
+// the old slot disk aside instead of dropping it.
 func TestSlotDisk(t *testing.T) {
 	needQEMU(t)
 	if _, err := exec.LookPath("qemu-io"); err != nil {
@@ -284,6 +284,18 @@ func TestSlotDisk(t *testing.T) {
 	if _, err := os.Stat(disk); err != nil {
 		t.Fatalf("the slot disk is gone after Remove: %v", err)
 	}
+
+	// Overwrite the data, restore the snapshot into the slot: the next instance uses it.
+	qemuIO(t, disk, "write -P 0xcd 512k 64k")
+	if err := d.RestoreSlotDisk(t.Context(), slot, raw, snap); err != nil {
+		t.Fatal(err)
+	}
+	cycle()
+	qemuIO(t, disk, "read -P 0xab 512k 64k")
+	if aside, _ := filepath.Glob(filepath.Join(slot, "disk-*.qcow2")); len(aside) != 0 {
+		t.Errorf("a restored slot disk was set aside at the next start: %v", aside)
+	}
+	qemuIO(t, snap, "read -P 0xab 512k 64k") // the snapshot itself is untouched
 
 	// Another vm.disk: the old slot disk is kept aside, a fresh one made.
 	other := filepath.Join(dir, "other.img")
