@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,99 @@ func TestSnapshotContainerVolumes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, "data", "snapshots", "keeper", "s1")); !os.IsNotExist(err) {
 		t.Errorf("the snapshot's files are still there: %v", err)
+	}
+}
+
+const counterVM = `apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: counter}
+spec:
+  isolation: vm
+  image: localhost/busybox:1
+  command: ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"]
+  resources: {memory: 192Mi}
+`
+
+var tickRE = regexp.MustCompile(`tick (\d+)`)
+
+// ticks returns the counter values in text, in order.
+func ticks(text string) []int {
+	var out []int
+	for _, m := range tickRE.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[1])
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestSnapshotVMMemory: a running VM's snapshot with memory, restored later, resumes
+// the guest's process where it was (its in-memory counter goes on from the snapshot's
+// value); a snapshot without memory of an image VM cannot be restored, and says why.
+func TestSnapshotVMMemory(t *testing.T) {
+	e := newE2E(t)
+	kdir := vmEnv(t, e)
+	e.extraArgs = []string{"--guest-kernel-dir", kdir}
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
+	file := filepath.Join(e.dir, "counter.yaml")
+	if err := os.WriteFile(file, []byte(counterVM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", file)
+	e.eventually("the counter VM counts to 5", 120*time.Second, func() error {
+		out, err := e.strata("logs", "counter")
+		if err != nil {
+			return err
+		}
+		if n := ticks(out); len(n) == 0 || n[len(n)-1] < 5 {
+			return fmt.Errorf("ticks so far: %d", len(n))
+		}
+		return nil
+	})
+	var snap v1alpha1.Snapshot
+	begin := time.Now()
+	if err := json.Unmarshal([]byte(e.must("snapshot", "create", "counter", "--name", "live", "--memory", "-o", "json")), &snap); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("snapshot with memory took %v", time.Since(begin).Round(time.Millisecond))
+	if st := snap.Status; st == nil || len(st.Slots) != 1 || strings.Join(st.Slots[0].Files, ",") != "slot-0/disk.qcow2,slot-0/memory.state" {
+		t.Fatalf("snapshot %+v, want the disk and memory of slot 0", snap.Status)
+	}
+	atSnap := ticks(e.must("logs", "counter"))
+	last := atSnap[len(atSnap)-1]
+	e.eventually("the counter to move on by 10", 60*time.Second, func() error {
+		if n := ticks(e.must("logs", "counter")); n[len(n)-1] < last+10 {
+			return fmt.Errorf("at %d", n[len(n)-1])
+		}
+		return nil
+	})
+
+	// A disk-only snapshot of an image VM cannot come back: its root disk starts anew.
+	e.must("snapshot", "create", "counter", "--name", "cold")
+	_, err := e.strata("snapshot", "restore", "counter", "cold")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "only a snapshot taken with --memory") {
+		t.Errorf("restoring a disk-only snapshot of an image VM: exit %d, %v; want exit 2 saying why", exitCode(err), err)
+	}
+
+	before := len(ticks(e.must("logs", "counter")))
+	begin = time.Now()
+	e.must("snapshot", "restore", "counter", "live")
+	t.Logf("restore with memory took %v", time.Since(begin).Round(time.Millisecond))
+	// The old guest may print a few more ticks before it is replaced; then the counter
+	// drops back to the snapshot's value and goes on from there.
+	e.eventually("the counter to go on from the snapshot's value", 60*time.Second, func() error {
+		n := ticks(e.must("logs", "counter"))
+		for i := max(before, 1); i+2 < len(n); i++ {
+			if n[i] < n[i-1] {
+				if n[i] > last+2 || n[i+1] != n[i]+1 || n[i+2] != n[i]+2 {
+					return fmt.Errorf("after the restore the counter went %v; the snapshot was taken at %d", n[i:i+3], last)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no drop back in the counter yet (%d ticks since the restore)", len(n)-before)
+	})
+	if w := e.workload("counter"); w.Status.Instances[0].Restarts != 0 {
+		t.Errorf("the restore counted as a restart of the slot: %+v", w.Status.Instances[0])
 	}
 }
