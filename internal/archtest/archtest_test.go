@@ -48,6 +48,8 @@ var rules = []rule{
 		why: "rendering is a pure function of the documents and the assessment"},
 	{scope: "internal/kube/netpol/...", only: nothing,
 		why: "the NetworkPolicy evaluator knows Kubernetes' types only"},
+	{scope: "internal/backup/repo/...", only: nothing,
+		why: "the backup repository is a storage library: it knows files and objects, not workloads"},
 	{scope: "internal/snapshot/...", deny: []string{control, server, cli, "internal/client", "internal/daemon"},
 		why: "snapshots work on the store and the drivers; the API calls them"},
 	{scope: "internal/importer", only: []string{api, diag, load, inventory, osrelease, "internal/importer/..."},

@@ -1,0 +1,368 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/restic/chunker"
+)
+
+// Writer builds one backup: AddFile for each file, then Commit (or Abort).
+// It is not safe for concurrent use; files are added one after another.
+// A file name AddFile refuses (ErrInvalid, ErrExists) leaves the Writer as
+// it was; after any other error it is spent: Commit returns that error and
+// the backup does not exist.
+type Writer struct {
+	r     *Repo
+	meta  Meta
+	id    string
+	time  time.Time
+	files []File
+	names map[string]bool
+	err   error
+	done  bool
+
+	started bool
+	begin   time.Time
+	chunker *chunker.Chunker
+	bufs    chan []byte // free chunk buffers; their number bounds memory
+
+	mu    sync.Mutex // guards known and stats, shared with upload workers
+	known map[ChunkID]struct{}
+	stats BackupStats
+}
+
+// NewBackup starts a backup with the caller's Meta. Its time is now (the
+// Options.Now clock) and its ID random. Nothing is stored until AddFile.
+// Every Writer must end with Commit or Abort: until then it holds back
+// garbage collection in this process.
+func (r *Repo) NewBackup(meta Meta) *Writer {
+	var b [backupIDLen / 2]byte
+	_, err := rand.Read(b[:])
+	return &Writer{
+		r:     r,
+		meta:  meta,
+		id:    hex.EncodeToString(b[:]),
+		time:  r.opts.Now().UTC(),
+		names: map[string]bool{},
+		err:   err,
+	}
+}
+
+// ID returns the ID the backup will have.
+func (w *Writer) ID() string { return w.id }
+
+// Time returns the time the backup will have.
+func (w *Writer) Time() time.Time { return w.time }
+
+// errWriterDone is the error of using a Writer after Commit or Abort.
+var errWriterDone = errors.New("backup already committed or aborted")
+
+// start takes the writer's side of the GC exclusion and lists the chunks
+// already stored, once per Writer.
+func (w *Writer) start(ctx context.Context) error {
+	if w.started {
+		return nil
+	}
+	if err := w.r.exclude.lockWriter(ctx); err != nil {
+		return fmt.Errorf("wait for garbage collection to finish: %w", err)
+	}
+	w.started = true
+	w.begin = time.Now()
+	known := map[ChunkID]struct{}{}
+	err := w.r.st.List(ctx, chunksPrefix, func(oi ObjectInfo) error {
+		var id ChunkID
+		base := oi.Name[strings.LastIndexByte(oi.Name, '/')+1:]
+		if id.UnmarshalText([]byte(base)) == nil && id.objectName() == oi.Name {
+			known[id] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list stored chunks: %w", err)
+	}
+	w.known = known
+	w.chunker = chunker.NewWithBoundaries(nil, w.r.pol, w.r.cfg.Chunker.MinSize, w.r.cfg.Chunker.MaxSize)
+	w.bufs = make(chan []byte, w.r.opts.Workers+2)
+	for range cap(w.bufs) {
+		w.bufs <- nil // allocated on first use, from chunkBufs
+	}
+	return nil
+}
+
+// chunkBufs holds chunk-sized buffers for Writers, and sealBufs the
+// buffers upload workers compress and seal into, so that successive files
+// and backups reuse them.
+var (
+	chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxChunkSize); return &b }}
+	sealBufs  sync.Pool // of *sealBuffers
+)
+
+type sealBuffers struct{ sealed, scratch []byte }
+
+// takeBuf waits for a free chunk buffer (their number bounds the memory
+// a Writer uses) or for ctx to end.
+func (w *Writer) takeBuf(ctx context.Context) ([]byte, bool) {
+	select {
+	case buf := <-w.bufs:
+		if buf == nil {
+			buf = (*chunkBufs.Get().(*[]byte))[:0]
+		}
+		return buf, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// releaseBufs hands the Writer's chunk buffers back to the pool.
+func (w *Writer) releaseBufs() {
+	for range cap(w.bufs) {
+		if buf := <-w.bufs; buf != nil {
+			chunkBufs.Put(&buf)
+		}
+	}
+}
+
+// checkFileName says why name cannot be a file name of this backup.
+func (w *Writer) checkFileName(name string) error {
+	switch {
+	case name == "" || len(name) > 4096 || !utf8.ValidString(name) || strings.ContainsRune(name, 0):
+		return fmt.Errorf("%w: file name %q: want 1 to 4096 bytes of UTF-8 without NUL", ErrInvalid, name)
+	case w.names[name]:
+		return fmt.Errorf("%w: file %q is already in this backup", ErrExists, name)
+	}
+	return nil
+}
+
+// AddFile reads r to its end and stores its content as the backup's file
+// name, with mode. The content is cut into chunks; chunks the repository
+// already holds (from earlier backups, or runs of zeros) are referenced,
+// not uploaded again. When AddFile returns nil every new chunk of the file
+// is durable.
+func (w *Writer) AddFile(ctx context.Context, name string, r io.Reader, mode fs.FileMode) error {
+	if w.done {
+		return fmt.Errorf("backup %s: add %q: %w", w.id, name, errWriterDone)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.checkFileName(name); err != nil {
+		return fmt.Errorf("backup %s: add file: %w", w.id, err)
+	}
+	err := w.start(ctx)
+	if err == nil {
+		err = w.addFile(ctx, name, r, mode)
+	}
+	if err != nil {
+		w.err = fmt.Errorf("backup %s: file %q: %w", w.id, name, err)
+		return w.err
+	}
+	return nil
+}
+
+// AddBytes stores data as the backup's file name, like AddFile.
+func (w *Writer) AddBytes(ctx context.Context, name string, data []byte, mode fs.FileMode) error {
+	return w.AddFile(ctx, name, bytes.NewReader(data), mode)
+}
+
+// uploadJob is one chunk for a worker: its index in the file and content.
+type uploadJob struct {
+	idx  int
+	data []byte
+}
+
+func (w *Writer) addFile(ctx context.Context, name string, r io.Reader, mode fs.FileMode) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var (
+		refsMu sync.Mutex
+		refs   []ChunkRef
+	)
+	jobs := make(chan uploadJob)
+	var wg sync.WaitGroup
+	for range w.r.opts.Workers {
+		wg.Go(func() {
+			sb, _ := sealBufs.Get().(*sealBuffers)
+			if sb == nil {
+				sb = &sealBuffers{}
+			}
+			defer sealBufs.Put(sb)
+			for job := range jobs {
+				var id ChunkID
+				var err error
+				id, sb.sealed, sb.scratch, err = w.upload(ctx, job.data, sb.sealed, sb.scratch)
+				w.bufs <- job.data[:0]
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				refsMu.Lock()
+				refs[job.idx].ID = id
+				refsMu.Unlock()
+			}
+		})
+	}
+
+	hash := sha256.New()
+	w.chunker.ResetWithBoundaries(io.TeeReader(ctxReader{ctx, r}, hash), w.r.pol, w.r.cfg.Chunker.MinSize, w.r.cfg.Chunker.MaxSize)
+	w.chunker.SetAverageBits(w.r.cfg.Chunker.AvgBits)
+	var size int64
+	readErr := func() error {
+		for idx := 0; ; idx++ {
+			buf, ok := w.takeBuf(ctx)
+			if !ok {
+				return nil // a worker failed; its cause is reported below
+			}
+			c, err := w.chunker.Next(buf)
+			if errors.Is(err, io.EOF) {
+				w.bufs <- buf
+				return nil
+			}
+			if err != nil {
+				w.bufs <- buf
+				return fmt.Errorf("read: %w", err)
+			}
+			size += int64(c.Length)
+			refsMu.Lock()
+			refs = append(refs, ChunkRef{Size: int64(c.Length)})
+			refsMu.Unlock()
+			select {
+			case jobs <- uploadJob{idx: idx, data: c.Data}:
+			case <-ctx.Done():
+				w.bufs <- c.Data
+				return nil
+			}
+		}
+	}()
+	close(jobs)
+	wg.Wait()
+	// A worker's failure cancels ctx, which the reader then reports as
+	// its own; the worker's cause is the one to return.
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if readErr != nil {
+		return readErr
+	}
+	w.files = append(w.files, File{
+		Name:   name,
+		Mode:   mode,
+		Size:   size,
+		SHA256: hex.EncodeToString(hash.Sum(nil)),
+		Chunks: refs,
+	})
+	w.names[name] = true
+	w.mu.Lock()
+	w.stats.BytesRead += size
+	w.mu.Unlock()
+	return nil
+}
+
+// upload computes the chunk's ID and stores it unless the repository
+// already has it (or another worker of this Writer is storing it).
+func (w *Writer) upload(ctx context.Context, data, sealed, scratch []byte) (ChunkID, []byte, []byte, error) {
+	id := w.r.seal.chunkID(data)
+	w.mu.Lock()
+	_, have := w.known[id]
+	if have {
+		w.stats.ChunksReused++
+	} else {
+		w.known[id] = struct{}{}
+	}
+	w.mu.Unlock()
+	if have {
+		return id, sealed, scratch, nil
+	}
+	name := id.objectName()
+	sealed, scratch, err := w.r.seal.seal(sealed[:0], scratch, data, []byte(id.String()), true)
+	if err != nil {
+		return id, sealed, scratch, fmt.Errorf("seal chunk %s: %w", id, err)
+	}
+	if err := w.r.st.Put(ctx, name, sealed); err != nil {
+		return id, sealed, scratch, err
+	}
+	w.mu.Lock()
+	w.stats.ChunksNew++
+	w.stats.BytesNew += int64(len(data))
+	w.stats.BytesStoredNew += int64(len(sealed))
+	w.mu.Unlock()
+	return id, sealed, scratch, nil
+}
+
+// Commit writes the backup's manifest, which makes the backup exist, and
+// returns it. It is the last write of a backup: every chunk is durable
+// before it. On error nothing is listed, and the chunks already stored are
+// left for the next backup to reuse or for GC.
+func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
+	if w.done {
+		return Manifest{}, fmt.Errorf("backup %s: commit: %w", w.id, errWriterDone)
+	}
+	defer w.Abort()
+	if w.err != nil {
+		return Manifest{}, w.err
+	}
+	if err := w.start(ctx); err != nil {
+		return Manifest{}, fmt.Errorf("backup %s: commit: %w", w.id, err)
+	}
+	w.mu.Lock()
+	stats := w.stats
+	w.mu.Unlock()
+	stats.Duration = time.Since(w.begin)
+	m := Manifest{
+		Format: FormatVersion,
+		ID:     w.id,
+		Time:   w.time,
+		Meta:   w.meta,
+		Files:  w.files,
+		Stats:  stats,
+	}
+	if m.Files == nil {
+		m.Files = []File{}
+	}
+	if err := w.r.putManifest(ctx, &m); err != nil {
+		return Manifest{}, fmt.Errorf("backup %s: commit: %w", w.id, err)
+	}
+	return m, nil
+}
+
+// Abort gives the backup up. Nothing is listed; chunks already stored stay
+// for the next backup to reuse or for GC. Abort after Commit does nothing.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.started {
+		if w.bufs != nil {
+			w.releaseBufs()
+		}
+		w.r.exclude.unlockWriter()
+	}
+	w.known = nil
+}
+
+// ctxReader fails reads once ctx ends, so that a long file stops at the
+// next read after cancellation.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
