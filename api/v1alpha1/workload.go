@@ -273,6 +273,69 @@ type WorkloadStatus struct {
 	Reasons    []Reason    `json:"reasons,omitempty"`
 	Instances  []Instance  `json:"instances,omitempty"`
 	Conditions []Condition `json:"conditions,omitempty"`
+	// Scaling is what the daemon's scaler decided, for workloads with spec.scaling.
+	Scaling *ScalingStatus `json:"scaling,omitempty"`
+}
+
+// ScalingStatus is the scaler's part of a workload's status. The scaler never writes
+// spec.replicas (that is the user's): with spec.scaling set, Replicas is the count the
+// workload controller runs.
+type ScalingStatus struct {
+	// Replicas is how many replicas the scaler wants now.
+	Replicas int32 `json:"replicas"`
+	// LastDecision is the last evaluation that changed the count; nil before the first.
+	LastDecision *ScalingDecision `json:"lastDecision,omitempty"`
+}
+
+// ScalingPolicy names what drove a scaling decision.
+type ScalingPolicy string
+
+// Scaling policies.
+const (
+	// ScalingReactive: the HPA formula on the measured utilization.
+	ScalingReactive ScalingPolicy = "reactive"
+	// ScalingPredictive: a forecast of demand over the lead time.
+	ScalingPredictive ScalingPolicy = "predictive"
+)
+
+// ScalingDecision is one change of the replica count and why.
+type ScalingDecision struct {
+	Time time.Time `json:"time"`
+	From int32     `json:"from"`
+	To   int32     `json:"to"`
+	// Reason says what was measured and forecast against what target, and what bounded it.
+	Reason string `json:"reason"`
+	// DemandCores is the CPU the workload's running instances used, in cores, averaged over
+	// the last minute.
+	DemandCores float64 `json:"demandCores"`
+	// ForecastCores is the demand forecast LeadSeconds ahead (predictive scaling only).
+	ForecastCores float64 `json:"forecastCores,omitempty"`
+	LeadSeconds   int32   `json:"leadSeconds,omitempty"`
+	// Policy is what decided: reactive or predictive.
+	Policy ScalingPolicy `json:"policy"`
+}
+
+// DesiredReplicas is how many replicas of w should run. Without spec.scaling it is
+// spec.replicas. With it, it is the scaler's count (status.scaling.replicas) held within
+// [min, max]; before the scaler's first decision, spec.replicas within [min, max] (min when
+// spec.replicas is unset).
+func (w *Workload) DesiredReplicas() int32 {
+	sc := w.Spec.Scaling
+	if sc == nil {
+		return w.Spec.ReplicaCount()
+	}
+	lo, hi := max(sc.Min, 1), sc.Max
+	n := lo
+	switch {
+	case w.Status != nil && w.Status.Scaling != nil:
+		n = w.Status.Scaling.Replicas
+	case w.Spec.Replicas != nil:
+		n = *w.Spec.Replicas
+	}
+	if hi >= lo {
+		n = min(n, hi)
+	}
+	return max(n, lo)
 }
 
 // Phase summarizes a workload's instances.

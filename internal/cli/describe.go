@@ -73,7 +73,11 @@ func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Even
 	if len(w.Spec.Command) > 0 {
 		fmt.Fprintf(tw, "Command:\t%s\n", strings.Join(w.Spec.Command, " "))
 	}
-	fmt.Fprintf(tw, "Replicas:\t%d\n", w.Spec.ReplicaCount())
+	if w.Spec.Scaling != nil {
+		fmt.Fprintf(tw, "Replicas:\t%d (set by scaling; spec.replicas %d)\n", w.DesiredReplicas(), w.Spec.ReplicaCount())
+	} else {
+		fmt.Fprintf(tw, "Replicas:\t%d\n", w.Spec.ReplicaCount())
+	}
 	fmt.Fprintf(tw, "Resources:\tcpu %s, memory %s\n", w.Spec.Resources.CPU.String(), w.Spec.Resources.Memory.String())
 	fmt.Fprintf(tw, "Segment:\t%s\n", w.Spec.Segment)
 	fmt.Fprintf(tw, "Restart policy:\t%s\n", w.Spec.RestartPolicy)
@@ -87,6 +91,11 @@ func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Even
 	}
 	for _, r := range st.Reasons {
 		fmt.Fprintf(out, "  %s (%s %s): %s\n", r.Rule, r.Effect, r.Tier, r.Message)
+	}
+	if w.Spec.Scaling != nil {
+		if err := describeScaling(out, w); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(out, "\nInstances:")
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -120,5 +129,48 @@ func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Even
 	if n == 0 {
 		fmt.Fprintln(tw, "  none")
 	}
+	return tw.Flush()
+}
+
+// describeScaling prints the Scaling section: the policy and its bounds, the replicas the
+// scaler wants, and its last change with the reason.
+func describeScaling(out io.Writer, w *v1alpha1.Workload) error {
+	sc := *w.Spec.Scaling
+	sc.SetDefaults()
+	fmt.Fprintln(out, "\nScaling:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	policy := string(v1alpha1.ScalingReactive)
+	if sc.Predictive {
+		policy = string(v1alpha1.ScalingPredictive) + " (lead: the tier's start-up time + one decision interval)"
+		if sc.LeadSeconds > 0 {
+			policy = fmt.Sprintf("%s (lead %d s)", v1alpha1.ScalingPredictive, sc.LeadSeconds)
+		}
+	}
+	fmt.Fprintf(tw, "  Policy:\t%s\n", policy)
+	fmt.Fprintf(tw, "  Min / max:\t%d / %d\n", sc.Min, sc.Max)
+	fmt.Fprintf(tw, "  Target:\t%d%% of cpu %s a replica\n", sc.TargetCPUPercent, w.Spec.Resources.CPU.String())
+	fmt.Fprintf(tw, "  Scale-in cooldown:\t%d s\n", *sc.ScaleInCooldownSeconds)
+	var st *v1alpha1.ScalingStatus
+	if w.Status != nil {
+		st = w.Status.Scaling
+	}
+	if st == nil {
+		fmt.Fprintf(tw, "  Replicas:\t%d (no decision yet)\n", w.DesiredReplicas())
+		return tw.Flush()
+	}
+	fmt.Fprintf(tw, "  Replicas:\t%d\n", st.Replicas)
+	ld := st.LastDecision
+	if ld == nil {
+		fmt.Fprintln(tw, "  Last decision:\tnone changed the count yet")
+		return tw.Flush()
+	}
+	when := ld.Time
+	fmt.Fprintf(tw, "  Last decision:\t%s, %s ago (%s)\n", when.Local().Format("2006-01-02 15:04:05"), age(&when), ld.Policy)
+	fmt.Fprintf(tw, "  Reason:\t%s\n", ld.Reason)
+	measured := fmt.Sprintf("%.2f cores", ld.DemandCores)
+	if ld.LeadSeconds > 0 {
+		measured += fmt.Sprintf("; forecast %.2f cores within %d s", ld.ForecastCores, ld.LeadSeconds)
+	}
+	fmt.Fprintf(tw, "  Demand:\t%s\n", measured)
 	return tw.Flush()
 }

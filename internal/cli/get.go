@@ -140,7 +140,7 @@ func printObjects(w io.Writer, res objects.Resource, items []json.RawMessage, ou
 					ips = append(ips, in.IP)
 				}
 			}
-			ready := fmt.Sprintf("%d/%d", running, wl.Spec.ReplicaCount())
+			ready := fmt.Sprintf("%d/%d", running, wl.DesiredReplicas())
 			age := age(wl.Metadata.CreationTimestamp)
 			if wide {
 				image := wl.Spec.Image

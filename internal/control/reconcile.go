@@ -66,7 +66,8 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 	}
 
 	hash := specHash(w, tier)
-	replicas := int(w.Spec.ReplicaCount())
+	// With spec.scaling, the scaler's count (status.scaling), else spec.replicas.
+	replicas := int(w.DesiredReplicas())
 	if _, held := w.Metadata.Annotations[v1alpha1.AnnotationHold]; held {
 		replicas = 0 // held (a restore is under way): every instance stops until the hold ends
 	}

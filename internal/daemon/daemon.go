@@ -10,7 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/control"
@@ -149,6 +153,12 @@ func Run(ctx context.Context, cfg Config) error {
 	met.WatchDrivers(host.lastChecks)
 	snaps := snapshot.New(snapshot.Options{Store: st, Drivers: drivers, DataDir: cfg.DataDir, Events: rec, Logger: log})
 	history := metrics.NewHistory(metrics.HistoryOptions{Store: st, Drivers: drivers, Logger: log})
+	interval, err := scalerInterval()
+	if err != nil {
+		return err
+	}
+	scaler := control.NewScaler(control.ScalerOptions{Store: st, Usage: history, Events: rec, Logger: log,
+		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling})
 	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})
 	l, err := server.ListenUnix(cfg.Socket)
@@ -165,8 +175,9 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 6)
-	wg.Add(5)
+	errc := make(chan error, 7)
+	wg.Add(6)
+	go func() { defer wg.Done(); errc <- scaler.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- history.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- host.run(ctx) }()
 	go func() { defer wg.Done(); errc <- ctrl.Run(ctx) }()
@@ -208,6 +219,34 @@ func listenTLS(cfg Config, srv *server.Server, log *slog.Logger) (func(context.C
 	log.Info("strata serving TLS", "listen", tl.Addr().String(), "ca", mat.CAFile, "caSHA256", mat.Fingerprint(),
 		"newCA", mat.CreatedCA, "newCert", mat.IssuedCert, "tokens", tokens.Path())
 	return func(ctx context.Context) error { return srv.ServeTLS(ctx, tl, mat.ServerConfig(), tokens) }, nil
+}
+
+// ScalerIntervalEnv is a test knob: a duration (such as 2s) that replaces the scaler's
+// decision interval (control.DefaultScalerInterval), so that end-to-end tests see scaling
+// within seconds. It is not meant for production.
+const ScalerIntervalEnv = "STRATA_SCALER_INTERVAL"
+
+// scalerInterval reads ScalerIntervalEnv; 0 when it is unset (the scaler's default).
+func scalerInterval() (time.Duration, error) {
+	v := os.Getenv(ScalerIntervalEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 2s, or leave it unset", ScalerIntervalEnv, v)
+	}
+	return d, nil
+}
+
+// hostCapacity is what the scaler may fill: every CPU and all memory of the host.
+func hostCapacity() control.HostCapacity {
+	c := control.HostCapacity{CPUMilli: int64(goruntime.NumCPU()) * 1000}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		c.MemoryBytes = int64(si.Totalram) * int64(si.Unit)
+	}
+	return c
 }
 
 func orDefault(s, def string) string {

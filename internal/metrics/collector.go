@@ -27,7 +27,7 @@ var (
 	descUp = prometheus.NewDesc(namespace+"_instance_up",
 		"1 while the instance runs, 0 otherwise.", instanceLabels, nil)
 	descDesired = prometheus.NewDesc(namespace+"_workload_replicas_desired",
-		"Replicas the workload asks for (spec.replicas).", workloadLabels, nil)
+		"Replicas the workload should run: spec.replicas, or with spec.scaling the scaler's count (status.scaling.replicas).", workloadLabels, nil)
 	descRunning = prometheus.NewDesc(namespace+"_workload_replicas_running",
 		"Instances of the workload that run.", workloadLabels, nil)
 	descInfo = prometheus.NewDesc(namespace+"_workload_info",
@@ -83,7 +83,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 func (c *Collector) collectWorkload(ctx context.Context, ch chan<- prometheus.Metric, w *v1alpha1.Workload) {
 	name, segment := w.Metadata.Name, w.Spec.Segment
 	ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, string(w.Status.Tier), segment)
-	ch <- prometheus.MustNewConstMetric(descDesired, prometheus.GaugeValue, float64(w.Spec.ReplicaCount()), name)
+	ch <- prometheus.MustNewConstMetric(descDesired, prometheus.GaugeValue, float64(w.DesiredReplicas()), name)
 	running := 0
 	for _, in := range w.Status.Instances {
 		tier := in.Tier

@@ -113,7 +113,7 @@ strata_instance_up{instance="web-2",segment="front",tier="container",workload="w
 # TYPE strata_workload_info gauge
 strata_workload_info{segment="back",tier="",workload="batch"} 1
 strata_workload_info{segment="front",tier="container",workload="web"} 1
-# HELP strata_workload_replicas_desired Replicas the workload asks for (spec.replicas).
+# HELP strata_workload_replicas_desired Replicas the workload should run: spec.replicas, or with spec.scaling the scaler's count (status.scaling.replicas).
 # TYPE strata_workload_replicas_desired gauge
 strata_workload_replicas_desired{workload="batch"} 1
 strata_workload_replicas_desired{workload="web"} 3
@@ -127,6 +127,40 @@ strata_workload_replicas_running{workload="web"} 2
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %v", problems, err)
+	}
+}
+
+// TestCollectorScaledDesired: with spec.scaling, the desired count is the scaler's
+// (status.scaling.replicas), or spec.replicas within [min, max] before its first decision.
+func TestCollectorScaledDesired(t *testing.T) {
+	e := newEnv(t)
+	for _, w := range []struct {
+		name     string
+		replicas int32
+		status   v1alpha1.WorkloadStatus
+	}{
+		{"scaled", 1, v1alpha1.WorkloadStatus{Scaling: &v1alpha1.ScalingStatus{Replicas: 4}}},
+		{"undecided", 9, v1alpha1.WorkloadStatus{}},
+	} {
+		replicas := w.replicas
+		spec := v1alpha1.WorkloadSpec{Image: image, Replicas: &replicas, Scaling: &v1alpha1.Scaling{Min: 2, Max: 5}}
+		rec, err := objects.Record(v1alpha1.KindWorkload, v1alpha1.ObjectMeta{Name: w.name}, spec, w.status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.Create(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := metrics.NewCollector(e.st, e.reg, time.Second, nil)
+	want := `
+# HELP strata_workload_replicas_desired Replicas the workload should run: spec.replicas, or with spec.scaling the scaler's count (status.scaling.replicas).
+# TYPE strata_workload_replicas_desired gauge
+strata_workload_replicas_desired{workload="scaled"} 4
+strata_workload_replicas_desired{workload="undecided"} 5
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "strata_workload_replicas_desired"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -158,6 +192,9 @@ func TestMetricsHandlerAndMiddleware(t *testing.T) {
 	depth := 3
 	m.WatchQueue(func() int { return depth })
 	m.ObserveReconcile(20 * time.Millisecond)
+	m.ObserveScaling("web", "out")
+	m.ObserveScaling("web", "out")
+	m.ObserveScaling("web", "in")
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /things/{name}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
@@ -181,9 +218,13 @@ strata_api_requests_total{code="418",route="GET /things/{name}"} 2
 # HELP strata_reconcile_queue_depth Workloads scheduled for a reconcile, now or after a delay.
 # TYPE strata_reconcile_queue_depth gauge
 strata_reconcile_queue_depth 3
+# HELP strata_scaling_decisions_total Changes of a workload's replica count by the scaler, by direction (out: more replicas, in: fewer), since the daemon started.
+# TYPE strata_scaling_decisions_total counter
+strata_scaling_decisions_total{direction="in",workload="web"} 1
+strata_scaling_decisions_total{direction="out",workload="web"} 2
 `
 	reg := m.Registry()
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "strata_api_requests_total", "strata_reconcile_queue_depth"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "strata_api_requests_total", "strata_reconcile_queue_depth", "strata_scaling_decisions_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := testutil.GatherAndCount(reg, "strata_api_request_duration_seconds", "strata_reconcile_duration_seconds"); err != nil || n != 4 {

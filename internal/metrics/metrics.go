@@ -43,6 +43,7 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	reconcile prometheus.Histogram
 	probes    *prometheus.CounterVec
+	scaling   *prometheus.CounterVec
 }
 
 // New builds the registry with the collector of instances and workloads, the store's
@@ -74,8 +75,12 @@ func New(o Options) *Metrics {
 			Namespace: namespace, Name: "instance_health_check_failures_total",
 			Help: "Health probes of the instance that failed, since the daemon started.",
 		}, []string{"workload", "instance"}),
+		scaling: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "scaling_decisions_total",
+			Help: "Changes of a workload's replica count by the scaler, by direction (out: more replicas, in: fewer), since the daemon started.",
+		}, []string{"workload", "direction"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.reconcile, m.probes, NewCollector(o.Store, o.Drivers, o.StatsTimeout, o.Logger))
+	m.reg.MustRegister(m.requests, m.latency, m.reconcile, m.probes, m.scaling, NewCollector(o.Store, o.Drivers, o.StatsTimeout, o.Logger))
 	if o.StorePath != "" {
 		path := o.StorePath
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -109,6 +114,12 @@ func (m *Metrics) ObserveReconcile(d time.Duration) { m.reconcile.Observe(d.Seco
 // ObserveProbeFailure counts one failed health probe of an instance.
 func (m *Metrics) ObserveProbeFailure(workload, instance string) {
 	m.probes.WithLabelValues(workload, instance).Inc()
+}
+
+// ObserveScaling counts one change of a workload's replica count by the scaler; direction
+// is "out" (more replicas) or "in" (fewer).
+func (m *Metrics) ObserveScaling(workload, direction string) {
+	m.scaling.WithLabelValues(workload, direction).Inc()
 }
 
 // WatchDrivers reports the driver checks of the last heartbeat at every scrape, as

@@ -46,6 +46,24 @@ func TestMergeWorkloadStatus(t *testing.T) {
 	}
 }
 
+// TestMergeWorkloadStatusKeepsScaling: a spec update through the API keeps the scaler's
+// count and last decision, even when the admitted status carries none.
+func TestMergeWorkloadStatusKeepsScaling(t *testing.T) {
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	scaled := &v1alpha1.ScalingStatus{Replicas: 3, LastDecision: &v1alpha1.ScalingDecision{
+		Time: at, From: 1, To: 3, Reason: "scaled 1 -> 3", DemandCores: 0.6, Policy: v1alpha1.ScalingReactive}}
+	cur, _ := json.Marshal(v1alpha1.WorkloadStatus{Tier: "container", Phase: "Running", Scaling: scaled})
+	admitted, _ := json.Marshal(v1alpha1.WorkloadStatus{Tier: "container", Phase: "Pending"})
+	var got v1alpha1.WorkloadStatus
+	if err := json.Unmarshal(MergeWorkloadStatus(cur, admitted), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Scaling == nil || got.Scaling.Replicas != 3 || got.Scaling.LastDecision == nil ||
+		!got.Scaling.LastDecision.Time.Equal(at) || got.Scaling.LastDecision.Reason != "scaled 1 -> 3" {
+		t.Errorf("merged scaling %+v: want the scaler's count and decision kept", got.Scaling)
+	}
+}
+
 func TestResourceFor(t *testing.T) {
 	for _, name := range []string{"workloads", "workload", "Workload"} {
 		if r, ok := ResourceFor(name); !ok || r.Plural != "workloads" {

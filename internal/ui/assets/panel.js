@@ -1,6 +1,6 @@
 // panel.js renders the workload list and the panel of the selected workload: its tier and
-// the assessment's reasons, its instances, their usage charts, its recent events and the end
-// of its log.
+// the assessment's reasons, its scaling, its instances, their usage charts, its recent events
+// and the end of its log.
 
 import { lineChart, series } from './charts.js';
 import { instancesOf, restartsOf, segmentOf, stateClass, tierOf } from './model.js';
@@ -75,6 +75,28 @@ export function usageSection(w, hist) {
   return kids;
 }
 
+// scalingSection shows a workload's spec.scaling and what the scaler decided
+// (status.scaling): the replicas it wants and its last change with the reason. A workload
+// without spec.scaling has none. data-scaling holds the replicas wanted ('' before the
+// scaler's first decision), data-decision the last change as FROM->TO.
+export function scalingSection(w) {
+  const sc = (w.spec || {}).scaling;
+  if (!sc) return [];
+  const st = (w.status || {}).scaling || null;
+  const last = st ? st.lastDecision : null;
+  const cpu = ((w.spec || {}).resources || {}).cpu || '-';
+  const policy = sc.predictive ? `predictive${sc.leadSeconds ? ` (lead ${sc.leadSeconds} s)` : ''}` : 'reactive';
+  const cooldown = sc.scaleInCooldownSeconds ?? 300;
+  return [h('h3', {}, 'Scaling'),
+    h('div', { class: 'scaling', 'data-scaling': st ? st.replicas : '', 'data-policy': sc.predictive ? 'predictive' : 'reactive' },
+      h('div', {}, `${policy} \u00b7 min ${sc.min || 1} \u00b7 max ${sc.max} \u00b7 target ${sc.targetCPUPercent || 70}% of cpu ${cpu} \u00b7 scale-in cooldown ${cooldown} s`),
+      h('div', {}, st ? `${st.replicas} replica${st.replicas === 1 ? '' : 's'} wanted` : 'no decision yet'),
+      last
+        ? h('div', { class: 'scaling-last', 'data-decision': `${last.from}->${last.to}` },
+          h('span', { class: 'time' }, time(last.time)), ` ${last.policy}: ${last.reason}`)
+        : h('div', { class: 'muted' }, 'no change of the count yet'))];
+}
+
 // renderPanel fills section with the panel of workload w. events are its events, newest
 // last; logs is {instance, text, error}; hist is the usage history {data, error};
 // choose(instance) picks whose log to show.
@@ -92,6 +114,7 @@ export function renderPanel(section, w, events, logs, handlers, hist = {}) {
       ? h('div', { class: 'muted' }, 'no rule asked for more isolation than the default')
       : h('ul', { class: 'reasons', 'aria-label': 'assessment reasons' }, ...reasons.map((r) => h('li', { 'data-rule': r.rule },
         h('span', { class: 'rule' }, `${r.rule} \u2192 ${r.tier}${r.effect ? ' (' + r.effect + ')' : ''}`), h('br'), r.message))),
+    ...scalingSection(w),
     h('h3', {}, 'Instances'),
     insts.length === 0 ? h('div', { class: 'muted' }, 'no instances yet') : h('table', { class: 'inst-table', id: 'inst-table' },
       h('thead', {}, h('tr', {}, ...['id', 'state', 'ip', 'pid', '\u21bb'].map((c) => h('th', {}, c)))),

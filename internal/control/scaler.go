@@ -1,0 +1,527 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/scale"
+	"strata.dev/strata/internal/store"
+)
+
+// The scaler changes the replica count of workloads that have spec.scaling, live, on this
+// host. Terms (docs/scaling.md explains the model):
+//
+//   - Demand is the CPU, in cores, that a workload's running instances used, each averaged
+//     over the demand window (the last minute) of the usage history.
+//   - Utilization is demand per measured replica over the per-replica CPU request
+//     (resources.cpu); the target is targetCPUPercent of that request.
+//   - Reactive: the Kubernetes HPA formula (scale.HPA) on utilization, with the scale-in
+//     cooldown as its scale-down stabilization window.
+//   - Predictive: a forecast of demand over the lead time (leadSeconds, or the tier's start-up
+//     time plus one decision interval), fitted on the usage history. The scaler orders the
+//     replicas the forecast needs at the target, and removes none while the forecast rises.
+//
+// A decision is written to status.scaling, never to spec.replicas (the user's); the workload
+// controller runs status.scaling.replicas instances when spec.scaling is set.
+
+// Defaults of ScalerOptions.
+const (
+	DefaultScalerInterval = 15 * time.Second
+	DefaultDemandWindow   = time.Minute
+	// forecastPoints is the fewest history samples a forecast is fitted on.
+	forecastPoints = 8
+)
+
+// UsageSource tells what a workload's instances used recently (every instance's when
+// instance is empty); *metrics.History is one.
+type UsageSource interface {
+	Workload(workload, instance string) v1alpha1.UsageHistory
+}
+
+// HostCapacity is what the host offers to instances' requests; a zero field is not limited.
+type HostCapacity struct {
+	CPUMilli    int64
+	MemoryBytes int64
+}
+
+// ScalerOptions configure the scaler.
+type ScalerOptions struct {
+	Store  *store.Store
+	Usage  UsageSource
+	Events Recorder // nil: events are only logged
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// Capacity bounds scaling out: the requests of every workload's replicas, the new ones
+	// included, stay within it.
+	Capacity HostCapacity
+	// Startup is each tier's start-up time, for the default lead time; nil or a missing tier
+	// takes scale.DefaultStartup.
+	Startup map[v1alpha1.Tier]time.Duration
+	// Interval is the time between two decisions (DefaultScalerInterval).
+	Interval time.Duration
+	// Window is how far back demand is averaged (DefaultDemandWindow).
+	Window time.Duration
+	// ObserveScaling, when set, is told of every change of a replica count: direction is
+	// "out" (more replicas) or "in" (fewer).
+	ObserveScaling func(workload, direction string)
+}
+
+// Scaler decides the replica count of workloads with spec.scaling, every Interval.
+type Scaler struct {
+	o     ScalerOptions
+	log   *slog.Logger
+	state map[string]*scalerState // by workload
+}
+
+// scalerState is what the scaler remembers of one workload between decisions.
+type scalerState struct {
+	hpa *scale.HPA
+	// warned: the workload has no cpu request, and a Warning event said so.
+	warned bool
+}
+
+// NewScaler returns a scaler.
+func NewScaler(o ScalerOptions) *Scaler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultScalerInterval
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultDemandWindow
+	}
+	return &Scaler{o: o, log: o.Logger, state: map[string]*scalerState{}}
+}
+
+// Run decides every Interval until ctx ends.
+func (s *Scaler) Run(ctx context.Context) error {
+	t := time.NewTicker(s.o.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.Step(ctx); err != nil {
+				s.log.Warn("scaling decisions failed", "err", err)
+			}
+		}
+	}
+}
+
+// Step makes one decision for every workload with spec.scaling, and clears status.scaling
+// of workloads that no longer have it.
+func (s *Scaler) Step(ctx context.Context) error {
+	recs, _, err := s.o.Store.List(ctx, v1alpha1.KindWorkload)
+	if err != nil {
+		return fmt.Errorf("list workloads: %w", err)
+	}
+	var all []*v1alpha1.Workload
+	for _, rec := range recs {
+		w, err := objects.Workload(rec)
+		if err != nil {
+			s.log.Warn("scaler: workload not readable", "workload", rec.Name, "err", err)
+			continue
+		}
+		all = append(all, w)
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for _, w := range all {
+		name := w.Metadata.Name
+		seen[name] = true
+		if _, deleting := w.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested]; deleting {
+			continue
+		}
+		if w.Spec.Scaling == nil {
+			delete(s.state, name)
+			if w.Status != nil && w.Status.Scaling != nil {
+				errs = append(errs, s.writeScaling(ctx, name, nil))
+			}
+			continue
+		}
+		if err := s.decide(ctx, w, all); err != nil {
+			errs = append(errs, fmt.Errorf("workload %s: %w", name, err))
+		}
+	}
+	for name := range s.state {
+		if !seen[name] {
+			delete(s.state, name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// decide makes one decision for w; all are every workload, for the host's capacity.
+func (s *Scaler) decide(ctx context.Context, w *v1alpha1.Workload, all []*v1alpha1.Workload) error {
+	name := w.Metadata.Name
+	st := s.state[name]
+	if st == nil {
+		st = &scalerState{}
+		s.state[name] = st
+	}
+	request := w.Spec.Resources.CPU.MilliValue()
+	if request <= 0 {
+		if !st.warned {
+			st.warned = true
+			s.event(ctx, name, "Warning", "CannotScale", "spec.scaling is set but resources.cpu is not: utilization is CPU usage over "+
+				"the per-replica cpu request, so nothing can be scaled; set resources.cpu (such as 500m), or remove spec.scaling")
+		}
+		return nil
+	}
+	st.warned = false
+	p := scale.PolicyFor(w.Spec.Scaling)
+	now := s.o.Clock()
+	current := int(w.DesiredReplicas())
+	if st.hpa == nil {
+		st.hpa = scale.NewHPA(p.Min, p.Max, 0)
+		if w.Status != nil && w.Status.Scaling != nil && w.Status.Scaling.LastDecision != nil {
+			// A restarted daemon keeps the cooldown of the last scale-out.
+			ld := w.Status.Scaling.LastDecision
+			st.hpa.ScaleTo(ld.Time, int(ld.From), int(ld.To))
+		}
+	}
+	st.hpa.Min, st.hpa.Max, st.hpa.Target = p.Min, p.Max, float64(p.TargetCPUPercent)/100
+	st.hpa.ScaleDownWindow = time.Duration(p.ScaleInCooldownSeconds) * time.Second
+
+	usage := s.o.Usage.Workload(name, "")
+	in := decisionInput{policy: p, current: current, requestMilli: request, now: now}
+	in.demand, in.measured = s.demand(w, usage, now)
+	if p.Predictive {
+		in.lead = s.lead(w, p)
+		in.series, in.step = demandSeries(usage)
+	}
+	d := decideCount(in, st.hpa)
+	if d.to > current {
+		if fit, msg := s.fit(w, all); d.to > fit {
+			d.to = max(current, fit)
+			d.notes = append(d.notes, msg)
+		}
+	}
+
+	pinned := w.Status != nil && w.Status.Scaling != nil && int(w.Status.Scaling.Replicas) == current
+	if d.to == current {
+		if pinned {
+			return nil
+		}
+		// The first evaluation (or new bounds) fixes the count the controller runs.
+		sc := &v1alpha1.ScalingStatus{Replicas: int32(current)}
+		if w.Status != nil && w.Status.Scaling != nil {
+			sc.LastDecision = w.Status.Scaling.LastDecision
+		}
+		return s.writeScaling(ctx, name, sc)
+	}
+	reason := d.reason(current)
+	decision := &v1alpha1.ScalingDecision{
+		Time: now.UTC().Truncate(time.Second), From: int32(current), To: int32(d.to), Reason: reason,
+		DemandCores: round3(in.demand), Policy: d.policy,
+	}
+	if d.forecast {
+		decision.ForecastCores, decision.LeadSeconds = round3(d.forecastCores), int32(in.lead/time.Second)
+	}
+	if err := s.writeScaling(ctx, name, &v1alpha1.ScalingStatus{Replicas: int32(d.to), LastDecision: decision}); err != nil {
+		return err
+	}
+	direction := "out"
+	if d.to < current {
+		direction = "in"
+	}
+	s.log.Info("scaled", "workload", name, "from", current, "to", d.to, "policy", d.policy)
+	s.event(ctx, name, "Normal", "Scaled", reason)
+	if s.o.ObserveScaling != nil {
+		s.o.ObserveScaling(name, direction)
+	}
+	return nil
+}
+
+// demand sums, over w's running instances that have samples in hist within the window, the
+// mean CPU each used there; measured is how many instances that is.
+func (s *Scaler) demand(w *v1alpha1.Workload, hist v1alpha1.UsageHistory, now time.Time) (cores float64, measured int) {
+	if w.Status == nil {
+		return 0, 0
+	}
+	since := now.Add(-s.o.Window)
+	for _, in := range w.Status.Instances {
+		if in.State != string(runtime.StateRunning) {
+			continue
+		}
+		i := slices.IndexFunc(hist.Instances, func(u v1alpha1.InstanceUsage) bool { return u.Instance == in.ID })
+		if i < 0 {
+			continue
+		}
+		sum, n := 0.0, 0
+		for _, pt := range hist.Instances[i].Points {
+			if pt.Time.After(since) && !pt.Time.After(now) {
+				sum += pt.CPUCores
+				n++
+			}
+		}
+		if n > 0 {
+			cores += sum / float64(n)
+			measured++
+		}
+	}
+	return cores, measured
+}
+
+// lead is how far ahead the predictive policy provisions for w.
+func (s *Scaler) lead(w *v1alpha1.Workload, p scale.Policy) time.Duration {
+	if p.LeadSeconds > 0 {
+		return time.Duration(p.LeadSeconds) * time.Second
+	}
+	tier := v1alpha1.TierContainer
+	if w.Status != nil && w.Status.Tier.Valid() {
+		tier = w.Status.Tier
+	}
+	startup, ok := s.o.Startup[tier]
+	if !ok {
+		startup = scale.DefaultStartup()[tier]
+	}
+	return startup + s.o.Interval
+}
+
+// fit is the most replicas of w the host can hold beside every other workload's requests,
+// and a note saying so.
+func (s *Scaler) fit(w *v1alpha1.Workload, all []*v1alpha1.Workload) (int, string) {
+	var cpu, mem int64
+	for _, o := range all {
+		if o.Metadata.Name == w.Metadata.Name {
+			continue
+		}
+		n := int64(o.DesiredReplicas())
+		cpu += n * o.Spec.Resources.CPU.MilliValue()
+		mem += n * o.Spec.Resources.Memory.Value()
+	}
+	fit, msg := math.MaxInt, ""
+	if c, r := s.o.Capacity.CPUMilli, w.Spec.Resources.CPU.MilliValue(); c > 0 && r > 0 {
+		n := int(max(0, (c-cpu)/r))
+		fit = n
+		msg = fmt.Sprintf("the host's capacity holds %d (cpu: %dm of %dm requested by other workloads, %dm a replica)", n, cpu, c, r)
+	}
+	if c, r := s.o.Capacity.MemoryBytes, w.Spec.Resources.Memory.Value(); c > 0 && r > 0 {
+		if n := int(max(0, (c-mem)/r)); n < fit {
+			fit = n
+			msg = fmt.Sprintf("the host's capacity holds %d (memory: %d MiB of %d MiB requested by other workloads, %d MiB a replica)",
+				n, mem>>20, c>>20, r>>20)
+		}
+	}
+	return fit, msg
+}
+
+// writeScaling sets status.scaling (nil clears it), keeping the rest of the status; it
+// retries when another writer got there first.
+func (s *Scaler) writeScaling(ctx context.Context, name string, sc *v1alpha1.ScalingStatus) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		rec, err := s.o.Store.Get(ctx, v1alpha1.KindWorkload, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		w, err := objects.Workload(rec)
+		if err != nil {
+			return err
+		}
+		st := v1alpha1.WorkloadStatus{}
+		if w.Status != nil {
+			st = *w.Status
+		}
+		st.Scaling = sc
+		next, err := objects.Record(v1alpha1.KindWorkload, w.Metadata, w.Spec, st)
+		if err != nil {
+			return err
+		}
+		if string(next.Status) == string(rec.Status) {
+			return nil
+		}
+		next.ResourceVersion = rec.ResourceVersion
+		_, err = s.o.Store.UpdateStatus(ctx, next)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("write status.scaling of workload %s: %w", name, store.ErrConflict)
+}
+
+func (s *Scaler) event(ctx context.Context, workload, typ, reason, msg string) {
+	e := objects.Event{Type: typ, Reason: reason, Object: "Workload/" + workload, Message: msg}
+	if s.o.Events != nil {
+		s.o.Events.Record(ctx, e)
+		return
+	}
+	s.log.Info("event", "type", typ, "reason", reason, "workload", workload, "message", msg)
+}
+
+// decisionInput is what one decision is made from.
+type decisionInput struct {
+	policy       scale.Policy
+	current      int
+	requestMilli int64
+	now          time.Time
+	// demand is the measured replicas' CPU in cores; measured how many replicas that is
+	// (0: no usage known yet).
+	demand   float64
+	measured int
+	// series is the workload's total demand per history sample, step apart, oldest first;
+	// lead how far ahead to provision (predictive only).
+	series []float64
+	step   time.Duration
+	lead   time.Duration
+}
+
+// decision is the count decided and what to say about it.
+type decision struct {
+	to     int
+	policy v1alpha1.ScalingPolicy
+	// perReplica is the measured cores per replica and perTarget the cores per replica at
+	// the target.
+	perReplica, perTarget float64
+	measured              bool
+	target                int
+	request               int64
+	forecast              bool
+	forecastCores         float64
+	lead                  time.Duration
+	notes                 []string
+}
+
+// decideCount runs the reactive recommendation, the predictive one when asked for, and the
+// HPA's stabilization and clamp.
+func decideCount(in decisionInput, hpa *scale.HPA) decision {
+	p := in.policy
+	target := float64(p.TargetCPUPercent) / 100
+	cores := float64(in.requestMilli) / 1000
+	d := decision{to: in.current, policy: v1alpha1.ScalingReactive, target: p.TargetCPUPercent, request: in.requestMilli,
+		perTarget: cores * target, lead: in.lead}
+	if in.measured == 0 {
+		return d // no usage known yet: nothing to decide on
+	}
+	d.measured = true
+	d.perReplica = in.demand / float64(in.measured)
+	raw := scale.Desired(in.current, d.perReplica/cores, target, hpa.Tolerance)
+	if p.Predictive {
+		raw = d.predict(in, raw)
+	}
+	d.to = hpa.ScaleTo(in.now, in.current, raw)
+	switch {
+	case d.to < raw && d.to == p.Max:
+		d.notes = append(d.notes, fmt.Sprintf("capped at max %d", p.Max))
+	case d.to > raw && d.to == p.Min:
+		d.notes = append(d.notes, fmt.Sprintf("held at min %d", p.Min))
+	case d.to > raw && d.to < in.current:
+		d.notes = append(d.notes, fmt.Sprintf("held at %d, the highest count recommended within the %d s scale-in cooldown", d.to, int(hpa.ScaleDownWindow/time.Second)))
+	}
+	return d
+}
+
+// predict forecasts demand over the lead time and returns the count the forecast needs at
+// the target when that is more than reactive, and at least the current count while the
+// forecast rises.
+func (d *decision) predict(in decisionInput, reactive int) int {
+	if len(in.series) < forecastPoints || in.step <= 0 {
+		d.notes = append(d.notes, fmt.Sprintf("predictive: %d usage samples, a forecast needs %d: reactive only", len(in.series), forecastPoints))
+		return reactive
+	}
+	fc, err := forecastDemand(in.series, in.step, in.lead)
+	if err != nil {
+		d.notes = append(d.notes, "predictive: no forecast ("+err.Error()+"): reactive only")
+		return reactive
+	}
+	peak := max(0, slices.Max(fc))
+	d.forecast, d.forecastCores = true, peak
+	raw := reactive
+	if need := int(math.Ceil(peak/d.perTarget - 1e-9)); need > raw {
+		raw, d.policy = need, v1alpha1.ScalingPredictive
+	}
+	if rising(fc) && raw < in.current {
+		raw, d.policy = in.current, v1alpha1.ScalingPredictive
+		d.notes = append(d.notes, "the forecast rises: no replica is removed")
+	}
+	return raw
+}
+
+// riseTolerance: a forecast rises when its value at the lead time is more than this share
+// above its next value (smaller changes are noise).
+const riseTolerance = 0.05
+
+// rising tells whether the forecast fc rises over the lead time.
+func rising(fc []float64) bool {
+	first, last := fc[0], fc[len(fc)-1]
+	return last > first*(1+riseTolerance) && last-first > 0.001 // and by more than a millicore
+}
+
+// forecastDemand selects a model by backtest on series (the naive forecast and Holt-Winters
+// with short seasons, which follow a trend within the hour of history) and returns its
+// forecast of every step up to lead.
+func forecastDemand(series []float64, step, lead time.Duration) ([]float64, error) {
+	candidates := []scale.Forecaster{
+		&scale.SeasonalNaive{Season: step},
+		scale.NewHoltWinters(2 * step),
+		scale.NewHoltWinters(6 * step),
+	}
+	sel, err := scale.Select(series, step, candidates, max(1, len(series)/4))
+	if err != nil {
+		return nil, err
+	}
+	h := max(1, int(math.Ceil(float64(lead)/float64(step))))
+	fc := sel.Best.Predict(h)
+	if len(fc) == 0 {
+		return nil, errors.New("the model forecast nothing")
+	}
+	return fc, nil
+}
+
+// demandSeries sums the instances' samples taken at the same time: the workload's demand
+// per sample, oldest first, and the time between samples.
+func demandSeries(h v1alpha1.UsageHistory) ([]float64, time.Duration) {
+	total := map[time.Time]float64{}
+	for _, in := range h.Instances {
+		for _, pt := range in.Points {
+			total[pt.Time] += pt.CPUCores
+		}
+	}
+	times := make([]time.Time, 0, len(total))
+	for t := range total {
+		times = append(times, t)
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	out := make([]float64, len(times))
+	for i, t := range times {
+		out[i] = total[t]
+	}
+	return out, time.Duration(h.IntervalSeconds) * time.Second
+}
+
+// reason says why the count changed from current to d.to.
+func (d decision) reason(current int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "scaled %d -> %d", current, d.to)
+	if d.measured {
+		fmt.Fprintf(&b, ": cpu %.2f cores per replica against a target of %.2f (%d%% of %dm)", d.perReplica, d.perTarget, d.target, d.request)
+	}
+	if d.forecast {
+		fmt.Fprintf(&b, "; predictive: forecast %.2f cores in %s", d.forecastCores, d.lead.Round(time.Second))
+	}
+	for _, n := range d.notes {
+		b.WriteString("; " + n)
+	}
+	return b.String()
+}
+
+// round3 keeps three decimals, enough for cores in a status.
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
