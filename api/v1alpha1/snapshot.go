@@ -5,8 +5,8 @@ import "time"
 // KindSnapshot is the kind of a local, point-in-time copy of a workload's data.
 const KindSnapshot = "Snapshot"
 
-// AnnotationHold, on a workload, stops all of its instances and starts none until it is
-// removed; its value says why (the daemon holds a workload while it restores a snapshot
+// AnnotationHold is the annotation that holds a workload: all of its instances stop and
+// none start until it is removed; its value says why (the daemon holds a workload while it restores a snapshot
 // into its disks and volumes).
 const AnnotationHold = "strata.dev/hold"
 

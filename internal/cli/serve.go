@@ -32,10 +32,16 @@ an admin token under DATA_DIR/tls; clients need ca.crt and a token (strata --ser
 https://HOST:PORT --ca-file ca.crt --token-file FILE). Remove a line of DATA_DIR/tls/tokens
 to revoke its token; the daemon notices within a second.
 
-Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts what runs.`,
+Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts what runs.
+
+With --restore-store FILE (a copy made by strata backup store) the daemon starts from that
+store: the current one is kept aside as strata.db.replaced-TIME, and the controllers make
+the host match the restored objects (instances of workloads the copy does not know are
+stopped and removed).`,
 		Example: `  strata serve --start-containerd
   strata serve --data-dir /srv/strata --containerd-socket /run/containerd/containerd.sock
-  strata serve --start-containerd --listen 0.0.0.0:7443`,
+  strata serve --start-containerd --listen 0.0.0.0:7443
+  strata serve --start-containerd --restore-store /srv/backups/strata-2026-11-26.db`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg.Socket, _ = c.Flags().GetString("socket")
@@ -55,6 +61,7 @@ Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts w
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
 	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "strata's guest kernel for image VMs (default /opt/strata/guest/kernel)")
+	cmd.Flags().StringVar(&cfg.RestoreStore, "restore-store", "", "start from this copy of a store (strata backup store); the current store is kept aside")
 	cmd.Flags().StringVar(&cfg.GuestInit, "guest-init", "", "the strata-guest program image VMs boot into (default: next to strata)")
 	return cmd
 }

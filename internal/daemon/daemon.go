@@ -55,7 +55,10 @@ type Config struct {
 	// /opt/strata/guest/kernel); GuestInit is the strata-guest program (default:
 	// next to the strata executable).
 	GuestKernelDir, GuestInit string
-	Logger                    *slog.Logger
+	// RestoreStore, when set, is a copy of a store (strata backup store) that replaces
+	// DataDir/strata.db before the daemon opens it; the replaced file is kept aside.
+	RestoreStore string
+	Logger       *slog.Logger
 }
 
 // Run serves until ctx ends. Workloads keep running after it returns.
@@ -76,6 +79,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	storePath := filepath.Join(cfg.DataDir, "strata.db")
+	if cfg.RestoreStore != "" {
+		if err := restoreStore(cfg.RestoreStore, storePath, log); err != nil {
+			return err
+		}
+	}
 	st, err := store.Open(storePath, store.Options{Logger: log})
 	if err != nil {
 		return err

@@ -91,6 +91,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("POST "+Prefix+"images", s.importImage)
+	s.mux.HandleFunc("GET "+StoreBackupPath, s.storeBackup)
 	s.mux.HandleFunc("GET "+Prefix+"workloads/{name}/logs", s.logs)
 	s.mux.HandleFunc("POST "+Prefix+"workloads/{name}/exec", s.exec)
 	s.mux.HandleFunc("GET "+Prefix+"{resource}", s.list)
