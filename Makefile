@@ -45,8 +45,15 @@ build: ## Build bin/strata with the version and commit stamped in
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/strata ./cmd/strata
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/strata-guest ./cmd/strata-guest
 
+.PHONY: generate
+generate: ## Regenerate the CRDs in deploy/crds from api/v1alpha1 and kubevirt.io/api
+	$(GO) -C hack/crdgen build -trimpath -o $(CURDIR)/bin/crdgen .
+	bin/crdgen -out deploy/crds -allow-floats ./api/v1alpha1
+	bin/crdgen -out deploy/crds/kubevirt -kinds VirtualMachine,VirtualMachineInstance \
+		-status VirtualMachine kubevirt.io/api/core/v1
+
 .PHONY: host-setup
-host-setup: ## Prepare this host (root, Debian 12): Go check and runtime packages
+host-setup: ## Prepare this host (root, Debian 12): Go check, runtime packages, test control plane
 	@hack/host-setup.sh
 
 .PHONY: tools

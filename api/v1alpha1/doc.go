@@ -1,3 +1,5 @@
+// +groupName=strata.dev
+
 // Package v1alpha1 holds strata's user-facing objects (apiVersion strata.dev/v1alpha1):
 // Workload, Segment, Fleet and AssessmentPolicy, their defaults and their validation,
 // and the documents strata prints (AssessmentReport).

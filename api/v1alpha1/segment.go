@@ -1,5 +1,8 @@
 package v1alpha1
 
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+
 // Segment is a network zone: workloads in it reach each other; across segments only
 // the flows in Allow pass.
 type Segment struct {

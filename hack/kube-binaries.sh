@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# kube-binaries.sh builds the Kubernetes control plane that strata's tests run
+# against (kube-apiserver and etcd) from the Go module proxy, once, into a
+# cache directory keyed by the Kubernetes version.
+#
+# Each binary is built from a small wrapper module of its own, kept next to
+# this script, so that neither k8s.io/kubernetes nor etcd's server ever enters
+# strata's go.mod:
+#   hack/kube-apiserver/go.mod   requires k8s.io/kubernetes (the version built)
+#   hack/etcd/go.mod             requires go.etcd.io/etcd/server/v3
+# The versions are read from those files; change them there (and run
+# `go mod tidy` in that directory) to move to another release.
+#
+# The script is idempotent: when both binaries are in the cache and report
+# the expected versions, it prints one line and does nothing else. The first
+# build of kube-apiserver takes 10-16 minutes on 2 cores (etcd: about 1.5);
+# a rebuild with a warm Go build cache takes seconds.
+#
+# Environment:
+#   STRATA_KUBE_ASSETS   directory to build into (default
+#                        /var/cache/strata/kube/<kubernetes version>);
+#                        internal/kube/kubetest reads the same variable
+#   GO                   the go command (default: go on PATH, else /usr/local/go/bin/go)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+APISERVER_MOD=$here/kube-apiserver
+ETCD_MOD=$here/etcd
+
+log() { printf 'kube-binaries: %s\n' "$*"; }
+fail() { printf 'kube-binaries: %s\n' "$*" >&2; exit 1; }
+
+# module_version DIR MODULE prints the version of MODULE that DIR/go.mod requires.
+module_version() {
+	awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"
+}
+
+KUBE_VERSION=$(module_version "$APISERVER_MOD" k8s.io/kubernetes)
+ETCD_VERSION=$(module_version "$ETCD_MOD" go.etcd.io/etcd/server/v3)
+[[ -n $KUBE_VERSION ]] || fail "$APISERVER_MOD/go.mod requires no k8s.io/kubernetes version"
+[[ -n $ETCD_VERSION ]] || fail "$ETCD_MOD/go.mod requires no go.etcd.io/etcd/server/v3 version"
+
+ASSETS=${STRATA_KUBE_ASSETS:-/var/cache/strata/kube/$KUBE_VERSION}
+
+# apiserver_ok and etcd_ok report whether the cached binary runs and is the
+# wanted version.
+apiserver_ok() {
+	[[ -x $ASSETS/kube-apiserver ]] &&
+		[[ $("$ASSETS/kube-apiserver" --version 2>/dev/null) == "Kubernetes $KUBE_VERSION" ]]
+}
+etcd_ok() {
+	[[ -x $ASSETS/etcd ]] || return 1
+	local out
+	out=$("$ASSETS/etcd" --version 2>/dev/null) || return 1
+	[[ $'\n'$out$'\n' == *$'\n'"etcd Version: ${ETCD_VERSION#v}"$'\n'* ]]
+}
+
+if apiserver_ok && etcd_ok; then
+	log "kube-apiserver $KUBE_VERSION and etcd $ETCD_VERSION present in $ASSETS"
+	exit 0
+fi
+
+GO=${GO:-}
+if [[ -z $GO ]]; then
+	if command -v go >/dev/null 2>&1; then
+		GO=go
+	elif [[ -x /usr/local/go/bin/go ]]; then
+		GO=/usr/local/go/bin/go
+	else
+		fail "go not found on PATH nor at /usr/local/go/bin/go"
+	fi
+fi
+
+mkdir -p "$ASSETS" || fail "cannot create $ASSETS (run as root, or set STRATA_KUBE_ASSETS to a writable directory)"
+
+# One build at a time per cache directory: a second run waits, then finds the
+# binaries present.
+exec 9>"$ASSETS/.build.lock"
+flock 9
+
+# Builds go into a temporary directory next to the cache and a binary moves
+# into place only once it runs, so an interrupted build never leaves a
+# broken binary at the stable path.
+tmp=$(mktemp -d "$ASSETS/.build.XXXXXX")
+ticker=""
+builder=""
+# cleanup stops what a build left running (on an interruption too) and
+# removes the temporary directory.
+cleanup() {
+	local pid
+	for pid in $builder $ticker; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# build NAME MODDIR PACKAGE LDFLAGS compiles PACKAGE from the wrapper module
+# in MODDIR into $tmp/NAME, printing a line every minute so that a long
+# build shows it is alive. -buildvcs=false: the wrapper module lives inside
+# strata's checkout, whose VCS state says nothing about the binary.
+build() {
+	local name=$1 dir=$2 pkg=$3 ldflags=$4 start=$SECONDS
+	(
+		# Waiting on sleep in the background lets TERM end it at once.
+		trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+		while :; do
+			sleep 60 &
+			nap=$!
+			wait "$nap"
+			log "$name: still building ($(((SECONDS - start) / 60)) min)"
+		done
+	) &
+	ticker=$!
+	CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" \
+		nice -n 10 "$GO" -C "$dir" build -ldflags "$ldflags" -o "$tmp/$name" "$pkg" &
+	builder=$!
+	local rc=0
+	wait "$builder" || rc=$?
+	builder=""
+	kill "$ticker" 2>/dev/null || true
+	wait "$ticker" 2>/dev/null || true
+	ticker=""
+	((rc == 0)) || fail "go build $pkg (module $dir) exited with status $rc (output above)"
+	"$tmp/$name" --version >/dev/null 2>&1 || fail "the built $name does not run (\`$name --version\` failed)"
+	mv -f "$tmp/$name" "$ASSETS/$name"
+	log "$name built in $((SECONDS - start))s: $("$ASSETS/$name" --version 2>/dev/null | head -n 1)"
+}
+
+if ! apiserver_ok; then
+	minor=${KUBE_VERSION#v1.}
+	minor=${minor%%.*}
+	log "building kube-apiserver $KUBE_VERSION into $ASSETS (the first build takes 10-16 minutes on 2 cores)"
+	build kube-apiserver "$APISERVER_MOD" k8s.io/kubernetes/cmd/kube-apiserver \
+		"-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+	apiserver_ok || fail "$ASSETS/kube-apiserver does not report version $KUBE_VERSION"
+else
+	log "kube-apiserver $KUBE_VERSION present"
+fi
+
+if ! etcd_ok; then
+	log "building etcd $ETCD_VERSION into $ASSETS (about 1.5 minutes the first time)"
+	build etcd "$ETCD_MOD" go.etcd.io/etcd/server/v3 "-s -w"
+	etcd_ok || fail "$ASSETS/etcd does not report version $ETCD_VERSION"
+else
+	log "etcd $ETCD_VERSION present"
+fi
+
+log "control plane binaries ready in $ASSETS"
