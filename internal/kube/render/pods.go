@@ -45,24 +45,35 @@ func (r *renderer) pods(w *v1alpha1.Workload, tier v1alpha1.Tier) {
 	if w.Spec.RestartPolicy != v1alpha1.RestartAlways {
 		r.note(w, "restartPolicy %s does not map: the pods of a Deployment or StatefulSet are always restarted", w.Spec.RestartPolicy)
 	}
-	replicas := w.Spec.ReplicaCount()
+	// With spec.scaling the HorizontalPodAutoscaler owns the replica count: the workload
+	// object leaves it out, so that applying the documents again does not undo its work.
+	var replicas *int32
+	if w.Spec.Scaling == nil {
+		n := w.Spec.ReplicaCount()
+		replicas = &n
+	}
 	meta := objectMeta(w.Metadata.Name, r.opts.Namespace, labels)
+	kind := "Deployment"
 	if len(w.Spec.Volumes) == 0 {
 		r.add(&appsv1.Deployment{
 			TypeMeta:   typeMeta("apps/v1", "Deployment"),
 			ObjectMeta: meta,
-			Spec:       appsv1.DeploymentSpec{Replicas: &replicas, Selector: labelSelector(selectorOf(w)), Template: template},
+			Spec:       appsv1.DeploymentSpec{Replicas: replicas, Selector: labelSelector(selectorOf(w)), Template: template},
 		})
-		return
+	} else {
+		kind = "StatefulSet"
+		r.add(&appsv1.StatefulSet{
+			TypeMeta:   typeMeta("apps/v1", "StatefulSet"),
+			ObjectMeta: meta,
+			Spec: appsv1.StatefulSetSpec{
+				Replicas: replicas, Selector: labelSelector(selectorOf(w)), Template: template,
+				ServiceName: w.Metadata.Name, VolumeClaimTemplates: r.claims(w, tier),
+			},
+		})
 	}
-	r.add(&appsv1.StatefulSet{
-		TypeMeta:   typeMeta("apps/v1", "StatefulSet"),
-		ObjectMeta: meta,
-		Spec: appsv1.StatefulSetSpec{
-			Replicas: &replicas, Selector: labelSelector(selectorOf(w)), Template: template,
-			ServiceName: w.Metadata.Name, VolumeClaimTemplates: r.claims(w, tier),
-		},
-	})
+	if w.Spec.Scaling != nil {
+		r.autoscaler(w, kind, labels)
+	}
 }
 
 // claims are a StatefulSet's volumeClaimTemplates: one ReadWriteOnce claim per volume, so that

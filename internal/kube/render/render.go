@@ -48,7 +48,7 @@ type Object interface {
 // Result is what Render makes.
 type Result struct {
 	// Objects in apply order: RuntimeClass, NetworkPolicy, Service, Deployment and
-	// StatefulSet, VirtualMachine; by name within a kind.
+	// StatefulSet, VirtualMachine, HorizontalPodAutoscaler; by name within a kind.
 	Objects []Object
 	// Notes for people, in workload order.
 	Notes []Note
@@ -165,7 +165,7 @@ func (r *renderer) workload(w *v1alpha1.Workload) {
 // kindOrder is the apply order of kinds: what others depend on comes first.
 var kindOrder = map[string]int{
 	"RuntimeClass": 0, "NetworkPolicy": 1, "Service": 2,
-	"Deployment": 3, "StatefulSet": 3, "VirtualMachine": 4,
+	"Deployment": 3, "StatefulSet": 3, "VirtualMachine": 4, "HorizontalPodAutoscaler": 5,
 }
 
 func sortObjects(objs []Object) {

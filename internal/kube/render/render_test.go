@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
@@ -102,6 +103,8 @@ func TestEstateShape(t *testing.T) {
 		"Deployment":     {"nightly-report", "plugin-runner", "storefront"},
 		"StatefulSet":    {"catalog-db"},
 		"VirtualMachine": {"bastion", "ledger", "netprobe-0", "netprobe-1", "router"},
+
+		"HorizontalPodAutoscaler": {"storefront"},
 	}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Errorf("objects by kind:\n got %v\nwant %v", kinds, want)
@@ -114,6 +117,15 @@ func TestEstateShape(t *testing.T) {
 		switch v := o.(type) {
 		case *appsv1.Deployment:
 			checkTemplateLabels(t, v.Name, v.Spec.Template.Labels)
+			if scaled := v.Name == "storefront"; scaled != (v.Spec.Replicas == nil) {
+				t.Errorf("deployment %s: replicas %v; the count is left to the HPA exactly when the workload scales", v.Name, v.Spec.Replicas)
+			}
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			s := v.Spec
+			if s.ScaleTargetRef.Kind != "Deployment" || s.ScaleTargetRef.Name != "storefront" || *s.MinReplicas != 2 || s.MaxReplicas != 6 ||
+				*s.Metrics[0].Resource.Target.AverageUtilization != 60 || *s.Behavior.ScaleDown.StabilizationWindowSeconds != 120 {
+				t.Errorf("autoscaler %s: %+v, want storefront's Deployment between 2 and 6 at 60%% cpu, 120 s down window", v.Name, s)
+			}
 		case *appsv1.StatefulSet:
 			checkTemplateLabels(t, v.Name, v.Spec.Template.Labels)
 		case *kubevirtv1.VirtualMachine:
@@ -129,6 +141,7 @@ func TestEstateShape(t *testing.T) {
 		"workload ledger: each VM boots a clone of claim ledger-disk",
 		"workload nightly-report: restartPolicy OnFailure does not map",
 		"workload catalog-db: volume scratch gives no size",
+		"workload storefront: spec.scaling.predictive has no Kubernetes object",
 	} {
 		if !strings.Contains(joined.String(), s) {
 			t.Errorf("notes lack %q:\n%s", s, joined.String())
@@ -149,7 +162,7 @@ func checkTemplateLabels(t *testing.T, name string, l map[string]string) {
 func scheme(t testing.TB) *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		appsv1.AddToScheme, corev1.AddToScheme, networkingv1.AddToScheme, nodev1.AddToScheme, kubevirtv1.AddToScheme,
+		appsv1.AddToScheme, autoscalingv2.AddToScheme, corev1.AddToScheme, networkingv1.AddToScheme, nodev1.AddToScheme, kubevirtv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			t.Fatal(err)

@@ -41,6 +41,9 @@ func (r *renderer) vm(w *v1alpha1.Workload) {
 	if !r.expose(w, v1alpha1.TierVM) {
 		return
 	}
+	if w.Spec.Scaling != nil {
+		r.note(w, "spec.scaling is not rendered for VMs: each replica is a VirtualMachine of its own, spec.replicas of them")
+	}
 	replicas := w.Spec.ReplicaCount()
 	names := []string{name}
 	if replicas > 1 {
