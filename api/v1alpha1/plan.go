@@ -16,6 +16,28 @@ type PlacementPlan struct {
 	Hosts []HostUsage `json:"hosts,omitempty"`
 	// Explanations says, for each replica of the workload asked about, why it went where it did.
 	Explanations []ReplicaExplanation `json:"explanations,omitempty"`
+	// Forecast says how each workload sized from a demand trace (strata plan --forecast) got
+	// its replica count.
+	Forecast []ForecastSizing `json:"forecast,omitempty"`
+}
+
+// ForecastSizing is the replica count of one workload sized for the forecast peak of its
+// demand over the planned days.
+type ForecastSizing struct {
+	Workload string `json:"workload"`
+	Trace    string `json:"trace"`
+	// Model is the forecasting model the backtest chose.
+	Model string `json:"model"`
+	Days  int    `json:"days"`
+	// PeakCores is the highest forecast demand; HistoryPeakCores the highest in the trace.
+	PeakCores        float64 `json:"peakCores"`
+	HistoryPeakCores float64 `json:"historyPeakCores"`
+	// ReplicaCores is what one replica serves: resources.cpu at targetCPUPercent.
+	ReplicaCores float64 `json:"replicaCores"`
+	// Replicas is what the plan places: the peak over ReplicaCores, at least spec.scaling.min.
+	Replicas int32 `json:"replicas"`
+	// Note says what bounded it (spec.scaling.max lower than the need, say).
+	Note string `json:"note,omitempty"`
 }
 
 // PlannedNode is a node VM the plan creates: a shape of the fleet, holding replicas of one

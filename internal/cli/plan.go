@@ -33,6 +33,9 @@ func newPlan(s Streams) *cobra.Command {
 		explain      string
 		budget       int
 		failUnplaced bool
+		forecast     int
+		traces       []string
+		traceFormat  string
 	)
 	cmd := &cobra.Command{
 		Use:   "plan -f FILE... --fleet FILE [--policy FILE] [-o table|json] [--explain WORKLOAD]",
@@ -53,6 +56,12 @@ that stops them and by how much.
 Inputs are read like strata assess reads them (strata documents, Kubernetes manifests,
 compose files, RVTools exports). --fleet names a file holding one Fleet.
 
+--forecast DAYS with --trace [WORKLOAD=]FILE plans for growth: a forecasting model chosen by
+backtest on the trace (seasonal naive or Holt-Winters, daily and weekly seasons; see strata
+simulate) forecasts the demand over the next DAYS, and the workload gets the replicas its
+peak needs at spec.scaling.targetCPUPercent of resources.cpu (at least spec.scaling.min).
+The plan says how each was sized (the "forecast" list in JSON).
+
 --explain WORKLOAD tells, for each replica of the workload, how it was placed, what moved it
 afterwards, and why the other hosts were not chosen.
 
@@ -63,6 +72,9 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 
   # Why did the replicas of payments go where they did?
   strata plan -f examples/estate --fleet examples/fleet/fleet.yaml --explain payments
+
+  # Size the workloads with spec.scaling for the next 30 days of forecast demand
+  strata plan -f shop.yaml --fleet dc1.yaml --forecast 30 --trace storefront=cpu.csv
 
   # The plan as JSON, failing when something does not fit
   strata plan -f k8s/ -f vinfo.csv --fleet dc1.yaml -o json --fail-unplaced | jq .summary`,
@@ -95,9 +107,18 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 					Hint: "use a name that strata assess lists: " + someNames(items)})
 				return reportProblems(s.Err, errs)
 			}
+			var sizing []v1alpha1.ForecastSizing
+			if forecast != 0 || len(traces) > 0 {
+				var ferrs diag.List
+				sizing, ferrs = sizeForForecast(items, parseTraceArgs(traces), forecast, traceFormat)
+				if len(ferrs) > 0 {
+					return reportProblems(s.Err, append(errs, ferrs...))
+				}
+			}
 			start := clock()
 			res := place.Plan(place.Input{Workloads: items, Fleet: fleet}, place.Options{Budget: budget, Explain: explain})
 			res.Plan.Summary.ElapsedMs = clock().Sub(start).Milliseconds()
+			res.Plan.Forecast = sizing
 			var err error
 			if output == "json" {
 				err = writeJSON(s.Out, res.Plan)
@@ -123,6 +144,9 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 	cmd.Flags().StringVar(&explain, "explain", "", "explain where each replica of this workload went, and why")
 	cmd.Flags().IntVar(&budget, "budget", 0, fmt.Sprintf("improvement steps after the first pass (0: %d; negative: none)", place.DefaultBudget))
 	cmd.Flags().BoolVar(&failUnplaced, "fail-unplaced", false, "exit 1 when any replica cannot be placed")
+	cmd.Flags().IntVar(&forecast, "forecast", 0, "size workloads for the forecast peak of their demand over this many days (needs --trace)")
+	cmd.Flags().StringArrayVar(&traces, "trace", nil, "demand trace, [WORKLOAD=]FILE (repeatable); a bare FILE is for every workload with spec.scaling")
+	cmd.Flags().StringVar(&traceFormat, "trace-format", "", "trace layout: csv, azure or alibaba (default: told from the content)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -213,6 +237,16 @@ func writePlan(w io.Writer, res *place.Result) error {
 	fmt.Fprintf(w, " in %d ms\n", s.ElapsedMs)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(p.Forecast) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "SIZED FOR	DAYS	MODEL	PEAK (CORES)	SO FAR	PER REPLICA	REPLICAS	NOTE")
+		for _, f := range p.Forecast {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.2f\t%d\t%s\n", f.Workload, f.Days, f.Model, f.PeakCores, f.HistoryPeakCores, f.ReplicaCores, f.Replicas, f.Note)
+		}
+		if err := tw.Flush(); err != nil {
+			return failure(err)
+		}
+	}
 	if len(res.Stats.Shapes) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(tw, "SHAPE\tCLASS\tNODE VMS\tCPU USED\tMEMORY USED")
