@@ -25,6 +25,13 @@ func writeTar(path, dir string) (err error) {
 			err = cerr
 		}
 	}()
+	// Files are opened through the volume's root, so that a symbolic link swapped in
+	// during the walk cannot lead the copy outside the volume.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	tw := tar.NewWriter(f)
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -66,7 +73,7 @@ func writeTar(path, dir string) (err error) {
 		if !fi.Mode().IsRegular() {
 			return nil
 		}
-		src, err := os.Open(p)
+		src, err := root.Open(rel)
 		if err != nil {
 			return err
 		}
