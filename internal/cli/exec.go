@@ -21,7 +21,7 @@ func newExec(s Streams) *cobra.Command {
 	var instance string
 	cmd := &cobra.Command{
 		Use:   "exec NAME [--instance ID] -- CMD [ARG...]",
-		Short: "Run a command inside an instance (containers and sandboxes)",
+		Short: "Run a command inside an instance (containers, sandboxes, image VMs)",
 		Long: `Exec runs a command inside a running instance, with its root filesystem, environment and
 namespaces, prints its output, and exits with the command's exit code.`,
 		Example: `  strata exec web -- cat /etc/hostname
