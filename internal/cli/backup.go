@@ -15,8 +15,9 @@ import (
 
 func newBackup(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "backup (store)",
-		Short: "Back up what the daemon keeps",
+		Use:     "backup (store)",
+		Short:   "Back up what the daemon keeps",
+		Example: `  strata backup store /srv/backups/strata-$(date +%F).db`,
 	}
 	cmd.AddCommand(newBackupStore(s))
 	return cmd
