@@ -273,6 +273,11 @@ type WorkloadStatus struct {
 	Reasons    []Reason    `json:"reasons,omitempty"`
 	Instances  []Instance  `json:"instances,omitempty"`
 	Conditions []Condition `json:"conditions,omitempty"`
+	// Replicas and ReadyReplicas are counted where Kubernetes runs the workload (strata apply
+	// --kubeconfig, strata operator): the replicas its Deployment, StatefulSet or
+	// VirtualMachines want, and how many of them are ready. The daemon reports Instances.
+	Replicas      int32 `json:"replicas,omitempty"`
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 	// Scaling is what the daemon's scaler decided, for workloads with spec.scaling.
 	Scaling *ScalingStatus `json:"scaling,omitempty"`
 }

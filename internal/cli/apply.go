@@ -20,9 +20,10 @@ func newApply(s Streams) *cobra.Command {
 	var (
 		files []string
 		force bool
+		kube  kubeApplyFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE...",
+		Use:   "apply -f FILE... [--kubeconfig PATH [--namespace NS] [--wait]]",
 		Short: "Create or update workloads and segments in the daemon",
 		Long: `Apply sends strata documents (Workload, Segment) to the daemon: an object that does not
 exist is created, one that exists and differs is updated, one that is the same is left
@@ -30,13 +31,29 @@ alone. Each object is reported as created, configured or unchanged.
 
 Every document is checked before anything is sent: if any is invalid, nothing is applied.
 The daemon assesses each workload; an explicit spec.isolation weaker than the policy allows
-is refused unless --force.`,
+is refused unless --force.
+
+With --kubeconfig the documents go to a Kubernetes cluster instead: they are rendered as
+strata export kubernetes renders them and applied with server-side apply (field manager
+strata). Objects are labelled with their apply set (--set, default the namespace); those of
+the set that the documents no longer render are pruned, unless --no-prune. --wait waits until
+the workloads are ready (progress on stderr) or --timeout passes. Each object is reported as
+created, configured, unchanged or pruned. docs/kubernetes.md says more.`,
 		Example: `  strata apply -f app.yaml
-  strata apply -f deploy/ --force`,
+  strata apply -f deploy/ --force
+
+  # To a cluster, and wait until everything is ready
+  strata apply -f app.yaml --kubeconfig ~/.kube/config --namespace shop --wait --timeout 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return fmt.Errorf("give at least one file with -f")
+			}
+			if kube.kubeconfig != "" {
+				return applyToCluster(c.Context(), s, files, force, kube)
+			}
+			if err := kube.onlyWithKubeconfig(c); err != nil {
+				return err
 			}
 			paths, err := importer.Inputs(files)
 			if err != nil {
@@ -92,6 +109,7 @@ is refused unless --force.`,
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory to apply (repeatable; - for standard input)")
 	cmd.Flags().BoolVar(&force, "force", false, "apply workloads whose explicit isolation violates the assessment policy")
+	kube.register(cmd)
 	return cmd
 }
 

@@ -34,6 +34,7 @@ func newExportKubernetes(s Streams) *cobra.Command {
 		namespace    string
 		runtimeClass string
 		policy       string
+		force        bool
 	)
 	cmd := &cobra.Command{
 		Use:     "kubernetes -f FILE... [-o yaml|json] [--namespace NS] [--runtime-class NAME] [--policy FILE]",
@@ -55,8 +56,12 @@ what you must provide go to stderr; the objects go to stdout, in apply order: -o
 default) prints a YAML stream, documents separated by ---; -o json prints one v1 List.
 docs/kubernetes.md has the full mapping.
 
-Exit status: 0 when everything was rendered, 2 when an input is invalid or cannot be
-rendered (every problem is listed as FILE:LINE:COL: field: what is wrong (what to do)).`,
+A workload whose explicit spec.isolation is weaker than the policy requires is refused, as
+the daemon refuses it, unless --force: then it is rendered as asked, with a note.
+
+Exit status: 0 when everything was rendered, 2 when an input is invalid, violates the policy
+without --force, or cannot be rendered (every problem is listed as
+FILE:LINE:COL: field: what is wrong (what to do)).`,
 		Example: `  # Render the example shop and apply it
   strata export kubernetes -f examples/hybrid/app.yaml | kubectl apply -f -
 
@@ -81,6 +86,11 @@ rendered (every problem is listed as FILE:LINE:COL: field: what is wrong (what t
 			if len(errs) > 0 {
 				return reportProblems(s.Err, errs)
 			}
+			if !force {
+				if errs := in.violations(engine); len(errs) > 0 {
+					return reportProblems(s.Err, errs)
+				}
+			}
 			res, err := render.Render(in.docs, render.Options{Namespace: namespace, RuntimeClass: runtimeClass, Engine: engine})
 			if err != nil {
 				return reportProblems(s.Err, in.place(err))
@@ -99,6 +109,7 @@ rendered (every problem is listed as FILE:LINE:COL: field: what is wrong (what t
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", render.DefaultNamespace, "namespace of the rendered objects")
 	cmd.Flags().StringVar(&runtimeClass, "runtime-class", render.DefaultRuntimeClass, "RuntimeClass (and handler) of sandbox-tier pods")
 	cmd.Flags().StringVar(&policy, "policy", "", "AssessmentPolicy file to use instead of the built-in policy")
+	cmd.Flags().BoolVar(&force, "force", false, "render workloads whose explicit isolation violates the assessment policy (as asked, with a note)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

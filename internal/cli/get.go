@@ -17,7 +17,7 @@ import (
 )
 
 func newGet(s Streams) *cobra.Command {
-	var output string
+	var output, kubeconfigPath, namespace string
 	cmd := &cobra.Command{
 		Use:   "get (workloads|workload|segments|segment|hosts|host) [NAME] [-o table|json|yaml|wide]",
 		Short: "List workloads, segments or hosts, or show one",
@@ -28,18 +28,33 @@ itself for one; -o wide adds columns.
 Hosts are the machines strata runs on, as each daemon reports itself every 10 seconds:
 READY is Ready, NotReady (a driver check fails: see describe host) or Stale (no
 heartbeat for 30 seconds: the daemon is down or stuck); CPU and MEMORY are what running
-instances were given over what the machine has.`,
+instances were given over what the machine has.
+
+With --kubeconfig, get workloads reads the workloads strata runs in a namespace of a
+Kubernetes cluster (applied by strata apply --kubeconfig or by the operator) from their
+Deployments, StatefulSets and VirtualMachines: tier, phase, ready replicas, and each VM's
+printable status. -o json prints {"items": [...]} of Workloads, as the daemon does.`,
 		Example: `  strata get workloads
   strata get workload payments -o yaml
   strata get segments -o wide      # with the matrix of allowed flows between segments
   strata get hosts                 # readiness, allocation and heartbeat of this machine
-  strata get workloads -o json | jq '.items[].status.phase'`,
+  strata get workloads -o json | jq '.items[].status.phase'
+  strata get workloads --kubeconfig ~/.kube/config --namespace shop`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{"workloads", "workload", "segments", "segment", "hosts", "host"},
 		RunE: func(c *cobra.Command, args []string) error {
 			res, ok := objects.ResourceFor(args[0])
 			if !ok || res.Kind == objects.KindEvent {
 				return fmt.Errorf("unknown kind %q: use workloads, segments or hosts", args[0])
+			}
+			if kubeconfigPath != "" {
+				if res.Kind != v1alpha1.KindWorkload || len(args) == 2 {
+					return fmt.Errorf("with --kubeconfig, get lists workloads: strata get workloads --kubeconfig PATH")
+				}
+				return getClusterWorkloads(c.Context(), s, kubeconfigPath, namespace, output)
+			}
+			if namespace != "" {
+				return fmt.Errorf("--namespace reads a cluster: give --kubeconfig too")
 			}
 			switch output {
 			case "table", "wide", "json", "yaml":
@@ -77,6 +92,8 @@ instances were given over what the machine has.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json or yaml")
+	cmd.Flags().StringVar(&kubeconfigPath, "kubeconfig", "", "read workloads from the Kubernetes cluster of this kubeconfig file instead of the daemon")
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "with --kubeconfig: namespace to read (default: the kubeconfig context's, else default)")
 	return cmd
 }
 

@@ -71,7 +71,7 @@ func TestFileErrors(t *testing.T) {
 		{"unknown field", head + "spec:\n  imagee: x\n",
 			[]string{`f.yaml:5:3: spec.imagee: unknown field "imagee" (did you mean "image"?)`}},
 		{"unknown field far from any", head + "spec:\n  zzzzzzzzzzzz: x\n",
-			[]string{`f.yaml:5:3: spec.zzzzzzzzzzzz: unknown field "zzzzzzzzzzzz" (known fields: command, env, health, image, isolation, placement, ports, replicas, resources, restartPolicy, segment, traits, vm, volumes)`}},
+			[]string{`f.yaml:5:3: spec.zzzzzzzzzzzz: unknown field "zzzzzzzzzzzz" (known fields: backup, command, env, health, image, isolation, placement, ports, replicas, resources, restartPolicy, scaling, segment, traits, vm, volumes)`}},
 		{"field twice", head + "spec:\n  image: a\n  image: b\n",
 			[]string{`f.yaml:6:3: spec.image: field "image" is given twice (keep one of them)`}},
 		{"wrong type", head + "spec:\n  replicas: two\n  command: /bin/x\n  traits: {privileged: maybe}\n",

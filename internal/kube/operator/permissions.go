@@ -1,0 +1,35 @@
+package operator
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// Permissions are every API call the controller makes, cluster-wide, as RBAC rules; the
+// ClusterRole in deploy/operator/rbac.yaml grants exactly these:
+//
+//   - its own resources: watched through the cache (list, watch); Workloads updated for the
+//     finalizer, and their status subresource written;
+//   - what render makes: read before applying (get), applied (patch: server-side apply
+//     creates too), listed and deleted by prune and by Status; Deployments, StatefulSets and
+//     VirtualMachines also watched, to write the status when their controllers report;
+//   - RuntimeClasses: cluster-scoped, so the role is a ClusterRole even when the operator
+//     watches one namespace; Deployments and StatefulSets are listed in every namespace to
+//     know whether a RuntimeClass is still in use.
+var Permissions = []rbacv1.PolicyRule{
+	{APIGroups: []string{"strata.dev"}, Resources: []string{"segments"}, Verbs: []string{"list", "watch"}},
+	{APIGroups: []string{"strata.dev"}, Resources: []string{"workloads"}, Verbs: []string{"list", "update", "watch"}},
+	{APIGroups: []string{"strata.dev"}, Resources: []string{"workloads/status"}, Verbs: []string{"update"}},
+	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"delete", "get", "list", "patch", "watch"}},
+	{APIGroups: []string{"kubevirt.io"}, Resources: []string{"virtualmachines"}, Verbs: []string{"delete", "get", "list", "patch", "watch"}},
+	{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"delete", "get", "list", "patch"}},
+	{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"delete", "get", "list", "patch"}},
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"delete", "get", "list", "patch"}},
+	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"delete", "get", "list", "patch"}},
+}
+
+// LeaderElectionPermissions are the calls of leader election (--leader-elect), in the
+// operator's own namespace only: the Role in deploy/operator/rbac.yaml grants exactly these.
+var LeaderElectionPermissions = []rbacv1.PolicyRule{
+	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "get", "update"}},
+	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
+}
