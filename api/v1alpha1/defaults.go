@@ -60,6 +60,9 @@ func (w *Workload) SetDefaults() {
 	if s.Scaling != nil {
 		s.Scaling.SetDefaults()
 	}
+	if b := s.Backup; b != nil && b.Schedule != "" && b.Keep == nil {
+		b.Keep = &BackupKeep{Last: DefaultBackupKeepLast}
+	}
 	if s.VM != nil && s.VM.Disk != nil && s.VM.Disk.Format == "" {
 		s.VM.Disk.Format = DiskQCOW2
 	}

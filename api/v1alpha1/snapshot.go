@@ -1,6 +1,10 @@
 package v1alpha1
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // KindSnapshot is the kind of a local, point-in-time copy of a workload's data.
 const KindSnapshot = "Snapshot"
@@ -63,6 +67,67 @@ type BackupSpec struct {
 	// Hooks run inside each instance around a snapshot, e.g. a database flush: a snapshot
 	// taken between them is application-consistent.
 	Hooks *BackupHooks `json:"hooks,omitempty"`
+	// Schedule makes the daemon back the workload up on its own: "@hourly", "@daily" or
+	// "@every DURATION" (Go's duration syntax, at least BackupMinInterval, such as
+	// "@every 6h"). Empty: only `strata backup create` backs it up.
+	Schedule string `json:"schedule,omitempty"`
+	// Keep is the retention applied to the workload's group after each scheduled backup
+	// (default: the last DefaultBackupKeepLast).
+	Keep *BackupKeep `json:"keep,omitempty"`
+	// Repo names the repository scheduled backups go to (default: "default").
+	Repo string `json:"repo,omitempty"`
+	// Group backs the workload up together with the other workloads of the same group,
+	// at one point in time; it is also the backups' retention group. Empty: the workload
+	// is its own group.
+	Group string `json:"group,omitempty"`
+}
+
+// BackupKeep is a retention: in the group, keep the newest Last backups and the newest
+// backup of each of the last Hourly hours, Daily days and Weekly weeks that have one.
+type BackupKeep struct {
+	Last   int32 `json:"last,omitempty"`
+	Hourly int32 `json:"hourly,omitempty"`
+	Daily  int32 `json:"daily,omitempty"`
+	Weekly int32 `json:"weekly,omitempty"`
+}
+
+// BackupStatus is what the daemon's backup schedule last did for a workload.
+type BackupStatus struct {
+	LastAttempt  *time.Time `json:"lastAttempt,omitempty"`
+	LastSuccess  *time.Time `json:"lastSuccess,omitempty"`
+	LastError    string     `json:"lastError,omitempty"`
+	LastBackupID string     `json:"lastBackupID,omitempty"`
+}
+
+// Backup schedule bounds and defaults.
+const (
+	// BackupMinInterval is the shortest "@every" a schedule may ask for.
+	BackupMinInterval = 10 * time.Second
+	// DefaultBackupKeepLast is how many scheduled backups are kept without spec.backup.keep.
+	DefaultBackupKeepLast int32 = 7
+)
+
+// ParseBackupSchedule returns the interval of a spec.backup.schedule: "@hourly",
+// "@daily" or "@every DURATION".
+func ParseBackupSchedule(s string) (time.Duration, error) {
+	switch s {
+	case "@hourly":
+		return time.Hour, nil
+	case "@daily":
+		return 24 * time.Hour, nil
+	}
+	rest, ok := strings.CutPrefix(s, "@every ")
+	if !ok {
+		return 0, fmt.Errorf("use @hourly, @daily or @every DURATION (such as @every 6h)")
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(rest))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration: write it like 90m or 6h", strings.TrimSpace(rest))
+	}
+	if d < BackupMinInterval {
+		return 0, fmt.Errorf("every %s is too often: at least every %s", d, BackupMinInterval)
+	}
+	return d, nil
 }
 
 // BackupHooks are commands run with exec in every running instance.

@@ -53,6 +53,9 @@ func ValidateWorkload(w *Workload) field.ErrorList {
 	if s.Backup != nil && s.Backup.Hooks != nil {
 		errs = append(errs, validateHooks(s.Backup.Hooks, spec.Child("backup", "hooks"))...)
 	}
+	if s.Backup != nil {
+		errs = append(errs, validateBackupSchedule(s.Backup, spec.Child("backup"))...)
+	}
 	return errs
 }
 
@@ -440,6 +443,30 @@ func validateHooks(h *BackupHooks, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child(hook.name), hook.cmd,
 				"name the program to run in each instance, e.g. [\"sh\", \"-c\", \"sync\"], or leave the hook out"))
 		}
+	}
+	return errs
+}
+
+// validateBackupSchedule checks spec.backup's schedule, retention, repository and group.
+func validateBackupSchedule(b *BackupSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if b.Schedule != "" {
+		if _, err := ParseBackupSchedule(b.Schedule); err != nil {
+			errs = append(errs, field.Invalid(p.Child("schedule"), b.Schedule, err.Error()))
+		}
+	}
+	if k := b.Keep; k != nil {
+		if k.Last < 0 || k.Hourly < 0 || k.Daily < 0 || k.Weekly < 0 {
+			errs = append(errs, field.Invalid(p.Child("keep"), *k, "counts must not be negative"))
+		} else if k.Last+k.Hourly+k.Daily+k.Weekly == 0 {
+			errs = append(errs, field.Invalid(p.Child("keep"), *k, "a retention that keeps nothing would delete every backup: set last, hourly, daily or weekly"))
+		}
+	}
+	if b.Repo != "" {
+		errs = append(errs, dnsLabel(p.Child("repo"), b.Repo)...)
+	}
+	if b.Group != "" {
+		errs = append(errs, dnsLabel(p.Child("group"), b.Group)...)
 	}
 	return errs
 }

@@ -273,13 +273,16 @@ type WorkloadStatus struct {
 	Reasons    []Reason    `json:"reasons,omitempty"`
 	Instances  []Instance  `json:"instances,omitempty"`
 	Conditions []Condition `json:"conditions,omitempty"`
+	// Scaling is what the daemon's scaler decided, for workloads with spec.scaling.
+	Scaling *ScalingStatus `json:"scaling,omitempty"`
 	// Replicas and ReadyReplicas are counted where Kubernetes runs the workload (strata apply
 	// --kubeconfig, strata operator): the replicas its Deployment, StatefulSet or
 	// VirtualMachines want, and how many of them are ready. The daemon reports Instances.
 	Replicas      int32 `json:"replicas,omitempty"`
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
-	// Scaling is what the daemon's scaler decided, for workloads with spec.scaling.
-	Scaling *ScalingStatus `json:"scaling,omitempty"`
+	// Backup is what the daemon's backup schedule last did, for workloads with
+	// spec.backup.schedule.
+	Backup *BackupStatus `json:"backup,omitempty"`
 }
 
 // ScalingStatus is the scaler's part of a workload's status. The scaler never writes

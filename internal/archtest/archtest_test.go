@@ -56,6 +56,8 @@ var rules = []rule{
 		why: "deploy holds manifests; its Go files only embed them"},
 	{scope: "internal/snapshot/...", deny: []string{control, server, cli, "internal/client", "internal/daemon"},
 		why: "snapshots work on the store and the drivers; the API calls them"},
+	{scope: "internal/backup", deny: []string{control, server, cli, "internal/client", "internal/daemon"},
+		why: "backups work on snapshots, the store and the repository; the API calls them"},
 	{scope: "internal/importer", only: []string{api, diag, load, inventory, osrelease, "internal/importer/..."},
 		why: "importers turn files into inventories and know nothing of what runs them"},
 	{scope: "internal/importer/...", except: []string{importer},

@@ -15,11 +15,22 @@ import (
 
 func newBackup(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "backup (store)",
-		Short:   "Back up what the daemon keeps",
-		Example: `  strata backup store /srv/backups/strata-$(date +%F).db`,
+		Use:   "backup (create|list|verify|delete|prune|store)",
+		Short: "Back up workloads into a repository, and the daemon's store to a file",
+		Long: `backup create takes one consistent point of the workloads named (every pre hook,
+then all their instances paused together, copied and resumed, then every post hook),
+streams it into a backup repository (see strata repo) with each workload's spec, and
+deletes the local copy. strata restore ID brings the workloads back, here or on
+another host that connected the repository.
+
+backup store copies the daemon's own store (every object and its status) to a file.`,
+		Example: `  strata backup create ledger
+  strata backup create web db --group shop --repo offsite
+  strata backup list
+  strata backup verify 3f2a9c01d4e5b6a7
+  strata backup prune --keep-last 3 --keep-daily 7 --dry-run`,
 	}
-	cmd.AddCommand(newBackupStore(s))
+	cmd.AddCommand(newBackupCreate(s), newBackupList(s), newBackupVerify(s), newBackupDelete(s), newBackupPrune(s), newBackupStore(s))
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/backup"
 	"strata.dev/strata/internal/control"
 	"strata.dev/strata/internal/events"
 	"strata.dev/strata/internal/metrics"
@@ -160,6 +161,8 @@ func Run(ctx context.Context, cfg Config) error {
 	host := newHostReporter(st, drivers, missing, accel, log)
 	met.WatchDrivers(host.lastChecks)
 	snaps := snapshot.New(snapshot.Options{Store: st, Drivers: drivers, DataDir: cfg.DataDir, Events: rec, Logger: log})
+	backups := backup.New(backup.Options{Store: st, Drivers: drivers, Snapshots: snaps, DataDir: cfg.DataDir, Events: rec, Logger: log,
+		ObserveBackup: metrics.NewBackups(met.Registry()).ObserveBackup})
 	history := metrics.NewHistory(metrics.HistoryOptions{Store: st, Drivers: drivers, Logger: log})
 	interval, err := scalerInterval()
 	if err != nil {
@@ -167,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	scaler := control.NewScaler(control.ScalerOptions{Store: st, Usage: history, Events: rec, Logger: log,
 		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling})
-	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
+	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Backups: backups, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})
 	l, err := server.ListenUnix(cfg.Socket)
 	if err != nil {
@@ -183,8 +186,9 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 7)
-	wg.Add(6)
+	errc := make(chan error, 8)
+	wg.Add(7)
+	go func() { defer wg.Done(); errc <- backups.RunSchedules(ctx, backupTick()) }()
 	go func() { defer wg.Done(); errc <- scaler.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- history.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- host.run(ctx) }()
@@ -245,6 +249,21 @@ func scalerInterval() (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive duration such as 2s, or leave it unset", ScalerIntervalEnv, v)
 	}
 	return d, nil
+}
+
+// BackupTickEnv is a test knob: a duration (such as 1s) that replaces how often the
+// daemon looks for due scheduled backups (backup.DefaultScheduleTick). It is not meant for
+// production.
+const BackupTickEnv = "STRATA_BACKUP_TICK"
+
+// backupTick reads BackupTickEnv; 0 (the default) when it is unset or not a positive
+// duration.
+func backupTick() time.Duration {
+	d, err := time.ParseDuration(os.Getenv(BackupTickEnv))
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
 }
 
 // hostCapacity is what the scaler may fill: every CPU and all memory of the host.

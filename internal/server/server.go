@@ -54,6 +54,8 @@ type Options struct {
 	// Snapshots serves POST .../workloads/NAME/snapshots, POST .../snapshots/SNAP/restore
 	// and DELETE .../snapshots/SNAP; nil: not served.
 	Snapshots Snapshotter
+	// Backups serves the backup routes (backuprepos, backups, drills); nil: not served.
+	Backups Backupper
 	// UI serves the dashboard under /ui/ (GET); nil: not served. On the TLS listener its
 	// files are served without a token (they hold no data); the API calls it makes need one.
 	UI http.Handler
@@ -112,6 +114,9 @@ func New(o Options) *Server {
 	}
 	if o.Snapshots != nil {
 		s.serveSnapshots(o.Snapshots)
+	}
+	if o.Backups != nil {
+		s.serveBackups(o.Backups)
 	}
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics)

@@ -106,17 +106,29 @@ func (m *Manager) restoreCold(ctx context.Context, w *v1alpha1.Workload, driver 
 	if err := m.waitStopped(ctx, name); err != nil {
 		return err
 	}
-	for _, s := range snap.Status.Slots {
+	return PutData(ctx, m.o.DataDir, name, w.Spec.VM, restorer, snap.Status.Slots, dir)
+}
+
+// PutData puts saved slot files (as a snapshot's slots name them, relative to dir) in
+// place for workload, whose instances must not run: VM disks through restorer (nil for
+// containers and sandboxes; base is the workload's spec.vm), volume archives into the
+// slots' volume directories. Backups restore through it too.
+func PutData(ctx context.Context, dataDir, workload string, vm *v1alpha1.VMSource, restorer runtime.DiskRestorer,
+	slots []v1alpha1.SnapshotSlot, dir string) error {
+	for _, s := range slots {
 		for _, f := range s.Files {
 			path := filepath.Join(dir, f)
 			switch {
-			case restorer != nil && filepath.Base(f) == "disk.qcow2":
-				if err := restorer.RestoreSlotDisk(ctx, runtime.SlotDiskDir(m.o.DataDir, name, s.Slot), w.Spec.VM.Disk.Path, path); err != nil {
+			case filepath.Base(f) == "disk.qcow2":
+				if restorer == nil || vm == nil || vm.Disk == nil {
+					return fmt.Errorf("%w: slot %d holds a VM disk but %s has no vm.disk to restore it into", ErrInvalid, s.Slot, workload)
+				}
+				if err := restorer.RestoreSlotDisk(ctx, runtime.SlotDiskDir(dataDir, workload, s.Slot), vm.Disk.Path, path); err != nil {
 					return fmt.Errorf("slot %d: %w", s.Slot, err)
 				}
 			case filepath.Ext(f) == ".tar":
 				volume := filepath.Base(f[:len(f)-len(".tar")])
-				if err := readTar(path, runtime.VolumeDir(m.o.DataDir, name, volume, s.Slot)); err != nil {
+				if err := readTar(path, runtime.VolumeDir(dataDir, workload, volume, s.Slot)); err != nil {
 					return fmt.Errorf("slot %d: volume %s: %w", s.Slot, volume, err)
 				}
 			}

@@ -116,13 +116,26 @@ func (m *Manager) Create(ctx context.Context, workload, name string, memory bool
 		}
 		st.Consistency = "application"
 	}
-	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory)
+	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory, false)
 	m.postHook(ctx, driver, running, w)
 	if err != nil {
 		return nil, err
 	}
 	st.Time, st.Slots, st.Warnings = at.UTC(), slots, warnings
 	st.Bytes = diskUsage(tmp)
+	snap, err := m.record(ctx, workload, name, memory, st, tmp)
+	if err != nil {
+		return nil, err
+	}
+	m.event(ctx, workload, "Normal", "Snapshotted", fmt.Sprintf("snapshot %s: %d slots, %s, %s-consistent, in %s",
+		name, len(slots), bytesText(st.Bytes), st.Consistency, m.o.Clock().Sub(begin).Round(time.Millisecond)))
+	return snap, nil
+}
+
+// record moves the snapshot's files from tmp to their place and stores its record;
+// nothing is left behind when it fails.
+func (m *Manager) record(ctx context.Context, workload, name string, memory bool, st *v1alpha1.SnapshotStatus, tmp string) (*v1alpha1.Snapshot, error) {
+	final := Dir(m.o.DataDir, workload, name)
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return nil, err
 	}
@@ -139,15 +152,14 @@ func (m *Manager) Create(ctx context.Context, workload, name string, memory bool
 		_ = os.RemoveAll(final)
 		return nil, fmt.Errorf("record snapshot %s of %s: %w", name, workload, err)
 	}
-	m.event(ctx, workload, "Normal", "Snapshotted", fmt.Sprintf("snapshot %s: %d slots, %s, %s-consistent, in %s",
-		name, len(slots), bytesText(st.Bytes), st.Consistency, m.o.Clock().Sub(begin).Round(time.Millisecond)))
 	return objects.Snapshot(rec)
 }
 
 // copySlots copies every running instance's data into dir/slot-N and returns what it
-// took and the moment it stands for.
+// took and the moment it stands for. frozen says the caller has already paused the
+// instances (a group snapshot): containers are then copied as they are.
 func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver runtime.Driver, running []v1alpha1.Instance,
-	dir string, memory bool) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
+	dir string, memory, frozen bool) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
 	var (
 		slots    []v1alpha1.SnapshotSlot
 		warnings []string
@@ -189,7 +201,9 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 			"its root filesystem is not snapshotted", ErrInvalid, w.Metadata.Name)
 	}
 	pauser, _ := driver.(runtime.Pauser)
-	if pauser != nil {
+	switch {
+	case frozen:
+	case pauser != nil:
 		var paused []string
 		defer func() {
 			for _, id := range paused {
@@ -204,7 +218,7 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 			}
 			paused = append(paused, in.ID)
 		}
-	} else {
+	default:
 		warnings = append(warnings, fmt.Sprintf("driver %s cannot freeze instances: volumes were copied while they ran", driver.Name()))
 	}
 	at := m.o.Clock()

@@ -97,6 +97,26 @@ export function scalingSection(w) {
         : h('div', { class: 'muted' }, 'no change of the count yet'))];
 }
 
+// backupSection shows the workload's last scheduled backup (status.backup) and its last
+// restore drill, from its DrillSucceeded / DrillFailed events. data-drill holds the
+// drill's result (succeeded or failed, '' when there was none), data-backup the last
+// backup's ID.
+export function backupSection(w, events) {
+  const bs = (w.status || {}).backup || null;
+  const drills = events.filter((e) => e.reason === 'DrillSucceeded' || e.reason === 'DrillFailed');
+  const drill = drills.length ? drills[drills.length - 1] : null;
+  if (!bs && !drill && !((w.spec || {}).backup || {}).schedule) return [];
+  const result = drill ? (drill.reason === 'DrillSucceeded' ? 'succeeded' : 'failed') : '';
+  return [h('h3', {}, 'Backups'),
+    h('div', { class: 'backup', 'data-backup': bs ? bs.lastBackupID || '' : '' },
+      bs && bs.lastSuccess ? h('div', {}, h('span', { class: 'time' }, time(bs.lastSuccess)), ` last backup ${bs.lastBackupID}`)
+        : h('div', { class: 'muted' }, 'no scheduled backup yet'),
+      bs && bs.lastError ? h('div', { class: 'warn' }, `last attempt failed: ${bs.lastError}`) : null),
+    h('div', { class: 'drill', 'data-drill': result },
+      ...(drill ? [h('span', { class: 'time' }, time(drill.time)), h('span', { class: result === 'failed' ? 'warn' : '' }, ` drill ${result}`), ` ${drill.message}`]
+        : [h('span', { class: 'muted' }, 'no restore drill yet')]))];
+}
+
 // renderPanel fills section with the panel of workload w. events are its events, newest
 // last; logs is {instance, text, error}; hist is the usage history {data, error};
 // choose(instance) picks whose log to show.
@@ -115,6 +135,7 @@ export function renderPanel(section, w, events, logs, handlers, hist = {}) {
       : h('ul', { class: 'reasons', 'aria-label': 'assessment reasons' }, ...reasons.map((r) => h('li', { 'data-rule': r.rule },
         h('span', { class: 'rule' }, `${r.rule} \u2192 ${r.tier}${r.effect ? ' (' + r.effect + ')' : ''}`), h('br'), r.message))),
     ...scalingSection(w),
+    ...backupSection(w, events),
     h('h3', {}, 'Instances'),
     insts.length === 0 ? h('div', { class: 'muted' }, 'no instances yet') : h('table', { class: 'inst-table', id: 'inst-table' },
       h('thead', {}, h('tr', {}, ...['id', 'state', 'ip', 'pid', '\u21bb'].map((c) => h('th', {}, c)))),

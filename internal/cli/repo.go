@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/backup/repo"
+)
+
+func newRepo(s Streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "repo (init|connect|list)",
+		Short: "Create and connect backup repositories",
+		Long: `A backup repository holds backups of workloads, deduplicated, compressed and
+encrypted, in a directory or an S3 bucket:
+
+  file:///absolute/path
+  s3://bucket[/prefix]?endpoint=host:port[&insecure=true][&region=name]
+
+S3 credentials come from the daemon's environment (STRATA_S3_ACCESS_KEY and
+STRATA_S3_SECRET_KEY), never from the URL.
+
+init creates a repository and a new key, which the daemon keeps in
+DATA_DIR/backup/keys/NAME.key (mode 0600). The key is the only way to read the backups:
+keep a copy of that file somewhere safe, away from the repository. connect opens a
+repository that another daemon created, with a copy of its key file, so that this host
+can list and restore its backups.`,
+		Example: `  strata repo init file:///srv/backups
+  strata repo init 's3://strata/host1?endpoint=s3.example.net' --name offsite
+  strata repo connect file:///srv/backups --key-file default.key --name host1
+  strata repo list`,
+	}
+	cmd.AddCommand(newRepoInit(s), newRepoConnect(s), newRepoList(s))
+	return cmd
+}
+
+func newRepoInit(s Streams) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "init URL [--name NAME]",
+		Short: "Create a backup repository and its key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			info, err := cl.InitBackupRepo(c.Context(), v1alpha1.BackupRepositoryRequest{Name: name, URL: args[0]}, false)
+			if err != nil {
+				return apiFailure(err)
+			}
+			fmt.Fprintf(s.Out, "repository %s created at %s (id %s)\n", info.Name, info.URL, info.ID)
+			fmt.Fprintf(s.Out, "its key is in %s on the daemon's host.\n", info.KeyFile)
+			fmt.Fprintf(s.Out, "Keep a copy of that file somewhere safe, away from the repository: losing the key loses every backup in it.\n")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", v1alpha1.DefaultBackupRepository, "the repository's name, for --repo")
+	return cmd
+}
+
+func newRepoConnect(s Streams) *cobra.Command {
+	var name, keyFile string
+	cmd := &cobra.Command{
+		Use:   "connect URL --key-file FILE [--name NAME]",
+		Short: "Open a repository another daemon created, with a copy of its key file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if keyFile == "" {
+				return fmt.Errorf("--key-file is required: the key file `strata repo init` wrote for this repository")
+			}
+			key, err := repo.ReadKeyFile(keyFile)
+			if err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			info, err := cl.InitBackupRepo(c.Context(), v1alpha1.BackupRepositoryRequest{Name: name, URL: args[0], Key: key.Hex()}, true)
+			if err != nil {
+				return apiFailure(err)
+			}
+			fmt.Fprintf(s.Out, "repository %s connected: %s (id %s); the daemon keeps its key in %s\n", info.Name, info.URL, info.ID, info.KeyFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", v1alpha1.DefaultBackupRepository, "the repository's name, for --repo")
+	cmd.Flags().StringVar(&keyFile, "key-file", "", "the repository's key file")
+	return cmd
+}
+
+func newRepoList(s Streams) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list [-o table|json]",
+		Short: "List the backup repositories the daemon knows",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("unknown output format %q: use table or json", output)
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			list, err := cl.BackupRepos(c.Context())
+			if err != nil {
+				return apiFailure(err)
+			}
+			if output == "json" {
+				return writeJSON(s.Out, map[string]any{"items": list})
+			}
+			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tURL\tID\tHOW\tADDED")
+			for _, r := range list {
+				how := "connected"
+				if r.Created {
+					how = "created"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.URL, r.ID, how, r.Added.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
