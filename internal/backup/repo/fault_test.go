@@ -50,7 +50,7 @@ func TestCorruptChunk(t *testing.T) {
 	m := backupFiles(t, r, Meta{Group: "g"},
 		testFile{name: "a.img", data: a}, testFile{name: "b.img", data: bdata}, testFile{name: "a-copy.img", data: a})
 
-	victim := m.Files[0].Chunks[1].ID
+	victim := m.Files[0].Chunks[len(m.Files[0].Chunks)-1].ID // chunk boundaries depend on the repository's random polynomial: the last one always exists
 	path := filepath.Join(root, filepath.FromSlash(victim.objectName()))
 	data, err := os.ReadFile(path)
 	if err != nil {
