@@ -242,9 +242,26 @@ func (d *Driver) setStarting(id string, on bool) {
 func (d *Driver) deleteStaleTask(ctx context.Context, id string) error {
 	ts := d.client.TaskService()
 	_, _ = ts.Kill(ctx, &tasks.KillRequest{ContainerID: id, Signal: uint32(syscall.SIGKILL), All: true})
-	if _, err := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id}); err != nil && !errdefs.IsNotFound(err) {
-		return err
+	// The killed process takes a moment to end; until then containerd refuses to delete
+	// its task, so try again for a while.
+	deadline := time.Now().Add(staleTaskWait)
+	for {
+		_, err := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+		if err == nil || errdefs.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	d.log.Warn("stale task removed", "instance", id)
 	return nil
 }
+
+// staleTaskWait bounds how long a stale task's killed process may take to end.
+const staleTaskWait = 10 * time.Second
