@@ -25,6 +25,14 @@ if [[ ${1:-} == stop ]]; then
 		sleep 1
 	done
 	pkill -TERM -f "$STRATA serve" || true
+	for _ in $(seq 30); do
+		pgrep -f "$STRATA serve" >/dev/null || break
+		sleep 1
+	done
+	# gVisor keeps a namespace handle mounted in its state directory; nothing uses it now.
+	{ grep -o "$DATA_DIR/runtime/runsc/[^ ]*" /proc/self/mounts 2>/dev/null || true; } | while read -r m; do
+		umount "$m" || true
+	done
 	echo "daemon stopped"
 	exit 0
 fi
