@@ -182,19 +182,7 @@ func (m *Manager) pruneGroup(ctx context.Context, repoName, group string, keep v
 // setBackupStatus records a scheduled backup's outcome in the workload's status.backup,
 // retrying on conflicts with the controller's writes.
 func (m *Manager) setBackupStatus(ctx context.Context, name string, attempt time.Time, b *v1alpha1.Backup, berr error) error {
-	for try := 0; ; try++ {
-		rec, err := m.o.Store.Get(ctx, v1alpha1.KindWorkload, name)
-		if err != nil {
-			return err
-		}
-		w, err := objects.Workload(rec)
-		if err != nil {
-			return err
-		}
-		st := v1alpha1.WorkloadStatus{}
-		if w.Status != nil {
-			st = *w.Status
-		}
+	return objects.UpdateWorkloadStatus(ctx, m.o.Store, name, func(st *v1alpha1.WorkloadStatus) {
 		bs := v1alpha1.BackupStatus{}
 		if st.Backup != nil {
 			bs = *st.Backup
@@ -207,15 +195,5 @@ func (m *Manager) setBackupStatus(ctx context.Context, name string, attempt time
 			bs.LastSuccess, bs.LastError, bs.LastBackupID = &done, "", b.ID
 		}
 		st.Backup = &bs
-		next, err := objects.Record(v1alpha1.KindWorkload, w.Metadata, w.Spec, st)
-		if err != nil {
-			return err
-		}
-		next.ResourceVersion = rec.ResourceVersion
-		_, err = m.o.Store.UpdateStatus(ctx, next)
-		if errors.Is(err, store.ErrConflict) && try < 10 {
-			continue
-		}
-		return err
-	}
+	})
 }

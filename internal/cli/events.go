@@ -27,8 +27,8 @@ one JSON object per line.`,
   strata events -w`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("unknown output format %q: use table or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			cl, err := newClient(c)
 			if err != nil {

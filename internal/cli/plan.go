@@ -88,8 +88,8 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 			case fleetFile == "-" && slices.Contains(files, "-"):
 				return fmt.Errorf("only one of -f and --fleet can read standard input")
 			}
-			if output != "table" && output != "json" {
-				return fmt.Errorf("unknown output format %q: use table or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			engine, errs := planEngine(policy, s)
 			if len(errs) > 0 {

@@ -101,8 +101,8 @@ func newRepoList(s Streams) *cobra.Command {
 		Short: "List the backup repositories the daemon knows",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("unknown output format %q: use table or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			cl, err := newClient(c)
 			if err != nil {

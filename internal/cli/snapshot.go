@@ -53,8 +53,8 @@ func newSnapshotCreate(s Streams) *cobra.Command {
 		Short: "Snapshot a workload's running instances",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("unknown output format %q: use table or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			cl, err := newClient(c)
 			if err != nil {
@@ -84,8 +84,8 @@ func newSnapshotList(s Streams) *cobra.Command {
 		Short: "List snapshots, of one workload or of all; -o json prints {\"items\": [Snapshot...]}",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("unknown output format %q: use table or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			cl, err := newClient(c)
 			if err != nil {

@@ -324,38 +324,7 @@ func (s *Scaler) fit(w *v1alpha1.Workload, all []*v1alpha1.Workload) (int, strin
 // writeScaling sets status.scaling (nil clears it), keeping the rest of the status; it
 // retries when another writer got there first.
 func (s *Scaler) writeScaling(ctx context.Context, name string, sc *v1alpha1.ScalingStatus) error {
-	for attempt := 0; attempt < 5; attempt++ {
-		rec, err := s.o.Store.Get(ctx, v1alpha1.KindWorkload, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		w, err := objects.Workload(rec)
-		if err != nil {
-			return err
-		}
-		st := v1alpha1.WorkloadStatus{}
-		if w.Status != nil {
-			st = *w.Status
-		}
-		st.Scaling = sc
-		next, err := objects.Record(v1alpha1.KindWorkload, w.Metadata, w.Spec, st)
-		if err != nil {
-			return err
-		}
-		if string(next.Status) == string(rec.Status) {
-			return nil
-		}
-		next.ResourceVersion = rec.ResourceVersion
-		_, err = s.o.Store.UpdateStatus(ctx, next)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		return err
-	}
-	return fmt.Errorf("write status.scaling of workload %s: %w", name, store.ErrConflict)
+	return objects.UpdateWorkloadStatus(ctx, s.o.Store, name, func(st *v1alpha1.WorkloadStatus) { st.Scaling = sc })
 }
 
 func (s *Scaler) event(ctx context.Context, workload, typ, reason, msg string) {

@@ -5,7 +5,9 @@
 package objects
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -214,4 +216,41 @@ func MergeWorkloadStatus(cur, admitted []byte) []byte {
 		return cur
 	}
 	return b
+}
+
+// UpdateWorkloadStatus applies change to the stored status of workload name and writes
+// it, keeping everything else; when another writer got there first it reads again and
+// retries. A workload that is gone is not an error: there is nothing to record on.
+func UpdateWorkloadStatus(ctx context.Context, st *store.Store, name string, change func(*v1alpha1.WorkloadStatus)) error {
+	for attempt := 0; attempt < 10; attempt++ {
+		rec, err := st.Get(ctx, v1alpha1.KindWorkload, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		w, err := Workload(rec)
+		if err != nil {
+			return err
+		}
+		status := v1alpha1.WorkloadStatus{}
+		if w.Status != nil {
+			status = *w.Status
+		}
+		change(&status)
+		next, err := Record(v1alpha1.KindWorkload, w.Metadata, w.Spec, status)
+		if err != nil {
+			return err
+		}
+		if string(next.Status) == string(rec.Status) {
+			return nil
+		}
+		next.ResourceVersion = rec.ResourceVersion
+		_, err = st.UpdateStatus(ctx, next)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("write the status of workload %s: %w", name, store.ErrConflict)
 }
