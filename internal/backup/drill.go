@@ -159,7 +159,7 @@ func (m *Manager) teardown(ctx context.Context, seg string, workloads []string) 
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		for _, d := range []string{"volumes", "disks"} {
+		for _, d := range []string{"volumes", "disks", "rootfs"} {
 			if err := os.RemoveAll(filepath.Join(m.o.DataDir, d, name)); err != nil {
 				errs = append(errs, err)
 			}

@@ -350,6 +350,13 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		}
 		spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: dir, Path: v.MountPath})
 	}
+	layer := runtime.RootfsLayerFile(c.o.DataDir, w.Metadata.Name, slot)
+	if _, ok := d.(runtime.RootfsSaver); ok && tier != v1alpha1.TierVM {
+		// A restore left the slot's root filesystem: the instance starts from it.
+		if _, err := os.Stat(layer); err == nil {
+			spec.RootfsLayer = layer
+		}
+	}
 	if tier == v1alpha1.TierVM {
 		spec.VM = w.Spec.VM
 		if w.Spec.VM != nil && w.Spec.VM.Disk != nil {
@@ -378,6 +385,15 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 			_ = c.o.Network.Detach(ctx, w.Spec.Segment, id) // undo the attach; the start error is the one to report
 		}
 		return runtime.Status{}, "", err
+	}
+	if spec.RootfsLayer != "" {
+		// Applied: later starts of the slot begin from the image again, as every
+		// container restart does.
+		if err := os.Remove(layer); err != nil {
+			c.log.Warn("remove an applied root filesystem layer", "instance", id, "err", err)
+		}
+		_ = os.Remove(filepath.Dir(layer))               // the slot's directory and
+		_ = os.Remove(filepath.Dir(filepath.Dir(layer))) // the workload's, once empty
 	}
 	return st, ip, nil
 }

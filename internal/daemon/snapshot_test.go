@@ -41,8 +41,9 @@ func exitCode(err error) int {
 	return 0
 }
 
-// TestSnapshotContainerVolumes: a container's volume is snapshotted between its hooks
-// (application-consistent), changed, restored (the instance restarts on the saved data),
+// TestSnapshotContainerVolumes: a container's volume and root filesystem are snapshotted
+// between its hooks (application-consistent), changed, restored (the instance restarts on
+// the saved data),
 // and the snapshot deleted with its files; bad requests get clear errors.
 func TestSnapshotContainerVolumes(t *testing.T) {
 	e := newE2E(t)
@@ -65,14 +66,17 @@ func TestSnapshotContainerVolumes(t *testing.T) {
 		return nil
 	})
 
+	// A change to the root filesystem, outside every volume.
+	e.must("exec", "keeper", "--", "sh", "-c", "echo root-v1 > /etc/app.conf")
+
 	var snap v1alpha1.Snapshot
 	if err := json.Unmarshal([]byte(e.must("snapshot", "create", "keeper", "--name", "s1", "-o", "json")), &snap); err != nil {
 		t.Fatal(err)
 	}
 	st := snap.Status
 	if st == nil || st.Consistency != "application" || len(st.Slots) != 1 || st.Slots[0].Instance != "keeper-0" ||
-		strings.Join(st.Slots[0].Files, ",") != "slot-0/volumes/data.tar" || st.Tier != v1alpha1.TierContainer {
-		t.Fatalf("snapshot %+v, want one application-consistent slot with the data volume", st)
+		strings.Join(st.Slots[0].Files, ",") != "slot-0/rootfs.tar,slot-0/volumes/data.tar" || st.Tier != v1alpha1.TierContainer {
+		t.Fatalf("snapshot %+v, want one application-consistent slot with the root filesystem and the data volume", st)
 	}
 	if got := cat("/data/flushed"); got != "resumed" {
 		t.Errorf("the post hook did not run: /data/flushed holds %q; events:\n%s", got, e.must("events"))
@@ -82,7 +86,7 @@ func TestSnapshotContainerVolumes(t *testing.T) {
 	}
 
 	// Change the data, then restore: the instance comes back on the saved volume.
-	e.must("exec", "keeper", "--", "sh", "-c", "echo v2 > /data/state")
+	e.must("exec", "keeper", "--", "sh", "-c", "echo v2 > /data/state; echo root-v2 > /etc/app.conf; echo new > /etc/extra")
 	before := e.workload("keeper").Status.Instances[0].PID
 	out := e.must("snapshot", "restore", "keeper", "s1")
 	if !strings.Contains(out, "restored s1 of keeper") {
@@ -97,6 +101,15 @@ func TestSnapshotContainerVolumes(t *testing.T) {
 	})
 	if got := cat("/data/state"); got != "v1" {
 		t.Errorf("after the restore /data/state holds %q, want v1", got)
+	}
+	if got := cat("/etc/app.conf"); got != "root-v1" {
+		t.Errorf("after the restore /etc/app.conf holds %q, want the snapshot's root-v1", got)
+	}
+	if got := cat("/etc/extra"); got != "" {
+		t.Errorf("after the restore /etc/extra holds %q: a file made after the snapshot came back", got)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "data", "rootfs", "keeper")); !os.IsNotExist(err) {
+		t.Errorf("the restored layer was not removed after the start: %v", err)
 	}
 	// The snapshot was taken between the hooks: it holds the pre hook's mark, not the post's.
 	if got := cat("/data/flushed"); got != "flushed" {

@@ -236,6 +236,17 @@ func CheckExecutable(path string) error {
 	return nil
 }
 
+// RootfsSaver is a Driver that can copy what a running container or sandbox has
+// changed in its root filesystem, and start an instance from such a copy
+// (InstanceSpec.RootfsLayer).
+type RootfsSaver interface {
+	// SaveRootfs writes the changes instance id has made to its image's root
+	// filesystem to w as a layer archive: a tar of the files added or changed,
+	// and a whiteout (.wh.NAME) for each one removed. Volumes are not in it.
+	// The caller freezes the instance (Pauser) for a point-in-time copy.
+	SaveRootfs(ctx context.Context, id string, w io.Writer) error
+}
+
 // DiskRestorer is a Driver that keeps VMs' slot disks (InstanceSpec.DiskDir)
 // and can put a saved disk in place of one while no instance uses it.
 type DiskRestorer interface {

@@ -20,3 +20,11 @@ func VolumeDir(dataDir, workload, volume string, slot int) string {
 func SlotDiskDir(dataDir, workload string, slot int) string {
 	return filepath.Join(dataDir, "disks", workload, strconv.Itoa(slot))
 }
+
+// RootfsLayerFile is where a restored container or sandbox slot's root filesystem
+// waits for its next start: rootfs/WORKLOAD/SLOT/layer.tar, a layer of the changes to
+// the image (InstanceSpec.RootfsLayer). The controller removes it once an instance
+// has started from it.
+func RootfsLayerFile(dataDir, workload string, slot int) string {
+	return filepath.Join(dataDir, "rootfs", workload, strconv.Itoa(slot), "layer.tar")
+}

@@ -58,6 +58,11 @@ type InstanceSpec struct {
 	// by every later start, never removed by Remove. Empty: the overlay is
 	// the instance's own and its writes end with it.
 	DiskDir string
+	// RootfsLayer, for a container or sandbox, is a layer archive (a tar of the
+	// changes made to the image's root filesystem, removals as whiteouts: what
+	// RootfsSaver.SaveRootfs writes) that the driver applies to the new root
+	// filesystem before the first process starts. Empty: the image as it is.
+	RootfsLayer string
 	// DiskBytes sizes the root disk of an image VM (0: the driver picks one
 	// that fits the image with room to spare).
 	DiskBytes int64
@@ -151,6 +156,9 @@ func ValidateSpec(s InstanceSpec) error {
 	}
 	if s.VM != nil && s.Tier != v1alpha1.TierVM {
 		add("vm: only the vm tier boots a VM source")
+	}
+	if s.RootfsLayer != "" && s.Tier == v1alpha1.TierVM {
+		add("rootfsLayer: a VM keeps its data on its disk, not in a root filesystem layer")
 	}
 	if s.DiskBytes < 0 {
 		add("diskBytes %d: negative", s.DiskBytes)

@@ -6,8 +6,9 @@
 //   - a VM: its disk as a standalone qcow2 (disk.qcow2), copied by the driver while the
 //     guest runs; with memory, also its memory and device state (memory.state), taken
 //     at the same moment;
-//   - a container or sandbox: each volume as a tar archive (volumes/NAME.tar), copied
-//     while the instance's processes are frozen.
+//   - a container or sandbox: what it changed in its image's root filesystem as a layer
+//     archive (rootfs.tar, runtime.RootfsSaver) and each volume as a tar archive
+//     (volumes/NAME.tar), copied while the instance's processes are frozen.
 //
 // A snapshot is crash-consistent (as if the power went off at its moment) unless the
 // workload has spec.backup.hooks: then the pre hook runs in every instance first and the
@@ -16,5 +17,6 @@
 // Restoring a VM snapshot with memory replaces the running guests with the saved ones,
 // which continue where they were. Any other restore holds the workload (annotation
 // strata.dev/hold: the controller stops its instances), puts the saved disks and
-// volumes in place, and lets the workload start again from them.
+// volumes in place and each root filesystem layer where the slot's next instance starts
+// from it (runtime.RootfsLayerFile), and lets the workload start again from them.
 package snapshot

@@ -141,9 +141,9 @@ func (m *Manager) prepare(ctx context.Context, workload, name string) (*member, 
 	if len(running) == 0 {
 		return nil, fmt.Errorf("%w: %s has no running instance to snapshot (its data is copied from running instances)", ErrInvalid, workload)
 	}
-	if w.Status.Tier != v1alpha1.TierVM && len(w.Spec.Volumes) == 0 {
-		return nil, fmt.Errorf("%w: %s has no volumes: a container's data lives in its volumes (spec.volumes); "+
-			"its root filesystem is not snapshotted", ErrInvalid, workload)
+	if _, ok := driver.(runtime.RootfsSaver); !ok && w.Status.Tier != v1alpha1.TierVM && len(w.Spec.Volumes) == 0 {
+		return nil, fmt.Errorf("%w: %s has no volumes and driver %s cannot copy root filesystems: nothing to snapshot",
+			ErrInvalid, workload, driver.Name())
 	}
 	tmp := filepath.Join(filepath.Dir(Dir(m.o.DataDir, workload, name)), "."+name+".tmp")
 	_ = os.RemoveAll(tmp)

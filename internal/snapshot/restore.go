@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -116,6 +118,10 @@ func (m *Manager) restoreCold(ctx context.Context, w *v1alpha1.Workload, driver 
 func PutData(ctx context.Context, dataDir, workload string, vm *v1alpha1.VMSource, restorer runtime.DiskRestorer,
 	slots []v1alpha1.SnapshotSlot, dir string) error {
 	for _, s := range slots {
+		// A layer an earlier restore left for this slot is not part of this data.
+		if err := os.Remove(runtime.RootfsLayerFile(dataDir, workload, s.Slot)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("slot %d: %w", s.Slot, err)
+		}
 		for _, f := range s.Files {
 			path := filepath.Join(dir, f)
 			switch {
@@ -126,6 +132,10 @@ func PutData(ctx context.Context, dataDir, workload string, vm *v1alpha1.VMSourc
 				if err := restorer.RestoreSlotDisk(ctx, runtime.SlotDiskDir(dataDir, workload, s.Slot), vm.Disk.Path, path); err != nil {
 					return fmt.Errorf("slot %d: %w", s.Slot, err)
 				}
+			case filepath.Base(f) == RootfsFile:
+				if err := putRootfs(path, runtime.RootfsLayerFile(dataDir, workload, s.Slot)); err != nil {
+					return fmt.Errorf("slot %d: root filesystem: %w", s.Slot, err)
+				}
 			case filepath.Ext(f) == ".tar":
 				volume := filepath.Base(f[:len(f)-len(".tar")])
 				if err := readTar(path, runtime.VolumeDir(dataDir, workload, volume, s.Slot)); err != nil {
@@ -135,6 +145,38 @@ func PutData(ctx context.Context, dataDir, workload string, vm *v1alpha1.VMSourc
 		}
 	}
 	return nil
+}
+
+// putRootfs copies a saved root filesystem layer to where the slot's next instance
+// starts from it (the controller passes it as InstanceSpec.RootfsLayer).
+func putRootfs(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return err
+	}
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := to + ".tmp"
+	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(dst, src)
+	if serr := dst.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, to)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 // setHold sets (why != "") or removes the hold annotation, retrying on conflicts with

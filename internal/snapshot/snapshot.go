@@ -196,9 +196,13 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 		}
 		return slots, warnings, at, nil
 	}
-	if len(w.Spec.Volumes) == 0 {
-		return nil, nil, time.Time{}, fmt.Errorf("%w: %s has no volumes: a container's data lives in its volumes (spec.volumes); "+
-			"its root filesystem is not snapshotted", ErrInvalid, w.Metadata.Name)
+	rootfs, _ := driver.(runtime.RootfsSaver)
+	if rootfs == nil && len(w.Spec.Volumes) == 0 {
+		return nil, nil, time.Time{}, fmt.Errorf("%w: %s has no volumes and driver %s cannot copy root filesystems: nothing to snapshot",
+			ErrInvalid, w.Metadata.Name, driver.Name())
+	}
+	if rootfs == nil {
+		warnings = append(warnings, fmt.Sprintf("driver %s cannot copy root filesystems: only the volumes were copied", driver.Name()))
 	}
 	pauser, _ := driver.(runtime.Pauser)
 	switch {
@@ -224,6 +228,13 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 	at := m.o.Clock()
 	for _, in := range running {
 		slot := v1alpha1.SnapshotSlot{Slot: slotOf(in.ID), Instance: in.ID}
+		if rootfs != nil {
+			rel := filepath.Join(slotDir(in.ID), RootfsFile)
+			if err := saveRootfs(ctx, rootfs, in.ID, filepath.Join(dir, rel)); err != nil {
+				return nil, nil, at, err
+			}
+			slot.Files = append(slot.Files, rel)
+		}
 		for _, v := range w.Spec.Volumes {
 			rel := filepath.Join(slotDir(in.ID), "volumes", v.Name+".tar")
 			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o700); err != nil {
@@ -238,6 +249,32 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 		slots = append(slots, slot)
 	}
 	return slots, warnings, at, nil
+}
+
+// RootfsFile is the name of a container or sandbox slot's root filesystem layer in a
+// snapshot (runtime.RootfsSaver).
+const RootfsFile = "rootfs.tar"
+
+// saveRootfs writes instance id's root filesystem layer to path.
+func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	err = saver.SaveRootfs(ctx, id, f)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy the root filesystem of %s: %w", id, err)
+	}
+	return nil
 }
 
 // hook runs cmd in every instance; the first failure ends it.

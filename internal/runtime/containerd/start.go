@@ -88,7 +88,14 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 	if err != nil {
 		return runtime.Status{}, fmt.Errorf("instance %q: create container: %w", spec.ID, err)
 	}
-	if err := d.startTask(ctx, c, spec); err != nil {
+	err = nil
+	if spec.RootfsLayer != "" {
+		err = d.applyRootfsLayer(ctx, c, spec.RootfsLayer)
+	}
+	if err == nil {
+		err = d.startTask(ctx, c, spec)
+	}
+	if err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		if derr := c.Delete(cctx, ctr.WithSnapshotCleanup); derr != nil {

@@ -154,6 +154,12 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 			return runtime.Status{}, fmt.Errorf("instance %q: mount %s: %w", spec.ID, m.Path, err)
 		}
 	}
+	files := map[string][]byte{}
+	if spec.RootfsLayer != "" {
+		if files, err = readLayer(spec.RootfsLayer); err != nil {
+			return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, err)
+		}
+	}
 	if !d.caps.Limits {
 		spec.MemoryBytes = 0
 	}
@@ -168,7 +174,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 		pid:       h.nextPID,
 		startedAt: h.clock.Now(),
 		done:      make(chan struct{}),
-		files:     map[string][]byte{},
+		files:     files,
 	}
 	in.script, err = script.Parse(spec.Command)
 	in.known = err == nil

@@ -1,0 +1,220 @@
+package containerd
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ctr "github.com/containerd/containerd"
+	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/diff"
+	"github.com/containerd/containerd/leases"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime"
+)
+
+var _ runtime.RootfsSaver = (*Driver)(nil)
+
+// How a root filesystem's changes are copied (RootfsSaver):
+//   - a container (runc) writes to the upper directory of its overlay snapshot on the
+//     host: containerd's diff service compares the snapshot with its image (a read-only
+//     view of the parent) and writes the difference as an uncompressed layer;
+//   - a sandbox (runsc) keeps what its processes write in the sandbox's own overlay,
+//     which the host cannot see: runsc serializes that upper layer itself
+//     (`runsc tar rootfs-upper`), and removals it records as overlay whiteouts (0:0
+//     character devices) are turned into the layer's .wh. entries on the way.
+//
+// Either way a start with InstanceSpec.RootfsLayer imports the archive into the content
+// store and has the diff service apply it to the new container's snapshot, before its
+// task exists. Everything the copy puts into containerd (the view, the blob) is held by
+// a lease that ends with the call, so containerd's garbage collector removes it.
+
+// rootfsLease bounds how long a copy's leftovers live in containerd if strata dies
+// before it ends the lease.
+const rootfsLease = time.Hour
+
+// SaveRootfs implements runtime.RootfsSaver.
+func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
+	_, info, err := d.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if parseLabels(info.Labels).tier == v1alpha1.TierSandbox {
+		return d.saveSandboxRootfs(ctx, id, w)
+	}
+	ctx, done, err := d.client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(rootfsLease))
+	if err != nil {
+		return fmt.Errorf("instance %q: lease: %w", id, err)
+	}
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
+
+	sn := d.client.SnapshotService(info.Snapshotter)
+	si, err := sn.Stat(ctx, info.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("instance %q: root filesystem snapshot: %w", id, err)
+	}
+	viewKey := info.SnapshotKey + "-view-" + randomSuffix()
+	lower, err := sn.View(ctx, viewKey, si.Parent)
+	if err != nil {
+		return fmt.Errorf("instance %q: view of the image: %w", id, err)
+	}
+	defer func() { _ = sn.Remove(context.WithoutCancel(ctx), viewKey) }()
+	upper, err := sn.Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("instance %q: root filesystem mounts: %w", id, err)
+	}
+	desc, err := d.client.DiffService().Compare(ctx, lower, upper,
+		diff.WithMediaType(ocispec.MediaTypeImageLayer), diff.WithReference("strata-rootfs-"+id+"-"+randomSuffix()))
+	if err != nil {
+		return fmt.Errorf("instance %q: compare the root filesystem with its image: %w", id, err)
+	}
+	ra, err := d.client.ContentStore().ReaderAt(ctx, desc)
+	if err != nil {
+		return fmt.Errorf("instance %q: read the layer: %w", id, err)
+	}
+	defer ra.Close()
+	if _, err := io.Copy(w, content.NewReader(ra)); err != nil {
+		return fmt.Errorf("instance %q: copy the layer: %w", id, err)
+	}
+	return nil
+}
+
+// saveSandboxRootfs has runsc write the sandbox's upper layer and converts its
+// whiteouts.
+func (d *Driver) saveSandboxRootfs(ctx context.Context, id string, w io.Writer) error {
+	tmp, err := os.CreateTemp(d.cfg.StateDir, ".rootfs-"+id+"-*.tar")
+	if err != nil {
+		return fmt.Errorf("instance %q: %w", id, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	// The shim runs runsc with its state under the runtime directory, one directory per
+	// containerd namespace.
+	root := filepath.Join(d.runtimeDir(v1alpha1.TierSandbox), d.cfg.Namespace)
+	cmd := exec.CommandContext(ctx, d.cfg.Runsc, "--root", root, "tar", "rootfs-upper", "--file", tmp.Name(), id) //nolint:gosec // the configured runsc, a checked instance ID
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("instance %q: runsc tar rootfs-upper: %w: %s", id, err, lastLine(out))
+	}
+	if err := whiteoutsToOCI(w, tmp); err != nil {
+		return fmt.Errorf("instance %q: the sandbox's layer: %w", id, err)
+	}
+	return nil
+}
+
+// whiteoutsToOCI copies a tar stream, turning overlay whiteouts (character devices
+// 0:0) into the layer format's .wh.NAME entries and dropping overlay metadata
+// attributes.
+func whiteoutsToOCI(w io.Writer, r io.Reader) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		if name == "" {
+			continue // the root itself
+		}
+		if h.Typeflag == tar.TypeChar && h.Devmajor == 0 && h.Devminor == 0 {
+			wh := &tar.Header{Typeflag: tar.TypeReg, Name: path.Join(path.Dir(name), ".wh."+path.Base(name)),
+				Mode: 0o600, ModTime: h.ModTime, Format: tar.FormatPAX}
+			if err := tw.WriteHeader(wh); err != nil {
+				return err
+			}
+			continue
+		}
+		h.Name = name
+		if h.Typeflag == tar.TypeDir {
+			h.Name += "/"
+		}
+		h.Xattrs = nil //nolint:staticcheck // the reader fills both Xattrs and PAXRecords; the writer takes PAXRecords alone
+		opaque := false
+		for k, v := range h.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.trusted.overlay.") {
+				opaque = opaque || (k == "SCHILY.xattr.trusted.overlay.opaque" && v == "y")
+				delete(h.PAXRecords, k)
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil { //nolint:gosec // tar to tar, nothing is decompressed
+			return err
+		}
+		if opaque {
+			oh := &tar.Header{Typeflag: tar.TypeReg, Name: path.Join(name, ".wh..wh..opq"), Mode: 0o600,
+				ModTime: h.ModTime, Format: tar.FormatPAX}
+			if err := tw.WriteHeader(oh); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// applyRootfsLayer applies the layer archive at file to container c's new snapshot.
+func (d *Driver) applyRootfsLayer(ctx context.Context, c ctr.Container, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("root filesystem layer: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return fmt.Errorf("root filesystem layer %s: %w", file, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	ctx, done, err := d.client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(rootfsLease))
+	if err != nil {
+		return fmt.Errorf("lease: %w", err)
+	}
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), Size: size}
+	if err := content.WriteBlob(ctx, d.client.ContentStore(), "strata-rootfs-"+c.ID()+"-"+randomSuffix(), f, desc); err != nil {
+		return fmt.Errorf("import the root filesystem layer %s: %w", file, err)
+	}
+	info, err := c.Info(ctx, ctr.WithoutRefreshedMetadata)
+	if err != nil {
+		return err
+	}
+	mounts, err := d.client.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("root filesystem mounts: %w", err)
+	}
+	if _, err := d.client.DiffService().Apply(ctx, desc, mounts); err != nil {
+		return fmt.Errorf("apply the root filesystem layer %s: %w", file, err)
+	}
+	return nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lastLine is the last non-empty line of a program's output, for error messages.
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
