@@ -7,10 +7,11 @@
 //
 //   - A repository is one location (file:///abs/path or
 //     s3://bucket/prefix?endpoint=host:port, see ParseURL) holding a config
-//     object, a key-check object, chunks and manifests. Init creates one;
-//     Open opens it with its key. Nothing in a repository is ever changed in
-//     place: objects are written whole under their final name (Storage.Put
-//     is atomic) and later only deleted.
+//     object, a key-check object, chunks, manifests and locks. Init creates
+//     one; Open opens it with its key. Nothing in a repository is ever
+//     changed in place: objects are written whole under their final name
+//     (Storage.Put is atomic) and later only deleted. Only a lock is
+//     written again, whole, by the process that holds it (see Locks).
 //   - The key is 32 random bytes made by Init and handed to the caller, who
 //     keeps it in a key file (WriteKeyFile, ReadKeyFile). Every chunk and
 //     manifest is encrypted and authenticated with keys derived from it. The
@@ -44,7 +45,7 @@
 // Verify reads a whole backup and reports every bad chunk with the files
 // that use it.
 //
-// # Memory and concurrency
+// # Memory
 //
 // A Writer chunks and hashes one file at a time on the caller's goroutine
 // and hands each chunk to Workers upload goroutines (default 4). At most
@@ -58,9 +59,41 @@
 // return and hold at most Workers+2 chunks, plus a sealed copy of each
 // chunk being fetched.
 //
-// Writers and garbage collection exclude each other within one process: GC
-// waits for running Writers and new Writers wait for GC, so a Writer never
-// reuses a chunk that GC is deleting. Two processes must not back up to and
-// prune the same repository at the same time; strata runs one daemon per
-// host and each host has its own repository or prefix.
+// # Locks
+//
+// Operations that add or read take a shared lock on the repository: a
+// Writer from its first file until Commit or Abort, RestoreTo and Restore
+// while they run, an OpenFile reader until Close, VerifyManifest and
+// Verify. Operations that delete take an exclusive lock: Prune, GC and
+// Delete. A lock is an object locks/<random ID>, sealed with the
+// repository key like a manifest, saying which host and process holds it
+// (host name, pid, a random per-process nonce, boot ID, process start
+// time, Options.Holder), for which operation, whether it is exclusive,
+// and when it was taken and last refreshed. To take one, a process writes
+// its lock, then lists the locks; if a live one conflicts (any other lock
+// for an exclusive lock, an exclusive one for a shared lock) it removes
+// its own and fails with a *LockedError wrapping ErrLocked, which names
+// the holder. Two processes that race may both fail, but neither proceeds
+// while the other holds a conflicting lock.
+//
+// A held lock is rewritten every Options.LockRefresh (default 5 minutes)
+// with a new refresh time. A lock not refreshed for Options.LockStaleAge
+// (default 30 minutes) is stale; a lock of this host (same host name) is
+// stale at once when its process has exited (its pid is gone, or now
+// belongs to a later process) or the host has booted since. Stale locks
+// do not count, and the next operation that takes a lock removes them, so
+// a process killed with SIGKILL blocks others on its host not at all and
+// on other hosts for at most the stale age. RemoveStaleLocks removes them
+// on demand; RemoveLock removes one lock whatever its state (for a host
+// that is gone for good). An operation whose lock cannot be refreshed, or
+// was removed by another process, fails at once rather than go on without
+// it: a Writer's next AddFile and its Commit return the reason.
+//
+// Within one process the locks never conflict with each other: an
+// exclusive operation first waits for the process's Writers and readers
+// (and holds new Writers back), and a Writer waits for the process's
+// running or waiting exclusive operation, so GC never deletes a chunk a
+// Writer of the same process is reusing. Readers wait only while one
+// runs, so a reader never waits on a GC that waits for another reader.
+// Hosts that share a repository must have distinct host names.
 package repo

@@ -28,6 +28,11 @@ var (
 	// authentication tag, a chunk whose content does not match its ID, a
 	// file whose size or SHA-256 differs from its manifest.
 	ErrCorrupt = errors.New("corrupt")
+	// ErrLocked: another process holds a lock that conflicts with the
+	// operation (a backup runs while a prune wants to delete, or the
+	// other way round). The error is a *LockedError naming the holder.
+	// Retry once that operation has finished.
+	ErrLocked = errors.New("repository locked")
 )
 
 // StorageError is a failure of one storage operation: which operation, on

@@ -5,12 +5,19 @@ import (
 	"sync"
 )
 
-// exclusion keeps Writers and GC of one repository apart within a process:
-// any number of Writers, or one GC. A GC that waits holds new Writers back
-// so that a steady stream of backups cannot starve it.
+// exclusion keeps the operations of one repository apart within a
+// process: any number of shared ones (Writers, readers), or one exclusive
+// one (GC, Prune, Delete). An exclusive operation that waits holds new
+// Writers back so that a steady stream of backups cannot starve it;
+// readers do not wait for it, so that a reader opened while another is
+// still open never waits for a GC that waits for the first.
+//
+// Between processes the lock objects do this job (see lock.go); within a
+// process the exclusion makes an exclusive operation wait instead of
+// failing on the process's own locks.
 type exclusion struct {
 	mu        sync.Mutex
-	writers   int
+	shared    int
 	gc        bool
 	gcWaiting int
 	changed   chan struct{} // closed and replaced on every release
@@ -52,11 +59,19 @@ func (e *exclusion) broadcast() {
 	e.changed = make(chan struct{})
 }
 
-func (e *exclusion) lockWriter(ctx context.Context) error {
+// lockWriter takes the shared side for a Writer: it waits while an
+// exclusive operation runs or waits.
+func (e *exclusion) lockWriter(ctx context.Context) error { return e.lockShared(ctx, true) }
+
+// lockReader takes the shared side for a reader: it waits only while an
+// exclusive operation runs.
+func (e *exclusion) lockReader(ctx context.Context) error { return e.lockShared(ctx, false) }
+
+func (e *exclusion) lockShared(ctx context.Context, yield bool) error {
 	for {
 		e.mu.Lock()
-		if !e.gc && e.gcWaiting == 0 {
-			e.writers++
+		if !e.gc && (!yield || e.gcWaiting == 0) {
+			e.shared++
 			e.mu.Unlock()
 			return nil
 		}
@@ -66,14 +81,14 @@ func (e *exclusion) lockWriter(ctx context.Context) error {
 	}
 }
 
-func (e *exclusion) unlockWriter() {
+func (e *exclusion) unlockShared() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.writers--
+	e.shared--
 	e.broadcast()
 }
 
-func (e *exclusion) lockGC(ctx context.Context) error {
+func (e *exclusion) lockExclusive(ctx context.Context) error {
 	e.mu.Lock()
 	e.gcWaiting++
 	e.mu.Unlock()
@@ -85,7 +100,7 @@ func (e *exclusion) lockGC(ctx context.Context) error {
 	}()
 	for {
 		e.mu.Lock()
-		if !e.gc && e.writers == 0 {
+		if !e.gc && e.shared == 0 {
 			e.gc = true
 			e.mu.Unlock()
 			return nil
@@ -96,7 +111,7 @@ func (e *exclusion) lockGC(ctx context.Context) error {
 	}
 }
 
-func (e *exclusion) unlockGC() {
+func (e *exclusion) unlockExclusive() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.gc = false

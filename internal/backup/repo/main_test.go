@@ -39,6 +39,10 @@ func TestMain(m *testing.M) {
 		crashChild()
 		return
 	}
+	if os.Getenv(envLockChild) != "" {
+		lockChild()
+		return
+	}
 	os.Exit(runTests(m))
 }
 

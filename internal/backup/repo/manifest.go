@@ -242,14 +242,21 @@ func (r *Repo) Get(ctx context.Context, id string) (Manifest, error) {
 }
 
 // Delete removes the backup's manifest. Its chunks stay until GC (run by
-// Prune) finds them unreferenced.
+// Prune) finds them unreferenced. Like GC it waits for this process's
+// Writers and readers and takes an exclusive lock, so it fails with
+// ErrLocked while another process backs up or restores.
 func (r *Repo) Delete(ctx context.Context, id string) error {
 	name, err := r.findManifest(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete backup: %w", err)
 	}
-	if err := r.st.Delete(ctx, name); err != nil {
+	ctx, done, err := r.exclusiveOp(ctx, "delete")
+	if err != nil {
 		return fmt.Errorf("delete backup %s: %w", id, err)
+	}
+	defer done()
+	if err := r.st.Delete(ctx, name); err != nil {
+		return fmt.Errorf("delete backup %s: %w", id, lockCause(ctx, err))
 	}
 	return nil
 }

@@ -129,17 +129,34 @@ type PruneResult struct {
 
 // Prune deletes the manifests of the backups the retention does not keep
 // (see Choose), then runs GC with ret.Grace. now is the clock for both.
-// It stops at the first failure; what it deleted until then is in the
-// result.
+// It holds an exclusive lock throughout (see GC). It stops at the first
+// failure; what it deleted until then is in the result.
 func (r *Repo) Prune(ctx context.Context, ret Retention, now time.Time) (PruneResult, error) {
 	var res PruneResult
-	ms, err := r.List(ctx)
+	if err := ret.validate(); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
+	ctx, done, err := r.exclusiveOp(ctx, "prune")
 	if err != nil {
 		return res, fmt.Errorf("prune: %w", err)
 	}
+	defer done()
+	res, err = r.prune(ctx, ret, now)
+	if err != nil {
+		return res, fmt.Errorf("prune: %w", lockCause(ctx, err))
+	}
+	return res, nil
+}
+
+func (r *Repo) prune(ctx context.Context, ret Retention, now time.Time) (PruneResult, error) {
+	var res PruneResult
+	ms, err := r.List(ctx)
+	if err != nil {
+		return res, err
+	}
 	ds, err := Choose(ms, ret, now)
 	if err != nil {
-		return res, fmt.Errorf("prune: %w", err)
+		return res, err
 	}
 	for _, d := range ds {
 		if d.Keep {
@@ -147,15 +164,12 @@ func (r *Repo) Prune(ctx context.Context, ret Retention, now time.Time) (PruneRe
 			continue
 		}
 		if err := r.st.Delete(ctx, d.Backup.objectName()); err != nil {
-			return res, fmt.Errorf("prune: delete backup %s: %w", d.Backup.ID, err)
+			return res, fmt.Errorf("delete backup %s: %w", d.Backup.ID, err)
 		}
 		res.Deleted = append(res.Deleted, d)
 	}
-	res.GC, err = r.GC(ctx, now, ret.Grace)
-	if err != nil {
-		return res, fmt.Errorf("prune: %w", err)
-	}
-	return res, nil
+	res.GC, err = r.gc(ctx, now, ret.Grace)
+	return res, err
 }
 
 // GCResult says what GC found and removed.
@@ -177,21 +191,30 @@ type GCResult struct {
 
 // GC deletes every chunk that no manifest names and that was stored more
 // than grace before now (grace 0 means DefaultGCGrace). It waits for the
-// process's running Writers to finish and holds new ones back while it
-// runs. If any manifest cannot be read it deletes nothing: a chunk's
+// process's running Writers and readers to finish and holds new Writers
+// back while it runs; then it takes an exclusive lock on the repository,
+// which fails with ErrLocked while another process backs up, restores or
+// prunes. If any manifest cannot be read it deletes nothing: a chunk's
 // reference might be in it.
 func (r *Repo) GC(ctx context.Context, now time.Time, grace time.Duration) (GCResult, error) {
-	var res GCResult
 	if grace < 0 {
-		return res, fmt.Errorf("gc: %w: negative grace %v", ErrInvalid, grace)
+		return GCResult{}, fmt.Errorf("gc: %w: negative grace %v", ErrInvalid, grace)
 	}
+	ctx, done, err := r.exclusiveOp(ctx, "gc")
+	if err != nil {
+		return GCResult{}, fmt.Errorf("gc: %w", err)
+	}
+	defer done()
+	res, err := r.gc(ctx, now, grace)
+	return res, lockCause(ctx, err)
+}
+
+// gc is GC under a lock already held.
+func (r *Repo) gc(ctx context.Context, now time.Time, grace time.Duration) (GCResult, error) {
+	var res GCResult
 	if grace == 0 {
 		grace = DefaultGCGrace
 	}
-	if err := r.exclude.lockGC(ctx); err != nil {
-		return res, fmt.Errorf("gc: wait for running backups: %w", err)
-	}
-	defer r.exclude.unlockGC()
 
 	// Chunks are listed before manifests are read, so every chunk listed
 	// that a manifest needs is seen as referenced.

@@ -42,23 +42,32 @@ func checkEnd(f *File, size int64, h hash.Hash) error {
 // end the size and SHA-256 are checked. Read returns the first failure,
 // naming the backup, the file and the chunk (ErrCorrupt for bad data).
 // Since a fault may surface only at the end, a caller must not act on the
-// content before Read has returned io.EOF.
+// content before Read has returned io.EOF. The reader holds a shared lock
+// on the repository until Close, so no other process prunes meanwhile.
 func (r *Repo) OpenFile(ctx context.Context, m Manifest, name string) (io.ReadCloser, error) {
 	f, err := r.lookupFile(&m, name)
 	if err != nil {
 		return nil, err
 	}
+	ctx, done, err := r.readOp(ctx, "restore")
+	if err != nil {
+		return nil, fileError(&m, name, err)
+	}
 	return &fileReader{
 		m:      &m,
 		f:      f,
+		ctx:    ctx,
 		stream: r.streamChunks(ctx, f.Chunks, &zeroSet{}),
 		hash:   sha256.New(),
+		done:   done,
 	}, nil
 }
 
 type fileReader struct {
 	m      *Manifest
 	f      *File
+	ctx    context.Context // ends when the reader's lock is lost
+	done   func()          // releases the lock
 	stream *chunkStream
 	hash   hash.Hash
 	cur    fetched // the chunk being read
@@ -81,7 +90,7 @@ func (fr *fileReader) Read(p []byte) (int, error) {
 			break
 		}
 		if next.err != nil {
-			fr.err = fileError(fr.m, fr.f.Name, next.err)
+			fr.err = fileError(fr.m, fr.f.Name, lockCause(fr.ctx, next.err))
 			break
 		}
 		fr.cur = next
@@ -106,6 +115,7 @@ func (fr *fileReader) Close() error {
 		fr.closed = true
 		fr.stream.release(fr.cur)
 		fr.stream.close()
+		fr.done()
 	}
 	return nil
 }
@@ -120,12 +130,19 @@ const sparseBlock = 64 << 10
 // *os.File does), it is called with the file's size, so a file that ends
 // in zeros gets its full length. Size and SHA-256 are checked at the end;
 // on a mismatch or a bad chunk the error names the backup and the file,
-// and dst holds partial content.
-func (r *Repo) RestoreTo(ctx context.Context, m Manifest, name string, dst io.WriterAt) error {
+// and dst holds partial content. It holds a shared lock on the repository
+// while it reads, so no other process prunes meanwhile.
+func (r *Repo) RestoreTo(ctx context.Context, m Manifest, name string, dst io.WriterAt) (err error) {
 	f, err := r.lookupFile(&m, name)
 	if err != nil {
 		return err
 	}
+	ctx, done, err := r.readOp(ctx, "restore")
+	if err != nil {
+		return fileError(&m, name, err)
+	}
+	defer done()
+	defer func() { err = lockCause(ctx, err) }()
 	s := r.streamChunks(ctx, f.Chunks, &zeroSet{})
 	defer s.close()
 	h := sha256.New()

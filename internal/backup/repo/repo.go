@@ -69,8 +69,23 @@ type Options struct {
 	// Workers is how many chunks are uploaded or fetched at once
 	// (default DefaultWorkers).
 	Workers int
-	// Now is the clock for backup times (default time.Now).
+	// Now is the clock for backup times and for the times in locks, and
+	// the clock against which other locks' refresh times are judged
+	// (default time.Now).
 	Now func() time.Time
+	// Holder names the holder in the locks this Repo takes, for the
+	// messages of other processes that find them: the daemon puts its
+	// name for the repository connection here. Optional.
+	Holder string
+	// LockRefresh is how often a held lock is rewritten with a new
+	// refresh time (default DefaultLockRefresh). It must be shorter than
+	// LockStaleAge; a sixth of it leaves room for slow storage.
+	LockRefresh time.Duration
+	// LockStaleAge is how long after its last refresh a lock is stale,
+	// that is ignored and removed by other operations (default
+	// DefaultLockStaleAge). Every process sharing a repository must use
+	// the same value.
+	LockStaleAge time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -80,7 +95,20 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.LockRefresh <= 0 {
+		o.LockRefresh = DefaultLockRefresh
+	}
+	if o.LockStaleAge <= 0 {
+		o.LockStaleAge = DefaultLockStaleAge
+	}
 	return o
+}
+
+func (o Options) validate() error {
+	if o.LockRefresh >= o.LockStaleAge {
+		return fmt.Errorf("%w: options: LockRefresh %v must be shorter than LockStaleAge %v, or locks go stale while they are held", ErrInvalid, o.LockRefresh, o.LockStaleAge)
+	}
+	return nil
 }
 
 // Repo is an open repository. It is safe for concurrent use.
@@ -222,6 +250,10 @@ func OpenStorageRepo(ctx context.Context, st Storage, key Key, opts Options) (*R
 	fail := func(err error) (*Repo, error) {
 		return nil, fmt.Errorf("open repository %s: %w", st.URL(), err)
 	}
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return fail(err)
+	}
 	raw, err := st.Get(ctx, configName)
 	if errors.Is(err, ErrNotFound) {
 		return fail(fmt.Errorf("%w: no repository here (no config object); create one with Init", ErrNotFound))
@@ -267,7 +299,7 @@ func OpenStorageRepo(ctx context.Context, st Storage, key Key, opts Options) (*R
 		cfg:     cfg,
 		pol:     kc.Polynomial,
 		seal:    s,
-		opts:    opts.withDefaults(),
+		opts:    opts,
 		exclude: exclusionFor(cfg.ID),
 	}, nil
 }

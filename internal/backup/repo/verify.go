@@ -53,9 +53,16 @@ func (r *Repo) Verify(ctx context.Context, id string) (Report, error) {
 	return r.VerifyManifest(ctx, m)
 }
 
-// VerifyManifest is Verify for a manifest already read.
-func (r *Repo) VerifyManifest(ctx context.Context, m Manifest) (Report, error) {
-	rep := Report{Backup: m.ID}
+// VerifyManifest is Verify for a manifest already read. It holds a shared
+// lock while it reads, so no other process prunes meanwhile.
+func (r *Repo) VerifyManifest(ctx context.Context, m Manifest) (rep Report, err error) {
+	rep = Report{Backup: m.ID}
+	ctx, done, err := r.readOp(ctx, "verify")
+	if err != nil {
+		return rep, fmt.Errorf("verify backup %s: %w", m.ID, err)
+	}
+	defer done()
+	defer func() { err = lockCause(ctx, err) }()
 	bad := map[ChunkID]*BadChunk{}
 	seen := map[ChunkID]bool{}
 	zeros := &zeroSet{}

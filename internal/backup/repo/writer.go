@@ -34,6 +34,7 @@ type Writer struct {
 	done  bool
 
 	started bool
+	lock    *repoLock // the repository's shared lock, from start to Commit or Abort
 	begin   time.Time
 	chunker *chunker.Chunker
 	bufs    chan []byte // free chunk buffers; their number bounds memory
@@ -44,9 +45,11 @@ type Writer struct {
 }
 
 // NewBackup starts a backup with the caller's Meta. Its time is now (the
-// Options.Now clock) and its ID random. Nothing is stored until AddFile.
-// Every Writer must end with Commit or Abort: until then it holds back
-// garbage collection in this process.
+// Options.Now clock) and its ID random. Nothing is stored until AddFile,
+// which takes a shared lock on the repository: it fails with ErrLocked
+// while another process prunes. Every Writer must end with Commit or
+// Abort: until then it holds its lock, which keeps other processes from
+// deleting, and it holds back garbage collection in this process.
 func (r *Repo) NewBackup(meta Meta) *Writer {
 	var b [backupIDLen / 2]byte
 	_, err := rand.Read(b[:])
@@ -69,8 +72,8 @@ func (w *Writer) Time() time.Time { return w.time }
 // errWriterDone is the error of using a Writer after Commit or Abort.
 var errWriterDone = errors.New("backup already committed or aborted")
 
-// start takes the writer's side of the GC exclusion and lists the chunks
-// already stored, once per Writer.
+// start takes the writer's side of the GC exclusion and a shared lock on
+// the repository, and lists the chunks already stored, once per Writer.
 func (w *Writer) start(ctx context.Context) error {
 	if w.started {
 		return nil
@@ -78,10 +81,18 @@ func (w *Writer) start(ctx context.Context) error {
 	if err := w.r.exclude.lockWriter(ctx); err != nil {
 		return fmt.Errorf("wait for garbage collection to finish: %w", err)
 	}
+	l, err := w.r.lock(ctx, "backup", false)
+	if err != nil {
+		w.r.exclude.unlockShared()
+		return err
+	}
+	w.lock = l
 	w.started = true
 	w.begin = time.Now()
+	ctx, unbind := l.bind(ctx)
+	defer unbind()
 	known := map[ChunkID]struct{}{}
-	err := w.r.st.List(ctx, chunksPrefix, func(oi ObjectInfo) error {
+	err = w.r.st.List(ctx, chunksPrefix, func(oi ObjectInfo) error {
 		var id ChunkID
 		base := oi.Name[strings.LastIndexByte(oi.Name, '/')+1:]
 		if id.UnmarshalText([]byte(base)) == nil && id.objectName() == oi.Name {
@@ -90,7 +101,7 @@ func (w *Writer) start(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list stored chunks: %w", err)
+		return lockCause(ctx, fmt.Errorf("list stored chunks: %w", err))
 	}
 	w.known = known
 	w.chunker = chunker.NewWithBoundaries(nil, w.r.pol, w.r.cfg.Chunker.MinSize, w.r.cfg.Chunker.MaxSize)
@@ -183,6 +194,9 @@ type uploadJob struct {
 }
 
 func (w *Writer) addFile(ctx context.Context, name string, r io.Reader, mode fs.FileMode) error {
+	// A lost lock stops the upload: its cause is the lock's reason.
+	ctx, unbind := w.lock.bind(ctx)
+	defer unbind()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -316,6 +330,13 @@ func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 	if err := w.start(ctx); err != nil {
 		return Manifest{}, fmt.Errorf("backup %s: commit: %w", w.id, err)
 	}
+	// The manifest goes out only while the lock holds: a lost lock means a
+	// prune may have deleted chunks this backup reuses.
+	if err := w.lock.check(ctx); err != nil {
+		return Manifest{}, fmt.Errorf("backup %s: commit: %w", w.id, err)
+	}
+	ctx, unbind := w.lock.bind(ctx)
+	defer unbind()
 	w.mu.Lock()
 	stats := w.stats
 	w.mu.Unlock()
@@ -332,13 +353,14 @@ func (w *Writer) Commit(ctx context.Context) (Manifest, error) {
 		m.Files = []File{}
 	}
 	if err := w.r.putManifest(ctx, &m); err != nil {
-		return Manifest{}, fmt.Errorf("backup %s: commit: %w", w.id, err)
+		return Manifest{}, fmt.Errorf("backup %s: commit: %w", w.id, lockCause(ctx, err))
 	}
 	return m, nil
 }
 
-// Abort gives the backup up. Nothing is listed; chunks already stored stay
-// for the next backup to reuse or for GC. Abort after Commit does nothing.
+// Abort gives the backup up and releases the Writer's lock. Nothing is
+// listed; chunks already stored stay for the next backup to reuse or for
+// GC. Abort after Commit does nothing.
 func (w *Writer) Abort() {
 	if w.done {
 		return
@@ -348,7 +370,8 @@ func (w *Writer) Abort() {
 		if w.bufs != nil {
 			w.releaseBufs()
 		}
-		w.r.exclude.unlockWriter()
+		w.lock.release()
+		w.r.exclude.unlockShared()
 	}
 	w.known = nil
 }
