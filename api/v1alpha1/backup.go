@@ -36,6 +36,43 @@ type BackupRepositoryRequest struct {
 	Key string `json:"key,omitempty"`
 }
 
+// RepositoryLock is a lock an operation holds on a backup repository: shared for
+// operations that add or read (backup, restore, verify), exclusive for those that delete
+// (delete, prune). GET .../backuprepos/NAME/locks lists them.
+type RepositoryLock struct {
+	// Name is the lock's object in the repository (locks/ID).
+	Name string `json:"name"`
+	// Kind is "shared" or "exclusive".
+	Kind string `json:"kind"`
+	Op   string `json:"op"`
+	// Host, PID and Holder say which process holds it.
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Holder    string    `json:"holder,omitempty"`
+	Taken     time.Time `json:"taken"`
+	Refreshed time.Time `json:"refreshed"`
+	// Stale locks protect nothing any more (not refreshed for too long, or their process
+	// is gone); StaleReason says why. strata repo unlock removes them.
+	Stale       bool   `json:"stale"`
+	StaleReason string `json:"staleReason,omitempty"`
+	// Error is set when the lock could not be read (damaged, or sealed with another key).
+	Error string `json:"error,omitempty"`
+}
+
+// RepositoryUnlockRequest is the body of POST .../backuprepos/NAME/unlock.
+type RepositoryUnlockRequest struct {
+	// Lock, when set, removes that one lock (its name or ID) even when it is live: for a
+	// holder known to be gone that the repository cannot tell is gone (another host).
+	// Empty: every stale lock is removed and live ones stay.
+	Lock string `json:"lock,omitempty"`
+}
+
+// RepositoryUnlockResult says what an unlock removed and what stays.
+type RepositoryUnlockResult struct {
+	Removed   []RepositoryLock `json:"removed"`
+	Remaining []RepositoryLock `json:"remaining"`
+}
+
 // BackupRequest is the body of POST .../backups.
 type BackupRequest struct {
 	Workloads []string `json:"workloads"`

@@ -87,8 +87,20 @@ func classify(err error) error {
 		return invalid(err)
 	case errors.Is(err, repo.ErrExists):
 		return kindError{store.ErrAlreadyExists, err}
+	case errors.Is(err, repo.ErrLocked):
+		// Another operation holds the repository: try again later (the API answers 409).
+		return kindError{store.ErrConflict, err}
 	}
 	return err
+}
+
+// openRepo opens a repository as this daemon's connection name: its locks say so.
+func openRepo(ctx context.Context, url string, key repo.Key, name string) (*repo.Repo, error) {
+	st, err := repo.OpenStorage(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open repository: %w", err)
+	}
+	return repo.OpenStorageRepo(ctx, st, key, repo.Options{Holder: "strata daemon, repository " + name})
 }
 
 func (m *Manager) dir() string             { return filepath.Join(m.o.DataDir, "backup") }
@@ -185,7 +197,7 @@ func (m *Manager) InitRepo(ctx context.Context, req v1alpha1.BackupRepositoryReq
 	if err != nil {
 		return nil, classify(err)
 	}
-	r, err := repo.Open(ctx, req.URL, key)
+	r, err := openRepo(ctx, req.URL, key, req.Name)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -205,7 +217,7 @@ func (m *Manager) ConnectRepo(ctx context.Context, req v1alpha1.BackupRepository
 	if err != nil {
 		return nil, classify(fmt.Errorf("the key file: %w", err))
 	}
-	r, err := repo.Open(ctx, req.URL, key)
+	r, err := openRepo(ctx, req.URL, key, req.Name)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -249,7 +261,7 @@ func (m *Manager) repo(ctx context.Context, name string) (*repo.Repo, string, er
 		if err != nil {
 			return nil, name, fmt.Errorf("repository %s: %w", name, err)
 		}
-		r, err := repo.Open(ctx, info.URL, key)
+		r, err := openRepo(ctx, info.URL, key, name)
 		if err != nil {
 			return nil, name, fmt.Errorf("repository %s: %w", name, err)
 		}

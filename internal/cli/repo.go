@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 
 func newRepo(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "repo (init|connect|list)",
+		Use:   "repo (init|connect|list|locks|unlock)",
 		Short: "Create and connect backup repositories",
 		Long: `A backup repository holds backups of workloads, deduplicated, compressed and
 encrypted, in a directory or an S3 bucket:
@@ -28,13 +29,21 @@ init creates a repository and a new key, which the daemon keeps in
 DATA_DIR/backup/keys/NAME.key (mode 0600). The key is the only way to read the backups:
 keep a copy of that file somewhere safe, away from the repository. connect opens a
 repository that another daemon created, with a copy of its key file, so that this host
-can list and restore its backups.`,
+can list and restore its backups.
+
+Operations lock the repository while they run: backups, restores and verifies share it,
+deletes and prunes take it alone, so two daemons (or two hosts) never delete what the
+other is still writing. A process that dies leaves its lock behind; it stops counting
+once it is stale (at once on the same host, after 30 minutes elsewhere). locks lists the
+locks and unlock removes the stale ones.`,
 		Example: `  strata repo init file:///srv/backups
   strata repo init 's3://strata/host1?endpoint=s3.example.net' --name offsite
   strata repo connect file:///srv/backups --key-file default.key --name host1
-  strata repo list`,
+  strata repo list
+  strata repo locks --repo offsite
+  strata repo unlock --repo offsite`,
 	}
-	cmd.AddCommand(newRepoInit(s), newRepoConnect(s), newRepoList(s))
+	cmd.AddCommand(newRepoInit(s), newRepoConnect(s), newRepoList(s), newRepoLocks(s), newRepoUnlock(s))
 	return cmd
 }
 
@@ -129,4 +138,102 @@ func newRepoList(s Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+func newRepoLocks(s Streams) *cobra.Command {
+	var output, repoName string
+	cmd := &cobra.Command{
+		Use:   "locks [--repo NAME] [-o table|json]",
+		Short: "List the locks operations hold on a backup repository",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			list, err := cl.RepoLocks(c.Context(), repoName)
+			if err != nil {
+				return apiFailure(err)
+			}
+			if output == "json" {
+				return writeJSON(s.Out, map[string]any{"items": list})
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(s.Out, "no locks: no operation is running on the repository")
+				return nil
+			}
+			return writeLocks(s, list)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
+	return cmd
+}
+
+func newRepoUnlock(s Streams) *cobra.Command {
+	var output, repoName, lock string
+	cmd := &cobra.Command{
+		Use:   "unlock [--repo NAME] [--lock ID] [-o table|json]",
+		Short: "Remove the stale locks of a backup repository",
+		Long: `unlock removes the locks whose operations are over: not refreshed for longer than
+the stale age (30 minutes), or held by a process of this host that is gone. Live locks
+stay, and the command lists them.
+
+--lock ID removes one lock even when it looks live. Use it only when you know its holder
+is gone (a host that was switched off): removing the lock of a running prune or backup
+lets another operation delete data that one still needs.`,
+		Example: `  strata repo unlock
+  strata repo unlock --repo offsite --lock 3f2a9c...`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.UnlockRepo(c.Context(), repoName, v1alpha1.RepositoryUnlockRequest{Lock: lock})
+			if err != nil {
+				return apiFailure(err)
+			}
+			if output == "json" {
+				return writeJSON(s.Out, res)
+			}
+			fmt.Fprintf(s.Out, "removed %d locks\n", len(res.Removed))
+			for _, l := range res.Removed {
+				fmt.Fprintf(s.Out, "  %s (%s %s by pid %d on %s)\n", l.Name, l.Kind, l.Op, l.PID, l.Host)
+			}
+			if len(res.Remaining) == 0 {
+				return nil
+			}
+			fmt.Fprintf(s.Out, "%d locks stay:\n", len(res.Remaining))
+			return writeLocks(s, res.Remaining)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
+	cmd.Flags().StringVar(&lock, "lock", "", "remove this one lock (its ID from `strata repo locks`), even a live one")
+	return cmd
+}
+
+// writeLocks prints locks as a table.
+func writeLocks(s Streams, list []v1alpha1.RepositoryLock) error {
+	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOCK\tKIND\tOP\tHOST\tPID\tTAKEN\tREFRESHED\tSTATE")
+	for _, l := range list {
+		state := "live"
+		switch {
+		case l.Error != "":
+			state = "unreadable: " + l.Error
+		case l.Stale:
+			state = "stale: " + l.StaleReason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", strings.TrimPrefix(l.Name, "locks/"), l.Kind, l.Op, l.Host, l.PID,
+			l.Taken.Local().Format(time.DateTime), l.Refreshed.Local().Format(time.DateTime), state)
+	}
+	return tw.Flush()
 }

@@ -53,6 +53,31 @@ func (c *Client) InitBackupRepo(ctx context.Context, req v1alpha1.BackupReposito
 	return &out, nil
 }
 
+// RepoLocks lists the locks on backup repository name ("" for the default one).
+func (c *Client) RepoLocks(ctx context.Context, name string) ([]v1alpha1.RepositoryLock, error) {
+	var list struct {
+		Items []v1alpha1.RepositoryLock `json:"items"`
+	}
+	err := c.do(ctx, http.MethodGet, server.Prefix+server.BackupReposPath+"/"+url.PathEscape(repoName(name))+"/locks", nil, nil, &list)
+	return list.Items, err
+}
+
+// UnlockRepo removes the stale locks on backup repository name, or the one req names.
+func (c *Client) UnlockRepo(ctx context.Context, name string, req v1alpha1.RepositoryUnlockRequest) (*v1alpha1.RepositoryUnlockResult, error) {
+	var out v1alpha1.RepositoryUnlockResult
+	if err := c.postJSON(ctx, server.BackupReposPath+"/"+url.PathEscape(repoName(name))+"/unlock", nil, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func repoName(name string) string {
+	if name == "" {
+		return v1alpha1.DefaultBackupRepository
+	}
+	return name
+}
+
 // Backup takes a backup; progress, when set, is told about each piece uploaded.
 func (c *Client) Backup(ctx context.Context, req v1alpha1.BackupRequest, progress func(v1alpha1.BackupProgress)) (*v1alpha1.Backup, error) {
 	body, err := json.Marshal(req)

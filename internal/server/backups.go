@@ -18,6 +18,8 @@ type Backupper interface {
 	Repos(ctx context.Context) ([]v1alpha1.BackupRepository, error)
 	InitRepo(ctx context.Context, req v1alpha1.BackupRepositoryRequest) (*v1alpha1.BackupRepository, error)
 	ConnectRepo(ctx context.Context, req v1alpha1.BackupRepositoryRequest) (*v1alpha1.BackupRepository, error)
+	Locks(ctx context.Context, repo string) ([]v1alpha1.RepositoryLock, error)
+	Unlock(ctx context.Context, repo string, req v1alpha1.RepositoryUnlockRequest) (*v1alpha1.RepositoryUnlockResult, error)
 	Create(ctx context.Context, req v1alpha1.BackupRequest, progress func(v1alpha1.BackupProgress)) (*v1alpha1.Backup, error)
 	List(ctx context.Context, repo string) ([]v1alpha1.Backup, error)
 	Verify(ctx context.Context, repo, id string) (*v1alpha1.BackupVerifyResult, error)
@@ -85,6 +87,17 @@ func (s *Server) serveBackups(b Backupper) {
 	}))
 	s.mux.HandleFunc(p+BackupReposPath+"/connect", handleJSON(s, http.StatusCreated, func(r *http.Request, req v1alpha1.BackupRepositoryRequest) (any, error) {
 		return b.ConnectRepo(r.Context(), req)
+	}))
+	s.mux.HandleFunc("GET "+Prefix+BackupReposPath+"/{name}/locks", func(w http.ResponseWriter, r *http.Request) {
+		list, err := b.Locks(r.Context(), r.PathValue("name"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": list})
+	})
+	s.mux.HandleFunc(p+BackupReposPath+"/{name}/unlock", handleJSON(s, http.StatusOK, func(r *http.Request, req v1alpha1.RepositoryUnlockRequest) (any, error) {
+		return b.Unlock(r.Context(), r.PathValue("name"), req)
 	}))
 	s.mux.HandleFunc(p+BackupsPath, func(w http.ResponseWriter, r *http.Request) {
 		var req v1alpha1.BackupRequest
