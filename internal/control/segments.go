@@ -228,8 +228,12 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 	} else {
 		delete(c.failed, policyKey)
 		if rules := policyRules(state); c.applied == nil || rules != *c.applied {
+			// An empty policy at the first pass (a daemon with nothing to run yet) is no news.
+			news := c.applied != nil || len(state.Segments) > 0
 			c.applied = &rules
-			c.record(ctx, "Network/policy", "Normal", "PolicyApplied", policySummary(state))
+			if news {
+				c.record(ctx, "Network/policy", "Normal", "PolicyApplied", policySummary(state))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -170,10 +170,42 @@ func TestSegmentNames(t *testing.T) {
 	}
 }
 
+// TestEmptyPolicyAtStartIsQuiet: a daemon that starts with nothing to run applies an
+// empty policy without an event; the first segment is announced, and so is the return to
+// an empty policy.
+func TestEmptyPolicyAtStartIsQuiet(t *testing.T) {
+	e := newEnv(t)
+	net := newFakeNet()
+	sc := NewSegments(SegmentOptions{Store: e.st, Network: net, Events: e.rec, Clock: e.clock.Now})
+	if err := sc.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.rec.reasons(); strings.Contains(got, "PolicyApplied") {
+		t.Errorf("events after an empty start: %s, want no PolicyApplied", got)
+	}
+	e.applySegment("apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: payments}\nspec:\n  subnet: 10.213.40.0/24\n")
+	if err := sc.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(e.rec.reasons(), "PolicyApplied"); got != 1 {
+		t.Errorf("%d PolicyApplied events after the first segment, want 1: %s", got, e.rec.reasons())
+	}
+	if err := e.st.Delete(context.Background(), v1alpha1.KindSegment, "payments", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(e.rec.reasons(), "PolicyApplied"); got != 2 {
+		t.Errorf("%d PolicyApplied events after the last segment went, want 2: %s", got, e.rec.reasons())
+	}
+}
+
 func TestPolicyFailureIsReported(t *testing.T) {
 	e := newEnv(t)
 	net := newFakeNet()
 	sc := NewSegments(SegmentOptions{Store: e.st, Network: net, Events: e.rec, Clock: e.clock.Now})
+	e.applySegment("apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: orders}\nspec:\n  subnet: 10.213.30.0/24\n")
 	net.fail[policyKey] = errors.New("netlink: message too long")
 	for range 2 {
 		if err := sc.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "message too long") {
