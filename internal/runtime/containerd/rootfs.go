@@ -47,6 +47,9 @@ var _ runtime.RootfsSaver = (*Driver)(nil)
 // before it ends the lease.
 const rootfsLease = time.Hour
 
+// copyBuffer is the size of one read from containerd's content store.
+const copyBuffer = 1 << 20
+
 // SaveRootfs implements runtime.RootfsSaver.
 func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 	_, info, err := d.load(ctx, id)
@@ -87,7 +90,10 @@ func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 		return fmt.Errorf("instance %q: read the layer: %w", id, err)
 	}
 	defer ra.Close()
-	if _, err := io.Copy(w, content.NewReader(ra)); err != nil {
+	// Every read of the content store is a round trip to containerd: read in large pieces
+	// (io.Copy's 32 KiB reads made the copy ten times slower).
+	buf := make([]byte, copyBuffer)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{content.NewReader(ra)}, buf); err != nil {
 		return fmt.Errorf("instance %q: copy the layer: %w", id, err)
 	}
 	return nil

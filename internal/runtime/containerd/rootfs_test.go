@@ -89,6 +89,43 @@ func TestRootfsRoundTrip(t *testing.T) {
 	}
 }
 
+// BenchmarkSaveRootfs copies the root filesystem of an instance that wrote 16 MiB of
+// random data outside its volumes; the rate is of the layer written.
+func BenchmarkSaveRootfs(b *testing.B) {
+	env.Need(b)
+	d := env.NewDriver(b)
+	ctrdtest.ImportImage(b, d, image)
+	for _, tier := range tiers(b) {
+		b.Run(string(tier), func(b *testing.B) {
+			ctx := context.Background()
+			spec := runtime.InstanceSpec{
+				ID: "rootfs-bench-" + string(tier), Workload: "rootfs", Tier: tier, Image: image,
+				Command: []string{"sh", "-c", "mkdir -p /srv && dd if=/dev/urandom of=/srv/blob bs=1M count=16 2>/dev/null && echo ready && exec sleep 600"},
+				LogPath: filepath.Join(b.TempDir(), "bench.log"),
+			}
+			if _, err := d.Start(ctx, spec); err != nil {
+				b.Fatal(err)
+			}
+			defer stopRemove(b, d, spec.ID)
+			waitFor(b, spec.LogPath, "ready\n")
+			var n countingWriter
+			if err := d.SaveRootfs(ctx, spec.ID, &n); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				if err := d.SaveRootfs(ctx, spec.ID, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) { *c += countingWriter(len(p)); return len(p), nil }
+
 // TestRootfsLayerMissing checks that a start from a layer that is not there fails and
 // leaves nothing behind.
 func TestRootfsLayerMissing(t *testing.T) {
@@ -155,7 +192,7 @@ func keys(m map[string]string) []string {
 }
 
 // waitFor waits until the log at path holds want.
-func waitFor(t *testing.T, path, want string) {
+func waitFor(t testing.TB, path, want string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
