@@ -124,7 +124,10 @@ func BenchmarkSaveRootfs(b *testing.B) {
 
 type countingWriter int64
 
-func (c *countingWriter) Write(p []byte) (int, error) { *c += countingWriter(len(p)); return len(p), nil }
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}
 
 // TestRootfsLayerMissing checks that a start from a layer that is not there fails and
 // leaves nothing behind.
