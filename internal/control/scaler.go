@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -30,15 +29,14 @@ import (
 //     time plus one decision interval), fitted on the usage history. The scaler orders the
 //     replicas the forecast needs at the target, and removes none while the forecast rises.
 //
-// A decision is written to status.scaling, never to spec.replicas (the user's); the workload
+// The decision itself is scale.Decide, which the operator's predictive scaler calls too. A
+// decision is written to status.scaling, never to spec.replicas (the user's); the workload
 // controller runs status.scaling.replicas instances when spec.scaling is set.
 
 // Defaults of ScalerOptions.
 const (
 	DefaultScalerInterval = 15 * time.Second
 	DefaultDemandWindow   = time.Minute
-	// forecastPoints is the fewest history samples a forecast is fitted on.
-	forecastPoints = 8
 )
 
 // UsageSource tells what a workload's instances used recently (every instance's when
@@ -198,22 +196,22 @@ func (s *Scaler) decide(ctx context.Context, w *v1alpha1.Workload, all []*v1alph
 	st.hpa.ScaleDownWindow = time.Duration(p.ScaleInCooldownSeconds) * time.Second
 
 	usage := s.o.Usage.Workload(name, "")
-	in := decisionInput{policy: p, current: current, requestMilli: request, now: now}
-	in.demand, in.measured = s.demand(w, usage, now)
+	in := scale.DecisionInput{Policy: p, Current: current, RequestMilli: request, Now: now}
+	in.Demand, in.Measured = s.demand(w, usage, now)
 	if p.Predictive {
-		in.lead = s.lead(w, p)
-		in.series, in.step = demandSeries(usage)
+		in.Lead = s.lead(w, p)
+		in.Series, in.Step = scale.DemandSeries(usage)
 	}
-	d := decideCount(in, st.hpa)
-	if d.to > current {
-		if fit, msg := s.fit(w, all); d.to > fit {
-			d.to = max(current, fit)
-			d.notes = append(d.notes, msg)
+	d := scale.Decide(in, st.hpa)
+	if d.To > current {
+		if fit, msg := s.fit(w, all); d.To > fit {
+			d.To = max(current, fit)
+			d.Notes = append(d.Notes, msg)
 		}
 	}
 
 	pinned := w.Status != nil && w.Status.Scaling != nil && int(w.Status.Scaling.Replicas) == current
-	if d.to == current {
+	if d.To == current {
 		if pinned {
 			return nil
 		}
@@ -224,22 +222,16 @@ func (s *Scaler) decide(ctx context.Context, w *v1alpha1.Workload, all []*v1alph
 		}
 		return s.writeScaling(ctx, name, sc)
 	}
-	reason := d.reason(current)
-	decision := &v1alpha1.ScalingDecision{
-		Time: now.UTC().Truncate(time.Second), From: int32(current), To: int32(d.to), Reason: reason,
-		DemandCores: round3(in.demand), Policy: d.policy,
-	}
-	if d.forecast {
-		decision.ForecastCores, decision.LeadSeconds = round3(d.forecastCores), int32(in.lead/time.Second)
-	}
-	if err := s.writeScaling(ctx, name, &v1alpha1.ScalingStatus{Replicas: int32(d.to), LastDecision: decision}); err != nil {
+	decision := d.Record(current, now, in.Demand)
+	reason := decision.Reason
+	if err := s.writeScaling(ctx, name, &v1alpha1.ScalingStatus{Replicas: int32(d.To), LastDecision: decision}); err != nil {
 		return err
 	}
 	direction := "out"
-	if d.to < current {
+	if d.To < current {
 		direction = "in"
 	}
-	s.log.Info("scaled", "workload", name, "from", current, "to", d.to, "policy", d.policy)
+	s.log.Info("scaled", "workload", name, "from", current, "to", d.To, "policy", d.Policy)
 	s.event(ctx, name, "Normal", "Scaled", reason)
 	if s.o.ObserveScaling != nil {
 		s.o.ObserveScaling(name, direction)
@@ -277,20 +269,14 @@ func (s *Scaler) demand(w *v1alpha1.Workload, hist v1alpha1.UsageHistory, now ti
 	return cores, measured
 }
 
-// lead is how far ahead the predictive policy provisions for w.
+// lead is how far ahead the predictive policy provisions for w: leadSeconds, or its tier's
+// start-up time plus one decision interval.
 func (s *Scaler) lead(w *v1alpha1.Workload, p scale.Policy) time.Duration {
-	if p.LeadSeconds > 0 {
-		return time.Duration(p.LeadSeconds) * time.Second
-	}
 	tier := v1alpha1.TierContainer
 	if w.Status != nil && w.Status.Tier.Valid() {
 		tier = w.Status.Tier
 	}
-	startup, ok := s.o.Startup[tier]
-	if !ok {
-		startup = scale.DefaultStartup()[tier]
-	}
-	return startup + s.o.Interval
+	return p.Lead(scale.Startup(tier, s.o.Startup), s.o.Interval)
 }
 
 // fit is the most replicas of w the host can hold beside every other workload's requests,
@@ -335,162 +321,3 @@ func (s *Scaler) event(ctx context.Context, workload, typ, reason, msg string) {
 	}
 	s.log.Info("event", "type", typ, "reason", reason, "workload", workload, "message", msg)
 }
-
-// decisionInput is what one decision is made from.
-type decisionInput struct {
-	policy       scale.Policy
-	current      int
-	requestMilli int64
-	now          time.Time
-	// demand is the measured replicas' CPU in cores; measured how many replicas that is
-	// (0: no usage known yet).
-	demand   float64
-	measured int
-	// series is the workload's total demand per history sample, step apart, oldest first;
-	// lead how far ahead to provision (predictive only).
-	series []float64
-	step   time.Duration
-	lead   time.Duration
-}
-
-// decision is the count decided and what to say about it.
-type decision struct {
-	to     int
-	policy v1alpha1.ScalingPolicy
-	// perReplica is the measured cores per replica and perTarget the cores per replica at
-	// the target.
-	perReplica, perTarget float64
-	measured              bool
-	target                int
-	request               int64
-	forecast              bool
-	forecastCores         float64
-	lead                  time.Duration
-	notes                 []string
-}
-
-// decideCount runs the reactive recommendation, the predictive one when asked for, and the
-// HPA's stabilization and clamp.
-func decideCount(in decisionInput, hpa *scale.HPA) decision {
-	p := in.policy
-	target := float64(p.TargetCPUPercent) / 100
-	cores := float64(in.requestMilli) / 1000
-	d := decision{to: in.current, policy: v1alpha1.ScalingReactive, target: p.TargetCPUPercent, request: in.requestMilli,
-		perTarget: cores * target, lead: in.lead}
-	if in.measured == 0 {
-		return d // no usage known yet: nothing to decide on
-	}
-	d.measured = true
-	d.perReplica = in.demand / float64(in.measured)
-	raw := scale.Desired(in.current, d.perReplica/cores, target, hpa.Tolerance)
-	if p.Predictive {
-		raw = d.predict(in, raw)
-	}
-	d.to = hpa.ScaleTo(in.now, in.current, raw)
-	switch {
-	case d.to < raw && d.to == p.Max:
-		d.notes = append(d.notes, fmt.Sprintf("capped at max %d", p.Max))
-	case d.to > raw && d.to == p.Min:
-		d.notes = append(d.notes, fmt.Sprintf("held at min %d", p.Min))
-	case d.to > raw && d.to < in.current:
-		d.notes = append(d.notes, fmt.Sprintf("held at %d, the highest count recommended within the %d s scale-in cooldown", d.to, int(hpa.ScaleDownWindow/time.Second)))
-	}
-	return d
-}
-
-// predict forecasts demand over the lead time and returns the count the forecast needs at
-// the target when that is more than reactive, and at least the current count while the
-// forecast rises.
-func (d *decision) predict(in decisionInput, reactive int) int {
-	if len(in.series) < forecastPoints || in.step <= 0 {
-		d.notes = append(d.notes, fmt.Sprintf("predictive: %d usage samples, a forecast needs %d: reactive only", len(in.series), forecastPoints))
-		return reactive
-	}
-	fc, err := forecastDemand(in.series, in.step, in.lead)
-	if err != nil {
-		d.notes = append(d.notes, "predictive: no forecast ("+err.Error()+"): reactive only")
-		return reactive
-	}
-	peak := max(0, slices.Max(fc))
-	d.forecast, d.forecastCores = true, peak
-	raw := reactive
-	if need := int(math.Ceil(peak/d.perTarget - 1e-9)); need > raw {
-		raw, d.policy = need, v1alpha1.ScalingPredictive
-	}
-	if rising(fc) && raw < in.current {
-		raw, d.policy = in.current, v1alpha1.ScalingPredictive
-		d.notes = append(d.notes, "the forecast rises: no replica is removed")
-	}
-	return raw
-}
-
-// riseTolerance: a forecast rises when its value at the lead time is more than this share
-// above its next value (smaller changes are noise).
-const riseTolerance = 0.05
-
-// rising tells whether the forecast fc rises over the lead time.
-func rising(fc []float64) bool {
-	first, last := fc[0], fc[len(fc)-1]
-	return last > first*(1+riseTolerance) && last-first > 0.001 // and by more than a millicore
-}
-
-// forecastDemand selects a model by backtest on series (the naive forecast and Holt-Winters
-// with short seasons, which follow a trend within the hour of history) and returns its
-// forecast of every step up to lead.
-func forecastDemand(series []float64, step, lead time.Duration) ([]float64, error) {
-	candidates := []scale.Forecaster{
-		&scale.SeasonalNaive{Season: step},
-		scale.NewHoltWinters(2 * step),
-		scale.NewHoltWinters(6 * step),
-	}
-	sel, err := scale.Select(series, step, candidates, max(1, len(series)/4))
-	if err != nil {
-		return nil, err
-	}
-	h := max(1, int(math.Ceil(float64(lead)/float64(step))))
-	fc := sel.Best.Predict(h)
-	if len(fc) == 0 {
-		return nil, errors.New("the model forecast nothing")
-	}
-	return fc, nil
-}
-
-// demandSeries sums the instances' samples taken at the same time: the workload's demand
-// per sample, oldest first, and the time between samples.
-func demandSeries(h v1alpha1.UsageHistory) ([]float64, time.Duration) {
-	total := map[time.Time]float64{}
-	for _, in := range h.Instances {
-		for _, pt := range in.Points {
-			total[pt.Time] += pt.CPUCores
-		}
-	}
-	times := make([]time.Time, 0, len(total))
-	for t := range total {
-		times = append(times, t)
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	out := make([]float64, len(times))
-	for i, t := range times {
-		out[i] = total[t]
-	}
-	return out, time.Duration(h.IntervalSeconds) * time.Second
-}
-
-// reason says why the count changed from current to d.to.
-func (d decision) reason(current int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "scaled %d -> %d", current, d.to)
-	if d.measured {
-		fmt.Fprintf(&b, ": cpu %.2f cores per replica against a target of %.2f (%d%% of %dm)", d.perReplica, d.perTarget, d.target, d.request)
-	}
-	if d.forecast {
-		fmt.Fprintf(&b, "; predictive: forecast %.2f cores in %s", d.forecastCores, d.lead.Round(time.Second))
-	}
-	for _, n := range d.notes {
-		b.WriteString("; " + n)
-	}
-	return b.String()
-}
-
-// round3 keeps three decimals, enough for cores in a status.
-func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

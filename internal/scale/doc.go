@@ -15,6 +15,13 @@
 //     fastest, VMs slowest.
 //   - Lead time is how far ahead a predictive policy provisions: the tier's start-up time plus
 //     one decision interval, so that replicas ordered now are ready when forecast demand arrives.
+//   - A floor is the fewest replicas a reactive scaler that runs elsewhere may run: in a
+//     Kubernetes cluster, the HorizontalPodAutoscaler's minReplicas. The operator raises it
+//     ahead of forecast demand and lets the HPA scale reactively above it.
+//
+// Decide (decide.go) is the live decision, one implementation for both callers: the daemon's
+// scaler (internal/control) decides replica counts on one host, and the operator's predictive
+// scaler (internal/kube/operator) decides floors in a cluster.
 //
 // Three policies are compared: reactive (the Kubernetes HPA algorithm, hpa.go), predictive
 // (a seasonal forecast of demand, forecast.go, with a reactive floor) and an oracle that knows

@@ -43,10 +43,20 @@ func PolicyFor(s *v1alpha1.Scaling) Policy {
 // target is the target utilization as a fraction.
 func (p Policy) target() float64 { return float64(p.TargetCPUPercent) / 100 }
 
-// lead is how far ahead the predictive policy provisions for a tier that starts in startup.
-func (p Policy) lead(startup, decision time.Duration) time.Duration {
+// Lead is how far ahead the predictive policy provisions for a tier that starts in startup,
+// decided every interval: LeadSeconds when set, else startup plus one interval, so that
+// replicas ordered now are ready when the forecast demand arrives.
+func (p Policy) Lead(startup, interval time.Duration) time.Duration {
 	if p.LeadSeconds > 0 {
 		return time.Duration(p.LeadSeconds) * time.Second
 	}
-	return startup + decision
+	return startup + interval
+}
+
+// Startup is tier's start-up time: overrides[tier] when it is there, else DefaultStartup's.
+func Startup(tier v1alpha1.Tier, overrides map[v1alpha1.Tier]time.Duration) time.Duration {
+	if d, ok := overrides[tier]; ok {
+		return d
+	}
+	return DefaultStartup()[tier]
 }

@@ -169,7 +169,7 @@ func newSimConfig(in SimInput) (*simConfig, error) {
 	if q <= 0 {
 		q = DefaultHeadroomQuantile
 	}
-	lead := in.Policy.lead(startup, d)
+	lead := in.Policy.Lead(startup, d)
 	return &simConfig{
 		in:         in,
 		demand:     tr.CPU,
