@@ -28,6 +28,14 @@
 //   - Status: tier and reasons from assessment; replicas and ready replicas, phase and the
 //     VMs' printable statuses from the cluster (apply.Status); conditions Assessed, Ready
 //     and Degraded.
+//   - Predictive scaler (Scaler, scaler.go): for Workloads with spec.scaling.predictive, a
+//     loop beside the reconcile, run by the elected operator only. Every interval it asks a
+//     Source for the Workload's demand (MetricsSource: the metrics API's PodMetrics, an hour
+//     of samples in memory) and decides the floor under its HorizontalPodAutoscaler with
+//     scale.Decide, the daemon's decision, in floor mode. A changed floor goes to
+//     status.scaling and a Scaled event; the reconcile renders the HPA with that floor as
+//     minReplicas (within spec.scaling.min and max), so one field manager writes the HPA and a
+//     reconcile never undoes the floor. The HPA keeps scaling reactively above it.
 //
 // Permissions lists every API call the controller makes; deploy/operator's RBAC grants
 // exactly those, and a test holds the two, and the calls, together.

@@ -51,6 +51,8 @@ type Options struct {
 	Engine *assess.Engine
 	// Now is the clock of condition times. Default time.Now.
 	Now func() time.Time
+	// Scaler tunes the predictive scaler.
+	Scaler ScalerOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -94,7 +96,8 @@ func CacheOptions(namespace string) cache.Options {
 	return o
 }
 
-// Setup adds the controller to mgr. VirtualMachines are watched only when the cluster serves
+// Setup adds the controller, and the predictive scaler unless opts.Scaler.Disabled, to mgr.
+// VirtualMachines are watched only when the cluster serves
 // them (KubeVirt is installed); VM-tier workloads fail to apply otherwise, and say so.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	opts = opts.withDefaults()
@@ -103,6 +106,19 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("operator: client: %w", err)
 	}
 	r := &Reconciler{cached: mgr.GetClient(), direct: direct, opts: opts}
+	if !opts.Scaler.Disabled {
+		so := opts.Scaler.withDefaults()
+		if so.Source == nil {
+			src, err := NewMetricsSource(mgr.GetConfig(), MetricsOptions{Step: so.Interval})
+			if err != nil {
+				return fmt.Errorf("operator: %w", err)
+			}
+			so.Source = src
+		}
+		if err := mgr.Add(NewScaler(mgr.GetClient(), opts.Namespace, so, mgr.GetLogger().WithName("predictive-scaler"))); err != nil {
+			return fmt.Errorf("operator: predictive scaler: %w", err)
+		}
+	}
 	toNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace()}}}
 	})

@@ -29,9 +29,13 @@ var env kubetest.Env
 
 func TestMain(m *testing.M) { os.Exit(env.Main(m)) }
 
+// testScalerInterval is the predictive scaler's interval in these tests.
+const testScalerInterval = 100 * time.Millisecond
+
 // startOperator runs the operator in this process against the test API server, watching
-// namespace ns, until the test ends or it calls the stop function returned.
-func startOperator(t *testing.T, cfg *rest.Config, ns string, leaderElect bool) (stop func()) {
+// namespace ns, until the test ends or it calls the stop function returned. Its predictive
+// scaler decides every testScalerInterval; tune changes the options.
+func startOperator(t *testing.T, cfg *rest.Config, ns string, leaderElect bool, tune ...func(*Options)) (stop func()) {
 	t.Helper()
 	scheme, err := NewScheme()
 	if err != nil {
@@ -52,7 +56,11 @@ func startOperator(t *testing.T, cfg *rest.Config, ns string, leaderElect bool) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Setup(mgr, Options{Namespace: ns, RuntimeClass: "rc-" + ns}); err != nil {
+	opts := Options{Namespace: ns, RuntimeClass: "rc-" + ns, Scaler: ScalerOptions{Interval: testScalerInterval}}
+	for _, f := range tune {
+		f(&opts)
+	}
+	if err := Setup(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -14,7 +14,11 @@ import (
 //     VirtualMachines also watched, to write the status when their controllers report;
 //   - RuntimeClasses: cluster-scoped, so the role is a ClusterRole even when the operator
 //     watches one namespace; Deployments and StatefulSets are listed in every namespace to
-//     know whether a RuntimeClass is still in use.
+//     know whether a RuntimeClass is still in use;
+//   - the predictive scaler: the metrics API's PodMetrics listed (by label selector) for
+//     demand, and events created on Workloads (Scaled, MetricsUnavailable). It writes its
+//     floor to status.scaling (workloads/status update); the reconcile applies it as the
+//     HorizontalPodAutoscaler's minReplicas (horizontalpodautoscalers patch).
 var Permissions = []rbacv1.PolicyRule{
 	{APIGroups: []string{"strata.dev"}, Resources: []string{"segments"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{"strata.dev"}, Resources: []string{"workloads"}, Verbs: []string{"list", "update", "watch"}},
@@ -25,6 +29,8 @@ var Permissions = []rbacv1.PolicyRule{
 	{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"delete", "get", "list", "patch"}},
 	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"delete", "get", "list", "patch"}},
 	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"delete", "get", "list", "patch"}},
+	{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 }
 
 // LeaderElectionPermissions are the calls of leader election (--leader-elect), in the

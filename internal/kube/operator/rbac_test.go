@@ -118,9 +118,11 @@ func granted(rules []rbacv1.PolicyRule) []string {
 }
 
 // TestRBACCoversCalls runs the operator, leader election on, through every path it has
-// (a Segment; container, sandbox and VM Workloads; a status from a controller; a deletion that
-// takes the last user of a RuntimeClass away), records every API call it makes, and wants
-// exactly the calls that Permissions and LeaderElectionPermissions grant.
+// (a Segment; container, sandbox and VM Workloads; a status from a controller; the
+// predictive scaler asking the metrics API, which the test API server does not serve, and
+// warning; a deletion that takes the last user of a RuntimeClass away), records every API
+// call it makes, and wants exactly the calls that Permissions and LeaderElectionPermissions
+// grant.
 func TestRBACCoversCalls(t *testing.T) {
 	c := testClient(t)
 	ns := env.Namespace(t)
@@ -133,7 +135,7 @@ func TestRBACCoversCalls(t *testing.T) {
 	if err := c.Create(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
-	scaling := &v1alpha1.Scaling{Min: 1, Max: 3, TargetCPUPercent: 70}
+	scaling := &v1alpha1.Scaling{Min: 1, Max: 3, TargetCPUPercent: 70, Predictive: true}
 	ws := []*crd.Workload{
 		workload(ns, "web", v1alpha1.WorkloadSpec{Image: "registry.example/web:1", Segment: "shop", Scaling: scaling,
 			Ports: []v1alpha1.Port{{Name: "http", Port: 8080, Publish: 18080}}}),
@@ -162,6 +164,12 @@ func TestRBACCoversCalls(t *testing.T) {
 		}
 		if ws[0].Status == nil || ws[0].Status.Phase != v1alpha1.PhaseRunning {
 			return errors.New("status " + statusString(ws[0].Status))
+		}
+		return nil
+	})
+	eventually(t, "the predictive scaler's warning on web", func() error {
+		if len(workloadEvents(t, c, ns, "web", "MetricsUnavailable")) == 0 {
+			return errors.New("no MetricsUnavailable event")
 		}
 		return nil
 	})

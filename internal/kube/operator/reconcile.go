@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +19,7 @@ import (
 	"strata.dev/strata/internal/kube/apply"
 	"strata.dev/strata/internal/kube/crd"
 	"strata.dev/strata/internal/kube/render"
+	"strata.dev/strata/internal/scale"
 )
 
 // verdict is what assessment and rendering said of one Workload.
@@ -86,6 +88,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("render namespace %s: %w", ns, err)
 	}
+	if !r.opts.Scaler.Disabled {
+		setFloors(res.Objects, live)
+	}
 	if err := setOwners(res.Objects, live, verdicts, segments); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -140,6 +145,33 @@ func (r *Reconciler) judge(doc v1alpha1.Workload, force bool, ropts render.Optio
 	}
 	v.applied = true
 	return v
+}
+
+// setFloors sets the minReplicas of each predictive Workload's HorizontalPodAutoscaler to the
+// floor the predictive scaler decided (status.scaling.replicas), held within
+// [spec.scaling.min, spec.scaling.max]; before its first decision, render's spec.scaling.min
+// stays. The floor and the bounds are applied together, in one apply by one field manager,
+// so the HPA is valid (minReplicas <= maxReplicas) at every step and a reconcile applies the
+// floor again rather than undoing it.
+func setFloors(objs []render.Object, live []*crd.Workload) {
+	floors := map[string]int32{}
+	for _, w := range live {
+		sc := w.Spec.Scaling
+		if sc == nil || !sc.Predictive || w.Status == nil || w.Status.Scaling == nil {
+			continue
+		}
+		p := scale.PolicyFor(sc)
+		floors[w.Name] = int32(min(max(int(w.Status.Scaling.Replicas), p.Min), p.Max))
+	}
+	for _, o := range objs {
+		hpa, ok := o.(*autoscalingv2.HorizontalPodAutoscaler)
+		if !ok {
+			continue
+		}
+		if n, ok := floors[hpa.Labels[render.LabelWorkload]]; ok {
+			hpa.Spec.MinReplicas = &n
+		}
+	}
 }
 
 // setOwners makes each namespaced object owned by the resources it comes from.

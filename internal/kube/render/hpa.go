@@ -10,8 +10,9 @@ import (
 // autoscaler renders spec.scaling of a container- or sandbox-tier workload as a
 // HorizontalPodAutoscaler of its Deployment or StatefulSet (kind): the same HPA formula the
 // single host runs, on CPU utilization against resources.cpu, with the scale-in cooldown as
-// the scale-down stabilization window. Predictive scaling has no Kubernetes object: it is
-// left to the HPA's reactive scaling, with a note.
+// the scale-down stabilization window. Predictive scaling has no Kubernetes object: strata
+// operator runs the forecast and raises the HPA's minReplicas ahead of demand; applied
+// without the operator, the HPA scales reactively only, and a note says so.
 func (r *renderer) autoscaler(w *v1alpha1.Workload, kind string, labels map[string]string) {
 	sc := w.Spec.Scaling
 	minReplicas, target := sc.Min, sc.TargetCPUPercent
@@ -38,7 +39,7 @@ func (r *renderer) autoscaler(w *v1alpha1.Workload, kind string, labels map[stri
 		}
 	}
 	if sc.Predictive {
-		r.note(w, "spec.scaling.predictive has no Kubernetes object: the HorizontalPodAutoscaler scales it reactively (the same formula, without the forecast)")
+		r.note(w, "spec.scaling.predictive has no Kubernetes object: strata operator runs the forecast and raises the HorizontalPodAutoscaler's minReplicas ahead of demand; applied without the operator, the HorizontalPodAutoscaler scales it reactively only (the same formula, without the forecast)")
 	}
 	r.add(hpa)
 }
