@@ -21,6 +21,10 @@ type probeState struct {
 	last     time.Time
 	failures int32
 	message  string
+	// startedAt, until the first probe passes, is when the controller started the
+	// instance, of tier: that probe ends its start-up.
+	startedAt time.Time
+	tier      v1alpha1.Tier
 }
 
 // checkHealth probes a running instance when its interval has passed. It reports whether the
@@ -41,6 +45,10 @@ func (c *Controller) checkHealth(ctx context.Context, w *v1alpha1.Workload, d ru
 	err := probe(ctx, h, d, id, ip)
 	if err == nil {
 		st.failures, st.message = 0, ""
+		if !st.startedAt.IsZero() {
+			c.observeStartup(st.tier, c.o.Clock().Sub(st.startedAt))
+			st.startedAt = time.Time{}
+		}
 		return false, interval, ""
 	}
 	st.failures++

@@ -64,6 +64,9 @@ type ScalerOptions struct {
 	// Startup is each tier's start-up time, for the default lead time; nil or a missing tier
 	// takes scale.DefaultStartup.
 	Startup map[v1alpha1.Tier]time.Duration
+	// Measured, when set, holds the start-ups measured on this host; a tier measured at
+	// least once takes their median instead of Startup's.
+	Measured *StartupTimes
 	// Interval is the time between two decisions (DefaultScalerInterval).
 	Interval time.Duration
 	// Window is how far back demand is averaged (DefaultDemandWindow).
@@ -203,6 +206,9 @@ func (s *Scaler) decide(ctx context.Context, w *v1alpha1.Workload, all []*v1alph
 		in.Series, in.Step = scale.DemandSeries(usage)
 	}
 	d := scale.Decide(in, st.hpa)
+	if d.Forecast {
+		d.Notes = append(d.Notes, s.leadNote(w, p))
+	}
 	if d.To > current {
 		if fit, msg := s.fit(w, all); d.To > fit {
 			d.To = max(current, fit)
@@ -276,7 +282,28 @@ func (s *Scaler) lead(w *v1alpha1.Workload, p scale.Policy) time.Duration {
 	if w.Status != nil && w.Status.Tier.Valid() {
 		tier = w.Status.Tier
 	}
-	return p.Lead(scale.Startup(tier, s.o.Startup), s.o.Interval)
+	startup := scale.Startup(tier, s.o.Startup)
+	if d, n := s.o.Measured.Median(tier); n > 0 {
+		startup = d
+	}
+	return p.Lead(startup, s.o.Interval)
+}
+
+// leadNote says where the lead time came from, for the decision's reason.
+func (s *Scaler) leadNote(w *v1alpha1.Workload, p scale.Policy) string {
+	if p.LeadSeconds > 0 {
+		return fmt.Sprintf("lead %ds from spec.scaling.leadSeconds", p.LeadSeconds)
+	}
+	tier := v1alpha1.TierContainer
+	if w.Status != nil && w.Status.Tier.Valid() {
+		tier = w.Status.Tier
+	}
+	if d, n := s.o.Measured.Median(tier); n > 0 {
+		return fmt.Sprintf("lead = %s start-up (median of the last %d %s starts on this host) + %s interval",
+			d.Round(10*time.Millisecond), n, tier, s.o.Interval)
+	}
+	return fmt.Sprintf("lead = %s start-up (no %s start measured on this host yet: the benchmarked default) + %s interval",
+		scale.Startup(tier, s.o.Startup), tier, s.o.Interval)
 }
 
 // fit is the most replicas of w the host can hold beside every other workload's requests,

@@ -78,6 +78,10 @@ type Options struct {
 	// ObserveProbeFailure, when set, is told of every failed health probe of an
 	// instance (not only those that lead to a restart).
 	ObserveProbeFailure func(workload, instance string)
+	// Startups, when set, records how long each started instance took to serve (see
+	// StartupTimes); ObserveStartup, when set, is told the same.
+	Startups       *StartupTimes
+	ObserveStartup func(tier v1alpha1.Tier, d time.Duration)
 }
 
 // Controller reconciles Workloads.
@@ -378,6 +382,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 			spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: a.ResolvConf, Path: "/etc/resolv.conf", ReadOnly: true})
 		}
 	}
+	begin := c.o.Clock()
 	st, err := d.Start(ctx, spec)
 	c.changed()
 	if err != nil {
@@ -385,6 +390,12 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 			_ = c.o.Network.Detach(ctx, w.Spec.Segment, id) // undo the attach; the start error is the one to report
 		}
 		return runtime.Status{}, "", err
+	}
+	if w.Spec.Health == nil {
+		c.observeStartup(tier, c.o.Clock().Sub(begin))
+	} else {
+		// It serves once its first health check passes (checkHealth).
+		c.health[id] = &probeState{startedAt: begin, tier: tier}
 	}
 	if spec.RootfsLayer != "" {
 		// Applied: later starts of the slot begin from the image again, as every
@@ -396,6 +407,14 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		_ = os.Remove(filepath.Dir(filepath.Dir(layer))) // the workload's, once empty
 	}
 	return st, ip, nil
+}
+
+// observeStartup records how long an instance of tier took to serve.
+func (c *Controller) observeStartup(tier v1alpha1.Tier, d time.Duration) {
+	c.o.Startups.Observe(tier, d)
+	if c.o.ObserveStartup != nil {
+		c.o.ObserveStartup(tier, d)
+	}
 }
 
 // sortedIDs returns the keys of m in slot order.

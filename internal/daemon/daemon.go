@@ -154,8 +154,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	rec := events.New(st, nil, 0, log)
 	met := metrics.New(metrics.Options{Store: st, StorePath: storePath, Drivers: drivers, Process: true, Logger: log})
+	startups := control.NewStartupTimes() // measured here, for the scaler's lead time
 	ctrl := control.New(control.Options{Store: st, Drivers: drivers, Network: netw, Events: rec, Logger: log, DataDir: cfg.DataDir,
-		ObserveReconcile: met.ObserveReconcile, ObserveProbeFailure: met.ObserveProbeFailure})
+		ObserveReconcile: met.ObserveReconcile, ObserveProbeFailure: met.ObserveProbeFailure,
+		Startups: startups, ObserveStartup: met.ObserveStartup})
 	met.WatchQueue(ctrl.QueueDepth)
 	segs := control.NewSegments(control.SegmentOptions{Store: st, Network: netw, Events: rec, Logger: log})
 	host := newHostReporter(st, drivers, missing, accel, log)
@@ -169,7 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	scaler := control.NewScaler(control.ScalerOptions{Store: st, Usage: history, Events: rec, Logger: log,
-		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling})
+		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling, Measured: startups})
 	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Backups: backups, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})
 	l, err := server.ListenUnix(cfg.Socket)

@@ -130,8 +130,15 @@ func TestDaemonScaling(t *testing.T) {
 	if ld := e.workload("burner").Status.Scaling.LastDecision; ld == nil || ld.To != 1 || ld.From < 2 {
 		t.Errorf("last decision %+v", ld)
 	}
-	if s, err := e.scrape(); err != nil || s[`strata_scaling_decisions_total{direction="in",workload="burner"}`] < 1 {
+	s, err := e.scrape()
+	if err != nil || s[`strata_scaling_decisions_total{direction="in",workload="burner"}`] < 1 {
 		t.Errorf("no scale-in counted in /metrics (%v)", err)
+	}
+	// Every replica's start was measured: the scaler's lead time comes from these.
+	if n, sum := s[`strata_instance_startup_seconds_count{tier="container"}`], s[`strata_instance_startup_seconds_sum{tier="container"}`]; n < 3 || sum <= 0 {
+		t.Errorf("container start-ups measured: %v, %v s in all; want the 3 replicas' at least", n, sum)
+	} else {
+		t.Logf("container start-up measured here: %.3f s on average over %v starts", sum/n, n)
 	}
 	e.must("delete", "workload", "burner", "--timeout", "60s")
 }

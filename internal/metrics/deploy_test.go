@@ -28,6 +28,7 @@ func exported(t *testing.T) map[string]bool {
 	m := metrics.New(metrics.Options{Store: e.st, StorePath: e.path, Drivers: e.reg})
 	m.ObserveReconcile(time.Millisecond)
 	m.ObserveProbeFailure("web", "web-0")
+	m.ObserveStartup(v1alpha1.TierContainer, 300*time.Millisecond)
 	m.WatchQueue(func() int { return 0 })
 	m.WatchDrivers(func() []v1alpha1.DriverStatus { return []v1alpha1.DriverStatus{{Name: "containerd", Ready: true}} })
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))

@@ -44,6 +44,7 @@ type Metrics struct {
 	reconcile prometheus.Histogram
 	probes    *prometheus.CounterVec
 	scaling   *prometheus.CounterVec
+	startup   *prometheus.HistogramVec
 }
 
 // New builds the registry with the collector of instances and workloads, the store's
@@ -79,8 +80,13 @@ func New(o Options) *Metrics {
 			Namespace: namespace, Name: "scaling_decisions_total",
 			Help: "Changes of a workload's replica count by the scaler, by direction (out: more replicas, in: fewer), since the daemon started.",
 		}, []string{"workload", "direction"}),
+		startup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "instance_startup_seconds",
+			Help:    "How long instances took from their start until they could serve (their first passing health check, or running without one), by tier; the scaler's lead time.",
+			Buckets: []float64{.1, .25, .5, 1, 2, 3, 5, 10, 20, 30, 60},
+		}, []string{"tier"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.reconcile, m.probes, m.scaling, NewCollector(o.Store, o.Drivers, o.StatsTimeout, o.Logger))
+	m.reg.MustRegister(m.requests, m.latency, m.reconcile, m.probes, m.scaling, m.startup, NewCollector(o.Store, o.Drivers, o.StatsTimeout, o.Logger))
 	if o.StorePath != "" {
 		path := o.StorePath
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -120,6 +126,11 @@ func (m *Metrics) ObserveProbeFailure(workload, instance string) {
 // is "out" (more replicas) or "in" (fewer).
 func (m *Metrics) ObserveScaling(workload, direction string) {
 	m.scaling.WithLabelValues(workload, direction).Inc()
+}
+
+// ObserveStartup records how long one instance of tier took to serve.
+func (m *Metrics) ObserveStartup(tier v1alpha1.Tier, d time.Duration) {
+	m.startup.WithLabelValues(string(tier)).Observe(d.Seconds())
 }
 
 // WatchDrivers reports the driver checks of the last heartbeat at every scrape, as
