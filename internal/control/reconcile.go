@@ -246,45 +246,17 @@ func summarize(insts []v1alpha1.Instance, replicas int) (v1alpha1.Phase, string,
 }
 
 // writeStatus stores the observed instances, phase and Ready condition, keeping the
-// assessment; it retries when another writer got there first.
+// assessment and the scaler's decision (objects.UpdateWorkloadStatus retries when another
+// writer got there first, and writes nothing when nothing changed).
 func (c *Controller) writeStatus(ctx context.Context, name string, insts []v1alpha1.Instance, phase v1alpha1.Phase, reason, msg string) error {
-	for attempt := 0; attempt < 5; attempt++ {
-		rec, err := c.o.Store.Get(ctx, v1alpha1.KindWorkload, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		w, err := objects.Workload(rec)
-		if err != nil {
-			return err
-		}
-		st := v1alpha1.WorkloadStatus{}
-		if w.Status != nil {
-			st = *w.Status
-		}
+	return objects.UpdateWorkloadStatus(ctx, c.o.Store, name, func(st *v1alpha1.WorkloadStatus) {
 		st.Instances, st.Phase = insts, phase
 		status := v1alpha1.ConditionTrue
 		if phase != v1alpha1.PhaseRunning {
 			status = v1alpha1.ConditionFalse
 		}
 		st.Conditions = setCondition(st.Conditions, v1alpha1.Condition{Type: "Ready", Status: status, Reason: reason, Message: msg}, c.o.Clock())
-		next, err := objects.Record(v1alpha1.KindWorkload, w.Metadata, w.Spec, st)
-		if err != nil {
-			return err
-		}
-		if string(next.Status) == string(rec.Status) {
-			return nil // nothing changed: no write, no event for watchers
-		}
-		next.ResourceVersion = rec.ResourceVersion
-		_, err = c.o.Store.UpdateStatus(ctx, next)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		return err
-	}
-	return fmt.Errorf("write status of workload %s: %w", name, store.ErrConflict)
+	})
 }
 
 // setCondition replaces the condition of the same type, keeping its transition time when

@@ -288,22 +288,7 @@ func addName(names map[string]map[string][]string, seg, name, ip string) {
 
 // writeStatus records what the host has of a declared segment.
 func (c *SegmentController) writeStatus(ctx context.Context, name string, info SegmentInfo, users int, setupErr error) error {
-	for attempt := 0; attempt < 5; attempt++ {
-		rec, err := c.o.Store.Get(ctx, v1alpha1.KindSegment, name)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		sg, err := objects.Segment(rec)
-		if err != nil {
-			return err
-		}
-		st := v1alpha1.SegmentStatus{}
-		if sg.Status != nil {
-			st = *sg.Status
-		}
+	return objects.UpdateSegmentStatus(ctx, c.o.Store, name, func(st *v1alpha1.SegmentStatus) {
 		cond := v1alpha1.Condition{Type: "Ready", Status: v1alpha1.ConditionTrue, Reason: "BridgeUp",
 			Message: fmt.Sprintf("bridge %s holds %s on %s", info.Bridge, info.Gateway, info.Subnet)}
 		if setupErr != nil {
@@ -313,21 +298,7 @@ func (c *SegmentController) writeStatus(ctx context.Context, name string, info S
 		}
 		st.Workloads = users
 		st.Conditions = setCondition(st.Conditions, cond, c.o.Clock())
-		next, err := objects.Record(v1alpha1.KindSegment, sg.Metadata, sg.Spec, st)
-		if err != nil {
-			return err
-		}
-		if string(next.Status) == string(rec.Status) {
-			return nil
-		}
-		next.ResourceVersion = rec.ResourceVersion
-		_, err = c.o.Store.UpdateStatus(ctx, next)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		return err
-	}
-	return fmt.Errorf("write status of segment %s: %w", name, store.ErrConflict)
+	})
 }
 
 // policyKey is the failed entry of the network policy (segment names are DNS labels, so it

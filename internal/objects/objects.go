@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -222,29 +223,53 @@ func MergeWorkloadStatus(cur, admitted []byte) []byte {
 // it, keeping everything else; when another writer got there first it reads again and
 // retries. A workload that is gone is not an error: there is nothing to record on.
 func UpdateWorkloadStatus(ctx context.Context, st *store.Store, name string, change func(*v1alpha1.WorkloadStatus)) error {
+	return updateStatus(ctx, st, v1alpha1.KindWorkload, name, func(rec store.Object) (v1alpha1.ObjectMeta, any, *v1alpha1.WorkloadStatus, error) {
+		w, err := Workload(rec)
+		if err != nil {
+			return v1alpha1.ObjectMeta{}, nil, nil, err
+		}
+		return w.Metadata, w.Spec, w.Status, nil
+	}, change)
+}
+
+// UpdateSegmentStatus is UpdateWorkloadStatus for segment name.
+func UpdateSegmentStatus(ctx context.Context, st *store.Store, name string, change func(*v1alpha1.SegmentStatus)) error {
+	return updateStatus(ctx, st, v1alpha1.KindSegment, name, func(rec store.Object) (v1alpha1.ObjectMeta, any, *v1alpha1.SegmentStatus, error) {
+		sg, err := Segment(rec)
+		if err != nil {
+			return v1alpha1.ObjectMeta{}, nil, nil, err
+		}
+		return sg.Metadata, sg.Spec, sg.Status, nil
+	}, change)
+}
+
+// updateStatus reads object name of kind, applies change to a copy of its status (the
+// zero status when it has none) and writes it back when it changed, retrying on conflicts.
+func updateStatus[S any](ctx context.Context, st *store.Store, kind, name string,
+	decode func(store.Object) (v1alpha1.ObjectMeta, any, *S, error), change func(*S)) error {
 	for attempt := 0; attempt < 10; attempt++ {
-		rec, err := st.Get(ctx, v1alpha1.KindWorkload, name)
+		rec, err := st.Get(ctx, kind, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		w, err := Workload(rec)
+		meta, spec, cur, err := decode(rec)
 		if err != nil {
 			return err
 		}
-		status := v1alpha1.WorkloadStatus{}
-		if w.Status != nil {
-			status = *w.Status
+		var status S
+		if cur != nil {
+			status = *cur
 		}
 		change(&status)
-		next, err := Record(v1alpha1.KindWorkload, w.Metadata, w.Spec, status)
+		next, err := Record(kind, meta, spec, status)
 		if err != nil {
 			return err
 		}
 		if string(next.Status) == string(rec.Status) {
-			return nil
+			return nil // nothing changed: no write, no event for watchers
 		}
 		next.ResourceVersion = rec.ResourceVersion
 		_, err = st.UpdateStatus(ctx, next)
@@ -252,5 +277,5 @@ func UpdateWorkloadStatus(ctx context.Context, st *store.Store, name string, cha
 			return err
 		}
 	}
-	return fmt.Errorf("write the status of workload %s: %w", name, store.ErrConflict)
+	return fmt.Errorf("write the status of %s %s: %w", strings.ToLower(kind), name, store.ErrConflict)
 }
