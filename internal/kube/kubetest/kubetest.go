@@ -52,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -76,6 +75,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"strata.dev/strata/deploy/crds"
+	"strata.dev/strata/internal/testmain"
 )
 
 // dirPattern names test directories (os.MkdirTemp's pattern).
@@ -240,22 +240,7 @@ func (e *Env) Main(m *testing.M) int {
 	*e = *started
 	fmt.Fprintf(os.Stderr, "kubetest: Kubernetes %s control plane up in %.1fs (%d CRDs)\n",
 		Version, e.Started.Seconds(), len(e.run.env.CRDs))
-	signal.Ignore(syscall.SIGPIPE)
-	interrupted := make(chan os.Signal, 1)
-	signal.Notify(interrupted, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		sig := <-interrupted
-		fmt.Fprintf(os.Stderr, "kube test harness: %v: tearing down\n", sig)
-		_ = e.Teardown()
-		os.Exit(1)
-	}()
-	code := m.Run()
-	signal.Stop(interrupted)
-	if err := e.Teardown(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	return code
+	return testmain.Run(m, "kube test harness", e.Teardown)
 }
 
 // Teardown stops the control plane, kills any of its processes still

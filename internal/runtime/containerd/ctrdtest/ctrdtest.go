@@ -39,7 +39,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,6 +50,7 @@ import (
 	"github.com/containerd/containerd/identifiers"
 
 	"strata.dev/strata/internal/runtime/containerd"
+	"strata.dev/strata/internal/testmain"
 )
 
 // RunscDefault is where runsc is looked for when STRATA_RUNSC is not set
@@ -156,24 +156,7 @@ func (e *Env) Main(m *testing.M, prefix string) int {
 		return 1
 	}
 	*e = *started
-	// Clean up on interruption too; a closed output pipe must not kill the
-	// run before its teardown.
-	signal.Ignore(syscall.SIGPIPE)
-	interrupted := make(chan os.Signal, 1)
-	signal.Notify(interrupted, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		sig := <-interrupted
-		fmt.Fprintf(os.Stderr, "containerd test harness: %v: tearing down\n", sig)
-		_ = e.Teardown()
-		os.Exit(1)
-	}()
-	code := m.Run()
-	signal.Stop(interrupted)
-	if err := e.Teardown(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	return code
+	return testmain.Run(m, "containerd test harness", e.Teardown)
 }
 
 // Teardown removes the leftovers, stops containerd, kills strays, unmounts
