@@ -173,8 +173,8 @@ func applyToCluster(ctx context.Context, s Streams, files []string, force bool, 
 
 // getClusterWorkloads prints the workloads strata runs in a namespace of a cluster.
 func getClusterWorkloads(ctx context.Context, s Streams, path, namespace, output string) error {
-	if output != "table" && output != "json" {
-		return fmt.Errorf("unknown output format %q: with --kubeconfig use table or json", output)
+	if err := checkOutput(output); err != nil {
+		return fmt.Errorf("with --kubeconfig: %w", err)
 	}
 	c, ns, err := kubeClient(path, namespace)
 	if err != nil {
