@@ -26,6 +26,9 @@ type BackupRepository struct {
 	// connected to an existing one.
 	Created bool      `json:"created"`
 	Added   time.Time `json:"added"`
+	// ReadOnly connections (repo connect --read-only) list, restore and verify, and take
+	// no lock; backups, deletes and prunes through them are refused.
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // BackupRepositoryRequest is the body of POST .../backuprepos/init and .../connect.
@@ -34,6 +37,9 @@ type BackupRepositoryRequest struct {
 	URL  string `json:"url"`
 	// Key is the repository's key in hexadecimal, as a key file holds it (connect only).
 	Key string `json:"key,omitempty"`
+	// ReadOnly connects for reading only (connect only): for storage this host may not
+	// write to, such as a bucket reached with read-only credentials.
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // RepositoryLock is a lock an operation holds on a backup repository: shared for

@@ -50,7 +50,7 @@ type savedWorkload struct {
 // uploaded.
 func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progress func(v1alpha1.BackupProgress)) (b *v1alpha1.Backup, err error) {
 	begin := m.o.Clock()
-	r, repoName, err := m.repo(ctx, req.Repo)
+	r, repoName, err := m.writableRepo(ctx, req.Repo, "backup of "+strings.Join(req.Workloads, ", "))
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func (m *Manager) Locks(ctx context.Context, repoName string) ([]v1alpha1.Reposi
 // Unlock removes the stale locks on repository repoName, or the one lock req names
 // (live or not), and says what is left.
 func (m *Manager) Unlock(ctx context.Context, repoName string, req v1alpha1.RepositoryUnlockRequest) (*v1alpha1.RepositoryUnlockResult, error) {
-	r, name, err := m.repo(ctx, repoName)
+	r, name, err := m.writableRepo(ctx, repoName, "unlock")
 	if err != nil {
 		return nil, err
 	}

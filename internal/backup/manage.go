@@ -78,7 +78,11 @@ func (m *Manager) Delete(ctx context.Context, repoName, id string) error {
 // Prune deletes the backups the retention does not keep, per group, and the chunks
 // nothing uses any more. With DryRun it only says what it would delete.
 func (m *Manager) Prune(ctx context.Context, req v1alpha1.BackupPruneRequest) (*v1alpha1.BackupPruneResult, error) {
-	r, name, err := m.repo(ctx, req.Repo)
+	repoOf := m.writableRepo
+	if req.DryRun {
+		repoOf = func(ctx context.Context, name, _ string) (*repo.Repo, string, error) { return m.repo(ctx, name) }
+	}
+	r, name, err := repoOf(ctx, req.Repo, "prune")
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrWrongKey), errors.Is(err, repo.ErrNotFound):
+	case errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrWrongKey), errors.Is(err, repo.ErrNotFound), errors.Is(err, repo.ErrReadOnly):
 		return invalid(err)
 	case errors.Is(err, repo.ErrExists):
 		return kindError{store.ErrAlreadyExists, err}
@@ -94,13 +94,14 @@ func classify(err error) error {
 	return err
 }
 
-// openRepo opens a repository as this daemon's connection name: its locks say so.
-func openRepo(ctx context.Context, url string, key repo.Key, name string) (*repo.Repo, error) {
+// openRepo opens a repository as this daemon's connection name (its locks say so), for
+// reading only when readOnly.
+func openRepo(ctx context.Context, url string, key repo.Key, name string, readOnly bool) (*repo.Repo, error) {
 	st, err := repo.OpenStorage(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
 	}
-	return repo.OpenStorageRepo(ctx, st, key, repo.Options{Holder: "strata daemon, repository " + name})
+	return repo.OpenStorageRepo(ctx, st, key, repo.Options{Holder: "strata daemon, repository " + name, ReadOnly: readOnly})
 }
 
 func (m *Manager) dir() string             { return filepath.Join(m.o.DataDir, "backup") }
@@ -186,6 +187,9 @@ func (m *Manager) prepareAdd(req *v1alpha1.BackupRepositoryRequest) ([]v1alpha1.
 // InitRepo creates a repository at req.URL and keeps its new key in
 // DataDir/backup/keys/NAME.key.
 func (m *Manager) InitRepo(ctx context.Context, req v1alpha1.BackupRepositoryRequest) (*v1alpha1.BackupRepository, error) {
+	if req.ReadOnly {
+		return nil, invalid(errors.New("a repository is created with write access: readOnly is for connecting to an existing one"))
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	list, err := m.prepareAdd(&req)
@@ -197,7 +201,7 @@ func (m *Manager) InitRepo(ctx context.Context, req v1alpha1.BackupRepositoryReq
 	if err != nil {
 		return nil, classify(err)
 	}
-	r, err := openRepo(ctx, req.URL, key, req.Name)
+	r, err := openRepo(ctx, req.URL, key, req.Name, false)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -217,7 +221,7 @@ func (m *Manager) ConnectRepo(ctx context.Context, req v1alpha1.BackupRepository
 	if err != nil {
 		return nil, classify(fmt.Errorf("the key file: %w", err))
 	}
-	r, err := openRepo(ctx, req.URL, key, req.Name)
+	r, err := openRepo(ctx, req.URL, key, req.Name, req.ReadOnly)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -230,13 +234,25 @@ func (m *Manager) ConnectRepo(ctx context.Context, req v1alpha1.BackupRepository
 
 // add records a repository; m.mu is held.
 func (m *Manager) add(list []v1alpha1.BackupRepository, req v1alpha1.BackupRepositoryRequest, r *repo.Repo, keyFile string, created bool) (*v1alpha1.BackupRepository, error) {
-	info := v1alpha1.BackupRepository{Name: req.Name, URL: r.URL(), ID: r.ID(), KeyFile: keyFile, Created: created, Added: m.o.Clock().UTC()}
+	info := v1alpha1.BackupRepository{Name: req.Name, URL: r.URL(), ID: r.ID(), KeyFile: keyFile, Created: created, Added: m.o.Clock().UTC(),
+		ReadOnly: req.ReadOnly}
 	if err := m.writeRepos(append(list, info)); err != nil {
 		return nil, fmt.Errorf("record repository %s: %w (its key is in %s)", req.Name, err, keyFile)
 	}
 	m.open[req.Name] = r
 	m.o.Logger.Info("backup repository added", "name", req.Name, "url", info.URL, "id", info.ID, "created", created)
 	return &info, nil
+}
+
+// writableRepo is repo for an operation that writes: a repository connected read-only is
+// refused before anything starts.
+func (m *Manager) writableRepo(ctx context.Context, name, what string) (*repo.Repo, string, error) {
+	r, name, err := m.repo(ctx, name)
+	if err == nil && r.ReadOnly() {
+		err = invalid(fmt.Errorf("%s: repository %s is connected read-only (strata repo connect --read-only): "+
+			"connect it with write access under another name, or use another repository", what, name))
+	}
+	return r, name, err
 }
 
 // repo opens (once) the repository called name ("" for the default one).
@@ -261,7 +277,7 @@ func (m *Manager) repo(ctx context.Context, name string) (*repo.Repo, string, er
 		if err != nil {
 			return nil, name, fmt.Errorf("repository %s: %w", name, err)
 		}
-		r, err := openRepo(ctx, info.URL, key, name)
+		r, err := openRepo(ctx, info.URL, key, name, info.ReadOnly)
 		if err != nil {
 			return nil, name, fmt.Errorf("repository %s: %w", name, err)
 		}

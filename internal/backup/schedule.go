@@ -143,7 +143,7 @@ func (m *Manager) runScheduled(ctx context.Context, s scheduled) {
 // pruneGroup applies keep to the backups of one group, then collects the chunks no
 // backup uses any more.
 func (m *Manager) pruneGroup(ctx context.Context, repoName, group string, keep v1alpha1.BackupKeep) error {
-	r, _, err := m.repo(ctx, repoName)
+	r, _, err := m.writableRepo(ctx, repoName, "prune of group "+group)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,8 @@ init creates a repository and a new key, which the daemon keeps in
 DATA_DIR/backup/keys/NAME.key (mode 0600). The key is the only way to read the backups:
 keep a copy of that file somewhere safe, away from the repository. connect opens a
 repository that another daemon created, with a copy of its key file, so that this host
-can list and restore its backups.
+can list and restore its backups; with --read-only it needs no write access to the
+storage (a restore host with read-only credentials, say).
 
 Operations lock the repository while they run: backups, restores and verifies share it,
 deletes and prunes take it alone, so two daemons (or two hosts) never delete what the
@@ -39,6 +40,7 @@ locks and unlock removes the stale ones.`,
 		Example: `  strata repo init file:///srv/backups
   strata repo init 's3://strata/host1?endpoint=s3.example.net' --name offsite
   strata repo connect file:///srv/backups --key-file default.key --name host1
+  strata repo connect 's3://strata/host1?endpoint=s3.example.net' --key-file host1.key --read-only
   strata repo list
   strata repo locks --repo offsite
   strata repo unlock --repo offsite`,
@@ -74,8 +76,9 @@ func newRepoInit(s Streams) *cobra.Command {
 
 func newRepoConnect(s Streams) *cobra.Command {
 	var name, keyFile string
+	var readOnly bool
 	cmd := &cobra.Command{
-		Use:   "connect URL --key-file FILE [--name NAME]",
+		Use:   "connect URL --key-file FILE [--name NAME] [--read-only]",
 		Short: "Open a repository another daemon created, with a copy of its key file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -90,7 +93,7 @@ func newRepoConnect(s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, err := cl.InitBackupRepo(c.Context(), v1alpha1.BackupRepositoryRequest{Name: name, URL: args[0], Key: key.Hex()}, true)
+			info, err := cl.InitBackupRepo(c.Context(), v1alpha1.BackupRepositoryRequest{Name: name, URL: args[0], Key: key.Hex(), ReadOnly: readOnly}, true)
 			if err != nil {
 				return apiFailure(err)
 			}
@@ -100,6 +103,7 @@ func newRepoConnect(s Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", v1alpha1.DefaultBackupRepository, "the repository's name, for --repo")
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "the repository's key file")
+	cmd.Flags().BoolVar(&readOnly, "read-only", false, "connect for listing, restoring and verifying only, taking no locks: for storage this host may not write to (read-only S3 credentials); backups, deletes and prunes through it are refused")
 	return cmd
 }
 
@@ -128,8 +132,11 @@ func newRepoList(s Streams) *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tURL\tID\tHOW\tADDED")
 			for _, r := range list {
 				how := "connected"
-				if r.Created {
+				switch {
+				case r.Created:
 					how = "created"
+				case r.ReadOnly:
+					how = "connected, read-only"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.URL, r.ID, how, r.Added.Local().Format(time.DateTime))
 			}

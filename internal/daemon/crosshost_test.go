@@ -39,7 +39,8 @@ spec:
 // filesystem) and a sandbox (root filesystem) as a group into a file repository; a
 // second daemon, with its own store, containerd and network, connects the repository
 // with the first one's key file and restores the group: the workloads run there with
-// identical data.
+// identical data. The second daemon connects read-only: it restores and lists locks, and
+// refuses to back up, prune or unlock.
 func TestRestoreOnAnotherDaemon(t *testing.T) {
 	if _, err := os.Stat("/opt/strata/bin/runsc"); err != nil {
 		t.Skip("the sandbox needs runsc: run `make host-setup`")
@@ -75,7 +76,11 @@ func TestRestoreOnAnotherDaemon(t *testing.T) {
 	other := newE2E(t)
 	other.start()
 	other.must("image", "import", filepath.Join(other.dir, "busybox.tar"))
-	other.must("repo", "connect", "file://"+repoDir, "--key-file", keyFile)
+	// Connected read-only, as a restore host with read-only credentials would be.
+	other.must("repo", "connect", "file://"+repoDir, "--key-file", keyFile, "--read-only")
+	if out := other.must("repo", "list"); !strings.Contains(out, "connected, read-only") {
+		t.Errorf("repo list on the second daemon:\n%s\nwant the connection marked read-only", out)
+	}
 	if list := other.backups("default"); len(list) != 1 || list[0].ID != b.ID {
 		t.Fatalf("the second daemon lists %+v, want %s", list, b.ID)
 	}
@@ -97,6 +102,8 @@ func TestRestoreOnAnotherDaemon(t *testing.T) {
 	if w := other.workload("vault"); w.Status.Tier != v1alpha1.TierSandbox {
 		t.Errorf("vault restored as a %s, want a sandbox", w.Status.Tier)
 	}
+	other.expectExit(2, "read-only", "backup", "create", "shop")
+	other.expectExit(2, "read-only", "backup", "prune", "--keep-last", "1")
 
 	// A third process writing a backup into the same repository holds a shared lock: the
 	// daemons may still back up, but not prune, until it is done or its lock is removed.
@@ -130,11 +137,12 @@ func checkRepoLocks(t *testing.T, a, other *e2e, repoDir, keyFile string) {
 	if len(locks.Items) != 1 || locks.Items[0].Kind != "shared" || fmt.Sprint(locks.Items[0].PID) != pid || locks.Items[0].Stale {
 		t.Fatalf("repo locks: %+v, want the test's live shared lock", locks.Items)
 	}
-	if out := other.must("repo", "unlock"); !strings.Contains(out, "removed 0 locks") || !strings.Contains(out, "1 locks stay") {
+	other.expectExit(2, "read-only", "repo", "unlock")
+	if out := a.must("repo", "unlock"); !strings.Contains(out, "removed 0 locks") || !strings.Contains(out, "1 locks stay") {
 		t.Errorf("unlock with only a live lock said %q, want nothing removed and the lock listed", out)
 	}
 	id := strings.TrimPrefix(locks.Items[0].Name, "locks/")
-	if out := other.must("repo", "unlock", "--lock", id); !strings.Contains(out, "removed 1 locks") {
+	if out := a.must("repo", "unlock", "--lock", id); !strings.Contains(out, "removed 1 locks") {
 		t.Errorf("unlock --lock said %q", out)
 	}
 	a.must("backup", "prune", "--keep-last", "5")

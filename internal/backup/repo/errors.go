@@ -12,6 +12,9 @@ var (
 	// ErrInvalid: a URL, name, option or argument is malformed. Retrying
 	// the same request cannot succeed.
 	ErrInvalid = errors.New("invalid")
+	// ErrReadOnly: the Repo was opened read-only (Options.ReadOnly) and
+	// the operation writes (a backup, a delete, a prune, a lock removal).
+	ErrReadOnly = errors.New("read-only")
 	// ErrNotFound: no object, backup or file of that name.
 	ErrNotFound = errors.New("not found")
 	// ErrExists: Init found the location not empty, or the key file

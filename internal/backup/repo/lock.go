@@ -147,6 +147,8 @@ type repoLock struct {
 	stop     chan struct{}
 	done     chan struct{}
 	once     sync.Once
+	// none: a read on a read-only Repo, which writes no lock object.
+	none bool
 }
 
 // lock takes a lock on the repository for op: it writes its lock object,
@@ -162,6 +164,12 @@ func (r *Repo) lock(ctx context.Context, op string, exclusive bool) (*repoLock, 
 	}
 	fail := func(err error) (*repoLock, error) {
 		return nil, fmt.Errorf("take %s lock for %s: %w", kind, op, err)
+	}
+	if r.opts.ReadOnly {
+		if exclusive || op == "backup" {
+			return nil, fmt.Errorf("%s of %s: %w: the repository was opened read-only; open it with write access to change it", op, r.URL(), ErrReadOnly)
+		}
+		return noLock(r), nil
 	}
 	var idb [lockIDLen / 2]byte
 	if _, err := rand.Read(idb[:]); err != nil {
@@ -446,9 +454,21 @@ func (l *repoLock) bind(ctx context.Context) (context.Context, context.CancelFun
 	}
 }
 
+// noLock is what a read takes on a read-only Repo: no lock object, never
+// lost, nothing to release.
+func noLock(r *Repo) *repoLock {
+	l := &repoLock{r: r, none: true}
+	l.ctx, l.lose = context.WithCancelCause(context.Background())
+	return l
+}
+
 // release stops the refreshing and deletes the lock object. It is safe
 // to call more than once.
 func (l *repoLock) release() {
+	if l.none {
+		l.once.Do(func() { l.lose(errLockReleased) })
+		return
+	}
 	l.once.Do(func() {
 		close(l.stop)
 		l.bgCancel()
@@ -471,6 +491,9 @@ func (r *Repo) Locks(ctx context.Context) ([]LockInfo, error) {
 // RemoveStaleLocks deletes the stale locks (see Locks) and returns them.
 // Live locks stay: their operations are still running.
 func (r *Repo) RemoveStaleLocks(ctx context.Context) ([]LockInfo, error) {
+	if r.opts.ReadOnly {
+		return nil, fmt.Errorf("remove stale locks of %s: %w: the repository was opened read-only", r.URL(), ErrReadOnly)
+	}
 	locks, err := r.readLocks(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("remove stale locks of %s: %w", r.URL(), err)
@@ -494,6 +517,9 @@ func (r *Repo) RemoveStaleLocks(ctx context.Context) ([]LockInfo, error) {
 // still runs lets a conflicting one start, and the running operation
 // fails at its next refresh.
 func (r *Repo) RemoveLock(ctx context.Context, name string) error {
+	if r.opts.ReadOnly {
+		return fmt.Errorf("remove lock: %w: the repository %s was opened read-only", ErrReadOnly, r.URL())
+	}
 	if !strings.HasPrefix(name, locksPrefix) {
 		name = locksPrefix + name
 	}

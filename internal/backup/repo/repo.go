@@ -86,6 +86,13 @@ type Options struct {
 	// DefaultLockStaleAge). Every process sharing a repository must use
 	// the same value.
 	LockStaleAge time.Duration
+	// ReadOnly opens the repository for reading only, for storage this
+	// process may not write to (read-only S3 credentials, a mounted copy):
+	// listing, restoring and verifying work and take no lock; everything
+	// that writes fails with ErrReadOnly. Without a lock, a prune elsewhere
+	// may delete chunks a read still needs: the read then fails, naming
+	// the missing chunk, and is safe to retry.
+	ReadOnly bool
 }
 
 func (o Options) withDefaults() Options {
@@ -127,6 +134,9 @@ func (r *Repo) ID() string { return r.id }
 
 // URL returns the repository's location, without credentials.
 func (r *Repo) URL() string { return r.st.URL() }
+
+// ReadOnly reports whether the Repo was opened read-only (Options.ReadOnly).
+func (r *Repo) ReadOnly() bool { return r.opts.ReadOnly }
 
 // Storage returns the storage the repository is kept in.
 func (r *Repo) Storage() Storage { return r.st }
