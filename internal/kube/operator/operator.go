@@ -108,6 +108,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	r := &Reconciler{cached: mgr.GetClient(), direct: direct, opts: opts}
 	if !opts.Scaler.Disabled {
 		so := opts.Scaler.withDefaults()
+		if so.Pods == nil {
+			so.Pods = mgr.GetAPIReader() // uncached: pods are read once per decision round, not watched
+		}
 		if so.Source == nil {
 			src, err := NewMetricsSource(mgr.GetConfig(), MetricsOptions{Step: so.Interval})
 			if err != nil {

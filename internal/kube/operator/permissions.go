@@ -16,7 +16,8 @@ import (
 //     watches one namespace; Deployments and StatefulSets are listed in every namespace to
 //     know whether a RuntimeClass is still in use;
 //   - the predictive scaler: the metrics API's PodMetrics listed (by label selector) for
-//     demand, and events created on Workloads (Scaled, MetricsUnavailable). It writes its
+//     demand, pods listed (by label) for their start-up times, which make the lead time, and
+//     events created on Workloads (Scaled, MetricsUnavailable). It writes its
 //     floor to status.scaling (workloads/status update); the reconcile applies it as the
 //     HorizontalPodAutoscaler's minReplicas (horizontalpodautoscalers patch).
 var Permissions = []rbacv1.PolicyRule{
@@ -31,6 +32,7 @@ var Permissions = []rbacv1.PolicyRule{
 	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"delete", "get", "list", "patch"}},
 	{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
+	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 }
 
 // LeaderElectionPermissions are the calls of leader election (--leader-elect), in the

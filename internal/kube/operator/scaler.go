@@ -43,6 +43,9 @@ type ScalerOptions struct {
 	// Startup is each tier's start-up time, for the default lead time; nil or a missing tier
 	// takes scale.DefaultStartup.
 	Startup map[v1alpha1.Tier]time.Duration
+	// Pods reads the cluster's pods, for the start-up times the lead time is made of (see
+	// startups); nil: the Startup figures are used. Setup gives the manager's API reader.
+	Pods client.Reader
 }
 
 func (o ScalerOptions) withDefaults() ScalerOptions {
@@ -126,6 +129,10 @@ func (s *Scaler) Step(ctx context.Context) error {
 	defer s.mu.Unlock()
 	seen := map[types.NamespacedName]bool{}
 	var errs []error
+	measured, err := s.measureStartups(ctx)
+	if err != nil {
+		errs = append(errs, err) // the defaults stand in
+	}
 	for i := range wl.Items {
 		w := &wl.Items[i]
 		key := client.ObjectKeyFromObject(w)
@@ -142,7 +149,7 @@ func (s *Scaler) Step(ctx context.Context) error {
 			continue
 		}
 		seen[key] = true
-		if err := s.decide(ctx, w); err != nil {
+		if err := s.decide(ctx, w, measured); err != nil {
 			errs = append(errs, fmt.Errorf("workload %s: %w", key, err))
 		}
 	}
@@ -172,7 +179,7 @@ func statusCondition(st *v1alpha1.WorkloadStatus, typ string) v1alpha1.Condition
 }
 
 // decide makes one decision for w.
-func (s *Scaler) decide(ctx context.Context, w *crd.Workload) error {
+func (s *Scaler) decide(ctx context.Context, w *crd.Workload, measured startups) error {
 	key := client.ObjectKeyFromObject(w)
 	st := s.state[key]
 	if st == nil {
@@ -225,13 +232,16 @@ func (s *Scaler) decide(ctx context.Context, w *crd.Workload) error {
 	st.hpa.Min, st.hpa.Max, st.hpa.Target = p.Min, p.Max, float64(p.TargetCPUPercent)/100
 	st.hpa.ScaleDownWindow = time.Duration(p.ScaleInCooldownSeconds) * time.Second
 
-	tier := doc.Status.Tier
+	lead, leadNote := s.lead(p, doc.Status.Tier, measured)
 	in := scale.DecisionInput{
 		Policy: p, Current: floor, RequestMilli: request, Now: now, Floor: true,
 		Demand: demand.Cores, Measured: demand.Pods, Series: demand.Series, Step: demand.Step,
-		Lead: p.Lead(scale.Startup(tier, s.o.Startup), s.o.Interval),
+		Lead: lead,
 	}
 	d := scale.Decide(in, st.hpa)
+	if d.Forecast {
+		d.Notes = append(d.Notes, leadNote)
+	}
 	if d.To == floor {
 		if prev != nil && int(prev.Replicas) == floor {
 			return nil
