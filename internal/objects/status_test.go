@@ -23,7 +23,7 @@ func TestUpdateStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec, err = st.Create(ctx, rec); err != nil {
+	if _, err = st.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	get := func() (*v1alpha1.Workload, uint64) {
