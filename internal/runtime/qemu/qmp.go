@@ -38,16 +38,7 @@ func dialMonitor(ctx context.Context, path string) (*monitor, error) {
 	m := &monitor{conn: conn, r: bufio.NewReader(conn)}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	var greeting struct {
-		QMP *json.RawMessage `json:"QMP"`
-	}
-	line, err := m.r.ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &greeting)
-	}
-	if err == nil && greeting.QMP == nil {
-		err = fmt.Errorf("no QMP greeting: %.80s", line)
-	}
+	err = m.greeting()
 	if err == nil {
 		_, err = m.execute(ctx, "qmp_capabilities", nil)
 	}
@@ -56,6 +47,35 @@ func dialMonitor(ctx context.Context, path string) (*monitor, error) {
 		return nil, fmt.Errorf("QMP handshake on %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// maxStaleEvents bounds the events a new connection may find before the greeting.
+const maxStaleEvents = 64
+
+// greeting reads the server's greeting. Events that QEMU emitted while the previous client
+// was leaving (a block job's status changes, say) may still sit in the monitor's output
+// and reach the next client first: those are skipped.
+func (m *monitor) greeting() error {
+	for range maxStaleEvents {
+		line, err := m.r.ReadBytes('\n')
+		if err != nil {
+			return err
+		}
+		var msg struct {
+			QMP   *json.RawMessage `json:"QMP"`
+			Event string           `json:"event"`
+		}
+		if err := json.Unmarshal(line, &msg); err != nil {
+			return fmt.Errorf("bad greeting %.80q: %w", line, err)
+		}
+		switch {
+		case msg.QMP != nil:
+			return nil
+		case msg.Event == "":
+			return fmt.Errorf("no QMP greeting: %.80s", line)
+		}
+	}
+	return fmt.Errorf("no QMP greeting after %d events", maxStaleEvents)
 }
 
 // execute runs one command and returns its "return" value.
