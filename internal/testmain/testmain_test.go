@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 // child starts this test binary as a harnessed run of TestRun, with the marker file in dir.
-func child(t *testing.T, block, fail bool, dir string) (*exec.Cmd, *strings.Builder) {
+func child(t *testing.T, block, fail bool, dir string) (*exec.Cmd, *output) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRun$", "-test.v")
 	cmd.Env = append(os.Environ(), envMark+"="+filepath.Join(dir, "mark"))
@@ -49,12 +50,30 @@ func child(t *testing.T, block, fail bool, dir string) (*exec.Cmd, *strings.Buil
 	if block {
 		cmd.Env = append(cmd.Env, envBlock+"=1")
 	}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &output{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &out
+	return cmd, out
+}
+
+// output collects a child's output while the test reads it.
+type output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }
 
 func exitCode(err error) int {
