@@ -66,6 +66,12 @@ type Capabilities struct {
 	// that allocates beyond MemoryBytes is OOM-killed (Status.OOMKilled).
 	Limits bool
 
+	// MemoryBound reports that MemoryBytes bounds the instance without Limits' cgroup:
+	// a VM's guest has that much memory, so a process cannot use more (its allocation
+	// fails, or the guest's kernel kills it), which the host sees as a failed exit, not
+	// as an OOM kill (Status.OOMKilled stays false).
+	MemoryBound bool
+
 	// Mounts reports that InstanceSpec.Mounts are honoured; a driver without it
 	// refuses a spec with mounts (ErrUnsupported) rather than lose the data.
 	Mounts bool

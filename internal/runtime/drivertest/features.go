@@ -83,10 +83,17 @@ const (
 )
 
 func (s *suite) testMemoryLimit(t *testing.T) {
-	if !s.caps.Limits {
-		t.Skip("driver does not enforce resource limits")
-	}
 	ev := subscribe(t, s.d)
+	// Under Limits the kill is the host's OOM kill, reported as such. A MemoryBound
+	// driver's instance cannot get the memory inside (a VM's guest refuses the allocation
+	// or its kernel kills the process): it fails, with no OOM report.
+	oomReported := s.caps.Limits
+	codeOK := func(code, want int) bool {
+		if want != 0 && !oomReported {
+			return code != 0
+		}
+		return code == want
+	}
 	tests := []struct {
 		name     string
 		mib      int
@@ -104,16 +111,17 @@ func (s *suite) testMemoryLimit(t *testing.T) {
 			spec.CPUMilli = 500
 			s.start(t, spec)
 			st := s.waitState(t, s.d, spec.ID, runtime.StateExited)
-			if st.OOMKilled != tt.wantOOM || st.ExitCode != tt.wantCode {
+			wantOOM := tt.wantOOM && oomReported
+			if st.OOMKilled != wantOOM || !codeOK(st.ExitCode, tt.wantCode) {
 				t.Errorf("allocating %d MiB under a %d MiB limit: exit code %d, oomKilled %v (%s); want %d, %v",
-					tt.mib, memoryLimit>>20, st.ExitCode, st.OOMKilled, st.Message, tt.wantCode, tt.wantOOM)
+					tt.mib, memoryLimit>>20, st.ExitCode, st.OOMKilled, st.Message, tt.wantCode, wantOOM)
 			}
 			if ev != nil {
 				exit := ev.wait(t, spec.ID, runtime.EventExit, s.opts.Timeout)
-				if exit.OOMKilled != tt.wantOOM || exit.ExitCode != tt.wantCode {
-					t.Errorf("exit event: code %d, oomKilled %v; want %d, %v", exit.ExitCode, exit.OOMKilled, tt.wantCode, tt.wantOOM)
+				if exit.OOMKilled != wantOOM || !codeOK(exit.ExitCode, tt.wantCode) {
+					t.Errorf("exit event: code %d, oomKilled %v; want %d, %v", exit.ExitCode, exit.OOMKilled, tt.wantCode, wantOOM)
 				}
-				if tt.wantOOM {
+				if wantOOM {
 					ev.wait(t, spec.ID, runtime.EventOOM, s.opts.Timeout)
 				}
 			}
@@ -122,10 +130,7 @@ func (s *suite) testMemoryLimit(t *testing.T) {
 }
 
 func (s *suite) testExec(t *testing.T) {
-	x, ok := s.d.(runtime.Execer)
-	if !ok {
-		t.Skip("driver cannot exec")
-	}
+	x := s.d.(runtime.Execer) // Run registers the test only for an Execer
 	spec := s.spec(t, "exec", script.Serve(longRun))
 	spec.Env = map[string]string{"GREETING": "hi"}
 	s.serve(t, spec)
@@ -176,10 +181,7 @@ func (s *suite) testExec(t *testing.T) {
 }
 
 func (s *suite) testImportImage(t *testing.T) {
-	imp, ok := s.d.(runtime.ImageImporter)
-	if !ok {
-		t.Skip("driver imports no images")
-	}
+	imp := s.d.(runtime.ImageImporter) // Run registers the test only for an ImageImporter
 	name := "localhost/strata/import-" + s.opts.Prefix
 	tests := []struct {
 		name    string
@@ -227,10 +229,7 @@ func (s *suite) testImportImage(t *testing.T) {
 }
 
 func (s *suite) testEvents(t *testing.T) {
-	ev := subscribe(t, s.d)
-	if ev == nil {
-		t.Skip("driver has no events")
-	}
+	ev := subscribe(t, s.d) // Run registers the test only for an EventSource
 	exit := s.spec(t, "event-exit", script.Exit(7))
 	s.start(t, exit)
 	if e := ev.wait(t, exit.ID, runtime.EventExit, s.opts.Timeout); e.ExitCode != 7 || e.OOMKilled || e.Time.IsZero() {

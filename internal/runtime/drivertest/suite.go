@@ -107,34 +107,52 @@ func Run(t *testing.T, factory Factory, opts Options) {
 		s.opts.Image = s.importTestImage(t, "localhost/strata/drivertest:"+s.opts.Prefix)
 	}
 
+	_, execer := d.(runtime.Execer)
+	_, importer := d.(runtime.ImageImporter)
+	_, events := d.(runtime.EventSource)
 	tests := []struct {
 		name string
 		run  func(t *testing.T)
+		// notFor, when set, says why the test does not apply to this driver: it lacks the
+		// ability the test is about (and declares so).
+		notFor string
 	}{
-		{"StartRunning", s.testStartRunning},
-		{"ExitCode", s.testExitCode},
-		{"StopWithinGrace", s.testStopWithinGrace},
-		{"StopKillsAfterGrace", s.testStopKillsAfterGrace},
-		{"KillMainProcess", s.testKillMainProcess},
-		{"RemoveRunning", s.testRemoveRunning},
-		{"AlreadyExists", s.testAlreadyExists},
-		{"NotFound", s.testNotFound},
-		{"InvalidSpec", s.testInvalidSpec},
-		{"CommandAndEnv", s.testCommandAndEnv},
-		{"ListLabels", s.testListLabels},
-		{"Mounts", s.testMounts},
-		{"MemoryLimit", s.testMemoryLimit},
-		{"Exec", s.testExec},
-		{"ImportImage", s.testImportImage},
-		{"Events", s.testEvents},
-		{"Readopt", s.testReadopt},
+		{"StartRunning", s.testStartRunning, ""},
+		{"ExitCode", s.testExitCode, ""},
+		{"StopWithinGrace", s.testStopWithinGrace, ""},
+		{"StopKillsAfterGrace", s.testStopKillsAfterGrace, ""},
+		{"KillMainProcess", s.testKillMainProcess, unless(s.opts.Kill != nil || s.caps.HostPID, "it has no host processes to kill and the suite was given no Kill")},
+		{"RemoveRunning", s.testRemoveRunning, ""},
+		{"AlreadyExists", s.testAlreadyExists, ""},
+		{"NotFound", s.testNotFound, ""},
+		{"InvalidSpec", s.testInvalidSpec, ""},
+		{"CommandAndEnv", s.testCommandAndEnv, ""},
+		{"ListLabels", s.testListLabels, ""},
+		{"Mounts", s.testMounts, ""},
+		{"MemoryLimit", s.testMemoryLimit, unless(s.caps.Limits || s.caps.MemoryBound, "it neither enforces nor bounds memory (Capabilities)")},
+		{"Exec", s.testExec, unless(execer, "it cannot exec (no runtime.Execer)")},
+		{"ImportImage", s.testImportImage, unless(importer, "it imports no images (no runtime.ImageImporter)")},
+		{"Events", s.testEvents, unless(events, "it has no events (no runtime.EventSource)")},
+		{"Readopt", s.testReadopt, ""},
 	}
 	for _, tt := range tests {
+		if tt.notFor != "" {
+			t.Logf("%s does not apply to driver %s: %s", tt.name, d.Name(), tt.notFor)
+			continue
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.run(t)
 		})
 	}
+}
+
+// unless returns why when the condition does not hold, else "".
+func unless(cond bool, why string) string {
+	if cond {
+		return ""
+	}
+	return why
 }
 
 // importTestImage builds the busybox test image named ref and imports it.

@@ -148,10 +148,10 @@ func (d *Driver) Name() string { return Name }
 func (d *Driver) Accel() string { return d.accel }
 
 // Capabilities implements runtime.Driver. Memory is the guest's size and
-// CPUs its count, which bound the guest but are not reported as OOM kills;
-// host directories cannot be mounted into a VM yet.
+// CPUs its count, which bound the guest but are not reported as OOM kills
+// (MemoryBound, not Limits); host directories cannot be mounted into a VM yet.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	return runtime.Capabilities{Tiers: []v1alpha1.Tier{v1alpha1.TierVM}, HostPID: true}
+	return runtime.Capabilities{Tiers: []v1alpha1.Tier{v1alpha1.TierVM}, HostPID: true, MemoryBound: true}
 }
 
 // Close implements runtime.Driver. VMs keep running.
