@@ -19,22 +19,15 @@ RUNSC=$RUNSC_DIR/runsc
 
 log() { printf 'build-runsc: %s\n' "$*"; }
 fail() { printf 'build-runsc: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ -x $RUNSC ]] && "$RUNSC" --version >/dev/null 2>&1; then
 	log "$RUNSC present ($("$RUNSC" --version 2>/dev/null | head -n 1))"
 	exit 0
 fi
 
-GO=${GO:-}
-if [[ -z $GO ]]; then
-	if command -v go >/dev/null 2>&1; then
-		GO=go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		GO=/usr/local/go/bin/go
-	else
-		fail "go not found on PATH nor at /usr/local/go/bin/go"
-	fi
-fi
+find_go
 
 mkdir -p "$RUNSC_DIR" || fail "cannot create $RUNSC_DIR (run as root)"
 
@@ -42,15 +35,18 @@ mkdir -p "$RUNSC_DIR" || fail "cannot create $RUNSC_DIR (run as root)"
 # place only when it works, so an interrupted build never leaves a broken
 # runsc at the stable path.
 tmp=$(mktemp -d "$RUNSC_DIR/.runsc-build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'stop_build; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 log "building gvisor.dev/gvisor/runsc@$RUNSC_VERSION into $RUNSC (takes a few minutes)"
 start=$SECONDS
 # The -X flag stamps the module version into `runsc --version`.
-CGO_ENABLED=0 GOBIN=$tmp GOFLAGS=-buildvcs=false \
+rc=0
+run_build runsc env CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS=-buildvcs=false \
 	"$GO" install -ldflags "-X gvisor.dev/gvisor/runsc/version.version=$RUNSC_VERSION" \
-	"gvisor.dev/gvisor/runsc@$RUNSC_VERSION" ||
-	fail "go install gvisor.dev/gvisor/runsc@$RUNSC_VERSION exited with status $?"
+	"gvisor.dev/gvisor/runsc@$RUNSC_VERSION" || rc=$?
+((rc == 0)) || fail "go install gvisor.dev/gvisor/runsc@$RUNSC_VERSION exited with status $rc (output above)"
 "$tmp/runsc" --version >/dev/null 2>&1 || fail "the built runsc does not run (\`runsc --version\` failed)"
 mv -f "$tmp/runsc" "$RUNSC"
 log "$RUNSC built in $((SECONDS - start))s ($("$RUNSC" --version 2>/dev/null | head -n 1))"

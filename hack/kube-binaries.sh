@@ -29,6 +29,8 @@ ETCD_MOD=$here/etcd
 
 log() { printf 'kube-binaries: %s\n' "$*"; }
 fail() { printf 'kube-binaries: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # module_version DIR MODULE prints the version of MODULE that DIR/go.mod requires.
 module_version() {
@@ -60,16 +62,7 @@ if apiserver_ok && etcd_ok; then
 	exit 0
 fi
 
-GO=${GO:-}
-if [[ -z $GO ]]; then
-	if command -v go >/dev/null 2>&1; then
-		GO=go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		GO=/usr/local/go/bin/go
-	else
-		fail "go not found on PATH nor at /usr/local/go/bin/go"
-	fi
-fi
+find_go
 
 mkdir -p "$ASSETS" || fail "cannot create $ASSETS (run as root, or set STRATA_KUBE_ASSETS to a writable directory)"
 
@@ -82,48 +75,20 @@ flock 9
 # into place only once it runs, so an interrupted build never leaves a
 # broken binary at the stable path.
 tmp=$(mktemp -d "$ASSETS/.build.XXXXXX")
-ticker=""
-builder=""
-# cleanup stops what a build left running (on an interruption too) and
-# removes the temporary directory.
-cleanup() {
-	local pid
-	for pid in $builder $ticker; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# On the way out (an interruption too): stop a running build, remove the
+# temporary directory.
+trap 'stop_build; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # build NAME MODDIR PACKAGE LDFLAGS compiles PACKAGE from the wrapper module
-# in MODDIR into $tmp/NAME, printing a line every minute so that a long
-# build shows it is alive. -buildvcs=false: the wrapper module lives inside
-# strata's checkout, whose VCS state says nothing about the binary.
+# in MODDIR into $tmp/NAME (run_build prints progress). -buildvcs=false: the
+# wrapper module lives inside strata's checkout, whose VCS state says nothing
+# about the binary.
 build() {
-	local name=$1 dir=$2 pkg=$3 ldflags=$4 start=$SECONDS
-	(
-		# Waiting on sleep in the background lets TERM end it at once.
-		trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-		while :; do
-			sleep 60 &
-			nap=$!
-			wait "$nap"
-			log "$name: still building ($(((SECONDS - start) / 60)) min)"
-		done
-	) &
-	ticker=$!
-	CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" \
-		nice -n 10 "$GO" -C "$dir" build -ldflags "$ldflags" -o "$tmp/$name" "$pkg" &
-	builder=$!
-	local rc=0
-	wait "$builder" || rc=$?
-	builder=""
-	kill "$ticker" 2>/dev/null || true
-	wait "$ticker" 2>/dev/null || true
-	ticker=""
+	local name=$1 dir=$2 pkg=$3 ldflags=$4 start=$SECONDS rc=0
+	run_build "$name" env CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" \
+		"$GO" -C "$dir" build -ldflags "$ldflags" -o "$tmp/$name" "$pkg" || rc=$?
 	((rc == 0)) || fail "go build $pkg (module $dir) exited with status $rc (output above)"
 	"$tmp/$name" --version >/dev/null 2>&1 || fail "the built $name does not run (\`$name --version\` failed)"
 	mv -f "$tmp/$name" "$ASSETS/$name"

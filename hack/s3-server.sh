@@ -27,6 +27,8 @@ BIN=$DIR/versitygw
 
 log() { printf 's3-server: %s\n' "$*"; }
 fail() { printf 's3-server: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # binary_ok reports whether the cached binary runs and is the wanted version.
 binary_ok() {
@@ -38,16 +40,7 @@ if binary_ok; then
 	exit 0
 fi
 
-GO=${GO:-}
-if [[ -z $GO ]]; then
-	if command -v go >/dev/null 2>&1; then
-		GO=go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		GO=/usr/local/go/bin/go
-	else
-		fail "go not found on PATH nor at /usr/local/go/bin/go"
-	fi
-fi
+find_go
 
 mkdir -p "$DIR" || fail "cannot create $DIR (run as root, or set STRATA_S3_CACHE to a writable directory)"
 
@@ -63,30 +56,15 @@ fi
 # The build goes into a temporary directory and the binary moves into place
 # only once it runs, so an interrupted build never leaves a broken binary.
 tmp=$(mktemp -d "$DIR/.build.XXXXXX")
-ticker=""
-cleanup() {
-	if [[ -n $ticker ]]; then
-		kill "$ticker" 2>/dev/null || true
-		wait "$ticker" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'stop_build; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 log "building versitygw $VERSION into $DIR (the first build takes 5-10 minutes on 2 cores)"
 start=$SECONDS
-(
-	while sleep 60; do
-		log "still building ($(((SECONDS - start) / 60)) min)"
-	done
-) &
-ticker=$!
 rc=0
-CGO_ENABLED=0 GOBIN=$tmp GOFLAGS="-trimpath -buildvcs=false" \
-	nice -n 10 "$GO" install -ldflags "-s -w -X=main.Version=$VERSION" "$PKG@$VERSION" || rc=$?
-kill "$ticker" 2>/dev/null || true
-wait "$ticker" 2>/dev/null || true
-ticker=""
+run_build versitygw env CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS="-trimpath -buildvcs=false" \
+	"$GO" install -ldflags "-s -w -X=main.Version=$VERSION" "$PKG@$VERSION" || rc=$?
 ((rc == 0)) || fail "go install $PKG@$VERSION exited with status $rc (output above)"
 "$tmp/versitygw" --version >/dev/null 2>&1 || fail "the built versitygw does not run (\`versitygw --version\` failed)"
 mv -f "$tmp/versitygw" "$BIN"
