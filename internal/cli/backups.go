@@ -26,10 +26,7 @@ func newBackupCreate(s Streams) *cobra.Command {
 		Short: "Back up workloads together, at one point in time, into a repository",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
@@ -90,10 +87,7 @@ func newBackupList(s Streams) *cobra.Command {
 		Short: "List the backups in a repository; -o json prints {\"items\": [...]}",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
@@ -190,10 +184,7 @@ one (UTC); it deletes the others and the chunks no backup uses any more. A reten
 keeps nothing is refused. --dry-run says what would go.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
@@ -248,10 +239,7 @@ It never replaces a workload: a name in use is refused; restore under another na
   strata restore 3f2a9c01d4e5b6a7 --workload db --repo offsite`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
@@ -298,10 +286,7 @@ The result is recorded as a DrillSucceeded or DrillFailed event on the workloads
   strata drill shop --repo offsite -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}

@@ -23,6 +23,15 @@ func socketFlag(cmd *cobra.Command) *string {
 	return pf.String("socket", def, "the daemon's unix socket (or set STRATA_SOCKET)")
 }
 
+// newClientFor checks a command's -o flag (table or json, see checkOutput) before it
+// connects to the daemon, so that a bad flag fails before any request.
+func newClientFor(cmd *cobra.Command, output string) (*client.Client, error) {
+	if err := checkOutput(output); err != nil {
+		return nil, err
+	}
+	return newClient(cmd)
+}
+
 // newClient returns a client for the daemon the flags select: its TCP listener when
 // --server is given, else its unix socket.
 func newClient(cmd *cobra.Command) (*client.Client, error) {

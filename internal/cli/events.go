@@ -27,10 +27,7 @@ one JSON object per line.`,
   strata events -w`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}

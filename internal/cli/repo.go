@@ -114,10 +114,7 @@ func newRepoList(s Streams) *cobra.Command {
 		Short: "List the backup repositories the daemon knows",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
@@ -154,10 +151,7 @@ func newRepoLocks(s Streams) *cobra.Command {
 		Short: "List the locks operations hold on a backup repository",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
@@ -196,10 +190,7 @@ lets another operation delete data that one still needs.`,
   strata repo unlock --repo offsite --lock 3f2a9c...`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}

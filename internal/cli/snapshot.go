@@ -53,10 +53,7 @@ func newSnapshotCreate(s Streams) *cobra.Command {
 		Short: "Snapshot a workload's running instances",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
@@ -84,10 +81,7 @@ func newSnapshotList(s Streams) *cobra.Command {
 		Short: "List snapshots, of one workload or of all; -o json prints {\"items\": [Snapshot...]}",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
+			cl, err := newClientFor(c, output)
 			if err != nil {
 				return err
 			}
