@@ -129,10 +129,14 @@ func (s *Scaler) Step(ctx context.Context) error {
 	defer s.mu.Unlock()
 	seen := map[types.NamespacedName]bool{}
 	var errs []error
-	measured, err := s.measureStartups(ctx)
-	if err != nil {
-		errs = append(errs, err) // the defaults stand in
-	}
+	// The pods' start-up times are read at most once a round, and only when a workload's
+	// lead needs them (no leadSeconds); when they cannot be read the defaults stand in.
+	var measureErr error
+	measured := sync.OnceValue(func() startups {
+		st, err := s.measureStartups(ctx)
+		measureErr = err
+		return st
+	})
 	for i := range wl.Items {
 		w := &wl.Items[i]
 		key := client.ObjectKeyFromObject(w)
@@ -158,6 +162,9 @@ func (s *Scaler) Step(ctx context.Context) error {
 			delete(s.state, key)
 		}
 	}
+	if measureErr != nil {
+		errs = append(errs, measureErr)
+	}
 	return errors.Join(errs...)
 }
 
@@ -179,7 +186,7 @@ func statusCondition(st *v1alpha1.WorkloadStatus, typ string) v1alpha1.Condition
 }
 
 // decide makes one decision for w.
-func (s *Scaler) decide(ctx context.Context, w *crd.Workload, measured startups) error {
+func (s *Scaler) decide(ctx context.Context, w *crd.Workload, measured func() startups) error {
 	key := client.ObjectKeyFromObject(w)
 	st := s.state[key]
 	if st == nil {
@@ -193,6 +200,7 @@ func (s *Scaler) decide(ctx context.Context, w *crd.Workload, measured startups)
 	if request <= 0 {
 		return nil // SetDefaults gives every workload a cpu request
 	}
+	lead, leadNote := s.lead(p, doc.Status.Tier, measured)
 	demand, err := s.o.Source.Demand(ctx, Target{Namespace: w.Namespace, Workload: w.Name, Selector: labels.Set{render.LabelWorkload: w.Name}})
 	if errors.Is(err, ErrMetricsUnavailable) {
 		if !s.unavailable {
@@ -232,7 +240,6 @@ func (s *Scaler) decide(ctx context.Context, w *crd.Workload, measured startups)
 	st.hpa.Min, st.hpa.Max, st.hpa.Target = p.Min, p.Max, float64(p.TargetCPUPercent)/100
 	st.hpa.ScaleDownWindow = time.Duration(p.ScaleInCooldownSeconds) * time.Second
 
-	lead, leadNote := s.lead(p, doc.Status.Tier, measured)
 	in := scale.DecisionInput{
 		Policy: p, Current: floor, RequestMilli: request, Now: now, Floor: true,
 		Demand: demand.Cores, Measured: demand.Pods, Series: demand.Series, Step: demand.Step,

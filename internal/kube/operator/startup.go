@@ -85,11 +85,11 @@ func (st startups) median(tier v1alpha1.Tier) (time.Duration, int) {
 // lead is how far ahead the scaler provisions tier under policy p, and a note saying
 // where that came from: spec.scaling.leadSeconds, the median start-up of the tier's pods in
 // the cluster, or, before one is ready, the benchmarked default.
-func (s *Scaler) lead(p scale.Policy, tier v1alpha1.Tier, st startups) (time.Duration, string) {
+func (s *Scaler) lead(p scale.Policy, tier v1alpha1.Tier, measured func() startups) (time.Duration, string) {
 	if p.LeadSeconds > 0 {
 		return p.Lead(0, s.o.Interval), fmt.Sprintf("lead %ds from spec.scaling.leadSeconds", p.LeadSeconds)
 	}
-	if d, n := st.median(tier); n > 0 {
+	if d, n := measured().median(tier); n > 0 {
 		return p.Lead(d, s.o.Interval), fmt.Sprintf("lead = %s start-up (median of %d ready %s pods in the cluster, creation to Ready) + %s interval",
 			d.Round(100*time.Millisecond), n, tier, s.o.Interval)
 	}

@@ -90,10 +90,11 @@ func TestLeadFromPods(t *testing.T) {
 	}
 
 	s := NewScaler(c, ns, ScalerOptions{Source: &scriptedSource{}, Interval: 15 * time.Second, Pods: c}, logr.Discard())
-	measured, err := s.measureStartups(ctx)
+	st, err := s.measureStartups(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	measured := func() startups { return st }
 	p := scale.Policy{Predictive: true}
 	lead, note := s.lead(p, v1alpha1.TierContainer, measured)
 	if lead != 22*time.Second || !strings.Contains(note, "7s start-up (median of 3 ready container pods in the cluster") {
@@ -104,7 +105,8 @@ func TestLeadFromPods(t *testing.T) {
 		t.Errorf("sandbox lead %v, %q; want the default %v", lead, note, want)
 	}
 	p.LeadSeconds = 90
-	if lead, _ = s.lead(p, v1alpha1.TierContainer, measured); lead != 90*time.Second {
+	unused := func() startups { t.Error("pods read for a lead that leadSeconds sets"); return nil }
+	if lead, _ = s.lead(p, v1alpha1.TierContainer, unused); lead != 90*time.Second {
 		t.Errorf("lead with leadSeconds 90 = %v", lead)
 	}
 }
