@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
 	"os/signal"
 	"syscall"
@@ -22,8 +23,11 @@ the unix socket (mode 0600: root only).
 Containers and sandboxes run under containerd: an existing one (--containerd-socket), or a
 private one that strata starts with its state under the data dir (--start-containerd). The
 sandbox tier needs gVisor's runsc (make host-setup builds it into /opt/strata/bin/runsc).
-VMs run under QEMU, with KVM when /dev/kvm is usable and software emulation otherwise; an
-image VM boots strata's guest kernel (make host-setup installs it under
+VMs run under QEMU. A /dev/kvm that opens is no proof that KVM works, so at start the daemon
+boots a probe guest under KVM (at most 5 s, cached until the host reboots) and uses KVM when
+it runs, software emulation (TCG) otherwise; the reason is in the log, /readyz and strata get
+hosts. --vm-accel kvm insists on KVM (VMs are refused, saying why, when it does not work);
+--vm-accel tcg skips the probe. An image VM boots strata's guest kernel (make host-setup installs it under
 /opt/strata/guest/kernel) with strata-guest as its init (make build puts it next to strata).
 
 With --listen HOST:PORT it also serves the API over TCP with TLS 1.3, to clients that send
@@ -31,6 +35,10 @@ a bearer token. On first start it creates a CA, a server certificate and a token
 an admin token under DATA_DIR/tls; clients need ca.crt and a token (strata --server
 https://HOST:PORT --ca-file ca.crt --token-file FILE). Remove a line of DATA_DIR/tls/tokens
 to revoke its token; the daemon notices within a second.
+
+Run-time files (the instances' network namespace handles) live under --run-dir: /run/strata
+for the default data dir, /run/strata-HASH for another, so that a second daemon with its own
+--data-dir (and --socket) never collides with the first by instance name.
 
 Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts what runs.
 
@@ -44,6 +52,11 @@ stopped and removed).`,
   strata serve --start-containerd --restore-store /srv/backups/strata-2026-11-26.db`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			switch cfg.VMAccel {
+			case "auto", "kvm", "tcg":
+			default:
+				return fmt.Errorf("--vm-accel %q: want auto, kvm or tcg\nRun '%s --help' for usage", cfg.VMAccel, c.CommandPath())
+			}
 			cfg.Socket, _ = c.Flags().GetString("socket")
 			cfg.Logger = slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -57,7 +70,9 @@ stopped and removed).`,
 	cmd.Flags().StringVar(&cfg.DataDir, "data-dir", daemon.DefaultDataDir, "where the daemon keeps its state")
 	cmd.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", "", "containerd to use (default: /run/containerd/containerd.sock, unless --start-containerd)")
 	cmd.Flags().BoolVar(&cfg.StartContainerd, "start-containerd", false, "start a private containerd under the data dir (or reuse the one an earlier run started)")
-	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default /run/strata/netns)")
+	cmd.Flags().StringVar(&cfg.RunDir, "run-dir", "", "where run-time files live (default /run/strata for the default data dir, /run/strata-HASH of the data dir otherwise)")
+	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default RUN_DIR/netns)")
+	cmd.Flags().StringVar(&cfg.VMAccel, "vm-accel", "auto", "the vm tier's accelerator: auto (KVM when a probe guest runs under it, else TCG), kvm (refuse VMs when KVM does not work) or tcg")
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
 	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "strata's guest kernel for image VMs (default /opt/strata/guest/kernel)")

@@ -4,6 +4,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +38,23 @@ const (
 	DefaultDataDir = "/var/lib/strata"
 	DefaultSocket  = "/run/strata/strata.sock"
 	DefaultRunsc   = "/opt/strata/bin/runsc"
+	DefaultRunDir  = "/run/strata"
 )
+
+// RunDirFor is the run-time directory of a daemon over dataDir: DefaultRunDir for the
+// default data dir, else /run/strata-<12 hex digits of the SHA-256 of dataDir's absolute
+// path>, so that daemons over different data dirs keep apart.
+func RunDirFor(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	if filepath.Clean(abs) == DefaultDataDir {
+		return DefaultRunDir
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
+	return DefaultRunDir + "-" + hex.EncodeToString(sum[:6])
+}
 
 // Config configures the daemon.
 type Config struct {
@@ -47,8 +65,15 @@ type Config struct {
 	StartContainerd  bool
 	// Runsc is gVisor's runsc; empty: DefaultRunsc when it exists (else no sandbox tier).
 	Runsc string
-	// NetNSDir is where instances' network namespaces are mounted (default /run/strata/netns).
+	// RunDir holds the daemon's run-time files, which last until the host reboots: the
+	// network namespace handles of its instances. Default: DefaultRunDir for the default
+	// data dir, RunDirFor(DataDir) for another, so that two daemons never share them.
+	RunDir string
+	// NetNSDir is where instances' network namespaces are mounted (default RunDir/netns).
 	NetNSDir string
+	// VMAccel is how the vm tier picks its accelerator: auto (default), kvm or tcg
+	// (qemu.Config.Accel).
+	VMAccel string
 	// Listen, when set, also serves the API on this TCP address over TLS with bearer
 	// tokens; the CA, server certificate and token file live under DataDir/tls.
 	Listen string
@@ -74,7 +99,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Socket == "" {
 		cfg.Socket = DefaultSocket
 	}
-	for _, d := range []string{cfg.DataDir, filepath.Dir(cfg.Socket)} {
+	if cfg.RunDir == "" {
+		cfg.RunDir = RunDirFor(cfg.DataDir)
+	}
+	if cfg.NetNSDir == "" {
+		cfg.NetNSDir = filepath.Join(cfg.RunDir, "netns")
+	}
+	for _, d := range []string{cfg.DataDir, cfg.RunDir, filepath.Dir(cfg.Socket)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
@@ -134,7 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 	all := []runtime.Driver{driver}
 	vm, err := qemu.New(ctx, qemu.Config{
 		StateDir: filepath.Join(cfg.DataDir, "vm"), KernelDir: cfg.GuestKernelDir, GuestInit: cfg.GuestInit,
-		Images: driver, OpenTap: nm.OpenTap, Logger: log,
+		Images: driver, OpenTap: nm.OpenTap, Accel: cfg.VMAccel, Logger: log,
 	})
 	accel := ""
 	if err != nil {
@@ -142,7 +173,6 @@ func Run(ctx context.Context, cfg Config) error {
 		missing = append(missing, v1alpha1.DriverStatus{Name: "qemu", Tiers: []v1alpha1.Tier{v1alpha1.TierVM},
 			Message: "the vm tier is unavailable: " + err.Error()})
 	} else {
-		log.Info("vm tier", "accel", vm.Accel())
 		all = append(all, vm)
 		accel = vm.Accel()
 	}

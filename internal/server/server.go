@@ -181,6 +181,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // ListenUnix listens on a unix socket that only the daemon's user may use (mode 0600),
 // replacing a stale socket file left by a daemon that died.
 func ListenUnix(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("another daemon serves %s: give this one its own --socket (and --data-dir)", path)
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket: %w", err)
 	}

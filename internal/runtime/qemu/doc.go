@@ -39,8 +39,16 @@
 //
 // # Acceleration
 //
-// KVM when /dev/kvm can be opened for reading and writing, TCG otherwise;
-// the Status.Message of a running instance says which.
+// A device that opens is no proof that KVM runs guests (some hosts have a
+// /dev/kvm whose CPU cannot run one: QEMU aborts setting MSRs, or the guest
+// hangs). So New boots a probe guest under KVM, with the CPU model VMs use
+// (-cpu host): a 64 KiB firmware whose reset vector writes a value to QEMU's
+// debug-exit port. KVM is used when QEMU exits with that value within
+// ProbeTimeout, TCG otherwise (Config.Accel "auto"); the reason is in the
+// driver's check and logged once. The outcome is cached in StateDir for the
+// boot of the host, keyed by the boot ID, kernel, QEMU program and CPU. An
+// instance records its accelerator and keeps it; the Status.Message of a
+// running instance says which.
 // Under TCG a microVM's kernel needs the TSC frequency on its command line
 // (package guest computes it).
 package qemu

@@ -43,9 +43,15 @@ type Config struct {
 	// OpenTap opens the tap device of instance id for QEMU; required for
 	// specs with VMNet.
 	OpenTap func(id string) (*os.File, error)
-	// KVM forces the accelerator choice: "kvm", "tcg", or "" to use KVM when
-	// /dev/kvm is usable.
+	// Accel is how the accelerator is chosen: AccelAuto (or "") boots a probe
+	// guest under KVM and uses KVM when it runs, TCG otherwise; AccelKVM
+	// insists on KVM (VMs are refused, with the probe's reason, when it does
+	// not work); AccelTCG uses software emulation without probing.
 	Accel string
+	// KVMDevice is the KVM device the probe opens (default DefaultKVMDevice);
+	// ProbeTimeout bounds the probe guest's run (default DefaultProbeTimeout).
+	KVMDevice    string
+	ProbeTimeout time.Duration
 	// BootTimeout bounds how long Start waits for QEMU's monitor to answer
 	// (default 30 s).
 	BootTimeout time.Duration
@@ -54,9 +60,10 @@ type Config struct {
 
 // Driver runs VMs with QEMU.
 type Driver struct {
-	cfg   Config
-	log   *slog.Logger
-	accel string
+	cfg    Config
+	log    *slog.Logger
+	accel  string
+	choice accelChoice
 
 	mu       sync.Mutex
 	closed   bool
@@ -102,16 +109,32 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Accel == "" {
+		cfg.Accel = AccelAuto
+	}
+	if cfg.Accel != AccelAuto && cfg.Accel != AccelKVM && cfg.Accel != AccelTCG {
+		return nil, fmt.Errorf("qemu driver: accelerator %q: want auto, kvm or tcg", cfg.Accel)
+	}
+	if cfg.KVMDevice == "" {
+		cfg.KVMDevice = DefaultKVMDevice
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("qemu driver: %w", err)
 	}
 	d := &Driver{
-		cfg: cfg, log: cfg.Logger, accel: chooseAccel(cfg.Accel),
+		cfg: cfg, log: cfg.Logger,
 		reaped: map[string]syscall.WaitStatus{}, children: map[string]chan struct{}{}, subs: map[chan runtime.Event]struct{}{},
 		agents: map[string]*guest.AgentClient{}, stop: make(chan struct{}),
 	}
-	if cfg.Accel != "" && cfg.Accel != accelKVM && cfg.Accel != accelTCG {
-		return nil, fmt.Errorf("qemu driver: accel %q: want kvm, tcg or empty", cfg.Accel)
+	d.choice = d.chooseAccel(ctx, cfg.Accel)
+	d.accel = d.choice.Accel
+	if d.choice.Refused != "" {
+		d.log.Error("vm accelerator", "accel", d.accel, "reason", d.choice.Reason)
+	} else {
+		d.log.Info("vm accelerator", "accel", d.accel, "reason", d.choice.Reason)
 	}
 	// Settle what ended while no driver watched.
 	ids, err := d.ids()
@@ -128,24 +151,21 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	return d, nil
 }
 
-// chooseAccel picks KVM when /dev/kvm can be opened for reading and writing.
-func chooseAccel(forced string) string {
-	if forced != "" {
-		return forced
-	}
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return accelTCG
-	}
-	_ = f.Close()
-	return accelKVM
-}
-
 // Name implements runtime.Driver.
 func (d *Driver) Name() string { return Name }
 
-// Accel reports the accelerator new instances use: "kvm" or "tcg".
-func (d *Driver) Accel() string { return d.accel }
+// Accel reports the accelerator new instances use: "kvm" or "tcg"; "" when KVM was
+// demanded and does not work, so that VMs are refused (see AccelReason).
+func (d *Driver) Accel() string {
+	if d.choice.Refused != "" {
+		return ""
+	}
+	return d.accel
+}
+
+// AccelReason says why the driver uses its accelerator, and with --vm-accel kvm on a
+// host whose KVM does not work, that VMs are refused.
+func (d *Driver) AccelReason() string { return d.choice.Reason }
 
 // Capabilities implements runtime.Driver. Memory is the guest's size and
 // CPUs its count, which bound the guest but are not reported as OOM kills

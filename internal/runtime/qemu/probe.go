@@ -11,8 +11,9 @@ import (
 
 var _ runtime.Prober = (*Driver)(nil)
 
-// Probe implements runtime.Prober: QEMU and qemu-img are executable (the
-// accelerator is named in the message), and strata's guest kernel and init,
+// Probe implements runtime.Prober: QEMU and qemu-img are executable and the
+// accelerator the daemon demands works (the accelerator and why it was chosen
+// are in the message), and strata's guest kernel and init,
 // which image VMs boot, are in place.
 func (d *Driver) Probe(context.Context) []runtime.Check {
 	vm := []v1alpha1.Tier{v1alpha1.TierVM}
@@ -22,9 +23,11 @@ func (d *Driver) Probe(context.Context) []runtime.Check {
 		q.Message = runtime.CheckExecutable(d.cfg.QEMU).Error() + " (install qemu-system-x86: `make host-setup`)"
 	case runtime.CheckExecutable(d.cfg.QEMUImg) != nil:
 		q.Message = runtime.CheckExecutable(d.cfg.QEMUImg).Error() + " (install qemu-utils: `make host-setup`)"
+	case d.choice.Refused != "":
+		q.Message = fmt.Sprintf("%s: %s", d.cfg.QEMU, d.choice.Reason)
 	default:
 		q.Ready = true
-		q.Message = fmt.Sprintf("%s with %s", d.cfg.QEMU, accelText(d.accel))
+		q.Message = fmt.Sprintf("%s with %s", d.cfg.QEMU, d.choice.Reason)
 	}
 	g := runtime.Check{Name: "guest", Tiers: vm}
 	k, err := guest.FindKernel(d.cfg.KernelDir)
@@ -37,11 +40,4 @@ func (d *Driver) Probe(context.Context) []runtime.Check {
 		g.Ready, g.Message = true, fmt.Sprintf("kernel %s, init %s", k.Version, d.cfg.GuestInit)
 	}
 	return []runtime.Check{q, g}
-}
-
-func accelText(accel string) string {
-	if accel == accelKVM {
-		return "KVM"
-	}
-	return "TCG (software emulation: /dev/kvm is absent or not usable)"
 }

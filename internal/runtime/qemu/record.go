@@ -165,7 +165,7 @@ func accelMessage(accel string) string {
 	if accel == accelKVM {
 		return "running under KVM"
 	}
-	return "running under TCG (software emulation: no usable /dev/kvm)"
+	return "running under TCG (software emulation)"
 }
 
 // procStart returns the start time of process pid in clock ticks since boot,

@@ -45,6 +45,10 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 	if spec.Tier != v1alpha1.TierVM {
 		return runtime.Status{}, fmt.Errorf("%w: the qemu driver runs the vm tier, not %s", runtime.ErrUnsupported, spec.Tier)
 	}
+	if d.choice.Refused != "" {
+		return runtime.Status{}, fmt.Errorf("%w: instance %q: %s; the daemon runs with --vm-accel kvm (use auto or tcg to run VMs under software emulation)",
+			runtime.ErrUnsupported, spec.ID, d.choice.Refused)
+	}
 	if len(spec.Mounts) > 0 {
 		return runtime.Status{}, fmt.Errorf("%w: instance %q: volumes and host directories cannot be mounted into a VM yet; use the container or sandbox tier for workloads with volumes",
 			runtime.ErrUnsupported, spec.ID)
