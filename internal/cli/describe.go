@@ -124,7 +124,7 @@ func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Even
 			continue
 		}
 		n++
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05"), e.Type, e.Reason, dash(e.Instance), e.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05"), e.Type, seriesReason(e), dash(e.Instance), e.Message)
 	}
 	if n == 0 {
 		fmt.Fprintln(tw, "  none")

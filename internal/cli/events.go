@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,8 +22,11 @@ func newEvents(s Streams) *cobra.Command {
 		Use:   "events [-w] [-o table|json]",
 		Short: "Show what happened: instances started, exited, OOM-killed, restarted",
 		Long: `Events lists the daemon's recent events, oldest first (the daemon keeps the last
-thousand). With -w it keeps watching and prints new events as they happen; -o json prints
-one JSON object per line.`,
+thousand). An event that repeats (same type, reason, object, instance and message) within
+ten minutes of its last time is one event with a count: "FailedStart x37 over 12m", its
+time the last one (JSON: count and firstTime). With -w it keeps watching and prints new
+events as they happen, and a series again each time it grows; -o json prints one JSON
+object per line.`,
 		Example: `  strata events
   strata events -w`,
 		Args: cobra.NoArgs,
@@ -54,7 +58,8 @@ one JSON object per line.`,
 				return nil
 			}
 			err = cl.Watch(c.Context(), "events", list.ResourceVersion, func(typ string, obj json.RawMessage) error {
-				if typ != "ADDED" {
+				// MODIFIED: a repeat folded into a series; the line shows its new count.
+				if typ != "ADDED" && typ != "MODIFIED" {
 					return nil
 				}
 				if err := printEvent(tw, obj, output); err != nil {
@@ -82,8 +87,30 @@ func printEvent(w io.Writer, raw json.RawMessage, output string) error {
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return failure(err)
 	}
-	_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05"), e.Type, e.Reason, e.Object, dash(e.Instance), e.Message)
+	_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05"), e.Type, seriesReason(e), e.Object, dash(e.Instance), e.Message)
 	return err
+}
+
+// seriesReason is an event's reason, with its count and span when it repeated:
+// "FailedStart x37 over 12m".
+func seriesReason(e objects.Event) string {
+	if e.Count < 2 || e.FirstTime == nil {
+		return e.Reason
+	}
+	return fmt.Sprintf("%s x%d over %s", e.Reason, e.Count, shortDuration(e.Time.Sub(*e.FirstTime)))
+}
+
+// shortDuration prints d in its largest whole unit: 45s, 12m, 3h, 2d.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
 func compact(raw json.RawMessage) []byte {

@@ -141,14 +141,23 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 			}
 		}
 		if !exists {
+			if wait, why := c.retry.startWait(id, hash, now); wait > 0 {
+				// The last start of this spec failed: wait out its backoff.
+				in.State, in.Message = string(runtime.StateFailed), fmt.Sprintf("%s; starting again in %s", why, wait.Round(time.Second))
+				insts = append(insts, in)
+				wantAgain(wait)
+				continue
+			}
 			st, ip, err := c.start(ctx, w, tier, driver, slot, hash)
 			if err != nil {
+				c.retry.startFailed(id, hash, err.Error(), now, c.o.RestartBackoff, c.o.MaxRestartBackoff)
 				errs = append(errs, fmt.Errorf("start %s: %w", id, err))
 				in.State, in.Message = string(runtime.StateFailed), err.Error()
 				insts = append(insts, in)
 				c.event(ctx, name, id, "Warning", "FailedStart", err.Error())
 				continue
 			}
+			c.retry.started(id)
 			if ip != "" {
 				in.IP = ip
 			}

@@ -89,8 +89,8 @@ type Controller struct {
 	o     Options
 	log   *slog.Logger
 	queue *queue
-	// failures counts consecutive failed reconciles per workload, for the retry backoff.
-	failures map[string]int
+	// retry holds the backoffs of failed reconciles and starts.
+	retry *retries
 	// health holds each running instance's health-check state, by instance ID.
 	health map[string]*probeState
 	// listing caches the drivers' instances by workload (see listAll).
@@ -124,7 +124,7 @@ func New(o Options) *Controller {
 	if o.LogFiles <= 0 {
 		o.LogFiles = DefaultLogFiles
 	}
-	return &Controller{o: o, log: o.Logger, queue: newQueue(), failures: map[string]int{}, health: map[string]*probeState{}}
+	return &Controller{o: o, log: o.Logger, queue: newQueue(), retry: newRetries(), health: map[string]*probeState{}}
 }
 
 // QueueDepth returns how many workloads are scheduled for a reconcile, now or after a
@@ -176,7 +176,12 @@ func (c *Controller) Run(ctx context.Context) error {
 				continue
 			}
 			if ev.Type != store.Error {
-				c.queue.add(ev.Object.Name, c.o.Clock())
+				// A change by the user acts at once; a status write waits out a backoff.
+				now := c.o.Clock()
+				if !c.retry.changed(ev) {
+					now = c.retry.due(ev.Object.Name, now)
+				}
+				c.queue.add(ev.Object.Name, now)
 			}
 		case <-resync.C:
 			c.enqueueAll(ctx)
@@ -186,7 +191,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-// enqueueAll schedules every stored workload and every workload that still has instances.
+// enqueueAll schedules every stored workload and every workload that still has instances,
+// each at the end of its backoff when its last reconcile failed.
 func (c *Controller) enqueueAll(ctx context.Context) {
 	now := c.o.Clock()
 	recs, _, err := c.o.Store.List(ctx, v1alpha1.KindWorkload)
@@ -194,7 +200,7 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 		c.log.Error("list workloads", "err", err)
 	}
 	for _, r := range recs {
-		c.queue.add(r.Name, now)
+		c.queue.add(r.Name, c.retry.due(r.Name, now))
 	}
 	c.changed() // a resync looks at the drivers afresh
 	all, err := c.listAll(ctx)
@@ -204,7 +210,7 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 	}
 	for name := range all {
 		if name != "" {
-			c.queue.add(name, now)
+			c.queue.add(name, c.retry.due(name, now))
 		}
 	}
 }
@@ -216,13 +222,16 @@ func (c *Controller) reconcileAndRequeue(ctx context.Context, name string) {
 		c.o.ObserveReconcile(c.o.Clock().Sub(began))
 	}
 	if err != nil {
-		c.failures[name]++
-		delay := backoff(c.o.RestartBackoff, c.o.MaxRestartBackoff, c.failures[name]-1)
-		c.log.Warn("reconcile failed", "workload", name, "err", err, "retryIn", delay)
-		c.queue.add(name, c.o.Clock().Add(delay))
+		now := c.o.Clock()
+		at := c.retry.failed(name, now, c.o.RestartBackoff, c.o.MaxRestartBackoff)
+		c.log.Warn("reconcile failed", "workload", name, "err", err, "retryIn", at.Sub(now))
+		if after > 0 && now.Add(after).Before(at) {
+			at = now.Add(after) // a slot's own timer (a health check, a restart) comes first
+		}
+		c.queue.add(name, at)
 		return
 	}
-	delete(c.failures, name)
+	c.retry.succeeded(name)
 	if after > 0 {
 		c.queue.add(name, c.o.Clock().Add(after))
 	}

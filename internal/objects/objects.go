@@ -179,7 +179,12 @@ type Event struct {
 	Object   string    `json:"object"`
 	Instance string    `json:"instance,omitempty"`
 	Message  string    `json:"message"`
-	Time     time.Time `json:"time"`
+	// Time is when it happened; for a series, the last time.
+	Time time.Time `json:"time"`
+	// Count and FirstTime make a series: the same event (type, reason, object, instance
+	// and message) recorded Count times since FirstTime. Both are empty for a single event.
+	Count     int        `json:"count,omitempty"`
+	FirstTime *time.Time `json:"firstTime,omitempty"`
 }
 
 // EventFrom turns a record into an Event.

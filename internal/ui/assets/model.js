@@ -80,3 +80,12 @@ export function flows(views) {
   }
   return out.sort((a, b) => (a.from + '>' + a.to).localeCompare(b.from + '>' + b.to));
 }
+
+// seriesText is an event's reason, with its count and span when it repeated (a series):
+// "FailedStart ×37 over 12 min".
+export function seriesText(e) {
+  if (!(e.count > 1) || !e.firstTime) return e.reason;
+  const secs = Math.max(0, Math.round((Date.parse(e.time) - Date.parse(e.firstTime)) / 1000));
+  const span = secs < 90 ? `${secs} s` : secs < 90 * 60 ? `${Math.round(secs / 60)} min` : `${Math.round(secs / 3600)} h`;
+  return `${e.reason} ×${e.count} over ${span}`;
+}

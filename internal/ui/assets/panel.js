@@ -3,7 +3,7 @@
 // and the end of its log.
 
 import { lineChart, series } from './charts.js';
-import { instancesOf, restartsOf, segmentOf, stateClass, tierOf } from './model.js';
+import { instancesOf, restartsOf, segmentOf, seriesText, stateClass, tierOf } from './model.js';
 
 const MAX_CHARTED = 6; // instances charted in the panel
 
@@ -151,7 +151,7 @@ export function renderPanel(section, w, events, logs, handlers, hist = {}) {
     events.length === 0 ? h('div', { class: 'muted' }, 'none') : h('ul', { class: 'events' },
       ...events.slice(-12).reverse().map((e) => h('li', {},
         h('span', { class: 'time' }, time(e.time)),
-        h('span', { class: e.type === 'Warning' ? 'warn' : '' }, e.reason), ' ',
+        h('span', { class: e.type === 'Warning' ? 'warn' : '', 'data-count': e.count || 1 }, seriesText(e)), ' ',
         e.instance ? h('span', { class: 'mono' }, e.instance + ' ') : null, e.message))),
   ];
   const pick = h('select', { 'aria-label': 'instance', onchange: (ev) => handlers.choose(ev.target.value) },

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { GoneError, parseSSE, watch } from './api.js';
 import { niceMax, series } from './charts.js';
 import { ageText, formatBytes, heartbeatAge, parseQuantity } from './hosts.js';
+import { seriesText } from './model.js';
 import { planModel, readPlan } from './plan.js';
 
 test('parseSSE reads events, ids, comments and partial frames', () => {
@@ -143,4 +144,13 @@ test('a plan is arranged by host and node', () => {
   assert.deepEqual(m.unplaced.map((u) => u.replica), [0, 1]);
   assert.throws(() => readPlan('{"kind":"Fleet"}'), /holds a Fleet, not a PlacementPlan/);
   assert.throws(() => readPlan('nope'), /not JSON/);
+});
+
+test('seriesText shows a repeated event with its count and span', () => {
+  assert.equal(seriesText({ reason: 'Started', time: '2026-01-01T00:00:00Z' }), 'Started');
+  assert.equal(seriesText({ reason: 'FailedStart', count: 1, time: '2026-01-01T00:00:00Z', firstTime: '2026-01-01T00:00:00Z' }), 'FailedStart');
+  assert.equal(seriesText({ reason: 'FailedStart', count: 37, time: '2026-01-01T00:12:00Z', firstTime: '2026-01-01T00:00:00Z' }),
+    'FailedStart ×37 over 12 min');
+  assert.equal(seriesText({ reason: 'FailedStart', count: 3, time: '2026-01-01T00:00:40Z', firstTime: '2026-01-01T00:00:00Z' }),
+    'FailedStart ×3 over 40 s');
 });
