@@ -176,9 +176,9 @@ type Event struct {
 	// Reason is a short CamelCase word: Started, Exited, Restarted, OOMKilled, Failed, ...
 	Reason string `json:"reason"`
 	// Object is what it happened to: Workload/NAME, with the instance ID when there is one.
-	Object   string    `json:"object"`
-	Instance string    `json:"instance,omitempty"`
-	Message  string    `json:"message"`
+	Object   string `json:"object"`
+	Instance string `json:"instance,omitempty"`
+	Message  string `json:"message"`
 	// Time is when it happened; for a series, the last time.
 	Time time.Time `json:"time"`
 	// Count and FirstTime make a series: the same event (type, reason, object, instance
