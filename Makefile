@@ -37,7 +37,7 @@ help: ## List the targets (the default goal)
 	@awk 'BEGIN { FS = ":.*## " } \
 		/^[a-zA-Z0-9_.-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
-	@echo "  Variables: BENCH=regex PKG=./internal/... FUZZTIME=30s TESTFLAGS=-v"
+	@echo "  Variables: BENCH=regex PKG=./internal/... FUZZTIME=30s TESTFLAGS=-v SETUP=all|demo"
 	@echo "  STRATA_SKIP_PACKAGES=1 makes host-setup leave apt alone."
 
 .PHONY: build
@@ -52,9 +52,12 @@ generate: ## Regenerate the CRDs in deploy/crds from api/v1alpha1 and kubevirt.i
 	bin/crdgen -out deploy/crds/kubevirt -kinds VirtualMachine,VirtualMachineInstance \
 		-status VirtualMachine kubevirt.io/api/core/v1
 
+# SETUP=demo prepares only what the daemon runs (make demo); all adds what the tests use.
+SETUP ?= all
+
 .PHONY: host-setup
-host-setup: ## Prepare this host (root, Debian 12): Go check, runtime packages, test control plane
-	@hack/host-setup.sh
+host-setup: ## Prepare this host (root, Debian 12): Go check, runtime packages, test control plane (SETUP=demo: runtime only)
+	@hack/host-setup.sh $(SETUP)
 
 .PHONY: tools
 tools: ## Install golangci-lint and benchstat (pinned) into ./bin
@@ -104,7 +107,10 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each, one at a time
 	fi
 
 .PHONY: demo
-demo: host-setup build ## Start the daemon, run the hybrid example (containers, a sandbox, a VM), show it
+demo: ## Start the daemon, run the hybrid example (containers, a sandbox, a VM), show it
+	@$(MAKE) host-setup SETUP=demo
+	@echo "demo: building bin/strata and bin/strata-guest"
+	@$(MAKE) build
 	@hack/demo.sh
 
 .PHONY: demo-stop

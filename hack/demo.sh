@@ -49,6 +49,10 @@ if ! $STRATA get workloads >/dev/null 2>&1; then
 	$STRATA get workloads >/dev/null || { tail -n 20 "$LOG"; exit 1; }
 fi
 
+say "strata get hosts -o wide   (the tiers this host runs, and how it runs VMs)"
+$STRATA get hosts -o wide
+$STRATA describe host "$(hostname | tr '[:upper:]' '[:lower:]')" 2>/dev/null | sed -n '/^Drivers:/,$p' || true
+
 say "building and importing a busybox image"
 go run ./hack/busybox-image -o "$DATA_DIR/busybox.tar" localhost/busybox:1
 $STRATA image import "$DATA_DIR/busybox.tar"
@@ -66,11 +70,33 @@ for _ in $(seq 120); do
 	sleep 1
 done
 
+# fail_tiers prints, for every workload that is not Running, its tier and why, and
+# exits non-zero: the demo passes only when every tier runs.
+fail_tiers() {
+	local bad=0 name tier phase
+	while read -r name tier phase _; do
+		[[ $name == NAME || $phase == Running ]] && continue
+		bad=1
+		printf '\ndemo: FAILED: %s (tier %s) is %s:\n' "$name" "$tier" "$phase" >&2
+		$STRATA describe workload "$name" 2>&1 | sed -n '/^Instances:/,$p' | head -n 20 >&2
+	done < <($STRATA get workloads)
+	if ((bad)); then
+		printf '\ndemo: the daemon says which tier it runs VMs with: strata get hosts -o wide; log: %s\n' "$LOG" >&2
+		exit 1
+	fi
+}
+fail_tiers
+
 # A VM runs once QEMU does; its command starts after the guest boots (seconds here).
-for _ in $(seq 60); do
+for _ in $(seq 90); do
 	$STRATA logs ledger 2>/dev/null | grep -q 'ledger up' && break
 	sleep 1
 done
+if ! $STRATA logs ledger 2>/dev/null | grep -q 'ledger up'; then
+	printf '\ndemo: FAILED: the vm tier: ledger did not print "ledger up" within 90 s; its console:\n' >&2
+	$STRATA logs ledger 2>&1 | tail -n 20 >&2
+	exit 1
+fi
 
 say "strata get workloads -o wide"
 $STRATA get workloads -o wide

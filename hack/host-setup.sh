@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # host-setup.sh prepares a Debian 12 host to build, test and run strata.
 #
+# Usage: host-setup.sh [all|demo]. "all" (the default, for `make test` and CI)
+# prepares everything; "demo" (for `make demo`) only what the daemon runs: the
+# runtime packages, runsc and the guest kernel, not the test control plane, the
+# S3 server or the browser the tests use.
+#
 # It runs as root and is idempotent: every step first checks whether its work
 # is already done, so a second run changes nothing and returns in well under
 # two seconds. Each step is a function named step_<name>, listed in STEPS in
@@ -23,8 +28,7 @@ GUEST_KERNEL_META=linux-image-cloud-amd64
 # Debian packages strata's runtime drives: containerd and runc for
 # containers, the CNI plugins, iproute2 and nftables for segments, umoci for
 # unpacking OCI images, QEMU for the vm tier, a static busybox for test
-# images and genisoimage for VMs' cloud-init seeds; chromium and nodejs run
-# the dashboard's browser and script tests.
+# images and genisoimage for VMs' cloud-init seeds.
 PACKAGES=(
 	containerd
 	runc
@@ -36,6 +40,11 @@ PACKAGES=(
 	qemu-utils
 	busybox-static
 	genisoimage
+)
+
+# Packages only the tests need: chromium and nodejs run the dashboard's
+# browser and script tests.
+TEST_PACKAGES=(
 	chromium
 	nodejs
 )
@@ -47,6 +56,14 @@ STEPS=(
 	guest_kernel
 	kube_binaries
 	s3_server
+)
+
+# What `make demo` needs: no test control plane, S3 server or test packages.
+DEMO_STEPS=(
+	go
+	packages
+	runsc
+	guest_kernel
 )
 
 current_step=""
@@ -115,7 +132,7 @@ step_packages() {
 	if ! is_root; then
 		fail "would install: ${missing[*]}; run as root (sudo make host-setup) or set STRATA_SKIP_PACKAGES=1"
 	fi
-	log "packages: installing ${missing[*]}"
+	log "packages: installing ${missing[*]} (a few minutes on a new machine)"
 	local out
 	out=$(mktemp)
 	local rc=0
@@ -242,10 +259,23 @@ step_s3_server() {
 }
 
 main() {
-	local step
-	for step in "${STEPS[@]}"; do
+	local mode=${1:-all} step began
+	local -a steps
+	case $mode in
+	all)
+		steps=("${STEPS[@]}")
+		PACKAGES+=("${TEST_PACKAGES[@]}")
+		;;
+	demo) steps=("${DEMO_STEPS[@]}") ;;
+	*) fail "unknown mode \"$mode\": want all (tests) or demo" ;;
+	esac
+	for step in "${steps[@]}"; do
 		current_step=$step
+		began=$SECONDS
 		"step_$step"
+		if ((SECONDS - began >= 5)); then
+			log "$step took $((SECONDS - began)) s"
+		fi
 	done
 	current_step=""
 }

@@ -4,7 +4,13 @@
 //
 // Reconciling reads observed state (the store's Workload and the drivers' instances, found by
 // their labels) and converges; it never acts on an event alone, so it is idempotent and a
-// restarted daemon re-adopts what runs without duplicating or orphaning anything. Failed
-// steps are retried with exponential backoff; exited instances are restarted according to
-// the restart policy, with a per-slot backoff. Every change is recorded as an event.
+// restarted daemon re-adopts what runs without duplicating or orphaning anything.
+//
+// Failures back off (1 s doubling to 5 min): a workload whose reconcile failed is not
+// reconciled again before its backoff ends, whether the resync, its own status write or
+// an instance's event asks; a slot whose start failed is not started again from the same
+// spec before its own backoff ends, while its siblings' health checks go on. A change by
+// the user (a new spec, labels or annotations, a delete) acts at once and ends the
+// backoff. Exited instances are restarted according to the restart policy, with a
+// per-slot backoff. Every change is recorded as an event; repeats fold into one.
 package control

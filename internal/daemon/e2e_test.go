@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/daemon"
 	"strata.dev/strata/internal/testimage"
 )
 
@@ -35,6 +36,9 @@ type e2e struct {
 	beforeStop func()
 	// extraArgs are added to `strata serve`.
 	extraArgs []string
+	// ownRunDir leaves --netns-dir out: the daemon keeps its run-time files where it
+	// derives them from its data dir.
+	ownRunDir bool
 }
 
 func skipUnlessHost(t testing.TB) {
@@ -94,7 +98,10 @@ func (e *e2e) start() {
 	// nsenter joins only the network namespace: `ip netns exec` would also remount /sys,
 	// hiding the cgroup mounts runc needs.
 	args := []string{"--net=/run/netns/" + e.netns, e.bin, "serve", "--data-dir", filepath.Join(e.dir, "data"),
-		"--socket", e.socket, "--netns-dir", filepath.Join(e.dir, "netns"), "--start-containerd", "--listen", tlsAddr}
+		"--socket", e.socket, "--start-containerd", "--listen", tlsAddr}
+	if !e.ownRunDir {
+		args = append(args, "--netns-dir", filepath.Join(e.dir, "netns"))
+	}
 	if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
 		args = append(args, "--runsc", "/opt/strata/bin/runsc")
 	}
@@ -256,6 +263,9 @@ func (e *e2e) cleanup() {
 		}
 	}
 	_ = exec.Command("ip", "netns", "del", e.netns).Run()
+	if e.ownRunDir {
+		_ = os.RemoveAll(daemon.RunDirFor(filepath.Join(e.dir, "data")))
+	}
 	_ = os.RemoveAll(e.dir)
 }
 
