@@ -73,6 +73,9 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 		if err := checkSame(rec, segName, KindVeth); err != nil {
 			return Attachment{}, err
 		}
+		if err := m.syncGuard(); err != nil {
+			return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+		}
 		reason := "reattach"
 		if !rebuild {
 			problem := m.verify(h, seg, rec)
@@ -101,6 +104,8 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 
 	var rv revert
 	defer rv.undoOn(&err)
+	// Runs last on failure, once the record is gone: the binding goes too.
+	rv.add("port bindings", m.syncGuard)
 	veth := vethName(m.opts.BridgePrefix, id)
 	rec, err := m.claim(&rv, seg, attachRecord{
 		Instance: id,
@@ -111,6 +116,10 @@ func (m *Manager) attach(ctx context.Context, segName, id string, rebuild bool) 
 	}, veth)
 	if err != nil {
 		return Attachment{}, err
+	}
+	// The port is bound before it exists, so its first frame meets the guard.
+	if err := m.syncGuard(); err != nil {
+		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
 	}
 	// An interrupted earlier run may have left things under these names.
 	if err := m.teardown(h, rec); err != nil {
@@ -379,7 +388,7 @@ func (m *Manager) Detach(ctx context.Context, segName, id string) error {
 	if !ok {
 		veth := attachRecord{Kind: KindVeth, HostVeth: vethName(m.opts.BridgePrefix, id), NetNS: filepath.Join(m.opts.NetNSDir, id)}
 		tap := attachRecord{Kind: KindTap, Tap: tapName(m.opts.BridgePrefix, id)}
-		if err := errors.Join(m.teardown(h, veth), m.teardown(h, tap)); err != nil {
+		if err := errors.Join(m.teardown(h, veth), m.teardown(h, tap), m.syncGuard()); err != nil {
 			return fmt.Errorf("instance %q: %w", id, err)
 		}
 		return nil
@@ -403,6 +412,12 @@ func (m *Manager) detach(h *netlink.Handle, rec attachRecord) error {
 		// down and saves again.
 		m.attachments[rec.Instance] = rec
 		_ = seg.ipam.reserve(rec.IP, rec.Instance)
+		return fmt.Errorf("instance %q: %w", rec.Instance, err)
+	}
+	// The port is gone; so is its binding. Should this fail, the binding
+	// stays until the next change (a stale binding of a port that no longer
+	// exists admits nothing).
+	if err := m.syncGuard(); err != nil {
 		return fmt.Errorf("instance %q: %w", rec.Instance, err)
 	}
 	m.log.Info("instance detached", "instance", rec.Instance, "segment", rec.Segment, "kind", rec.Kind, "ip", rec.IP)

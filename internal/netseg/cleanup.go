@@ -89,5 +89,8 @@ func (m *Manager) Cleanup(ctx context.Context, keep func(instanceID string) bool
 		}
 		m.log.Info("orphan removed", kind, name)
 	}
+	if err := m.syncGuard(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

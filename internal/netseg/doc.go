@@ -67,6 +67,18 @@
 // and replaces a missing or broken tap, keeping the address; a tap has no
 // carrier until QEMU opens it, so AttachTap does not wait for it.
 //
+// # Port guard
+//
+// Every bridge port is bound to its instance (guard.go): frames that enter
+// a bridge from an instance's host veth or tap must carry the instance's
+// MAC and, for IPv4 and ARP, its address, so no instance can answer ARP
+// for the gateway or a neighbour or send with another's source address.
+// The bindings live in table bridge strata (GuardTable) in the Host
+// namespace; Attach and AttachTap add a port's binding before the port
+// exists, Detach and Cleanup remove it, and the last detach deletes the
+// table. Each bridge also has strict reverse-path filtering
+// (net.ipv4.conf.<bridge>.rp_filter=1).
+//
 // The segmentation issue adds to this package: nftables policy between
 // segments, published ports, egress control and a DNS server per segment
 // gateway. See docs/decisions/network.md.

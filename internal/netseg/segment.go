@@ -144,10 +144,35 @@ func (m *Manager) ensureBridge(h *netlink.Handle, seg Segment) (created bool, er
 	if err := h.AddrReplace(l, ipNet(seg.Gateway, seg.Subnet)); err != nil {
 		return false, fmt.Errorf("give bridge %s the gateway address %s: %w", seg.Bridge, seg.Gateway, err)
 	}
+	if err := m.strictReversePath(seg.Bridge); err != nil {
+		return false, err
+	}
 	if err := h.LinkSetUp(l); err != nil {
 		return false, fmt.Errorf("bring bridge %s up: %w", seg.Bridge, err)
 	}
 	return created, nil
+}
+
+// strictReversePath sets net.ipv4.conf.<bridge>.rp_filter to 1 in the Host
+// namespace: the host routes a packet that arrives on the bridge only if
+// its source address is routed back through the same bridge, so a packet
+// from one segment with another segment's source address (or any other
+// address the host does not route there) is dropped. The kernel applies
+// the larger of this and net.ipv4.conf.all.rp_filter; the port guard
+// (guard.go) drops such packets earlier still.
+func (m *Manager) strictReversePath(bridge string) error {
+	knob := "/proc/sys/net/ipv4/conf/" + bridge + "/rp_filter"
+	err := m.opts.Host.Do(func() error {
+		cur, err := os.ReadFile(knob)
+		if err == nil && strings.TrimSpace(string(cur)) == "1" {
+			return nil
+		}
+		return os.WriteFile(knob, []byte("1\n"), 0o600) // the mode is unused: the file exists
+	})
+	if err != nil {
+		return fmt.Errorf("strict reverse-path filter on bridge %s: %w", bridge, err)
+	}
+	return nil
 }
 
 // DeleteSegment removes segment name and its bridge. A segment that still

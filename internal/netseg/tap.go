@@ -52,6 +52,9 @@ func (m *Manager) AttachTap(ctx context.Context, segName, id string) (_ Attachme
 		if err := checkSame(rec, segName, KindTap); err != nil {
 			return Attachment{}, err
 		}
+		if err := m.syncGuard(); err != nil {
+			return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
+		}
 		problem := m.verifyTap(h, seg, rec)
 		if problem == nil {
 			return m.attachment(rec), nil
@@ -65,10 +68,16 @@ func (m *Manager) AttachTap(ctx context.Context, segName, id string) (_ Attachme
 
 	var rv revert
 	defer rv.undoOn(&err)
+	// Runs last on failure, once the record is gone: the binding goes too.
+	rv.add("port bindings", m.syncGuard)
 	tap := tapName(m.opts.BridgePrefix, id)
 	rec, err := m.claim(&rv, seg, attachRecord{Instance: id, Segment: segName, Kind: KindTap, Tap: tap}, tap)
 	if err != nil {
 		return Attachment{}, err
+	}
+	// The tap is bound before it exists, so the VM's first frame meets the guard.
+	if err := m.syncGuard(); err != nil {
+		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
 	}
 	if err := m.buildTap(h, seg, rec); err != nil {
 		return Attachment{}, fmt.Errorf("instance %q: %w", id, err)
