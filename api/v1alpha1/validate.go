@@ -243,6 +243,38 @@ func validateScaling(sc *Scaling, p *field.Path) field.ErrorList {
 	return errs
 }
 
+// Reserved is an IPv4 range that no segment may overlap: its addresses are not for a
+// network of hosts (loopback, link-local, multicast, ...) or are documentation examples.
+type Reserved struct {
+	Prefix netip.Prefix
+	Name   string
+}
+
+// ReservedRanges are the ranges a segment subnet must not overlap, whatever the host
+// (IANA's special-purpose registry, less the ranges networks do use: private, shared and
+// benchmarking space). Which ranges the host itself routes is checked by the daemon.
+var ReservedRanges = []Reserved{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network"`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignments"},
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation, TEST-NET-1"},
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation, TEST-NET-2"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation, TEST-NET-3"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved, and the broadcast address"},
+}
+
+// ReservedRange returns the first reserved range that p overlaps.
+func ReservedRange(p netip.Prefix) (Reserved, bool) {
+	for _, r := range ReservedRanges {
+		if r.Prefix.Overlaps(p) {
+			return r, true
+		}
+	}
+	return Reserved{}, false
+}
+
 // ValidateSegment checks a defaulted Segment.
 func ValidateSegment(s *Segment) field.ErrorList {
 	errs := validateMeta(&s.Metadata, field.NewPath("metadata"))
@@ -257,6 +289,11 @@ func ValidateSegment(s *Segment) field.ErrorList {
 				"has host bits set: use "+pfx.Masked().String()))
 		case pfx.Bits() > 29:
 			errs = append(errs, field.Invalid(spec.Child("subnet"), s.Spec.Subnet, "is too small: use /29 or larger"))
+		default:
+			if r, ok := ReservedRange(pfx); ok {
+				errs = append(errs, field.Invalid(spec.Child("subnet"), s.Spec.Subnet,
+					fmt.Sprintf("overlaps %s (%s), which cannot be a segment: use a private range such as 10.213.4.0/24, or leave it empty to get one from the pool", r.Prefix, r.Name)))
+			}
 		}
 	}
 	for i, a := range s.Spec.Allow {

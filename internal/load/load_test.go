@@ -120,6 +120,16 @@ func TestFileErrors(t *testing.T) {
 				`f.yaml:6:37: spec.allow[0].ports[0].port: invalid value "0" (must be a port number between 1 and 65535)`,
 				`f.yaml:6:50: spec.allow[0].ports[0].protocol: unsupported value "sctp" (use one of "tcp", "udp")`,
 			}},
+		{"reserved subnets", "apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: lo}\nspec: {subnet: 127.0.4.0/24}\n" +
+			"---\napiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: ll}\nspec: {subnet: 169.254.0.0/16}\n" +
+			"---\napiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: mc}\nspec: {subnet: 224.0.0.0/24}\n" +
+			"---\napiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: doc}\nspec: {subnet: 192.0.0.0/16}\n",
+			[]string{
+				`f.yaml:4:16: spec.subnet: invalid value "127.0.4.0/24" (overlaps 127.0.0.0/8 (loopback), which cannot be a segment: use a private range such as 10.213.4.0/24, or leave it empty to get one from the pool)`,
+				`f.yaml:9:16: spec.subnet: invalid value "169.254.0.0/16" (overlaps 169.254.0.0/16 (link-local), which cannot be a segment: use a private range such as 10.213.4.0/24, or leave it empty to get one from the pool)`,
+				`f.yaml:14:16: spec.subnet: invalid value "224.0.0.0/24" (overlaps 224.0.0.0/4 (multicast), which cannot be a segment: use a private range such as 10.213.4.0/24, or leave it empty to get one from the pool)`,
+				`f.yaml:19:16: spec.subnet: invalid value "192.0.0.0/16" (overlaps 192.0.0.0/24 (IETF protocol assignments), which cannot be a segment: use a private range such as 10.213.4.0/24, or leave it empty to get one from the pool)`,
+			}},
 		{"fleet", "apiVersion: strata.dev/v1alpha1\nkind: Fleet\nmetadata: {name: dc1}\nspec:\n  hostPools: [{prefix: h, count: 0, capacity: {cpu: 64, memory: 0}}]\n",
 			[]string{
 				`f.yaml:5:34: spec.hostPools[0].count: invalid value "0" (must be between 1 and 100000)`,
