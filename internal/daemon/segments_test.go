@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/testimage"
 )
 
 // segmentApps are three segments and their workloads: web may reach payments on 8080 only;
@@ -306,4 +307,203 @@ func links(t *testing.T, netns, kind string) string {
 		}
 	}
 	return strings.Join(names, " ")
+}
+
+// spoofApps put an attacker on segment lan beside a victim and the victim's peer, and a
+// workload on another segment whose address the attacker forges. The attacker has NET_RAW
+// (a packet socket) and runs the spoof tool (testdata/spoof); the peer records every
+// datagram it receives in /tmp/got.
+const spoofApps = `apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: lan}
+spec: {egress: deny}
+---
+apiVersion: strata.dev/v1alpha1
+kind: Segment
+metadata: {name: far}
+spec: {egress: deny, allow: [{from: {segment: lan}}]}
+---
+` + segServer + `metadata: {name: victim}
+spec:
+  segment: lan
+  image: localhost/spoof:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+---
+` + segServer + `metadata: {name: peer}
+spec:
+  segment: lan
+  image: localhost/spoof:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo peer > /www/index.html; httpd -f -p 8080 -h /www & spoof listen -port 5000 > /tmp/got & wait"]
+---
+` + segServer + `metadata: {name: spoofer}
+spec:
+  segment: lan
+  image: localhost/spoof:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+  traits: {capabilities: [NET_RAW]}
+---
+` + segServer + `metadata: {name: faraway}
+spec:
+  segment: far
+  image: localhost/spoof:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+`
+
+// TestDaemonSegmentSpoofing runs an attacker container on a segment: it answers ARP for the
+// gateway and for the victim's peer while the victim talks to both, and it sends the peer
+// datagrams with the victim's and another segment's source address. The victim keeps the
+// true MACs, none of its traffic reaches the attacker, and no forged datagram is delivered;
+// the victim's own traffic and the attacker's honest datagram are.
+func TestDaemonSegmentSpoofing(t *testing.T) {
+	e := newE2E(t)
+	spoof := filepath.Join(e.dir, "spoof")
+	build := exec.Command("go", "build", "-trimpath", "-o", spoof, "./testdata/spoof")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the spoof tool: %v\n%s", err, out)
+	}
+	bin, err := os.ReadFile(spoof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(e.dir, "spoof.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testimage.BuildWithFiles(f, "localhost/spoof:1", map[string][]byte{"bin/spoof": bin}); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "spoof.tar"))
+	appFile := filepath.Join(e.dir, "spoof.yaml")
+	if err := os.WriteFile(appFile, []byte(spoofApps), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", appFile)
+	ips := map[string]string{}
+	e.eventually("every workload runs", 120*time.Second, func() error {
+		for _, name := range []string{"victim", "peer", "spoofer", "faraway"} {
+			if _, err := e.running(name, 1); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			ips[name] = e.workload(name).Status.Instances[0].IP
+		}
+		return nil
+	})
+	var lan v1alpha1.Segment
+	if err := json.Unmarshal([]byte(e.must("get", "segment", "lan", "-o", "json")), &lan); err != nil || lan.Status == nil {
+		t.Fatalf("segment lan: %v %+v", err, lan)
+	}
+	gw := lan.Status.Gateway
+	inside := func(name string, cmd ...string) (string, error) {
+		return e.strata(append([]string{"exec", name, "--"}, cmd...)...)
+	}
+	mustExec := func(name string, cmd ...string) string {
+		t.Helper()
+		out, err := inside(name, cmd...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// The honest path first: the victim reaches its peer by name (through the name server
+	// on the gateway), and a datagram of the victim's arrives as from the victim.
+	e.eventually("victim reaches peer by name", 60*time.Second, func() error {
+		out, err := inside("victim", "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 peer 8080")
+		if err != nil || !strings.Contains(out, "200 OK") {
+			return fmt.Errorf("%q: %v", out, err)
+		}
+		return nil
+	})
+
+	// (a) The attacker answers ARP for the gateway and the peer for 6 s while the victim
+	// sends the peer datagrams and asks the name server (on the gateway) for names.
+	var wg sync.WaitGroup
+	var arpOut string
+	var arpErr error
+	wg.Go(func() {
+		arpOut, arpErr = inside("spoofer", "spoof", "arp", "-claim", gw+","+ips["peer"], "-victim", ips["victim"], "-for", "6s")
+	})
+	time.Sleep(1500 * time.Millisecond) // past the kernel's 1 s lock time on the victim's entries
+	victimOut, victimErr := inside("victim", "sh", "-c",
+		"for i in 1 2 3 4; do spoof send -dst "+ips["peer"]+":5000 -msg victim-$i; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 peer 8080 | head -1; sleep 1; done")
+	wg.Wait()
+	if arpErr != nil {
+		t.Fatalf("spoof arp: %v", arpErr)
+	}
+	if strings.TrimSpace(arpOut) != "stolen 0" {
+		t.Errorf("the victim's traffic reached the attacker: %s", arpOut)
+	}
+	if victimErr != nil || strings.Count(victimOut, "200 OK") != 4 {
+		t.Errorf("the victim's requests to peer by name during the attack: %q, %v", victimOut, victimErr)
+	}
+	// The victim's neighbour table holds the true MACs.
+	bridgeMAC := strings.TrimSpace(mustRun(t, "ip", "netns", "exec", e.netns, "cat", "/sys/class/net/"+lan.Status.Bridge+"/address"))
+	peerMAC := strings.TrimSpace(mustExec("peer", "cat", "/sys/class/net/eth0/address"))
+	spooferMAC := strings.TrimSpace(mustExec("spoofer", "cat", "/sys/class/net/eth0/address"))
+	table := mustExec("victim", "cat", "/proc/net/arp")
+	for ip, want := range map[string]string{gw: bridgeMAC, ips["peer"]: peerMAC} {
+		if got := arpEntry(table, ip); got != want {
+			t.Errorf("victim has %s at %q, want %s (the attacker is %s):\n%s", ip, got, want, spooferMAC, table)
+		}
+	}
+
+	// (b) Forged datagrams to the peer, and the attacker's honest one.
+	forged := map[string]string{
+		"forged-victim":  ips["victim"],  // a neighbour's address
+		"forged-faraway": ips["faraway"], // another segment's instance's address
+		"forged-gateway": gw,
+		"honest-spoofer": ips["spoofer"],
+	}
+	for msg, src := range forged {
+		mustExec("spoofer", "spoof", "udp", "-src", src, "-dst", ips["peer"]+":5000", "-msg", msg)
+	}
+	time.Sleep(time.Second)
+	got := mustExec("peer", "cat", "/tmp/got")
+	for msg, src := range forged {
+		delivered := strings.Contains(got, msg)
+		if honest := src == ips["spoofer"]; honest && !strings.Contains(got, src+" "+msg) {
+			t.Errorf("the attacker's honest datagram was not delivered (the tool does not work):\n%s", got)
+		} else if !honest && delivered {
+			t.Errorf("a datagram from %s forged by the attacker was delivered:\n%s", src, got)
+		}
+	}
+	if !strings.Contains(got, ips["victim"]+" victim-") {
+		t.Errorf("none of the victim's datagrams reached the peer:\n%s", got)
+	}
+
+	// Deleting the workloads removes the port bindings with the ports.
+	e.must("delete", "-f", appFile)
+	e.eventually("no port bindings left", 90*time.Second, func() error {
+		out, err := run("ip", "netns", "exec", e.netns, "nft", "list", "tables")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(out, "bridge strata") {
+			return fmt.Errorf("table bridge strata is still there")
+		}
+		return nil
+	})
+	e.stop()
+}
+
+// arpEntry is the hardware address /proc/net/arp lists for ip, or "".
+func arpEntry(table, ip string) string {
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[0] == ip {
+			return f[3]
+		}
+	}
+	return ""
+}
+
+func mustRun(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := run(bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -6,13 +6,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 )
 
 // Build writes an OCI image layout tarball holding one image named ref (the
 // org.opencontainers.image.ref.name annotation of its index entry).
 func Build(w io.Writer, ref string) error {
-	img, err := build()
+	return BuildWithFiles(w, ref, nil)
+}
+
+// BuildWithFiles is Build with extra executable files in the layer: extra
+// maps a path in the image ("bin/spoof") to its content (a static binary a
+// test built). The paths' directories must be ones the image has (bin/,
+// etc/, tmp/).
+func BuildWithFiles(w io.Writer, ref string, extra map[string][]byte) error {
+	img, err := build(extra)
 	if err != nil {
 		return err
 	}
@@ -57,7 +67,7 @@ func Build(w io.Writer, ref string) error {
 // BuildDockerArchive writes the same image as a docker-archive tarball (the
 // format of `docker save`) tagged repoTag ("localhost/strata/test:1").
 func BuildDockerArchive(w io.Writer, repoTag string) error {
-	img, err := build()
+	img, err := build(nil)
 	if err != nil {
 		return err
 	}
@@ -94,12 +104,12 @@ func BuildDockerArchive(w io.Writer, repoTag string) error {
 }
 
 // build makes the layer, config and manifest blobs.
-func build() (image, error) {
+func build(extra map[string][]byte) (image, error) {
 	bb, err := readBusybox()
 	if err != nil {
 		return image{}, err
 	}
-	layer, err := buildLayer(bb)
+	layer, err := buildLayer(bb, extra)
 	if err != nil {
 		return image{}, err
 	}
@@ -136,8 +146,8 @@ func build() (image, error) {
 }
 
 // buildLayer returns the uncompressed layer tar: the directories, busybox and
-// its applet links.
-func buildLayer(busybox []byte) ([]byte, error) {
+// its applet links, and the extra files in name order.
+func buildLayer(busybox []byte, extra map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, d := range []struct {
@@ -160,6 +170,11 @@ func buildLayer(busybox []byte) ([]byte, error) {
 		h.Linkname = "busybox"
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, fmt.Errorf("write layer entry %s: %w", h.Name, err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		if err := writeFile(tw, name, 0o755, extra[name]); err != nil {
+			return nil, err
 		}
 	}
 	if err := tw.Close(); err != nil {
