@@ -127,6 +127,6 @@ next:
 		}
 		return cand, nil
 	}
-	return netip.Prefix{}, fmt.Errorf("%w: pool %s has no free /%d (all %d are used or overlap given subnets); delete a segment or configure a larger pool",
+	return netip.Prefix{}, fmt.Errorf("%w: pool %s has no free /%d (all %d are used by segments or overlap the host's routes and addresses); delete a segment or configure a larger pool",
 		ErrExhausted, pool, segmentBits, n)
 }

@@ -155,7 +155,7 @@ func TestAllocSubnet(t *testing.T) {
 		{"outside the pool", pool, []netip.Prefix{pfx("10.214.0.0/24")}, "10.213.0.0/24"},
 		{"pool is one /24", pfx("10.213.7.0/24"), nil, "10.213.7.0/24"},
 		{"exhausted", pfx("10.213.0.0/23"), []netip.Prefix{pfx("10.213.0.0/24"), pfx("10.213.1.0/24")},
-			"pool 10.213.0.0/23 has no free /24 (all 2 are used or overlap given subnets)"},
+			"pool 10.213.0.0/23 has no free /24 (all 2 are used by segments or overlap the host's routes and addresses)"},
 	}
 	for _, tt := range tests {
 		got, err := allocSubnet(tt.pool, tt.taken)

@@ -46,7 +46,7 @@ func (m *Manager) EnsureSegment(ctx context.Context, name string, subnet netip.P
 	defer rv.undoOn(&err)
 	s, ok := m.segments[name]
 	if !ok {
-		if s, err = m.newSegment(&rv, name, subnet); err != nil {
+		if s, err = m.newSegment(&rv, h, name, subnet); err != nil {
 			return Segment{}, err
 		}
 	}
@@ -64,11 +64,23 @@ func (m *Manager) EnsureSegment(ctx context.Context, name string, subnet netip.P
 }
 
 // newSegment picks the subnet and bridge name of a new segment and records
-// it; m.mu is held.
-func (m *Manager) newSegment(rv *revert, name string, subnet netip.Prefix) (*segment, error) {
-	taken := make([]netip.Prefix, 0, len(m.segments))
+// it; m.mu is held. A subnet taken from the pool overlaps none of the Host
+// namespace's routes and addresses; a given one that does is ErrConflict.
+func (m *Manager) newSegment(rv *revert, h *netlink.Handle, name string, subnet netip.Prefix) (*segment, error) {
+	nets, err := m.hostNets(h)
+	if err != nil {
+		return nil, fmt.Errorf("segment %q: %w", name, err)
+	}
+	if what := hostOverlap(nets, subnet); subnet.IsValid() && what != "" {
+		return nil, fmt.Errorf("%w: segment %q: subnet %s overlaps the host's %s; choose a subnet the host does not use, or leave it empty to get one from the pool",
+			ErrConflict, name, subnet, what)
+	}
+	taken := make([]netip.Prefix, 0, len(m.segments)+len(nets))
 	for _, o := range m.segments {
 		taken = append(taken, o.Subnet)
+	}
+	for _, n := range nets {
+		taken = append(taken, n.prefix)
 	}
 	if !subnet.IsValid() {
 		var err error
