@@ -40,6 +40,10 @@ Run-time files (the instances' network namespace handles) live under --run-dir: 
 for the default data dir, /run/strata-HASH for another, so that a second daemon with its own
 --data-dir (and --socket) never collides with the first by instance name.
 
+Published ports (spec.ports[].publish) must be 1024 or above unless the daemon runs with
+--allow-privileged-ports, and never a port a socket of the host listens on: apply refuses
+them, naming the listener.
+
 Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts what runs.
 
 With --restore-store FILE (a copy made by strata backup store) the daemon starts from that
@@ -77,6 +81,7 @@ stopped and removed).`,
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
 	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "strata's guest kernel for image VMs (default /opt/strata/guest/kernel)")
 	cmd.Flags().StringVar(&cfg.RestoreStore, "restore-store", "", "start from this copy of a store (strata backup store); the current store is kept aside")
+	cmd.Flags().BoolVar(&cfg.AllowPrivilegedPorts, "allow-privileged-ports", false, "let workloads publish host ports below 1024 (ports a host service listens on stay refused)")
 	cmd.Flags().StringVar(&cfg.GuestInit, "guest-init", "", "the strata-guest program image VMs boot into (default: next to strata)")
 	return cmd
 }

@@ -84,7 +84,10 @@ type Config struct {
 	// RestoreStore, when set, is a copy of a store (strata backup store) that replaces
 	// DataDir/strata.db before the daemon opens it; the replaced file is kept aside.
 	RestoreStore string
-	Logger       *slog.Logger
+	// AllowPrivilegedPorts lets workloads publish host ports below 1024; without it
+	// admission refuses them. Ports a host service listens on are refused either way.
+	AllowPrivilegedPorts bool
+	Logger               *slog.Logger
 }
 
 // Run serves until ctx ends. Workloads keep running after it returns.
@@ -203,7 +206,7 @@ func Run(ctx context.Context, cfg Config) error {
 	scaler := control.NewScaler(control.ScalerOptions{Store: st, Usage: history, Events: rec, Logger: log,
 		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling, Measured: startups})
 	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Backups: backups, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
-		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler()})
+		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler(), Host: hostClaims{m: nm, allowPrivileged: cfg.AllowPrivilegedPorts}})
 	l, err := server.ListenUnix(cfg.Socket)
 	if err != nil {
 		return err

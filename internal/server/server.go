@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -59,7 +60,24 @@ type Options struct {
 	// UI serves the dashboard under /ui/ (GET); nil: not served. On the TLS listener its
 	// files are served without a token (they hold no data); the API calls it makes need one.
 	UI http.Handler
+	// Host checks, at admission, what a workload or segment claims of the host: published
+	// ports and segment subnets the host itself uses; nil: no such check.
+	Host HostClaims
 }
+
+// HostClaims tells whether the host can give a workload or segment what it asks for.
+// Admission asks it about every published port and every given segment subnet, after
+// the checks that need no host (api/v1alpha1's validation, clashes between objects).
+type HostClaims interface {
+	// PublishRefusal is why host port `port` of protocol ("tcp", "udp") may not be
+	// published, or nil.
+	PublishRefusal(ctx context.Context, protocol string, port int) (*Refusal, error)
+	// SubnetRefusal is why subnet may not be a segment's, or nil.
+	SubnetRefusal(ctx context.Context, subnet netip.Prefix) (*Refusal, error)
+}
+
+// Refusal is why the host refuses a claim, and what to do instead.
+type Refusal struct{ Reason, Hint string }
 
 // Recorder records an event about an object.
 type Recorder interface {
@@ -78,12 +96,13 @@ type Server struct {
 	images runtime.ImageImporter
 	drv    *runtime.Registry
 	data   string
+	host   HostClaims
 }
 
 // New builds a Server.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, ready: o.Ready, rec: o.Recorder, mux: http.NewServeMux(),
-		images: o.Images, drv: o.Drivers, data: o.DataDir}
+		images: o.Images, drv: o.Drivers, data: o.DataDir, host: o.Host}
 	if s.engine == nil {
 		s.engine = assess.Default()
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,5 +241,73 @@ func TestSegmentRules(t *testing.T) {
 	}
 	if err := c.Delete(ctx, "segments", "payments", false); err != nil {
 		t.Errorf("delete of an empty segment: %v", err)
+	}
+}
+
+// fakeHost refuses host port 22 as in use, ports below 1024 as privileged, and subnet
+// 192.168.1.0/24 as the uplink's.
+type fakeHost struct{}
+
+func (fakeHost) PublishRefusal(_ context.Context, protocol string, port int) (*server.Refusal, error) {
+	switch {
+	case port == 2222:
+		return &server.Refusal{Reason: "host port 2222/" + protocol + " is in use on the host: sshd (pid 7) on 0.0.0.0:2222", Hint: "publish another"}, nil
+	case port < 1024:
+		return &server.Refusal{Reason: "privileged", Hint: "use --allow-privileged-ports"}, nil
+	}
+	return nil, nil
+}
+
+func (fakeHost) SubnetRefusal(_ context.Context, p netip.Prefix) (*server.Refusal, error) {
+	if p.Overlaps(netip.MustParsePrefix("192.168.1.0/24")) {
+		return &server.Refusal{Reason: "subnet " + p.String() + " overlaps the host's route 192.168.1.0/24 dev eth0", Hint: "choose another"}, nil
+	}
+	return nil, nil
+}
+
+// TestHostClaims checks that admission asks the host about published ports and given
+// subnets, and reports its refusals at the field, with the hint.
+func TestHostClaims(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "strata.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sock := filepath.Join(dir, "s.sock")
+	l, err := server.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- server.New(server.Options{Store: st, Host: fakeHost{}}).Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	c := client.NewUnix(sock)
+
+	wl := func(publish string) []byte {
+		return []byte("apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: a}\nspec:\n  image: i\n  ports: [{port: 80, publish: 18080}, {port: 81, publish: " + publish + "}]\n")
+	}
+	for _, tc := range []struct{ publish, want string }{
+		{"2222", "request:6:59: spec.ports[1].publish: host port 2222/tcp is in use on the host: sshd (pid 7) on 0.0.0.0:2222 (publish another)"},
+		{"80", "request:6:59: spec.ports[1].publish: privileged (use --allow-privileged-ports)"},
+	} {
+		err := c.Create(ctx, "workloads", wl(tc.publish), false, nil)
+		if client.Reason(err) != server.ReasonInvalid || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("publish %s: %v, want %q", tc.publish, err, tc.want)
+		}
+	}
+	if err := c.Create(ctx, "workloads", wl("18081"), false, nil); err != nil {
+		t.Errorf("free ports: %v", err)
+	}
+	seg := func(subnet string) []byte {
+		return []byte("apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: s}\nspec: {subnet: " + subnet + "}\n")
+	}
+	err = c.Create(ctx, "segments", seg("192.168.0.0/16"), false, nil)
+	if want := "spec.subnet: subnet 192.168.0.0/16 overlaps the host's route 192.168.1.0/24 dev eth0 (choose another)"; client.Reason(err) != server.ReasonInvalid || !strings.Contains(err.Error(), want) {
+		t.Errorf("subnet over the uplink: %v, want %q", err, want)
+	}
+	if err := c.Create(ctx, "segments", seg("10.213.9.0/24"), false, nil); err != nil {
+		t.Errorf("free subnet: %v", err)
 	}
 }

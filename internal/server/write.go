@@ -55,11 +55,17 @@ func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resourc
 		if errs := s.portClashes(ctx, o, obj); len(errs) > 0 {
 			return store.Object{}, nil, errs
 		}
+		if errs := s.hostPorts(ctx, o, obj); len(errs) > 0 {
+			return store.Object{}, nil, errs
+		}
 		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, Phase: v1alpha1.PhasePending}
 		rec, err := objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
 		return rec, violations, err
 	case *v1alpha1.Segment:
 		if errs := s.subnetOverlaps(ctx, o, obj); len(errs) > 0 {
+			return store.Object{}, nil, errs
+		}
+		if errs := s.hostSubnet(ctx, o, obj); len(errs) > 0 {
 			return store.Object{}, nil, errs
 		}
 		rec, err := objects.Record(res.Kind, obj.Metadata, obj.Spec, nil)
@@ -215,6 +221,47 @@ func (s *Server) portClashes(ctx context.Context, o *load.Object, w *v1alpha1.Wo
 		}
 	}
 	return errs
+}
+
+// hostPorts asks the host about every port the workload publishes.
+func (s *Server) hostPorts(ctx context.Context, o *load.Object, w *v1alpha1.Workload) diag.List {
+	if s.host == nil {
+		return nil
+	}
+	var errs diag.List
+	for i, p := range w.Spec.Ports {
+		if p.Publish == 0 {
+			continue
+		}
+		path := fmt.Sprintf("spec.ports[%d].publish", i)
+		r, err := s.host.PublishRefusal(ctx, string(p.Protocol), int(p.Publish))
+		switch {
+		case err != nil:
+			errs = append(errs, o.Errorf(path, "try again; the daemon's log may say more", "cannot check host port %d/%s: %v", p.Publish, p.Protocol, err))
+		case r != nil:
+			errs = append(errs, o.Errorf(path, r.Hint, "%s", r.Reason))
+		}
+	}
+	return errs
+}
+
+// hostSubnet asks the host about a segment's given subnet.
+func (s *Server) hostSubnet(ctx context.Context, o *load.Object, sg *v1alpha1.Segment) diag.List {
+	if s.host == nil || sg.Spec.Subnet == "" {
+		return nil
+	}
+	p, err := netip.ParsePrefix(sg.Spec.Subnet)
+	if err != nil {
+		return nil // validation reports it
+	}
+	r, err := s.host.SubnetRefusal(ctx, p)
+	switch {
+	case err != nil:
+		return diag.List{o.Errorf("spec.subnet", "try again; the daemon's log may say more", "cannot check subnet %s against the host's: %v", p, err)}
+	case r != nil:
+		return diag.List{o.Errorf("spec.subnet", r.Hint, "%s", r.Reason)}
+	}
+	return nil
 }
 
 // subnetOverlaps refuses a segment whose subnet overlaps another segment's, given or
