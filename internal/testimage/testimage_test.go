@@ -311,3 +311,27 @@ func extract(t *testing.T, data []byte, dir string) {
 		}
 	}
 }
+
+// TestBuildWithFiles checks that extra files land in the layer beside busybox.
+func TestBuildWithFiles(t *testing.T) {
+	needBusybox(t)
+	var buf bytes.Buffer
+	tool := []byte("#!/bin/sh\necho tool\n")
+	if err := BuildWithFiles(&buf, "localhost/strata/tool:1", map[string][]byte{"bin/tool": tool}); err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, buf.Bytes())
+	var index struct {
+		Manifests []desc `json:"manifests"`
+	}
+	decode(t, "index.json", files["index.json"], &index)
+	var manifest struct {
+		Layers []desc `json:"layers"`
+	}
+	decode(t, "manifest", blobOf(t, files, index.Manifests[0]), &manifest)
+	layer := blobOf(t, files, manifest.Layers[0])
+	checkLayer(t, layer)
+	if got := untar(t, layer)["bin/tool"]; !bytes.Equal(got, tool) {
+		t.Errorf("layer: bin/tool is %q, want %q", got, tool)
+	}
+}
