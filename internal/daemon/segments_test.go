@@ -377,6 +377,35 @@ func TestDaemonSegmentSpoofing(t *testing.T) {
 
 	e.start()
 	e.must("image", "import", filepath.Join(e.dir, "spoof.tar"))
+
+	// What the host uses is not given away: a port the daemon itself listens on, a
+	// privileged port, an uplink's subnet.
+	for _, args := range [][]string{
+		{"ip", "-n", e.netns, "link", "add", "up0", "type", "veth", "peer", "name", "up1"},
+		{"ip", "-n", e.netns, "addr", "add", "10.77.0.1/24", "dev", "up0"},
+		{"ip", "-n", e.netns, "link", "set", "up0", "up"},
+	} {
+		mustRun(t, args[0], args[1:]...)
+	}
+	_, tlsPort, _ := strings.Cut(tlsAddr, ":")
+	claims := filepath.Join(e.dir, "claims.yaml")
+	for _, tc := range []struct{ doc, want string }{
+		{segServer + "metadata: {name: thief}\nspec:\n  image: localhost/spoof:1\n  ports: [{port: 8080, publish: " + tlsPort + "}]\n",
+			"spec.ports[0].publish: host port " + tlsPort + "/tcp is in use on the host: strata (pid"},
+		{segServer + "metadata: {name: thief}\nspec:\n  image: localhost/spoof:1\n  ports: [{port: 8080, publish: 22}]\n",
+			"spec.ports[0].publish: host port 22/tcp is a privileged port (below 1024), where the host's own services listen (publish a host port of 1024 or above, or start the daemon with --allow-privileged-ports)"},
+		{"apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: uplink}\nspec: {subnet: 10.77.0.0/16}\n",
+			"spec.subnet: subnet 10.77.0.0/16 overlaps the host's route 10.77.0.0/24 dev up0"},
+	} {
+		if err := os.WriteFile(claims, []byte(tc.doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.strata("apply", "-f", claims); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("apply of\n%s: %v\nwant an error with %q", tc.doc, err, tc.want)
+		}
+	}
+	mustRun(t, "ip", "-n", e.netns, "link", "del", "up0")
+
 	appFile := filepath.Join(e.dir, "spoof.yaml")
 	if err := os.WriteFile(appFile, []byte(spoofApps), 0o600); err != nil {
 		t.Fatal(err)
