@@ -34,7 +34,7 @@ import (
 //	table bridge strata
 //	  set port_mac   ifname . ether_addr      each port's MAC
 //	  set port_ip    ifname . ipv4_addr       each port's IPv4 address
-//	  chain prerouting (filter, hook prerouting, priority filter)
+//	  chain prerouting (filter, hook prerouting, priority filter: -200)
 //	    iifname "st-*" jump port_guard
 //	  chain port_guard
 //	    iifname . ether saddr != @port_mac drop
@@ -61,6 +61,10 @@ const (
 	etherTypeARP = 0x0806
 	etherTypeIP6 = 0x86dd
 )
+
+// bridgeFilterPriority is the bridge family's "filter" priority
+// (NF_BR_PRI_FILTER_BRIDGED).
+const bridgeFilterPriority = -200
 
 // Offsets in the Ethernet and ARP (Ethernet/IPv4) headers, and in the IPv4
 // header.
@@ -149,7 +153,7 @@ func queueGuard(c *nftables.Conn, prefix string, ports []guardPort) {
 
 	policy := nftables.ChainPolicyAccept
 	entry := c.AddChain(&nftables.Chain{Name: guardEntry, Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityFilter, Policy: &policy})
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(bridgeFilterPriority), Policy: &policy})
 	guard := c.AddChain(&nftables.Chain{Name: guardChain, Table: t})
 	rule := func(ch *nftables.Chain, note string, exprs ...expr.Any) {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs,
