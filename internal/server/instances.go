@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,11 +47,24 @@ func (s *Server) instance(w http.ResponseWriter, r *http.Request) (*v1alpha1.Wor
 	if id == "" {
 		id = wl.Metadata.Name + "-0"
 	}
-	if !strings.HasPrefix(id, wl.Metadata.Name+"-") || !runtime.ValidID(id) {
-		writeStatus(w, http.StatusNotFound, ReasonNotFound, fmt.Sprintf("workload %s has no instance %q", wl.Metadata.Name, id))
+	if !InstanceOf(wl.Metadata.Name, id) {
+		writeStatus(w, http.StatusNotFound, ReasonNotFound, fmt.Sprintf("workload %s has no instance %q: its instances are %s-0, %s-1, ... (strata get workload %s -o wide lists them)",
+			wl.Metadata.Name, id, wl.Metadata.Name, wl.Metadata.Name, wl.Metadata.Name))
 		return nil, "", false
 	}
 	return wl, id, true
+}
+
+// InstanceOf reports whether id names a replica slot of workload: exactly WORKLOAD-SLOT,
+// SLOT a decimal number without leading zeros. A prefix is not enough: web-api-0 is an
+// instance of web-api, never of web.
+func InstanceOf(workload, id string) bool {
+	slot, ok := strings.CutPrefix(id, workload+"-")
+	if !ok || slot == "" || !runtime.ValidID(id) {
+		return false
+	}
+	n, err := strconv.Atoi(slot)
+	return err == nil && n >= 0 && strconv.Itoa(n) == slot
 }
 
 // logs streams an instance's log file; with follow=true it keeps sending what is appended
