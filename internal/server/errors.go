@@ -69,7 +69,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeStatus(w, http.StatusUnprocessableEntity, ReasonInvalid, err.Error())
 	case errors.Is(err, runtime.ErrNotRunning):
 		writeStatus(w, http.StatusConflict, ReasonConflict, err.Error())
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid):
 		writeStatus(w, http.StatusBadRequest, ReasonBadRequest, err.Error())
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

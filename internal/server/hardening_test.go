@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -93,5 +94,49 @@ func TestInstanceIsExact(t *testing.T) {
 		if (code == http.StatusNotFound) != (tc.want == http.StatusNotFound) {
 			t.Errorf("exec %s/%s: %d %s", tc.workload, tc.instance, code, body)
 		}
+	}
+}
+
+// TestMalformedNamesAreBadRequests: a name in a path that no object can have is a 400
+// that says what a name looks like, never a 500.
+func TestMalformedNamesAreBadRequests(t *testing.T) {
+	hs, st := newHTTPServer(t, server.Options{DataDir: t.TempDir(), History: func(string, string) v1alpha1.UsageHistory { return v1alpha1.UsageHistory{} }})
+	putWorkload(t, st, "web")
+	long := strings.Repeat("a", 300)
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "workloads/UPPER..bad"},
+		{http.MethodGet, "workloads/" + long},
+		{http.MethodGet, "segments/" + long},
+		{http.MethodGet, "segments/-dash"},
+		{http.MethodGet, "events/" + long},
+		{http.MethodGet, "hosts/" + long},
+		{http.MethodGet, "snapshots/" + long},
+		{http.MethodGet, "events/a%20b"},
+		{http.MethodDelete, "workloads/" + long},
+		{http.MethodDelete, "workloads/UPPER..bad"},
+		{http.MethodDelete, "segments/" + long},
+		{http.MethodPut, "workloads/" + long},
+		{http.MethodGet, "workloads/UPPER..bad/logs"},
+		{http.MethodGet, "workloads/" + long + "/logs"},
+		{http.MethodPost, "workloads/" + long + "/exec"},
+		{http.MethodGet, "workloads/" + long + "/history"},
+	} {
+		code, body := send(t, hs.URL, tc.method, server.Prefix+tc.path, strings.NewReader("{}"))
+		var s server.Status
+		_ = json.Unmarshal(body, &s)
+		short := tc.path[:min(len(tc.path), 40)]
+		if code != http.StatusBadRequest || s.Reason != server.ReasonBadRequest || !strings.Contains(s.Message, "name") {
+			t.Errorf("%s %s: %d %s, want 400 BadRequest about the name", tc.method, short, code, body[:min(len(body), 300)])
+		}
+		if len(body) > 1000 {
+			t.Errorf("%s %s: the answer repeats too much of the name: %d bytes", tc.method, short, len(body))
+		}
+	}
+	// Well-formed names still get their usual answers.
+	if code, body := send(t, hs.URL, http.MethodGet, server.Prefix+"workloads/web", nil); code != http.StatusOK {
+		t.Errorf("GET workloads/web: %d %s", code, body)
+	}
+	if code, body := send(t, hs.URL, http.MethodGet, server.Prefix+"workloads/nope", nil); code != http.StatusNotFound {
+		t.Errorf("GET workloads/nope: %d %s", code, body)
 	}
 }

@@ -33,7 +33,11 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
 
 // instance finds the instance a request names: ?instance=ID, or the workload's first slot.
 func (s *Server) instance(w http.ResponseWriter, r *http.Request) (*v1alpha1.Workload, string, bool) {
-	rec, err := s.store.Get(r.Context(), v1alpha1.KindWorkload, r.PathValue("name"))
+	name, ok := s.workloadName(w, r)
+	if !ok {
+		return nil, "", false
+	}
+	rec, err := s.store.Get(r.Context(), v1alpha1.KindWorkload, name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return nil, "", false

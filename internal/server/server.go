@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/assess"
 	"strata.dev/strata/internal/objects"
@@ -123,7 +125,10 @@ func New(o Options) *Server {
 	if o.History != nil {
 		history := o.History
 		s.mux.HandleFunc("GET "+Prefix+"workloads/{name}/history", func(w http.ResponseWriter, r *http.Request) {
-			name := r.PathValue("name")
+			name, ok := s.workloadName(w, r)
+			if !ok {
+				return
+			}
 			if _, err := s.store.Get(r.Context(), v1alpha1.KindWorkload, name); err != nil {
 				s.writeError(w, r, err)
 				return
@@ -240,6 +245,55 @@ func serveUntil(ctx context.Context, hs *http.Server, l net.Listener) error {
 	}
 }
 
+// maxNameLen is the longest name of any object: a DNS subdomain, the store's limit.
+const maxNameLen = 253
+
+// nameProblem says what is wrong with name as the name of a res, or "" when nothing is.
+// Workloads and segments are named by users: DNS labels, as admission checks. The kinds
+// the daemon records have names of its own making, which the store's key rules bound.
+func nameProblem(res objects.Resource, name string) string {
+	if !res.Recorded {
+		if len(validation.IsDNS1123Label(name)) > 0 {
+			return "a " + res.Singular + " name is a DNS label: at most 63 lower case letters, digits and '-', starting and ending with a letter or digit, such as payments-1"
+		}
+		return ""
+	}
+	if name == "" || len(name) > maxNameLen {
+		return fmt.Sprintf("a %s name has 1 to %d characters", res.Singular, maxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c > '~' || c == '/' {
+			return "a " + res.Singular + " name is printable ASCII without spaces or '/'"
+		}
+	}
+	return ""
+}
+
+// quoteName quotes a name from a request for an error message, shortened when long.
+func quoteName(name string) string {
+	if len(name) > 64 {
+		return strconv.Quote(name[:64]) + fmt.Sprintf(" (and %d more bytes)", len(name)-64)
+	}
+	return strconv.Quote(name)
+}
+
+// pathName returns the {name} of the request's path when it can name a res; otherwise it
+// answers 400 and returns false.
+func (s *Server) pathName(w http.ResponseWriter, r *http.Request, res objects.Resource) (string, bool) {
+	name := r.PathValue("name")
+	if msg := nameProblem(res, name); msg != "" {
+		writeStatus(w, http.StatusBadRequest, ReasonBadRequest, fmt.Sprintf("bad %s name %s in the path: %s", res.Singular, quoteName(name), msg))
+		return "", false
+	}
+	return name, true
+}
+
+// workloadName returns the workload {name} of a request's path, or answers 400.
+func (s *Server) workloadName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	res, _ := objects.ResourceFor(v1alpha1.KindWorkload)
+	return s.pathName(w, r, res)
+}
+
 func (s *Server) resource(w http.ResponseWriter, r *http.Request) (objects.Resource, bool) {
 	res, ok := objects.ResourceFor(r.PathValue("resource"))
 	if !ok || res.Plural != r.PathValue("resource") {
@@ -289,7 +343,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rec, err := s.store.Get(r.Context(), res.Kind, r.PathValue("name"))
+	name, ok := s.pathName(w, r, res)
+	if !ok {
+		return
+	}
+	rec, err := s.store.Get(r.Context(), res.Kind, name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -307,6 +365,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	name, ok := s.pathName(w, r, res)
+	if !ok {
+		return
+	}
 	var rv uint64
 	if v := r.URL.Query().Get("resourceVersion"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -316,7 +378,6 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		}
 		rv = n
 	}
-	name := r.PathValue("name")
 	// A workload is deleted in two steps: marked here, removed from the store by the
 	// controller once its instances are gone (force=true removes it at once; the controller
 	// then removes the instances it finds without a workload).

@@ -27,6 +27,9 @@ type SnapshotRequest struct {
 
 func (s *Server) serveSnapshots(sn Snapshotter) {
 	s.mux.HandleFunc("POST "+Prefix+"workloads/{name}/snapshots", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.workloadName(w, r); !ok {
+			return
+		}
 		var req SnapshotRequest
 		if r.ContentLength != 0 {
 			body, err := readBody(r)
@@ -47,6 +50,9 @@ func (s *Server) serveSnapshots(sn Snapshotter) {
 		writeJSON(w, http.StatusCreated, snap)
 	})
 	s.mux.HandleFunc("POST "+Prefix+"workloads/{name}/snapshots/{snapshot}/restore", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.workloadName(w, r); !ok {
+			return
+		}
 		snap, err := sn.Restore(r.Context(), r.PathValue("name"), r.PathValue("snapshot"))
 		if err != nil {
 			s.writeError(w, r, err)
@@ -55,6 +61,9 @@ func (s *Server) serveSnapshots(sn Snapshotter) {
 		writeJSON(w, http.StatusOK, snap)
 	})
 	s.mux.HandleFunc("DELETE "+Prefix+"workloads/{name}/snapshots/{snapshot}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.workloadName(w, r); !ok {
+			return
+		}
 		if err := sn.Delete(r.Context(), r.PathValue("name"), r.PathValue("snapshot")); err != nil {
 			s.writeError(w, r, err)
 			return

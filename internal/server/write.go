@@ -97,6 +97,11 @@ func (s *Server) admitWrite(w http.ResponseWriter, r *http.Request) (store.Objec
 		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", res.Plural+" are recorded by the daemon")
 		return store.Object{}, nil, false
 	}
+	if r.Method == http.MethodPut {
+		if _, ok := s.pathName(w, r, res); !ok {
+			return store.Object{}, nil, false
+		}
+	}
 	rec, violations, err := s.admit(r.Context(), r, res)
 	if err != nil {
 		s.writeError(w, r, err)
