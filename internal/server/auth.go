@@ -256,25 +256,32 @@ func (t *Tokens) Lookup(token string) (string, bool) {
 }
 
 // RequireToken answers every request that lacks a token known to tokens with 401
-// Unauthorized, a JSON Status and a WWW-Authenticate challenge; the others reach next.
-// It logs the token's name (never the token) at debug level.
+// Unauthorized, a JSON Status and a WWW-Authenticate challenge, and closes its connection;
+// the others reach next. Refusals are logged at a bounded rate (the first of a minute at
+// WARN, the rest summed up); the token's name (never the token) is logged at debug level.
 func RequireToken(next http.Handler, tokens *Tokens, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	return requireToken(next, tokens, log, newRefusals(log, DefaultRefusalLogInterval))
+}
+
+func requireToken(next http.Handler, tokens *Tokens, log *slog.Logger, refused *refusals) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
-			log.Info("request without a token refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			refused.note("request without a token refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="strata"`)
+			w.Header().Set("Connection", "close") // a client without a token gets nothing more from it
 			writeStatus(w, http.StatusUnauthorized, ReasonUnauthorized,
 				"this API needs a bearer token: send the header Authorization: Bearer TOKEN (strata --token-file)")
 			return
 		}
 		name, ok := tokens.Lookup(token)
 		if !ok {
-			log.Info("request with an unknown token refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			refused.note("request with an unknown token refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
+			w.Header().Set("Connection", "close")
 			writeStatus(w, http.StatusUnauthorized, ReasonUnauthorized, "the token is not valid: it is unknown or was revoked")
 			return
 		}

@@ -51,16 +51,24 @@ type tlsServer struct {
 	admin  string // the admin token
 	http   *http.Client
 	logs   *bytes.Buffer
+	sock   string // the unix socket the same server answers on
+	st     *store.Store
 }
 
 func startTLS(t *testing.T) *tlsServer {
+	t.Helper()
+	return startTLSWith(t, Limits{})
+}
+
+// startTLSWith starts a Server with lim on a TLS listener on 127.0.0.1 and on a unix socket.
+func startTLSWith(t *testing.T, lim Limits) *tlsServer {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "strata.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &tlsServer{dir: filepath.Join(dir, "tls"), clock: &manualClock{now: time.Now()}, logs: &bytes.Buffer{}}
+	ts := &tlsServer{dir: filepath.Join(dir, "tls"), clock: &manualClock{now: time.Now()}, logs: &bytes.Buffer{}, st: st}
 	ts.mat, err = EnsureTLS(TLSOptions{Dir: ts.dir, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -76,10 +84,16 @@ func startTLS(t *testing.T) *tlsServer {
 		t.Fatal(err)
 	}
 	ts.url = "https://" + l.Addr().String()
+	ts.sock = filepath.Join(dir, "s.sock")
+	ul, err := ListenUnix(ts.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	srv := New(Options{Store: st, Logger: log})
+	done := make(chan error, 2)
+	srv := New(Options{Store: st, Logger: log, Limits: lim})
 	go func() { done <- srv.ServeTLS(ctx, l, ts.mat.ServerConfig(), ts.tokens) }()
+	go func() { done <- srv.Serve(ctx, ul) }()
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.mat.CA)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}}
@@ -87,8 +101,10 @@ func startTLS(t *testing.T) *tlsServer {
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
 		}
 		_ = st.Close()
 	})

@@ -60,6 +60,7 @@ func handleJSON[Req any](s *Server, code int, fn func(r *http.Request, req Req) 
 			s.writeError(w, r, err)
 			return
 		}
+		longLived(w) // the body is in; the work (a repository's I/O) takes what it takes
 		out, err := fn(r, req)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -105,6 +106,7 @@ func (s *Server) serveBackups(b Backupper) {
 			s.writeError(w, r, err)
 			return
 		}
+		longLived(w)
 		s.streamBackup(w, r, b, req)
 	})
 	s.mux.HandleFunc("GET "+Prefix+BackupsPath, func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +121,7 @@ func (s *Server) serveBackups(b Backupper) {
 		return b.Prune(r.Context(), req)
 	}))
 	s.mux.HandleFunc(p+BackupsPath+"/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
+		longLived(w)
 		res, err := b.Verify(r.Context(), r.URL.Query().Get("repo"), r.PathValue("id"))
 		if err != nil {
 			s.writeError(w, r, err)

@@ -23,6 +23,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotImplemented, "NotImplemented", "no driver on this host imports images")
 		return
 	}
+	longLived(w) // an image tarball may be large
 	refs, err := s.images.ImportImage(r.Context(), r.Body)
 	if err != nil {
 		writeStatus(w, http.StatusUnprocessableEntity, ReasonInvalid, "import image: "+err.Error())
@@ -89,6 +90,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	longLived(w) // a long log, or one followed
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	flusher, _ := w.(http.Flusher)
 	follow := r.URL.Query().Get("follow") == "true"
@@ -156,6 +158,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotImplemented, "NotImplemented", "the "+d.Name()+" driver cannot exec into instances")
 		return
 	}
+	longLived(w) // the command runs as long as it runs
 	var stdout, stderr limitedBuffer
 	code, err := ex.Exec(r.Context(), id, req.Command, nil, &stdout, &stderr)
 	switch {

@@ -65,6 +65,8 @@ type Options struct {
 	// Host checks, at admission, what a workload or segment claims of the host: published
 	// ports and segment subnets the host itself uses; nil: no such check.
 	Host HostClaims
+	// Limits bound connections and requests; zero fields take their defaults.
+	Limits Limits
 }
 
 // HostClaims tells whether the host can give a workload or segment what it asks for.
@@ -99,18 +101,22 @@ type Server struct {
 	drv    *runtime.Registry
 	data   string
 	host   HostClaims
+	limits Limits
+	// refused logs refused requests and connections at a bounded rate.
+	refused *refusals
 }
 
 // New builds a Server.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, ready: o.Ready, rec: o.Recorder, mux: http.NewServeMux(),
-		images: o.Images, drv: o.Drivers, data: o.DataDir, host: o.Host}
+		images: o.Images, drv: o.Drivers, data: o.DataDir, host: o.Host, limits: o.Limits.withDefaults()}
 	if s.engine == nil {
 		s.engine = assess.Default()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.refused = newRefusals(s.log, s.limits.RefusalLogInterval)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("POST "+Prefix+"images", s.importImage)
@@ -152,6 +158,7 @@ func New(o Options) *Server {
 	if o.Middleware != nil {
 		s.h = o.Middleware(s.mux)
 	}
+	s.h = bounded(s.h, s.limits.RequestTimeout)
 	return s
 }
 
@@ -223,9 +230,11 @@ func ListenUnix(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve serves the API on l until ctx ends, then shuts down gracefully.
+// Serve serves the API on l until ctx ends, then shuts down gracefully. Its connections
+// are not capped (l is the unix socket, for the host's root), but time out like the TCP
+// listener's.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: s.h, ReadHeaderTimeout: s.limits.ReadHeaderTimeout, IdleTimeout: s.limits.IdleTimeout,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	return serveUntil(ctx, hs, l)
 }
@@ -318,6 +327,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1" {
+		longLived(w)
 		s.watch(w, r, res)
 		return
 	}

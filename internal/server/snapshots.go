@@ -42,6 +42,7 @@ func (s *Server) serveSnapshots(sn Snapshotter) {
 				return
 			}
 		}
+		longLived(w) // a VM's memory takes a while to save
 		snap, err := sn.Create(r.Context(), r.PathValue("name"), req.Name, req.Memory)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -53,6 +54,7 @@ func (s *Server) serveSnapshots(sn Snapshotter) {
 		if _, ok := s.workloadName(w, r); !ok {
 			return
 		}
+		longLived(w)
 		snap, err := sn.Restore(r.Context(), r.PathValue("name"), r.PathValue("snapshot"))
 		if err != nil {
 			s.writeError(w, r, err)

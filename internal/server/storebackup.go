@@ -12,6 +12,7 @@ const StoreBackupPath = Prefix + "store/backup"
 // storeBackup streams a copy of the whole store, taken in one read transaction while
 // the daemon goes on serving (strata backup store).
 func (s *Server) storeBackup(w http.ResponseWriter, r *http.Request) {
+	longLived(w) // a large store over a slow link
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=strata-store-%s.db", time.Now().UTC().Format("20060102-150405")))
 	if err := s.store.Backup(w); err != nil {

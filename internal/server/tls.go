@@ -139,13 +139,15 @@ func (m *TLSMaterial) Fingerprint() string {
 }
 
 // ServeTLS serves the API on l over TLS with cfg, answering only requests that carry a
-// token from tokens, until ctx ends; then it shuts down gracefully.
+// token from tokens, until ctx ends; then it shuts down gracefully. Connections over the
+// caps of Options.Limits are closed as soon as they are accepted.
 func (s *Server) ServeTLS(ctx context.Context, l net.Listener, cfg *tls.Config, tokens *Tokens) error {
-	hs := &http.Server{Handler: publicUI(s.h, RequireToken(s.h, tokens, s.log)), ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: publicUI(s.h, requireToken(s.h, tokens, s.log, s.refused)),
+		ReadHeaderTimeout: s.limits.ReadHeaderTimeout, IdleTimeout: s.limits.IdleTimeout,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		// Failed handshakes (a client without the CA, a port scan) are the clients' problem.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	return serveUntil(ctx, hs, tls.NewListener(l, cfg))
+	return serveUntil(ctx, hs, tls.NewListener(newCapListener(l, s.limits, s.refused), cfg))
 }
 
 // certNames are the DNS names and IPs a server certificate carries.
