@@ -42,7 +42,8 @@ certificate after checking its fingerprint (the daemon logs it at start).
 With --listen 127.0.0.1:PORT it instead serves the dashboard itself, over plain HTTP on
 the loopback address given, passing the page's requests to the daemon's unix socket.
 It makes a fresh token for this run, prints the address with it, and runs until
-interrupted. Only the holder of that token gets past it.`,
+interrupted. Only the holder of that token gets past it, and only with the reads the
+page makes (lists, watches, usage history, logs); writes, exec and downloads are refused.`,
 		Example: `  strata dashboard --server https://127.0.0.1:7443
   strata dashboard --server https://10.0.0.5:7443 --token-file ~/strata.token
   sudo strata dashboard --listen 127.0.0.1:8080`,
@@ -155,7 +156,8 @@ func proxyDashboard(ctx context.Context, s Streams, listen, socket string) error
 }
 
 // dashboardProxy passes requests to the daemon on socket: the dashboard's files to
-// anyone, everything else only with token.
+// anyone, and the API reads the page makes (server.IsDashboardRead) only with token.
+// Everything else is refused: the socket it forwards to grants root's every power.
 func dashboardProxy(socket, token string) http.Handler {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -173,10 +175,24 @@ func dashboardProxy(socket, token string) http.Handler {
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !server.IsUIRequest(r) && !tokenMatches(r.Header.Get("Authorization"), token) {
+		if server.IsUIRequest(r) {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		if !tokenMatches(r.Header.Get("Authorization"), token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="strata"`)
 			writeProxyStatus(w, http.StatusUnauthorized, server.ReasonUnauthorized,
 				"this dashboard needs the token strata dashboard printed: open the address it printed")
+			return
+		}
+		if !server.IsDashboardRead(r) {
+			code, reason := http.StatusForbidden, server.ReasonForbidden
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				code, reason = http.StatusMethodNotAllowed, "MethodNotAllowed"
+				w.Header().Set("Allow", "GET, HEAD")
+			}
+			writeProxyStatus(w, code, reason, "the dashboard proxy passes on only the page's reads (lists, watches, usage history, logs): "+
+				"use the strata command on this host for "+r.Method+" "+r.URL.Path)
 			return
 		}
 		rp.ServeHTTP(w, r)

@@ -63,19 +63,43 @@ func TestDashboardProxy(t *testing.T) {
 	t.Cleanup(proxy.Close)
 
 	for _, tc := range []struct {
+		method     string
 		path, auth string
 		code       int
 		body       string
 	}{
-		{"/ui/", "", http.StatusOK, "GET /ui/ auth="},
-		{"/ui/app.js", "", http.StatusOK, "GET /ui/app.js auth="},
-		{"/apis/strata.dev/v1alpha1/workloads", "", http.StatusUnauthorized, `"reason":"Unauthorized"`},
-		{"/apis/strata.dev/v1alpha1/workloads", "Bearer " + strings.Repeat("0", 64), http.StatusUnauthorized, `"reason":"Unauthorized"`},
-		{"/apis/strata.dev/v1alpha1/workloads?watch=1", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/workloads?watch=1 auth="},
-		{"/ui/../apis/strata.dev/v1alpha1/workloads", "", http.StatusUnauthorized, `"reason":"Unauthorized"`},
+		{"", "/ui/", "", http.StatusOK, "GET /ui/ auth="},
+		{"", "/ui/app.js", "", http.StatusOK, "GET /ui/app.js auth="},
+		{"", "/apis/strata.dev/v1alpha1/workloads", "", http.StatusUnauthorized, `"reason":"Unauthorized"`},
+		{"", "/apis/strata.dev/v1alpha1/workloads", "Bearer " + strings.Repeat("0", 64), http.StatusUnauthorized, `"reason":"Unauthorized"`},
+		{"", "/apis/strata.dev/v1alpha1/workloads?watch=1", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/workloads?watch=1 auth="},
+		{"", "/ui/../apis/strata.dev/v1alpha1/workloads", "", http.StatusUnauthorized, `"reason":"Unauthorized"`},
+		// The page's reads, and nothing else, even with the token.
+		{"", "/apis/strata.dev/v1alpha1/segments", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/segments auth="},
+		{"", "/apis/strata.dev/v1alpha1/hosts", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/hosts"},
+		{"", "/apis/strata.dev/v1alpha1/events?watch=1", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/events?watch=1"},
+		{"", "/apis/strata.dev/v1alpha1/workloads/web/history", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/workloads/web/history"},
+		{"", "/apis/strata.dev/v1alpha1/workloads/web/logs?instance=web-1", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/workloads/web/logs?instance=web-1"},
+		{"HEAD", "/apis/strata.dev/v1alpha1/workloads", "Bearer " + token, http.StatusOK, ""},
+		{"POST", "/apis/strata.dev/v1alpha1/workloads/web/exec", "Bearer " + token, http.StatusMethodNotAllowed, `"reason":"MethodNotAllowed"`},
+		{"POST", "/apis/strata.dev/v1alpha1/workloads", "Bearer " + token, http.StatusMethodNotAllowed, `"reason":"MethodNotAllowed"`},
+		{"DELETE", "/apis/strata.dev/v1alpha1/workloads/web", "Bearer " + token, http.StatusMethodNotAllowed, `"reason":"MethodNotAllowed"`},
+		{"PUT", "/apis/strata.dev/v1alpha1/segments/default", "Bearer " + token, http.StatusMethodNotAllowed, `"reason":"MethodNotAllowed"`},
+		{"POST", "/apis/strata.dev/v1alpha1/images", "Bearer " + token, http.StatusMethodNotAllowed, `"reason":"MethodNotAllowed"`},
+		{"", "/apis/strata.dev/v1alpha1/store/backup", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
+		{"", "/apis/strata.dev/v1alpha1/backuprepos", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
+		{"", "/apis/strata.dev/v1alpha1/workloads/web", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
+		{"", "/apis/strata.dev/v1alpha1/workloads/../store/backup", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
+		{"", "/apis/strata.dev/v1alpha1/workloads/web%2Flogs", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
+		{"", "/metrics", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
+		{"", "/ui/../apis/strata.dev/v1alpha1/store/backup", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
 	} {
-		t.Run(tc.path+" "+tc.auth, func(t *testing.T) {
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, proxy.URL+tc.path, nil)
+		method := tc.method
+		if method == "" {
+			method = http.MethodGet
+		}
+		t.Run(method+" "+tc.path+" "+tc.auth, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), method, proxy.URL+tc.path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

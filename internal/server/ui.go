@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -41,4 +42,29 @@ func IsUIRequest(r *http.Request) bool {
 		return false
 	}
 	return p == strings.TrimSuffix(UIPath, "/") || strings.HasPrefix(p, UIPath)
+}
+
+// dashboardResources are what the dashboard's page lists and watches.
+var dashboardResources = []string{"workloads", "segments", "events", "hosts"}
+
+// IsDashboardRead reports whether r is one of the API reads the dashboard's page makes:
+// GET or HEAD of a clean, unescaped path that lists or watches a resource of
+// dashboardResources, or reads a workload's usage history or an instance's log. A proxy
+// that serves the page forwards these and nothing else: no writes, exec, downloads.
+func IsDashboardRead(r *http.Request) bool {
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || r.URL.RawPath != "" || path.Clean(r.URL.Path) != r.URL.Path {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, Prefix)
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	switch len(parts) {
+	case 1:
+		return slices.Contains(dashboardResources, parts[0])
+	case 3:
+		return parts[0] == "workloads" && parts[1] != "" && (parts[2] == "history" || parts[2] == "logs")
+	}
+	return false
 }
