@@ -40,8 +40,11 @@ fi
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (the daemon drives containerd and network namespaces)"; exit 1; }
 mkdir -p "$DATA_DIR"
 if ! $STRATA get workloads >/dev/null 2>&1; then
-	say "starting the daemon: $STRATA serve --start-containerd ${LISTEN:+--listen $LISTEN }(log: $LOG)"
-	setsid $STRATA serve --data-dir "$DATA_DIR" --start-containerd ${LISTEN:+--listen "$LISTEN"} >>"$LOG" 2>&1 < /dev/null &
+	say "starting the daemon: $STRATA serve --start-containerd ${LISTEN:+--listen $LISTEN }--log-file $LOG"
+	# The log names workloads, clients and paths: root's alone. What the daemon prints
+	# before its log opens (a bad flag) goes to the same file.
+	(umask 077 && : >>"$LOG") && chmod 600 "$LOG"
+	setsid $STRATA serve --data-dir "$DATA_DIR" --start-containerd ${LISTEN:+--listen "$LISTEN"} --log-file "$LOG" >>"$LOG" 2>&1 < /dev/null &
 	for _ in $(seq 60); do
 		$STRATA get workloads >/dev/null 2>&1 && break
 		sleep 0.5

@@ -53,6 +53,6 @@ namespaces, prints its output, and exits with the command's exit code.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (default: NAME-0)")
+	cmd.Flags().StringVar(&instance, "instance", "", "instance ID, NAME-SLOT: an instance of NAME only (default: NAME-0)")
 	return cmd
 }

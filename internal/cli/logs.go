@@ -39,7 +39,7 @@ func newLogs(s Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (default: NAME-0)")
+	cmd.Flags().StringVar(&instance, "instance", "", "instance ID, NAME-SLOT: an instance of NAME only (default: NAME-0)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what the instance writes")
 	return cmd
 }

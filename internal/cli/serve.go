@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -12,7 +13,10 @@ import (
 )
 
 func newServe(s Streams) *cobra.Command {
-	var cfg daemon.Config
+	var (
+		cfg     daemon.Config
+		logFile string
+	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data-dir DIR] [--socket PATH] [--containerd-socket PATH | --start-containerd] [--listen ADDR]",
 		Short: "Run the daemon: API, store, controllers and runtime drivers in one process",
@@ -46,6 +50,10 @@ them, naming the listener.
 
 Workloads outlive the daemon: stop it, upgrade it, kill it; on start it adopts what runs.
 
+The log goes to stderr, or with --log-file FILE to FILE, appended; the file is created
+with mode 0600, and an existing one is narrowed to it, since the log names workloads,
+clients and paths.
+
 With --restore-store FILE (a copy made by strata backup store) the daemon starts from that
 store: the current one is kept aside as strata.db.replaced-TIME, and the controllers make
 the host match the restored objects (instances of workloads the copy does not know are
@@ -62,7 +70,16 @@ stopped and removed).`,
 				return fmt.Errorf("--vm-accel %q: want auto, kvm or tcg\nRun '%s --help' for usage", cfg.VMAccel, c.CommandPath())
 			}
 			cfg.Socket, _ = c.Flags().GetString("socket")
-			cfg.Logger = slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			out := s.Err
+			if logFile != "" {
+				f, err := openLogFile(logFile)
+				if err != nil {
+					return failure(err)
+				}
+				defer f.Close()
+				out = f
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := daemon.Run(ctx, cfg); err != nil {
@@ -82,6 +99,22 @@ stopped and removed).`,
 	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "strata's guest kernel for image VMs (default /opt/strata/guest/kernel)")
 	cmd.Flags().StringVar(&cfg.RestoreStore, "restore-store", "", "start from this copy of a store (strata backup store); the current store is kept aside")
 	cmd.Flags().BoolVar(&cfg.AllowPrivilegedPorts, "allow-privileged-ports", false, "let workloads publish host ports below 1024 (ports a host service listens on stay refused)")
+	cmd.Flags().StringVar(&logFile, "log-file", "", "append the daemon's log to this file (mode 0600: it names workloads, clients and paths) instead of stderr")
 	cmd.Flags().StringVar(&cfg.GuestInit, "guest-init", "", "the strata-guest program image VMs boot into (default: next to strata)")
 	return cmd
+}
+
+// openLogFile opens path for appending the daemon's log, readable by the daemon's user
+// only: created with mode 0600, or narrowed to it when it exists (the shell that made it
+// may have used its umask's 0644).
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--log-file: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--log-file: restrict %s to its owner: %w", path, err)
+	}
+	return f, nil
 }
