@@ -270,7 +270,7 @@ func requireToken(next http.Handler, tokens *Tokens, log *slog.Logger, refused *
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
-			refused.note("request without a token refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			refused.note("request without a token refused", "method", r.Method, "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="strata"`)
 			w.Header().Set("Connection", "close") // a client without a token gets nothing more from it
 			writeStatus(w, http.StatusUnauthorized, ReasonUnauthorized,
@@ -279,7 +279,7 @@ func requireToken(next http.Handler, tokens *Tokens, log *slog.Logger, refused *
 		}
 		name, ok := tokens.Lookup(token)
 		if !ok {
-			refused.note("request with an unknown token refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			refused.note("request with an unknown token refused", "method", r.Method, "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="strata", error="invalid_token"`)
 			w.Header().Set("Connection", "close")
 			writeStatus(w, http.StatusUnauthorized, ReasonUnauthorized, "the token is not valid: it is unknown or was revoked")
@@ -288,6 +288,14 @@ func requireToken(next http.Handler, tokens *Tokens, log *slog.Logger, refused *
 		log.Debug("request", "token", name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// clip shortens what a client sent to at most 256 bytes for a log line.
+func clip(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "..."
+	}
+	return s
 }
 
 // bearer extracts the token of an `Authorization: Bearer TOKEN` header.

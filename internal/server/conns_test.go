@@ -252,8 +252,12 @@ func TestConnectionCaps(t *testing.T) {
 // one summary per reason when the interval ends.
 func TestRefusalsAreLoggedAtABoundedRate(t *testing.T) {
 	ts := startTLS(t)
-	for range 50 {
-		if code, _, _ := ts.get(t, Prefix+"workloads", ""); code != http.StatusUnauthorized {
+	for i := range 50 {
+		path := Prefix + "workloads"
+		if i == 0 {
+			path += "/" + strings.Repeat("a", 4000) // the logged one: clipped
+		}
+		if code, _, _ := ts.get(t, path, ""); code != http.StatusUnauthorized {
 			t.Fatalf("code %d", code)
 		}
 	}
@@ -261,6 +265,9 @@ func TestRefusalsAreLoggedAtABoundedRate(t *testing.T) {
 	for line := range strings.Lines(ts.logs.String()) {
 		if strings.Contains(line, "refused") && !strings.Contains(line, "level=DEBUG") {
 			logged++
+			if len(line) > 1000 {
+				t.Errorf("a refusal's log line is %d bytes long", len(line))
+			}
 		}
 	}
 	if logged != 1 {
