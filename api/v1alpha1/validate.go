@@ -1,11 +1,13 @@
 package v1alpha1
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"path"
 	"strings"
 
+	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -25,6 +27,10 @@ func ValidateWorkload(w *Workload) field.ErrorList {
 		errs = append(errs, field.Required(spec.Child("image"),
 			"the "+string(t)+" tier runs an OCI image: set spec.image, or use isolation auto or vm"))
 	}
+	if s.Image != "" {
+		errs = append(errs, imageReference(spec.Child("image"), s.Image)...)
+	}
+	errs = append(errs, validateEnv(s.Env, spec.Child("env"))...)
 	if s.VM != nil {
 		errs = append(errs, validateVM(s.VM, spec.Child("vm"))...)
 	}
@@ -56,17 +62,142 @@ func ValidateWorkload(w *Workload) field.ErrorList {
 	if s.Backup != nil {
 		errs = append(errs, validateBackupSchedule(s.Backup, spec.Child("backup"))...)
 	}
-	return errs
+	return append(errs, validateSize(w)...)
 }
 
 // MaxReplicas bounds spec.replicas.
 const MaxReplicas = 10000
 
+// Size limits of an object. Objects live in the daemon's memory (its store's watch history,
+// its controllers' caches) as well as on disk; these caps keep one object from taking much
+// of either.
+const (
+	// MaxObjectBytes bounds an object encoded as JSON, its annotations (capped on their own)
+	// and its status (the daemon's) left out.
+	MaxObjectBytes = 1 << 20
+	// MaxAnnotationBytes bounds the sum of the lengths of an object's annotation keys and
+	// values (the limit Kubernetes sets).
+	MaxAnnotationBytes = 256 << 10
+)
+
+// validateSize refuses an object whose JSON encoding, annotations and status left out,
+// exceeds MaxObjectBytes.
+func validateSize(obj any) field.ErrorList {
+	var n int
+	switch o := obj.(type) {
+	case *Workload:
+		c := *o
+		c.Status, c.Metadata.Annotations = nil, nil
+		b, _ := json.Marshal(&c)
+		n = len(b)
+	case *Segment:
+		c := *o
+		c.Status, c.Metadata.Annotations = nil, nil
+		b, _ := json.Marshal(&c)
+		n = len(b)
+	}
+	if n <= MaxObjectBytes {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(field.NewPath("spec"), fmt.Sprintf("<%d bytes>", n),
+		fmt.Sprintf("the object is %d bytes as JSON (annotations left out), more than the %d (1 MiB) allowed: keep large data "+
+			"(files, scripts, keys) in the image or a volume, not in the spec", n, MaxObjectBytes))}
+}
+
+// validateEnv applies Kubernetes' rule for environment variable names (printable ASCII
+// without '='), which is also what a process's environment can carry unambiguously, and
+// refuses NUL bytes in values (the kernel ends a string there).
+func validateEnv(env map[string]string, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for k, v := range env {
+		if msgs := validation.IsRelaxedEnvVarName(k); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(p.Key(k), k,
+				"must be a non-empty environment variable name of printable ASCII characters without '=', such as LOG_LEVEL"))
+		}
+		if strings.ContainsRune(v, 0) {
+			errs = append(errs, field.Invalid(p.Key(k), "<value with a NUL byte>", "must not contain a NUL byte"))
+		}
+	}
+	return errs
+}
+
+// imageReference checks an OCI image reference against the distribution reference grammar
+// (the same parse the drivers use to find the image).
+func imageReference(p *field.Path, ref string) field.ErrorList {
+	if _, err := reference.ParseDockerRef(ref); err != nil {
+		return field.ErrorList{field.Invalid(p, ref,
+			fmt.Sprintf("is not an image reference (%v): use a name such as localhost/shop/web:1.4 or busybox@sha256:<digest>", err))}
+	}
+	return nil
+}
+
+// forbiddenMountRoots are where a volume must not be mounted: over the whole root, or
+// over the kernel's interfaces, which the runtime sets up itself.
+var forbiddenMountRoots = []string{"/proc", "/sys", "/dev"}
+
+// mountPath checks a volume's mount path inside the instance.
+func mountPath(p *field.Path, mp string) field.ErrorList {
+	switch {
+	case !path.IsAbs(mp):
+		return field.ErrorList{field.Invalid(p, mp, "must be an absolute path such as /data")}
+	case strings.ContainsRune(mp, 0):
+		return field.ErrorList{field.Invalid(p, mp, "must not contain a NUL byte")}
+	case path.Clean(mp) != mp:
+		return field.ErrorList{field.Invalid(p, mp, "must be a clean path (no '.', '..', '//' or trailing '/'): use "+path.Clean(mp))}
+	case mp == "/":
+		return field.ErrorList{field.Invalid(p, mp, "must not be the root directory: mount the volume on a directory such as /data")}
+	}
+	for _, root := range forbiddenMountRoots {
+		if mp == root || strings.HasPrefix(mp, root+"/") {
+			return field.ErrorList{field.Invalid(p, mp,
+				fmt.Sprintf("must not be %s or under it: the runtime provides %s; mount the volume on a directory such as /data", root, root))}
+		}
+	}
+	return nil
+}
+
+// forbiddenHostRoots hold no VM images: device nodes and the kernel's interfaces.
+var forbiddenHostRoots = []string{"/dev", "/proc", "/sys"}
+
+// vmFilePath checks the form of a host file a VM boots from (kernel, initrd, disk). A
+// relative path names a file in the daemon's images directory; an absolute one must lie in
+// a directory the daemon allows, which the daemon checks (it alone knows its directories).
+func vmFilePath(p *field.Path, f string) field.ErrorList {
+	clean := path.Clean(f)
+	switch {
+	case strings.ContainsRune(f, 0):
+		return field.ErrorList{field.Invalid(p, f, "must not contain a NUL byte")}
+	case clean != f:
+		return field.ErrorList{field.Invalid(p, f, "must be a clean path (no '.', '..', '//' or trailing '/'): use "+clean)}
+	case clean == ".." || strings.HasPrefix(clean, "../"):
+		return field.ErrorList{field.Invalid(p, f,
+			"must not leave the images directory: give a file name relative to it, such as vmlinuz, or an absolute path in an allowed directory")}
+	}
+	for _, root := range forbiddenHostRoots {
+		if clean == root || strings.HasPrefix(clean, root+"/") {
+			return field.ErrorList{field.Invalid(p, f,
+				fmt.Sprintf("must not be under %s: a VM boots image files (put them in the daemon's images directory, /var/lib/strata/images by default)", root))}
+		}
+	}
+	return nil
+}
+
 func validateVM(vm *VMSource, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	if vm.Kernel != "" {
+		errs = append(errs, vmFilePath(p.Child("kernel"), vm.Kernel)...)
+	}
+	if vm.Initrd != "" {
+		errs = append(errs, vmFilePath(p.Child("initrd"), vm.Initrd)...)
+	}
+	if vm.ContainerDisk != "" {
+		errs = append(errs, imageReference(p.Child("containerDisk"), vm.ContainerDisk)...)
+	}
 	if vm.Disk != nil {
 		if vm.Disk.Path == "" {
 			errs = append(errs, field.Required(p.Child("disk", "path"), "name the disk image file"))
+		} else {
+			errs = append(errs, vmFilePath(p.Child("disk", "path"), vm.Disk.Path)...)
 		}
 		errs = append(errs, validateEnum(p.Child("disk", "format"), vm.Disk.Format, []DiskFormat{DiskRaw, DiskQCOW2})...)
 	}
@@ -153,8 +284,8 @@ func validateVolumes(vols []Volume, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Duplicate(vi.Child("name"), v.Name))
 		}
 		names[v.Name] = true
-		if !path.IsAbs(v.MountPath) {
-			errs = append(errs, field.Invalid(vi.Child("mountPath"), v.MountPath, "must be an absolute path such as /data"))
+		if merrs := mountPath(vi.Child("mountPath"), v.MountPath); len(merrs) > 0 {
+			errs = append(errs, merrs...)
 		} else if mounts[path.Clean(v.MountPath)] {
 			errs = append(errs, field.Duplicate(vi.Child("mountPath"), v.MountPath))
 		}
@@ -309,7 +440,7 @@ func ValidateSegment(s *Segment) field.ErrorList {
 		}
 	}
 	errs = append(errs, validateEnum(spec.Child("egress"), s.Spec.Egress, []Egress{EgressAllow, EgressDeny})...)
-	return errs
+	return append(errs, validateSize(s)...)
 }
 
 // ValidateFleet checks a defaulted Fleet.
@@ -402,10 +533,16 @@ func validateMeta(m *ObjectMeta, p *field.Path) field.ErrorList {
 		errs = append(errs, dnsLabel(p.Child("name"), m.Name)...)
 	}
 	errs = append(errs, validateLabels(m.Labels, p.Child("labels"))...)
-	for k := range m.Annotations {
+	total := 0
+	for k, v := range m.Annotations {
+		total += len(k) + len(v)
 		for _, msg := range validation.IsQualifiedName(k) {
 			errs = append(errs, field.Invalid(p.Child("annotations").Key(k), k, msg))
 		}
+	}
+	if total > MaxAnnotationBytes {
+		errs = append(errs, field.Invalid(p.Child("annotations"), fmt.Sprintf("<%d bytes>", total),
+			fmt.Sprintf("the annotations take %d bytes (keys and values), more than the %d (256 KiB) allowed: keep large data out of annotations", total, MaxAnnotationBytes)))
 	}
 	return errs
 }
