@@ -39,7 +39,8 @@
 //     left it, with the write's revision as ResourceVersion (for Deleted,
 //     the object as it was, stamped with the deleting revision).
 //   - The history holds the events of the most recent writes, in memory and
-//     in revision order; Options.WatchHistory bounds it. It starts empty
+//     in revision order; Options.WatchHistory bounds their number and
+//     Options.WatchHistoryBytes the memory they hold. It starts empty
 //     when the store opens: watch history does not survive a restart.
 //
 // # JSON
@@ -57,7 +58,7 @@
 // ones still in the history, then new ones as they happen. The usual pattern
 // is List, then Watch from the revision List returned; nothing is missed
 // and nothing is seen twice. If the history no longer reaches back to rv
-// (the store restarted, or more than WatchHistory writes happened since), or
+// (the store restarted, or more than the history holds was written since), or
 // rv is newer than the store (the file was replaced by an older copy), Watch
 // fails with ErrTooOld and the caller lists again, like a Kubernetes client
 // after 410 Gone.

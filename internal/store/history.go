@@ -5,15 +5,17 @@ import (
 	"sync"
 )
 
-// history is the ring of the most recent events, shared by all watchers.
-// Every write adds exactly one event, so the ring holds a contiguous run of
-// revisions: floor+1 .. floor+n.
+// history is the queue of the most recent events, shared by all watchers. It is bounded
+// twice: by a number of events and by their bytes, so that a few large objects written
+// many times cannot fill the daemon's memory. Every write adds exactly one event, so the
+// queue holds a contiguous run of revisions: floor+1 .. floor+n.
 type history struct {
-	mu     sync.Mutex
-	size   int     // the most events held
-	events []Event // ring; grows to size, then wraps
-	start  int     // index of the oldest event
-	n      int     // events held
+	mu       sync.Mutex
+	size     int     // the most events held
+	maxBytes int64   // the most bytes held (at least the newest event is always held)
+	events   []Event // events[head:] are held, oldest first
+	head     int
+	bytes    int64 // the sizes of the held events, summed
 	// floor is the newest revision whose event is not held: the revision
 	// at open, or the last one evicted. Watchers can start at floor or later.
 	floor uint64
@@ -21,33 +23,53 @@ type history struct {
 	wake chan struct{}
 }
 
-func newHistory(size int, rev uint64) *history {
-	return &history{size: size, floor: rev, wake: make(chan struct{})}
+func newHistory(size int, maxBytes int64, rev uint64) *history {
+	return &history{size: size, maxBytes: maxBytes, floor: rev, wake: make(chan struct{})}
+}
+
+// eventSize estimates the memory an event holds: its variable parts plus a fixed overhead
+// for the rest.
+func eventSize(ev Event) int64 {
+	n := 256 + len(ev.Object.Kind) + len(ev.Object.Name) + len(ev.Object.UID) + len(ev.Object.Spec) + len(ev.Object.Status)
+	for k, v := range ev.Object.Labels {
+		n += len(k) + len(v) + 32
+	}
+	for k, v := range ev.Object.Annotations {
+		n += len(k) + len(v) + 32
+	}
+	return int64(n)
 }
 
 // add appends ev, whose revision must be the one after the last held, and
-// evicts the oldest event if the ring is full. It never blocks on watchers.
+// evicts the oldest events while either bound is exceeded. It never blocks on
+// watchers.
 func (h *history) add(ev Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if want := h.floor + uint64(h.n) + 1; ev.Object.ResourceVersion != want {
+	if want := h.floor + uint64(h.len()) + 1; ev.Object.ResourceVersion != want {
 		panic(fmt.Sprintf("store: event of revision %d added to a history that expects %d", ev.Object.ResourceVersion, want))
 	}
-	switch {
-	case len(h.events) < h.size: // still growing: start is 0
-		h.events = append(h.events, ev)
-	default:
-		if h.n == h.size {
-			h.start = (h.start + 1) % h.size
-			h.n--
-			h.floor++
-		}
-		h.events[(h.start+h.n)%h.size] = ev
+	h.events = append(h.events, ev)
+	h.bytes += eventSize(ev)
+	for h.len() > h.size || (h.bytes > h.maxBytes && h.len() > 1) {
+		h.bytes -= eventSize(h.events[h.head])
+		h.events[h.head] = Event{} // let the evicted object go
+		h.head++
+		h.floor++
 	}
-	h.n++
+	if h.head > 0 && h.head >= len(h.events)/2 {
+		// Move the held events down, so the array does not grow without end.
+		n := copy(h.events, h.events[h.head:])
+		clear(h.events[n:])
+		h.events = h.events[:n]
+		h.head = 0
+	}
 	close(h.wake)
 	h.wake = make(chan struct{})
 }
+
+// len returns how many events are held. The caller holds mu.
+func (h *history) len() int { return len(h.events) - h.head }
 
 // oldest returns the oldest revision a watch can start from.
 func (h *history) oldest() uint64 {
@@ -56,7 +78,19 @@ func (h *history) oldest() uint64 {
 	return h.floor
 }
 
-// errBehind reports that the events after a revision have left the ring.
+// usage returns how many events, and how many bytes of them, are held.
+func (h *history) usage() (events int, bytes int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.len(), h.bytes
+}
+
+// bounds describes the history's limits for error messages.
+func (h *history) bounds() string {
+	return fmt.Sprintf("the last %d writes or %d MiB, whichever is less", h.size, h.maxBytes>>20)
+}
+
+// errBehind reports that the events after a revision have left the history.
 type errBehind struct{ after, floor uint64 }
 
 func (e *errBehind) Error() string {
@@ -66,22 +100,30 @@ func (e *errBehind) Error() string {
 func (e *errBehind) Unwrap() error { return ErrTooOld }
 
 // since returns up to max events of kind ("" for all) with revisions after
-// after, and the last revision it looked at (after itself if there was
+// after, and no more than maxBytes of them unless the first alone is larger
+// (a watcher blocked on a slow reader holds its batch: it must stay small),
+// and the last revision it looked at (after itself if there was
 // nothing newer). wake is closed at the next add, so a caller that is
 // caught up can wait on it without missing anything. A revision beyond
 // the newest held is treated as caught up: its event is on its way.
-func (h *history) since(after uint64, kind string, max int) (evs []Event, upto uint64, wake <-chan struct{}, err error) {
+func (h *history) since(after uint64, kind string, max int, maxBytes int64) (evs []Event, upto uint64, wake <-chan struct{}, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if after < h.floor {
 		return nil, after, nil, &errBehind{after: after, floor: h.floor}
 	}
 	upto = after
-	last := h.floor + uint64(h.n)
+	last := h.floor + uint64(h.len())
+	var size int64
 	for rev := after + 1; rev <= last && len(evs) < max; rev++ {
-		ev := h.events[(h.start+int(rev-h.floor-1))%len(h.events)]
+		ev := h.events[h.head+int(rev-h.floor-1)]
 		if kind == "" || ev.Object.Kind == kind {
+			n := eventSize(ev)
+			if len(evs) > 0 && size+n > maxBytes {
+				break
+			}
 			evs = append(evs, ev)
+			size += n
 		}
 		upto = rev
 	}

@@ -22,6 +22,10 @@ type Options struct {
 	// WatchHistory is how many recent events are kept for watchers to replay
 	// and to catch up from. Default 1024.
 	WatchHistory int
+	// WatchHistoryBytes bounds the memory those events hold (their objects'
+	// specs, statuses, labels and annotations, estimated): the oldest leave
+	// first when either bound is reached. Default 64 MiB.
+	WatchHistoryBytes int64
 	// Logger receives the store's few log lines. Default: discarded.
 	Logger *slog.Logger
 	// LockTimeout is how long Open waits for another process to release the
@@ -31,8 +35,9 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultWatchHistory = 1024
-	DefaultLockTimeout  = time.Second
+	DefaultWatchHistory      = 1024
+	DefaultWatchHistoryBytes = 64 << 20
+	DefaultLockTimeout       = time.Second
 )
 
 // fileMode keeps the store private to the daemon's user.
@@ -69,6 +74,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.WatchHistory <= 0 {
 		opts.WatchHistory = DefaultWatchHistory
 	}
+	if opts.WatchHistoryBytes <= 0 {
+		opts.WatchHistoryBytes = DefaultWatchHistoryBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -104,7 +112,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db:    db,
 		clock: opts.Clock,
 		log:   opts.Logger,
-		hist:  newHistory(opts.WatchHistory, rev),
+		hist:  newHistory(opts.WatchHistory, opts.WatchHistoryBytes, rev),
 		done:  make(chan struct{}),
 	}
 	s.rev.Store(rev)

@@ -6,9 +6,11 @@ import (
 )
 
 const (
-	// watchBatch bounds how many events a watcher copies out of the history
-	// while holding its lock.
-	watchBatch = 128
+	// watchBatch and watchBatchBytes bound how many events a watcher copies
+	// out of the history while holding its lock, and so what it keeps alive
+	// while it waits for a slow reader.
+	watchBatch      = 128
+	watchBatchBytes = 1 << 20
 	// watchBuffer is each watch channel's buffer.
 	watchBuffer = 16
 )
@@ -21,9 +23,11 @@ const (
 // Watch fails with ErrTooOld if the history no longer reaches back to
 // fromRV, or if fromRV is newer than the store: list again and watch from
 // the list's revision. The channel closes when ctx ends or the store is
-// closed. A watcher that falls more than Options.WatchHistory writes behind
+// closed. A watcher that falls behind the history (more than
+// Options.WatchHistory writes, or Options.WatchHistoryBytes of events)
 // receives a last Event of type Error, whose Err wraps ErrTooOld, before its
-// channel closes; writers never wait for it.
+// channel closes; writers never wait for it. The watcher then lists again and
+// watches from the list's revision.
 func (s *Store) Watch(ctx context.Context, kind string, fromRV uint64) (<-chan Event, error) {
 	what := "watch of " + kindLabel(kind)
 	if err := ctx.Err(); err != nil {
@@ -54,8 +58,8 @@ func (s *Store) Watch(ctx context.Context, kind string, fromRV uint64) (<-chan E
 // checkWatchStart reports whether a watch can start after rev.
 func (s *Store) checkWatchStart(rev uint64) error {
 	if oldest := s.hist.oldest(); rev < oldest {
-		return fmt.Errorf("%w: the watch history starts after revision %d (it is kept in memory, for the last %d writes since the store opened); list again",
-			ErrTooOld, oldest, s.hist.size)
+		return fmt.Errorf("%w: the watch history starts after revision %d (it is kept in memory, for %s since the store opened); list again",
+			ErrTooOld, oldest, s.hist.bounds())
 	}
 	if rev <= s.rev.Load() {
 		return nil
@@ -88,11 +92,11 @@ func (s *Store) serveWatch(ctx context.Context, kind string, after uint64, out c
 		}
 	}
 	for {
-		evs, upto, wake, err := s.hist.since(after, kind, watchBatch)
+		evs, upto, wake, err := s.hist.since(after, kind, watchBatch, watchBatchBytes)
 		if err != nil {
-			s.log.Info("watch fell behind", "kind", kindLabel(kind), "revision", after, "history", s.hist.size)
-			send(Event{Type: Error, Err: fmt.Errorf("%s fell more than %d writes behind: %w; list again",
-				"watch of "+kindLabel(kind), s.hist.size, err)})
+			s.log.Info("watch fell behind", "kind", kindLabel(kind), "revision", after, "history", s.hist.bounds())
+			send(Event{Type: Error, Err: fmt.Errorf("%s fell behind the history (%s): %w; list again",
+				"watch of "+kindLabel(kind), s.hist.bounds(), err)})
 			return
 		}
 		for _, ev := range evs {

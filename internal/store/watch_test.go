@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +299,85 @@ func TestListThenWatch(t *testing.T) {
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWatchHistoryBoundedInBytes writes one large object many times, as an attacker's
+// test did with a 7 MB annotation: the history must hold no more than its byte bound, the
+// memory must come back after the delete, and a watcher that reads nothing must be told
+// to list again.
+func TestWatchHistoryBoundedInBytes(t *testing.T) {
+	const (
+		maxBytes = 2 << 20
+		objBytes = 512 << 10
+		updates  = 40
+	)
+	s := openTemp(t, Options{WatchHistoryBytes: maxBytes})
+	ctx := context.Background()
+	update := func(obj Object, i int) Object {
+		t.Helper()
+		obj.Spec = json.RawMessage(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", objBytes)))
+		obj, err := s.Update(ctx, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj
+	}
+
+	var before goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	obj := mustCreate(t, s, object("Workload", "big", `{}`))
+	for i := range updates {
+		obj = update(obj, i)
+	}
+	n, b := s.hist.usage()
+	if b > maxBytes || n >= updates {
+		t.Errorf("the history holds %d events of %d bytes, want at most %d bytes", n, b, maxBytes)
+	}
+	if err := s.Delete(ctx, "Workload", "big", 0); err != nil {
+		t.Fatal(err)
+	}
+	var after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&after)
+	// 20 MiB were written; what stays is the history's bound and the store's own.
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 2*maxBytes {
+		t.Errorf("the heap grew by %d KiB after %d updates of %d KiB and a delete, want at most %d KiB",
+			grown>>10, updates, objBytes>>10, 2*maxBytes>>10)
+	}
+
+	// A watcher that reads nothing while the large object is written again and again gets
+	// what it still can, then an Error: list again.
+	slow, err := s.Watch(ctx, "Workload", s.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj = mustCreate(t, s, object("Workload", "big", `{}`))
+	for i := range updates {
+		obj = update(obj, i)
+	}
+	var last Event
+	timeout := time.After(10 * time.Second)
+read:
+	for {
+		select {
+		case ev, ok := <-slow:
+			if !ok {
+				break read
+			}
+			last = ev
+		case <-timeout:
+			t.Fatalf("the slow watcher's channel is still open after it read everything; last event %s", describe(last))
+		}
+	}
+	if last.Type != Error || !errors.Is(last.Err, ErrTooOld) {
+		t.Fatalf("the slow watcher's last event is %s, want an Error wrapping ErrTooOld", describe(last))
+	}
+	if !strings.Contains(last.Err.Error(), "list again") {
+		t.Errorf("the error does not say what to do: %v", last.Err)
+	}
+	if _, err := s.Watch(ctx, "Workload", 1); !errors.Is(err, ErrTooOld) {
+		t.Errorf("a watch from revision 1 after the bound evicted it: %v, want ErrTooOld", err)
 	}
 }
