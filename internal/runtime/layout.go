@@ -28,3 +28,18 @@ func SlotDiskDir(dataDir, workload string, slot int) string {
 func RootfsLayerFile(dataDir, workload string, slot int) string {
 	return filepath.Join(dataDir, "rootfs", workload, strconv.Itoa(slot), "layer.tar")
 }
+
+// ImagesDir is where the files VMs boot from (kernels, initrds, disk images) live:
+// DATADIR/images. A relative vm.kernel, vm.initrd or vm.disk.path names a file there.
+func ImagesDir(dataDir string) string {
+	return filepath.Join(dataDir, "images")
+}
+
+// ResolveVMFile returns the host path of a VM file as a workload names it: an absolute
+// path as it is, a relative one under imagesDir.
+func ResolveVMFile(imagesDir, name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(imagesDir, name)
+}

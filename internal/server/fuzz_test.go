@@ -40,13 +40,13 @@ func FuzzAdmission(f *testing.F) {
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		switch route % 9 {
 		case 0:
-			admitted(t, s, http.MethodPost, Prefix+"workloads", body)
+			writeAndRead(t, s, http.MethodPost, Prefix+"workloads", body)
 		case 1:
-			admitted(t, s, http.MethodPost, Prefix+"segments", body)
+			writeAndRead(t, s, http.MethodPost, Prefix+"segments", body)
 		case 2:
-			admitted(t, s, http.MethodPut, Prefix+"workloads/web", body)
+			writeAndRead(t, s, http.MethodPut, Prefix+"workloads/web", body)
 		case 3:
-			admitted(t, s, http.MethodPut, Prefix+"segments/a", body)
+			writeAndRead(t, s, http.MethodPut, Prefix+"segments/a", body)
 		case 4:
 			if w := answer(t, s, http.MethodPost, Prefix+"workloads", []byte("apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: web}\nspec: {image: x}\n")); w.Code != http.StatusCreated && w.Code != http.StatusConflict {
 				t.Fatalf("seed workload: %d %s", w.Code, w.Body)
@@ -87,8 +87,8 @@ func answer(t *testing.T, s *Server, method, path string, body []byte) *httptest
 	return w
 }
 
-// admitted writes an object through the API; when it is accepted, a GET returns it.
-func admitted(t *testing.T, s *Server, method, path string, body []byte) {
+// writeAndRead writes an object through the API; when it is accepted, a GET returns it.
+func writeAndRead(t *testing.T, s *Server, method, path string, body []byte) {
 	t.Helper()
 	if method == http.MethodPut { // an update needs something to update
 		seed := "apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: web}\nspec: {image: x}\n"

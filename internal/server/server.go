@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,14 @@ type Options struct {
 	Snapshots Snapshotter
 	// Backups serves the backup routes (backuprepos, backups, drills); nil: not served.
 	Backups Backupper
+	// Capacity is what the host offers to workloads' requests: admission refuses a workload
+	// whose replicas would take the sum of requests past it, unless forced. nil: not
+	// checked; a zero field: that resource is not checked.
+	Capacity *v1alpha1.Capacity
+	// VMImageDirs are the directories VM kernels, initrds and disks may come from; the
+	// first is where relative names resolve (runtime.ImagesDir of DataDir). Empty:
+	// runtime.ImagesDir(DataDir) alone, or no check without a DataDir.
+	VMImageDirs []string
 	// UI serves the dashboard under /ui/ (GET); nil: not served. On the TLS listener its
 	// files are served without a token (they hold no data); the API calls it makes need one.
 	UI http.Handler
@@ -104,12 +113,21 @@ type Server struct {
 	limits Limits
 	// refused logs refused requests and connections at a bounded rate.
 	refused *refusals
+	// capacity and vmDirs are Options.Capacity and Options.VMImageDirs.
+	capacity *v1alpha1.Capacity
+	vmDirs   []string
 }
 
 // New builds a Server.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, ready: o.Ready, rec: o.Recorder, mux: http.NewServeMux(),
-		images: o.Images, drv: o.Drivers, data: o.DataDir, host: o.Host, limits: o.Limits.withDefaults()}
+		images: o.Images, drv: o.Drivers, data: o.DataDir, host: o.Host, limits: o.Limits.withDefaults(), capacity: o.Capacity}
+	for _, d := range o.VMImageDirs {
+		s.vmDirs = append(s.vmDirs, filepath.Clean(d))
+	}
+	if len(s.vmDirs) == 0 && o.DataDir != "" {
+		s.vmDirs = []string{runtime.ImagesDir(o.DataDir)}
+	}
 	if s.engine == nil {
 		s.engine = assess.Default()
 	}

@@ -16,30 +16,37 @@ import (
 	"strata.dev/strata/internal/store"
 )
 
+// admitted is an object admission accepted: the record to store and, for a workload
+// applied with force, what it was forced past.
+type admitted struct {
+	rec        store.Object
+	violations []string // of the assessment policy
+	overcommit string   // the host's capacity
+}
+
 // admit decodes, defaults and validates a request body holding one object of the
-// resource's kind, and assesses workloads. It returns the record to store and, for a
-// workload forced past the assessment policy, the violations it was forced past.
-func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resource) (store.Object, []string, error) {
+// resource's kind, and assesses workloads and checks that they fit on the host.
+func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resource) (admitted, error) {
 	body, err := readBody(r)
 	if err != nil {
-		return store.Object{}, nil, err
+		return admitted{}, err
 	}
 	objs, errs := load.File("request", body)
 	if len(errs) > 0 {
-		return store.Object{}, nil, errs
+		return admitted{}, errs
 	}
 	if len(objs) != 1 {
-		return store.Object{}, nil, fmt.Errorf("%w: the body must hold exactly one object, it holds %d", errBadRequest, len(objs))
+		return admitted{}, fmt.Errorf("%w: the body must hold exactly one object, it holds %d", errBadRequest, len(objs))
 	}
 	o := objs[0]
 	if o.Doc.Kind != res.Kind {
-		return store.Object{}, nil, diag.List{o.Errorf("kind", "send it to "+Prefix+pluralOf(o.Doc.Kind), "a %s does not belong under %s", o.Doc.Kind, res.Plural)}
+		return admitted{}, diag.List{o.Errorf("kind", "send it to "+Prefix+pluralOf(o.Doc.Kind), "a %s does not belong under %s", o.Doc.Kind, res.Plural)}
 	}
 	switch obj := o.Object.(type) {
 	case *v1alpha1.Workload:
 		d, err := s.engine.Assess(obj)
 		if err != nil {
-			return store.Object{}, nil, fmt.Errorf("assess workload %s: %w", obj.Metadata.Name, err)
+			return admitted{}, fmt.Errorf("assess workload %s: %w", obj.Metadata.Name, err)
 		}
 		var violations []string
 		for _, v := range d.Violations {
@@ -50,28 +57,39 @@ func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resourc
 			for _, v := range violations {
 				errs = append(errs, o.Errorf("spec.isolation", "raise spec.isolation, change the traits, or apply with --force", "%s", v))
 			}
-			return store.Object{}, nil, errs
+			return admitted{}, errs
 		}
 		if errs := s.portClashes(ctx, o, obj); len(errs) > 0 {
-			return store.Object{}, nil, errs
+			return admitted{}, errs
+		}
+		if errs := s.vmFiles(o, obj); len(errs) > 0 {
+			return admitted{}, errs
+		}
+		over, err := s.overcommit(ctx, obj)
+		if err != nil {
+			return admitted{}, err
+		}
+		if over != "" && !forced(r) {
+			return admitted{}, diag.List{o.Errorf("spec.replicas",
+				"lower spec.replicas or spec.resources, delete workloads you no longer need, or apply with --force to overcommit the host", "%s", over)}
 		}
 		if errs := s.hostPorts(ctx, o, obj); len(errs) > 0 {
-			return store.Object{}, nil, errs
+			return admitted{}, errs
 		}
 		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, Phase: v1alpha1.PhasePending}
 		rec, err := objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
-		return rec, violations, err
+		return admitted{rec: rec, violations: violations, overcommit: over}, err
 	case *v1alpha1.Segment:
 		if errs := s.subnetOverlaps(ctx, o, obj); len(errs) > 0 {
-			return store.Object{}, nil, errs
+			return admitted{}, errs
 		}
 		if errs := s.hostSubnet(ctx, o, obj); len(errs) > 0 {
-			return store.Object{}, nil, errs
+			return admitted{}, errs
 		}
 		rec, err := objects.Record(res.Kind, obj.Metadata, obj.Spec, nil)
-		return rec, nil, err
+		return admitted{rec: rec}, err
 	}
-	return store.Object{}, nil, fmt.Errorf("%w: kind %s cannot be written", errBadRequest, o.Doc.Kind)
+	return admitted{}, fmt.Errorf("%w: kind %s cannot be written", errBadRequest, o.Doc.Kind)
 }
 
 func forced(r *http.Request) bool {
@@ -88,59 +106,68 @@ func pluralOf(kind string) string {
 
 // admitWrite resolves the resource of a write request and admits its body; false means an
 // error answer was written.
-func (s *Server) admitWrite(w http.ResponseWriter, r *http.Request) (store.Object, []string, bool) {
+func (s *Server) admitWrite(w http.ResponseWriter, r *http.Request) (admitted, bool) {
 	res, ok := s.resource(w, r)
 	if !ok {
-		return store.Object{}, nil, false
+		return admitted{}, false
 	}
 	if res.Recorded {
 		writeStatus(w, http.StatusMethodNotAllowed, "MethodNotAllowed", res.Plural+" are recorded by the daemon")
-		return store.Object{}, nil, false
+		return admitted{}, false
 	}
 	if r.Method == http.MethodPut {
 		if _, ok := s.pathName(w, r, res); !ok {
-			return store.Object{}, nil, false
+			return admitted{}, false
 		}
 	}
-	rec, violations, err := s.admit(r.Context(), r, res)
+	a, err := s.admit(r.Context(), r, res)
 	if err != nil {
 		s.writeError(w, r, err)
-		return store.Object{}, nil, false
+		return admitted{}, false
 	}
-	return rec, violations, true
+	return a, true
 }
 
-// noteViolations records that a workload was stored despite the assessment policy.
-func (s *Server) noteViolations(ctx context.Context, name string, violations []string) {
-	if s.rec == nil || len(violations) == 0 {
+// noteForced records that a workload was stored despite the assessment policy or the
+// host's capacity.
+func (s *Server) noteForced(ctx context.Context, name string, a admitted) {
+	if s.rec == nil {
 		return
 	}
-	s.rec.Record(ctx, objects.Event{Type: "Warning", Reason: "PolicyViolation", Object: "Workload/" + name,
-		Message: "applied with --force despite the assessment policy: " + strings.Join(violations, "; ")})
+	if len(a.violations) > 0 {
+		s.rec.Record(ctx, objects.Event{Type: "Warning", Reason: "PolicyViolation", Object: "Workload/" + name,
+			Message: "applied with --force despite the assessment policy: " + strings.Join(a.violations, "; ")})
+	}
+	if a.overcommit != "" {
+		s.rec.Record(ctx, objects.Event{Type: "Warning", Reason: "Overcommitted", Object: "Workload/" + name,
+			Message: "applied with --force although " + a.overcommit})
+	}
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	rec, violations, ok := s.admitWrite(w, r)
+	a, ok := s.admitWrite(w, r)
 	if !ok {
 		return
 	}
+	rec := a.rec
 	rec.ResourceVersion = 0
 	created, err := s.store.Create(r.Context(), rec)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.noteViolations(r.Context(), rec.Name, violations)
+	s.noteForced(r.Context(), rec.Name, a)
 	s.respond(w, r, http.StatusCreated, created)
 }
 
 // update replaces an object's metadata and spec. Without metadata.resourceVersion in the body
 // it overwrites whatever is stored (apply); with it, a stale version is a conflict.
 func (s *Server) update(w http.ResponseWriter, r *http.Request) {
-	rec, violations, ok := s.admitWrite(w, r)
+	a, ok := s.admitWrite(w, r)
 	if !ok {
 		return
 	}
+	rec := a.rec
 	if rec.Name != r.PathValue("name") {
 		writeStatus(w, http.StatusBadRequest, ReasonBadRequest,
 			fmt.Sprintf("the body names %q but the path names %q", rec.Name, r.PathValue("name")))
@@ -166,7 +193,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		s.noteViolations(r.Context(), rec.Name, violations)
+		s.noteForced(r.Context(), rec.Name, a)
 		s.respond(w, r, http.StatusOK, updated)
 		return
 	}
