@@ -140,6 +140,13 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 				c.event(ctx, name, id, "Normal", "Restarted", fmt.Sprintf("restart %d: the health check failed", in.Restarts))
 			}
 		}
+		if !exists && !c.slotWanted(ctx, rec.UID, name, slot) {
+			// The workload was deleted, held or scaled down while the slots before this
+			// one started (or the reconcile ran out of time): start nothing more, and
+			// look again at once, from the workload as it is now.
+			c.log.Info("reconcile stopped starting instances", "workload", name, "slot", slot)
+			return againNow, errors.Join(errs...)
+		}
 		if !exists {
 			if wait, why := c.retry.startWait(id, hash, now); wait > 0 {
 				// The last start of this spec failed: wait out its backoff.
@@ -187,6 +194,36 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration,
 		errs = append(errs, err)
 	}
 	return requeue, errors.Join(errs...)
+}
+
+// againNow is the requeue of a reconcile that stopped early because the workload changed
+// under it: the next one runs at once.
+const againNow = time.Millisecond
+
+// slotWanted reports whether the instance of slot should still be started: ctx has not
+// ended, and the workload read at the reconcile's start (uid) still exists, is not being
+// deleted or held, and still wants that many replicas. Starting one instance takes long
+// enough (hundreds of milliseconds) that a workload deleted after the first of ten
+// thousand slots must not see the other 9,999 start.
+func (c *Controller) slotWanted(ctx context.Context, uid, name string, slot int) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	rec, err := c.o.Store.Get(ctx, v1alpha1.KindWorkload, name)
+	if err != nil || rec.UID != uid {
+		return false
+	}
+	w, err := objects.Workload(rec)
+	if err != nil {
+		return false
+	}
+	if _, deleting := w.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested]; deleting {
+		return false
+	}
+	if _, held := w.Metadata.Annotations[v1alpha1.AnnotationHold]; held {
+		return false
+	}
+	return slot < int(w.DesiredReplicas())
 }
 
 // restartable applies the restart policy to an instance that has ended.

@@ -371,7 +371,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		}
 	}
 	if tier == v1alpha1.TierVM {
-		spec.VM = w.Spec.VM
+		spec.VM = resolveVMFiles(w.Spec.VM, runtime.ImagesDir(c.o.DataDir))
 		if w.Spec.VM != nil && w.Spec.VM.Disk != nil {
 			// The slot's disk is data, like a volume: it outlives instances.
 			spec.DiskDir = runtime.SlotDiskDir(c.o.DataDir, w.Metadata.Name, slot)
@@ -396,7 +396,13 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 	c.changed()
 	if err != nil {
 		if c.o.Network != nil {
-			_ = c.o.Network.Detach(ctx, w.Spec.Segment, id) // undo the attach; the start error is the one to report
+			// Undo the attach, also when ctx has ended (that may be why Start failed): on a
+			// context of its own, or the namespace, veth and address stay behind.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+			defer cancel()
+			if derr := c.o.Network.Detach(uctx, w.Spec.Segment, id); derr != nil {
+				err = errors.Join(err, fmt.Errorf("undo the attach: %w", derr))
+			}
 		}
 		return runtime.Status{}, "", err
 	}
@@ -416,6 +422,26 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		_ = os.Remove(filepath.Dir(filepath.Dir(layer))) // the workload's, once empty
 	}
 	return st, ip, nil
+}
+
+// undoTimeout bounds the undoing of a failed start.
+const undoTimeout = 30 * time.Second
+
+// resolveVMFiles returns vm with relative kernel, initrd and disk names resolved under
+// imagesDir (admission has refused names that leave it).
+func resolveVMFiles(vm *v1alpha1.VMSource, imagesDir string) *v1alpha1.VMSource {
+	if vm == nil {
+		return nil
+	}
+	out := *vm
+	out.Kernel = runtime.ResolveVMFile(imagesDir, vm.Kernel)
+	out.Initrd = runtime.ResolveVMFile(imagesDir, vm.Initrd)
+	if vm.Disk != nil {
+		d := *vm.Disk
+		d.Path = runtime.ResolveVMFile(imagesDir, d.Path)
+		out.Disk = &d
+	}
+	return &out
 }
 
 // observeStartup records how long an instance of tier took to serve.
