@@ -86,6 +86,13 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 		return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, runtime.ErrAlreadyExists)
 	}
 	if err != nil {
+		// The snapshot may have been made before the container failed (a context that
+		// ended between the two, say): remove it on a context of its own.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if derr := d.removeStaleSnapshot(cctx, spec.ID); derr != nil {
+			err = errors.Join(err, fmt.Errorf("undo: %w", derr))
+		}
 		return runtime.Status{}, fmt.Errorf("instance %q: create container: %w", spec.ID, err)
 	}
 	err = nil
