@@ -61,7 +61,15 @@ func (s *Server) overcommit(ctx context.Context, w *v1alpha1.Workload) (string, 
 	return fmt.Sprintf("%d replicas do not fit on this host (%s)", n, strings.Join(short, "; ")), nil
 }
 
-func milli(v int64) string  { return resource.NewMilliQuantity(v, resource.DecimalSI).String() }
+// milli prints CPU millicores as a quantity: whole CPUs as a number, else in m.
+func milli(v int64) string {
+	if v%1000 == 0 {
+		return fmt.Sprint(v / 1000)
+	}
+	return fmt.Sprintf("%dm", v)
+}
+
+// bytesQ prints bytes as a quantity (Mi, Gi, ...).
 func bytesQ(v int64) string { return resource.NewQuantity(v, resource.BinarySI).String() }
 
 // vmFiles refuses VM files (kernel, initrd, disk) outside the directories the daemon
