@@ -100,6 +100,7 @@ stopped and removed).`,
 	cmd.Flags().StringVar(&cfg.RestoreStore, "restore-store", "", "start from this copy of a store (strata backup store); the current store is kept aside")
 	cmd.Flags().BoolVar(&cfg.AllowPrivilegedPorts, "allow-privileged-ports", false, "let workloads publish host ports below 1024 (ports a host service listens on stay refused)")
 	cmd.Flags().StringVar(&logFile, "log-file", "", "append the daemon's log to this file (mode 0600: it names workloads, clients and paths) instead of stderr")
+	cmd.Flags().StringArrayVar(&cfg.VMImageDirs, "vm-image-dir", nil, "also let VMs boot kernels, initrds and disks from this directory (repeatable; DATA-DIR/images always)")
 	cmd.Flags().StringVar(&cfg.GuestInit, "guest-init", "", "the strata-guest program image VMs boot into (default: next to strata)")
 	return cmd
 }

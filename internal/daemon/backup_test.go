@@ -449,7 +449,11 @@ func TestBackupVMDiskS3(t *testing.T) {
 	addr := s3Server(t, e)
 	e.start()
 	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
-	disk := filepath.Join(e.dir, "legacy.img")
+	// The daemon boots VM disks from its images directory only.
+	disk := filepath.Join(e.dir, "data", "images", "legacy.img")
+	if err := os.MkdirAll(filepath.Dir(disk), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	bootDisk(t, disk)
 	e.applyDoc("legacy", fmt.Sprintf(`apiVersion: strata.dev/v1alpha1
 kind: Workload

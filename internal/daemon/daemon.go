@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/backup"
@@ -87,7 +88,10 @@ type Config struct {
 	// AllowPrivilegedPorts lets workloads publish host ports below 1024; without it
 	// admission refuses them. Ports a host service listens on are refused either way.
 	AllowPrivilegedPorts bool
-	Logger               *slog.Logger
+	// VMImageDirs are directories, besides DataDir/images, that VM kernels, initrds and
+	// disks may come from. A relative name in a workload is a file in DataDir/images.
+	VMImageDirs []string
+	Logger      *slog.Logger
 }
 
 // Run serves until ctx ends. Workloads keep running after it returns.
@@ -205,8 +209,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	scaler := control.NewScaler(control.ScalerOptions{Store: st, Usage: history, Events: rec, Logger: log,
 		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling, Measured: startups})
+	capacity := hostCapacity()
 	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Backups: backups, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
-		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler(), Host: hostClaims{m: nm, allowPrivileged: cfg.AllowPrivilegedPorts}})
+		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler(), Host: hostClaims{m: nm, allowPrivileged: cfg.AllowPrivilegedPorts},
+		Capacity: &v1alpha1.Capacity{
+			CPU:    *resource.NewMilliQuantity(capacity.CPUMilli, resource.DecimalSI),
+			Memory: *resource.NewQuantity(capacity.MemoryBytes, resource.BinarySI),
+		},
+		VMImageDirs: append([]string{runtime.ImagesDir(cfg.DataDir)}, cfg.VMImageDirs...)})
 	l, err := server.ListenUnix(cfg.Socket)
 	if err != nil {
 		return err

@@ -32,12 +32,12 @@ spec:
   resources: {memory: 192Mi}
 `
 
-// brokenVM names a disk that does not exist.
+// brokenVM names a disk that does not exist (in the daemon's images directory).
 const brokenVM = `apiVersion: strata.dev/v1alpha1
 kind: Workload
 metadata: {name: broken}
 spec:
-  vm: {disk: {path: /nonexistent/legacy.qcow2}}
+  vm: {disk: {path: nonexistent/legacy.qcow2}}
 `
 
 // vmEnv finds the guest kernel for VM tests (newE2E put strata-guest next to the strata
@@ -168,7 +168,7 @@ func TestDaemonVMs(t *testing.T) {
 	e.must("apply", "-f", brokenFile)
 	e.eventually("the broken VM reports why", 60*time.Second, func() error {
 		out := e.must("describe", "workload", "broken")
-		if !strings.Contains(out, "/nonexistent/legacy.qcow2") {
+		if !strings.Contains(out, "images/nonexistent/legacy.qcow2") {
 			return fmt.Errorf("describe does not name the missing disk:\n%s", out)
 		}
 		return nil
