@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"reflect"
 
 	"github.com/spf13/cobra"
@@ -31,7 +30,10 @@ alone. Each object is reported as created, configured or unchanged.
 
 Every document is checked before anything is sent: if any is invalid, nothing is applied.
 The daemon assesses each workload; an explicit spec.isolation weaker than the policy allows
-is refused unless --force.
+is refused unless --force. It also checks that the host can hold the workload: its replicas'
+CPU and memory requests, added to those of the workloads already admitted, must fit in the
+host's CPUs and memory; --force overcommits (a warning event says so). A relative VM file
+name (vm.kernel, vm.initrd, vm.disk.path) names a file in the daemon's images directory.
 
 With --kubeconfig the documents go to a Kubernetes cluster instead: they are rendered as
 strata export kubernetes renders them and applied with server-side apply (field manager
@@ -72,11 +74,8 @@ created, configured, unchanged or pruned. docs/kubernetes.md says more.`,
 				fo, ferrs := load.File(p, data)
 				errs = append(errs, ferrs...)
 				for _, o := range fo {
-					switch obj := o.Object.(type) {
-					case *v1alpha1.Workload:
-						resolveVMPaths(obj, p)
-						objs = append(objs, o)
-					case *v1alpha1.Segment:
+					switch o.Object.(type) {
+					case *v1alpha1.Workload, *v1alpha1.Segment:
 						objs = append(objs, o)
 					default:
 						errs = append(errs, o.Errorf("kind", "apply Workloads and Segments; use strata plan or assess for the rest", "a %s is not applied to the daemon", o.Doc.Kind))
@@ -108,7 +107,7 @@ created, configured, unchanged or pruned. docs/kubernetes.md says more.`,
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory to apply (repeatable; - for standard input)")
-	cmd.Flags().BoolVar(&force, "force", false, "apply workloads whose explicit isolation violates the assessment policy")
+	cmd.Flags().BoolVar(&force, "force", false, "apply workloads whose explicit isolation violates the assessment policy, or that overcommit the host's CPU or memory")
 	kube.register(cmd)
 	return cmd
 }
@@ -128,33 +127,6 @@ func resourceOf(o *load.Object) (plural, name string, body []byte) {
 		return "segments", obj.Metadata.Name, b
 	}
 	return "", "", nil
-}
-
-// resolveVMPaths makes the relative file names of a workload's VM source (kernel, initrd,
-// disk) relative to the directory of the file that names them, as the daemon needs
-// absolute paths. Standard input's are relative to the working directory.
-func resolveVMPaths(w *v1alpha1.Workload, file string) {
-	vm := w.Spec.VM
-	if vm == nil {
-		return
-	}
-	dir := "."
-	if file != "-" {
-		dir = filepath.Dir(file)
-	}
-	abs := func(p *string) {
-		if *p == "" || filepath.IsAbs(*p) {
-			return
-		}
-		if a, err := filepath.Abs(filepath.Join(dir, *p)); err == nil {
-			*p = a
-		}
-	}
-	abs(&vm.Kernel)
-	abs(&vm.Initrd)
-	if vm.Disk != nil {
-		abs(&vm.Disk.Path)
-	}
 }
 
 func singular(plural string) string { return plural[:len(plural)-1] }
