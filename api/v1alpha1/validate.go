@@ -326,20 +326,6 @@ func validateTraits(t *Traits, p *field.Path) field.ErrorList {
 	return errs
 }
 
-// isCapability accepts NAME or CAP_NAME in upper case letters, digits and underscores.
-func isCapability(c string) bool {
-	c = strings.TrimPrefix(c, "CAP_")
-	if c == "" {
-		return false
-	}
-	for _, r := range c {
-		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
-			return false
-		}
-	}
-	return true
-}
-
 func validatePlacement(pl *Placement, p *field.Path) field.ErrorList {
 	errs := validateEnum(p.Child("spread"), pl.Spread, []Spread{SpreadNone, SpreadHost, SpreadZone})
 	errs = append(errs, validateLabels(pl.HostSelector, p.Child("hostSelector"))...)

@@ -33,6 +33,13 @@ type InstanceSpec struct {
 
 	Mounts []Mount // host directories made visible inside the instance
 
+	// Capabilities are the Linux capabilities the instance's processes hold
+	// beyond v1alpha1.DefaultCapabilities, as spec.traits.capabilities names
+	// them ("NET_RAW", "CAP_NET_RAW", or "ALL" for every one). Drivers of the
+	// container and sandbox tiers grant them; a VM's guest runs a kernel of
+	// its own and ignores them.
+	Capabilities []string
+
 	// NetNS is the path of a prepared network namespace to join
 	// (/run/netns/NAME). Empty: the instance gets a new network namespace
 	// with only a loopback interface. A sandbox (runsc) takes over the
@@ -177,6 +184,11 @@ func ValidateSpec(s InstanceSpec) error {
 			add("env %q: a name may not be empty or contain '=' or NUL", k)
 		}
 	}
+	for i, c := range s.Capabilities {
+		if !validCapability(c) {
+			add("capabilities[%d] %q: want a capability name such as NET_RAW or CAP_NET_RAW, or ALL", i, c)
+		}
+	}
 	for i, m := range s.Mounts {
 		if !path.IsAbs(m.HostPath) {
 			add("mounts[%d].hostPath %q: not an absolute path", i, m.HostPath)
@@ -200,4 +212,20 @@ func ValidateSpec(s InstanceSpec) error {
 		return nil
 	}
 	return fmt.Errorf("%w: instance %q: %s", ErrInvalid, s.ID, strings.Join(problems, "; "))
+}
+
+// validCapability reports whether c is written as a capability name: NAME or
+// CAP_NAME of upper-case letters, digits and '_', or ALL. Whether the kernel
+// knows the name is the driver's check.
+func validCapability(c string) bool {
+	name := strings.TrimPrefix(c, "CAP_")
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
 }

@@ -48,6 +48,10 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 			return runtime.Status{}, fmt.Errorf("instance %q: %w: mounts[%d]: %w", spec.ID, runtime.ErrInvalid, i, err)
 		}
 	}
+	confine, err := confinement(spec)
+	if err != nil {
+		return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, err)
+	}
 
 	unlock := d.lockID(spec.ID)
 	defer unlock()
@@ -80,7 +84,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 			Root:       d.runtimeDir(spec.Tier),
 		}),
 		ctr.WithContainerLabels(containerLabels(spec)),
-		ctr.WithNewSpec(d.specOpts(img, spec)...),
+		ctr.WithNewSpec(append(d.specOpts(img, spec), confine...)...),
 	)
 	if errdefs.IsAlreadyExists(err) {
 		return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, runtime.ErrAlreadyExists)
