@@ -332,3 +332,54 @@ func TestDeletionRequested(t *testing.T) {
 		t.Errorf("the workload is still stored: %v", err)
 	}
 }
+
+// recorder is a driver that remembers the specs it was asked to start.
+type recorder struct {
+	*fake.Driver
+	mu    sync.Mutex
+	specs []runtime.InstanceSpec
+}
+
+func (r *recorder) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.Status, error) {
+	r.mu.Lock()
+	r.specs = append(r.specs, spec)
+	r.mu.Unlock()
+	return r.Driver.Start(ctx, spec)
+}
+
+// TestCapabilitiesGranted: the capabilities a workload's traits ask for reach the driver of a
+// container or sandbox (not a VM's, whose guest has its own kernel), and asking for others
+// replaces the instance.
+func TestCapabilitiesGranted(t *testing.T) {
+	for _, tier := range []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox, v1alpha1.TierVM} {
+		t.Run(string(tier), func(t *testing.T) {
+			e := newEnv(t)
+			d, err := fake.New(fake.Options{Host: e.host, Tiers: []v1alpha1.Tier{tier}, Images: []string{image}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{Driver: d}
+			reg, err := runtime.NewRegistry(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.c = New(Options{Store: e.st, Drivers: reg, Events: e.rec, Clock: e.clock.Now, DataDir: t.TempDir()})
+			doc := workload("ping", "1", sleepForever, "Always")
+			e.apply(doc+"  traits: {capabilities: [NET_RAW]}\n", tier)
+			e.reconcile("ping")
+			e.apply(doc+"  traits: {capabilities: [NET_RAW, SYS_NICE]}\n", tier)
+			e.reconcile("ping")
+			var got []string
+			for _, s := range rec.specs {
+				got = append(got, strings.Join(s.Capabilities, ","))
+			}
+			want := []string{"NET_RAW", "NET_RAW,SYS_NICE"}
+			if tier == v1alpha1.TierVM {
+				want = []string{""} // nothing asked of the driver, nothing to replace
+			}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("the driver was asked for capabilities %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -306,9 +306,20 @@ func specHash(w *v1alpha1.Workload, tier v1alpha1.Tier) string {
 		Volumes   []v1alpha1.Volume
 		Segment   string
 		VM        *v1alpha1.VMSource `json:",omitempty"` // absent (not null) without one: the hashes of earlier instances stay valid
-	}{tier, w.Spec.Image, w.Spec.Command, w.Spec.Env, w.Spec.Resources, w.Spec.Volumes, w.Spec.Segment, w.Spec.VM})
+		Caps      []string           `json:",omitempty"` // likewise
+	}{tier, w.Spec.Image, w.Spec.Command, w.Spec.Env, w.Spec.Resources, w.Spec.Volumes, w.Spec.Segment, w.Spec.VM, grantedCapabilities(w, tier)})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// grantedCapabilities are the capabilities an instance of w at tier is given beyond the
+// default set: those its traits ask for, in a container or a sandbox; a VM's guest has a
+// kernel of its own.
+func grantedCapabilities(w *v1alpha1.Workload, tier v1alpha1.Tier) []string {
+	if tier == v1alpha1.TierVM {
+		return nil
+	}
+	return w.Spec.Traits.Capabilities
 }
 
 // remove stops and removes an instance and detaches it from its segment.
@@ -347,7 +358,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 	id := InstanceID(w.Metadata.Name, slot)
 	spec := runtime.InstanceSpec{
 		ID: id, Workload: w.Metadata.Name, Slot: slot, Tier: tier, Image: w.Spec.Image,
-		Command: w.Spec.Command, Env: w.Spec.Env,
+		Command: w.Spec.Command, Env: w.Spec.Env, Capabilities: grantedCapabilities(w, tier),
 		CPUMilli: w.Spec.Resources.CPU.MilliValue(), MemoryBytes: w.Spec.Resources.Memory.Value(),
 		LogPath: filepath.Join(c.o.DataDir, "logs", id+".log"),
 		Labels:  map[string]string{LabelSpecHash: hash, LabelSegment: w.Spec.Segment},
