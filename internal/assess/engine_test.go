@@ -9,7 +9,7 @@ import (
 )
 
 func TestDefaultPolicyCompiles(t *testing.T) {
-	want := []string{"guest-os", "own-kernel", "host-privileges", "legacy", "vm-source", "sensitive-multitenant", "untrusted-code", "sensitive-data"}
+	want := []string{"guest-os", "own-kernel", "host-privileges", "extra-capabilities", "legacy", "vm-source", "sensitive-multitenant", "untrusted-code", "sensitive-data"}
 	if got := Default().Rules(); !slices.Equal(got, want) {
 		t.Fatalf("rules = %v, want %v", got, want)
 	}
@@ -50,6 +50,10 @@ func TestDefaultRules(t *testing.T) {
 		{"SYS_ADMIN", func(s *v1alpha1.WorkloadSpec) { s.Traits.Capabilities = []string{"SYS_ADMIN"} }, v1alpha1.TierVM, []string{"host-privileges"}},
 		{"CAP_NET_ADMIN, lower case", func(s *v1alpha1.WorkloadSpec) { s.Traits.Capabilities = []string{"CHOWN", "CAP_NET_ADMIN"} }, v1alpha1.TierVM, []string{"host-privileges"}},
 		{"ALL capabilities", func(s *v1alpha1.WorkloadSpec) { s.Traits.Capabilities = []string{"ALL"} }, v1alpha1.TierVM, []string{"host-privileges"}},
+		{"NET_RAW", func(s *v1alpha1.WorkloadSpec) { s.Traits.Capabilities = []string{"NET_RAW"} }, v1alpha1.TierVM, []string{"host-privileges"}},
+		{"extra capability", func(s *v1alpha1.WorkloadSpec) { s.Traits.Capabilities = []string{"CHOWN", "SYS_NICE"} }, v1alpha1.TierSandbox, []string{"extra-capabilities"}},
+		{"extra and dangerous capabilities", func(s *v1alpha1.WorkloadSpec) { s.Traits.Capabilities = []string{"CAP_IPC_LOCK", "NET_RAW"} },
+			v1alpha1.TierVM, []string{"host-privileges", "extra-capabilities"}},
 		{"no image", func(s *v1alpha1.WorkloadSpec) { s.Traits.ImageAvailable = no() }, v1alpha1.TierVM, []string{"legacy"}},
 		{"CentOS 7", func(s *v1alpha1.WorkloadSpec) { s.Traits.OSVersion = "CentOS 7" }, v1alpha1.TierVM, []string{"legacy"}},
 		{"Ubuntu 16.04", func(s *v1alpha1.WorkloadSpec) { s.Traits.OSVersion = "Ubuntu 16.04" }, v1alpha1.TierVM, []string{"legacy"}},
@@ -247,5 +251,53 @@ func TestNoPolicyInFile(t *testing.T) {
 	_, errs := LoadPolicy("p.yaml", []byte("apiVersion: strata.dev/v1alpha1\nkind: Segment\nmetadata: {name: a}\n"))
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "expected an AssessmentPolicy, found a Segment") {
 		t.Fatalf("got %v", errs)
+	}
+}
+
+// linuxCapabilities are the capabilities of Linux 5.9 and later, without the CAP_ prefix.
+var linuxCapabilities = []string{
+	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+	"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+	"IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+	"SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+	"LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+	"WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+}
+
+// TestCapabilityTiers judges every Linux capability asked for alone: those of
+// v1alpha1.DefaultCapabilities, which every container holds, need nothing; the dangerous
+// ones, NET_RAW among them, need a VM; every other one a sandbox. Each reason names the
+// capability, however the trait spells it.
+func TestCapabilityTiers(t *testing.T) {
+	dangerous := []string{"SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "SYS_BOOT", "NET_ADMIN",
+		"NET_RAW", "BPF", "PERFMON", "SYS_TIME", "MKNOD", "DAC_READ_SEARCH"}
+	for _, c := range linuxCapabilities {
+		tier, rule := v1alpha1.TierSandbox, "extra-capabilities"
+		switch {
+		case slices.Contains(v1alpha1.DefaultCapabilities, c):
+			tier, rule = v1alpha1.TierContainer, ""
+		case slices.Contains(dangerous, c):
+			tier, rule = v1alpha1.TierVM, "host-privileges"
+		}
+		for _, spelled := range []string{c, "CAP_" + c, strings.ToLower(c)} {
+			d, err := Default().Assess(workload(func(s *v1alpha1.WorkloadSpec) { s.Traits.Capabilities = []string{spelled} }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rules []string
+			for _, r := range d.Reasons {
+				rules = append(rules, r.Rule)
+				if !strings.Contains(r.Message, spelled) {
+					t.Errorf("%s: reason %q does not name the capability", spelled, r.Message)
+				}
+			}
+			want := []string{rule}
+			if rule == "" {
+				want = nil
+			}
+			if d.Tier != tier || !slices.Equal(rules, want) {
+				t.Errorf("capability %s: tier %s by %v, want %s by %v", spelled, d.Tier, rules, tier, want)
+			}
+		}
 	}
 }
