@@ -33,6 +33,14 @@
 // on v2), which lasts until the task is deleted, and from containerd's
 // /tasks/oom events, which it records as a label.
 //
+// Every instance is confined the same way in both tiers: its processes hold
+// v1alpha1.DefaultCapabilities and the capabilities the spec asks for, no
+// others, under containerd's default seccomp profile for that set (no user
+// namespaces, mounts or other CAP_SYS_ADMIN calls without CAP_SYS_ADMIN).
+// runsc applies the profile inside the sandbox when the spec's annotation
+// asks it to, and the driver does; NET_RAW cannot be granted in a sandbox
+// (runsc drops it) and is refused there.
+//
 // Other drivers boot from the same images through runtime.ImageSource:
 // ResolveImage reads an image's digest, chain ID and run configuration, and
 // WithImageRoot mounts a read-only view of its root filesystem (a View
