@@ -175,6 +175,7 @@ func (e *Engine) Assess(w *v1alpha1.Workload) (Decision, error) {
 		d.Requested = v1alpha1.IsolationAuto
 	}
 	var matched []rule
+	messages := map[string]string{} // rule name -> message with its detail
 	for _, r := range e.rules {
 		ok, err := eval(r.prg, in)
 		if err != nil {
@@ -194,6 +195,7 @@ func (e *Engine) Assess(w *v1alpha1.Workload) (Decision, error) {
 				msg += " (" + detail + ")"
 			}
 		}
+		messages[r.Name] = msg
 		d.Reasons = append(d.Reasons, v1alpha1.Reason{Rule: r.Name, Effect: r.Effect, Tier: r.Tier, Message: msg})
 		if d.Tier.Weaker(r.Tier) {
 			d.Tier = r.Tier
@@ -206,7 +208,7 @@ func (e *Engine) Assess(w *v1alpha1.Workload) (Decision, error) {
 		switch {
 		case d.Tier.Weaker(r.Tier):
 			d.Violations = append(d.Violations, v1alpha1.Violation{Rule: r.Name, Tier: r.Tier,
-				Message: fmt.Sprintf("isolation %s is weaker than %s, which rule %s sets as the floor: %s", d.Tier, r.Tier, r.Name, r.Message)})
+				Message: fmt.Sprintf("isolation %s is weaker than %s, which rule %s sets as the floor: %s", d.Tier, r.Tier, r.Name, messages[r.Name])})
 		case r.Effect == v1alpha1.EffectRequire && r.Tier != d.Tier:
 			by := "spec.isolation"
 			if d.Requested == v1alpha1.IsolationAuto {

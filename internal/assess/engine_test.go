@@ -153,6 +153,22 @@ func TestExplicitIsolation(t *testing.T) {
 	}
 }
 
+// TestViolationNamesTheCause: a violation says what in the workload set the floor, as the
+// reason does (which capability, which data class).
+func TestViolationNamesTheCause(t *testing.T) {
+	w := workload(func(s *v1alpha1.WorkloadSpec) {
+		s.Isolation = "container"
+		s.Traits.Capabilities = []string{"CHOWN", "NET_RAW"}
+	})
+	d, err := Default().Assess(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Violations) != 1 || !strings.HasSuffix(d.Violations[0].Message, "a VM contains them (NET_RAW)") {
+		t.Errorf("violations %+v, want one that names NET_RAW", d.Violations)
+	}
+}
+
 // TestRequireConflict: a rule that requires exactly a tier conflicts with a stronger floor.
 func TestRequireConflict(t *testing.T) {
 	src := policyHead + `
