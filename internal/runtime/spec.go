@@ -35,7 +35,8 @@ type InstanceSpec struct {
 
 	// Capabilities are the Linux capabilities the instance's processes hold
 	// beyond v1alpha1.DefaultCapabilities, as spec.traits.capabilities names
-	// them ("NET_RAW", "CAP_NET_RAW", or "ALL" for every one). Drivers of the
+	// them ("NET_RAW", "CAP_NET_RAW", or "ALL" for every one the driver can
+	// give: those the strata process holds). Drivers of the
 	// container and sandbox tiers grant them; a VM's guest runs a kernel of
 	// its own and ignores them.
 	Capabilities []string

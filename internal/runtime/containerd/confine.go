@@ -48,23 +48,33 @@ func confinement(spec runtime.InstanceSpec) ([]oci.SpecOpts, error) {
 const gvisorOCISeccomp = "dev.gvisor.flag.oci-seccomp"
 
 // capabilitySet returns the kernel names ("CAP_CHOWN") of the default
-// capabilities and those asked for, sorted and without duplicates.
+// capabilities and those asked for, sorted and without duplicates. ALL is
+// every capability this process holds: an instance can get no other.
 func capabilitySet(asked []string) ([]string, error) {
-	known := cap.Known()
 	caps := make([]string, 0, len(v1alpha1.DefaultCapabilities)+len(asked))
 	for _, c := range v1alpha1.DefaultCapabilities {
 		caps = append(caps, v1alpha1.CapabilityName(c))
+	}
+	var held []string
+	if len(asked) > 0 {
+		var err error
+		if held, err = cap.Current(); err != nil {
+			return nil, fmt.Errorf("read this process's capabilities: %w", err)
+		}
 	}
 	for i, c := range asked {
 		name := v1alpha1.CapabilityName(c)
 		switch {
 		case name == v1alpha1.AllCapabilities:
-			caps = append(caps, known...)
-		case slices.Contains(known, name):
+			caps = append(caps, held...)
+		case slices.Contains(held, name):
 			caps = append(caps, name)
-		default:
+		case !slices.Contains(cap.Known(), name):
 			return nil, fmt.Errorf("%w: capabilities[%d] %q: not a Linux capability (see capabilities(7)); "+
 				"spec.traits.capabilities takes names such as NET_RAW or CAP_NET_RAW", runtime.ErrInvalid, i, c)
+		default:
+			return nil, fmt.Errorf("%w: capabilities[%d] %q: strata does not hold %s on this host, so it cannot give it; "+
+				"run the workload as a vm, or strata with that capability", runtime.ErrUnsupported, i, c, name)
 		}
 	}
 	slices.Sort(caps)

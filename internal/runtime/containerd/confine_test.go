@@ -168,6 +168,26 @@ func TestConfinement(t *testing.T) {
 				})
 			}
 
+			if tier == v1alpha1.TierContainer {
+				t.Run("ALL asked", func(t *testing.T) {
+					t.Parallel()
+					id := "confine-all-" + string(tier)
+					startSleeper(t, d, id, tier, []string{"ALL"})
+					ps := initStatus(t, d, id)
+					held, err := cap.Current()
+					if err != nil {
+						t.Fatal(err)
+					}
+					slices.Sort(held)
+					if !slices.Equal(ps.capEff, held) {
+						t.Errorf("an instance that asks for ALL holds %v, want what the test holds, %v", ps.capEff, held)
+					}
+					if ps.seccomp != "2" {
+						t.Errorf("Seccomp: %s, want 2", ps.seccomp)
+					}
+				})
+			}
+
 			t.Run("SYS_ADMIN asked", func(t *testing.T) {
 				// The control of the userns check above: with CAP_SYS_ADMIN the
 				// profile allows unshare, and the same command works.
@@ -205,6 +225,7 @@ func TestCapabilitiesRefused(t *testing.T) {
 		want error
 	}{
 		{v1alpha1.TierContainer, []string{"NET_BIND_SERVICE", "CAP_TELEPORT"}, runtime.ErrInvalid},
+		{v1alpha1.TierContainer, []string{heldNot(t)}, runtime.ErrUnsupported},
 		{v1alpha1.TierSandbox, []string{"NET_RAW"}, runtime.ErrUnsupported},
 		{v1alpha1.TierSandbox, []string{"ALL"}, runtime.ErrUnsupported},
 	}
@@ -230,4 +251,20 @@ func TestCapabilitiesRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldNot returns a capability the kernel knows and this process does not
+// hold (root on some hosts lacks CAP_SYS_RESOURCE), or skips t.
+func heldNot(t *testing.T) string {
+	held, err := cap.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cap.Known() {
+		if !slices.Contains(held, c) {
+			return c
+		}
+	}
+	t.Skip("skipping: this process holds every capability")
+	return ""
 }
