@@ -28,8 +28,8 @@ func confinement(spec runtime.InstanceSpec) ([]oci.SpecOpts, error) {
 		// runsc removes CAP_NET_RAW from every sandbox unless it runs with
 		// --net-raw for the whole host; a workload that needs raw sockets would
 		// start and then fail.
-		return nil, fmt.Errorf("%w in the sandbox tier: capability NET_RAW: gVisor keeps raw sockets off in sandboxes; "+
-			"run the workload as a vm (its own kernel), or as a container", runtime.ErrUnsupported)
+		return nil, fmt.Errorf("%w in the sandbox tier: capabilities: NET_RAW (asked for, or part of ALL): gVisor keeps raw sockets "+
+			"off in sandboxes; run the workload as a vm (its own kernel), or as a container (isolation: container)", runtime.ErrUnsupported)
 	}
 	opts := []oci.SpecOpts{oci.WithCapabilities(caps), seccomp.WithDefaultProfile()}
 	if spec.Tier == v1alpha1.TierSandbox {
