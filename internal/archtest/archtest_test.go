@@ -56,6 +56,8 @@ var rules = []rule{
 		why: "the NetworkPolicy evaluator knows Kubernetes' types only"},
 	{scope: "internal/backup/repo/...", only: nothing,
 		why: "the backup repository is a storage library: it knows files and objects, not workloads"},
+	{scope: "internal/extract/...", only: nothing,
+		why: "unpacking archives beneath a directory is a library: it knows files, not workloads"},
 	{scope: "internal/kube/kubetest/...", only: []string{"deploy/crds", "internal/testmain"},
 		why: "the test control plane installs the CRDs and knows nothing else of strata"},
 	{scope: "internal/testmain/...", only: nothing,

@@ -1,0 +1,10 @@
+// Package extract unpacks tar archives beneath one directory and nowhere else.
+//
+// Every file operation goes through an [os.Root] opened on the target: a name
+// with "..", an absolute name, a symbolic link that points outside the target
+// (whether the archive made it or it was there before) and a hard link to a
+// file outside it all fail, however the entries are ordered. What the archive
+// may create beyond directories, regular files, symbolic links and hard links
+// is chosen by the caller (Options): setuid and setgid bits only on request,
+// device nodes, pipes and sockets never.
+package extract
