@@ -113,6 +113,9 @@ func (m *Manager) targets(ctx context.Context, id string, sv saved, req v1alpha1
 	}
 	var out []target
 	for _, w := range picked {
+		if err := snapshot.CheckSlotFiles(w.Slots); err != nil {
+			return nil, invalid(fmt.Errorf("backup %s: workload %s: %w", id, w.Name, err))
+		}
 		t := target{saved: w, name: w.Name}
 		switch {
 		case req.As != "" && len(picked) == 1:

@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/objects"
@@ -117,6 +120,9 @@ func (m *Manager) restoreCold(ctx context.Context, w *v1alpha1.Workload, driver 
 // slots' volume directories. Backups restore through it too.
 func PutData(ctx context.Context, dataDir, workload string, vm *v1alpha1.VMSource, restorer runtime.DiskRestorer,
 	slots []v1alpha1.SnapshotSlot, dir string) error {
+	if err := CheckSlotFiles(slots); err != nil {
+		return err
+	}
 	for _, s := range slots {
 		// A layer an earlier restore left for this slot is not part of this data.
 		if err := os.Remove(runtime.RootfsLayerFile(dataDir, workload, s.Slot)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -141,6 +147,32 @@ func PutData(ctx context.Context, dataDir, workload string, vm *v1alpha1.VMSourc
 				if err := readTar(path, runtime.VolumeDir(dataDir, workload, volume, s.Slot)); err != nil {
 					return fmt.Errorf("slot %d: volume %s: %w", s.Slot, volume, err)
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// CheckSlotFiles refuses slot file names that a restore could not keep beneath its
+// directories: a name must be local to the directory it was saved in, and a volume
+// archive's name (VOLUME.tar) must name a volume by a DNS label. A backup's names come
+// from its repository, which other hosts may write: they are checked before anything
+// is downloaded or put in place. The error wraps ErrInvalid.
+func CheckSlotFiles(slots []v1alpha1.SnapshotSlot) error {
+	for _, s := range slots {
+		for _, f := range s.Files {
+			if !filepath.IsLocal(filepath.FromSlash(f)) {
+				return fmt.Errorf("%w: slot %d: file %q leads outside the restore's directory", ErrInvalid, s.Slot, f)
+			}
+			if s.Slot < 0 {
+				return fmt.Errorf("%w: slot %d: a slot number is not negative", ErrInvalid, s.Slot)
+			}
+			base := filepath.Base(f)
+			if base == "disk.qcow2" || base == RootfsFile || filepath.Ext(base) != ".tar" {
+				continue
+			}
+			if volume := strings.TrimSuffix(base, ".tar"); len(validation.IsDNS1123Label(volume)) > 0 {
+				return fmt.Errorf("%w: slot %d: file %q: volume name %q is not a DNS label", ErrInvalid, s.Slot, f, volume)
 			}
 		}
 	}

@@ -2,14 +2,14 @@ package snapshot
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
+
+	"strata.dev/strata/internal/extract"
 )
 
 // writeTar archives the tree under dir into the file at path: directories, regular
@@ -90,8 +90,10 @@ func writeTar(path, dir string) (err error) {
 	return f.Sync()
 }
 
-// readTar replaces the contents of dir with the archive at path. Names that would
-// leave dir are refused.
+// readTar replaces the contents of dir with the archive at path. Everything is
+// created beneath dir (package extract): an entry whose name, symbolic link or hard
+// link leads outside is refused. A volume holds data, so setuid and setgid bits are
+// cleared and device nodes, pipes and sockets are left out.
 func readTar(path, dir string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -101,79 +103,22 @@ func readTar(path, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // a volume: instances may run as any user
 		return err
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+		if err := root.RemoveAll(e.Name()); err != nil {
 			return err
 		}
 	}
-	type dirTime struct {
-		path string
-		hdr  *tar.Header
-	}
-	var dirs []dirTime
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		name := filepath.Clean(filepath.FromSlash(hdr.Name))
-		if name == "." || filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
-			return fmt.Errorf("%s: entry %q leaves the volume", path, hdr.Name)
-		}
-		target := filepath.Join(dir, name)
-		mode := hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o700); err != nil {
-				return err
-			}
-			dirs = append(dirs, dirTime{target, hdr})
-		case tar.TypeReg:
-			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, tr) //nolint:gosec // the archive is strata's own copy of the volume
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.Symlink(hdr.Linkname, target); err != nil {
-				return err
-			}
-			if err := os.Lchown(target, hdr.Uid, hdr.Gid); err != nil {
-				return err
-			}
-			continue
-		default:
-			continue
-		}
-		if err := os.Lchown(target, hdr.Uid, hdr.Gid); err != nil {
-			return err
-		}
-		if err := os.Chmod(target, mode); err != nil {
-			return err
-		}
-		if err := os.Chtimes(target, hdr.ModTime, hdr.ModTime); err != nil {
-			return err
-		}
-	}
-	// Directories last: writing into them moved their times.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := os.Chtimes(dirs[i].path, dirs[i].hdr.ModTime, dirs[i].hdr.ModTime); err != nil {
-			return err
-		}
+	if _, err := extract.Extract(f, root, extract.Options{Owners: true}); err != nil {
+		return fmt.Errorf("volume archive %s: %w", path, err)
 	}
 	return nil
 }
