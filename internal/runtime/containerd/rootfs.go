@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,10 +19,11 @@ import (
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/diff"
 	"github.com/containerd/containerd/leases"
-	"github.com/opencontainers/go-digest"
+	"github.com/containerd/containerd/mount"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/extract"
 	"strata.dev/strata/internal/runtime"
 )
 
@@ -38,10 +38,11 @@ var _ runtime.RootfsSaver = (*Driver)(nil)
 //     (`runsc tar rootfs-upper`), and removals it records as overlay whiteouts (0:0
 //     character devices) are turned into the layer's .wh. entries on the way.
 //
-// Either way a start with InstanceSpec.RootfsLayer imports the archive into the content
-// store and has the diff service apply it to the new container's snapshot, before its
-// task exists. Everything the copy puts into containerd (the view, the blob) is held by
-// a lease that ends with the call, so containerd's garbage collector removes it.
+// Either way a start with InstanceSpec.RootfsLayer unpacks the archive into the new
+// container's snapshot itself, beneath the snapshot's mount point (applyRootfsLayer),
+// before its task exists. Everything the copy puts into containerd (the view, the
+// layer) is held by a lease that ends with the call, so containerd's garbage collector
+// removes it.
 
 // rootfsLease bounds how long a copy's leftovers live in containerd if strata dies
 // before it ends the lease.
@@ -175,30 +176,19 @@ func whiteoutsToOCI(w io.Writer, r io.Reader) error {
 	}
 }
 
-// applyRootfsLayer applies the layer archive at file to container c's new snapshot.
-func (d *Driver) applyRootfsLayer(ctx context.Context, c ctr.Container, file string) error {
+// applyRootfsLayer applies the layer archive at file to container c's new snapshot,
+// before its task exists: the snapshot is mounted under the state directory and the
+// layer unpacked beneath that mount point and nowhere else (package extract), so no
+// entry, symbolic link or hard link of the layer reaches outside the container's root
+// filesystem. Whiteouts remove what the image holds; setuid and setgid bits are kept
+// (root filesystems have them); device nodes, pipes and sockets are left out (the
+// runtime gives a container its /dev).
+func (d *Driver) applyRootfsLayer(ctx context.Context, c ctr.Container, file string) (err error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return fmt.Errorf("root filesystem layer: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	size, err := io.Copy(h, f)
-	if err != nil {
-		return fmt.Errorf("root filesystem layer %s: %w", file, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	ctx, done, err := d.client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(rootfsLease))
-	if err != nil {
-		return fmt.Errorf("lease: %w", err)
-	}
-	defer func() { _ = done(context.WithoutCancel(ctx)) }()
-	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), Size: size}
-	if err := content.WriteBlob(ctx, d.client.ContentStore(), "strata-rootfs-"+c.ID()+"-"+randomSuffix(), f, desc); err != nil {
-		return fmt.Errorf("import the root filesystem layer %s: %w", file, err)
-	}
 	info, err := c.Info(ctx, ctr.WithoutRefreshedMetadata)
 	if err != nil {
 		return err
@@ -207,7 +197,29 @@ func (d *Driver) applyRootfsLayer(ctx context.Context, c ctr.Container, file str
 	if err != nil {
 		return fmt.Errorf("root filesystem mounts: %w", err)
 	}
-	if _, err := d.client.DiffService().Apply(ctx, desc, mounts); err != nil {
+	dir, err := os.MkdirTemp(d.cfg.StateDir, ".rootfs-apply-"+c.ID()+"-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := os.Remove(dir); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	if err := mount.All(mounts, dir); err != nil {
+		return fmt.Errorf("mount the root filesystem: %w", err)
+	}
+	defer func() {
+		if uerr := mount.UnmountAll(dir, 0); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("unmount the root filesystem: %w", uerr))
+		}
+	}()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if _, err := extract.Extract(f, root, extract.Options{Whiteouts: true, SpecialModes: true, Owners: true}); err != nil {
 		return fmt.Errorf("apply the root filesystem layer %s: %w", file, err)
 	}
 	return nil

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,3 +213,91 @@ func waitFor(t testing.TB, path, want string) {
 }
 
 var _ runtime.RootfsSaver = (*containerd.Driver)(nil)
+
+// TestRootfsLayerStaysInside starts instances from layers built to write on the host
+// (a symbolic link to a host directory and then a setuid file through it; a hard link
+// to a host file): each start is refused, leaves nothing behind, and the host
+// directory is as it was. A harmless layer with a device node starts without it.
+func TestRootfsLayerStaysInside(t *testing.T) {
+	env.Need(t)
+	d := env.NewDriver(t)
+	ctrdtest.ImportImage(t, d, image)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "passwd"), []byte("root:x:0:0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		name string
+		hdrs []*tar.Header
+	}{
+		{"symlink then a setuid file through it", []*tar.Header{
+			{Name: "esc", Typeflag: tar.TypeSymlink, Linkname: host},
+			{Name: "esc/x", Typeflag: tar.TypeReg, Mode: 0o4755, Size: 1},
+		}},
+		{"hard link to a host file", []*tar.Header{
+			{Name: "pw", Typeflag: tar.TypeLink, Linkname: filepath.Join(host, "passwd")},
+		}},
+		{"dot-dot name", []*tar.Header{
+			{Name: "../../../../../../../../" + filepath.Join(host, "x"), Typeflag: tar.TypeReg, Mode: 0o644, Size: 1},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layer := writeLayer(t, tc.hdrs)
+			spec := runtime.InstanceSpec{ID: fmt.Sprintf("rootfs-evil-%d", i), Workload: "rootfs", Tier: v1alpha1.TierContainer,
+				Image: image, Command: []string{"true"}, RootfsLayer: layer}
+			if _, err := d.Start(context.Background(), spec); err == nil {
+				stopRemove(t, d, spec.ID)
+				t.Errorf("started; want the layer refused")
+			} else {
+				t.Logf("refused: %v", err)
+			}
+			entries, _ := os.ReadDir(host)
+			fi, _ := os.Stat(filepath.Join(host, "passwd"))
+			if n := fi.Sys().(*syscall.Stat_t).Nlink; len(entries) != 1 || n != 1 {
+				t.Errorf("the host directory changed: %d entries, passwd has %d links", len(entries), n)
+			}
+			if left := leftovers(t, spec.ID); len(left) > 0 {
+				t.Errorf("a refused start left %v", left)
+			}
+		})
+	}
+
+	layer := writeLayer(t, []*tar.Header{
+		{Name: "srv/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "srv/tool", Typeflag: tar.TypeReg, Mode: 0o4755, Size: 1},
+		{Name: "srv/kmem", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 2},
+	})
+	dir := t.TempDir()
+	spec := runtime.InstanceSpec{ID: "rootfs-devices", Workload: "rootfs", Tier: v1alpha1.TierContainer, Image: image, RootfsLayer: layer,
+		Command: []string{"sh", "-c", "ls -l /srv; test -e /srv/kmem && echo kmem-present || echo kmem-absent; test -u /srv/tool && echo setuid; exec sleep 600"},
+		LogPath: filepath.Join(dir, "log")}
+	if _, err := d.Start(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	defer stopRemove(t, d, spec.ID)
+	waitFor(t, spec.LogPath, "kmem-absent\nsetuid\n")
+}
+
+// writeLayer writes a layer archive of hdrs (regular files hold Size bytes) and
+// returns its path.
+func writeLayer(t *testing.T, hdrs []*tar.Header) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			_, _ = tw.Write(bytes.Repeat([]byte("x"), int(h.Size)))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "layer.tar")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
