@@ -3,6 +3,7 @@ package testimage
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +27,23 @@ func BuildWithFiles(w io.Writer, ref string, extra map[string][]byte) error {
 	if err != nil {
 		return err
 	}
+	return writeLayout(w, ref, img)
+}
+
+// BuildFromLayer writes an OCI image layout tarball like Build's whose image's only
+// layer is the tar stream layer instead of busybox, gzip-compressed when gz is set:
+// for tests of layers an importer must refuse (too large, hostile entries). It needs
+// no busybox.
+func BuildFromLayer(w io.Writer, ref string, layer []byte, gz bool) error {
+	img, err := newImage(layer, gz)
+	if err != nil {
+		return err
+	}
+	return writeLayout(w, ref, img)
+}
+
+// writeLayout writes img as an OCI image layout tarball, named ref.
+func writeLayout(w io.Writer, ref string, img image) error {
 	m := img.manifest.descriptor(mediaTypeManifest)
 	m.Annotations = map[string]string{annotationRefName: ref}
 	index, err := json.Marshal(map[string]any{
@@ -113,7 +131,26 @@ func build(extra map[string][]byte) (image, error) {
 	if err != nil {
 		return image{}, err
 	}
+	return newImage(layer, false)
+}
+
+// newImage makes the blobs of an image of one layer, the tar stream layer, stored
+// gzip-compressed when gz is set.
+func newImage(layer []byte, gz bool) (image, error) {
+	diffID := newBlob(layer).digest
 	img := image{layer: newBlob(layer)}
+	layerType := mediaTypeLayer
+	if gz {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(layer); err != nil {
+			return image{}, err
+		}
+		if err := zw.Close(); err != nil {
+			return image{}, err
+		}
+		img.layer, layerType = newBlob(buf.Bytes()), mediaTypeLayer+"+gzip"
+	}
 	config, err := json.Marshal(map[string]any{
 		"created":      Epoch,
 		"architecture": arch(),
@@ -125,7 +162,7 @@ func build(extra map[string][]byte) (image, error) {
 		},
 		"rootfs": map[string]any{
 			"type":     "layers",
-			"diff_ids": []string{img.layer.digest},
+			"diff_ids": []string{diffID},
 		},
 	})
 	if err != nil {
@@ -136,7 +173,7 @@ func build(extra map[string][]byte) (image, error) {
 		"schemaVersion": 2,
 		"mediaType":     mediaTypeManifest,
 		"config":        img.config.descriptor(mediaTypeConfig),
-		"layers":        []descriptor{img.layer.descriptor(mediaTypeLayer)},
+		"layers":        []descriptor{img.layer.descriptor(layerType)},
 	})
 	if err != nil {
 		return image{}, fmt.Errorf("encode image manifest: %w", err)
