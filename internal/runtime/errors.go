@@ -22,4 +22,7 @@ var (
 	ErrRunning = errors.New("instance is running")
 	// ErrNotRunning: the operation needs a running instance (Exec).
 	ErrNotRunning = errors.New("instance is not running")
+	// ErrTooLarge: the input is larger than a cap the daemon sets (an image
+	// tarball, or what its layers unpack to).
+	ErrTooLarge = errors.New("too large")
 )

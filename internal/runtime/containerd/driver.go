@@ -14,6 +14,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/imagetar"
 )
 
 var (
@@ -59,6 +60,10 @@ type Config struct {
 	// Logger receives what the driver notices in the background (default
 	// slog.Default()).
 	Logger *slog.Logger
+	// ImageLimits caps the image tarballs ImportImage takes: their size and
+	// what their layers unpack to. Zero fields take imagetar's defaults;
+	// a negative field is no cap.
+	ImageLimits imagetar.Limits
 }
 
 // Driver runs instances as containerd containers. Create it with New.
@@ -91,6 +96,12 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	if cfg.Snapshotter == "" {
 		cfg.Snapshotter = DefaultSnapshotter
+	}
+	if cfg.ImageLimits.MaxSize == 0 {
+		cfg.ImageLimits.MaxSize = imagetar.DefaultMaxSize
+	}
+	if cfg.ImageLimits.MaxUnpacked == 0 {
+		cfg.ImageLimits.MaxUnpacked = imagetar.DefaultMaxUnpacked
 	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 10 * time.Second

@@ -2,32 +2,62 @@ package containerd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 
 	ctr "github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
 
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/imagetar"
 )
 
-// ImportImage implements runtime.ImageImporter: client.Import reads the
-// tarball (OCI layout or docker archive) into containerd's content store
-// under the names it carries, then each image is unpacked into the
-// snapshotter unless it already is.
-func (d *Driver) ImportImage(ctx context.Context, r io.Reader) ([]string, error) {
+// ImportImage implements runtime.ImageImporter. The tarball (OCI layout or docker
+// archive) is copied to a file under the state directory and checked first
+// (imagetar: at most Config.ImageLimits.MaxSize bytes, valid names, layers that
+// unpack to at most Config.ImageLimits.MaxUnpacked), so a refused tarball puts
+// nothing into containerd. Then client.Import stores it under the names it carries
+// and each image is unpacked into the snapshotter unless it already is. When an
+// unpack fails, the names this import created are removed and those it re-pointed
+// get their old image back: a failed import leaves the image store as it was.
+func (d *Driver) ImportImage(ctx context.Context, r io.Reader) (refs []string, err error) {
 	if err := d.check(ctx); err != nil {
 		return nil, err
 	}
-	imgs, err := d.client.Import(ctx, r,
-		ctr.WithImageRefTranslator(translateRef),
-		ctr.WithSkipDigestRef(func(string) bool { return true }),
-	)
+	f, rep, err := imagetar.Read(r, d.cfg.StateDir, d.cfg.ImageLimits)
 	if err != nil {
 		return nil, fmt.Errorf("import image: %w", err)
 	}
-	refs := make([]string, 0, len(imgs))
+	defer f.Close()
+	is := d.client.ImageService()
+	before := map[string]*images.Image{}
+	for _, ref := range rep.Images {
+		old, err := is.Get(ctx, ref)
+		switch {
+		case err == nil:
+			before[ref] = &old
+		case errdefs.IsNotFound(err):
+			before[ref] = nil
+		default:
+			return nil, fmt.Errorf("import image %s: %w", ref, err)
+		}
+	}
+	imgs, err := d.client.Import(ctx, f,
+		ctr.WithImageRefTranslator(translateRef),
+		ctr.WithSkipDigestRef(func(string) bool { return true }),
+	)
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.undoImport(context.WithoutCancel(ctx), imgs, before))
+		}
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("import image: %w", err)
+	}
+	refs = make([]string, 0, len(imgs))
 	for _, i := range imgs {
 		img := ctr.NewImage(d.client, i)
 		if err := d.unpack(ctx, img); err != nil {
@@ -36,6 +66,26 @@ func (d *Driver) ImportImage(ctx context.Context, r io.Reader) ([]string, error)
 		refs = append(refs, i.Name)
 	}
 	return refs, nil
+}
+
+// undoImport puts the names a failed import stored back as they were before it.
+func (d *Driver) undoImport(ctx context.Context, imgs []images.Image, before map[string]*images.Image) error {
+	is := d.client.ImageService()
+	var errs []error
+	for _, i := range imgs {
+		old, known := before[i.Name]
+		switch {
+		case known && old != nil:
+			if _, err := is.Update(ctx, *old, "target"); err != nil {
+				errs = append(errs, fmt.Errorf("undo: restore image %s: %w", i.Name, err))
+			}
+		default:
+			if err := is.Delete(ctx, i.Name); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("undo: remove image %s: %w", i.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // translateRef turns the org.opencontainers.image.ref.name annotation of an

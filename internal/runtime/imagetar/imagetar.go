@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -37,8 +38,20 @@ const (
 	maxDepth = 4
 )
 
-// ErrTooLarge marks a tarball whose layers unpack to more than the bound.
-var ErrTooLarge = errors.New("unpacks to more than the cap")
+// Limits are the caps on an image tarball.
+type Limits struct {
+	// MaxSize bounds the tarball itself, in bytes; 0 is no bound.
+	MaxSize int64
+	// MaxUnpacked bounds what its layers unpack to, in bytes; 0 is no bound.
+	MaxUnpacked int64
+}
+
+// Defaults of Limits for the daemon: large enough for big real images, small enough
+// that one upload cannot fill the host.
+const (
+	DefaultMaxSize     = 4 << 30
+	DefaultMaxUnpacked = 16 << 30
+)
 
 // Report is what Check found.
 type Report struct {
@@ -54,8 +67,8 @@ type Report struct {
 // names and manifests, once to count what its layers unpack to. It fails, with an
 // error wrapping runtime.ErrInvalid, when the tarball is neither an OCI layout nor a
 // docker archive, names no image or an invalid reference, or misses a blob its
-// manifests need; and with an error wrapping ErrTooLarge when its layers unpack to
-// more than maxUnpacked bytes (0: no bound).
+// manifests need; and with an error wrapping runtime.ErrTooLarge when its layers
+// unpack to more than maxUnpacked bytes (0: no bound).
 func Check(r io.ReadSeeker, maxUnpacked int64) (Report, error) {
 	t, err := scan(r)
 	if err != nil {
@@ -84,11 +97,57 @@ func Check(r io.ReadSeeker, maxUnpacked int64) (Report, error) {
 		return Report{}, err
 	}
 	rep.Unpacked, err = unpackedSize(r, layers, maxUnpacked)
-	if errors.Is(err, ErrTooLarge) {
-		return Report{}, fmt.Errorf("image %s: its layers %w of %d bytes", strings.Join(rep.Images, ", "), ErrTooLarge, maxUnpacked)
+	if errors.Is(err, runtime.ErrTooLarge) {
+		return Report{}, fmt.Errorf("image %s: %w: its layers unpack to more than %d bytes, the cap", strings.Join(rep.Images, ", "), runtime.ErrTooLarge, maxUnpacked)
 	}
 	if err != nil {
 		return Report{}, fmt.Errorf("image %s: %w", strings.Join(rep.Images, ", "), err)
+	}
+	return rep, nil
+}
+
+// Read copies an image tarball from r into a file under dir (the file has no name:
+// it goes when it is closed) and checks it (Check). It returns the file, at its
+// start, for the caller to import and close. A tarball larger than lim.MaxSize is
+// refused once that much has been read, with an error wrapping runtime.ErrTooLarge.
+func Read(r io.Reader, dir string, lim Limits) (*os.File, Report, error) {
+	f, err := os.CreateTemp(dir, ".image-*.tar")
+	if err != nil {
+		return nil, Report{}, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, Report{}, err
+	}
+	rep, err := read(f, r, lim)
+	if err != nil {
+		f.Close()
+		return nil, Report{}, err
+	}
+	return f, rep, nil
+}
+
+func read(f *os.File, r io.Reader, lim Limits) (Report, error) {
+	src := r
+	if lim.MaxSize > 0 {
+		src = io.LimitReader(r, lim.MaxSize+1)
+	}
+	n, err := io.Copy(f, src)
+	if err != nil {
+		return Report{}, fmt.Errorf("image tarball: read: %w", err)
+	}
+	if lim.MaxSize > 0 && n > lim.MaxSize {
+		return Report{}, fmt.Errorf("%w: image tarball: larger than %d bytes, the cap", runtime.ErrTooLarge, lim.MaxSize)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Report{}, err
+	}
+	rep, err := Check(f, lim.MaxUnpacked)
+	if err != nil {
+		return Report{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Report{}, err
 	}
 	return rep, nil
 }
@@ -315,7 +374,7 @@ func unpackedSize(r io.Reader, layers []string, max int64) (int64, error) {
 			return total, fmt.Errorf("%w: layer %s: %w", runtime.ErrInvalid, name, err)
 		}
 		if max > 0 && total > max {
-			return total, ErrTooLarge
+			return total, runtime.ErrTooLarge
 		}
 	}
 	if len(want) > 0 {

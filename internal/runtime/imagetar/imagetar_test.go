@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -74,8 +76,8 @@ func TestBomb(t *testing.T) {
 		t.Fatalf("the bomb is %d bytes; the test wants a small one", len(data))
 	}
 	_, err := imagetar.Check(bytes.NewReader(data), 64<<20)
-	if !errors.Is(err, imagetar.ErrTooLarge) || !strings.Contains(err.Error(), "localhost/bomb:1") || !strings.Contains(err.Error(), "67108864") {
-		t.Errorf("err = %v, want ErrTooLarge naming the image and the cap", err)
+	if !errors.Is(err, runtime.ErrTooLarge) || !strings.Contains(err.Error(), "localhost/bomb:1") || !strings.Contains(err.Error(), "67108864") {
+		t.Errorf("err = %v, want runtime.ErrTooLarge naming the image and the cap", err)
 	}
 	if _, err := imagetar.Check(bytes.NewReader(data), 200<<20); err != nil {
 		t.Errorf("within the cap: %v", err)
@@ -145,4 +147,44 @@ func TestRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadCaps: Read refuses a tarball over MaxSize after reading just past the cap,
+// and a bomb over MaxUnpacked; the file it returns is at its start.
+func TestReadCaps(t *testing.T) {
+	data := layout(t, "localhost/x:1", layerTar(t, 1<<20))
+	r := &countingReader{r: bytes.NewReader(append(data, make([]byte, 1<<20)...))}
+	if _, _, err := imagetar.Read(r, t.TempDir(), imagetar.Limits{MaxSize: 4096}); !errors.Is(err, runtime.ErrTooLarge) || !strings.Contains(err.Error(), "4096") {
+		t.Errorf("over MaxSize: %v, want ErrTooLarge naming the cap", err)
+	}
+	if r.n > 4096+32<<10 {
+		t.Errorf("read %d bytes of an upload over a cap of 4096", r.n)
+	}
+	if _, _, err := imagetar.Read(bytes.NewReader(data), t.TempDir(), imagetar.Limits{MaxUnpacked: 1 << 19}); !errors.Is(err, runtime.ErrTooLarge) {
+		t.Errorf("over MaxUnpacked: %v, want ErrTooLarge", err)
+	}
+	dir := t.TempDir()
+	f, rep, err := imagetar.Read(bytes.NewReader(data), dir, imagetar.Limits{MaxSize: int64(len(data)), MaxUnpacked: 2 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var back bytes.Buffer
+	if _, err := back.ReadFrom(f); err != nil || !bytes.Equal(back.Bytes(), data) || rep.Images[0] != "localhost/x:1" {
+		t.Errorf("the file holds %d bytes (%v), want the %d of the tarball; report %+v", back.Len(), err, len(data), rep)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the spool directory holds %v", left)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
