@@ -226,6 +226,18 @@ func (s *suite) testImportImage(t *testing.T) {
 			t.Errorf("import of garbage: refs %q, no error", refs)
 		}
 	})
+	t.Run("invalid reference", func(t *testing.T) {
+		// An OCI layout whose only image has a name that is no reference imports
+		// nothing and says which name is wrong.
+		var buf bytes.Buffer
+		if err := testimage.BuildFromLayer(&buf, "Bad/Name:!", make([]byte, 1024), false); err != nil {
+			t.Fatal(err)
+		}
+		refs, err := imp.ImportImage(ctx(t), &buf)
+		if !errors.Is(err, runtime.ErrInvalid) || !strings.Contains(err.Error(), `"Bad/Name:!"`) {
+			t.Errorf("import of an invalid reference: refs %q, error %v; want ErrInvalid naming the reference", refs, err)
+		}
+	})
 }
 
 func (s *suite) testEvents(t *testing.T) {
