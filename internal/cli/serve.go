@@ -8,15 +8,14 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"strata.dev/strata/internal/daemon"
 )
 
 func newServe(s Streams) *cobra.Command {
-	var (
-		cfg     daemon.Config
-		logFile string
-	)
+	var logFile string
+	cfg := daemon.Config{MaxImageSize: -1, MaxImageUnpacked: -1}
 	cmd := &cobra.Command{
 		Use:   "serve [--data-dir DIR] [--socket PATH] [--containerd-socket PATH | --start-containerd] [--listen ADDR]",
 		Short: "Run the daemon: API, store, controllers and runtime drivers in one process",
@@ -57,7 +56,10 @@ clients and paths.
 With --restore-store FILE (a copy made by strata backup store) the daemon starts from that
 store: the current one is kept aside as strata.db.replaced-TIME, and the controllers make
 the host match the restored objects (instances of workloads the copy does not know are
-stopped and removed).`,
+stopped and removed).
+
+Image imports are capped: a tarball larger than --max-image-size, or whose layers unpack to
+more than --max-image-unpacked, is refused whole and registers no name.`,
 		Example: `  strata serve --start-containerd
   strata serve --data-dir /srv/strata --containerd-socket /run/containerd/containerd.sock
   strata serve --start-containerd --listen 0.0.0.0:7443
@@ -102,6 +104,10 @@ stopped and removed).`,
 	cmd.Flags().StringVar(&logFile, "log-file", "", "append the daemon's log to this file (mode 0600: it names workloads, clients and paths) instead of stderr")
 	cmd.Flags().StringArrayVar(&cfg.VMImageDirs, "vm-image-dir", nil, "also let VMs boot kernels, initrds and disks from this directory (repeatable; DATA-DIR/images always)")
 	cmd.Flags().StringVar(&cfg.GuestInit, "guest-init", "", "the strata-guest program image VMs boot into (default: next to strata)")
+	cmd.Flags().Var((*byteSize)(&cfg.MaxImageSize), "max-image-size",
+		"largest image tarball strata image import takes (default 4Gi; 0 is no cap)")
+	cmd.Flags().Var((*byteSize)(&cfg.MaxImageUnpacked), "max-image-unpacked",
+		"most an imported image's layers may unpack to (default 16Gi; 0 is no cap)")
 	return cmd
 }
 
@@ -119,3 +125,25 @@ func openLogFile(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// byteSize is a flag holding a number of bytes, written as a quantity (4Gi, 500Mi,
+// 1000000). Unset, it is -1: the daemon's default.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	if *b < 0 {
+		return ""
+	}
+	return resource.NewQuantity(int64(*b), resource.BinarySI).String()
+}
+
+func (b *byteSize) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() < 0 {
+		return fmt.Errorf("%q is not a size: write bytes like 4Gi, 500Mi or 0 for no cap", s)
+	}
+	*b = byteSize(q.Value())
+	return nil
+}
+
+func (b *byteSize) Type() string { return "size" }

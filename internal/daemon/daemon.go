@@ -27,6 +27,7 @@ import (
 	"strata.dev/strata/internal/netseg"
 	"strata.dev/strata/internal/runtime"
 	ctrd "strata.dev/strata/internal/runtime/containerd"
+	"strata.dev/strata/internal/runtime/imagetar"
 	"strata.dev/strata/internal/runtime/qemu"
 	"strata.dev/strata/internal/server"
 	"strata.dev/strata/internal/snapshot"
@@ -91,7 +92,11 @@ type Config struct {
 	// VMImageDirs are directories, besides DataDir/images, that VM kernels, initrds and
 	// disks may come from. A relative name in a workload is a file in DataDir/images.
 	VMImageDirs []string
-	Logger      *slog.Logger
+	// MaxImageSize caps the size of an imported image tarball and MaxImageUnpacked
+	// what its layers unpack to, in bytes: negative takes imagetar's defaults, 0 is
+	// no cap.
+	MaxImageSize, MaxImageUnpacked int64
+	Logger                         *slog.Logger
 }
 
 // Run serves until ctx ends. Workloads keep running after it returns.
@@ -154,7 +159,8 @@ func Run(ctx context.Context, cfg Config) error {
 		missing = append(missing, v1alpha1.DriverStatus{Name: "gvisor", Tiers: []v1alpha1.Tier{v1alpha1.TierSandbox},
 			Message: "the sandbox tier is unavailable: no runsc at " + DefaultRunsc + " (run `make host-setup` to build it)"})
 	}
-	driver, err := ctrd.New(ctx, ctrd.Config{Address: address, StateDir: filepath.Join(cfg.DataDir, "runtime"), Runsc: runsc, Logger: log})
+	driver, err := ctrd.New(ctx, ctrd.Config{Address: address, StateDir: filepath.Join(cfg.DataDir, "runtime"), Runsc: runsc, Logger: log,
+		ImageLimits: imageLimits(cfg.MaxImageSize, cfg.MaxImageUnpacked)})
 	if err != nil {
 		return fmt.Errorf("containerd at %s: %w (start one, or use --start-containerd)", orDefault(address, ctrd.DefaultAddress), err)
 	}
@@ -326,4 +332,19 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// imageLimits turns the daemon's image caps (negative: the default, 0: no cap) into
+// the driver's (0: the default, negative: no cap).
+func imageLimits(size, unpacked int64) imagetar.Limits {
+	conv := func(v int64) int64 {
+		switch {
+		case v < 0:
+			return 0
+		case v == 0:
+			return -1
+		}
+		return v
+	}
+	return imagetar.Limits{MaxSize: conv(size), MaxUnpacked: conv(unpacked)}
 }

@@ -17,7 +17,7 @@ type Status struct {
 	// Code is the HTTP status code.
 	Code int `json:"code"`
 	// Reason is a CamelCase word: NotFound, AlreadyExists, Conflict, Invalid, Forbidden,
-	// Unauthorized, BadRequest, MethodNotAllowed, InternalError, Gone.
+	// Unauthorized, BadRequest, MethodNotAllowed, InternalError, Gone, TooLarge.
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
 	// Details lists each problem of an invalid object, one per line as strata prints them.
@@ -34,6 +34,7 @@ const (
 	ReasonUnauthorized  = "Unauthorized"
 	ReasonBadRequest    = "BadRequest"
 	ReasonGone          = "Gone"
+	ReasonTooLarge      = "TooLarge"
 	ReasonInternal      = "InternalError"
 )
 

@@ -25,8 +25,15 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
 	}
 	longLived(w) // an image tarball may be large
 	refs, err := s.images.ImportImage(r.Context(), r.Body)
-	if err != nil {
-		writeStatus(w, http.StatusUnprocessableEntity, ReasonInvalid, "import image: "+err.Error())
+	switch {
+	case errors.Is(err, runtime.ErrTooLarge):
+		// The body was not read to its end: close the connection after the answer.
+		w.Header().Set("Connection", "close")
+		writeStatus(w, http.StatusRequestEntityTooLarge, ReasonTooLarge,
+			err.Error()+" (strata serve --max-image-size and --max-image-unpacked raise the caps)")
+		return
+	case err != nil:
+		writeStatus(w, http.StatusUnprocessableEntity, ReasonInvalid, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"images": refs})
