@@ -22,7 +22,14 @@ func newImage(s Streams) *cobra.Command {
 		Short: "Import an image from an OCI image layout or docker-archive tarball",
 		Long: `Import sends an image tarball to the daemon, which stores it under the name the tarball
 gives it (the org.opencontainers.image.ref.name annotation of an OCI layout, or the
-RepoTags of a docker archive) and unpacks it once for every later start.`,
+RepoTags of a docker archive) and unpacks it once for every later start.
+
+The daemon checks the tarball before it stores anything: every name must be a valid image
+reference, and the tarball and what its layers unpack to must stay within the daemon's caps
+(strata serve --max-image-size, default 4Gi, and --max-image-unpacked, default 16Gi). A
+refused or failed import registers no name and leaves an existing name's image in place.
+Layers are unpacked by containerd, which resolves every name inside the image's own
+file system.`,
 		Example: `  strata image import busybox.tar`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
