@@ -30,6 +30,9 @@ TESTFLAGS ?=
 BENCH ?= .
 PKG ?= ./...
 FUZZTIME ?= 30s
+# Minimizing a new input may take this long; Go's default (60s) let the targets that
+# unpack archives on disk spend most of a run minimizing.
+FUZZMINIMIZE ?= 5s
 ESTATE := $(sort $(wildcard examples/estate/*))
 
 .PHONY: help
@@ -37,7 +40,7 @@ help: ## List the targets (the default goal)
 	@awk 'BEGIN { FS = ":.*## " } \
 		/^[a-zA-Z0-9_.-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
-	@echo "  Variables: BENCH=regex PKG=./internal/... FUZZTIME=30s TESTFLAGS=-v SETUP=all|demo"
+	@echo "  Variables: BENCH=regex PKG=./internal/... FUZZTIME=30s FUZZMINIMIZE=5s TESTFLAGS=-v SETUP=all|demo"
 	@echo "  STRATA_SKIP_PACKAGES=1 makes host-setup leave apt alone."
 
 .PHONY: build
@@ -93,7 +96,7 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each, one at a time
 	while IFS=: read -r file name; do \
 		dir=./$$(dirname "$$file"); \
 		echo "== fuzz $$name in $$dir for $(FUZZTIME)"; \
-		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$dir" </dev/null; then \
+		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) "$$dir" </dev/null; then \
 			ran+=("ok   $$dir $$name"); \
 		else \
 			ran+=("FAIL $$dir $$name"); failed+=("$$dir $$name"); \

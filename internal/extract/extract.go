@@ -88,9 +88,9 @@ type extractor struct {
 	written map[string]bool // names this archive created, and their parents
 }
 
-// Clean returns an entry's name relative to the target, or an error wrapping
+// clean returns an entry's name relative to the target, or an error wrapping
 // ErrOutside when it is absolute or climbs out with "..".
-func Clean(name string) (string, error) {
+func clean(name string) (string, error) {
 	if name == "" {
 		return "", errors.New("empty name")
 	}
@@ -105,7 +105,7 @@ func Clean(name string) (string, error) {
 }
 
 func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
-	name, err := Clean(hdr.Name)
+	name, err := clean(hdr.Name)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		return nil
 	case tar.TypeLink:
-		target, err := Clean(hdr.Linkname)
+		target, err := clean(hdr.Linkname)
 		if err != nil {
 			return fmt.Errorf("hard link to %q: %w", hdr.Linkname, err)
 		}
