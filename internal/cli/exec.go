@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"strata.dev/strata/internal/server"
+	"strata.dev/strata/api/wire"
 )
 
 // exitCodeError carries the exit code of a command run by exec.
@@ -35,13 +35,13 @@ namespaces, prints its output, and exits with the command's exit code.`,
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(server.ExecRequest{Command: args[1:]})
+			body, _ := json.Marshal(wire.ExecRequest{Command: args[1:]})
 			rd, err := cl.Stream(c.Context(), http.MethodPost, "workloads/"+args[0]+"/exec", map[string]string{"instance": instance}, bytes.NewReader(body))
 			if err != nil {
 				return failure(err)
 			}
 			defer rd.Close()
-			var res server.ExecResult
+			var res wire.ExecResult
 			if err := json.NewDecoder(io.LimitReader(rd, 16<<20)).Decode(&res); err != nil {
 				return failure(fmt.Errorf("read the result: %w", err))
 			}

@@ -11,7 +11,7 @@ import (
 	"net/url"
 
 	"strata.dev/strata/api/v1alpha1"
-	"strata.dev/strata/internal/server"
+	"strata.dev/strata/api/wire"
 )
 
 // postJSON sends v as JSON to path (below the API prefix) and decodes the answer into out.
@@ -20,7 +20,7 @@ func (c *Client) postJSON(ctx context.Context, path string, q url.Values, v, out
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, http.MethodPost, server.Prefix+path, q, body, out)
+	return c.do(ctx, http.MethodPost, wire.Prefix+path, q, body, out)
 }
 
 func repoQuery(repo string) url.Values {
@@ -35,7 +35,7 @@ func (c *Client) BackupRepos(ctx context.Context) ([]v1alpha1.BackupRepository, 
 	var list struct {
 		Items []v1alpha1.BackupRepository `json:"items"`
 	}
-	err := c.do(ctx, http.MethodGet, server.Prefix+server.BackupReposPath, nil, nil, &list)
+	err := c.do(ctx, http.MethodGet, wire.Prefix+wire.BackupReposPath, nil, nil, &list)
 	return list.Items, err
 }
 
@@ -47,7 +47,7 @@ func (c *Client) InitBackupRepo(ctx context.Context, req v1alpha1.BackupReposito
 		op = "/connect"
 	}
 	var out v1alpha1.BackupRepository
-	if err := c.postJSON(ctx, server.BackupReposPath+op, nil, req, &out); err != nil {
+	if err := c.postJSON(ctx, wire.BackupReposPath+op, nil, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -58,14 +58,14 @@ func (c *Client) RepoLocks(ctx context.Context, name string) ([]v1alpha1.Reposit
 	var list struct {
 		Items []v1alpha1.RepositoryLock `json:"items"`
 	}
-	err := c.do(ctx, http.MethodGet, server.Prefix+server.BackupReposPath+"/"+url.PathEscape(repoName(name))+"/locks", nil, nil, &list)
+	err := c.do(ctx, http.MethodGet, wire.Prefix+wire.BackupReposPath+"/"+url.PathEscape(repoName(name))+"/locks", nil, nil, &list)
 	return list.Items, err
 }
 
 // UnlockRepo removes the stale locks on backup repository name, or the one req names.
 func (c *Client) UnlockRepo(ctx context.Context, name string, req v1alpha1.RepositoryUnlockRequest) (*v1alpha1.RepositoryUnlockResult, error) {
 	var out v1alpha1.RepositoryUnlockResult
-	if err := c.postJSON(ctx, server.BackupReposPath+"/"+url.PathEscape(repoName(name))+"/unlock", nil, req, &out); err != nil {
+	if err := c.postJSON(ctx, wire.BackupReposPath+"/"+url.PathEscape(repoName(name))+"/unlock", nil, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -84,7 +84,7 @@ func (c *Client) Backup(ctx context.Context, req v1alpha1.BackupRequest, progres
 	if err != nil {
 		return nil, err
 	}
-	rc, err := c.Stream(ctx, http.MethodPost, server.BackupsPath, nil, bytes.NewReader(body))
+	rc, err := c.Stream(ctx, http.MethodPost, wire.BackupsPath, nil, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (c *Client) Backup(ctx context.Context, req v1alpha1.BackupRequest, progres
 		}
 		switch {
 		case l.Error != nil:
-			return nil, &APIError{server.Status{Kind: "Status", Reason: l.Error.Reason, Message: l.Error.Message}}
+			return nil, &APIError{wire.Status{Kind: "Status", Reason: l.Error.Reason, Message: l.Error.Message}}
 		case l.Backup != nil:
 			return l.Backup, nil
 		case l.Progress != nil && progress != nil:
@@ -116,39 +116,39 @@ func (c *Client) Backups(ctx context.Context, repo string) ([]v1alpha1.Backup, e
 	var list struct {
 		Items []v1alpha1.Backup `json:"items"`
 	}
-	err := c.do(ctx, http.MethodGet, server.Prefix+server.BackupsPath, repoQuery(repo), nil, &list)
+	err := c.do(ctx, http.MethodGet, wire.Prefix+wire.BackupsPath, repoQuery(repo), nil, &list)
 	return list.Items, err
 }
 
 // VerifyBackup reads a backup back and checks it.
 func (c *Client) VerifyBackup(ctx context.Context, repo, id string) (*v1alpha1.BackupVerifyResult, error) {
 	var out v1alpha1.BackupVerifyResult
-	err := c.do(ctx, http.MethodPost, server.Prefix+server.BackupsPath+"/"+url.PathEscape(id)+"/verify", repoQuery(repo), nil, &out)
+	err := c.do(ctx, http.MethodPost, wire.Prefix+wire.BackupsPath+"/"+url.PathEscape(id)+"/verify", repoQuery(repo), nil, &out)
 	return &out, err
 }
 
 // DeleteBackup deletes a backup.
 func (c *Client) DeleteBackup(ctx context.Context, repo, id string) error {
-	return c.do(ctx, http.MethodDelete, server.Prefix+server.BackupsPath+"/"+url.PathEscape(id), repoQuery(repo), nil, nil)
+	return c.do(ctx, http.MethodDelete, wire.Prefix+wire.BackupsPath+"/"+url.PathEscape(id), repoQuery(repo), nil, nil)
 }
 
 // PruneBackups applies a retention to a repository's backups.
 func (c *Client) PruneBackups(ctx context.Context, req v1alpha1.BackupPruneRequest) (*v1alpha1.BackupPruneResult, error) {
 	var out v1alpha1.BackupPruneResult
-	err := c.postJSON(ctx, server.BackupsPath+"/prune", nil, req, &out)
+	err := c.postJSON(ctx, wire.BackupsPath+"/prune", nil, req, &out)
 	return &out, err
 }
 
 // RestoreBackup recreates a backup's workloads.
 func (c *Client) RestoreBackup(ctx context.Context, id string, req v1alpha1.RestoreRequest) (*v1alpha1.RestoreResult, error) {
 	var out v1alpha1.RestoreResult
-	err := c.postJSON(ctx, server.BackupsPath+"/"+url.PathEscape(id)+"/restore", nil, req, &out)
+	err := c.postJSON(ctx, wire.BackupsPath+"/"+url.PathEscape(id)+"/restore", nil, req, &out)
 	return &out, err
 }
 
 // Drill runs a restore drill of a group or workload.
 func (c *Client) Drill(ctx context.Context, req v1alpha1.DrillRequest) (*v1alpha1.DrillResult, error) {
 	var out v1alpha1.DrillResult
-	err := c.postJSON(ctx, server.DrillsPath, nil, req, &out)
+	err := c.postJSON(ctx, wire.DrillsPath, nil, req, &out)
 	return &out, err
 }

@@ -1,5 +1,9 @@
 // Package client talks to the daemon's API: over its unix socket by default, or over TLS with
 // a bearer token. Errors from the daemon come back as *APIError with the daemon's reason.
+//
+// The client shares only the API's types with the daemon (api/v1alpha1 for objects,
+// api/wire for routes, Status and request bodies); it imports none of the daemon's
+// packages, which internal/archtest checks over the whole dependency closure.
 package client
 
 import (
@@ -15,7 +19,7 @@ import (
 	"net/url"
 	"strings"
 
-	"strata.dev/strata/internal/server"
+	"strata.dev/strata/api/wire"
 )
 
 // DefaultSocket is where the daemon listens unless told otherwise.
@@ -40,7 +44,7 @@ func NewUnix(path string) *Client {
 
 // APIError is an error answer of the daemon.
 type APIError struct {
-	server.Status
+	wire.Status
 }
 
 func (e *APIError) Error() string {
@@ -60,7 +64,7 @@ func Reason(err error) string {
 }
 
 // IsNotFound reports whether err says the object does not exist.
-func IsNotFound(err error) bool { return Reason(err) == server.ReasonNotFound }
+func IsNotFound(err error) bool { return Reason(err) == wire.ReasonNotFound }
 
 // ErrUnreachable wraps errors connecting to the daemon.
 var ErrUnreachable = errors.New("the strata daemon is not reachable")
@@ -101,15 +105,15 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 
 func decodeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var st server.Status
+	var st wire.Status
 	if json.Unmarshal(b, &st) != nil || st.Kind != "Status" {
-		st = server.Status{Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(b))}
+		st = wire.Status{Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(b))}
 	}
 	return &APIError{st}
 }
 
 func objPath(plural, name string) string {
-	p := server.Prefix + plural
+	p := wire.Prefix + plural
 	if name != "" {
 		p += "/" + url.PathEscape(name)
 	}
@@ -121,7 +125,7 @@ func (c *Client) Get(ctx context.Context, plural, name string, out any) error {
 	return c.do(ctx, http.MethodGet, objPath(plural, name), nil, nil, out)
 }
 
-// List reads every object of a kind into out (a server.List-shaped value).
+// List reads every object of a kind into out (a wire.List-shaped value).
 func (c *Client) List(ctx context.Context, plural string, out any) error {
 	return c.do(ctx, http.MethodGet, objPath(plural, ""), nil, nil, out)
 }
@@ -180,7 +184,7 @@ func (c *Client) Watch(ctx context.Context, plural, rv string, fn func(eventType
 			return fmt.Errorf("decode watch event: %w", err)
 		}
 		if ev.Type == "ERROR" {
-			var st server.Status
+			var st wire.Status
 			_ = json.Unmarshal(ev.Object, &st)
 			return &APIError{st}
 		}
@@ -203,7 +207,7 @@ func (c *Client) Stream(ctx context.Context, method, path string, query map[stri
 			q.Set(k, v)
 		}
 	}
-	u := c.base + server.Prefix + path
+	u := c.base + wire.Prefix + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -225,7 +229,7 @@ func (c *Client) Stream(ctx context.Context, method, path string, query map[stri
 // Snapshot takes a snapshot of a workload (name "" lets the daemon pick one from the
 // time); out receives the Snapshot.
 func (c *Client) Snapshot(ctx context.Context, workload, name string, memory bool, out any) error {
-	body, err := json.Marshal(server.SnapshotRequest{Name: name, Memory: memory})
+	body, err := json.Marshal(wire.SnapshotRequest{Name: name, Memory: memory})
 	if err != nil {
 		return err
 	}

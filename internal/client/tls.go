@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"strata.dev/strata/internal/server"
+	"strata.dev/strata/api/wire"
 )
 
 // NewTLS returns a client for a daemon's TCP listener at serverURL (https://HOST:PORT).
@@ -105,9 +105,9 @@ func (t *bearerTransport) explain(err error) error {
 func refused(resp *http.Response) {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
-	var st server.Status
+	var st wire.Status
 	if json.Unmarshal(b, &st) != nil || st.Kind != "Status" {
-		st = server.Status{APIVersion: "v1", Kind: "Status", Code: resp.StatusCode, Reason: server.ReasonUnauthorized}
+		st = wire.Status{APIVersion: "v1", Kind: "Status", Code: resp.StatusCode, Reason: wire.ReasonUnauthorized}
 	}
 	st.Message = "the daemon refused the token: check --token-file (or STRATA_TOKEN)"
 	st.Details = nil

@@ -29,13 +29,6 @@ type Backupper interface {
 	Drill(ctx context.Context, req v1alpha1.DrillRequest) (*v1alpha1.DrillResult, error)
 }
 
-// Backup routes, under Prefix.
-const (
-	BackupReposPath = "backuprepos"
-	BackupsPath     = "backups"
-	DrillsPath      = "drills"
-)
-
 // decodeInto reads a JSON request body into v; an empty body leaves v as it is.
 func decodeInto(r *http.Request, v any) error {
 	if r.ContentLength == 0 {

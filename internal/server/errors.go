@@ -10,34 +10,6 @@ import (
 	"strata.dev/strata/internal/store"
 )
 
-// Status is the body of every error response, and of a successful delete.
-type Status struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	// Code is the HTTP status code.
-	Code int `json:"code"`
-	// Reason is a CamelCase word: NotFound, AlreadyExists, Conflict, Invalid, Forbidden,
-	// Unauthorized, BadRequest, MethodNotAllowed, InternalError, Gone, TooLarge.
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
-	// Details lists each problem of an invalid object, one per line as strata prints them.
-	Details []string `json:"details,omitempty"`
-}
-
-// Reasons of Status.
-const (
-	ReasonNotFound      = "NotFound"
-	ReasonAlreadyExists = "AlreadyExists"
-	ReasonConflict      = "Conflict"
-	ReasonInvalid       = "Invalid"
-	ReasonForbidden     = "Forbidden"
-	ReasonUnauthorized  = "Unauthorized"
-	ReasonBadRequest    = "BadRequest"
-	ReasonGone          = "Gone"
-	ReasonTooLarge      = "TooLarge"
-	ReasonInternal      = "InternalError"
-)
-
 func writeStatus(w http.ResponseWriter, code int, reason, msg string, details ...string) {
 	writeJSON(w, code, Status{APIVersion: "v1", Kind: "Status", Code: code, Reason: reason, Message: msg, Details: details})
 }

@@ -127,19 +127,6 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ExecRequest is the body of an exec request.
-type ExecRequest struct {
-	Command []string `json:"command"`
-}
-
-// ExecResult is the answer to an exec request.
-type ExecResult struct {
-	Instance string `json:"instance"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	ExitCode int    `json:"exitCode"`
-}
-
 // exec runs a command in an instance and returns its output and exit code.
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	wl, id, ok := s.instance(w, r)

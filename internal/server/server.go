@@ -24,9 +24,6 @@ import (
 	"strata.dev/strata/internal/store"
 )
 
-// Prefix is the path under which objects are served.
-const Prefix = "/apis/" + v1alpha1.GroupVersion + "/"
-
 // maxBody bounds a request body.
 const maxBody = 8 << 20
 
@@ -329,14 +326,6 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request) (objects.Resou
 		return objects.Resource{}, false
 	}
 	return res, true
-}
-
-// List is the body of a list response.
-type List struct {
-	APIVersion      string `json:"apiVersion"`
-	Kind            string `json:"kind"`
-	ResourceVersion string `json:"resourceVersion"`
-	Items           []any  `json:"items"`
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {

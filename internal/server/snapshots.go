@@ -17,14 +17,6 @@ type Snapshotter interface {
 	Delete(ctx context.Context, workload, name string) error
 }
 
-// SnapshotRequest is the body of POST .../workloads/NAME/snapshots.
-type SnapshotRequest struct {
-	// Name is the snapshot's name; empty: one is made from the time.
-	Name string `json:"name,omitempty"`
-	// Memory asks VMs for their whole running state too.
-	Memory bool `json:"memory,omitempty"`
-}
-
 func (s *Server) serveSnapshots(sn Snapshotter) {
 	s.mux.HandleFunc("POST "+Prefix+"workloads/{name}/snapshots", func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := s.workloadName(w, r); !ok {
