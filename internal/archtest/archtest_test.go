@@ -95,7 +95,7 @@ var rules = []rule{
 		why: "the dashboard's page reads the API like any other client"},
 	{scope: "internal/metrics/...", deny: []string{control, server, cli, "internal/client", "internal/daemon"},
 		why: "metrics read the store and the drivers; the daemon wires them into the API and the controller"},
-	{scope: "internal/client/...", deny: []string{control, "internal/daemon", runtimePkg, "internal/store"},
+	{scope: "internal/client/...", only: []string{api},
 		why: "the client speaks HTTP to the API and shares only its types"},
 	{scope: "...", except: []string{"cmd/...", cli}, deny: []string{cli},
 		why: "only cmd/... wires the CLI"},

@@ -73,12 +73,18 @@ func (r rule) covers(p string) bool {
 type violation struct {
 	Pkg    string // the offending package, relative to the module
 	Import string // the forbidden import (full path); empty for size or name problems
-	Msg    string
+	// Via lists the packages between Pkg and Import when Pkg reaches Import
+	// only through other packages; empty for a direct import.
+	Via []string
+	Msg string
 }
 
 func (v violation) String() string {
-	if v.Import == "" {
+	switch {
+	case v.Import == "":
 		return fmt.Sprintf("%s: %s", v.Pkg, v.Msg)
+	case len(v.Via) > 0:
+		return fmt.Sprintf("%s depends on %s through %s: %s", v.Pkg, v.Import, strings.Join(v.Via, " -> "), v.Msg)
 	}
 	return fmt.Sprintf("%s imports %s: %s", v.Pkg, v.Import, v.Msg)
 }
@@ -160,13 +166,9 @@ func relative(imp string) (string, bool) {
 // load errors go list reported (a package that does not build is still
 // listed, with the imports it could read).
 func listPackages() ([]pkg, []string, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	root, err := moduleRoot()
 	if err != nil {
-		return nil, nil, fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if root == "." || root == "" {
-		return nil, nil, errors.New("go env GOMOD: not inside a module")
+		return nil, nil, err
 	}
 	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Name,Dir,GoFiles,Imports,Error", "./...")
 	cmd.Dir = root
@@ -213,6 +215,19 @@ func listPackages() ([]pkg, []string, error) {
 		pkgs = append(pkgs, pkg{Path: rel, Name: l.Name, Imports: l.Imports, LOC: loc})
 	}
 	return pkgs, loadErrs, nil
+}
+
+// moduleRoot returns the directory of the module the test runs in.
+func moduleRoot() (string, error) {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if root == "." || root == "" {
+		return "", errors.New("go env GOMOD: not inside a module")
+	}
+	return root, nil
 }
 
 // linesOfCode counts the lines of a Go file that are neither blank nor
