@@ -37,6 +37,11 @@ func (c *Controller) checkHealth(ctx context.Context, w *v1alpha1.Workload, d ru
 		st = &probeState{}
 		c.health[id] = st
 	}
+	if st.failures > 0 && st.failures >= h.FailureThreshold {
+		// Found unhealthy by an earlier reconcile that ended before restarting it: the
+		// verdict holds until the instance is removed (removeInstance forgets it).
+		return true, interval, fmt.Sprintf("health check failed %d times in a row: %s", st.failures, st.message)
+	}
 	now := c.o.Clock()
 	if !st.last.IsZero() && now.Sub(st.last) < interval {
 		return false, interval - now.Sub(st.last), ""
@@ -57,7 +62,6 @@ func (c *Controller) checkHealth(ctx context.Context, w *v1alpha1.Workload, d ru
 		c.o.ObserveProbeFailure(w.Metadata.Name, id)
 	}
 	if st.failures >= h.FailureThreshold {
-		delete(c.health, id)
 		return true, interval, fmt.Sprintf("health check failed %d times in a row: %v", st.failures, err)
 	}
 	return false, interval, ""

@@ -17,183 +17,165 @@ import (
 // Reconcile makes workload name's instances match its spec and writes what it observed to
 // the workload's status. It returns how soon it wants to look again (0: on the next change
 // or resync) and an error when a step failed (the caller retries with backoff).
+//
+// It observes (the stored workload, the drivers' instances, the due health checks), plans
+// (plan, a pure function of the observation) and carries the plan's actions out in order.
 func (c *Controller) Reconcile(ctx context.Context, name string) (time.Duration, error) {
+	o, uid, err := c.observe(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	return c.execute(ctx, o, uid, plan(o))
+}
+
+// observe gathers what the plan of workload name is made from, and the UID of the workload
+// read ("" when there is none). It runs the health checks that are due.
+func (c *Controller) observe(ctx context.Context, name string) (observation, string, error) {
+	o := observation{
+		Name: name, Starts: c.retry.starts,
+		RestartBackoff: c.o.RestartBackoff, MaxRestartBackoff: c.o.MaxRestartBackoff,
+	}
 	rec, err := c.o.Store.Get(ctx, v1alpha1.KindWorkload, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, c.deleteAll(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return o, "", err
 	}
-	if err != nil {
-		return 0, err
-	}
-	w, err := objects.Workload(rec)
-	if err != nil {
-		return 0, err
-	}
-	if _, deleting := w.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested]; deleting {
-		if err := c.deleteAll(ctx, name); err != nil {
-			return 0, err
-		}
-		err := c.o.Store.Delete(ctx, v1alpha1.KindWorkload, name, 0)
-		if errors.Is(err, store.ErrNotFound) {
-			err = nil
-		}
-		return 0, err
-	}
-	prev := map[string]v1alpha1.Instance{}
-	tier := v1alpha1.TierContainer
-	if w.Status != nil {
-		for _, in := range w.Status.Instances {
-			prev[in.ID] = in
-		}
-		if w.Status.Tier.Valid() {
-			tier = w.Status.Tier
+	if err == nil {
+		if o.Workload, err = objects.Workload(rec); err != nil {
+			return o, "", err
 		}
 	}
-	obs, err := c.instancesOf(ctx, name)
-	if err != nil {
-		return 0, err
+	if o.Observed, err = c.instancesOf(ctx, name); err != nil {
+		return o, "", err
 	}
-	driver, derr := c.o.Drivers.ForTier(tier)
-	if derr != nil {
-		// Nothing can run: remove what runs elsewhere and say why.
-		for _, id := range sortedIDs(obs) {
-			if err := c.remove(ctx, obs[id]); err != nil {
+	if o.Workload == nil || deleting(o.Workload) {
+		return o, rec.UID, nil
+	}
+	o.Driver, o.NoDriver = c.o.Drivers.ForTier(tierOf(o.Workload))
+	if o.NoDriver != nil {
+		o.Driver = nil
+	}
+	o.Now = c.o.Clock()
+	o.Health = map[string]healthCheck{}
+	for _, id := range probeable(o) {
+		h := healthCheck{}
+		h.Restart, h.Again, h.Reason = c.checkHealth(ctx, o.Workload, o.Driver, id, lastIP(o.Workload, id))
+		o.Health[id] = h
+	}
+	for id := range o.Observed {
+		if ps := c.health[id]; ps != nil {
+			h := o.Health[id]
+			h.Failures, h.Message = ps.failures, ps.message
+			o.Health[id] = h
+		}
+	}
+	return o, rec.UID, nil
+}
+
+// lastIP is the address the last status of w gives instance id.
+func lastIP(w *v1alpha1.Workload, id string) string {
+	if w.Status == nil {
+		return ""
+	}
+	ip := ""
+	for _, in := range w.Status.Instances {
+		if in.ID == id {
+			ip = in.IP // the last entry wins, as in plan's view of the status
+		}
+	}
+	return ip
+}
+
+// execute carries out the actions of p in order (see actionKind and onFail) and returns
+// how soon to look again and what failed. uid is the workload's the plan was made for.
+func (c *Controller) execute(ctx context.Context, o observation, uid string, p steps) (time.Duration, error) {
+	var (
+		insts  []v1alpha1.Instance
+		errs   []error
+		failed string // the ID whose remaining actions are skipped
+	)
+	for _, a := range p.Actions {
+		if failed != "" && a.ID == failed {
+			continue
+		}
+		failed = ""
+		var err error
+		switch a.Kind {
+		case actRemove:
+			err = c.remove(ctx, a.ob)
+		case actRestartRemove:
+			err = c.restartRemove(ctx, a.ob)
+		case actEvent:
+			c.event(ctx, o.Name, a.ID, a.Type, a.Reason, a.Message)
+		case actReport:
+			insts = append(insts, a.Instance)
+		case actKeep:
+			if _, err := rotateLog(filepath.Join(c.o.DataDir, "logs", a.ID+".log"), c.o.MaxLogBytes, c.o.LogFiles); err != nil {
+				c.log.Warn("log not rotated", "instance", a.ID, "err", err)
+			}
+			insts = append(insts, a.Instance)
+		case actStillWanted:
+			if !c.slotWanted(ctx, uid, o.Name, a.Slot) {
+				// The workload was deleted, held or scaled down while the slots before this
+				// one started (or the reconcile ran out of time): start nothing more, and
+				// look again at once, from the workload as it is now.
+				c.log.Info("reconcile stopped starting instances", "workload", o.Name, "slot", a.Slot)
+				return againNow, errors.Join(errs...)
+			}
+		case actStart:
+			insts = append(insts, c.startSlot(ctx, o, a, &errs))
+		case actRemoveLogs:
+			err = c.removeLogs(a.ID)
+		case actDeleteWorkload:
+			if len(errs) > 0 {
+				return 0, errors.Join(errs...)
+			}
+			if err := c.o.Store.Delete(ctx, v1alpha1.KindWorkload, o.Name, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return 0, err
 			}
+		case actWriteStatus:
+			phase, reason, msg := a.Phase, a.Reason, a.Message
+			if phase == "" {
+				phase, reason, msg = summarize(insts, a.Replicas)
+			}
+			err = c.writeStatus(ctx, o.Name, insts, phase, reason, msg)
 		}
-		msg := fmt.Sprintf("no driver on this host serves the %s tier (%v)", tier, derr)
-		return time.Minute, c.writeStatus(ctx, name, nil, v1alpha1.PhaseFailed, "NoDriver", msg)
-	}
-
-	hash := specHash(w, tier)
-	// With spec.scaling, the scaler's count (status.scaling), else spec.replicas.
-	replicas := int(w.DesiredReplicas())
-	if _, held := w.Metadata.Annotations[v1alpha1.AnnotationHold]; held {
-		replicas = 0 // held (a restore is under way): every instance stops until the hold ends
-	}
-	now := c.o.Clock()
-	var (
-		insts   []v1alpha1.Instance
-		requeue time.Duration
-		errs    []error
-	)
-	wantAgain := func(d time.Duration) {
-		if d > 0 && (requeue == 0 || d < requeue) {
-			requeue = d
-		}
-	}
-	for slot := 0; slot < replicas; slot++ {
-		id := InstanceID(name, slot)
-		before := prev[id]
-		in := v1alpha1.Instance{ID: id, Tier: tier, Restarts: before.Restarts, IP: before.IP}
-		ob, exists := obs[id]
-		delete(obs, id)
-		if exists && (ob.driver != driver || ob.status.Labels[LabelSpecHash] != hash) {
-			if err := c.remove(ctx, ob); err != nil {
-				errs = append(errs, err)
-				in.State, in.Message = string(runtime.StateFailed), err.Error()
-				insts = append(insts, in)
-				continue
-			}
-			c.event(ctx, name, id, "Normal", "Replaced", "the spec changed: the instance is started again from the new spec")
-			exists = false
-			in.Restarts = 0
-		}
-		if exists && (ob.status.State == runtime.StateExited || ob.status.State == runtime.StateFailed) {
-			st := ob.status
-			if before.State != string(runtime.StateExited) && before.State != string(runtime.StateFailed) {
-				c.recordExit(ctx, name, st)
-			}
-			if !restartable(w.Spec.RestartPolicy, st) {
-				insts = append(insts, observedInstance(in, st))
-				continue
-			}
-			delay := backoff(c.o.RestartBackoff, c.o.MaxRestartBackoff, int(in.Restarts))
-			if wait := st.FinishedAt.Add(delay).Sub(now); wait > 0 {
-				out := observedInstance(in, st)
-				out.Message = fmt.Sprintf("%s; restarting in %s", out.Message, wait.Round(time.Second))
-				insts = append(insts, out)
-				wantAgain(wait)
-				continue
-			}
-			if err := c.restartRemove(ctx, ob); err != nil {
-				errs = append(errs, err)
-				insts = append(insts, observedInstance(in, st))
-				continue
-			}
-			in.Restarts++
-			exists = false
-			c.event(ctx, name, id, "Normal", "Restarted", fmt.Sprintf("restart %d after exit code %d", in.Restarts, st.ExitCode))
-		}
-		if exists && ob.status.State == runtime.StateRunning && w.Spec.Health != nil {
-			restart, again, msg := c.checkHealth(ctx, w, driver, id, in.IP)
-			wantAgain(again)
-			if restart {
-				c.event(ctx, name, id, "Warning", "Unhealthy", msg)
-				if err := c.restartRemove(ctx, ob); err != nil {
-					errs = append(errs, err)
-					insts = append(insts, observedInstance(in, ob.status))
-					continue
-				}
-				in.Restarts++
-				exists = false
-				c.event(ctx, name, id, "Normal", "Restarted", fmt.Sprintf("restart %d: the health check failed", in.Restarts))
-			}
-		}
-		if !exists && !c.slotWanted(ctx, rec.UID, name, slot) {
-			// The workload was deleted, held or scaled down while the slots before this
-			// one started (or the reconcile ran out of time): start nothing more, and
-			// look again at once, from the workload as it is now.
-			c.log.Info("reconcile stopped starting instances", "workload", name, "slot", slot)
-			return againNow, errors.Join(errs...)
-		}
-		if !exists {
-			if wait, why := c.retry.startWait(id, hash, now); wait > 0 {
-				// The last start of this spec failed: wait out its backoff.
-				in.State, in.Message = string(runtime.StateFailed), fmt.Sprintf("%s; starting again in %s", why, wait.Round(time.Second))
-				insts = append(insts, in)
-				wantAgain(wait)
-				continue
-			}
-			st, ip, err := c.start(ctx, w, tier, driver, slot, hash)
-			if err != nil {
-				c.retry.startFailed(id, hash, err.Error(), now, c.o.RestartBackoff, c.o.MaxRestartBackoff)
-				errs = append(errs, fmt.Errorf("start %s: %w", id, err))
-				in.State, in.Message = string(runtime.StateFailed), err.Error()
-				insts = append(insts, in)
-				c.event(ctx, name, id, "Warning", "FailedStart", err.Error())
-				continue
-			}
-			c.retry.started(id)
-			if ip != "" {
-				in.IP = ip
-			}
-			c.event(ctx, name, id, "Normal", "Started", fmt.Sprintf("%s instance started on %s (pid %d)", tier, driver.Name(), st.PID))
-			insts = append(insts, observedInstance(in, st))
+		if err == nil {
 			continue
 		}
-		if _, err := rotateLog(filepath.Join(c.o.DataDir, "logs", id+".log"), c.o.MaxLogBytes, c.o.LogFiles); err != nil {
-			c.log.Warn("log not rotated", "instance", id, "err", err)
-		}
-		out := observedInstance(in, ob.status)
-		if ps := c.health[id]; ps != nil && ps.failures > 0 && w.Spec.Health != nil {
-			out.Message = fmt.Sprintf("health check failing (%d of %d): %s", ps.failures, w.Spec.Health.FailureThreshold, ps.message)
-		}
-		insts = append(insts, out)
-	}
-	// Slots above the replica count are scaled down, from the top.
-	for _, id := range sortedIDs(obs) {
-		if err := c.remove(ctx, obs[id]); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c.event(ctx, name, id, "Normal", "Removed", "the slot is no longer wanted (replicas "+strconv.Itoa(replicas)+")")
-	}
-	phase, reason, msg := summarize(insts, replicas)
-	if err := c.writeStatus(ctx, name, insts, phase, reason, msg); err != nil {
 		errs = append(errs, err)
+		failed = a.ID
+		switch a.OnFail {
+		case failAbort:
+			return 0, errors.Join(errs...)
+		case failReport:
+			insts = append(insts, a.Instance)
+		case failReportError:
+			in := a.Instance
+			in.State, in.Message = string(runtime.StateFailed), err.Error()
+			insts = append(insts, in)
+		}
 	}
-	return requeue, errors.Join(errs...)
+	return p.Requeue, errors.Join(errs...)
+}
+
+// startSlot carries out a start action and returns the instance to report.
+func (c *Controller) startSlot(ctx context.Context, o observation, a action, errs *[]error) v1alpha1.Instance {
+	w, in := o.Workload, a.Instance
+	tier, hash := tierOf(w), specHash(w, tierOf(w))
+	st, ip, err := c.start(ctx, w, tier, o.Driver, a.Slot, hash)
+	if err != nil {
+		c.retry.startFailed(a.ID, hash, err.Error(), o.Now, c.o.RestartBackoff, c.o.MaxRestartBackoff)
+		*errs = append(*errs, fmt.Errorf("start %s: %w", a.ID, err))
+		in.State, in.Message = string(runtime.StateFailed), err.Error()
+		c.event(ctx, o.Name, a.ID, "Warning", "FailedStart", err.Error())
+		return in
+	}
+	c.retry.started(a.ID)
+	if ip != "" {
+		in.IP = ip
+	}
+	c.event(ctx, o.Name, a.ID, "Normal", "Started", fmt.Sprintf("%s instance started on %s (pid %d)", tier, o.Driver.Name(), st.PID))
+	return observedInstance(in, st)
 }
 
 // againNow is the requeue of a reconcile that stopped early because the workload changed
@@ -254,18 +236,6 @@ func observedInstance(in v1alpha1.Instance, st runtime.Status) v1alpha1.Instance
 	return in
 }
 
-func (c *Controller) recordExit(ctx context.Context, name string, st runtime.Status) {
-	if st.OOMKilled {
-		c.event(ctx, name, st.ID, "Warning", "OOMKilled", fmt.Sprintf("the kernel killed the instance at its memory limit (exit code %d)", st.ExitCode))
-		return
-	}
-	typ := "Normal"
-	if st.ExitCode != 0 || st.State == runtime.StateFailed {
-		typ = "Warning"
-	}
-	c.event(ctx, name, st.ID, typ, "Exited", fmt.Sprintf("exited with code %d %s", st.ExitCode, st.Message))
-}
-
 // summarize gives the workload's phase and its Ready condition.
 func summarize(insts []v1alpha1.Instance, replicas int) (v1alpha1.Phase, string, string) {
 	running, failed := 0, 0
@@ -321,28 +291,6 @@ func setCondition(conds []v1alpha1.Condition, c v1alpha1.Condition, now time.Tim
 	}
 	c.LastTransitionTime = now.UTC().Truncate(time.Second)
 	return append(conds, c)
-}
-
-// deleteAll removes every instance of a deleted workload.
-func (c *Controller) deleteAll(ctx context.Context, name string) error {
-	obs, err := c.instancesOf(ctx, name)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, id := range sortedIDs(obs) {
-		if err := c.remove(ctx, obs[id]); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c.event(ctx, name, id, "Normal", "Removed", "the workload was deleted")
-		// The instance's logs go with the workload: a new workload of the same name starts
-		// with empty logs. (Volumes stay: they are data.)
-		if err := c.removeLogs(id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (c *Controller) event(ctx context.Context, workload, instance, typ, reason, msg string) {

@@ -88,9 +88,10 @@ func (r *retries) forget(name string) {
 }
 
 // startWait returns how long slot id must still wait before another start from the
-// spec with hash (0: start now), and why its last start failed. A new spec starts at once.
-func (r *retries) startWait(id, hash string, now time.Time) (time.Duration, string) {
-	s, ok := r.starts[id]
+// spec with hash (0: start now), given the slots' failed starts, and why its last start
+// failed. A new spec starts at once.
+func startWait(starts map[string]retry, id, hash string, now time.Time) (time.Duration, string) {
+	s, ok := starts[id]
 	if !ok || s.hash != hash || !s.at.After(now) {
 		return 0, ""
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -461,14 +460,4 @@ func (c *Controller) observeStartup(tier v1alpha1.Tier, d time.Duration) {
 	if c.o.ObserveStartup != nil {
 		c.o.ObserveStartup(tier, d)
 	}
-}
-
-// sortedIDs returns the keys of m in slot order.
-func sortedIDs(m map[string]observed) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
