@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/objects"
+	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/drivertest/script"
 )
 
@@ -95,5 +98,42 @@ func TestNetworkProbes(t *testing.T) {
 	_ = l.Close()
 	if err := tcpProbe(ctx, addr); err == nil {
 		t.Error("closed port probed healthy")
+	}
+}
+
+// TestUnhealthyVerdictHolds: once failureThreshold probes in a row failed, the instance is
+// unhealthy until it is removed, even when the reconcile that found it so stopped before
+// restarting it (the health checks run before the plan, the restart after other slots'
+// starts): the next reconcile restarts it without waiting for another failed probe.
+func TestUnhealthyVerdictHolds(t *testing.T) {
+	e := newEnv(t)
+	e.apply(withHealth(workload("web", "1", sleepForever, "Always"), script.Exit(1), 2), v1alpha1.TierContainer)
+	e.reconcile("web") // starts
+	rec, err := e.st.Get(context.Background(), v1alpha1.KindWorkload, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := objects.Workload(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.c.o.Drivers.ForTier(v1alpha1.TierContainer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verdicts []bool
+	for _, advance := range []time.Duration{time.Second, time.Second, 0} {
+		e.clock.Advance(advance)
+		restart, _, _ := e.c.checkHealth(context.Background(), w, d, "web-0", "")
+		verdicts = append(verdicts, restart)
+	}
+	if got := fmt.Sprint(verdicts); got != "[false true true]" {
+		t.Fatalf("restart verdicts of three checks %s, want [false true true]", got)
+	}
+	if err := e.c.restartRemove(context.Background(), observed{driver: d, status: runtime.Status{ID: "web-0", State: runtime.StateRunning}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.c.health["web-0"]; ok {
+		t.Fatal("the health state of a removed instance was kept")
 	}
 }

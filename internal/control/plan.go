@@ -227,8 +227,12 @@ func plan(o observation) steps {
 		planSlot(&s, o, slot, tier, hash, prev[id], ob, exists)
 	}
 	// Slots above the replica count are scaled down, from the top.
+	why := "scaled down"
+	if _, held := w.Metadata.Annotations[v1alpha1.AnnotationHold]; held {
+		why = "held"
+	}
 	for _, id := range sortedIDs(left) {
-		s.add(action{Kind: actRemove, ID: id, Slot: left[id].status.Slot, ob: left[id], Why: "scaled down"})
+		s.add(action{Kind: actRemove, ID: id, Slot: left[id].status.Slot, ob: left[id], Why: why})
 		s.event(id, left[id].status.Slot, "Normal", "Removed", "the slot is no longer wanted (replicas "+strconv.Itoa(replicas)+")")
 	}
 	s.add(action{Kind: actWriteStatus, Replicas: replicas})
