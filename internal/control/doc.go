@@ -13,4 +13,22 @@
 // the user (a new spec, labels or annotations, a delete) acts at once and ends the
 // backoff. Exited instances are restarted according to the restart policy, with a
 // per-slot backoff. Every change is recorded as an event; repeats fold into one.
+//
+// A reconcile observes (the stored workload, the drivers' instances, the health checks
+// that are due), plans and executes. The plan (plan.go) is a pure function of the
+// observation, backoffs and time included, that lists the actions in order; the executor
+// (reconcile.go) carries them out, re-reading the workload before each start so that a
+// workload deleted, held or scaled down meanwhile starts nothing more. Scenario scripts in
+// testdata/plan drive the plan (see the README there); for example
+//
+//	workload replicas=2
+//	instance web-0 running
+//	start-failed web-1 msg="image not found"
+//	plan
+//	----
+//	keep web-0 running restarts=0
+//	check web-1 is still wanted
+//	report web-1 failed restarts=0: image not found; starting again in 1s
+//	write the status
+//	requeue 1s
 package control

@@ -27,7 +27,7 @@ type observation struct {
 	NoDriver error
 	// Observed holds the workload's instances as the drivers report them, by ID.
 	Observed map[string]observed
-	// Health holds the outcome of the health checks of the instances probeable names, by ID.
+	// Health holds what the health checks of the workload's instances found, by ID (see probeable).
 	Health map[string]healthCheck
 	// Starts holds the failed starts of the workload's slots (the controller's per-slot
 	// start backoff), by instance ID.
@@ -159,7 +159,7 @@ func deleting(w *v1alpha1.Workload) bool {
 	return ok
 }
 
-// probeable returns, in slot order, the instances of o whose health the plan asks about:
+// probeable returns, in slot order, the instances of o whose health checks the plan reads:
 // those in a wanted slot, started from the current spec by the tier's driver, running,
 // of a workload with a health check.
 func probeable(o observation) []string {
