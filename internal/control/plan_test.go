@@ -178,6 +178,7 @@ func (s *scenario) run(cmd, line string) string {
 		s.now = s.now.Add(s.duration(words[0]))
 	case "plan":
 		s.last = plan(s.observation())
+		checkPlanInvariants(s.t, s.last)
 		var b strings.Builder
 		for _, a := range s.last.Actions {
 			b.WriteString(a.String() + "\n")
@@ -503,6 +504,21 @@ func runScenario(t *testing.T, path string) {
 		text = strings.TrimRight(text, "\n") + "\n"
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil { //nolint:gosec // a test's own file
 			t.Fatal(err)
+		}
+	}
+}
+
+// checkPlanInvariants checks what every plan must hold, whatever the scenario: each start
+// comes right after the check that its workload still wants the slot (a workload deleted
+// mid-reconcile must not see more starts), and a status write, when there is one, is last.
+func checkPlanInvariants(t *testing.T, p steps) {
+	t.Helper()
+	for i, a := range p.Actions {
+		if a.Kind == actStart && (i == 0 || p.Actions[i-1].Kind != actStillWanted || p.Actions[i-1].ID != a.ID) {
+			t.Errorf("action %d (%s) is not preceded by the check of its slot", i, a)
+		}
+		if a.Kind == actWriteStatus && i != len(p.Actions)-1 {
+			t.Errorf("action %d (%s) is not the last", i, a)
 		}
 	}
 }
