@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/scale"
 )
 
 // startupSamples is how many recent start-ups StartupTimes keeps per tier.
@@ -45,15 +46,6 @@ func (s *StartupTimes) Median(tier v1alpha1.Tier) (time.Duration, int) {
 		return 0, 0
 	}
 	s.mu.Lock()
-	l := slices.Clone(s.samples[tier])
-	s.mu.Unlock()
-	if len(l) == 0 {
-		return 0, 0
-	}
-	slices.Sort(l)
-	mid := len(l) / 2
-	if len(l)%2 == 1 {
-		return l[mid], len(l)
-	}
-	return (l[mid-1] + l[mid]) / 2, len(l)
+	defer s.mu.Unlock()
+	return scale.MedianStartup(s.samples[tier])
 }

@@ -1,6 +1,7 @@
 package scale
 
 import (
+	"slices"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -59,4 +60,20 @@ func Startup(tier v1alpha1.Tier, overrides map[v1alpha1.Tier]time.Duration) time
 		return d
 	}
 	return DefaultStartup()[tier]
+}
+
+// MedianStartup returns the median of measured start-up times and how many there are (0:
+// none, and the duration is zero). The daemon measures start-ups on its host, the operator
+// reads them from the cluster's pods; both take this median as the tier's start-up time.
+// samples is not changed.
+func MedianStartup(samples []time.Duration) (time.Duration, int) {
+	if len(samples) == 0 {
+		return 0, 0
+	}
+	l := slices.Sorted(slices.Values(samples))
+	mid := len(l) / 2
+	if len(l)%2 == 1 {
+		return l[mid], len(l)
+	}
+	return (l[mid-1] + l[mid]) / 2, len(l)
 }

@@ -3,7 +3,6 @@ package operator
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -70,16 +69,7 @@ func podStartup(p *corev1.Pod) (time.Duration, bool) {
 
 // median returns the median start-up of tier and how many pods it is of.
 func (st startups) median(tier v1alpha1.Tier) (time.Duration, int) {
-	l := slices.Clone(st[tier])
-	if len(l) == 0 {
-		return 0, 0
-	}
-	slices.Sort(l)
-	mid := len(l) / 2
-	if len(l)%2 == 1 {
-		return l[mid], len(l)
-	}
-	return (l[mid-1] + l[mid]) / 2, len(l)
+	return scale.MedianStartup(st[tier])
 }
 
 // lead is how far ahead the scaler provisions tier under policy p, and a note saying
