@@ -31,4 +31,9 @@
 //	report web-1 failed restarts=0: image not found; starting again in 1s
 //	write the status
 //	requeue 1s
+//
+// The scaler (scaler.go) decides the replica count of workloads with spec.scaling. Its loop
+// is internal/scaler's, which the Kubernetes operator runs too; storeHost is that loop's host
+// here: workloads from the store, demand from the usage history, start-up times measured
+// by the workload controller (StartupTimes), and the host's capacity.
 package control

@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"strata.dev/strata/internal/objects"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/scale"
+	"strata.dev/strata/internal/scaler"
 	"strata.dev/strata/internal/store"
 )
 
@@ -29,13 +29,13 @@ import (
 //     time plus one decision interval), fitted on the usage history. The scaler orders the
 //     replicas the forecast needs at the target, and removes none while the forecast rises.
 //
-// The decision itself is scale.Decide, which the operator's predictive scaler calls too. A
-// decision is written to status.scaling, never to spec.replicas (the user's); the workload
+// The decision itself is scale.Decide, and the loop that makes one every interval is
+// internal/scaler's, which the operator's predictive scaler runs too. A decision is written to status.scaling, never to spec.replicas (the user's); the workload
 // controller runs status.scaling.replicas instances when spec.scaling is set.
 
 // Defaults of ScalerOptions.
 const (
-	DefaultScalerInterval = 15 * time.Second
+	DefaultScalerInterval = scaler.DefaultInterval
 	DefaultDemandWindow   = time.Minute
 )
 
@@ -76,18 +76,12 @@ type ScalerOptions struct {
 	ObserveScaling func(workload, direction string)
 }
 
-// Scaler decides the replica count of workloads with spec.scaling, every Interval.
+// Scaler decides the replica count of workloads with spec.scaling, every Interval: it runs
+// the scaling loop (internal/scaler) over the workloads in the store.
 type Scaler struct {
-	o     ScalerOptions
-	log   *slog.Logger
-	state map[string]*scalerState // by workload
-}
-
-// scalerState is what the scaler remembers of one workload between decisions.
-type scalerState struct {
-	hpa *scale.HPA
-	// warned: the workload has no cpu request, and a Warning event said so.
-	warned bool
+	o    ScalerOptions
+	log  *slog.Logger
+	loop *scaler.Loop[*v1alpha1.Workload]
 }
 
 // NewScaler returns a scaler.
@@ -104,145 +98,112 @@ func NewScaler(o ScalerOptions) *Scaler {
 	if o.Window <= 0 {
 		o.Window = DefaultDemandWindow
 	}
-	return &Scaler{o: o, log: o.Logger, state: map[string]*scalerState{}}
+	s := &Scaler{o: o, log: o.Logger}
+	s.loop = scaler.New[*v1alpha1.Workload](&storeHost{s: s}, scaler.Options{Interval: o.Interval, Clock: o.Clock})
+	return s
 }
 
 // Run decides every Interval until ctx ends.
-func (s *Scaler) Run(ctx context.Context) error {
-	t := time.NewTicker(s.o.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := s.Step(ctx); err != nil {
-				s.log.Warn("scaling decisions failed", "err", err)
-			}
-		}
-	}
-}
+func (s *Scaler) Run(ctx context.Context) error { return s.loop.Run(ctx) }
 
 // Step makes one decision for every workload with spec.scaling, and clears status.scaling
 // of workloads that no longer have it.
-func (s *Scaler) Step(ctx context.Context) error {
-	recs, _, err := s.o.Store.List(ctx, v1alpha1.KindWorkload)
+func (s *Scaler) Step(ctx context.Context) error { return s.loop.Step(ctx) }
+
+// storeHost is the scaling loop's host on this host: workloads in the store, demand from
+// the usage history, and the host's capacity.
+type storeHost struct {
+	s *Scaler
+	// all are the round's workloads, for the host's capacity.
+	all []*v1alpha1.Workload
+}
+
+var _ scaler.Host[*v1alpha1.Workload] = (*storeHost)(nil)
+
+// Round lists every workload: those with spec.scaling are decided, those without have
+// their status.scaling cleared, those being deleted are left alone.
+func (h *storeHost) Round(ctx context.Context) (scaler.Round[*v1alpha1.Workload], error) {
+	var r scaler.Round[*v1alpha1.Workload]
+	recs, _, err := h.s.o.Store.List(ctx, v1alpha1.KindWorkload)
 	if err != nil {
-		return fmt.Errorf("list workloads: %w", err)
+		return r, fmt.Errorf("list workloads: %w", err)
 	}
-	var all []*v1alpha1.Workload
+	h.all = nil
 	for _, rec := range recs {
 		w, err := objects.Workload(rec)
 		if err != nil {
-			s.log.Warn("scaler: workload not readable", "workload", rec.Name, "err", err)
+			h.s.log.Warn("scaler: workload not readable", "workload", rec.Name, "err", err)
 			continue
 		}
-		all = append(all, w)
+		h.all = append(h.all, w)
 	}
-	seen := map[string]bool{}
-	var errs []error
-	for _, w := range all {
-		name := w.Metadata.Name
-		seen[name] = true
-		if _, deleting := w.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested]; deleting {
-			continue
+	for _, w := range h.all {
+		sw := scaler.Workload[*v1alpha1.Workload]{Key: w.Metadata.Name, Object: w}
+		if w.Status != nil {
+			sw.Scaling = w.Status.Scaling
 		}
-		if w.Spec.Scaling == nil {
-			delete(s.state, name)
-			if w.Status != nil && w.Status.Scaling != nil {
-				errs = append(errs, s.writeScaling(ctx, name, nil))
-			}
-			continue
+		_, deleting := w.Metadata.Annotations[v1alpha1.AnnotationDeletionRequested]
+		switch {
+		case deleting:
+			sw.Action = scaler.Skip
+		case w.Spec.Scaling == nil:
+			sw.Action = scaler.Clear
+		default:
+			sw.Policy = scale.PolicyFor(w.Spec.Scaling)
+			sw.Current = int(w.DesiredReplicas())
+			sw.RequestMilli = w.Spec.Resources.CPU.MilliValue()
 		}
-		if err := s.decide(ctx, w, all); err != nil {
-			errs = append(errs, fmt.Errorf("workload %s: %w", name, err))
-		}
+		r.Workloads = append(r.Workloads, sw)
 	}
-	for name := range s.state {
-		if !seen[name] {
-			delete(s.state, name)
-		}
-	}
-	return errors.Join(errs...)
+	return r, nil
 }
 
-// decide makes one decision for w; all are every workload, for the host's capacity.
-func (s *Scaler) decide(ctx context.Context, w *v1alpha1.Workload, all []*v1alpha1.Workload) error {
-	name := w.Metadata.Name
-	st := s.state[name]
-	if st == nil {
-		st = &scalerState{}
-		s.state[name] = st
+// Measure reads w's demand from the usage history; a workload without a cpu request is held.
+func (h *storeHost) Measure(_ context.Context, sw scaler.Workload[*v1alpha1.Workload], now time.Time) (scaler.Inputs, error) {
+	s, w, p := h.s, sw.Object, sw.Policy
+	if sw.RequestMilli <= 0 {
+		return scaler.Inputs{}, &scaler.Hold{Reason: "CannotScale", Message: "spec.scaling is set but resources.cpu is not: utilization is CPU usage over " +
+			"the per-replica cpu request, so nothing can be scaled; set resources.cpu (such as 500m), or remove spec.scaling"}
 	}
-	request := w.Spec.Resources.CPU.MilliValue()
-	if request <= 0 {
-		if !st.warned {
-			st.warned = true
-			s.event(ctx, name, "Warning", "CannotScale", "spec.scaling is set but resources.cpu is not: utilization is CPU usage over "+
-				"the per-replica cpu request, so nothing can be scaled; set resources.cpu (such as 500m), or remove spec.scaling")
-		}
-		return nil
-	}
-	st.warned = false
-	p := scale.PolicyFor(w.Spec.Scaling)
-	now := s.o.Clock()
-	current := int(w.DesiredReplicas())
-	if st.hpa == nil {
-		st.hpa = scale.NewHPA(p.Min, p.Max, 0)
-		if w.Status != nil && w.Status.Scaling != nil && w.Status.Scaling.LastDecision != nil {
-			// A restarted daemon keeps the cooldown of the last scale-out.
-			ld := w.Status.Scaling.LastDecision
-			st.hpa.ScaleTo(ld.Time, int(ld.From), int(ld.To))
-		}
-	}
-	st.hpa.Min, st.hpa.Max, st.hpa.Target = p.Min, p.Max, float64(p.TargetCPUPercent)/100
-	st.hpa.ScaleDownWindow = time.Duration(p.ScaleInCooldownSeconds) * time.Second
-
-	usage := s.o.Usage.Workload(name, "")
-	in := scale.DecisionInput{Policy: p, Current: current, RequestMilli: request, Now: now}
+	usage := s.o.Usage.Workload(sw.Key, "")
+	var in scaler.Inputs
 	in.Demand, in.Measured = s.demand(w, usage, now)
 	if p.Predictive {
-		in.Lead = s.lead(w, p)
+		in.Lead, in.LeadNote = s.lead(w, p), s.leadNote(w, p)
 		in.Series, in.Step = scale.DemandSeries(usage)
 	}
-	d := scale.Decide(in, st.hpa)
-	if d.Forecast {
-		d.Notes = append(d.Notes, s.leadNote(w, p))
-	}
-	if d.To > current {
-		if fit, msg := s.fit(w, all); d.To > fit {
-			d.To = max(current, fit)
-			d.Notes = append(d.Notes, msg)
-		}
-	}
+	all := h.all
+	in.Fit = func() (int, string) { return s.fit(w, all) }
+	return in, nil
+}
 
-	pinned := w.Status != nil && w.Status.Scaling != nil && int(w.Status.Scaling.Replicas) == current
-	if d.To == current {
-		if pinned {
-			return nil
-		}
-		// The first evaluation (or new bounds) fixes the count the controller runs.
-		sc := &v1alpha1.ScalingStatus{Replicas: int32(current)}
-		if w.Status != nil && w.Status.Scaling != nil {
-			sc.LastDecision = w.Status.Scaling.LastDecision
-		}
-		return s.writeScaling(ctx, name, sc)
-	}
-	decision := d.Record(current, now, in.Demand)
-	reason := decision.Reason
-	if err := s.writeScaling(ctx, name, &v1alpha1.ScalingStatus{Replicas: int32(d.To), LastDecision: decision}); err != nil {
-		return err
-	}
+// Write sets status.scaling in the store.
+func (h *storeHost) Write(ctx context.Context, sw scaler.Workload[*v1alpha1.Workload], sc *v1alpha1.ScalingStatus) error {
+	return h.s.writeScaling(ctx, sw.Key, sc)
+}
+
+// Warn records a Warning event.
+func (h *storeHost) Warn(ctx context.Context, sw scaler.Workload[*v1alpha1.Workload], hold *scaler.Hold) {
+	h.s.event(ctx, sw.Key, "Warning", hold.Reason, hold.Message)
+}
+
+// Scaled logs the decision, records a Scaled event and tells ObserveScaling.
+func (h *storeHost) Scaled(ctx context.Context, sw scaler.Workload[*v1alpha1.Workload], d *v1alpha1.ScalingDecision) {
+	s, name := h.s, sw.Key
 	direction := "out"
-	if d.To < current {
+	if d.To < d.From {
 		direction = "in"
 	}
-	s.log.Info("scaled", "workload", name, "from", current, "to", d.To, "policy", d.Policy)
-	s.event(ctx, name, "Normal", "Scaled", reason)
+	s.log.Info("scaled", "workload", name, "from", int(d.From), "to", int(d.To), "policy", d.Policy)
+	s.event(ctx, name, "Normal", "Scaled", d.Reason)
 	if s.o.ObserveScaling != nil {
 		s.o.ObserveScaling(name, direction)
 	}
-	return nil
+}
+
+// Failed logs a round that went wrong.
+func (h *storeHost) Failed(_ context.Context, err error) {
+	h.s.log.Warn("scaling decisions failed", "err", err)
 }
 
 // demand sums, over w's running instances that have samples in hist within the window, the

@@ -32,7 +32,8 @@
 //     loop beside the reconcile, run by the elected operator only. Every interval it asks a
 //     Source for the Workload's demand (MetricsSource: the metrics API's PodMetrics, an hour
 //     of samples in memory) and decides the floor under its HorizontalPodAutoscaler with
-//     scale.Decide, the daemon's decision, in floor mode. A changed floor goes to
+//     scale.Decide in floor mode, in the scaling loop the daemon runs too (internal/scaler,
+//     with clusterHost as its host). A changed floor goes to
 //     status.scaling and a Scaled event; the reconcile renders the HPA with that floor as
 //     minReplicas (within spec.scaling.min and max), so one field manager writes the HPA and a
 //     reconcile never undoes the floor. The HPA keeps scaling reactively above it.

@@ -20,11 +20,12 @@ import (
 	"strata.dev/strata/internal/kube/crd"
 	"strata.dev/strata/internal/kube/render"
 	"strata.dev/strata/internal/scale"
+	"strata.dev/strata/internal/scaler"
 )
 
 // DefaultScalerInterval is the time between two decisions of the predictive scaler, and
 // between two samples of the metrics API.
-const DefaultScalerInterval = 15 * time.Second
+const DefaultScalerInterval = scaler.DefaultInterval
 
 // EventComponent is the source of the events the operator records.
 const EventComponent = "strata-operator"
@@ -61,27 +62,17 @@ func (o ScalerOptions) withDefaults() ScalerOptions {
 // Scaler is the operator's predictive scaler. Every Interval it decides, for each Workload
 // with spec.scaling.predictive that the operator applied as a Deployment or StatefulSet and
 // a HorizontalPodAutoscaler, the floor under that HPA: scale.Decide in floor mode, the same
-// decision the daemon makes, on the demand its Source reports. A floor that changes is
-// written to the Workload's status.scaling (replicas, and lastDecision with the reason) and
-// recorded as a Scaled event; the reconcile applies status.scaling.replicas, within
-// [spec.scaling.min, spec.scaling.max], as the HPA's minReplicas. The HPA keeps scaling
-// reactively above it.
+// decision the daemon makes, on the demand its Source reports, in the same loop
+// (internal/scaler). A floor that changes is written to the Workload's status.scaling
+// (replicas, and lastDecision with the reason) and recorded as a Scaled event; the reconcile
+// applies status.scaling.replicas, within [spec.scaling.min, spec.scaling.max], as the HPA's
+// minReplicas. The HPA keeps scaling reactively above it.
 type Scaler struct {
 	c         client.Client
 	namespace string
 	o         ScalerOptions
 	log       logr.Logger
-
-	mu          sync.Mutex
-	state       map[types.NamespacedName]*floorState
-	unavailable bool // the metrics API is not served, and the log said so
-}
-
-// floorState is what the scaler remembers of one Workload between decisions.
-type floorState struct {
-	hpa *scale.HPA
-	// warned: a Warning event said that no demand is known.
-	warned bool
+	loop      *scaler.Loop[*crd.Workload]
 }
 
 var (
@@ -92,80 +83,138 @@ var (
 // NewScaler returns a predictive scaler that reads and writes Workloads of namespace (every
 // namespace when empty) through c. o.Source must be set.
 func NewScaler(c client.Client, namespace string, o ScalerOptions, log logr.Logger) *Scaler {
-	return &Scaler{c: c, namespace: namespace, o: o.withDefaults(), log: log, state: map[types.NamespacedName]*floorState{}}
+	s := &Scaler{c: c, namespace: namespace, o: o.withDefaults(), log: log}
+	s.loop = scaler.New[*crd.Workload](&clusterHost{s: s}, scaler.Options{Interval: s.o.Interval, Clock: s.o.Now})
+	return s
 }
 
 // NeedLeaderElection is true: only the elected operator scales.
 func (s *Scaler) NeedLeaderElection() bool { return true }
 
 // Start decides every Interval until ctx ends.
-func (s *Scaler) Start(ctx context.Context) error {
-	t := time.NewTicker(s.o.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := s.Step(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error(err, "predictive scaling decisions failed")
-			}
-		}
-	}
-}
+func (s *Scaler) Start(ctx context.Context) error { return s.loop.Run(ctx) }
 
 // Step makes one decision for every predictive Workload, and clears status.scaling of
 // Workloads that are no longer predictive.
-func (s *Scaler) Step(ctx context.Context) error {
+func (s *Scaler) Step(ctx context.Context) error { return s.loop.Step(ctx) }
+
+// clusterHost is the scaling loop's host in a cluster: Workload custom resources, demand
+// from the Source, start-up times from the pods.
+type clusterHost struct {
+	s *Scaler
+	// unavailable: the metrics API is not served, and the log said so.
+	unavailable bool
+	// measured are the round's start-up times, read at most once a round, and only when a
+	// workload's lead needs them (no leadSeconds); when they cannot be read, measureErr says
+	// why and the defaults stand in.
+	measured   func() startups
+	measureErr error
+}
+
+var _ scaler.Host[*crd.Workload] = (*clusterHost)(nil)
+
+// Round lists the Workloads: predictive ones applied with a HorizontalPodAutoscaler are
+// decided, those no longer predictive have their status.scaling cleared; those being
+// deleted or not applied as pods are left out.
+func (h *clusterHost) Round(ctx context.Context) (scaler.Round[*crd.Workload], error) {
+	s := h.s
+	r := scaler.Round[*crd.Workload]{Err: func() error { return h.measureErr }}
 	var wl crd.WorkloadList
 	var opts []client.ListOption
 	if s.namespace != "" {
 		opts = append(opts, client.InNamespace(s.namespace))
 	}
 	if err := s.c.List(ctx, &wl, opts...); err != nil {
-		return fmt.Errorf("list workloads: %w", err)
+		return r, fmt.Errorf("list workloads: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[types.NamespacedName]bool{}
-	var errs []error
-	// The pods' start-up times are read at most once a round, and only when a workload's
-	// lead needs them (no leadSeconds); when they cannot be read the defaults stand in.
-	var measureErr error
-	measured := sync.OnceValue(func() startups {
+	h.measureErr = nil
+	h.measured = sync.OnceValue(func() startups {
 		st, err := s.measureStartups(ctx)
-		measureErr = err
+		h.measureErr = err
 		return st
 	})
 	for i := range wl.Items {
 		w := &wl.Items[i]
-		key := client.ObjectKeyFromObject(w)
 		if w.DeletionTimestamp != nil {
 			continue
 		}
+		sw := scaler.Workload[*crd.Workload]{Key: client.ObjectKeyFromObject(w).String(), Object: w}
 		if sc := w.Spec.Scaling; sc == nil || !sc.Predictive {
-			if w.Status != nil && w.Status.Scaling != nil {
-				errs = append(errs, s.writeScaling(ctx, key, nil))
+			if w.Status != nil {
+				sw.Scaling = w.Status.Scaling
 			}
+			sw.Action = scaler.Clear
+			r.Workloads = append(r.Workloads, sw)
 			continue
 		}
 		if !scalable(w) {
 			continue
 		}
-		seen[key] = true
-		if err := s.decide(ctx, w, measured); err != nil {
-			errs = append(errs, fmt.Errorf("workload %s: %w", key, err))
+		doc := w.Document()
+		doc.SetDefaults()
+		sw.Policy = scale.PolicyFor(doc.Spec.Scaling)
+		sw.RequestMilli = doc.Spec.Resources.CPU.MilliValue()
+		if sw.RequestMilli <= 0 {
+			sw.Action = scaler.Skip // SetDefaults gives every workload a cpu request
+			r.Workloads = append(r.Workloads, sw)
+			continue
 		}
-	}
-	for key := range s.state {
-		if !seen[key] {
-			delete(s.state, key)
+		sw.Floor, sw.Current = true, sw.Policy.Min
+		if doc.Status != nil && doc.Status.Scaling != nil {
+			sw.Scaling = doc.Status.Scaling
+			sw.Current = min(max(int(sw.Scaling.Replicas), sw.Policy.Min), sw.Policy.Max)
 		}
+		r.Workloads = append(r.Workloads, sw)
 	}
-	if measureErr != nil {
-		errs = append(errs, measureErr)
+	return r, nil
+}
+
+// Measure asks the Source for w's demand, after its lead; without the metrics API, w is held.
+func (h *clusterHost) Measure(ctx context.Context, sw scaler.Workload[*crd.Workload], _ time.Time) (scaler.Inputs, error) {
+	s, w := h.s, sw.Object
+	lead, leadNote := s.lead(sw.Policy, w.Status.Tier, h.measured)
+	demand, err := s.o.Source.Demand(ctx, Target{Namespace: w.Namespace, Workload: w.Name, Selector: labels.Set{render.LabelWorkload: w.Name}})
+	if errors.Is(err, ErrMetricsUnavailable) {
+		if !h.unavailable {
+			h.unavailable = true
+			s.log.Info("no demand known: the HorizontalPodAutoscalers scale reactively only", "reason", err.Error())
+		}
+		return scaler.Inputs{}, &scaler.Hold{Reason: "MetricsUnavailable", Message: "spec.scaling.predictive is set, but " + err.Error() +
+			": the HorizontalPodAutoscaler scales reactively only, with minReplicas at spec.scaling.min, until the metrics API answers"}
 	}
-	return errors.Join(errs...)
+	if err != nil {
+		return scaler.Inputs{}, err
+	}
+	if h.unavailable {
+		h.unavailable = false
+		s.log.Info("the metrics API answers: predictive scaling resumes")
+	}
+	return scaler.Inputs{Demand: demand.Cores, Measured: demand.Pods, Series: demand.Series, Step: demand.Step,
+		Lead: lead, LeadNote: leadNote}, nil
+}
+
+// Write sets the Workload's status.scaling.
+func (h *clusterHost) Write(ctx context.Context, sw scaler.Workload[*crd.Workload], sc *v1alpha1.ScalingStatus) error {
+	return h.s.writeScaling(ctx, client.ObjectKeyFromObject(sw.Object), sc)
+}
+
+// Warn records a Warning event on the Workload.
+func (h *clusterHost) Warn(ctx context.Context, sw scaler.Workload[*crd.Workload], hold *scaler.Hold) {
+	h.s.event(ctx, sw.Object, corev1.EventTypeWarning, hold.Reason, hold.Message)
+}
+
+// Scaled logs the new floor and records a Scaled event on the Workload.
+func (h *clusterHost) Scaled(ctx context.Context, sw scaler.Workload[*crd.Workload], d *v1alpha1.ScalingDecision) {
+	w := sw.Object
+	h.s.log.Info("minReplicas set", "namespace", w.Namespace, "workload", w.Name, "from", int(d.From), "to", int(d.To), "policy", d.Policy)
+	h.s.event(ctx, w, corev1.EventTypeNormal, "Scaled", d.Reason)
+}
+
+// Failed logs a round that went wrong, unless the operator is stopping.
+func (h *clusterHost) Failed(ctx context.Context, err error) {
+	if ctx.Err() == nil {
+		h.s.log.Error(err, "predictive scaling decisions failed")
+	}
 }
 
 // scalable tells whether the operator applied w as pods with a HorizontalPodAutoscaler: it
@@ -183,90 +232,6 @@ func statusCondition(st *v1alpha1.WorkloadStatus, typ string) v1alpha1.Condition
 		return *c
 	}
 	return v1alpha1.Condition{}
-}
-
-// decide makes one decision for w.
-func (s *Scaler) decide(ctx context.Context, w *crd.Workload, measured func() startups) error {
-	key := client.ObjectKeyFromObject(w)
-	st := s.state[key]
-	if st == nil {
-		st = &floorState{}
-		s.state[key] = st
-	}
-	doc := w.Document()
-	doc.SetDefaults()
-	p := scale.PolicyFor(doc.Spec.Scaling)
-	request := doc.Spec.Resources.CPU.MilliValue()
-	if request <= 0 {
-		return nil // SetDefaults gives every workload a cpu request
-	}
-	lead, leadNote := s.lead(p, doc.Status.Tier, measured)
-	demand, err := s.o.Source.Demand(ctx, Target{Namespace: w.Namespace, Workload: w.Name, Selector: labels.Set{render.LabelWorkload: w.Name}})
-	if errors.Is(err, ErrMetricsUnavailable) {
-		if !s.unavailable {
-			s.unavailable = true
-			s.log.Info("no demand known: the HorizontalPodAutoscalers scale reactively only", "reason", err.Error())
-		}
-		if !st.warned {
-			st.warned = true
-			s.event(ctx, w, corev1.EventTypeWarning, "MetricsUnavailable", "spec.scaling.predictive is set, but "+err.Error()+
-				": the HorizontalPodAutoscaler scales reactively only, with minReplicas at spec.scaling.min, until the metrics API answers")
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if s.unavailable {
-		s.unavailable = false
-		s.log.Info("the metrics API answers: predictive scaling resumes")
-	}
-	st.warned = false
-
-	now := s.o.Now()
-	floor := p.Min
-	var prev *v1alpha1.ScalingStatus
-	if doc.Status != nil && doc.Status.Scaling != nil {
-		prev = doc.Status.Scaling
-		floor = min(max(int(prev.Replicas), p.Min), p.Max)
-	}
-	if st.hpa == nil {
-		st.hpa = scale.NewHPA(p.Min, p.Max, 0)
-		if prev != nil && prev.LastDecision != nil {
-			// A restarted (or newly elected) operator keeps the cooldown of the last raise.
-			st.hpa.ScaleTo(prev.LastDecision.Time, int(prev.LastDecision.From), int(prev.LastDecision.To))
-		}
-	}
-	st.hpa.Min, st.hpa.Max, st.hpa.Target = p.Min, p.Max, float64(p.TargetCPUPercent)/100
-	st.hpa.ScaleDownWindow = time.Duration(p.ScaleInCooldownSeconds) * time.Second
-
-	in := scale.DecisionInput{
-		Policy: p, Current: floor, RequestMilli: request, Now: now, Floor: true,
-		Demand: demand.Cores, Measured: demand.Pods, Series: demand.Series, Step: demand.Step,
-		Lead: lead,
-	}
-	d := scale.Decide(in, st.hpa)
-	if d.Forecast {
-		d.Notes = append(d.Notes, leadNote)
-	}
-	if d.To == floor {
-		if prev != nil && int(prev.Replicas) == floor {
-			return nil
-		}
-		// The first decision (or new bounds) states the floor the reconcile applies.
-		sc := &v1alpha1.ScalingStatus{Replicas: int32(floor)}
-		if prev != nil {
-			sc.LastDecision = prev.LastDecision
-		}
-		return s.writeScaling(ctx, key, sc)
-	}
-	rec := d.Record(floor, now, demand.Cores)
-	if err := s.writeScaling(ctx, key, &v1alpha1.ScalingStatus{Replicas: int32(d.To), LastDecision: rec}); err != nil {
-		return err
-	}
-	s.log.Info("minReplicas set", "namespace", w.Namespace, "workload", w.Name, "from", floor, "to", d.To, "policy", d.Policy)
-	s.event(ctx, w, corev1.EventTypeNormal, "Scaled", rec.Reason)
-	return nil
 }
 
 // writeScaling sets status.scaling of the Workload key (nil clears it), keeping the rest of
