@@ -19,6 +19,24 @@ func checkOutput(output string) error {
 	return nil
 }
 
+// outputFlag adds -o table|json to cmd; newClientFor checks it.
+func outputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "table", "output format: table or json")
+}
+
+// writeAs prints v for -o output: as JSON, or as table writes it.
+func writeAs(out io.Writer, output string, v any, table func(io.Writer) error) error {
+	if output == "json" {
+		return writeJSON(out, v)
+	}
+	return table(out)
+}
+
+// repoFlag adds --repo to cmd, for the commands that work on a backup repository.
+func repoFlag(cmd *cobra.Command, name *string) {
+	cmd.Flags().StringVar(name, "repo", "", "the repository (default: default)")
+}
+
 func newBackupCreate(s Streams) *cobra.Command {
 	var group, repoName, output string
 	cmd := &cobra.Command{
@@ -43,15 +61,12 @@ func newBackupCreate(s Streams) *cobra.Command {
 			if err != nil {
 				return apiFailure(fmt.Errorf("backup of %s: %w", strings.Join(args, ", "), err))
 			}
-			if output == "json" {
-				return writeJSON(s.Out, b)
-			}
-			return describeBackup(s.Out, b)
+			return writeAs(s.Out, output, b, func(out io.Writer) error { return describeBackup(out, b) })
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "the backup's group (retention and drills); default: the workloads' names")
-	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	repoFlag(cmd, &repoName)
+	outputFlag(cmd, &output)
 	return cmd
 }
 
@@ -98,14 +113,11 @@ func newBackupList(s Streams) *cobra.Command {
 			if list == nil {
 				list = []v1alpha1.Backup{}
 			}
-			if output == "json" {
-				return writeJSON(s.Out, map[string]any{"items": list})
-			}
-			return printBackups(s.Out, list)
+			return writeAs(s.Out, output, map[string]any{"items": list}, func(out io.Writer) error { return printBackups(out, list) })
 		},
 	}
-	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	repoFlag(cmd, &repoName)
+	outputFlag(cmd, &output)
 	return cmd
 }
 
@@ -144,7 +156,7 @@ func newBackupVerify(s Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
+	repoFlag(cmd, &repoName)
 	return cmd
 }
 
@@ -166,7 +178,7 @@ func newBackupDelete(s Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
+	repoFlag(cmd, &repoName)
 	return cmd
 }
 
@@ -192,22 +204,7 @@ keeps nothing is refused. --dry-run says what would go.`,
 			if err != nil {
 				return apiFailure(err)
 			}
-			if output == "json" {
-				return writeJSON(s.Out, res)
-			}
-			verb := "deleted"
-			if res.DryRun {
-				verb = "would delete"
-			}
-			for _, b := range res.Deleted {
-				fmt.Fprintf(s.Out, "%s %s (%s, %s)\n", verb, b.ID, b.Group, b.Time.Local().Format(time.DateTime))
-			}
-			fmt.Fprintf(s.Out, "kept %d backups, %s %d", len(res.Kept), verb, len(res.Deleted))
-			if !res.DryRun {
-				fmt.Fprintf(s.Out, ", freed %s", mebibytesOf(res.FreedBytes))
-			}
-			fmt.Fprintln(s.Out)
-			return nil
+			return writeAs(s.Out, output, res, func(out io.Writer) error { return printPruned(out, res) })
 		},
 	}
 	f := cmd.Flags()
@@ -216,9 +213,26 @@ keeps nothing is refused. --dry-run says what would go.`,
 	f.IntVar(&req.KeepDaily, "keep-daily", 0, "keep the newest backup of each of the last N days")
 	f.IntVar(&req.KeepWeekly, "keep-weekly", 0, "keep the newest backup of each of the last N weeks")
 	f.BoolVar(&req.DryRun, "dry-run", false, "only say what would be deleted")
-	f.StringVar(&req.Repo, "repo", "", "the repository (default: default)")
-	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	repoFlag(cmd, &req.Repo)
+	outputFlag(cmd, &output)
 	return cmd
+}
+
+// printPruned says what a prune deleted (or would delete) and kept.
+func printPruned(out io.Writer, res *v1alpha1.BackupPruneResult) error {
+	verb := "deleted"
+	if res.DryRun {
+		verb = "would delete"
+	}
+	for _, b := range res.Deleted {
+		fmt.Fprintf(out, "%s %s (%s, %s)\n", verb, b.ID, b.Group, b.Time.Local().Format(time.DateTime))
+	}
+	fmt.Fprintf(out, "kept %d backups, %s %d", len(res.Kept), verb, len(res.Deleted))
+	if !res.DryRun {
+		fmt.Fprintf(out, ", freed %s", mebibytesOf(res.FreedBytes))
+	}
+	fmt.Fprintln(out)
+	return nil
 }
 
 func newRestore(s Streams) *cobra.Command {
@@ -248,27 +262,29 @@ It never replaces a workload: a name in use is refused; restore under another na
 			if err != nil {
 				return apiFailure(fmt.Errorf("restore of backup %s: %w", args[0], err))
 			}
-			if output == "json" {
-				return writeJSON(s.Out, res)
-			}
-			for _, w := range res.Workloads {
-				if w.From == w.Name {
-					fmt.Fprintf(s.Out, "restored %s (%s)\n", w.Name, w.Tier)
-				} else {
-					fmt.Fprintf(s.Out, "restored %s as %s (%s)\n", w.From, w.Name, w.Tier)
-				}
-			}
-			fmt.Fprintf(s.Out, "backup %s of %s restored in %s\n", res.Backup, res.Time.Local().Format(time.DateTime), seconds(res.Seconds))
-			return nil
+			return writeAs(s.Out, output, res, func(out io.Writer) error { return printRestored(out, res) })
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.As, "as", "", "the restored workload's name (with several workloads: a suffix, NAME-AS)")
 	f.StringVar(&req.Segment, "segment", "", "the segment to restore into (default: the saved spec.segment)")
 	f.StringSliceVar(&req.Workloads, "workload", nil, "restore only this workload of the backup (repeatable)")
-	f.StringVar(&req.Repo, "repo", "", "the repository (default: default)")
-	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	repoFlag(cmd, &req.Repo)
+	outputFlag(cmd, &output)
 	return cmd
+}
+
+// printRestored says which workloads a restore brought back, under which names.
+func printRestored(out io.Writer, res *v1alpha1.RestoreResult) error {
+	for _, w := range res.Workloads {
+		if w.From == w.Name {
+			fmt.Fprintf(out, "restored %s (%s)\n", w.Name, w.Tier)
+		} else {
+			fmt.Fprintf(out, "restored %s as %s (%s)\n", w.From, w.Name, w.Tier)
+		}
+	}
+	fmt.Fprintf(out, "backup %s of %s restored in %s\n", res.Backup, res.Time.Local().Format(time.DateTime), seconds(res.Seconds))
+	return nil
 }
 
 func newDrill(s Streams) *cobra.Command {
@@ -295,16 +311,16 @@ The result is recorded as a DrillSucceeded or DrillFailed event on the workloads
 			if err != nil {
 				return apiFailure(fmt.Errorf("drill of %s: %w", args[0], err))
 			}
-			if output == "json" {
-				if err := writeJSON(s.Out, res); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(s.Out, "drill of %s from backup %s: %s\n", args[0], res.Backup, res.Result)
-				fmt.Fprintf(s.Out, "RTO %s, RPO %s, workloads %s\n", seconds(res.RTOSeconds), seconds(res.RPOSeconds), strings.Join(res.Workloads, ", "))
+			err = writeAs(s.Out, output, res, func(out io.Writer) error {
+				fmt.Fprintf(out, "drill of %s from backup %s: %s\n", args[0], res.Backup, res.Result)
+				fmt.Fprintf(out, "RTO %s, RPO %s, workloads %s\n", seconds(res.RTOSeconds), seconds(res.RPOSeconds), strings.Join(res.Workloads, ", "))
 				if res.Message != "" {
-					fmt.Fprintln(s.Out, res.Message)
+					fmt.Fprintln(out, res.Message)
 				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if res.Result != v1alpha1.DrillSucceeded {
 				return failure(fmt.Errorf("drill of %s failed: %s", args[0], res.Message))
@@ -312,7 +328,7 @@ The result is recorded as a DrillSucceeded or DrillFailed event on the workloads
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	repoFlag(cmd, &repoName)
+	outputFlag(cmd, &output)
 	return cmd
 }

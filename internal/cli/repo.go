@@ -140,7 +140,7 @@ func newRepoList(s Streams) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	outputFlag(cmd, &output)
 	return cmd
 }
 
@@ -169,8 +169,8 @@ func newRepoLocks(s Streams) *cobra.Command {
 			return writeLocks(s, list)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
+	outputFlag(cmd, &output)
+	repoFlag(cmd, &repoName)
 	return cmd
 }
 
@@ -212,8 +212,8 @@ lets another operation delete data that one still needs.`,
 			return writeLocks(s, res.Remaining)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	cmd.Flags().StringVar(&repoName, "repo", "", "the repository (default: default)")
+	outputFlag(cmd, &output)
+	repoFlag(cmd, &repoName)
 	cmd.Flags().StringVar(&lock, "lock", "", "remove this one lock (its ID from `strata repo locks`), even a live one")
 	return cmd
 }

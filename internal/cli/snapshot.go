@@ -62,15 +62,12 @@ func newSnapshotCreate(s Streams) *cobra.Command {
 			if err := cl.Snapshot(c.Context(), args[0], name, memory, &snap); err != nil {
 				return apiFailure(err)
 			}
-			if output == "json" {
-				return writeJSON(s.Out, snap)
-			}
-			return describeSnapshot(s.Out, &snap)
+			return writeAs(s.Out, output, snap, func(out io.Writer) error { return describeSnapshot(out, &snap) })
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the snapshot's name (a DNS label); default: snap-TIME")
 	cmd.Flags().BoolVar(&memory, "memory", false, "VMs: also save memory and devices, so a restore resumes the running guest")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	outputFlag(cmd, &output)
 	return cmd
 }
 
@@ -97,24 +94,22 @@ func newSnapshotList(s Streams) *cobra.Command {
 					items = append(items, sn)
 				}
 			}
-			if output == "json" {
-				return writeJSON(s.Out, map[string]any{"items": items})
-			}
-			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WORKLOAD\tNAME\tTIER\tTAKEN\tMEMORY\tCONSISTENCY\tSLOTS\tSIZE")
-			for _, sn := range items {
-				st := v1alpha1.SnapshotStatus{}
-				if sn.Status != nil {
-					st = *sn.Status
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%d\t%s\n", sn.Spec.Workload, sn.Spec.Name, st.Tier,
-					st.Time.Local().Format(time.DateTime), sn.Spec.Memory, st.Consistency, len(st.Slots), mebibytesOf(st.Bytes))
-			}
-			return tw.Flush()
+			return writeAs(s.Out, output, map[string]any{"items": items}, func(out io.Writer) error { return printSnapshots(out, items) })
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	outputFlag(cmd, &output)
 	return cmd
+}
+
+func printSnapshots(out io.Writer, items []v1alpha1.Snapshot) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKLOAD\tNAME\tTIER\tTAKEN\tMEMORY\tCONSISTENCY\tSLOTS\tSIZE")
+	for _, sn := range items {
+		st := snapshotStatus(&sn)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%d\t%s\n", sn.Spec.Workload, sn.Spec.Name, st.Tier,
+			st.Time.Local().Format(time.DateTime), sn.Spec.Memory, st.Consistency, len(st.Slots), mebibytesOf(st.Bytes))
+	}
+	return tw.Flush()
 }
 
 func newSnapshotRestore(s Streams) *cobra.Command {
@@ -162,11 +157,16 @@ func newSnapshotDelete(s Streams) *cobra.Command {
 	}
 }
 
-func describeSnapshot(out io.Writer, sn *v1alpha1.Snapshot) error {
-	st := v1alpha1.SnapshotStatus{}
-	if sn.Status != nil {
-		st = *sn.Status
+// snapshotStatus is sn's status, or an empty one when the daemon sent none.
+func snapshotStatus(sn *v1alpha1.Snapshot) v1alpha1.SnapshotStatus {
+	if sn.Status == nil {
+		return v1alpha1.SnapshotStatus{}
 	}
+	return *sn.Status
+}
+
+func describeSnapshot(out io.Writer, sn *v1alpha1.Snapshot) error {
+	st := snapshotStatus(sn)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Snapshot:\t%s of %s\n", sn.Spec.Name, sn.Spec.Workload)
 	fmt.Fprintf(tw, "Taken:\t%s\n", st.Time.Local().Format(time.RFC3339))
