@@ -112,7 +112,11 @@ func (in *instance) readFile(p string) ([]byte, error) {
 func (in *instance) writeFile(p string, data []byte) string {
 	m, host, ok := in.mountFor(p)
 	if !ok {
-		in.files[path.Clean(p)] = data
+		files := copyFiles(in.files)
+		files[path.Clean(p)] = data
+		if err := in.putDisk(files); err != nil {
+			return "I/O error"
+		}
 		return ""
 	}
 	if m.ReadOnly {
@@ -133,15 +137,31 @@ func (d *Driver) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 	}
 	h := d.host
 	h.mu.Lock()
+	if err := h.call(OpExec, id); err != nil {
+		h.mu.Unlock()
+		return 0, err
+	}
 	in, err := d.lookup(id)
 	if err != nil {
 		h.mu.Unlock()
 		return 0, err
 	}
+	// A process started in a paused instance is frozen with it.
+	for in.paused {
+		wake := in.wake
+		h.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("exec in instance %q: %w", id, ctx.Err())
+		}
+		h.mu.Lock()
+	}
 	if in.exited() {
 		h.mu.Unlock()
 		return 0, fmt.Errorf("exec in instance %q: %w", id, runtime.ErrNotRunning)
 	}
+	done := in.done
 	o := output{stdout: stdout, stderr: stderr}
 	s, err := script.Parse(cmd)
 	if err != nil {
@@ -155,7 +175,7 @@ func (d *Driver) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 		select {
 		case <-h.clock.After(time.Duration(s.Seconds) * time.Second):
 			return 0, nil
-		case <-in.done:
+		case <-done:
 			return 137, nil
 		case <-ctx.Done():
 			return 0, fmt.Errorf("exec in instance %q: %w", id, ctx.Err())

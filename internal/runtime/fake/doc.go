@@ -25,7 +25,20 @@
 // included, is modelled as a server: it runs until stopped and exits with 143
 // on SIGTERM. Exec interprets the same vocabulary; other commands exit 127.
 //
-// Images must be present before Start: ImportImage reads the names from OCI
+// Pause freezes an instance's script: the time it stays paused does not count
+// towards a sleep, SIGTERM waits (Stop kills it when the grace ends) and an
+// exec waits for the resume; Status says "paused". A VM's disk is the set of
+// files its scripts wrote outside its mounts: SnapshotDisk writes it to a file
+// (a tar archive of the fake's own, not a qcow2), SaveState writes it with the
+// main process's place in its script (memory.state: the time it has left, how
+// it ends), and RestoreState puts both back, so the instance goes on from the
+// saved moment. A VM that boots vm.disk with a DiskDir keeps its disk there
+// (disk.qcow2 and base, as the qemu driver names them), used again by the next
+// start; RestoreSlotDisk replaces it while no instance of the host uses it.
+// Containers and sandboxes have no disk (ErrUnsupported), nor do kernel-only VMs.
+//
+// Images must be present before Start (except for a VM that boots vm.disk or
+// a kernel): ImportImage reads the names from OCI
 // layout and docker-archive tarballs (without unpacking anything), and
 // Options.Images preloads names. PIDs are invented (Capabilities.HostPID is
 // false).
@@ -34,5 +47,9 @@
 //
 // Host.FailStart makes the next Start of an ID fail; Host.Exit ends a running
 // instance with an exit code; Host.OOMKill ends it as the kernel's OOM killer
-// would. With a ManualClock, time passes only through ManualClock.Advance.
+// would; Host.Fail makes the next call of one operation (pause, resume, exec,
+// save-rootfs, snapshot-disk, save-state, restore-state, restore-slot-disk)
+// fail before it has any effect. Host.Calls lists those operations in the order
+// they were called, so that tests of the code that drives them (snapshots,
+// backups) can check the order. With a ManualClock, time passes only through ManualClock.Advance.
 package fake

@@ -132,9 +132,13 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 	if !d.caps.Serves(spec.Tier) {
 		return runtime.Status{}, fmt.Errorf("instance %q: tier %s: %w by driver %q", spec.ID, spec.Tier, runtime.ErrUnsupported, d.name)
 	}
-	image, err := runtime.NormalizeImage(spec.Image)
-	if err != nil {
-		return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, err)
+	// A VM that boots a kernel or a disk (spec.VM) needs no image.
+	var image string
+	var err error
+	if spec.Image != "" || spec.VM == nil {
+		if image, err = runtime.NormalizeImage(spec.Image); err != nil {
+			return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, err)
+		}
 	}
 	h := d.host
 	h.mu.Lock()
@@ -146,7 +150,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 		delete(h.failStart, spec.ID)
 		return runtime.Status{}, fmt.Errorf("instance %q: start: %w", spec.ID, err)
 	}
-	if !h.images[image] {
+	if image != "" && !h.images[image] {
 		return runtime.Status{}, fmt.Errorf("instance %q: %s: %w", spec.ID, spec.Image, runtime.ErrImageNotFound)
 	}
 	for _, m := range spec.Mounts {
@@ -154,7 +158,10 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 			return runtime.Status{}, fmt.Errorf("instance %q: mount %s: %w", spec.ID, m.Path, err)
 		}
 	}
-	files := map[string][]byte{}
+	files, err := h.openSlotDisk(spec)
+	if err != nil {
+		return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, err)
+	}
 	if spec.RootfsLayer != "" {
 		if files, err = readLayer(spec.RootfsLayer); err != nil {
 			return runtime.Status{}, fmt.Errorf("instance %q: %w", spec.ID, err)
@@ -183,9 +190,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 	}
 	h.instances[spec.ID] = in
 	h.settle(in)
-	if !in.exited() {
-		go h.watch(in)
-	}
+	h.rewatch(in)
 	return in.status(), nil
 }
 
@@ -247,14 +252,16 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 		return nil
 	}
 	in.state = runtime.StateStopping
-	if !in.known || !in.termIgnored {
+	// A paused process cannot act on SIGTERM: it is killed once the grace ends.
+	if !in.paused && (!in.known || !in.termIgnored) {
 		h.exit(in, 143)
 		h.mu.Unlock()
 		return nil
 	}
+	done := in.done
 	h.mu.Unlock()
 	select {
-	case <-in.done:
+	case <-done:
 		return nil
 	case <-h.clock.After(grace):
 	case <-ctx.Done():

@@ -23,6 +23,8 @@ type Host struct {
 	unready   map[string]string // driver name -> why its probe fails
 	subs      map[*subscriber]struct{}
 	nextPID   int
+	failOp    map[opKey]error // injected failures of recorded operations
+	calls     []Call          // the recorded operations, oldest first
 }
 
 // HostOptions configure a Host.
@@ -110,7 +112,14 @@ type instance struct {
 	endCode     int
 	termIgnored bool // SIGTERM does not end the main process
 
+	// A paused instance makes no progress: endsAt moves on by the time it
+	// was paused when it resumes.
+	paused   bool
+	pausedAt time.Time
+
 	done  chan struct{}     // closed when the main process ends
+	wake  chan struct{}     // closed when the instance's course changes (rewatch)
+	gen   int               // counts the changes; a watcher of an older one does nothing
 	files map[string][]byte // files written outside every mount
 }
 
@@ -119,7 +128,7 @@ func (in *instance) exited() bool { return in.state == runtime.StateExited }
 // settle ends the instance if its main process has run its course by the
 // host's clock. Callers hold h.mu.
 func (h *Host) settle(in *instance) {
-	if in.exited() || in.endsAt.IsZero() || h.clock.Now().Before(in.endsAt) {
+	if in.exited() || in.paused || in.endsAt.IsZero() || h.clock.Now().Before(in.endsAt) {
 		return
 	}
 	h.exitAt(in, in.endCode, in.endsAt)
@@ -133,6 +142,10 @@ func (h *Host) exitAt(in *instance, code int, at time.Time) {
 		return
 	}
 	in.state = runtime.StateExited
+	if in.paused {
+		in.paused = false
+		h.rewatch(in) // wakes what waits for the resume
+	}
 	in.exitCode = code
 	in.finishedAt = at
 	in.pid = 0
@@ -148,17 +161,34 @@ func (h *Host) oom(in *instance) {
 	h.publish(in.owner, runtime.Event{Type: runtime.EventOOM, ID: in.spec.ID, Time: h.clock.Now()})
 }
 
-// watch ends the instance when its time comes, unless it ends earlier.
-func (h *Host) watch(in *instance) {
-	if in.endsAt.IsZero() {
+// watch ends the instance when its time comes, unless it ends earlier or its
+// course changes (Pause, Resume, RestoreState: rewatch starts a new watcher).
+func (h *Host) watch(in *instance, gen int, endsAt time.Time, done, wake <-chan struct{}) {
+	if endsAt.IsZero() {
 		return
 	}
 	select {
-	case <-h.clock.After(in.endsAt.Sub(h.clock.Now())):
+	case <-h.clock.After(endsAt.Sub(h.clock.Now())):
 		h.mu.Lock()
-		h.settle(in)
+		if in.gen == gen {
+			h.settle(in)
+		}
 		h.mu.Unlock()
-	case <-in.done:
+	case <-done:
+	case <-wake:
+	}
+}
+
+// rewatch tells the instance's watcher and waiters that its course changed
+// and, unless it is paused or has exited, watches it anew. Callers hold h.mu.
+func (h *Host) rewatch(in *instance) {
+	if in.wake != nil {
+		close(in.wake)
+	}
+	in.wake = make(chan struct{})
+	in.gen++
+	if !in.exited() && !in.paused {
+		go h.watch(in, in.gen, in.endsAt, in.done, in.wake)
 	}
 }
 
@@ -174,6 +204,9 @@ func (in *instance) status() runtime.Status {
 		StartedAt:  in.startedAt,
 		FinishedAt: in.finishedAt,
 		Labels:     copyMap(in.spec.Labels),
+	}
+	if in.paused {
+		s.Message = "paused"
 	}
 	if in.exited() {
 		s.ExitCode = in.exitCode

@@ -26,7 +26,11 @@ func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 	}
 	h := d.host
 	h.mu.Lock()
-	in, err := d.lookup(id)
+	err := h.call(OpSaveRootfs, id)
+	var in *instance
+	if err == nil {
+		in, err = d.lookup(id)
+	}
 	var files map[string][]byte
 	if err == nil {
 		if in.spec.Tier == v1alpha1.TierVM {
