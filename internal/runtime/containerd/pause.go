@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	ctr "github.com/containerd/containerd"
 	"github.com/containerd/errdefs"
 
 	"strata.dev/strata/internal/runtime"
@@ -38,6 +39,10 @@ func (d *Driver) withTask(ctx context.Context, id, what string, fn func(taskPaus
 	}
 	if err != nil {
 		return fmt.Errorf("%s instance %q: load task: %w", what, id, err)
+	}
+	// The task of an exited main process stays until Remove: it cannot be paused.
+	if st, err := task.Status(ctx); err == nil && st.Status == ctr.Stopped {
+		return fmt.Errorf("%w: instance %q", runtime.ErrNotRunning, id)
 	}
 	if err := fn(task); err != nil {
 		return fmt.Errorf("%s instance %q: %w", what, id, err)

@@ -3,8 +3,9 @@
 // on: start, exit codes, a main process killed from outside, stop of a
 // process that handles SIGTERM and of one that ignores it, remove, list and
 // labels, error kinds, command and environment, logs, mounts, memory
-// limits, exec, image import, events, and re-adoption by a new driver
-// value. It uses only the command vocabulary of package script, which the
+// limits, exec, image import, events, re-adoption by a new driver value,
+// pause and resume (runtime.Pauser), and a VM's saved state and disk
+// (runtime.StateSaver). It uses only the command vocabulary of package script, which the
 // busybox test image (package testimage) runs for real and the fake models.
 //
 // Subtests run in parallel, each with its own instance IDs, and remove what
@@ -110,6 +111,8 @@ func Run(t *testing.T, factory Factory, opts Options) {
 	_, execer := d.(runtime.Execer)
 	_, importer := d.(runtime.ImageImporter)
 	_, events := d.(runtime.EventSource)
+	_, pauser := d.(runtime.Pauser)
+	_, saver := d.(runtime.StateSaver)
 	tests := []struct {
 		name string
 		run  func(t *testing.T)
@@ -134,6 +137,9 @@ func Run(t *testing.T, factory Factory, opts Options) {
 		{"ImportImage", s.testImportImage, unless(importer, "it imports no images (no runtime.ImageImporter)")},
 		{"Events", s.testEvents, unless(events, "it has no events (no runtime.EventSource)")},
 		{"Readopt", s.testReadopt, ""},
+		{"Pause", s.testPause, unless(pauser, "it cannot pause (no runtime.Pauser)")},
+		{"SaveState", s.testSaveState, unless(saver && execer && s.opts.Tier == v1alpha1.TierVM,
+			"it saves no VM state (no runtime.StateSaver and runtime.Execer, or not the vm tier)")},
 	}
 	for _, tt := range tests {
 		if tt.notFor != "" {
