@@ -114,8 +114,9 @@ type instance struct {
 
 	// A paused instance makes no progress: endsAt moves on by the time it
 	// was paused when it resumes.
-	paused   bool
-	pausedAt time.Time
+	paused    bool
+	pausedAt  time.Time
+	pausedFor time.Duration // how long it was paused before, since it started
 
 	done  chan struct{}     // closed when the main process ends
 	wake  chan struct{}     // closed when the instance's course changes (rewatch)

@@ -47,10 +47,11 @@ func (d *Driver) Pause(ctx context.Context, id string) error {
 func (d *Driver) Resume(ctx context.Context, id string) error {
 	return d.withRunning(ctx, OpResume, id, func(in *instance) error {
 		if in.paused {
+			frozen := d.host.clock.Now().Sub(in.pausedAt)
 			if !in.endsAt.IsZero() {
-				in.endsAt = in.endsAt.Add(d.host.clock.Now().Sub(in.pausedAt))
+				in.endsAt = in.endsAt.Add(frozen)
 			}
-			in.paused = false
+			in.paused, in.pausedFor = false, in.pausedFor+frozen
 			d.host.rewatch(in)
 		}
 		return nil
@@ -207,9 +208,12 @@ func (d *Driver) restoreState(id string, s runtime.SavedState) error {
 	now := h.clock.Now()
 	if in.exited() {
 		in.done = make(chan struct{})
-		in.startedAt, in.finishedAt, in.exitCode, in.oomKills = now, time.Time{}, 0, 0
+		in.startedAt, in.finishedAt, in.exitCode, in.oomKills, in.pausedFor = now, time.Time{}, 0, 0, 0
 	}
 	h.nextPID++
+	if in.paused {
+		in.pausedFor += now.Sub(in.pausedAt)
+	}
 	in.state, in.pid, in.paused = runtime.StateRunning, h.nextPID, false
 	in.endsAt, in.endCode, in.termIgnored = time.Time{}, mem.EndCode, mem.TermIgnored
 	if mem.Remaining >= 0 {

@@ -69,6 +69,9 @@ func TestPauseStopsTheClock(t *testing.T) {
 	if st := state(t, d, "app-0"); st.State != runtime.StateRunning || st.Message != "paused" {
 		t.Fatalf("paused for an hour: %+v, want running and paused", st)
 	}
+	if s, err := d.Stats(ctx, "app-0"); err != nil || s.CPUSeconds != 10 {
+		t.Errorf("stats after 10 s running and an hour paused: %+v, %v; want 10 CPU seconds", s, err)
+	}
 	execDone := make(chan string, 1)
 	go func() {
 		var out strings.Builder

@@ -14,7 +14,8 @@ const fakeMemoryBytes = 4 << 20
 
 // Stats implements runtime.StatsReader with a model that depends only on
 // the host's clock: a running instance keeps one CPU busy (CPUSeconds is the
-// time since it started) and holds its memory limit (4 MiB without one).
+// time since it started, less the time it was paused) and holds its memory
+// limit (4 MiB without one).
 func (d *Driver) Stats(ctx context.Context, id string) (runtime.Stats, error) {
 	if err := d.check(ctx); err != nil {
 		return runtime.Stats{}, err
@@ -32,5 +33,10 @@ func (d *Driver) Stats(ctx context.Context, id string) (runtime.Stats, error) {
 	if mem <= 0 {
 		mem = fakeMemoryBytes
 	}
-	return runtime.Stats{CPUSeconds: d.host.clock.Now().Sub(in.startedAt).Seconds(), MemoryBytes: mem}, nil
+	now := d.host.clock.Now()
+	busy := now.Sub(in.startedAt) - in.pausedFor
+	if in.paused {
+		busy -= now.Sub(in.pausedAt)
+	}
+	return runtime.Stats{CPUSeconds: busy.Seconds(), MemoryBytes: mem}, nil
 }
