@@ -313,19 +313,24 @@ func TestCreateContainerFailures(t *testing.T) {
 	}
 }
 
-// TestCreateResumeFails: a resume that fails is logged; the snapshot stands and the
-// other instances resume. (With a post hook, its exec would wait for the instance
-// that stays frozen: hooks are left out here.)
+// TestCreateResumeFails: a resume that fails is logged; the snapshot stands, the other
+// instances resume, and the post hook, which cannot run in the instance that stays
+// frozen, is reported as an event.
 func TestCreateResumeFails(t *testing.T) {
 	h := newHarness(t)
-	h.workload("db", v1alpha1.TierContainer, v1alpha1.WorkloadSpec{Image: image, Volumes: volumes("data")}, 2)
+	h.workload("db", v1alpha1.TierContainer, v1alpha1.WorkloadSpec{Image: image, Volumes: volumes("data"),
+		Backup: hooks(script.Echo("flush"), script.Echo("thaw"))}, 2)
 	h.host.Fail(fake.OpResume, "db-0", errInjected)
 	if _, err := h.m.Create(context.Background(), "db", "snap", false); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	h.wantCalls("pause db-0", "pause db-1", "save-rootfs db-0", "save-rootfs db-1", "resume db-0 failed", "resume db-1")
+	h.wantCalls("exec db-0", "exec db-1", "pause db-0", "pause db-1", "save-rootfs db-0", "save-rootfs db-1",
+		"resume db-0 failed", "resume db-1", "exec db-0")
 	if p := h.paused(); !slices.Equal(p, []string{"db-0"}) {
 		t.Errorf("paused after a failed resume: %v, want [db-0]", p)
+	}
+	if r := h.events.reasons(); !slices.Equal(r, []string{"HookFailed", "Snapshotted"}) {
+		t.Errorf("events %q", r)
 	}
 }
 

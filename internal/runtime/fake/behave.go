@@ -146,18 +146,8 @@ func (d *Driver) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 		h.mu.Unlock()
 		return 0, err
 	}
-	// A process started in a paused instance is frozen with it.
-	for in.paused {
-		wake := in.wake
-		h.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return 0, fmt.Errorf("exec in instance %q: %w", id, ctx.Err())
-		}
-		h.mu.Lock()
-	}
-	if in.exited() {
+	// As with containerd, a paused instance runs no new process.
+	if in.exited() || in.paused {
 		h.mu.Unlock()
 		return 0, fmt.Errorf("exec in instance %q: %w", id, runtime.ErrNotRunning)
 	}

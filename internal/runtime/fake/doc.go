@@ -26,8 +26,9 @@
 // on SIGTERM. Exec interprets the same vocabulary; other commands exit 127.
 //
 // Pause freezes an instance's script: the time it stays paused does not count
-// towards a sleep, SIGTERM waits (Stop kills it when the grace ends) and an
-// exec waits for the resume; Status says "paused". A VM's disk is the set of
+// towards a sleep nor its CPU time, SIGTERM waits (Stop kills it when the
+// grace ends) and, as with containerd, an exec fails with ErrNotRunning;
+// Status says "paused". A VM's disk is the set of
 // files its scripts wrote outside its mounts: SnapshotDisk writes it to a file
 // (a tar archive of the fake's own, not a qcow2), SaveState writes it with the
 // main process's place in its script (memory.state: the time it has left, how
