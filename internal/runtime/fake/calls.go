@@ -64,6 +64,17 @@ func (h *Host) Calls() []Call {
 	return slices.Clone(h.calls)
 }
 
+// OnCall makes the host call fn with every operation it records, as the call
+// begins (Err is the injected failure, if any), so that a test can look at the
+// world outside the driver at that moment (is the workload held?). fn runs
+// while the host is locked: it must not call the host or its drivers. nil
+// stops the calls.
+func (h *Host) OnCall(fn func(Call)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onCall = fn
+}
+
 // ResetCalls forgets the recorded operations.
 func (h *Host) ResetCalls() {
 	h.mu.Lock()
@@ -89,6 +100,9 @@ func (h *Host) record(op Op, id string, err error) {
 		h.calls = slices.Delete(h.calls, 0, len(h.calls)-maxCalls+1)
 	}
 	h.calls = append(h.calls, Call{Op: op, ID: id, Err: err})
+	if h.onCall != nil {
+		h.onCall(Call{Op: op, ID: id, Err: err})
+	}
 }
 
 // fail marks the last recorded call as failed with err and returns err.

@@ -25,6 +25,7 @@ type Host struct {
 	nextPID   int
 	failOp    map[opKey]error // injected failures of recorded operations
 	calls     []Call          // the recorded operations, oldest first
+	onCall    func(Call)      // told of each recorded operation (OnCall)
 }
 
 // HostOptions configure a Host.

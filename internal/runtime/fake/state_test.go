@@ -217,6 +217,8 @@ func TestCallsAndFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
+	var seen []string
+	d.Host().OnCall(func(c fake.Call) { seen = append(seen, c.String()) })
 	d.Host().Fail(fake.OpPause, "app-0", boom)
 	if err := d.Pause(ctx, "app-0"); !errors.Is(err, boom) {
 		t.Fatalf("pause: %v, want boom", err)
@@ -240,5 +242,9 @@ func TestCallsAndFailures(t *testing.T) {
 	want := []string{"pause app-0 failed", "pause app-0", "resume app-0", "resume app-9 failed"}
 	if !slices.Equal(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
+	}
+	// OnCall sees each call as it begins: the injected failure, not the lookup's.
+	if want := []string{"pause app-0 failed", "pause app-0", "resume app-0", "resume app-9"}; !slices.Equal(seen, want) {
+		t.Errorf("OnCall saw %q, want %q", seen, want)
 	}
 }
