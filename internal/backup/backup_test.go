@@ -220,9 +220,20 @@ func TestRestoreHeld(t *testing.T) {
 	}
 	t.Run("ok", func(t *testing.T) {
 		h, id := setup(t)
+		var held []bool
+		h.host.OnCall(func(c fake.Call) {
+			if c.Op == fake.OpRestoreSlotDisk {
+				rec, err := h.st.Get(context.Background(), v1alpha1.KindWorkload, "vm-copy")
+				_, ok := rec.Annotations[v1alpha1.AnnotationHold]
+				held = append(held, err == nil && ok)
+			}
+		})
 		res, err := h.m.Restore(context.Background(), id, v1alpha1.RestoreRequest{As: "copy"})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !slices.Equal(held, []bool{true, true}) {
+			t.Errorf("vm-copy stored and held while each slot disk was restored: %v, want [true true]", held)
 		}
 		if len(res.Workloads) != 2 {
 			t.Errorf("restored %+v", res.Workloads)

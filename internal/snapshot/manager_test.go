@@ -166,6 +166,20 @@ func (h *harness) annotations(name string) map[string]string {
 	return rec.Annotations
 }
 
+// holdAt records, for every call of op the driver gets, whether the workload it is for
+// is held at that moment.
+func (h *harness) holdAt(op fake.Op, workload string) *[]bool {
+	var held []bool
+	h.host.OnCall(func(c fake.Call) {
+		if c.Op != op {
+			return
+		}
+		_, ok := h.annotations(workload)[v1alpha1.AnnotationHold]
+		held = append(held, ok)
+	})
+	return &held
+}
+
 func (h *harness) wantNoHold(name string) {
 	h.t.Helper()
 	if why, ok := h.annotations(name)[v1alpha1.AnnotationHold]; ok {
@@ -404,6 +418,7 @@ func TestRestoreCold(t *testing.T) {
 		}
 		h.exec("vm-1", script.WriteFile("/data", "changed"))
 		h.calls()
+		held := h.holdAt(fake.OpRestoreSlotDisk, "vm")
 		stop := h.controller()
 		_, err := h.m.Restore(context.Background(), "vm", "s")
 		stopped := stop()
@@ -411,6 +426,9 @@ func TestRestoreCold(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.wantNoHold("vm")
+		if !slices.Equal(*held, []bool{true, true}) {
+			t.Errorf("held while each slot disk was restored: %v, want [true true]", *held)
+		}
 		if !slices.Equal(stopped, []string{"vm-0", "vm-1"}) {
 			t.Errorf("the controller stopped %v", stopped)
 		}
@@ -461,6 +479,38 @@ func TestRestoreCold(t *testing.T) {
 		}
 		h.wantNoHold("vm")
 		h.wantCalls() // nothing was put in place
+	})
+	t.Run("canceled", func(t *testing.T) {
+		h := newHarness(t)
+		h.workload("vm", v1alpha1.TierVM, v1alpha1.WorkloadSpec{VM: disk}, 1)
+		if _, err := h.m.Create(context.Background(), "vm", "s", false); err != nil {
+			t.Fatal(err)
+		}
+		// No controller; the caller gives up while the restore waits for the stop.
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if _, err := h.m.Restore(ctx, "vm", "s"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("restore: %v, want the caller's deadline", err)
+		}
+		h.wantNoHold("vm")
+	})
+	t.Run("volume-fails", func(t *testing.T) {
+		h := newHarness(t)
+		h.workload("db", v1alpha1.TierContainer, v1alpha1.WorkloadSpec{Image: image, Volumes: volumes("data")}, 1)
+		if _, err := h.m.Create(context.Background(), "db", "s", false); err != nil {
+			t.Fatal(err)
+		}
+		archive := filepath.Join(snapshot.Dir(h.data, "db", "s"), "slot-0", "volumes", "data.tar")
+		if err := os.WriteFile(archive, []byte("not a tar archive"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stop := h.controller()
+		_, err := h.m.Restore(context.Background(), "db", "s")
+		stop()
+		if err == nil || !strings.Contains(err.Error(), "volume data") {
+			t.Fatalf("restore from a broken volume archive: %v, want an error naming the volume", err)
+		}
+		h.wantNoHold("db")
 	})
 	t.Run("container", func(t *testing.T) {
 		h := newHarness(t)
