@@ -51,6 +51,7 @@
 // would; Host.Fail makes the next call of one operation (pause, resume, exec,
 // save-rootfs, snapshot-disk, save-state, restore-state, restore-slot-disk)
 // fail before it has any effect. Host.Calls lists those operations in the order
-// they were called, so that tests of the code that drives them (snapshots,
-// backups) can check the order. With a ManualClock, time passes only through ManualClock.Advance.
+// they were called, and Host.OnCall tells a test of each as it begins, so that
+// tests of the code that drives them (snapshots, backups) can check the order
+// and the state of the world at each step. With a ManualClock, time passes only through ManualClock.Advance.
 package fake
