@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/backup"
@@ -277,4 +278,63 @@ func TestRestoreHeld(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestScheduledBackup: a due scheduled backup is taken and pruned to its keep, and its
+// outcome lands in the workload's status; a failed one records its error, keeps the
+// last success, and leaves no instance paused and no snapshot behind.
+func TestScheduledBackup(t *testing.T) {
+	h := newHarness(t)
+	h.workload("db", v1alpha1.TierContainer, v1alpha1.WorkloadSpec{Image: image,
+		Volumes: []v1alpha1.Volume{{Name: "data", MountPath: "/data"}},
+		Backup:  &v1alpha1.BackupSpec{Schedule: "@hourly", Keep: &v1alpha1.BackupKeep{Last: 1}}}, 1)
+	now := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+	m := backup.New(backup.Options{Store: h.st, Drivers: mustRegistry(t, h.d), Snapshots: h.snap, DataDir: h.data,
+		Clock: func() time.Time { return now }})
+	status := func() v1alpha1.BackupStatus {
+		t.Helper()
+		rec, err := h.st.Get(context.Background(), v1alpha1.KindWorkload, "db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := objects.Workload(rec)
+		if err != nil || w.Status.Backup == nil {
+			t.Fatalf("workload status: %+v, %v", w.Status, err)
+		}
+		return *w.Status.Backup
+	}
+	for range 2 {
+		if err := m.RunDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Hour)
+	}
+	ok := status()
+	if ok.LastError != "" || ok.LastSuccess == nil || ok.LastBackupID == "" {
+		t.Fatalf("after two scheduled backups: %+v", ok)
+	}
+	if list := h.backups(); len(list) != 1 || list[0].ID != ok.LastBackupID {
+		t.Errorf("kept backups %+v, want the last one only (keep.last 1)", list)
+	}
+	h.calls()
+	h.host.Fail(fake.OpSaveRootfs, "db-0", errInjected)
+	if err := m.RunDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.wantCalls("pause db-0", "save-rootfs db-0 failed", "resume db-0")
+	failed := status()
+	if !strings.Contains(failed.LastError, errInjected.Error()) || failed.LastBackupID != ok.LastBackupID ||
+		!failed.LastSuccess.Equal(*ok.LastSuccess) || !failed.LastAttempt.Equal(now) {
+		t.Errorf("after a failed scheduled backup: %+v (before: %+v)", failed, ok)
+	}
+	h.wantNoSnapshots()
+}
+
+func mustRegistry(t *testing.T, d runtime.Driver) *runtime.Registry {
+	t.Helper()
+	reg, err := runtime.NewRegistry(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
