@@ -4,7 +4,10 @@ import "k8s.io/apimachinery/pkg/api/resource"
 
 // Defaults of DESIGN.md section 1.
 const (
-	DefaultReplicas         int32 = 1
+	DefaultReplicas int32 = 1
+	// DefaultSegment is the segment of workloads that name none; it exists without a
+	// Segment object while workloads use it (one may be applied to set its egress and
+	// allowed flows).
 	DefaultSegment                = "default"
 	DefaultHealthInterval   int32 = 10
 	DefaultHealthThreshold  int32 = 3
@@ -130,13 +133,24 @@ func (s *Segment) SetDefaults() {
 	if s.Kind == "" {
 		s.Kind = KindSegment
 	}
-	if s.Spec.Egress == "" {
-		s.Spec.Egress = EgressAllow
+	s.Spec.SetDefaults()
+}
+
+// DefaultEgress is a segment's egress when its spec sets none, and the egress of a
+// segment that workloads use without a Segment object.
+const DefaultEgress = EgressAllow
+
+// SetDefaults fills the spec's unset fields: egress, and the protocol of allowed ports.
+// The zero spec, defaulted, is what a segment without a Segment object allows: egress,
+// no flows in. It is idempotent.
+func (s *SegmentSpec) SetDefaults() {
+	if s.Egress == "" {
+		s.Egress = DefaultEgress
 	}
-	for i := range s.Spec.Allow {
-		for j := range s.Spec.Allow[i].Ports {
-			if s.Spec.Allow[i].Ports[j].Protocol == "" {
-				s.Spec.Allow[i].Ports[j].Protocol = ProtocolTCP
+	for i := range s.Allow {
+		for j := range s.Allow[i].Ports {
+			if s.Allow[i].Ports[j].Protocol == "" {
+				s.Allow[i].Ports[j].Protocol = ProtocolTCP
 			}
 		}
 	}

@@ -28,13 +28,13 @@ func segmentViews(segs []v1alpha1.Segment, wls []v1alpha1.Workload) []segView {
 	byName := map[string]segView{}
 	for _, w := range wls {
 		if _, ok := byName[segmentName(w)]; !ok {
-			byName[segmentName(w)] = segView{name: segmentName(w), spec: v1alpha1.SegmentSpec{Egress: v1alpha1.EgressAllow}}
+			byName[segmentName(w)] = segView{name: segmentName(w), spec: v1alpha1.SegmentSpec{Egress: v1alpha1.DefaultEgress}}
 		}
 	}
 	for _, s := range segs {
 		spec := s.Spec
 		if spec.Egress == "" {
-			spec.Egress = v1alpha1.EgressAllow
+			spec.Egress = v1alpha1.DefaultEgress
 		}
 		byName[s.Metadata.Name] = segView{name: s.Metadata.Name, spec: spec, status: s.Status, declared: true}
 	}
@@ -48,7 +48,7 @@ func segmentViews(segs []v1alpha1.Segment, wls []v1alpha1.Workload) []segView {
 
 func segmentName(w v1alpha1.Workload) string {
 	if w.Spec.Segment == "" {
-		return "default"
+		return v1alpha1.DefaultSegment
 	}
 	return w.Spec.Segment
 }
@@ -114,7 +114,7 @@ func describeSegment(out io.Writer, name string, views []segView, wls []v1alpha1
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", v.name)
 	if !v.declared {
-		fmt.Fprintf(tw, "Declared:\tno (implicit: %s)\n", map[bool]string{true: "every workload without a segment is here", false: "workloads name it; apply a Segment to set its flows"}[v.name == "default"])
+		fmt.Fprintf(tw, "Declared:\tno (implicit: %s)\n", map[bool]string{true: "every workload without a segment is here", false: "workloads name it; apply a Segment to set its flows"}[v.name == v1alpha1.DefaultSegment])
 	}
 	st := v1alpha1.SegmentStatus{}
 	if v.status != nil {

@@ -15,10 +15,6 @@ import (
 	"strata.dev/strata/internal/store"
 )
 
-// DefaultSegment is the segment of workloads that name none; it exists without a Segment
-// object while workloads use it (one may be applied to set its egress and allowed flows).
-const DefaultSegment = "default"
-
 // SegmentNetwork is the host side of segments: bridges, and the rules and names that the
 // segment controller computes from the objects.
 type SegmentNetwork interface {
@@ -165,7 +161,7 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 			c.log.Warn("segments: unreadable record", "name", rec.Name, "err", err)
 			continue
 		}
-		sg.Spec.Egress = orDefaultEgress(sg.Spec.Egress)
+		sg.Spec.SetDefaults()
 		declared[sg.Metadata.Name] = sg
 	}
 	var workloads []*v1alpha1.Workload
@@ -243,7 +239,8 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 func (c *SegmentController) state(declared map[string]*v1alpha1.Segment, workloads []*v1alpha1.Workload) NetworkState {
 	st := NetworkState{Names: map[string]map[string][]string{}}
 	for _, info := range c.o.Network.Segments() {
-		ss := SegmentState{SegmentInfo: info, Spec: v1alpha1.SegmentSpec{Egress: v1alpha1.EgressAllow}}
+		ss := SegmentState{SegmentInfo: info}
+		ss.Spec.SetDefaults()
 		if sg, ok := declared[info.Name]; ok {
 			ss.Spec, ss.Declared = sg.Spec, true
 		}
@@ -321,16 +318,9 @@ func (c *SegmentController) record(ctx context.Context, object, typ, reason, msg
 // segmentOf is a workload's segment, defaulted.
 func segmentOf(w *v1alpha1.Workload) string {
 	if w.Spec.Segment == "" {
-		return DefaultSegment
+		return v1alpha1.DefaultSegment
 	}
 	return w.Spec.Segment
-}
-
-func orDefaultEgress(e v1alpha1.Egress) v1alpha1.Egress {
-	if e == "" {
-		return v1alpha1.EgressAllow
-	}
-	return e
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -161,7 +161,7 @@ func TestSegmentNames(t *testing.T) {
 	if err := sc.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	names := net.enforced.Names[DefaultSegment]
+	names := net.enforced.Names[v1alpha1.DefaultSegment]
 	if !slices.Equal(names["web"], []string{"10.213.0.10"}) || !slices.Equal(names["web-0"], []string{"10.213.0.10"}) || names["web-1"] != nil {
 		t.Errorf("names %v: want web and web-0 at the running instance only", names)
 	}

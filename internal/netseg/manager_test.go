@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"strata.dev/strata/api/v1alpha1"
 )
 
 var (
@@ -45,7 +47,7 @@ func attach(t testing.TB, m *Manager, seg, id string) Attachment {
 func TestAttachConnectsInstances(t *testing.T) {
 	e := newTestEnv(t)
 	m := e.manager(nil)
-	seg := ensure(t, m, DefaultSegment, netip.Prefix{})
+	seg := ensure(t, m, v1alpha1.DefaultSegment, netip.Prefix{})
 	want := Segment{Name: "default", Subnet: defaultSubnet, Gateway: defaultGW, Bridge: "st-default"}
 	if seg != want {
 		t.Fatalf("segment = %+v, want %+v", seg, want)

@@ -18,8 +18,6 @@ const (
 	DefaultNetNSDir = "/run/strata/netns"
 	// DefaultBridgePrefix starts the name of every link the manager creates.
 	DefaultBridgePrefix = "st-"
-	// DefaultSegment is the segment of workloads that name none.
-	DefaultSegment = "default"
 
 	// maxIfName is the longest interface name Linux accepts (IFNAMSIZ - 1).
 	maxIfName = 15
