@@ -36,4 +36,8 @@
 // is internal/scaler's, which the Kubernetes operator runs too; storeHost is that loop's host
 // here: workloads from the store, demand from the usage history, start-up times measured
 // by the workload controller (StartupTimes), and the host's capacity.
+//
+// Beside it, the host reporter (host.go) keeps this machine's Host object current: at
+// every heartbeat it runs the drivers' checks, counts what the running instances were
+// given, and writes the result; its checks also answer the daemon's /readyz.
 package control

@@ -203,8 +203,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Startups: startups, ObserveStartup: met.ObserveStartup})
 	met.WatchQueue(ctrl.QueueDepth)
 	segs := control.NewSegments(control.SegmentOptions{Store: st, Network: netw, Events: rec, Logger: log})
-	host := newHostReporter(st, drivers, missing, accel, log)
-	met.WatchDrivers(host.lastChecks)
+	host := control.NewHostReporter(control.HostOptions{Store: st, Drivers: drivers, Missing: missing, Accel: accel, Logger: log})
+	met.WatchDrivers(host.LastChecks)
 	snaps := snapshot.New(snapshot.Options{Store: st, Drivers: drivers, DataDir: cfg.DataDir, Events: rec, Logger: log})
 	backups := backup.New(backup.Options{Store: st, Drivers: drivers, Snapshots: snaps, DataDir: cfg.DataDir, Events: rec, Logger: log,
 		ObserveBackup: metrics.NewBackups(met.Registry()).ObserveBackup})
@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg Config) error {
 	scaler := control.NewScaler(control.ScalerOptions{Store: st, Usage: history, Events: rec, Logger: log,
 		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling, Measured: startups})
 	capacity := hostCapacity()
-	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: host.ready, History: history.Workload, Snapshots: snaps, Backups: backups, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
+	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: readyChecks(host), History: history.Workload, Snapshots: snaps, Backups: backups, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler(), Host: hostClaims{m: nm, allowPrivileged: cfg.AllowPrivilegedPorts},
 		Capacity: &v1alpha1.Capacity{
 			CPU:    *resource.NewMilliQuantity(capacity.CPUMilli, resource.DecimalSI),
@@ -242,7 +242,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { defer wg.Done(); errc <- backups.RunSchedules(ctx, backupTick()) }()
 	go func() { defer wg.Done(); errc <- scaler.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- history.Run(ctx) }()
-	go func() { defer wg.Done(); errc <- host.run(ctx) }()
+	go func() { defer wg.Done(); errc <- host.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- ctrl.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- segs.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- srv.Serve(ctx, l) }()
@@ -325,6 +325,17 @@ func hostCapacity() control.HostCapacity {
 		c.MemoryBytes = int64(si.Totalram) * int64(si.Unit)
 	}
 	return c
+}
+
+// readyChecks serves the host reporter's readiness checks as /readyz's.
+func readyChecks(h *control.HostReporter) func(context.Context) []server.Check {
+	return func(ctx context.Context) []server.Check {
+		var out []server.Check
+		for _, c := range h.Ready(ctx) {
+			out = append(out, server.Check(c))
+		}
+		return out
+	}
 }
 
 func orDefault(s, def string) string {

@@ -1,4 +1,4 @@
-package daemon
+package control
 
 import (
 	"context"
@@ -18,45 +18,77 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/objects"
 	"strata.dev/strata/internal/runtime"
-	"strata.dev/strata/internal/server"
 	"strata.dev/strata/internal/store"
 	"strata.dev/strata/internal/version"
 )
 
-// HeartbeatInterval is how often the daemon rewrites its Host object.
+// HeartbeatInterval is how often the host reporter rewrites the Host object.
 const HeartbeatInterval = 10 * time.Second
 
-// probeTimeout bounds one round of driver checks.
-const probeTimeout = 5 * time.Second
+// checksTimeout bounds one round of driver checks.
+const checksTimeout = 5 * time.Second
 
-// hostReporter keeps the Host object of this machine current: at every heartbeat it
+// HostOptions configure the host reporter.
+type HostOptions struct {
+	Store   *store.Store
+	Drivers *runtime.Registry
+	// Missing are the tiers whose driver could not start, with why: listed among the
+	// checks, but they do not make the host unready (it was never going to serve them).
+	Missing []v1alpha1.DriverStatus
+	// Accel is the VM tier's accelerator (kvm or tcg); empty without a VM tier.
+	Accel  string
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// Name is the Host object's name; default: the machine's host name in lower case
+	// ("localhost" when it has none).
+	Name string
+	// OSRelease is the os-release file the OS name is read from; default /etc/os-release.
+	OSRelease string
+}
+
+// HostReporter keeps the Host object of this machine current: at every heartbeat it
 // runs the drivers' checks, sums what the running instances were given, and writes the
 // result to the store, where `strata get hosts`, the dashboard and watchers see it.
-type hostReporter struct {
+type HostReporter struct {
 	store   *store.Store
 	drivers *runtime.Registry
 	// missing are the tiers whose driver could not start, with why.
-	missing  []v1alpha1.DriverStatus
-	accel    string
-	name     string
-	interval time.Duration
-	log      *slog.Logger
+	missing   []v1alpha1.DriverStatus
+	accel     string
+	name      string
+	osRelease string
+	interval  time.Duration
+	clock     func() time.Time
+	log       *slog.Logger
 
 	mu   sync.Mutex
 	last []v1alpha1.DriverStatus // the checks of the last heartbeat
 }
 
-func newHostReporter(st *store.Store, drivers *runtime.Registry, missing []v1alpha1.DriverStatus, accel string, log *slog.Logger) *hostReporter {
-	name, err := os.Hostname()
-	if err != nil || name == "" {
-		name = "localhost"
+// NewHostReporter returns the host reporter of o.
+func NewHostReporter(o HostOptions) *HostReporter {
+	if o.Name == "" {
+		name, err := os.Hostname()
+		if err != nil || name == "" {
+			name = "localhost"
+		}
+		o.Name = strings.ToLower(name)
 	}
-	return &hostReporter{store: st, drivers: drivers, missing: missing, accel: accel, name: strings.ToLower(name),
-		interval: HeartbeatInterval, log: log}
+	if o.OSRelease == "" {
+		o.OSRelease = "/etc/os-release"
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &HostReporter{store: o.Store, drivers: o.Drivers, missing: o.Missing, accel: o.Accel, name: o.Name,
+		osRelease: o.OSRelease, interval: HeartbeatInterval, clock: o.Clock, log: o.Logger}
 }
 
-// run writes the Host object now and at every heartbeat until ctx ends.
-func (h *hostReporter) run(ctx context.Context) error {
+// Run writes the Host object now and at every heartbeat until ctx ends.
+func (h *HostReporter) Run(ctx context.Context) error {
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	for {
@@ -72,7 +104,7 @@ func (h *hostReporter) run(ctx context.Context) error {
 }
 
 // beat writes one heartbeat.
-func (h *hostReporter) beat(ctx context.Context) error {
+func (h *HostReporter) beat(ctx context.Context) error {
 	st, err := h.status(ctx)
 	if err != nil {
 		return err
@@ -97,16 +129,16 @@ func (h *hostReporter) beat(ctx context.Context) error {
 	return err
 }
 
-// lastChecks returns the driver checks of the last heartbeat.
-func (h *hostReporter) lastChecks() []v1alpha1.DriverStatus {
+// LastChecks returns the driver checks of the last heartbeat.
+func (h *HostReporter) LastChecks() []v1alpha1.DriverStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.last
 }
 
 // checks runs every driver's checks and adds the tiers that have no driver.
-func (h *hostReporter) checks(ctx context.Context) []v1alpha1.DriverStatus {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+func (h *HostReporter) checks(ctx context.Context) []v1alpha1.DriverStatus {
+	ctx, cancel := context.WithTimeout(ctx, checksTimeout)
 	defer cancel()
 	var out []v1alpha1.DriverStatus
 	for _, d := range h.drivers.Drivers() {
@@ -122,27 +154,35 @@ func (h *hostReporter) checks(ctx context.Context) []v1alpha1.DriverStatus {
 	return append(out, h.missing...)
 }
 
-// ready is /readyz: the store answers and every configured driver passes its checks.
-// A tier without a driver is listed but does not make the daemon unready: it was
-// never going to serve it.
-func (h *hostReporter) ready(ctx context.Context) []server.Check {
-	var out []server.Check
+// ReadyCheck is one check of Ready: what was checked, whether it passed, and what it
+// found.
+type ReadyCheck struct {
+	Name    string
+	OK      bool
+	Message string
+}
+
+// Ready is what /readyz reports: the store answers and every configured driver passes
+// its checks. A tier without a driver is listed but does not make the daemon unready: it
+// was never going to serve it.
+func (h *HostReporter) Ready(ctx context.Context) []ReadyCheck {
+	var out []ReadyCheck
 	if _, _, err := h.store.List(ctx, v1alpha1.KindHost); err != nil {
-		out = append(out, server.Check{Name: "store", Message: err.Error()})
+		out = append(out, ReadyCheck{Name: "store", Message: err.Error()})
 	} else {
-		out = append(out, server.Check{Name: "store", OK: true, Message: "readable"})
+		out = append(out, ReadyCheck{Name: "store", OK: true, Message: "readable"})
 	}
 	for _, c := range h.checks(ctx) {
 		ok := c.Ready
 		if h.isMissing(c.Name) {
 			ok = true
 		}
-		out = append(out, server.Check{Name: c.Name, OK: ok, Message: c.Message})
+		out = append(out, ReadyCheck{Name: c.Name, OK: ok, Message: c.Message})
 	}
 	return out
 }
 
-func (h *hostReporter) isMissing(name string) bool {
+func (h *HostReporter) isMissing(name string) bool {
 	for _, m := range h.missing {
 		if m.Name == name {
 			return true
@@ -152,9 +192,9 @@ func (h *hostReporter) isMissing(name string) bool {
 }
 
 // status gathers the Host's status.
-func (h *hostReporter) status(ctx context.Context) (*v1alpha1.HostStatus, error) {
+func (h *HostReporter) status(ctx context.Context) (*v1alpha1.HostStatus, error) {
 	st := &v1alpha1.HostStatus{
-		LastHeartbeatTime: time.Now().UTC().Truncate(time.Second), HeartbeatSeconds: int32(h.interval / time.Second),
+		LastHeartbeatTime: h.clock().UTC().Truncate(time.Second), HeartbeatSeconds: int32(h.interval / time.Second),
 		Version: version.Version, Arch: goruntime.GOARCH, Accelerator: h.accel, Tiers: h.drivers.Tiers(),
 		Drivers: h.checks(ctx),
 	}
@@ -168,7 +208,7 @@ func (h *hostReporter) status(ctx context.Context) (*v1alpha1.HostStatus, error)
 	if unix.Uname(&u) == nil {
 		st.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	st.OS = prettyOSName("/etc/os-release")
+	st.OS = prettyOSName(h.osRelease)
 	st.Capacity.CPU = *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI)
 	var si unix.Sysinfo_t
 	if unix.Sysinfo(&si) == nil {
