@@ -2,12 +2,14 @@ package control
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/netseg/netstate"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/fake"
 )
@@ -31,14 +33,14 @@ type recordingNetwork struct {
 	attached map[string]bool
 }
 
-func (n *recordingNetwork) Attach(ctx context.Context, _, id string, _ bool) (Attachment, error) {
+func (n *recordingNetwork) Attach(ctx context.Context, _, id string, _ bool) (netstate.Attachment, error) {
 	if err := ctx.Err(); err != nil {
-		return Attachment{}, err
+		return netstate.Attachment{}, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.attached[id] = true
-	return Attachment{IP: "10.213.0.9"}, nil
+	return netstate.Attachment{IP: netip.MustParseAddr("10.213.0.9")}, nil
 }
 
 func (n *recordingNetwork) Detach(ctx context.Context, _, id string) error {

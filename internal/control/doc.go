@@ -37,7 +37,13 @@
 // here: workloads from the store, demand from the usage history, start-up times measured
 // by the workload controller (StartupTimes), and the host's capacity.
 //
-// Beside it, the host reporter (host.go) keeps this machine's Host object current: at
+// The segment controller (segments.go) sets up the segments that Segment objects declare
+// and workloads use, writes their status, and computes from the objects the state the
+// host enforces (netstate.State: flows, egress, published ports, names), parsing
+// addresses and applying the API's defaults once, for the network (SegmentNetwork) to
+// enforce.
+//
+// Beside them, the host reporter (host.go) keeps this machine's Host object current: at
 // every heartbeat it runs the drivers' checks, counts what the running instances were
 // given, and writes the result; its checks also answer the daemon's /readyz.
 package control

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/netseg/netstate"
 	"strata.dev/strata/internal/objects"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/store"
@@ -18,49 +20,17 @@ import (
 // SegmentNetwork is the host side of segments: bridges, and the rules and names that the
 // segment controller computes from the objects.
 type SegmentNetwork interface {
-	// EnsureSegment sets up segment name's bridge, with the given subnet ("" = one from the
-	// pool), and returns what the host has. It is idempotent.
-	EnsureSegment(ctx context.Context, name, subnet string) (SegmentInfo, error)
+	// EnsureSegment sets up segment name's bridge, with the given subnet (the zero prefix =
+	// one from the pool), and returns what the host has. It is idempotent.
+	EnsureSegment(ctx context.Context, name string, subnet netip.Prefix) (netstate.Segment, error)
 	// DeleteSegment removes the segment's bridge; it fails while instances are attached.
 	DeleteSegment(ctx context.Context, name string) error
 	// Segments lists the segments the host has.
-	Segments() []SegmentInfo
+	Segments() []netstate.Segment
 	// Enforce makes the host enforce st: the flows between segments, egress, published
 	// ports, and the names instances resolve. It replaces whatever was enforced before; a
 	// state without segments leaves nothing of strata's on the host.
-	Enforce(ctx context.Context, st NetworkState) error
-}
-
-// SegmentInfo is a segment as the host has it.
-type SegmentInfo struct {
-	Name, Subnet, Gateway, Bridge string
-}
-
-// NetworkState is everything the host enforces about segments, computed from the objects.
-type NetworkState struct {
-	// Segments are every segment the host has, each with its spec (defaulted for segments
-	// that no Segment object declares: egress allowed, no flows in).
-	Segments []SegmentState
-	// Names are the addresses of running instances, by segment: workload names (every
-	// running instance) and instance IDs (one each).
-	Names map[string]map[string][]string
-	// Publish are the published ports of running instances.
-	Publish []PublishedPort
-}
-
-// SegmentState is one segment and what it allows.
-type SegmentState struct {
-	SegmentInfo
-	Spec     v1alpha1.SegmentSpec
-	Declared bool // a Segment object declares it
-}
-
-// PublishedPort is a host port forwarded to a workload's running instances.
-type PublishedPort struct {
-	Workload, Segment string
-	HostPort, Port    int32
-	Protocol          v1alpha1.Protocol
-	IPs               []string
+	Enforce(ctx context.Context, st netstate.State) error
 }
 
 // SegmentOptions configure the segment controller.
@@ -178,7 +148,11 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 	var errs []error
 	for _, name := range sortedKeys(declared) {
 		sg := declared[name]
-		info, err := c.o.Network.EnsureSegment(ctx, name, sg.Spec.Subnet)
+		subnet, err := netstate.ParseSubnet(name, sg.Spec.Subnet)
+		var info netstate.Segment
+		if err == nil {
+			info, err = c.o.Network.EnsureSegment(ctx, name, subnet)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("segment %s: %w", name, err))
 			if c.failed[name] != err.Error() {
@@ -198,7 +172,7 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 		if _, ok := declared[name]; ok {
 			continue
 		}
-		if _, err := c.o.Network.EnsureSegment(ctx, name, ""); err != nil {
+		if _, err := c.o.Network.EnsureSegment(ctx, name, netip.Prefix{}); err != nil {
 			errs = append(errs, fmt.Errorf("segment %s: %w", name, err))
 		}
 	}
@@ -236,10 +210,10 @@ func (c *SegmentController) Sync(ctx context.Context) error {
 }
 
 // state computes what the host enforces.
-func (c *SegmentController) state(declared map[string]*v1alpha1.Segment, workloads []*v1alpha1.Workload) NetworkState {
-	st := NetworkState{Names: map[string]map[string][]string{}}
+func (c *SegmentController) state(declared map[string]*v1alpha1.Segment, workloads []*v1alpha1.Workload) netstate.State {
+	st := netstate.State{Names: map[string]map[string][]netip.Addr{}}
 	for _, info := range c.o.Network.Segments() {
-		ss := SegmentState{SegmentInfo: info}
+		ss := netstate.SegmentState{Segment: info}
 		ss.Spec.SetDefaults()
 		if sg, ok := declared[info.Name]; ok {
 			ss.Spec, ss.Declared = sg.Spec, true
@@ -251,14 +225,18 @@ func (c *SegmentController) state(declared map[string]*v1alpha1.Segment, workloa
 			continue
 		}
 		seg := segmentOf(w)
-		var ips []string
+		var ips []netip.Addr
 		for _, in := range w.Status.Instances {
 			if in.State != string(runtime.StateRunning) || in.IP == "" {
 				continue
 			}
-			ips = append(ips, in.IP)
-			addName(st.Names, seg, in.ID, in.IP)
-			addName(st.Names, seg, w.Metadata.Name, in.IP)
+			ip, err := netip.ParseAddr(in.IP)
+			if err != nil {
+				continue // not an address the network gave: nothing to resolve or forward to
+			}
+			ips = append(ips, ip)
+			addName(st.Names, seg, in.ID, ip)
+			addName(st.Names, seg, w.Metadata.Name, ip)
 		}
 		for _, p := range w.Spec.Ports {
 			if p.Publish == 0 {
@@ -268,7 +246,7 @@ func (c *SegmentController) state(declared map[string]*v1alpha1.Segment, workloa
 			if proto == "" {
 				proto = v1alpha1.ProtocolTCP
 			}
-			st.Publish = append(st.Publish, PublishedPort{
+			st.Publish = append(st.Publish, netstate.PublishedPort{
 				Workload: w.Metadata.Name, Segment: seg, HostPort: p.Publish, Port: p.Port, Protocol: proto, IPs: slices.Clone(ips),
 			})
 		}
@@ -276,22 +254,22 @@ func (c *SegmentController) state(declared map[string]*v1alpha1.Segment, workloa
 	return st
 }
 
-func addName(names map[string]map[string][]string, seg, name, ip string) {
+func addName(names map[string]map[string][]netip.Addr, seg, name string, ip netip.Addr) {
 	if names[seg] == nil {
-		names[seg] = map[string][]string{}
+		names[seg] = map[string][]netip.Addr{}
 	}
 	names[seg][name] = append(names[seg][name], ip)
 }
 
 // writeStatus records what the host has of a declared segment.
-func (c *SegmentController) writeStatus(ctx context.Context, name string, info SegmentInfo, users int, setupErr error) error {
+func (c *SegmentController) writeStatus(ctx context.Context, name string, info netstate.Segment, users int, setupErr error) error {
 	return objects.UpdateSegmentStatus(ctx, c.o.Store, name, func(st *v1alpha1.SegmentStatus) {
 		cond := v1alpha1.Condition{Type: "Ready", Status: v1alpha1.ConditionTrue, Reason: "BridgeUp",
 			Message: fmt.Sprintf("bridge %s holds %s on %s", info.Bridge, info.Gateway, info.Subnet)}
 		if setupErr != nil {
 			cond = v1alpha1.Condition{Type: "Ready", Status: v1alpha1.ConditionFalse, Reason: "SetupFailed", Message: setupErr.Error()}
 		} else {
-			st.Subnet, st.Gateway, st.Bridge = info.Subnet, info.Gateway, info.Bridge
+			st.Subnet, st.Gateway, st.Bridge = info.Subnet.String(), info.Gateway.String(), info.Bridge
 		}
 		st.Workloads = users
 		st.Conditions = setCondition(st.Conditions, cond, c.o.Clock())
@@ -335,7 +313,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // policyRules is what a user changes in a policy: each segment's egress and allowed
 // flows, in a stable text. Addresses and names that come and go with instances are left
 // out.
-func policyRules(st NetworkState) string {
+func policyRules(st netstate.State) string {
 	var b strings.Builder
 	for _, sg := range st.Segments {
 		fmt.Fprintf(&b, "%s egress=%s", sg.Name, sg.Spec.Egress)
@@ -348,7 +326,7 @@ func policyRules(st NetworkState) string {
 }
 
 // policySummary says what the enforced policy holds, for the PolicyApplied event.
-func policySummary(st NetworkState) string {
+func policySummary(st netstate.State) string {
 	flows, denied := 0, 0
 	for _, sg := range st.Segments {
 		flows += len(sg.Spec.Allow)

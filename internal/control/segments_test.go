@@ -4,40 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/load"
+	"strata.dev/strata/internal/netseg/netstate"
 	"strata.dev/strata/internal/objects"
 )
 
 // fakeNet is a SegmentNetwork that keeps segments in memory and records what it was told
 // to enforce.
 type fakeNet struct {
-	segs     map[string]SegmentInfo
+	segs     map[string]netstate.Segment
 	attached map[string]bool // segments with instances attached
-	enforced NetworkState
+	enforced netstate.State
 	fail     map[string]error
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{segs: map[string]SegmentInfo{}, attached: map[string]bool{}, fail: map[string]error{}}
+	return &fakeNet{segs: map[string]netstate.Segment{}, attached: map[string]bool{}, fail: map[string]error{}}
 }
 
-func (f *fakeNet) EnsureSegment(_ context.Context, name, subnet string) (SegmentInfo, error) {
+func (f *fakeNet) EnsureSegment(_ context.Context, name string, subnet netip.Prefix) (netstate.Segment, error) {
 	if err := f.fail[name]; err != nil {
-		return SegmentInfo{}, err
+		return netstate.Segment{}, err
 	}
 	if s, ok := f.segs[name]; ok {
 		return s, nil
 	}
-	if subnet == "" {
-		subnet = fmt.Sprintf("10.213.%d.0/24", len(f.segs))
+	if !subnet.IsValid() {
+		subnet = netip.MustParsePrefix(fmt.Sprintf("10.213.%d.0/24", len(f.segs)))
 	}
-	gw := strings.TrimSuffix(subnet, "0/24") + "1"
-	s := SegmentInfo{Name: name, Subnet: subnet, Gateway: gw, Bridge: "st-" + name}
+	gw := subnet.Addr().Next()
+	s := netstate.Segment{Name: name, Subnet: subnet, Gateway: gw, Bridge: "st-" + name}
 	f.segs[name] = s
 	return s, nil
 }
@@ -50,15 +52,15 @@ func (f *fakeNet) DeleteSegment(_ context.Context, name string) error {
 	return nil
 }
 
-func (f *fakeNet) Segments() []SegmentInfo {
-	var out []SegmentInfo
+func (f *fakeNet) Segments() []netstate.Segment {
+	var out []netstate.Segment
 	for _, k := range sortedKeys(f.segs) {
 		out = append(out, f.segs[k])
 	}
 	return out
 }
 
-func (f *fakeNet) Enforce(_ context.Context, st NetworkState) error {
+func (f *fakeNet) Enforce(_ context.Context, st netstate.State) error {
 	if err := f.fail[policyKey]; err != nil {
 		return err
 	}
@@ -104,7 +106,7 @@ func TestSegmentSync(t *testing.T) {
 	net.fail["broken"] = errors.New("no room in the pool")
 	e.apply(workload("ledger", "2", []string{"serve"}, "Always")+"  segment: payments\n  ports: [{port: 8080, publish: 18080}]\n", v1alpha1.TierContainer)
 	e.reconcile("ledger")
-	net.segs["stale"] = SegmentInfo{Name: "stale", Subnet: "10.213.9.0/24", Gateway: "10.213.9.1", Bridge: "st-stale"}
+	net.segs["stale"] = netstate.Segment{Name: "stale", Subnet: netip.MustParsePrefix("10.213.9.0/24"), Gateway: netip.MustParseAddr("10.213.9.1"), Bridge: "st-stale"}
 
 	err := sc.Sync(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "segment broken: no room in the pool") {
@@ -162,10 +164,11 @@ func TestSegmentNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := net.enforced.Names[v1alpha1.DefaultSegment]
-	if !slices.Equal(names["web"], []string{"10.213.0.10"}) || !slices.Equal(names["web-0"], []string{"10.213.0.10"}) || names["web-1"] != nil {
+	running := []netip.Addr{netip.MustParseAddr("10.213.0.10")}
+	if !slices.Equal(names["web"], running) || !slices.Equal(names["web-0"], running) || names["web-1"] != nil {
 		t.Errorf("names %v: want web and web-0 at the running instance only", names)
 	}
-	if p := net.enforced.Publish; len(p) != 1 || !slices.Equal(p[0].IPs, []string{"10.213.0.10"}) || p[0].Port != 80 {
+	if p := net.enforced.Publish; len(p) != 1 || !slices.Equal(p[0].IPs, running) || p[0].Port != 80 {
 		t.Errorf("publish %+v", p)
 	}
 }

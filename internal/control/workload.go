@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/netseg/netstate"
 	"strata.dev/strata/internal/objects"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/store"
@@ -29,18 +30,8 @@ const (
 // Network attaches instances to their segment. Attach is idempotent; vm asks for a VM's
 // attachment (a tap) rather than a network namespace.
 type Network interface {
-	Attach(ctx context.Context, segment, instanceID string, vm bool) (Attachment, error)
+	Attach(ctx context.Context, segment, instanceID string, vm bool) (netstate.Attachment, error)
 	Detach(ctx context.Context, segment, instanceID string) error
-}
-
-// Attachment is an instance's place on its segment.
-type Attachment struct {
-	NetNS string         // the network namespace a container or sandbox joins
-	VMNet *runtime.VMNet // a VM's tap and address
-	IP    string         // the instance's address
-	// ResolvConf is a host file to mount as a container's or sandbox's /etc/resolv.conf (a
-	// VM learns its resolver from VMNet.DNS); empty: the image's own.
-	ResolvConf string
 }
 
 // Recorder records events.
@@ -396,7 +387,10 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		if err != nil {
 			return runtime.Status{}, "", fmt.Errorf("attach %s to segment %s: %w", id, w.Spec.Segment, err)
 		}
-		spec.NetNS, spec.VMNet, ip = a.NetNS, a.VMNet, a.IP
+		spec.NetNS, spec.VMNet = a.NetNS, a.VMNet
+		if a.IP.IsValid() {
+			ip = a.IP.String()
+		}
 		if a.ResolvConf != "" && tier != v1alpha1.TierVM {
 			spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: a.ResolvConf, Path: "/etc/resolv.conf", ReadOnly: true})
 		}

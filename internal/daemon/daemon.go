@@ -1,5 +1,7 @@
 // Package daemon wires strata serve together: the store, the runtime drivers, the
-// controllers, the event recorder and the API server, in one process.
+// network (netseg's manager and hostnet), the controllers (control), the event recorder
+// and the API server, in one process. It holds no domain logic of its own: what turns
+// objects into host state lives in the packages it wires.
 package daemon
 
 import (
@@ -25,6 +27,7 @@ import (
 	"strata.dev/strata/internal/events"
 	"strata.dev/strata/internal/metrics"
 	"strata.dev/strata/internal/netseg"
+	"strata.dev/strata/internal/netseg/hostnet"
 	"strata.dev/strata/internal/runtime"
 	ctrd "strata.dev/strata/internal/runtime/containerd"
 	"strata.dev/strata/internal/runtime/imagetar"
@@ -169,12 +172,12 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = driver.Close()
 		return fmt.Errorf("network: %w", err)
 	}
-	netw, err := newNetwork(nm, st, cfg.DataDir, log)
+	netw, err := hostnet.New(hostnet.Options{Manager: nm, Store: st, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
 		_ = driver.Close()
 		return fmt.Errorf("network: %w", err)
 	}
-	defer netw.close()
+	defer netw.Close()
 	all := []runtime.Driver{driver}
 	vm, err := qemu.New(ctx, qemu.Config{
 		StateDir: filepath.Join(cfg.DataDir, "vm"), KernelDir: cfg.GuestKernelDir, GuestInit: cfg.GuestInit,

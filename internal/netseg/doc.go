@@ -79,7 +79,12 @@
 // table. Each bridge also has strict reverse-path filtering
 // (net.ipv4.conf.<bridge>.rp_filter=1).
 //
-// The segmentation issue adds to this package: nftables policy between
-// segments, published ports, egress control and a DNS server per segment
-// gateway. See docs/decisions/network.md.
+// # Subpackages
+//
+// policy compiles segments' flows, egress and published ports into
+// strata's nftables table; dns is the name server on each gateway;
+// netstate is the segment model the controllers and the network share
+// (Segment is its type); hostnet puts them together for the controllers,
+// turning the state they compute into the policy and the names. See
+// docs/decisions/network.md.
 package netseg

@@ -9,15 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"strata.dev/strata/internal/netseg/netstate"
 )
 
-// Segment is a layer-2 network for instances: one bridge on the host.
-type Segment struct {
-	Name    string
-	Subnet  netip.Prefix
-	Gateway netip.Addr // the subnet's first address, held by the bridge
-	Bridge  string     // the bridge's interface name on the host
-}
+// Segment is a layer-2 network for instances: one bridge on the host. It is the
+// segment model that the controllers share (package netstate).
+type Segment = netstate.Segment
 
 // Kind is how an instance is attached to its segment.
 type Kind string
