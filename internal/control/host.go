@@ -209,10 +209,10 @@ func (h *HostReporter) status(ctx context.Context) (*v1alpha1.HostStatus, error)
 		st.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
 	st.OS = prettyOSName(h.osRelease)
-	st.Capacity.CPU = *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI)
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		st.Capacity.Memory = *resource.NewQuantity(int64(si.Totalram)*int64(si.Unit), resource.BinarySI)
+	machine := MachineCapacity()
+	st.Capacity.CPU = *resource.NewQuantity(machine.CPUMilli/1000, resource.DecimalSI)
+	if machine.MemoryBytes > 0 {
+		st.Capacity.Memory = *resource.NewQuantity(machine.MemoryBytes, resource.BinarySI)
 	}
 	recs, _, err := h.store.List(ctx, v1alpha1.KindWorkload)
 	if err != nil {
@@ -236,6 +236,17 @@ func (h *HostReporter) status(ctx context.Context) (*v1alpha1.HostStatus, error)
 	st.Allocated.CPU = *resource.NewMilliQuantity(cpuMilli, resource.DecimalSI)
 	st.Allocated.Memory = *resource.NewQuantity(mem, resource.BinarySI)
 	return st, nil
+}
+
+// MachineCapacity is what this machine has: every CPU and all memory (MemoryBytes 0
+// when the kernel does not say).
+func MachineCapacity() HostCapacity {
+	c := HostCapacity{CPUMilli: int64(goruntime.NumCPU()) * 1000}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		c.MemoryBytes = int64(si.Totalram) * int64(si.Unit)
+	}
+	return c
 }
 
 // prettyOSName reads PRETTY_NAME from an os-release file; "" when it cannot.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"testing"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -56,6 +57,9 @@ func TestHostReporter(t *testing.T) {
 	if !st.Ready || st.Instances != 2 || st.HeartbeatSeconds != 10 || st.Accelerator != "tcg" || st.OS != "Debian GNU/Linux 12 (bookworm)" ||
 		!st.LastHeartbeatTime.Equal(e.clock.Now()) {
 		t.Errorf("host status %+v: want ready, 2 instances, 10 s heartbeat, tcg, Debian, the clock's time", st)
+	}
+	if m := MachineCapacity(); st.Capacity.CPU.Value() != int64(goruntime.NumCPU()) || st.Capacity.Memory.Value() != m.MemoryBytes || m.MemoryBytes < 64<<20 {
+		t.Errorf("capacity %s cpu, %s memory: want this machine's %d CPUs and %d bytes", st.Capacity.CPU.String(), st.Capacity.Memory.String(), goruntime.NumCPU(), m.MemoryBytes)
 	}
 	// Two running instances of the defaulted 100m and 128Mi each.
 	if st.Allocated.CPU.MilliValue() != 200 || st.Allocated.Memory.Value() != 256<<20 {

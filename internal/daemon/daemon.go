@@ -14,11 +14,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -217,8 +215,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	scaler := control.NewScaler(control.ScalerOptions{Store: st, Usage: history, Events: rec, Logger: log,
-		Capacity: hostCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling, Measured: startups})
-	capacity := hostCapacity()
+		Capacity: control.MachineCapacity(), Interval: interval, ObserveScaling: met.ObserveScaling, Measured: startups})
+	capacity := control.MachineCapacity()
 	srv := server.New(server.Options{Store: st, Logger: log, Recorder: rec, Ready: readyChecks(host), History: history.Workload, Snapshots: snaps, Backups: backups, Images: driver, DataDir: cfg.DataDir, Drivers: drivers,
 		Metrics: met.Handler(), Middleware: met.Middleware, UI: ui.Handler(), Host: hostClaims{m: nm, allowPrivileged: cfg.AllowPrivilegedPorts},
 		Capacity: &v1alpha1.Capacity{
@@ -318,16 +316,6 @@ func backupTick() time.Duration {
 		return 0
 	}
 	return d
-}
-
-// hostCapacity is what the scaler may fill: every CPU and all memory of the host.
-func hostCapacity() control.HostCapacity {
-	c := control.HostCapacity{CPUMilli: int64(goruntime.NumCPU()) * 1000}
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		c.MemoryBytes = int64(si.Totalram) * int64(si.Unit)
-	}
-	return c
 }
 
 // readyChecks serves the host reporter's readiness checks as /readyz's.
