@@ -17,7 +17,7 @@ var daemonDeps = []string{api, diag, load, inventory, osrelease, "internal/asses
 	"internal/store", "internal/objects", "internal/events", "internal/server", "internal/control", "internal/scaler",
 	"internal/runtime", "internal/runtime/containerd", "internal/runtime/imagetar", "internal/runtime/qemu", "internal/guest/...",
 	"internal/extract",
-	"internal/netseg", "internal/netseg/dns", "internal/netseg/policy",
+	"internal/netseg", "internal/netseg/dns", "internal/netseg/policy", "internal/netseg/netstate", "internal/netseg/hostnet",
 	"internal/metrics", "internal/ui", "internal/backup/...", "internal/snapshot", "internal/version"}
 
 // layers bound the dependency closures of the layers that matter: what each
@@ -44,9 +44,11 @@ var layers = []layer{
 		why: "a driver implements the contract: it knows no controller, no store and no other driver; the VM driver speaks the guest's protocol"},
 	{scope: "internal/runtime/fake/...", deps: []string{api, "internal/runtime", "internal/runtime/imagetar", "internal/runtime/drivertest/script"},
 		why: "the fake is a driver like the others, scripted in the driver suite's language"},
-	{scope: "internal/netseg/...", deps: []string{api, diag, "internal/netseg/..."},
-		why: "the network manager sits beside the drivers, below the controllers: it knows the API types and the host"},
-	{scope: "internal/control/...", deps: []string{api, diag, "internal/store", "internal/objects", "internal/runtime", "internal/scale", "internal/scaler"},
+	{scope: "internal/netseg/...", except: []string{"internal/netseg/hostnet"}, deps: []string{api, diag, "internal/runtime", "internal/netseg/..."},
+		why: "the network manager sits beside the drivers, below the controllers: it knows the API types, the driver contract's network types and the host"},
+	{scope: "internal/netseg/hostnet/...", deps: []string{api, diag, "internal/runtime", "internal/store", "internal/objects", "internal/netseg/..."},
+		why: "the controllers' network turns the segment model and the stored segments into the host's rules and names; it knows no controller"},
+	{scope: "internal/control/...", deps: []string{api, diag, "internal/store", "internal/objects", "internal/runtime", "internal/scale", "internal/scaler", "internal/netseg/netstate", "internal/version"},
 		why: "controllers act on the store and on drivers through the driver contract, never on a concrete driver and never through the API"},
 	{scope: "internal/server/...", deps: []string{api, diag, load, inventory, osrelease, "internal/assess", "internal/store", "internal/objects", "internal/runtime"},
 		why: "the API serves the store and admits through the assessor; it knows drivers only by their contract and never the controllers"},
@@ -188,10 +190,10 @@ func TestLayerCheckerCatchesViolations(t *testing.T) {
 			map[string][]string{"internal/runtime/fake": {"internal/runtime", "internal/runtime/drivertest/script", "internal/store"}},
 			[]string{"internal/runtime/fake imports strata.dev/strata/internal/store: internal/runtime/fake/... may depend"}},
 		{"the network manager knows no driver",
-			map[string][]string{"internal/netseg/dns": {"internal/netseg"}, "internal/netseg": {"internal/runtime"}},
+			map[string][]string{"internal/netseg/dns": {"internal/netseg"}, "internal/netseg": {"internal/runtime/containerd"}},
 			[]string{
-				"internal/netseg imports strata.dev/strata/internal/runtime: internal/netseg/... may depend",
-				"internal/netseg/dns depends on strata.dev/strata/internal/runtime through internal/netseg:",
+				"internal/netseg imports strata.dev/strata/internal/runtime/containerd: internal/netseg/... may depend",
+				"internal/netseg/dns depends on strata.dev/strata/internal/runtime/containerd through internal/netseg:",
 			}},
 		{"the API server knows no controller",
 			map[string][]string{"internal/server": {"internal/control"}},
