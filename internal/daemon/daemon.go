@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg Config) error {
 	all := []runtime.Driver{driver}
 	vm, err := qemu.New(ctx, qemu.Config{
 		StateDir: filepath.Join(cfg.DataDir, "vm"), KernelDir: cfg.GuestKernelDir, GuestInit: cfg.GuestInit,
-		Images: driver, OpenTap: nm.OpenTap, Accel: cfg.VMAccel, Logger: log,
+		Images: driver, OpenTap: nm.OpenTap, Accel: cfg.VMAccel, ProbeCache: filepath.Join(cfg.RunDir, "vm-accel.json"), Logger: log,
 	})
 	accel := ""
 	if err != nil {

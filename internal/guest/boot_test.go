@@ -17,10 +17,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"strata.dev/strata/internal/runtime/qemu/kvmprobe"
 )
 
 // The boot tests run strata-guest for real: QEMU microvm under TCG (or KVM
-// when /dev/kvm exists) with strata's guest kernel, a busybox root disk and
+// where a probe guest runs under it: a /dev/kvm that opens is no proof) with strata's guest kernel, a busybox root disk and
 // the initramfs BuildInitramfs makes.
 
 // guestInit is the strata-guest binary TestMain built, or why it could not.
@@ -77,6 +79,8 @@ type bootEnv struct {
 	kernel    Kernel
 	initramfs []byte
 	rootfs    string
+	// kvm: a probe guest ran under KVM, so the tests boot under it.
+	kvm bool
 }
 
 var (
@@ -104,6 +108,11 @@ func bootSetup(t *testing.T) *bootEnv {
 	}
 	bootOnce.Do(func() {
 		env := &bootEnv{qemu: qemu, kernel: k}
+		if _, err := kvmprobe.KVM(context.Background(), kvmprobe.Config{QEMU: qemu}); err == nil {
+			env.kvm = true
+		} else {
+			t.Logf("booting under TCG: KVM unusable: %v", err)
+		}
 		var buf bytes.Buffer
 		if bootErr = BuildInitramfs(&buf, k, guestInit); bootErr != nil {
 			return
@@ -179,7 +188,7 @@ func (env *bootEnv) boot(t *testing.T, cfg Config) *testVM {
 	if err := MakeRootDisk(ctx, env.rootfs, vm.path("root.img"), 0); err != nil {
 		t.Fatal(err)
 	}
-	_, kvmErr := os.Stat("/dev/kvm")
+	kvm := env.kvm
 	args := []string{
 		"-M", "microvm", "-m", "256", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
@@ -187,7 +196,7 @@ func (env *bootEnv) boot(t *testing.T, cfg Config) *testVM {
 		"-chardev", "file,id=con,path=" + vm.path("console.log"), "-serial", "chardev:con",
 		"-qmp", "unix:" + vm.path("qmp.sock") + ",server=on,wait=off",
 		"-kernel", env.kernel.Vmlinuz, "-initrd", vm.path("initrd"),
-		"-append", KernelCmdline(kvmErr == nil),
+		"-append", KernelCmdline(kvm),
 		"-blockdev", "driver=file,filename=" + vm.path("root.img") + ",node-name=f0",
 		"-blockdev", "driver=raw,file=f0,node-name=d0",
 		"-device", "virtio-blk-device,drive=d0",
@@ -198,7 +207,7 @@ func (env *bootEnv) boot(t *testing.T, cfg Config) *testVM {
 		"-device", "virtserialport,chardev=exit,name=" + ExitPort,
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-device,netdev=n0",
 	}
-	if kvmErr == nil {
+	if kvm {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {
 		args = append(args, "-accel", "tcg", "-cpu", "max")

@@ -64,6 +64,9 @@ func newAccelDriver(t *testing.T, cfg qemu.Config) *qemu.Driver {
 		t.Fatalf("qemu.New: %v", err)
 	}
 	t.Cleanup(func() { _ = d.Close() })
+	if left, _ := os.ReadDir(cfg.StateDir); len(left) > 0 {
+		t.Errorf("the probe left %s in the state directory, where only instances belong", left[0].Name())
+	}
 	return d
 }
 
@@ -165,17 +168,17 @@ func TestAccelKVMDemanded(t *testing.T) {
 	}
 }
 
-// --vm-accel tcg does not probe; a second driver over the same state directory takes
-// the first one's probe from the cache.
+// --vm-accel tcg does not probe; a second driver with the same cache file takes the
+// first one's probe from it, and nothing of the probe is left in the state directory.
 func TestAccelProbeCache(t *testing.T) {
 	prog, runs, _ := standIn(t, qemuAborts)
-	dev, state := kvmDevice(t), t.TempDir()
-	newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, Accel: qemu.AccelTCG, StateDir: state})
+	dev, cache := kvmDevice(t), filepath.Join(t.TempDir(), "run", "vm-accel.json")
+	newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, Accel: qemu.AccelTCG, ProbeCache: cache})
 	if n := runCount(t, runs); n != 0 {
 		t.Fatalf("--vm-accel tcg probed (%d runs)", n)
 	}
-	first := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, StateDir: state})
-	second := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, StateDir: state})
+	first := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, ProbeCache: cache})
+	second := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, ProbeCache: cache})
 	if n := runCount(t, runs); n != 1 {
 		t.Errorf("two drivers probed %d times, want once", n)
 	}
@@ -184,7 +187,7 @@ func TestAccelProbeCache(t *testing.T) {
 	}
 	// A different QEMU program is probed anew.
 	other, otherRuns, _ := standIn(t, qemuKVMWorks)
-	if d := newAccelDriver(t, qemu.Config{QEMU: other, KVMDevice: dev, StateDir: state}); d.Accel() != "kvm" || runCount(t, otherRuns) != 1 {
+	if d := newAccelDriver(t, qemu.Config{QEMU: other, KVMDevice: dev, ProbeCache: cache}); d.Accel() != "kvm" || runCount(t, otherRuns) != 1 {
 		t.Errorf("another QEMU: accel %q after %d probes, want kvm after 1", d.Accel(), runCount(t, otherRuns))
 	}
 }

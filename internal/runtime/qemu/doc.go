@@ -45,8 +45,9 @@
 // (-cpu host): a 64 KiB firmware whose reset vector writes a value to QEMU's
 // debug-exit port. KVM is used when QEMU exits with that value within
 // ProbeTimeout, TCG otherwise (Config.Accel "auto"); the reason is in the
-// driver's check and logged once. The outcome is cached in StateDir for the
-// boot of the host, keyed by the boot ID, kernel, QEMU program and CPU. An
+// driver's check and logged once. The outcome can be cached (Config.ProbeCache)
+// for the boot of the host, keyed by the boot ID, kernel, QEMU program and CPU;
+// package kvmprobe runs the probe. An
 // instance records its accelerator and keeps it; the Status.Message of a
 // running instance says which.
 // Under TCG a microVM's kernel needs the TSC frequency on its command line

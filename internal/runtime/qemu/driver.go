@@ -52,6 +52,10 @@ type Config struct {
 	// ProbeTimeout bounds the probe guest's run (default DefaultProbeTimeout).
 	KVMDevice    string
 	ProbeTimeout time.Duration
+	// ProbeCache, when set, is a file that keeps the probe's outcome for this boot of
+	// the host (keyed by the boot ID, kernel, QEMU program and CPU), so that a restarted
+	// daemon does not probe again; the daemon keeps it in its run directory.
+	ProbeCache string
 	// BootTimeout bounds how long Start waits for QEMU's monitor to answer
 	// (default 30 s).
 	BootTimeout time.Duration

@@ -1,4 +1,4 @@
-package qemu
+package kvmprobe
 
 import (
 	"os/exec"
@@ -7,13 +7,12 @@ import (
 
 // The probe firmware must run wherever QEMU does: under TCG it reports its value,
 // so a probe that fails under KVM fails because of KVM, not because of the firmware.
-func TestProbeFirmwareRunsUnderTCG(t *testing.T) {
+func TestFirmwareRunsUnderTCG(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		t.Skip("skipping: no qemu-system-x86_64 (make host-setup installs it)")
 	}
-	d := &Driver{cfg: Config{QEMU: qemu, StateDir: t.TempDir(), ProbeTimeout: DefaultProbeTimeout}}
-	took, err := d.runProbeGuest(t.Context(), accelTCG, "max")
+	took, err := Run(t.Context(), Config{QEMU: qemu}, "tcg", "max")
 	if err != nil {
 		t.Fatalf("the probe guest under TCG: %v", err)
 	}
