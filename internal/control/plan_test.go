@@ -312,14 +312,13 @@ func (s *scenario) status(words []string, kv map[string]string) {
 }
 
 func (s *scenario) setStatus(in v1alpha1.Instance) {
-	insts := s.w.Status.Instances
-	for i := range insts {
-		if insts[i].ID == in.ID {
-			insts[i] = in
+	for i := range s.w.Status.Instances {
+		if s.w.Status.Instances[i].ID == in.ID {
+			s.w.Status.Instances[i] = in
 			return
 		}
 	}
-	s.w.Status.Instances = append(insts, in)
+	s.w.Status.Instances = append(s.w.Status.Instances, in)
 }
 
 // startFailed records a failed start of slot id from the current spec, now, as the
@@ -502,7 +501,7 @@ func runScenario(t *testing.T, path string) {
 			text = strings.ReplaceAll(text, "\n\n\n", "\n\n")
 		}
 		text = strings.TrimRight(text, "\n") + "\n"
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil { //nolint:gosec // a test's own file
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

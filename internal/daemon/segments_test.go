@@ -444,7 +444,7 @@ func TestDaemonSegmentSpoofing(t *testing.T) {
 	e.eventually("victim reaches peer by name", 60*time.Second, func() error {
 		out, err := inside("victim", "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 peer 8080")
 		if err != nil || !strings.Contains(out, "200 OK") {
-			return fmt.Errorf("%q: %v", out, err)
+			return fmt.Errorf("%q: %w", out, err)
 		}
 		return nil
 	})

@@ -53,7 +53,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxConns = DefaultMaxConns
 		var rl syscall.Rlimit
 		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > 0 && rl.Cur/4 < uint64(l.MaxConns) {
-			l.MaxConns = max(int(rl.Cur/4), 1) //nolint:gosec // below DefaultMaxConns, so it fits
+			l.MaxConns = max(int(rl.Cur/4), 1)
 		}
 	}
 	if l.MaxConnsPerClient <= 0 {

@@ -68,7 +68,7 @@ func TestImportImageTooLarge(t *testing.T) {
 		t.Fatal("a 64 MiB upload over a 64 KiB cap was taken")
 	}
 	var apiErr *client.APIError
-	if !errors.As(err, &apiErr) || apiErr.Status.Code != http.StatusRequestEntityTooLarge ||
+	if !errors.As(err, &apiErr) || apiErr.Code != http.StatusRequestEntityTooLarge ||
 		!strings.Contains(err.Error(), "65536") || !strings.Contains(err.Error(), "--max-image-size") {
 		t.Fatalf("err = %v, want 413 naming the cap and --max-image-size", err)
 	}

@@ -282,7 +282,12 @@ func TestHostClaims(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- server.New(server.Options{Store: st, Host: fakeHost{}}).Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
 	c := client.NewUnix(sock)
 
 	wl := func(publish string) []byte {

@@ -87,6 +87,7 @@ func Run(ctx context.Context, c Config, accel, cpu string) (time.Duration, error
 	}
 	pctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	//nolint:gosec // G204: the configured QEMU, with the probe's own arguments
 	cmd := exec.CommandContext(pctx, c.QEMU,
 		"-machine", "pc", "-accel", accel, "-cpu", cpu, "-m", "16",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
