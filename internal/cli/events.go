@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -97,20 +96,7 @@ func seriesReason(e objects.Event) string {
 	if e.Count < 2 || e.FirstTime == nil {
 		return e.Reason
 	}
-	return fmt.Sprintf("%s x%d over %s", e.Reason, e.Count, shortDuration(e.Time.Sub(*e.FirstTime)))
-}
-
-// shortDuration prints d in its largest whole unit: 45s, 12m, 3h, 2d.
-func shortDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
+	return fmt.Sprintf("%s x%d over %s", e.Reason, e.Count, span(e.Time.Sub(*e.FirstTime)))
 }
 
 func compact(raw json.RawMessage) []byte {
