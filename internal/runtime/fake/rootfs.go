@@ -42,12 +42,20 @@ func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tw := tar.NewWriter(w)
+	if err := writeEntries(tw, files); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// writeEntries writes files to tw as regular files, in the order of their names.
+func writeEntries(tw *tar.Writer, files map[string][]byte) error {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	tw := tar.NewWriter(w)
 	for _, n := range names {
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(n, "/"), Mode: 0o644, Size: int64(len(files[n]))}
 		if err := tw.WriteHeader(hdr); err != nil {
@@ -57,7 +65,7 @@ func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 			return err
 		}
 	}
-	return tw.Close()
+	return nil
 }
 
 // readLayer reads a layer SaveRootfs wrote into the files of a new instance.

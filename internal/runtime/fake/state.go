@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -340,23 +338,12 @@ func writeDisk(path string, files map[string][]byte) error {
 }
 
 func writeFiles(f *os.File, files map[string][]byte) error {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	tw := tar.NewWriter(f)
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: diskMagic, Mode: 0o600}); err != nil {
 		return err
 	}
-	for _, n := range names {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(n, "/"), Mode: 0o644, Size: int64(len(files[n]))}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := tw.Write(files[n]); err != nil {
-			return err
-		}
+	if err := writeEntries(tw, files); err != nil {
+		return err
 	}
 	return tw.Close()
 }
