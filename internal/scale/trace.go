@@ -285,6 +285,10 @@ func (rd *traceReader) grid(rows []reading) (*Trace, diag.List) {
 		return nil, diag.List{{File: rd.file, Msg: fmt.Sprintf("readings are %gs apart: the simulator's resolution is 1ms", step),
 			Hint: "average the readings over coarser intervals"}}
 	}
+	if step > maxStepSeconds {
+		return nil, diag.List{{File: rd.file, Msg: fmt.Sprintf("readings are %s apart: the simulator's step is at most a day", fmtSeconds(step)),
+			Hint: "give readings at most a day apart (scaling decides in minutes)"}}
+	}
 	for _, k := range keys {
 		rs := byKey[k]
 		for i := 1; i < len(rs); i++ {
@@ -339,6 +343,10 @@ func (rd *traceReader) grid(rows []reading) (*Trace, diag.List) {
 		CPU:   cpu,
 	}, nil
 }
+
+// maxStepSeconds bounds a trace's step: scaling decides in minutes, and a step of
+// centuries would not fit a time.Duration.
+const maxStepSeconds = 24 * 60 * 60
 
 func of(key string) string {
 	if key == "" {
