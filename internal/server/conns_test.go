@@ -309,11 +309,19 @@ func TestRefusalsAreLoggedAtABoundedRate(t *testing.T) {
 // $STRATA_TEST_FLOOD_ADDR, says "ready", and holds them until its stdin closes.
 const floodEnv = "STRATA_TEST_FLOOD"
 
-func TestFloodHelper(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv(floodEnv))
-	if n == 0 {
-		t.Skip("a helper process of TestUnixSocketAnswersWhileTLSIsFlooded")
+// TestMain runs the test binary as a flood helper when floodEnv asks for one, and
+// as the package's tests otherwise.
+func TestMain(m *testing.M) {
+	if n, _ := strconv.Atoi(os.Getenv(floodEnv)); n > 0 {
+		flood(n, os.Getenv(floodEnv+"_ADDR"))
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// flood opens n TCP connections to addr, says "ready N" on stdout, and holds them until
+// its stdin closes.
+func flood(n int, addr string) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
 		rl.Cur = rl.Max
@@ -321,7 +329,7 @@ func TestFloodHelper(t *testing.T) {
 	}
 	var conns []net.Conn
 	for range n {
-		c, err := net.DialTimeout("tcp", os.Getenv(floodEnv+"_ADDR"), 2*time.Second)
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err == nil {
 			conns = append(conns, c)
 		}
@@ -363,7 +371,7 @@ func TestUnixSocketAnswersWhileTLSIsFlooded(t *testing.T) {
 
 	ts := startTLS(t) // default caps, from the lowered limit: 64 connections
 	before := openFiles(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFloodHelper$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), floodEnv+"=600", floodEnv+"_ADDR="+ts.addr())
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
