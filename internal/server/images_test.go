@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/runtime/imagetar"
 	"strata.dev/strata/internal/server"
-	"strata.dev/strata/internal/store"
 )
 
 // cappedImporter imports as the drivers do as far as checking goes: the tarball is
@@ -38,28 +36,8 @@ func (c cappedImporter) ImportImage(_ context.Context, r io.Reader) ([]string, e
 // names the cap and the flags that raise it, although the client is still sending
 // (the server stops reading just past the cap).
 func TestImportImageTooLarge(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "strata.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "s.sock")
-	l, err := server.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	imp := cappedImporter{dir: dir, lim: imagetar.Limits{MaxSize: 64 << 10, MaxUnpacked: 1 << 20}}
-	go func() { done <- server.New(server.Options{Store: st, Images: imp}).Serve(ctx, l) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		_ = st.Close()
-	}()
-	c := client.NewUnix(sock)
+	imp := cappedImporter{dir: t.TempDir(), lim: imagetar.Limits{MaxSize: 64 << 10, MaxUnpacked: 1 << 20}}
+	c, _ := startWith(t, func(o *server.Options) { o.Images = imp })
 
 	body := &countingReader{r: bytes.NewReader(make([]byte, 64<<20))}
 	rd, err := c.Stream(context.Background(), http.MethodPost, "images", nil, body)

@@ -18,27 +18,7 @@ import (
 // start runs a server over a fresh store on a unix socket and returns a client for it.
 func start(t *testing.T) (*client.Client, *store.Store) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "strata.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "s.sock")
-	l, err := server.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- server.New(server.Options{Store: st}).Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		_ = st.Close()
-	})
-	return client.NewUnix(sock), st
+	return startWith(t, func(*server.Options) {})
 }
 
 const web = `apiVersion: strata.dev/v1alpha1
