@@ -92,22 +92,7 @@ bench: ## Run benchmarks into bench.out (BENCH=regex PKG=./internal/...)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each, one at a time
-	@ran=(); failed=(); \
-	while IFS=: read -r file name; do \
-		dir=./$$(dirname "$$file"); \
-		echo "== fuzz $$name in $$dir for $(FUZZTIME)"; \
-		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) "$$dir" </dev/null; then \
-			ran+=("ok   $$dir $$name"); \
-		else \
-			ran+=("FAIL $$dir $$name"); failed+=("$$dir $$name"); \
-		fi; \
-	done < <(grep -rEo --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git \
-		'^func Fuzz[A-Za-z0-9_]*' . | sed -E 's|^\./||; s|:func |:|' | sort); \
-	echo "== fuzz: ran $${#ran[@]} target(s) for $(FUZZTIME) each"; \
-	for t in "$${ran[@]}"; do echo "  $$t"; done; \
-	if (( $${#failed[@]} > 0 )); then \
-		echo "fuzz: $${#failed[@]} target(s) failed; new crashers are under their package's testdata/fuzz/"; exit 1; \
-	fi
+	FUZZTIME=$(FUZZTIME) FUZZMINIMIZE=$(FUZZMINIMIZE) GO=$(GO) hack/fuzz.sh
 
 .PHONY: demo
 demo: ## Start the daemon, run the hybrid example (containers, a sandbox, a VM), show it
