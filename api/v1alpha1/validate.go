@@ -311,7 +311,23 @@ func validateTraits(t *Traits, p *field.Path) field.ErrorList {
 	}
 	for i, h := range t.HostAccess {
 		errs = append(errs, validateEnum(p.Child("hostAccess").Index(i), h,
-			[]HostAccess{HostNetwork, HostPID, HostIPC, HostDevices, HostPaths})...)
+			[]HostAccess{HostNetwork, HostPID, HostIPC, HostDevices, HostPaths, HostUser, HostUTS, HostCgroup})...)
+	}
+	for i, h := range t.HostPaths {
+		hp := p.Child("hostPaths").Index(i)
+		switch {
+		case h.Path == "":
+			errs = append(errs, field.Required(hp.Child("path"), "name the host file or directory"))
+		case strings.ContainsRune(h.Path, 0):
+			errs = append(errs, field.Invalid(hp.Child("path"), h.Path, "must not contain a NUL byte"))
+		case !h.InProject && !path.IsAbs(h.Path):
+			errs = append(errs, field.Invalid(hp.Child("path"), h.Path,
+				"must be absolute, or relative to the project with inProject: true"))
+		}
+	}
+	for i, u := range t.Unconfined {
+		errs = append(errs, validateEnum(p.Child("unconfined").Index(i), u,
+			[]Unconfinement{UnconfinedSeccomp, UnconfinedAppArmor, UnconfinedPrivilegeEscalation, UnconfinedProcMount})...)
 	}
 	for i, m := range t.Kernel.Modules {
 		if m == "" || strings.ContainsAny(m, " /\t") {

@@ -165,7 +165,14 @@ type Traits struct {
 	Privileged   bool         `json:"privileged,omitempty"`
 	Capabilities []string     `json:"capabilities,omitempty"`
 	HostAccess   []HostAccess `json:"hostAccess,omitempty"`
-	Kernel       KernelNeeds  `json:"kernel,omitempty"`
+	// HostPaths are the host files and directories the workload mounts where it came from (a
+	// compose bind, a Kubernetes hostPath). The policy grades them: a sensitive or writable
+	// path outside the project reaches into the host, a read-only file of the project does not.
+	HostPaths []HostPath `json:"hostPaths,omitempty"`
+	// Unconfined lists the protections between the workload and the kernel it runs on that
+	// its source turns off (an unconfined seccomp or AppArmor profile, say).
+	Unconfined []Unconfinement `json:"unconfined,omitempty"`
+	Kernel     KernelNeeds     `json:"kernel,omitempty"`
 	// ImageAvailable is false when only a VM image of the workload exists (lift and shift).
 	ImageAvailable *bool `json:"imageAvailable,omitempty"`
 }
@@ -226,6 +233,38 @@ const (
 	HostIPC     HostAccess = "ipc"
 	HostDevices HostAccess = "devices"
 	HostPaths   HostAccess = "paths"
+	// HostUser, HostUTS and HostCgroup: the host's user, UTS (host name) and cgroup namespaces.
+	HostUser   HostAccess = "user"
+	HostUTS    HostAccess = "uts"
+	HostCgroup HostAccess = "cgroup"
+)
+
+// HostPath is a file or directory of the host that a workload mounts.
+type HostPath struct {
+	// Path is the host path as its source names it, cleaned: absolute, or relative to the
+	// project's directory ("./nginx.conf") when InProject.
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+	// InProject is true for a path inside the directory of the project that ships the
+	// workload (a compose file's ./config); such files travel with the project.
+	InProject bool `json:"inProject,omitempty"`
+}
+
+// Unconfinement is a protection between a workload and its kernel that the workload turns off.
+type Unconfinement string
+
+// Unconfinements.
+const (
+	// UnconfinedSeccomp: no seccomp filter (seccomp: unconfined), the kernel's whole syscall surface.
+	UnconfinedSeccomp Unconfinement = "seccomp"
+	// UnconfinedAppArmor: no AppArmor profile.
+	UnconfinedAppArmor Unconfinement = "apparmor"
+	// UnconfinedPrivilegeEscalation: processes may gain privileges (setuid binaries, file
+	// capabilities), asked for explicitly (allowPrivilegeEscalation: true, no-new-privileges:false).
+	UnconfinedPrivilegeEscalation Unconfinement = "privilegeEscalation"
+	// UnconfinedProcMount: /proc unmasked (procMount: Unmasked): the kernel's knobs under
+	// /proc/sys and /proc/sysrq-trigger in reach.
+	UnconfinedProcMount Unconfinement = "procMount"
 )
 
 // Spread is how replicas of one workload are spread over hosts.

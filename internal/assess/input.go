@@ -40,6 +40,8 @@ func input(w *v1alpha1.Workload) map[string]any {
 	}
 	list(traits, "capabilities")
 	list(traits, "hostAccess")
+	list(traits, "hostPaths")
+	list(traits, "unconfined")
 	kernel := child(traits, "kernel")
 	list(kernel, "modules")
 	list(kernel, "sysctls")

