@@ -1,21 +1,36 @@
 package v1alpha1
 
-// namespacedSysctls are the sysctls that are namespaced and safe: a container may set them
-// under a shared kernel without touching the host's. Every other sysctl a workload needs
-// goes to traits.kernel.sysctls, and so needs a kernel of its own.
-var namespacedSysctls = map[string]bool{
-	"kernel.shm_rmid_forced":              true,
-	"net.ipv4.ip_local_port_range":        true,
-	"net.ipv4.tcp_syncookies":             true,
-	"net.ipv4.ping_group_range":           true,
-	"net.ipv4.ip_unprivileged_port_start": true,
-	"net.ipv4.ip_local_reserved_ports":    true,
-	"net.ipv4.tcp_keepalive_time":         true,
-	"net.ipv4.tcp_fin_timeout":            true,
-	"net.ipv4.tcp_keepalive_intvl":        true,
-	"net.ipv4.tcp_keepalive_probes":       true,
+import "strings"
+
+// A sysctl is namespaced when the kernel keeps one value per namespace: a container that sets
+// it changes its own namespace's value, never the host's. These are the classes the OCI
+// runtimes accept in a container's spec:
+//   - net.*, per network namespace. A workload with its own network namespace (any workload
+//     without host network, which floors at vm anyway) sets them on its own stack; the few
+//     net.* sysctls that exist only in the host's namespace (net.core.rmem_max, say) are not
+//     there to set, so setting one fails instead of reaching the host;
+//   - kernel.shm*, kernel.msg* and kernel.sem* (kernel.sem and kernel.sem_next_id), per IPC
+//     namespace (System V shared memory, message queues and semaphores);
+//   - fs.mqueue.*, per IPC namespace (POSIX message queues).
+//
+// Every other sysctl is host-wide: setting it needs a kernel of the workload's own, so it goes
+// to traits.kernel.sysctls. The default assessment policy's own-kernel rule writes the same
+// classes in CEL (a test in internal/assess checks that the two agree).
+var namespacedSysctlPrefixes = []string{"net.", "kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue."}
+
+// SysctlNamespaced reports whether the sysctl name is namespaced, so a workload may set it
+// under a shared kernel without touching the host's. Both separators are understood:
+// "net.core.somaxconn" and "net/core/somaxconn" are the same sysctl.
+func SysctlNamespaced(name string) bool {
+	name = strings.ReplaceAll(name, "/", ".")
+	for _, p := range namespacedSysctlPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // SysctlNeedsOwnKernel reports whether setting the sysctl name needs a kernel of the
-// workload's own, that is, whether it is not one of the namespaced, safe sysctls.
-func SysctlNeedsOwnKernel(name string) bool { return !namespacedSysctls[name] }
+// workload's own, that is, whether it is host-wide and not namespaced.
+func SysctlNeedsOwnKernel(name string) bool { return !SysctlNamespaced(name) }
