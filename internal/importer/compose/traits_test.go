@@ -46,13 +46,14 @@ func TestTraits(t *testing.T) {
 		{"long bind", "image: nginx\nvolumes:\n- type: bind\n  source: /etc/ssl\n  target: /ssl", defaultTraits(host(v1alpha1.HostPaths))},
 		{"long volume", "image: nginx\nvolumes:\n- type: volume\n  source: html\n  target: /html", defaultTraits(nil)},
 		{"long tmpfs", "image: nginx\nvolumes:\n- type: tmpfs\n  target: /tmp", defaultTraits(nil)},
-		{"unsafe sysctl", "image: nginx\nsysctls:\n  net.core.somaxconn: 1024", defaultTraits(func(tr *v1alpha1.Traits) {
-			tr.Kernel.Sysctls = []string{"net.core.somaxconn"}
+		{"host-wide sysctl", "image: nginx\nsysctls:\n  vm.overcommit_memory: 1", defaultTraits(func(tr *v1alpha1.Traits) {
+			tr.Kernel.Sysctls = []string{"vm.overcommit_memory"}
 		})},
-		{"safe sysctls", "image: nginx\nsysctls:\n- net.ipv4.ip_local_port_range=1024 65000\n- kernel.shm_rmid_forced=1\n- net/ipv4/tcp_syncookies=1",
+		{"namespaced sysctls", "image: nginx\nsysctls:\n- net.ipv4.ip_local_port_range=1024 65000\n- kernel.shm_rmid_forced=1\n- net/ipv4/tcp_syncookies=1\n" +
+			"- net.core.somaxconn=1024\n- kernel.msgmax=65536\n- kernel.sem=250 32000 100 128\n- fs.mqueue.msg_max=100",
 			defaultTraits(nil)},
-		{"mixed sysctls", "image: nginx\nsysctls: [net.ipv4.tcp_fin_timeout=30, net.ipv4.ip_forward=1, kernel.msgmax=65536, net.ipv4.ip_forward=0]",
-			defaultTraits(func(tr *v1alpha1.Traits) { tr.Kernel.Sysctls = []string{"net.ipv4.ip_forward", "kernel.msgmax"} })},
+		{"mixed sysctls", "image: nginx\nsysctls: [net.ipv4.tcp_fin_timeout=30, vm.swappiness=10, kernel.msgmax=65536, kernel.panic=10, vm.swappiness=1]",
+			defaultTraits(func(tr *v1alpha1.Traits) { tr.Kernel.Sysctls = []string{"vm.swappiness", "kernel.panic"} })},
 		{"windows", "image: mcr.microsoft.com/windows/nanoserver\nplatform: windows/amd64", defaultTraits(func(tr *v1alpha1.Traits) {
 			tr.OS = v1alpha1.OSWindows
 		})},

@@ -95,10 +95,12 @@ func TestSysctls(t *testing.T) {
 			"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start", "net.ipv4.ip_local_reserved_ports",
 			"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
 			"net.ipv4.tcp_keepalive_probes"), sysctls, []string(nil)},
-		{"others need their own kernel", sc("net.core.somaxconn", "kernel.msgmax", "net.ipv4.tcp_syncookies"),
-			sysctls, []string{"kernel.msgmax", "net.core.somaxconn"}},
-		{"slash separators", sc("net/ipv4/tcp_syncookies", "net/ipv4/conf/eth0.100/rp_filter"),
-			sysctls, []string{"net.ipv4.conf.eth0/100.rp_filter"}},
+		{"other namespaced ones need no kernel", sc("net.core.somaxconn", "kernel.msgmax", "kernel.sem", "fs.mqueue.msg_max"),
+			sysctls, []string(nil)},
+		{"host-wide ones need their own kernel", sc("net.core.somaxconn", "vm.max_map_count", "kernel.panic", "net.ipv4.tcp_syncookies"),
+			sysctls, []string{"kernel.panic", "vm.max_map_count"}},
+		{"slash separators", sc("net/ipv4/tcp_syncookies", "net/ipv4/conf/eth0.100/rp_filter", "kernel/yama/ptrace_scope"),
+			sysctls, []string{"kernel.yama.ptrace_scope"}},
 	})
 }
 
