@@ -10,11 +10,13 @@ import (
 )
 
 // newEnv declares what rules can use: the variable `workload` (a map), the string extension
-// functions (upperAscii, replace, join, ...), endOfLife(string) and endOfLifeEntry(string).
+// functions (upperAscii, replace, join, ...), cel.bind (a name for a value within an
+// expression), endOfLife(string) and endOfLifeEntry(string).
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("workload", cel.MapType(cel.StringType, cel.DynType)),
 		ext.Strings(),
+		ext.Bindings(),
 		cel.CrossTypeNumericComparisons(true),
 		cel.Function("endOfLife",
 			cel.Overload("endOfLife_string", []*cel.Type{cel.StringType}, cel.BoolType,
