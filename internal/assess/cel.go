@@ -1,6 +1,8 @@
 package assess
 
 import (
+	"path"
+
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -11,7 +13,7 @@ import (
 
 // newEnv declares what rules can use: the variable `workload` (a map), the string extension
 // functions (upperAscii, replace, join, ...), cel.bind (a name for a value within an
-// expression), endOfLife(string) and endOfLifeEntry(string).
+// expression), endOfLife(string), endOfLifeEntry(string) and cleanPath(string).
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("workload", cel.MapType(cel.StringType, cel.DynType)),
@@ -24,7 +26,22 @@ func newEnv() (*cel.Env, error) {
 		cel.Function("endOfLifeEntry",
 			cel.Overload("endOfLifeEntry_string", []*cel.Type{cel.StringType}, cel.StringType,
 				cel.UnaryBinding(endOfLifeEntry))),
+		cel.Function("cleanPath",
+			cel.Overload("cleanPath_string", []*cel.Type{cel.StringType}, cel.StringType,
+				cel.UnaryBinding(cleanPath))),
 	)
+}
+
+// cleanPath gives the shortest path naming the same place, by lexical processing only
+// (Go's path.Clean): "/var/run/../run//docker.sock/" is "/run/docker.sock", "./conf/" is
+// "conf", "conf/../../etc" is "../etc". Rules compare host paths after cleaning them, so a
+// path cannot slip past a prefix test by its spelling.
+func cleanPath(v ref.Val) ref.Val {
+	s, ok := v.(types.String)
+	if !ok {
+		return types.NewErr("cleanPath: expected a string, got %s", v.Type())
+	}
+	return types.String(path.Clean(string(s)))
 }
 
 // endOfLifeEntry names the row of the end-of-life table that matches, or "".

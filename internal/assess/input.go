@@ -8,8 +8,8 @@ import (
 )
 
 // input turns a workload into the map rules see: the document as JSON would decode it, with
-// numbers as int64 where they are whole, and every trait present even when empty, so rules
-// need no has() for them.
+// numbers as int64 where they are whole, and every trait present even when empty (each
+// hostPaths item with its readOnly and inProject), so rules need no has() for them.
 func input(w *v1alpha1.Workload) map[string]any {
 	b, err := json.Marshal(w)
 	if err != nil {
@@ -41,6 +41,15 @@ func input(w *v1alpha1.Workload) map[string]any {
 	list(traits, "capabilities")
 	list(traits, "hostAccess")
 	list(traits, "hostPaths")
+	for _, h := range traits["hostPaths"].([]any) {
+		if hm, ok := h.(map[string]any); ok {
+			for _, k := range []string{"readOnly", "inProject"} {
+				if _, ok := hm[k]; !ok {
+					hm[k] = false
+				}
+			}
+		}
+	}
 	list(traits, "unconfined")
 	kernel := child(traits, "kernel")
 	list(kernel, "modules")
