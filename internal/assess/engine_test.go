@@ -9,7 +9,7 @@ import (
 )
 
 func TestDefaultPolicyCompiles(t *testing.T) {
-	want := []string{"guest-os", "own-kernel", "host-privileges", "host-paths", "host-paths-read-only", "extra-capabilities", "legacy", "vm-source", "sensitive-multitenant", "untrusted-code", "sensitive-data"}
+	want := []string{"guest-os", "own-kernel", "host-privileges", "host-paths", "host-paths-read-only", "host-namespaces", "unconfined", "extra-capabilities", "legacy", "vm-source", "sensitive-multitenant", "untrusted-code", "sensitive-data"}
 	if got := Default().Rules(); !slices.Equal(got, want) {
 		t.Fatalf("rules = %v, want %v", got, want)
 	}

@@ -82,6 +82,68 @@ func TestHostPaths(t *testing.T) {
 	}
 }
 
+// TestHostAccess: the host's network, PID and IPC namespaces, devices and paths written by
+// hand need a VM (host-privileges); the host's user, UTS and cgroup namespaces a sandbox
+// (host-namespaces). Each reason names only its own.
+func TestHostAccess(t *testing.T) {
+	tests := []struct {
+		access []v1alpha1.HostAccess
+		tier   v1alpha1.Tier
+		want   []reason
+	}{
+		{[]v1alpha1.HostAccess{"network"}, v1alpha1.TierVM, []reason{{"host-privileges", "host network"}}},
+		{[]v1alpha1.HostAccess{"pid"}, v1alpha1.TierVM, []reason{{"host-privileges", "host pid"}}},
+		{[]v1alpha1.HostAccess{"ipc"}, v1alpha1.TierVM, []reason{{"host-privileges", "host ipc"}}},
+		{[]v1alpha1.HostAccess{"devices"}, v1alpha1.TierVM, []reason{{"host-privileges", "host devices"}}},
+		{[]v1alpha1.HostAccess{"paths"}, v1alpha1.TierVM, []reason{{"host-privileges", "host paths"}}},
+		{[]v1alpha1.HostAccess{"user"}, v1alpha1.TierSandbox, []reason{{"host-namespaces", "host user"}}},
+		{[]v1alpha1.HostAccess{"uts"}, v1alpha1.TierSandbox, []reason{{"host-namespaces", "host uts"}}},
+		{[]v1alpha1.HostAccess{"cgroup"}, v1alpha1.TierSandbox, []reason{{"host-namespaces", "host cgroup"}}},
+		{[]v1alpha1.HostAccess{"uts", "user", "cgroup"}, v1alpha1.TierSandbox, []reason{{"host-namespaces", "host uts, host user, host cgroup"}}},
+		{[]v1alpha1.HostAccess{"user", "network", "uts"}, v1alpha1.TierVM, []reason{
+			{"host-privileges", "host network"}, {"host-namespaces", "host user, host uts"}}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(hostAccessNames(tt.access), "+"), func(t *testing.T) {
+			checkReasons(t, workload(func(s *v1alpha1.WorkloadSpec) { s.Traits.HostAccess = tt.access }), tt.tier, tt.want)
+		})
+	}
+}
+
+func hostAccessNames(hs []v1alpha1.HostAccess) []string {
+	var names []string
+	for _, h := range hs {
+		names = append(names, string(h))
+	}
+	return names
+}
+
+// TestUnconfined: each protection turned off asks for a sandbox, and the reason says which.
+func TestUnconfined(t *testing.T) {
+	tests := []struct {
+		unconfined []v1alpha1.Unconfinement
+		detail     string
+	}{
+		{[]v1alpha1.Unconfinement{"seccomp"}, "no seccomp filter"},
+		{[]v1alpha1.Unconfinement{"apparmor"}, "no AppArmor profile"},
+		{[]v1alpha1.Unconfinement{"privilegeEscalation"}, "privilege escalation allowed"},
+		{[]v1alpha1.Unconfinement{"procMount"}, "/proc unmasked"},
+		{[]v1alpha1.Unconfinement{"procMount", "seccomp", "apparmor", "privilegeEscalation"},
+			"/proc unmasked, no seccomp filter, no AppArmor profile, privilege escalation allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.detail, func(t *testing.T) {
+			checkReasons(t, workload(func(s *v1alpha1.WorkloadSpec) { s.Traits.Unconfined = tt.unconfined }),
+				v1alpha1.TierSandbox, []reason{{"unconfined", tt.detail}})
+		})
+	}
+	// Unconfined beside a VM floor: both reasons, the VM wins.
+	checkReasons(t, workload(func(s *v1alpha1.WorkloadSpec) {
+		s.Traits.Unconfined = []v1alpha1.Unconfinement{"seccomp"}
+		s.Traits.Privileged = true
+	}), v1alpha1.TierVM, []reason{{"host-privileges", "privileged"}, {"unconfined", "no seccomp filter"}})
+}
+
 // TestManyHostPaths: a workload with a thousand host paths (far more than any real one)
 // stays within each rule's cost limit.
 func TestManyHostPaths(t *testing.T) {
