@@ -2,10 +2,12 @@ package assess
 
 import (
 	"path"
+	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
 
 	"strata.dev/strata/internal/osrelease"
@@ -13,7 +15,8 @@ import (
 
 // newEnv declares what rules can use: the variable `workload` (a map), the string extension
 // functions (upperAscii, replace, join, ...), cel.bind (a name for a value within an
-// expression), endOfLife(string), endOfLifeEntry(string) and cleanPath(string).
+// expression), endOfLife(string), endOfLifeEntry(string), cleanPath(string) and
+// pathOverlaps(string, list(string)).
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("workload", cel.MapType(cel.StringType, cel.DynType)),
@@ -29,6 +32,9 @@ func newEnv() (*cel.Env, error) {
 		cel.Function("cleanPath",
 			cel.Overload("cleanPath_string", []*cel.Type{cel.StringType}, cel.StringType,
 				cel.UnaryBinding(cleanPath))),
+		cel.Function("pathOverlaps",
+			cel.Overload("pathOverlaps_string_list", []*cel.Type{cel.StringType, cel.ListType(cel.StringType)}, cel.BoolType,
+				cel.BinaryBinding(pathOverlaps))),
 	)
 }
 
@@ -64,4 +70,39 @@ func endOfLife(v ref.Val) ref.Val {
 	}
 	_, eol := osrelease.EndOfLife(string(s))
 	return types.Bool(eol)
+}
+
+// pathOverlaps reports whether a path and one of the places share files: the path is the
+// place, lies under it, or holds it ("/" holds every absolute path). Both are cleaned first;
+// a relative path overlaps only relative places.
+func pathOverlaps(p, places ref.Val) ref.Val {
+	s, ok := p.(types.String)
+	if !ok {
+		return types.NewErr("pathOverlaps: expected a string, got %s", p.Type())
+	}
+	l, ok := places.(traits.Lister)
+	if !ok {
+		return types.NewErr("pathOverlaps: expected a list of strings, got %s", places.Type())
+	}
+	a := path.Clean(string(s))
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		v := it.Next()
+		place, ok := v.(types.String)
+		if !ok {
+			return types.NewErr("pathOverlaps: expected a list of strings, found %s", v.Type())
+		}
+		b := path.Clean(string(place))
+		if a == b || within(a, b) || within(b, a) {
+			return types.True
+		}
+	}
+	return types.False
+}
+
+// within reports whether the cleaned path a lies strictly under the cleaned path dir.
+func within(a, dir string) bool {
+	if dir == "/" {
+		return a != "/" && strings.HasPrefix(a, "/")
+	}
+	return strings.HasPrefix(a, dir+"/")
 }

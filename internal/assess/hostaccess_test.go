@@ -144,11 +144,11 @@ func TestUnconfined(t *testing.T) {
 	}), v1alpha1.TierVM, []reason{{"host-privileges", "privileged"}, {"unconfined", "no seccomp filter"}})
 }
 
-// TestManyHostPaths: a workload with a thousand host paths (far more than any real one)
+// TestManyHostPaths: a workload with two thousand host paths (far more than any real one)
 // stays within each rule's cost limit.
 func TestManyHostPaths(t *testing.T) {
 	var paths []v1alpha1.HostPath
-	for i := range 1000 {
+	for i := range 2000 {
 		paths = append(paths, v1alpha1.HostPath{Path: "/srv/app/some/deeper/directory/" + strings.Repeat("d", i%40), ReadOnly: i%2 == 0})
 	}
 	d, err := Default().Assess(workload(func(s *v1alpha1.WorkloadSpec) { s.Traits.HostPaths = paths }))
