@@ -7,8 +7,9 @@ import "strings"
 // runtimes accept in a container's spec:
 //   - net.*, per network namespace. A workload with its own network namespace (any workload
 //     without host network, which floors at vm anyway) sets them on its own stack; the few
-//     net.* sysctls that exist only in the host's namespace (net.core.rmem_max, say) are not
-//     there to set, so setting one fails instead of reaching the host;
+//     host-wide net.* sysctls are missing (net.core.netdev_max_backlog) or read-only
+//     (net.core.rmem_max) in any network namespace but the host's, so setting one fails
+//     instead of reaching the host;
 //   - kernel.shm*, kernel.msg* and kernel.sem* (kernel.sem and kernel.sem_next_id), per IPC
 //     namespace (System V shared memory, message queues and semaphores);
 //   - fs.mqueue.*, per IPC namespace (POSIX message queues).
