@@ -1,6 +1,7 @@
 package assess
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ var sysctlTable = []string{
 // hand into traits.kernel.sysctls raises nothing either.
 func TestSysctlsAgree(t *testing.T) {
 	namespaced := 0
-	for _, name := range sysctlTable {
+	for _, name := range append(sysctlTable, randomSysctls(1000)...) {
 		var want []reason
 		tier := v1alpha1.TierContainer
 		if v1alpha1.SysctlNeedsOwnKernel(name) {
@@ -63,18 +64,28 @@ func TestSysctlsAgree(t *testing.T) {
 			checkReasons(t, workload(func(s *v1alpha1.WorkloadSpec) { s.Traits.Kernel.Sysctls = []string{name} }), tier, want)
 		})
 	}
-	if namespaced == 0 || namespaced == len(sysctlTable) {
-		t.Errorf("%d of %d sysctls are namespaced: the table must hold both kinds", namespaced, len(sysctlTable))
+	if namespaced == 0 || namespaced == len(sysctlTable)+1000 {
+		t.Errorf("%d sysctls are namespaced: the table must hold both kinds", namespaced)
 	}
 }
 
-// TestOwnKernel: the reason names the modules and only the host-wide sysctls.
-func TestOwnKernel(t *testing.T) {
-	checkReasons(t, workload(func(s *v1alpha1.WorkloadSpec) {
-		s.Traits.Kernel.Sysctls = []string{"net.core.somaxconn", "kernel.shmmax", "fs.mqueue.msg_max", "kernel.sem"}
-	}), v1alpha1.TierContainer, nil)
-	checkReasons(t, workload(func(s *v1alpha1.WorkloadSpec) {
-		s.Traits.Kernel.Modules = []string{"wireguard"}
-		s.Traits.Kernel.Sysctls = []string{"net.ipv4.ip_forward", "vm.overcommit_memory", "kernel.msgmax", "kernel.core_pattern"}
-	}), v1alpha1.TierVM, []reason{{"own-kernel", "wireguard, vm.overcommit_memory, kernel.core_pattern"}})
+// randomSysctls makes n sysctl-like names near the classes' edges, with a fixed seed: a root
+// ("kernel", "fs", "kernelx", ...), a second part ("shm", "sem_next_id", "mqueue", ...),
+// maybe a third, joined by either separator.
+func randomSysctls(n int) []string {
+	roots := []string{"net", "kernel", "fs", "vm", "kernelx"}
+	seconds := []string{"shm", "shmmax", "msg", "msgmax", "sem", "sem_next_id", "se", "mqueue", "mqueuex",
+		"core", "ipv4", "somaxconn", "core_pattern", ""}
+	thirds := []string{"msg_max", "eth0.100", "rp_filter", "max"}
+	r := rand.New(rand.NewPCG(19, 7))
+	names := make([]string, n)
+	for i := range names {
+		sep := []string{".", "/"}[r.IntN(2)]
+		parts := []string{roots[r.IntN(len(roots))], seconds[r.IntN(len(seconds))]}
+		if r.IntN(2) == 0 {
+			parts = append(parts, thirds[r.IntN(len(thirds))])
+		}
+		names[i] = strings.Join(parts, sep)
+	}
+	return names
 }
