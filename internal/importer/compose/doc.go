@@ -44,9 +44,21 @@
 //
 // YAML anchors, aliases and merge keys (<<: *base) are resolved wherever a mapping is read.
 //
-// Interpolation is not taken from the environment, which would make the result depend on the
-// machine it runs on: ${VAR:-default} and ${VAR-default} become their default, $$ becomes $,
-// and every other reference (${VAR}, $VAR, ${VAR:?message}) is kept as written.
+// Interpolation follows the compose specification: $VAR, ${VAR}, ${VAR:-default},
+// ${VAR-default}, ${VAR:?message}, ${VAR?message}, ${VAR:+alternative}, ${VAR+alternative},
+// nested (${A:-${B:-x}}), and $$ for a literal $. Variables come from the process environment
+// (Options.Environ), which wins, then from the .env file beside the compose file, or from
+// Options.EnvFiles in order instead. Environment files follow the specification's syntax:
+// VAR=value lines, "export " allowed, # comments (inline ones after a blank), single quotes
+// literal, double quotes with backslash escapes (\n \r \t \\ \"), and unquoted and double-quoted values
+// interpolated with the variables before them. A required variable without a value
+// (${VAR:?message}) or a malformed reference is an error at the value. A variable that is not
+// set becomes an empty string: in a value that bears on isolation (image, privileged, cap_add,
+// network_mode, pid, ipc, userns_mode, uts, cgroup, volumes, devices, security_opt, sysctls,
+// runtime, platform, extends, strata.dev/ labels, top-level volumes and include) that is an
+// error and the value is left out; elsewhere it is a warning (inventory.Set.Warnings), and an
+// interval, number or size left empty keeps its default. Values no service reads are
+// interpolated too, so that their errors are reported as compose would report them.
 //
 // The keys that are read must have the right shape (a list where a list is expected, a
 // number where a number is); otherwise the error names the file, line, column and key path,

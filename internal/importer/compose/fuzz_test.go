@@ -37,7 +37,7 @@ func FuzzImport(f *testing.F) {
 		docs, _ := load.Documents(file, data)
 		for _, doc := range docs {
 			compose := Detect(doc)
-			set, errs := Import(doc)
+			set, errs := Import(doc, Options{})
 			if !compose && (len(set.Items) > 0 || len(errs) == 0) {
 				t.Fatalf("a document that is not compose gave %d items and %d errors", len(set.Items), len(errs))
 			}

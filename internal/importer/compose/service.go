@@ -127,7 +127,7 @@ func (b *builder) finish() (inventory.Item, bool) {
 		}
 		return inventory.Item{}, false
 	}
-	return inventory.Item{Workload: *w, Source: sourceOf(b.r.file, b.key, w.Metadata.Name, b.original)}, true
+	return inventory.Item{Workload: *w, Source: sourceOf(b.r.sourceOf(b.key).file, b.key, w.Metadata.Name, b.original)}, true
 }
 
 // image reads image and build.
@@ -145,7 +145,9 @@ func (b *builder) image() {
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		b.annotate(AnnotationBuildContext, interpolate(n.Value))
+		if s, ok := b.r.text(n, p); ok {
+			b.annotate(AnnotationBuildContext, s)
+		}
 	case yaml.MappingNode:
 		build, _ := b.r.mapping(n, p)
 		context := "."

@@ -40,7 +40,7 @@ func TestTraits(t *testing.T) {
 		{"relative bind", "image: nginx\nvolumes: [\"./html:/usr/share/nginx/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
 		{"home bind", "image: nginx\nvolumes: [\"~/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
 		{"docker socket", "image: portainer\nvolumes: [/var/run/docker.sock:/var/run/docker.sock]", defaultTraits(host(v1alpha1.HostPaths))},
-		{"interpolated bind", "image: nginx\nvolumes: [\"${PWD}/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
+		{"interpolated bind", "image: nginx\nvolumes: [\"${DATA_DIR:-/srv}/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
 		{"named volume", "image: nginx\nvolumes: [\"html:/html\"]", defaultTraits(nil)},
 		{"anonymous volume", "image: nginx\nvolumes: [/var/cache]", defaultTraits(nil)},
 		{"long bind", "image: nginx\nvolumes:\n- type: bind\n  source: /etc/ssl\n  target: /ssl", defaultTraits(host(v1alpha1.HostPaths))},

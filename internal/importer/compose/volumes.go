@@ -34,7 +34,10 @@ func (b *builder) volumes() {
 }
 
 func (b *builder) shortVolume(n *yaml.Node, p *field.Path) {
-	spec := interpolate(n.Value)
+	spec, ok := b.r.text(n, p)
+	if !ok {
+		return
+	}
 	parts := strings.Split(spec, ":")
 	// A Windows source such as C:\data or C:/data holds a colon of its own.
 	if len(parts) > 2 && len(parts[0]) == 1 && isLetter(parts[0][0]) &&
