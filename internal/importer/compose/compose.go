@@ -64,11 +64,11 @@ func Import(doc load.Document, opts Options) (inventory.Set, diag.List) {
 	}
 	r.main.env = r.projectEnv(opts, r.main.dir)
 	root, _ := r.mapping(doc.Node, nil)
-	p := &project{volumes: map[string]bool{}}
+	p := &project{}
 	if n := root.get("name"); n != nil {
 		p.name, _ = r.str(n, field.NewPath("name"))
 	}
-	r.topVolumes(root.get("volumes"), p)
+	r.topVolumes(root.get("volumes"))
 
 	servicesPath := field.NewPath("services")
 	services, _ := r.mapping(root.get("services"), servicesPath)
@@ -214,8 +214,12 @@ func (r *reader) interpolateRest(n *yaml.Node, p *field.Path) {
 // project is what the top level of a compose file says about all its services.
 type project struct {
 	name string
-	// volumes names the top-level volumes that bind a host directory (driver_opts o: bind).
-	volumes map[string]bool
+}
+
+// bindVolume is a top-level volume that binds a host directory (driver_opts o: bind).
+type bindVolume struct {
+	device string     // the host directory (driver_opts device), as written
+	node   *yaml.Node // the volume's definition, whose file relative devices start from
 }
 
 // serviceNames gives each service a unique DNS label. Services whose names already are DNS
@@ -238,8 +242,9 @@ func serviceNames(services fields) []string {
 	return names
 }
 
-// topVolumes notes the top-level volumes whose driver binds a host directory.
-func (r *reader) topVolumes(n *yaml.Node, p *project) {
+// topVolumes notes the top-level volumes whose driver binds a host directory. The first
+// definition of a name wins.
+func (r *reader) topVolumes(n *yaml.Node) {
 	path := field.NewPath("volumes")
 	vols, ok := r.mapping(n, path)
 	if !ok {
@@ -255,8 +260,9 @@ func (r *reader) topVolumes(n *yaml.Node, p *project) {
 		if !ok {
 			continue
 		}
-		if o, ok := r.str(opts.get("o"), vp.Child("driver_opts", "o")); ok && hasOption(o, "bind", "rbind") {
-			p.volumes[v.key] = true
+		if o, ok := r.str(opts.get("o"), vp.Child("driver_opts", "o")); ok && hasOption(o, "bind", "rbind") && r.bindVolumes[v.key] == nil {
+			device, _ := r.str(opts.get("device"), vp.Child("driver_opts", "device"))
+			r.bindVolumes[v.key] = &bindVolume{device: device, node: r.resolve(v.v)}
 		}
 	}
 }

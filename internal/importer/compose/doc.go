@@ -13,15 +13,24 @@
 //     list of K=V; a bare K is empty). A service built from source (build: without image:)
 //     has no image strata can know: spec.image stays empty, the build context is noted in the
 //     annotation strata.dev/build-context (for every service with build:).
-//   - privileged, cap_add (CAP_ prefix removed, upper case), network_mode/pid/ipc: host,
-//     devices, bind mounts (short syntax with a source starting with '/', '.' or '~', or any
-//     source that cannot be a volume name; long syntax type bind; named volumes whose
-//     top-level definition binds a host directory) become traits. Named volumes become
-//     spec.volumes; anonymous and tmpfs volumes are not imported.
-//   - sysctls become traits.kernel.sysctls, except the namespaced ones a container may set
-//     under a shared kernel: kernel.shm_rmid_forced and net.ipv4.{ip_local_port_range,
-//     tcp_syncookies, ping_group_range, ip_unprivileged_port_start, ip_local_reserved_ports,
-//     tcp_keepalive_time, tcp_fin_timeout, tcp_keepalive_intvl, tcp_keepalive_probes}.
+//   - privileged, cap_add (CAP_ prefix removed, upper case), devices, and network_mode, pid,
+//     ipc, userns_mode, uts and cgroup set to host (hostAccess network, pid, ipc, user, uts,
+//     cgroup) become traits.
+//   - Bind mounts (short syntax with a source starting with '/', '.' or '~', or any source
+//     that cannot be a volume name; long syntax type bind; named volumes whose top-level
+//     definition binds a host directory with driver_opts o: bind and device) become
+//     traits.hostPaths, graded by the policy: the path cleaned, relative to the directory of
+//     the file that names it; inside the project's directory (the main compose file's) it is
+//     written relative to it ("./nginx.conf") with inProject, elsewhere absolute (~ is the
+//     environment's HOME, never in the project); readOnly from the mode ro or read_only. A
+//     source strata cannot place on a Linux host (a Windows path or named pipe, ~ without
+//     HOME) counts as hostAccess paths. Named volumes become spec.volumes; anonymous and tmpfs
+//     volumes are not imported.
+//   - security_opt seccomp:unconfined, apparmor:unconfined, no-new-privileges:false and
+//     systempaths=unconfined (':' or '=') become traits.unconfined seccomp, apparmor,
+//     privilegeEscalation and procMount.
+//   - sysctls become traits.kernel.sysctls when v1alpha1.SysctlNeedsOwnKernel says so; the
+//     namespaced ones a container may set under a shared kernel are noted instead.
 //   - platform: windows/... sets traits.os windows. runtime: runsc asks for the sandbox tier,
 //     a kata runtime for the vm tier.
 //   - deploy.replicas (or the legacy scale), deploy.resources limits (reservations when there
@@ -38,9 +47,16 @@
 //     interval (rounded up to whole seconds) and retries are kept.
 //   - restart (or deploy.restart_policy.condition) becomes spec.restartPolicy.
 //
-// Everything else is ignored, because compose has many keys that do not bear on isolation:
-// among them x- extension keys, extends (a service that extends another is imported with
-// only its own keys), env_file, profiles, networks, secrets and configs.
+// What a service asks for and strata cannot express is never dropped silently: each item
+// carries notes (inventory.Item.Notes, with the line and key path) for a build: without an
+// image, bind mounts (strata mounts volumes, not host paths: the file must travel in the
+// image or a volume), anonymous volumes and tmpfs mounts, configs and secrets, namespaced
+// sysctls, depends_on, networks besides the default one, namespaces shared with another
+// container (service:x, container:x), security options other than the unconfining ones, and
+// the service keys with no strata field (user, working_dir, ulimits, cap_drop, extra_hosts,
+// logging, ...). A note about a value that comes from another file names that file and line.
+// Keys that bear on nothing strata models (x- extensions, container_name, labels other than
+// strata's, ...) are ignored.
 //
 // YAML anchors, aliases and merge keys (<<: *base) are resolved wherever a mapping is read.
 //

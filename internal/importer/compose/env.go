@@ -93,17 +93,15 @@ func parseEnvFile(data string, outer env, vars map[string]string) []envProblem {
 		var (
 			text   string
 			interp = true
-			ok     = true
 		)
 		switch {
 		case strings.HasPrefix(value, `"`) || strings.HasPrefix(value, `'`):
 			quote := value[0]
-			var end int
-			text, end, ok = quoted(value, quote)
+			q, end, ok := quoted(value, quote)
 			for !ok && i+1 < len(lines) { // a quoted value may span lines
 				i++
 				value += "\n" + lines[i]
-				text, end, ok = quoted(value, quote)
+				q, end, ok = quoted(value, quote)
 			}
 			if !ok {
 				probs = append(probs, envProblem{line: lineNo, col: col,
@@ -116,7 +114,7 @@ func parseEnvFile(data string, outer env, vars map[string]string) []envProblem {
 					hint: "quote the whole value, or start a comment with #"})
 				continue
 			}
-			interp = quote == '"'
+			text, interp = q, quote == '"'
 		default:
 			text = value
 			if at := commentStart(text); at >= 0 {

@@ -1,6 +1,9 @@
 package compose
 
 import (
+	"cmp"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +32,7 @@ type builder struct {
 	// in linear time; portAt maps port/protocol to its index in spec.ports.
 	seen   map[string]bool
 	portAt map[string]int
+	notes  []inventory.Note
 }
 
 // origin is a compose value: its node and key path.
@@ -98,6 +102,8 @@ func (b *builder) build() {
 	b.ports()
 	b.health()
 	b.labels()
+	b.networks()
+	b.unexpressedKeys()
 }
 
 // finish defaults and validates the workload. A workload that still does not validate is
@@ -108,7 +114,7 @@ func (b *builder) finish() (inventory.Item, bool) {
 		b.annotate(AnnotationProject, b.proj.name)
 	}
 	for _, h := range []v1alpha1.HostAccess{v1alpha1.HostNetwork, v1alpha1.HostPID, v1alpha1.HostIPC,
-		v1alpha1.HostDevices, v1alpha1.HostPaths} {
+		v1alpha1.HostUser, v1alpha1.HostUTS, v1alpha1.HostCgroup, v1alpha1.HostDevices, v1alpha1.HostPaths} {
 		if b.host[h] {
 			w.Spec.Traits.HostAccess = append(w.Spec.Traits.HostAccess, h)
 		}
@@ -127,7 +133,19 @@ func (b *builder) finish() (inventory.Item, bool) {
 		}
 		return inventory.Item{}, false
 	}
-	return inventory.Item{Workload: *w, Source: sourceOf(b.r.sourceOf(b.key).file, b.key, w.Metadata.Name, b.original)}, true
+	// Notes in the order of the file; those placed in another file (line 0) last.
+	slices.SortStableFunc(b.notes, func(x, y inventory.Note) int {
+		return cmp.Compare(noteOrder(x), noteOrder(y))
+	})
+	return inventory.Item{Workload: *w, Source: sourceOf(b.r.sourceOf(b.key).file, b.key, w.Metadata.Name, b.original),
+		Notes: b.notes}, true
+}
+
+func noteOrder(n inventory.Note) int {
+	if n.Line == 0 {
+		return math.MaxInt
+	}
+	return n.Line
 }
 
 // image reads image and build.
@@ -158,6 +176,11 @@ func (b *builder) image() {
 	default:
 		b.r.errorf(n, p, "write the build context directory, or a mapping with context:",
 			"expected a string or a mapping, got %s", describe(n))
+		return
+	}
+	if b.w.Spec.Image == "" {
+		b.note(n, p, "the service is built from source (build context %s) and names no image: build it, push it to a registry strata pulls from, and set spec.image",
+			b.w.Metadata.Annotations[AnnotationBuildContext])
 	}
 }
 

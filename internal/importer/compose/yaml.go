@@ -31,6 +31,8 @@ type reader struct {
 	done map[*yaml.Node]*value
 	// service is the path of the service being read ("services.web."); empty outside one.
 	service string
+	// bindVolumes are the project's top-level volumes that bind a host directory, by name.
+	bindVolumes map[string]*bindVolume
 }
 
 // value is one interpolated scalar and which of its problems were reported.
@@ -41,7 +43,7 @@ type value struct {
 
 func newReader(main *source, line int) *reader {
 	return &reader{main: main, line: max(line, 1), left: maxNodes,
-		owner: map[*yaml.Node]*source{}, done: map[*yaml.Node]*value{}}
+		owner: map[*yaml.Node]*source{}, done: map[*yaml.Node]*value{}, bindVolumes: map[string]*bindVolume{}}
 }
 
 // sourceOf returns the file node n belongs to.
