@@ -31,7 +31,7 @@ const (
 const SourceKind = "service"
 
 // Detect reports whether a parsed YAML document is a compose file: a mapping with a services
-// mapping, and no apiVersion or kind.
+// mapping or an include list, and no apiVersion or kind.
 func Detect(doc load.Document) bool {
 	n := doc.Node
 	if n == nil || n.Kind != yaml.MappingNode {
@@ -40,11 +40,17 @@ func Detect(doc load.Document) bool {
 	if load.Field(n, "apiVersion") != nil || load.Field(n, "kind") != nil {
 		return false
 	}
-	s := load.Field(n, "services")
-	for i := 0; s != nil && s.Kind == yaml.AliasNode && i < 8; i++ {
-		s = s.Alias
+	deref := func(s *yaml.Node) *yaml.Node {
+		for i := 0; s != nil && s.Kind == yaml.AliasNode && i < 8; i++ {
+			s = s.Alias
+		}
+		return s
 	}
-	return s != nil && s.Kind == yaml.MappingNode
+	if s := deref(load.Field(n, "services")); s != nil && s.Kind == yaml.MappingNode {
+		return true
+	}
+	inc := deref(load.Field(n, "include"))
+	return inc != nil && inc.Kind == yaml.SequenceNode
 }
 
 // Import converts every service of a compose document into a Workload. doc.File is the
@@ -58,7 +64,7 @@ func Import(doc load.Document, opts Options) (inventory.Set, diag.List) {
 	var set inventory.Set
 	r := newReader(&source{file: doc.File, dir: dirOf(doc.File)}, doc.Line)
 	if !Detect(doc) {
-		r.errorf(doc.Node, nil, "a compose file is a mapping with a services: mapping and no apiVersion or kind",
+		r.errorf(doc.Node, nil, "a compose file is a mapping with a services: mapping (or an include: list) and no apiVersion or kind",
 			"the document is not a compose file")
 		return set, r.errs
 	}
@@ -71,12 +77,37 @@ func Import(doc load.Document, opts Options) (inventory.Set, diag.List) {
 	r.topVolumes(root.get("volumes"))
 
 	servicesPath := field.NewPath("services")
-	services, _ := r.mapping(root.get("services"), servicesPath)
+	main := &composeFile{src: r.main, node: doc.Node, loaded: map[string]*composeFile{}}
+	main.services, _ = r.mapping(root.get("services"), servicesPath)
+	var refs []serviceRef
+	defined := map[string]*composeFile{}
+	for _, e := range main.services {
+		refs = append(refs, serviceRef{cf: main, e: e})
+		defined[e.key] = main
+	}
+	abs, _ := filepath.Abs(doc.File)
+	for _, ref := range r.includes(main, root.get("include"), []string{abs}) {
+		if cf, ok := defined[ref.e.key]; ok {
+			r.errorf(ref.e.k, servicesPath.Child(ref.e.key), "rename one of them",
+				"the service %q is defined in %s already", ref.e.key, cf.src.file)
+			continue
+		}
+		defined[ref.e.key] = ref.cf
+		refs = append(refs, ref)
+	}
+	services := make(fields, len(refs))
+	for i, ref := range refs {
+		services[i] = ref.e
+	}
 	names := serviceNames(services)
-	for i, e := range services {
-		sp := servicesPath.Child(e.key)
+	for i, ref := range refs {
+		def := ref.node
+		if def == nil {
+			def = r.resolved(ref.cf, ref.e)
+		}
+		sp := servicesPath.Child(ref.e.key)
 		r.service = sp.String() + "."
-		b := newBuilder(r, p, e, names[i], sp)
+		b := newBuilder(r, p, entry{key: ref.e.key, k: ref.e.k, v: def}, names[i], sp)
 		b.build()
 		if item, ok := b.finish(); ok {
 			set.Items = append(set.Items, item)
@@ -84,6 +115,9 @@ func Import(doc load.Document, opts Options) (inventory.Set, diag.List) {
 	}
 	r.service = ""
 	r.interpolateRest(doc.Node, nil)
+	for _, cf := range r.files {
+		r.interpolateRest(cf.node, nil)
+	}
 	r.errs.Sort()
 	r.warns.Sort()
 	set.Warnings = r.warns

@@ -96,3 +96,204 @@ func TestHostPathPlacement(t *testing.T) {
 		t.Errorf("hostAccess %v, want none", got)
 	}
 }
+
+// TestExtendsPrivilege: a service that extends a privileged, host-network service of another
+// file comes out privileged with host network access, its own keys merged over the base's.
+func TestExtendsPrivilege(t *testing.T) {
+	set, errs := importFile(t, filepath.Join("testdata", "projects", "extends", "compose.yaml"), Options{})
+	if len(errs) > 0 {
+		t.Fatalf("errors:\n%v", errs)
+	}
+	agent := set.Items[0]
+	w := agent.Workload
+	if w.Metadata.Name != "agent" || !w.Spec.Traits.Privileged {
+		t.Fatalf("%s: privileged %v, want the agent privileged through extends", w.Metadata.Name, w.Spec.Traits.Privileged)
+	}
+	if want := []v1alpha1.HostAccess{v1alpha1.HostNetwork, v1alpha1.HostPID}; !reflect.DeepEqual(w.Spec.Traits.HostAccess, want) {
+		t.Errorf("hostAccess %v, want %v", w.Spec.Traits.HostAccess, want)
+	}
+	if want := []string{"SYS_PTRACE", "NET_ADMIN"}; !reflect.DeepEqual(w.Spec.Traits.Capabilities, want) {
+		t.Errorf("capabilities %v, want %v (the base's first, no duplicates)", w.Spec.Traits.Capabilities, want)
+	}
+	if want := map[string]string{"LOG_LEVEL": "debug", "SCRAPE_INTERVAL": "15s"}; !reflect.DeepEqual(w.Spec.Env, want) {
+		t.Errorf("env %v, want %v", w.Spec.Env, want)
+	}
+	// The base's ./agent.yaml mount at /etc/agent/agent.yaml is replaced by the service's own.
+	want := []v1alpha1.HostPath{{Path: "/proc", ReadOnly: true}, {Path: "/srv/agent/agent.yaml", ReadOnly: true}}
+	if !reflect.DeepEqual(w.Spec.Traits.HostPaths, want) {
+		t.Errorf("hostPaths %+v, want %+v", w.Spec.Traits.HostPaths, want)
+	}
+	if w.Spec.Traits.Trust != v1alpha1.TrustTrusted || agent.Source.File != filepath.Join("testdata", "projects", "extends", "compose.yaml") || agent.Source.Line != 6 {
+		t.Errorf("trust %q source %+v", w.Spec.Traits.Trust, agent.Source)
+	}
+	// A chain in one file: api extends app extends defaults.
+	api := set.Items[3].Workload
+	if api.Metadata.Name != "api" || api.Spec.Image != "registry.example/shop/api:2.1" || *api.Spec.Replicas != 2 ||
+		api.Spec.Health.IntervalSeconds != 10 || api.Spec.Health.FailureThreshold != 3 || api.Spec.Health.HTTP == nil ||
+		api.Spec.Resources.CPU.String() != "500m" || api.Spec.Resources.Memory.String() != "512Mi" ||
+		!reflect.DeepEqual(api.Spec.Command, []string{"api", "serve", "--port", "8080"}) ||
+		!reflect.DeepEqual(api.Spec.Env, map[string]string{"TZ": "UTC", "LOG_FORMAT": "text"}) {
+		t.Errorf("api through its chain: %+v", api.Spec)
+	}
+}
+
+// TestExtendsRelativePaths: a bind in an extended file is relative to that file, and the
+// project's directory is the extending file's.
+func TestExtendsRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "shared", "base.yaml"), "services:\n  base:\n    image: x\n    volumes: [\"./conf:/conf:ro\", \"../app/local:/local\"]\n")
+	writeFile(t, filepath.Join(dir, "app", "compose.yaml"), "services:\n  app:\n    extends: {file: ../shared/base.yaml, service: base}\n")
+	set, errs := importFile(t, filepath.Join(dir, "app", "compose.yaml"), Options{})
+	if len(errs) > 0 || len(set.Items) != 1 {
+		t.Fatalf("%d items, errors:\n%v", len(set.Items), errs)
+	}
+	want := []v1alpha1.HostPath{
+		{Path: filepath.ToSlash(filepath.Join(dir, "shared", "conf")), ReadOnly: true},
+		{Path: "./local", InProject: true},
+	}
+	if got := set.Items[0].Workload.Spec.Traits.HostPaths; !reflect.DeepEqual(got, want) {
+		t.Errorf("hostPaths %+v, want %+v", got, want)
+	}
+}
+
+func TestExtendsErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.yaml"), "services:\n  a:\n    image: a\n    extends: {file: b.yaml, service: b}\n")
+	writeFile(t, filepath.Join(dir, "b.yaml"), "services:\n  b:\n    extends: {file: a.yaml, service: a}\n")
+	writeFile(t, filepath.Join(dir, "notcompose.yaml"), "- just\n- a list\n")
+	writeFile(t, filepath.Join(dir, "compose.yaml"), `services:
+  loop-a:
+    image: x
+    extends: loop-b
+  loop-b:
+    extends:
+      service: loop-a
+  self:
+    image: x
+    extends: self
+  cross:
+    extends: {file: a.yaml, service: a}
+  missing-file:
+    extends: {file: nowhere.yaml, service: x}
+  missing-service:
+    extends: {service: nobody}
+  bad-file:
+    extends: {file: notcompose.yaml, service: x}
+  no-service:
+    image: x
+    extends: {file: a.yaml}
+`)
+	file := filepath.Join(dir, "compose.yaml")
+	set, errs := importFile(t, file, Options{})
+	want := []struct {
+		file string
+		line int
+		msg  string
+	}{
+		{file, 7, "services.loop-b.extends: extends makes a cycle: loop-a -> loop-b -> loop-a"},
+		{file, 10, "extends makes a cycle: self -> self"},
+		{filepath.Join(dir, "b.yaml"), 3, "extends makes a cycle: " + filepath.Join(dir, "a.yaml") + ":a -> " +
+			filepath.Join(dir, "b.yaml") + ":b -> " + filepath.Join(dir, "a.yaml") + ":a"},
+		{file, 14, "the extended file " + filepath.Join(dir, "nowhere.yaml") + ": no such file or directory"},
+		{file, 16, `the service "nobody" that missing-service extends is not in ` + file},
+		{file, 18, "the extended file " + filepath.Join(dir, "notcompose.yaml") + " is not a compose file"},
+		{file, 21, "services.no-service.extends.service: extends names no service"},
+	}
+	for _, w := range want {
+		if !hasError(errs, w.file, w.line, w.msg) {
+			t.Errorf("no error at %s:%d with %q", w.file, w.line, w.msg)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(errs), len(want), errs)
+	}
+	// Every service is still imported, with its own keys.
+	if len(set.Items) != 8 {
+		t.Errorf("got %d items, want 8", len(set.Items))
+	}
+}
+
+// TestInclude: included files' services join the project, each with its own directory and
+// variables, which the including project's variables override.
+func TestInclude(t *testing.T) {
+	file := filepath.Join("testdata", "projects", "include", "compose.yaml")
+	set, errs := importFile(t, file, Options{})
+	if len(errs) > 0 || len(set.Warnings) > 0 {
+		t.Fatalf("errors:\n%v\nwarnings:\n%v", errs, set.Warnings)
+	}
+	got := map[string]inventory.Item{}
+	for _, it := range set.Items {
+		got[it.Workload.Metadata.Name] = it
+	}
+	pg, cache := got["postgres"], got["cache"]
+	if pg.Source.File != filepath.Join("testdata", "projects", "include", "db", "compose.yaml") || pg.Source.Line != 2 {
+		t.Errorf("postgres source %+v", pg.Source)
+	}
+	if pg.Workload.Spec.Image != "postgres:16.3" || pg.Workload.Spec.Env["POSTGRES_DB"] != "storefront" {
+		t.Errorf("postgres image %q env %v: want its own .env's version and the project's DB_NAME", pg.Workload.Spec.Image, pg.Workload.Spec.Env)
+	}
+	if want := []v1alpha1.HostPath{{Path: "./db/init", ReadOnly: true, InProject: true}}; !reflect.DeepEqual(pg.Workload.Spec.Traits.HostPaths, want) {
+		t.Errorf("postgres hostPaths %+v, want %+v", pg.Workload.Spec.Traits.HostPaths, want)
+	}
+	if cache.Workload.Spec.Image != "redis:7.2-alpine" {
+		t.Errorf("cache image %q: want the version of its env_file", cache.Workload.Spec.Image)
+	}
+	if want := []v1alpha1.HostPath{{Path: "./services/cache/redis.conf", ReadOnly: true, InProject: true}}; !reflect.DeepEqual(cache.Workload.Spec.Traits.HostPaths, want) {
+		t.Errorf("cache hostPaths %+v, want %+v (relative to its project_directory)", cache.Workload.Spec.Traits.HostPaths, want)
+	}
+	if len(set.Items) != 3 {
+		t.Errorf("got %d items, want 3", len(set.Items))
+	}
+}
+
+func TestIncludeErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "loop", "compose.yaml"), "include: [../compose.yaml]\nservices:\n  looped: {image: x}\n")
+	writeFile(t, filepath.Join(dir, "dup.yaml"), "services:\n  web: {image: other}\n")
+	writeFile(t, filepath.Join(dir, "parts", "a.yaml"), "services:\n  part:\n    image: part:1\n    environment: {A: a, B: a}\n")
+	writeFile(t, filepath.Join(dir, "parts", "b.yaml"), "services:\n  part:\n    environment: {B: b}\n    privileged: true\n")
+	file := filepath.Join(dir, "compose.yaml")
+	writeFile(t, file, `include:
+  - missing/compose.yaml
+  - path: [parts/a.yaml, parts/b.yaml]
+  - loop/compose.yaml
+  - dup.yaml
+  - path: parts/a.yaml
+    env_file: [missing.env]
+  - {project_directory: x}
+services:
+  web:
+    image: web
+`)
+	set, errs := importFile(t, file, Options{})
+	want := []struct {
+		file string
+		line int
+		msg  string
+	}{
+		{file, 2, "include[0]: the included file " + filepath.Join(dir, "missing", "compose.yaml") + ": no such file or directory"},
+		{filepath.Join(dir, "loop", "compose.yaml"), 1, "include makes a cycle"},
+		{filepath.Join(dir, "dup.yaml"), 2, `services.web: the service "web" is defined in ` + file + " already"},
+		{file, 6, "include[4]: environment file " + filepath.Join(dir, "missing.env") + ": no such file or directory"},
+		{file, 8, "include[5].path: the include names no file"},
+		{filepath.Join(dir, "parts", "a.yaml"), 2, `services.part: the service "part" is defined in ` + filepath.Join(dir, "parts", "a.yaml") + " already"},
+	}
+	for _, w := range want {
+		if !hasError(errs, w.file, w.line, w.msg) {
+			t.Errorf("no error at %s:%d with %q", w.file, w.line, w.msg)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(errs), len(want), errs)
+	}
+	// The two files of one include merge: part is privileged, with B from the second file.
+	for _, it := range set.Items {
+		if w := it.Workload; w.Metadata.Name == "part" {
+			if !w.Spec.Traits.Privileged || w.Spec.Image != "part:1" || !reflect.DeepEqual(w.Spec.Env, map[string]string{"A": "a", "B": "b"}) {
+				t.Errorf("merged part: %+v", w.Spec)
+			}
+			return
+		}
+	}
+	t.Errorf("no service part in %d items", len(set.Items))
+}

@@ -33,6 +33,14 @@ type reader struct {
 	service string
 	// bindVolumes are the project's top-level volumes that bind a host directory, by name.
 	bindVolumes map[string]*bindVolume
+	// files are the project's files besides the main document.
+	files []*composeFile
+	// merged holds each service's definition with its extends chain merged in; chain is the
+	// chain being resolved, to find cycles.
+	merged map[svcKey]*yaml.Node
+	chain  []svcKey
+	// reported holds the problems reported, as text.
+	reported map[string]bool
 }
 
 // value is one interpolated scalar and which of its problems were reported.
@@ -43,7 +51,8 @@ type value struct {
 
 func newReader(main *source, line int) *reader {
 	return &reader{main: main, line: max(line, 1), left: maxNodes,
-		owner: map[*yaml.Node]*source{}, done: map[*yaml.Node]*value{}, bindVolumes: map[string]*bindVolume{}}
+		owner: map[*yaml.Node]*source{}, done: map[*yaml.Node]*value{}, bindVolumes: map[string]*bindVolume{},
+		merged: map[svcKey]*yaml.Node{}, reported: map[string]bool{}}
 }
 
 // sourceOf returns the file node n belongs to.
@@ -54,14 +63,21 @@ func (r *reader) sourceOf(n *yaml.Node) *source {
 	return r.main
 }
 
-// errorf records an error at node n (or at the document when n has no position).
+// errorf records an error at node n (or at the document when n has no position). A value
+// read twice (a base service merged into two others) reports its problems once.
 func (r *reader) errorf(n *yaml.Node, p *field.Path, hint, format string, args ...any) {
-	r.errs = append(r.errs, r.problem(n, p, hint, format, args...))
+	if e := r.problem(n, p, hint, format, args...); !r.reported[e.Error()] {
+		r.reported[e.Error()] = true
+		r.errs = append(r.errs, e)
+	}
 }
 
 // warnf records a warning at node n: a problem that does not keep the service out.
 func (r *reader) warnf(n *yaml.Node, p *field.Path, hint, format string, args ...any) {
-	r.warns = append(r.warns, r.problem(n, p, hint, format, args...))
+	if e := r.problem(n, p, hint, format, args...); !r.reported[e.Error()] {
+		r.reported[e.Error()] = true
+		r.warns = append(r.warns, e)
+	}
 }
 
 func (r *reader) problem(n *yaml.Node, p *field.Path, hint, format string, args ...any) *diag.Error {
@@ -80,6 +96,9 @@ func (r *reader) problem(n *yaml.Node, p *field.Path, hint, format string, args 
 // an empty string, which is an error in a field that bears on isolation (see isolating) and
 // a warning elsewhere. ok is false after an error: the field is left out.
 func (r *reader) text(n *yaml.Node, p *field.Path) (string, bool) {
+	if !strings.Contains(n.Value, "$") {
+		return n.Value, true
+	}
 	return r.textStrict(n, p, r.isolating(p))
 }
 
