@@ -14,6 +14,8 @@ import (
 // item points into the file, and every error names the file and a line.
 func FuzzImport(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.yaml")
+	projects, _ := filepath.Glob("testdata/projects/*/compose.yaml")
+	seeds = append(seeds, projects...)
 	for _, s := range seeds {
 		if data, err := os.ReadFile(s); err == nil {
 			f.Add(data)

@@ -35,6 +35,10 @@ var (
 func (r *reader) mergeNodes(base, over *yaml.Node, key string, p *field.Path) *yaml.Node {
 	rb, ro := r.resolve(base), r.resolve(over)
 	switch {
+	case ro != nil && ro.Tag == "!reset":
+		return r.made(yaml.ScalarNode, "!!null", "", ro) // the base's value is removed
+	case ro != nil && ro.Tag == "!override":
+		return over
 	case rb == nil || isNull(rb):
 		return over
 	case ro == nil:

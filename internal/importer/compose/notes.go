@@ -40,7 +40,6 @@ var unexpressed = map[string]string{
 	"links":               "links are not carried over: workloads of a segment reach each other by name",
 	"external_links":      "external_links are not carried over: workloads of a segment reach each other by name",
 	"volumes_from":        "volumes_from is not carried over: mount the same named volumes in both services",
-	"env_file":            "env_file is not carried over: copy its variables into environment",
 	"extra_hosts":         "extra_hosts are not carried over: give the names DNS records, or add them to the image's /etc/hosts",
 	"dns":                 "dns servers are not carried over: workloads use strata's resolver",
 	"dns_search":          "dns_search is not carried over: workloads use strata's resolver",

@@ -297,3 +297,63 @@ services:
 	}
 	t.Errorf("no service part in %d items", len(set.Items))
 }
+
+// TestServiceEnvFile: env_file values are the service's environment, later files winning and
+// environment winning over them all; a missing file is an error unless required is false.
+func TestServiceEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "config", "common.env"), "# shared\nLOG_LEVEL=info\nDB_HOST=db\nGREETING=\"hello ${USER_NAME:-world}\"\n")
+	writeFile(t, filepath.Join(dir, "config", "web.env"), "LOG_LEVEL=debug\nPORT=8080\n")
+	writeFile(t, filepath.Join(dir, "config", "raw.env"), "TEMPLATE=\"${NOT_EXPANDED}\" # kept\n")
+	file := filepath.Join(dir, "compose.yaml")
+	writeFile(t, file, `services:
+  web:
+    image: web
+    env_file:
+      - config/common.env
+      - path: config/web.env
+      - path: config/optional.env
+        required: false
+      - path: config/raw.env
+        format: raw
+    environment:
+      PORT: "9090"
+  worker:
+    image: worker
+    env_file: config/missing.env
+`)
+	set, errs := importFile(t, file, Options{Environ: []string{"USER_NAME=dev"}})
+	if len(errs) != 1 || !hasError(errs, file, 15, "env_file "+filepath.Join(dir, "config", "missing.env")+": no such file or directory") {
+		t.Errorf("errors:\n%v\nwant one, for the missing file at line 15", errs)
+	}
+	want := map[string]string{"LOG_LEVEL": "debug", "DB_HOST": "db", "GREETING": "hello dev", "PORT": "9090",
+		"TEMPLATE": `"${NOT_EXPANDED}" # kept`}
+	if got := set.Items[0].Workload.Spec.Env; !reflect.DeepEqual(got, want) {
+		t.Errorf("env %q\nwant %q", got, want)
+	}
+}
+
+// TestExtendsResetOverride: !reset removes what the base sets, !override replaces a list
+// instead of appending to it.
+func TestExtendsResetOverride(t *testing.T) {
+	set, errs := importYAML(t, `services:
+  base:
+    image: base
+    privileged: true
+    ports: ["8080:80"]
+    cap_add: [NET_ADMIN]
+  child:
+    extends: base
+    privileged: !reset null
+    ports: !override ["9090:90"]
+    cap_add: [SYS_TIME]
+`)
+	if len(errs) > 0 || len(set.Items) != 2 {
+		t.Fatalf("%d items, errors:\n%v", len(set.Items), errs)
+	}
+	w := set.Items[1].Workload
+	if w.Spec.Traits.Privileged || len(w.Spec.Ports) != 1 || w.Spec.Ports[0].Port != 90 ||
+		!reflect.DeepEqual(w.Spec.Traits.Capabilities, []string{"NET_ADMIN", "SYS_TIME"}) {
+		t.Errorf("child: privileged %v ports %+v capabilities %v", w.Spec.Traits.Privileged, w.Spec.Ports, w.Spec.Traits.Capabilities)
+	}
+}

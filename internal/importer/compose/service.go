@@ -2,6 +2,8 @@ package compose
 
 import (
 	"cmp"
+	"errors"
+	"io/fs"
 	"math"
 	"slices"
 	"strconv"
@@ -198,15 +200,114 @@ func (b *builder) command() {
 	}
 }
 
-// environment reads environment as a mapping or a list of K=V.
+// environment reads env_file (files of VAR=value lines, the later winning) and then
+// environment (a mapping or a list of K=V), which wins over the files.
 func (b *builder) environment() {
-	n, p := b.get("environment")
-	for _, kv := range b.r.pairs(n, p) {
+	set := func(k, v string) {
 		if b.w.Spec.Env == nil {
 			b.w.Spec.Env = map[string]string{}
 		}
-		b.w.Spec.Env[kv.key] = kv.value
+		b.w.Spec.Env[k] = v
 	}
+	for _, f := range b.envFiles() {
+		set(f.key, f.value)
+	}
+	n, p := b.get("environment")
+	for _, kv := range b.r.pairs(n, p) {
+		set(kv.key, kv.value)
+	}
+}
+
+// envFiles reads env_file: a path or a list of paths or of {path, required, format}, each
+// relative to the directory of the file that names it. A missing file is an error unless
+// required is false; format raw takes values as written, without quotes or interpolation.
+func (b *builder) envFiles() []pair {
+	n, p := b.get("env_file")
+	rn := b.r.resolve(n)
+	if isNull(rn) {
+		return nil
+	}
+	items := []*yaml.Node{rn}
+	if rn.Kind == yaml.SequenceNode {
+		items = rn.Content
+	}
+	var out []pair
+	for i, item := range items {
+		ip := p
+		if rn.Kind == yaml.SequenceNode {
+			ip = p.Index(i)
+		}
+		item = b.r.resolve(item)
+		if isNull(item) {
+			continue
+		}
+		name, at, required, raw := "", item, true, false
+		switch item.Kind {
+		case yaml.ScalarNode:
+			name, _ = b.r.str(item, ip)
+		case yaml.MappingNode:
+			f, _ := b.r.mapping(item, ip)
+			name, _ = b.r.str(f.get("path"), ip.Child("path"))
+			if rq := f.get("required"); rq != nil {
+				if v, ok := b.r.boolean(rq, ip.Child("required")); ok {
+					required = v
+				}
+			}
+			format, _ := b.r.str(f.get("format"), ip.Child("format"))
+			raw = format == "raw"
+		default:
+			b.r.errorf(item, ip, "write a path, or a mapping with path and required", "expected a string or a mapping, got %s", describe(item))
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		src := b.r.sourceOf(at)
+		path := relative(src.dir, name)
+		data, err := readFile(path)
+		if err != nil {
+			if required || !errors.Is(err, fs.ErrNotExist) {
+				b.r.errorf(at, ip, "check the path, or set required: false", "env_file %s: %v", path, pathless(err))
+			}
+			continue
+		}
+		vars := map[string]string{}
+		if raw {
+			vars = rawEnvFile(string(data))
+		} else {
+			for _, prob := range parseEnvFile(string(data), src.env, vars) {
+				if prob.warning {
+					b.r.warns = append(b.r.warns, envError(path, prob))
+				} else {
+					b.r.errs = append(b.r.errs, envError(path, prob))
+				}
+			}
+		}
+		keys := make([]string, 0, len(vars))
+		for k := range vars {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			out = append(out, pair{key: k, value: vars[k], node: at})
+		}
+	}
+	return out
+}
+
+// rawEnvFile reads VAR=value lines as written: no quotes, escapes or interpolation; # lines
+// and blank lines are skipped.
+func rawEnvFile(data string) map[string]string {
+	vars := map[string]string{}
+	for _, line := range strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n") {
+		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) != "" {
+			vars[strings.TrimSpace(k)] = v
+		}
+	}
+	return vars
 }
 
 // restart reads restart, or else deploy.restart_policy.condition.
