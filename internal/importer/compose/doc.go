@@ -1,6 +1,23 @@
-// Package compose imports compose files (the compose specification's top-level services
-// mapping) as strata Workloads, one per service, with traits inferred from what each service
-// asks of its host. Every item keeps its file and the line of its service's key.
+// Package compose imports compose projects (the compose specification's services, with the
+// files they extend and include and the project's variables) as strata Workloads, one per
+// service, with traits inferred from what each service asks of its host. Every item keeps the
+// file and the line of its service's key.
+//
+// A project is its main file, named by the caller (relative paths in a file start from that
+// file's directory; the main file's directory is the project directory), and:
+//
+//   - extends: a service NAME, or {service, file} with file relative to the extending file,
+//     resolved first, chains included, with the specification's merge rules (see
+//     mergeNodes): mappings merged key by key with the extending service winning, environment,
+//     labels and sysctls merged by variable in either syntax, volumes and devices by target
+//     path, cap_add, ports, security_opt and the like appended without duplicates, command,
+//     entrypoint and healthcheck.test replaced, scalars replaced; !reset and !override as in
+//     the specification. A cycle is an error naming the chain; so are a missing file or service.
+//   - include: a path, or {path (one or a list merged in order), project_directory, env_file},
+//     relative to the including file. The included services join the project; an included file
+//     has its own project directory and variables (its env_file, else the .env of its project
+//     directory), which the including project's variables override. A missing file is an error
+//     at the include; so are include cycles and a service defined twice.
 //
 // What is read, and how it maps:
 //
@@ -9,8 +26,9 @@
 //     the original is kept in the item's Source.Name when it changed. The top-level name:
 //     (the project) goes to the annotation strata.dev/compose-project.
 //   - image, command and entrypoint (a string is split like a shell would; with an entrypoint,
-//     the command is the entrypoint followed by the command), environment (a mapping or a
-//     list of K=V; a bare K is empty). A service built from source (build: without image:)
+//     the command is the entrypoint followed by the command), env_file (paths, or {path,
+//     required, format: raw}; later files win) and environment (a mapping or a list of K=V;
+//     a bare K is empty), which wins over env_file. A service built from source (build: without image:)
 //     has no image strata can know: spec.image stays empty, the build context is noted in the
 //     annotation strata.dev/build-context (for every service with build:).
 //   - privileged, cap_add (CAP_ prefix removed, upper case), devices, and network_mode, pid,
