@@ -55,6 +55,7 @@ func TestTraits(t *testing.T) {
 			defaultTraits(paths(v1alpha1.HostPath{Path: "./nginx.conf", ReadOnly: true, InProject: true}))},
 		{"project directory", "image: nginx\nvolumes: [\".:/src\"]", defaultTraits(paths(v1alpha1.HostPath{Path: ".", InProject: true}))},
 		{"home bind", "image: nginx\nvolumes: [\"~/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
+		{"another user's home", "image: nginx\nvolumes: [\"~www/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
 		{"docker socket", "image: portainer\nvolumes: [/var/run/docker.sock:/var/run/docker.sock]",
 			defaultTraits(paths(v1alpha1.HostPath{Path: "/var/run/docker.sock"}))},
 		{"interpolated bind", "image: nginx\nvolumes: [\"${DATA_DIR:-/srv}/html:/html\"]", defaultTraits(paths(v1alpha1.HostPath{Path: "/srv/html"}))},

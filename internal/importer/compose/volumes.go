@@ -165,6 +165,9 @@ func (r *reader) placeHostPath(src string, at *yaml.Node) (v1alpha1.HostPath, bo
 		return v1alpha1.HostPath{}, false
 	}
 	s := r.sourceOf(at)
+	if strings.HasPrefix(src, "~") && src != "~" && !strings.HasPrefix(src, "~/") {
+		return v1alpha1.HostPath{}, false // ~user: another user's home
+	}
 	if src == "~" || strings.HasPrefix(src, "~/") {
 		home, ok := s.env.lookup("HOME")
 		if !ok || !path.IsAbs(home) {

@@ -502,8 +502,11 @@ func (r *reader) pairs(n *yaml.Node, p *field.Path) []pair {
 				continue
 			}
 			// The key as written tells whether the item bears on isolation (a strata label).
-			raw, _, _ := strings.Cut(s.Value, "=")
-			text, ok := r.textStrict(s, p.Index(i), r.isolating(p.Index(i)) || r.isolating(p.Key(raw)))
+			text, ok := s.Value, true
+			if strings.Contains(s.Value, "$") {
+				raw, _, _ := strings.Cut(s.Value, "=")
+				text, ok = r.textStrict(s, p.Index(i), r.isolating(p.Index(i)) || r.isolating(p.Key(raw)))
+			}
 			if !ok {
 				continue
 			}
