@@ -101,6 +101,7 @@ func Import(doc load.Document, opts Options) (inventory.Set, diag.List) {
 	}
 	names := serviceNames(services)
 	for i, ref := range refs {
+		failed := r.failed
 		def := ref.node
 		if def == nil {
 			def = r.resolved(ref.cf, ref.e)
@@ -108,6 +109,7 @@ func Import(doc load.Document, opts Options) (inventory.Set, diag.List) {
 		sp := servicesPath.Child(ref.e.key)
 		r.service = sp.String() + "."
 		b := newBuilder(r, p, entry{key: ref.e.key, k: ref.e.k, v: def}, names[i], sp)
+		b.failed = failed // extends counts too
 		b.build()
 		if item, ok := b.finish(); ok {
 			set.Items = append(set.Items, item)

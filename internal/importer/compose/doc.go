@@ -90,9 +90,10 @@
 // set becomes an empty string: in a value that bears on isolation (image, privileged, cap_add,
 // network_mode, pid, ipc, userns_mode, uts, cgroup, volumes, devices, security_opt, sysctls,
 // runtime, platform, extends, strata.dev/ labels, top-level volumes and include) that is an
-// error and the value is left out; elsewhere it is a warning (inventory.Set.Warnings), and an
-// interval, number or size left empty keeps its default. Values no service reads are
-// interpolated too, so that their errors are reported as compose would report them.
+// error; elsewhere it is a warning (inventory.Set.Warnings), and an interval, number or size
+// left empty keeps its default. A service with a value that has an interpolation error is
+// left out (compose would not run it either) rather than assessed without that value. Values
+// no service reads are interpolated too, so that their errors are reported as compose would.
 //
 // The keys that are read must have the right shape (a list where a list is expected, a
 // number where a number is); otherwise the error names the file, line, column and key path,

@@ -201,6 +201,16 @@ func TestInterpolationErrors(t *testing.T) {
 	if len(set.Warnings) != len(wantWarnings) {
 		t.Errorf("got %d warnings, want %d:\n%v", len(set.Warnings), len(wantWarnings), set.Warnings)
 	}
+	// Both services have a value that cannot be interpolated: neither is imported.
+	if len(set.Items) != 0 {
+		t.Errorf("got %d items, want none", len(set.Items))
+	}
+	// Without the errors, both are.
+	set, errs = importFile(t, file, Options{Environ: []string{"REGISTRY=registry.example", "TAG=1", "API_PRIVILEGED=false", "API_NETWORK=bridge",
+		"EXTRA_CAP=NET_BIND_SERVICE", "DATA_ROOT=/srv", "API_TRUST=internal", "TENANT=shop"}})
+	if len(set.Items) != 1 || len(errs) != 1 || !hasError(errs, file, 15, "BROKEN") {
+		t.Errorf("with the variables set: %d items, errors:\n%v", len(set.Items), errs)
+	}
 }
 
 // hasError reports whether l holds a problem in file at line (any line when 0) whose text

@@ -35,6 +35,7 @@ type builder struct {
 	seen   map[string]bool
 	portAt map[string]int
 	notes  []inventory.Note
+	failed int // r.failed when the service started
 }
 
 // origin is a compose value: its node and key path.
@@ -53,6 +54,7 @@ func newBuilder(r *reader, proj *project, e entry, name string, p *field.Path) *
 	}
 	b.f, _ = r.mapping(e.v, p)
 	b.dep, _ = r.mapping(b.f.get("deploy"), p.Child("deploy"))
+	b.failed = r.failed
 	b.w.Metadata.Name = name
 	return b
 }
@@ -112,6 +114,11 @@ func (b *builder) build() {
 // reported and left out.
 func (b *builder) finish() (inventory.Item, bool) {
 	w := &b.w
+	if b.r.failed > b.failed {
+		// A value could not be interpolated (its error is reported): the service is left
+		// out rather than assessed without it.
+		return inventory.Item{}, false
+	}
 	if b.proj.name != "" {
 		b.annotate(AnnotationProject, b.proj.name)
 	}

@@ -41,6 +41,9 @@ type reader struct {
 	chain  []svcKey
 	// reported holds the problems reported, as text.
 	reported map[string]bool
+	// failed counts the values that could not be interpolated: a service with one is left
+	// out, as compose would not run it either.
+	failed int
 }
 
 // value is one interpolated scalar and which of its problems were reported.
@@ -102,7 +105,8 @@ func (r *reader) text(n *yaml.Node, p *field.Path) (string, bool) {
 	return r.textStrict(n, p, r.isolating(p))
 }
 
-// textStrict is text with the choice between error and warning made by the caller.
+// textStrict is text with the choice between error and warning made by the caller. Every
+// value it cannot interpolate counts in r.failed.
 func (r *reader) textStrict(n *yaml.Node, p *field.Path, strict bool) (string, bool) {
 	if !strings.Contains(n.Value, "$") {
 		return n.Value, true
@@ -118,6 +122,7 @@ func (r *reader) textStrict(n *yaml.Node, p *field.Path, strict bool) (string, b
 			v.reported = true
 			r.errorf(n, p, v.err.hint, "%s", v.err.msg)
 		}
+		r.failed++
 		return "", false
 	case len(v.unset) == 0:
 		return v.value, true
@@ -127,6 +132,7 @@ func (r *reader) textStrict(n *yaml.Node, p *field.Path, strict bool) (string, b
 			r.errorf(n, p, "set it in the environment or in the project's .env file, or give a default with ${NAME:-value}",
 				"variable %s is not set, and this field decides how the service is isolated", strings.Join(v.unset, ", "))
 		}
+		r.failed++
 		return "", false
 	}
 	if !v.reported {
