@@ -39,7 +39,6 @@ func File(name string, data []byte) (inventory.Set, diag.List) {
 
 // FileWith imports one input as opts say.
 func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List) {
-	_ = opts // read by the compose and VMware importers
 	if rvtools.Detect(data) {
 		return rvtools.Import(name, data)
 	}
@@ -67,7 +66,7 @@ func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List)
 		case kube.IsKubernetes(doc):
 			kdoc = append(kdoc, doc)
 		case compose.Detect(doc):
-			cs, cerrs := compose.Import(doc)
+			cs, cerrs := compose.Import(doc, compose.Options{Environ: os.Environ(), EnvFiles: opts.EnvFiles})
 			set.Add(cs)
 			errs = append(errs, cerrs...)
 		default:

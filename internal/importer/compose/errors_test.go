@@ -173,7 +173,7 @@ services:
 apiVersion: v1
 kind: Pod
 services: {}
-`, []string{`compose.yaml:2:1: the document is not a compose file (a compose file is a mapping with a services: mapping and no apiVersion or kind)`}, 0},
+`, []string{`compose.yaml:2:1: the document is not a compose file (a compose file is a mapping with a services: mapping (or an include: list) and no apiVersion or kind)`}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

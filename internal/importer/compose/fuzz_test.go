@@ -14,6 +14,8 @@ import (
 // item points into the file, and every error names the file and a line.
 func FuzzImport(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.yaml")
+	projects, _ := filepath.Glob("testdata/projects/*/compose.yaml")
+	seeds = append(seeds, projects...)
 	for _, s := range seeds {
 		if data, err := os.ReadFile(s); err == nil {
 			f.Add(data)
@@ -29,6 +31,12 @@ func FuzzImport(f *testing.F) {
 		"services: {a: {ports: [\"1-100:1-100\", \"1-100:1-100/udp\"], healthcheck: {test: [CMD, curl, \"http://localhost:0/\"]}}}",
 		"services: {a: {volumes: [\"a:/x\", \"a:/x\", \"b:/x/\"]}}",
 		"services: {a: {command: '${A:-${B:-\"}}'}}",
+		"services:\n  a: {image: x, extends: b}\n  b: {extends: {service: a}, privileged: true}\n",
+		"services:\n  a: {extends: {file: fuzz.yaml, service: a}}\n",
+		"include: [missing.yaml, {path: [x.yaml, y.yaml], env_file: .env, project_directory: sub}]\nservices: {a: {image: x}}\n",
+		"services:\n  a:\n    image: ${IMG:?no image}\n    environment: [\"A=${B:+${C-x}}\", \"D=$$E\"]\n    volumes: [\"${V}:/v\", \"~/x:/x:ro\", \"./c:/c:ro,z\"]\n",
+		"services:\n  a:\n    image: x\n    security_opt: [\"seccomp:unconfined\", apparmor=unconfined, \"no-new-privileges:false\"]\n    userns_mode: host\n    uts: host\n    cgroup: host\n",
+		"services:\n  base: {image: x, environment: [A=1], volumes: [\"./a:/a\"], cap_add: [X]}\n  c: {extends: base, environment: {B: 2}, volumes: [\"./b:/a\"], cap_add: [X, Y]}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -37,7 +45,7 @@ func FuzzImport(f *testing.F) {
 		docs, _ := load.Documents(file, data)
 		for _, doc := range docs {
 			compose := Detect(doc)
-			set, errs := Import(doc)
+			set, errs := Import(doc, Options{})
 			if !compose && (len(set.Items) > 0 || len(errs) == 0) {
 				t.Fatalf("a document that is not compose gave %d items and %d errors", len(set.Items), len(errs))
 			}
@@ -55,15 +63,20 @@ func FuzzImport(f *testing.F) {
 				}
 				names[w.Metadata.Name] = true
 				s := it.Source
-				if s.File != file || s.Line < 1 || s.Format != v1alpha1.FormatCompose || s.Kind != SourceKind {
+				if s.File == "" || s.Line < 1 || s.Format != v1alpha1.FormatCompose || s.Kind != SourceKind {
 					t.Fatalf("bad source %+v", s)
 				}
 				if s.Name == w.Metadata.Name {
 					t.Fatalf("source name %q is kept although it did not change", s.Name)
 				}
+				for _, n := range it.Notes {
+					if n.Line < 0 || n.Message == "" {
+						t.Fatalf("bad note %+v", n)
+					}
+				}
 			}
-			for _, e := range errs {
-				if e.File != file || e.Line < 1 || e.Msg == "" {
+			for _, e := range append(errs, set.Warnings...) {
+				if e.File == "" || e.Line < 1 || e.Msg == "" {
 					t.Fatalf("error without file, line or message: %#v", e)
 				}
 			}

@@ -31,7 +31,7 @@ func TestGolden(t *testing.T) {
 				if !Detect(doc) {
 					t.Fatalf("document %d is not detected as compose", doc.Index)
 				}
-				s, derrs := Import(doc)
+				s, derrs := Import(doc, Options{})
 				set.Add(s)
 				errs = append(errs, derrs...)
 			}

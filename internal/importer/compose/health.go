@@ -36,7 +36,7 @@ func (b *builder) health() {
 	switch {
 	case isNull(tn):
 	case tn.Kind == yaml.ScalarNode:
-		if cmd := interpolate(tn.Value); strings.TrimSpace(cmd) != "" {
+		if cmd, ok := b.r.text(tn, tp); ok && strings.TrimSpace(cmd) != "" {
 			h.Exec = &v1alpha1.ExecProbe{Command: []string{"/bin/sh", "-c", cmd}}
 		}
 	case tn.Kind == yaml.SequenceNode:
@@ -65,9 +65,10 @@ func (b *builder) health() {
 	}
 	ip := p.Child("interval")
 	if s, at := b.r.strAt(hc.get("interval"), ip); at != nil {
+		// Empty, as an unset variable leaves it (with a warning), is the default interval.
 		if secs, ok := seconds(s); ok {
 			h.IntervalSeconds = secs
-		} else {
+		} else if strings.TrimSpace(s) != "" {
 			b.r.errorf(at, ip, "write a duration such as 10s or 1m30s", "invalid interval %q", s)
 		}
 	}

@@ -19,7 +19,7 @@ func importYAML(t *testing.T, text string) (inventory.Set, diag.List) {
 	if len(errs) > 0 || len(docs) != 1 {
 		t.Fatalf("load.Documents: %d documents, errors %v", len(docs), errs)
 	}
-	return Import(docs[0])
+	return Import(docs[0], Options{})
 }
 
 // service imports a compose file with one service, whose body is given indented by four

@@ -13,6 +13,9 @@ import (
 // LabelIsolation is the compose label that sets spec.isolation.
 const LabelIsolation = "strata.dev/isolation"
 
+// labelPrefix starts the labels strata reads.
+const labelPrefix = "strata.dev/"
+
 // strataLabels are the labels of strata's own prefix that a service may carry.
 var strataLabels = []string{
 	v1alpha1.AnnotationTrust, v1alpha1.AnnotationData, v1alpha1.AnnotationTenancy,
@@ -31,7 +34,7 @@ func (b *builder) labels() {
 
 func (b *builder) labelPairs(pairs []pair, p *field.Path, seen map[string]string) {
 	for _, kv := range pairs {
-		if !strings.HasPrefix(kv.key, "strata.dev/") {
+		if !strings.HasPrefix(kv.key, labelPrefix) {
 			continue
 		}
 		lp := p.Key(kv.key)

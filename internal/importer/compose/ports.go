@@ -30,7 +30,11 @@ func (b *builder) ports() {
 		switch {
 		case isNull(v):
 		case v.Kind == yaml.ScalarNode:
-			ports, err := parsePorts(interpolate(v.Value))
+			text, ok := b.r.text(v, ip)
+			if !ok {
+				continue
+			}
+			ports, err := parsePorts(text)
 			if err != nil {
 				b.r.errorf(v, ip, portHint, "%v", err)
 				continue
@@ -52,7 +56,11 @@ func (b *builder) ports() {
 		if v == nil {
 			continue
 		}
-		ports, err := parseExpose(interpolate(v.Value))
+		text, ok := b.r.text(v, ip)
+		if !ok {
+			continue
+		}
+		ports, err := parseExpose(text)
 		if err != nil {
 			b.r.errorf(v, ip, exposeHint, "%v", err)
 			continue

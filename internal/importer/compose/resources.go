@@ -83,7 +83,14 @@ func (b *builder) quantity(o origin, parse func(string) (resource.Quantity, erro
 	if s == nil {
 		return resource.Quantity{}, false
 	}
-	q, err := parse(strings.TrimSpace(interpolate(s.Value)))
+	text, ok := b.r.text(s, o.p)
+	if !ok {
+		return resource.Quantity{}, false
+	}
+	if strings.TrimSpace(text) == "" && strings.Contains(s.Value, "$") {
+		return resource.Quantity{}, false // an unset variable left it empty, with a warning
+	}
+	q, err := parse(strings.TrimSpace(text))
 	if err != nil {
 		b.r.errorf(s, o.p, hint, "%v", err)
 		return resource.Quantity{}, false

@@ -1,6 +1,11 @@
 package compose
 
 import (
+	"cmp"
+	"errors"
+	"io/fs"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +34,8 @@ type builder struct {
 	// in linear time; portAt maps port/protocol to its index in spec.ports.
 	seen   map[string]bool
 	portAt map[string]int
+	notes  []inventory.Note
+	failed int // r.failed when the service started
 }
 
 // origin is a compose value: its node and key path.
@@ -47,6 +54,7 @@ func newBuilder(r *reader, proj *project, e entry, name string, p *field.Path) *
 	}
 	b.f, _ = r.mapping(e.v, p)
 	b.dep, _ = r.mapping(b.f.get("deploy"), p.Child("deploy"))
+	b.failed = r.failed
 	b.w.Metadata.Name = name
 	return b
 }
@@ -98,17 +106,24 @@ func (b *builder) build() {
 	b.ports()
 	b.health()
 	b.labels()
+	b.networks()
+	b.unexpressedKeys()
 }
 
 // finish defaults and validates the workload. A workload that still does not validate is
 // reported and left out.
 func (b *builder) finish() (inventory.Item, bool) {
 	w := &b.w
+	if b.r.failed > b.failed {
+		// A value could not be interpolated (its error is reported): the service is left
+		// out rather than assessed without it.
+		return inventory.Item{}, false
+	}
 	if b.proj.name != "" {
 		b.annotate(AnnotationProject, b.proj.name)
 	}
 	for _, h := range []v1alpha1.HostAccess{v1alpha1.HostNetwork, v1alpha1.HostPID, v1alpha1.HostIPC,
-		v1alpha1.HostDevices, v1alpha1.HostPaths} {
+		v1alpha1.HostUser, v1alpha1.HostUTS, v1alpha1.HostCgroup, v1alpha1.HostDevices, v1alpha1.HostPaths} {
 		if b.host[h] {
 			w.Spec.Traits.HostAccess = append(w.Spec.Traits.HostAccess, h)
 		}
@@ -127,7 +142,19 @@ func (b *builder) finish() (inventory.Item, bool) {
 		}
 		return inventory.Item{}, false
 	}
-	return inventory.Item{Workload: *w, Source: sourceOf(b.r.file, b.key, w.Metadata.Name, b.original)}, true
+	// Notes in the order of the file; those placed in another file (line 0) last.
+	slices.SortStableFunc(b.notes, func(x, y inventory.Note) int {
+		return cmp.Compare(noteOrder(x), noteOrder(y))
+	})
+	return inventory.Item{Workload: *w, Source: sourceOf(b.r.sourceOf(b.key).file, b.key, w.Metadata.Name, b.original),
+		Notes: b.notes}, true
+}
+
+func noteOrder(n inventory.Note) int {
+	if n.Line == 0 {
+		return math.MaxInt
+	}
+	return n.Line
 }
 
 // image reads image and build.
@@ -145,7 +172,9 @@ func (b *builder) image() {
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		b.annotate(AnnotationBuildContext, interpolate(n.Value))
+		if s, ok := b.r.text(n, p); ok {
+			b.annotate(AnnotationBuildContext, s)
+		}
 	case yaml.MappingNode:
 		build, _ := b.r.mapping(n, p)
 		context := "."
@@ -156,6 +185,11 @@ func (b *builder) image() {
 	default:
 		b.r.errorf(n, p, "write the build context directory, or a mapping with context:",
 			"expected a string or a mapping, got %s", describe(n))
+		return
+	}
+	if b.w.Spec.Image == "" {
+		b.note(n, p, "the service is built from source (build context %s) and names no image: build it, push it to a registry strata pulls from, and set spec.image",
+			b.w.Metadata.Annotations[AnnotationBuildContext])
 	}
 }
 
@@ -173,15 +207,114 @@ func (b *builder) command() {
 	}
 }
 
-// environment reads environment as a mapping or a list of K=V.
+// environment reads env_file (files of VAR=value lines, the later winning) and then
+// environment (a mapping or a list of K=V), which wins over the files.
 func (b *builder) environment() {
-	n, p := b.get("environment")
-	for _, kv := range b.r.pairs(n, p) {
+	set := func(k, v string) {
 		if b.w.Spec.Env == nil {
 			b.w.Spec.Env = map[string]string{}
 		}
-		b.w.Spec.Env[kv.key] = kv.value
+		b.w.Spec.Env[k] = v
 	}
+	for _, f := range b.envFiles() {
+		set(f.key, f.value)
+	}
+	n, p := b.get("environment")
+	for _, kv := range b.r.pairs(n, p) {
+		set(kv.key, kv.value)
+	}
+}
+
+// envFiles reads env_file: a path or a list of paths or of {path, required, format}, each
+// relative to the directory of the file that names it. A missing file is an error unless
+// required is false; format raw takes values as written, without quotes or interpolation.
+func (b *builder) envFiles() []pair {
+	n, p := b.get("env_file")
+	rn := b.r.resolve(n)
+	if isNull(rn) {
+		return nil
+	}
+	items := []*yaml.Node{rn}
+	if rn.Kind == yaml.SequenceNode {
+		items = rn.Content
+	}
+	var out []pair
+	for i, item := range items {
+		ip := p
+		if rn.Kind == yaml.SequenceNode {
+			ip = p.Index(i)
+		}
+		item = b.r.resolve(item)
+		if isNull(item) {
+			continue
+		}
+		name, at, required, raw := "", item, true, false
+		switch item.Kind {
+		case yaml.ScalarNode:
+			name, _ = b.r.str(item, ip)
+		case yaml.MappingNode:
+			f, _ := b.r.mapping(item, ip)
+			name, _ = b.r.str(f.get("path"), ip.Child("path"))
+			if rq := f.get("required"); rq != nil {
+				if v, ok := b.r.boolean(rq, ip.Child("required")); ok {
+					required = v
+				}
+			}
+			format, _ := b.r.str(f.get("format"), ip.Child("format"))
+			raw = format == "raw"
+		default:
+			b.r.errorf(item, ip, "write a path, or a mapping with path and required", "expected a string or a mapping, got %s", describe(item))
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		src := b.r.sourceOf(at)
+		path := relative(src.dir, name)
+		data, err := readFile(path)
+		if err != nil {
+			if required || !errors.Is(err, fs.ErrNotExist) {
+				b.r.errorf(at, ip, "check the path, or set required: false", "env_file %s: %v", path, pathless(err))
+			}
+			continue
+		}
+		vars := map[string]string{}
+		if raw {
+			vars = rawEnvFile(string(data))
+		} else {
+			for _, prob := range parseEnvFile(string(data), src.env, vars) {
+				if prob.warning {
+					b.r.warns = append(b.r.warns, envError(path, prob))
+				} else {
+					b.r.errs = append(b.r.errs, envError(path, prob))
+				}
+			}
+		}
+		keys := make([]string, 0, len(vars))
+		for k := range vars {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			out = append(out, pair{key: k, value: vars[k], node: at})
+		}
+	}
+	return out
+}
+
+// rawEnvFile reads VAR=value lines as written: no quotes, escapes or interpolation; # lines
+// and blank lines are skipped.
+func rawEnvFile(data string) map[string]string {
+	vars := map[string]string{}
+	for _, line := range strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n") {
+		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) != "" {
+			vars[strings.TrimSpace(k)] = v
+		}
+	}
+	return vars
 }
 
 // restart reads restart, or else deploy.restart_policy.condition.

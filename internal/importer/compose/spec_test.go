@@ -40,7 +40,7 @@ func TestEnvironment(t *testing.T) {
 	}{
 		{"map", "environment:\n  A: x\n  B: 2\n  C: true\n  D:", map[string]string{"A": "x", "B": "2", "C": "true", "D": ""}},
 		{"list", "environment: [A=x, B=, C, D=a=b]", map[string]string{"A": "x", "B": "", "C": "", "D": "a=b"}},
-		{"interpolation", `environment: ["A=${X:-dflt}", "B=${Y}", "C=$$HOME"]`, map[string]string{"A": "dflt", "B": "${Y}", "C": "$HOME"}},
+		{"interpolation", `environment: ["A=${X:-dflt}", "B=${Y}", "C=$$HOME"]`, map[string]string{"A": "dflt", "B": "", "C": "$HOME"}},
 		{"none", "environment: {}", nil},
 	}
 	for _, tt := range tests {

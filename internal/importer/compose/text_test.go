@@ -7,36 +7,79 @@ import (
 )
 
 func TestInterpolate(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"plain", "plain"},
-		{"${VAR}", "${VAR}"},
-		{"$VAR", "$VAR"},
-		{"${VAR:-default}", "default"},
-		{"${VAR-default}", "default"},
-		{"${VAR:-}", ""},
-		{"a-${VAR:-b}-c", "a-b-c"},
-		{"${A:-${B:-deep}}", "deep"},
-		{"${A:-${B}}", "${B}"},
-		{"${VAR:?must be set}", "${VAR:?must be set}"},
-		{"${VAR:+alt}", "${VAR:+alt}"},
-		{"$$", "$"},
-		{"$${VAR:-x}", "${VAR:-x}"},
-		{"cost: 5$", "cost: 5$"},
-		{"${unclosed", "${unclosed"},
-		{"${}", "${}"},
-		{"${-x}", "${-x}"},
+	vars := map[string]string{"HOST": "db.internal", "EMPTY": "", "PORT": "5432", "NAME_2": "two"}
+	lookup := func(name string) (string, bool) { v, ok := vars[name]; return v, ok }
+	tests := []struct {
+		in, want string
+		unset    []string
+		err      string // part of the error message; empty for none
+	}{
+		{in: "plain", want: "plain"},
+		{in: "$HOST:$PORT", want: "db.internal:5432"},
+		{in: "${HOST}", want: "db.internal"},
+		{in: "x${NAME_2}y", want: "xtwoy"},
+		{in: "$HOST.example", want: "db.internal.example"},
+		{in: "${MISSING}", want: "", unset: []string{"MISSING"}},
+		{in: "$MISSING/$MISSING", want: "/", unset: []string{"MISSING"}},
+		{in: "${MISSING:-default}", want: "default"},
+		{in: "${EMPTY:-default}", want: "default"},
+		{in: "${MISSING-default}", want: "default"},
+		{in: "${EMPTY-default}", want: ""},
+		{in: "${HOST:-default}", want: "db.internal"},
+		{in: "${MISSING:-}", want: ""},
+		{in: "a-${MISSING:-b}-c", want: "a-b-c"},
+		{in: "${A:-${B:-deep}}", want: "deep"},
+		{in: "${A:-${HOST}}", want: "db.internal"},
+		{in: "${A:-${B}}", want: "", unset: []string{"B"}},
+		{in: "${HOST:-${B}}", want: "db.internal"},
+		{in: "${HOST:+alt}", want: "alt"},
+		{in: "${EMPTY:+alt}", want: ""},
+		{in: "${EMPTY+alt}", want: "alt"},
+		{in: "${MISSING+alt}", want: ""},
+		{in: "${HOST+$PORT}", want: "5432"},
+		{in: "${HOST:?must be set}", want: "db.internal"},
+		{in: "${EMPTY?must be set}", want: ""},
+		{in: "${MISSING:?set the database host}", err: "required variable MISSING is not set: set the database host"},
+		{in: "${EMPTY:?no empty host}", err: "required variable EMPTY is empty: no empty host"},
+		{in: "${MISSING?}", err: "required variable MISSING is not set"},
+		{in: "${MISSING?in ${HOST}}", err: "required variable MISSING is not set: in db.internal"},
+		{in: "$$", want: "$"},
+		{in: "$$HOST", want: "$HOST"},
+		{in: "$${HOST:-x}", want: "${HOST:-x}"},
+		{in: "${MISSING:-$$}", want: "$"},
+		{in: "cost: 5$", want: "cost: 5$"},
+		{in: "$1 and $ and $-", want: "$1 and $ and $-"},
+		{in: "${unclosed", err: "does not close it"},
+		{in: "${}", err: `invalid variable reference "${}"`},
+		{in: "${-x}", err: "invalid variable reference"},
+		{in: "${VAR/a/b}", err: "invalid variable reference"},
+		{in: "${VAR:}", err: "invalid variable reference"},
+		{in: "${VAR:=x}", err: "invalid variable reference"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			if got := interpolate(tt.in); got != tt.want {
-				t.Errorf("interpolate(%q) = %q, want %q", tt.in, got, tt.want)
+			got := interpolate(tt.in, lookup)
+			if tt.err != "" {
+				if got.err == nil || !strings.Contains(got.err.msg, tt.err) {
+					t.Fatalf("interpolate(%q) = %+v, want an error with %q", tt.in, got, tt.err)
+				}
+				return
+			}
+			if got.err != nil {
+				t.Fatalf("interpolate(%q): error %q", tt.in, got.err.msg)
+			}
+			if got.value != tt.want || !reflect.DeepEqual(got.unset, tt.unset) {
+				t.Errorf("interpolate(%q) = %q unset %q, want %q unset %q", tt.in, got.value, got.unset, tt.want, tt.unset)
 			}
 		})
 	}
-	// Defaults nested deeper than maxNesting are kept as written.
-	deep := strings.Repeat("${A:-", maxNesting+4) + "x" + strings.Repeat("}", maxNesting+4)
-	if got, want := interpolate(deep), strings.Repeat("${A:-", 4)+"x"+strings.Repeat("}", 4); got != want {
-		t.Errorf("interpolate(deep) = %q, want %q", got, want)
+	// References may nest maxNesting deep, not deeper.
+	nest := func(n int) string { return strings.Repeat("${A:-", n) + "x" + strings.Repeat("}", n) }
+	if got := interpolate(nest(maxNesting), lookup); got.err != nil || got.value != "x" {
+		t.Errorf("interpolate(%d deep) = %+v", maxNesting, got)
+	}
+	if got := interpolate(nest(maxNesting+2), lookup); got.err == nil {
+		t.Errorf("interpolate(%d deep) = %+v, want an error", maxNesting+2, got)
 	}
 }
 

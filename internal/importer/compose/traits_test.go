@@ -11,6 +11,12 @@ func TestTraits(t *testing.T) {
 	host := func(h ...v1alpha1.HostAccess) func(*v1alpha1.Traits) {
 		return func(tr *v1alpha1.Traits) { tr.HostAccess = h }
 	}
+	paths := func(hp ...v1alpha1.HostPath) func(*v1alpha1.Traits) {
+		return func(tr *v1alpha1.Traits) { tr.HostPaths = hp }
+	}
+	unconfined := func(u ...v1alpha1.Unconfinement) func(*v1alpha1.Traits) {
+		return func(tr *v1alpha1.Traits) { tr.Unconfined = u }
+	}
 	tests := []struct {
 		name string
 		body string
@@ -34,16 +40,39 @@ func TestTraits(t *testing.T) {
 		{"devices", "image: nginx\ndevices: [\"/dev/fuse:/dev/fuse\"]", defaultTraits(host(v1alpha1.HostDevices))},
 		{"devices long syntax", "image: nginx\ndevices:\n- source: /dev/sda\n  target: /dev/xvda", defaultTraits(host(v1alpha1.HostDevices))},
 		{"no devices", "image: nginx\ndevices: []", defaultTraits(nil)},
-		{"host order", "image: nginx\nvolumes: [\"/srv:/srv\"]\ndevices: [/dev/kvm]\nipc: host\npid: host\nnetwork_mode: host",
-			defaultTraits(host(v1alpha1.HostNetwork, v1alpha1.HostPID, v1alpha1.HostIPC, v1alpha1.HostDevices, v1alpha1.HostPaths))},
-		{"absolute bind", "image: nginx\nvolumes: [\"/srv/www:/usr/share/nginx/html:ro\"]", defaultTraits(host(v1alpha1.HostPaths))},
-		{"relative bind", "image: nginx\nvolumes: [\"./html:/usr/share/nginx/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
+		{"host order", "image: nginx\nvolumes: [\"C:\\\\data:/srv\"]\ndevices: [/dev/kvm]\nipc: host\npid: host\nnetwork_mode: host\nuts: host\ncgroup: host\nuserns_mode: host",
+			defaultTraits(host(v1alpha1.HostNetwork, v1alpha1.HostPID, v1alpha1.HostIPC, v1alpha1.HostUser, v1alpha1.HostUTS,
+				v1alpha1.HostCgroup, v1alpha1.HostDevices, v1alpha1.HostPaths))},
+		{"host user", "image: nginx\nuserns_mode: host", defaultTraits(host(v1alpha1.HostUser))},
+		{"host uts", "image: nginx\nuts: host", defaultTraits(host(v1alpha1.HostUTS))},
+		{"host cgroup", "image: nginx\ncgroup: host", defaultTraits(host(v1alpha1.HostCgroup))},
+		{"private cgroup", "image: nginx\ncgroup: private", defaultTraits(nil)},
+		{"absolute bind", "image: nginx\nvolumes: [\"/srv/www/:/usr/share/nginx/html:ro\"]",
+			defaultTraits(paths(v1alpha1.HostPath{Path: "/srv/www", ReadOnly: true}))},
+		{"relative bind", "image: nginx\nvolumes: [\"./html:/usr/share/nginx/html\"]",
+			defaultTraits(paths(v1alpha1.HostPath{Path: "./html", InProject: true}))},
+		{"read-only relative file", "image: nginx\nvolumes: [\"./conf/../nginx.conf:/etc/nginx/nginx.conf:ro,z\"]",
+			defaultTraits(paths(v1alpha1.HostPath{Path: "./nginx.conf", ReadOnly: true, InProject: true}))},
+		{"project directory", "image: nginx\nvolumes: [\".:/src\"]", defaultTraits(paths(v1alpha1.HostPath{Path: ".", InProject: true}))},
 		{"home bind", "image: nginx\nvolumes: [\"~/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
-		{"docker socket", "image: portainer\nvolumes: [/var/run/docker.sock:/var/run/docker.sock]", defaultTraits(host(v1alpha1.HostPaths))},
-		{"interpolated bind", "image: nginx\nvolumes: [\"${PWD}/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
+		{"another user's home", "image: nginx\nvolumes: [\"~www/html:/html\"]", defaultTraits(host(v1alpha1.HostPaths))},
+		{"docker socket", "image: portainer\nvolumes: [/var/run/docker.sock:/var/run/docker.sock]",
+			defaultTraits(paths(v1alpha1.HostPath{Path: "/var/run/docker.sock"}))},
+		{"interpolated bind", "image: nginx\nvolumes: [\"${DATA_DIR:-/srv}/html:/html\"]", defaultTraits(paths(v1alpha1.HostPath{Path: "/srv/html"}))},
+		{"the same bind twice", "image: nginx\nvolumes: [\"/srv:/a:ro\", \"/srv:/b:ro\", \"/srv:/c\"]",
+			defaultTraits(paths(v1alpha1.HostPath{Path: "/srv", ReadOnly: true}, v1alpha1.HostPath{Path: "/srv"}))},
+		{"windows pipe", "image: portainer\nvolumes:\n- type: npipe\n  source: \\\\.\\pipe\\docker_engine\n  target: \\\\.\\pipe\\docker_engine",
+			defaultTraits(host(v1alpha1.HostPaths))},
+		{"seccomp", "image: nginx\nsecurity_opt: [\"seccomp:unconfined\"]", defaultTraits(unconfined(v1alpha1.UnconfinedSeccomp))},
+		{"every unconfinement", "image: nginx\nsecurity_opt: [systempaths=unconfined, \"no-new-privileges:false\", apparmor=unconfined, seccomp=unconfined, \"apparmor:unconfined\"]",
+			defaultTraits(unconfined(v1alpha1.UnconfinedSeccomp, v1alpha1.UnconfinedAppArmor, v1alpha1.UnconfinedPrivilegeEscalation, v1alpha1.UnconfinedProcMount))},
+		{"confining options", "image: nginx\nsecurity_opt: [no-new-privileges, \"no-new-privileges:true\", \"seccomp:./profile.json\", \"label:type:svirt_apache_t\", apparmor=docker-default]",
+			defaultTraits(nil)},
 		{"named volume", "image: nginx\nvolumes: [\"html:/html\"]", defaultTraits(nil)},
 		{"anonymous volume", "image: nginx\nvolumes: [/var/cache]", defaultTraits(nil)},
-		{"long bind", "image: nginx\nvolumes:\n- type: bind\n  source: /etc/ssl\n  target: /ssl", defaultTraits(host(v1alpha1.HostPaths))},
+		{"long bind", "image: nginx\nvolumes:\n- type: bind\n  source: /etc/ssl\n  target: /ssl", defaultTraits(paths(v1alpha1.HostPath{Path: "/etc/ssl"}))},
+		{"long read-only bind", "image: nginx\nvolumes:\n- type: bind\n  source: ./certs\n  target: /ssl\n  read_only: true",
+			defaultTraits(paths(v1alpha1.HostPath{Path: "./certs", ReadOnly: true, InProject: true}))},
 		{"long volume", "image: nginx\nvolumes:\n- type: volume\n  source: html\n  target: /html", defaultTraits(nil)},
 		{"long tmpfs", "image: nginx\nvolumes:\n- type: tmpfs\n  target: /tmp", defaultTraits(nil)},
 		{"host-wide sysctl", "image: nginx\nsysctls:\n  vm.overcommit_memory: 1", defaultTraits(func(tr *v1alpha1.Traits) {
@@ -145,8 +174,8 @@ volumes:
 		t.Fatal(errs)
 	}
 	w := set.Items[0].Workload
-	if !reflect.DeepEqual(w.Spec.Traits.HostAccess, []v1alpha1.HostAccess{v1alpha1.HostPaths}) {
-		t.Errorf("hostAccess %v, want [paths]", w.Spec.Traits.HostAccess)
+	if want := []v1alpha1.HostPath{{Path: "/srv/shared"}}; !reflect.DeepEqual(w.Spec.Traits.HostPaths, want) || w.Spec.Traits.HostAccess != nil {
+		t.Errorf("hostPaths %+v hostAccess %v, want %+v and no host access", w.Spec.Traits.HostPaths, w.Spec.Traits.HostAccess, want)
 	}
 	if want := []v1alpha1.Volume{{Name: "plain", MountPath: "/plain"}}; !reflect.DeepEqual(w.Spec.Volumes, want) {
 		t.Errorf("volumes %+v, want %+v", w.Spec.Volumes, want)

@@ -2,6 +2,8 @@ package compose
 
 import (
 	"path"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,8 +14,8 @@ import (
 )
 
 // volumes reads volumes in short syntax (SOURCE:TARGET[:MODE]) and long syntax
-// ({type, source, target}). Bind mounts reach into the host; named volumes become
-// spec.volumes; anonymous volumes and tmpfs mounts are the container's own.
+// ({type, source, target, read_only}). Bind mounts become traits.hostPaths; named volumes
+// become spec.volumes; anonymous volumes and tmpfs mounts are the container's own.
 func (b *builder) volumes() {
 	n, p := b.get("volumes")
 	items, _ := b.r.list(n, p)
@@ -34,7 +36,10 @@ func (b *builder) volumes() {
 }
 
 func (b *builder) shortVolume(n *yaml.Node, p *field.Path) {
-	spec := interpolate(n.Value)
+	spec, ok := b.r.text(n, p)
+	if !ok {
+		return
+	}
 	parts := strings.Split(spec, ":")
 	// A Windows source such as C:\data or C:/data holds a colon of its own.
 	if len(parts) > 2 && len(parts[0]) == 1 && isLetter(parts[0][0]) &&
@@ -43,12 +48,14 @@ func (b *builder) shortVolume(n *yaml.Node, p *field.Path) {
 	}
 	switch {
 	case len(parts) == 1:
-		return // an anonymous volume: TARGET only
+		b.note(n, p, "the anonymous volume %s is not carried over: its data lives as long as the instance; name the volume to keep it", spec)
+		return
 	case len(parts) > 3:
 		b.r.errorf(n, p, "write SOURCE:TARGET or SOURCE:TARGET:MODE", "invalid volume %q", spec)
 		return
 	}
-	b.mount(parts[0], parts[1], "", n, p)
+	readOnly := len(parts) == 3 && slices.Contains(strings.Split(parts[2], ","), "ro")
+	b.mount(parts[0], parts[1], "", readOnly, n, p)
 }
 
 func (b *builder) longVolume(n *yaml.Node, p *field.Path) {
@@ -56,9 +63,17 @@ func (b *builder) longVolume(n *yaml.Node, p *field.Path) {
 	typ, _ := b.r.str(f.get("type"), p.Child("type"))
 	source, _ := b.r.str(f.get("source"), p.Child("source"))
 	target, _ := b.r.str(f.get("target"), p.Child("target"))
+	readOnly := false
+	if ro := f.get("read_only"); ro != nil {
+		readOnly, _ = b.r.boolean(ro, p.Child("read_only"))
+	}
 	switch typ {
 	case "", "bind", "volume", "npipe":
-	case "tmpfs", "image", "cluster":
+	case "tmpfs":
+		b.note(n, p, "the tmpfs mount at %s is not carried over: its files live in the instance's own filesystem", target)
+		return
+	case "image", "cluster":
+		b.note(n, p, "the %s mount at %s is not carried over", typ, target)
 		return
 	default:
 		b.r.errorf(b.r.resolve(f.get("type")), p.Child("type"), "use one of bind, volume, tmpfs, npipe, image, cluster",
@@ -68,17 +83,23 @@ func (b *builder) longVolume(n *yaml.Node, p *field.Path) {
 	if source == "" {
 		if typ == "bind" || typ == "npipe" {
 			b.r.errorf(n, p.Child("source"), "name the host path to mount", "a %s mount needs a source", typ)
+			return
 		}
-		return // an anonymous volume
+		b.note(n, p, "the anonymous volume %s is not carried over: its data lives as long as the instance; name the volume to keep it", target)
+		return
 	}
-	b.mount(source, target, typ, n, p)
+	b.mount(source, target, typ, readOnly, n, p)
 }
 
 // mount records one volume with a source: a host path (typ bind or npipe, a source that is a
 // path, or a top-level volume that binds a host directory) or a named volume.
-func (b *builder) mount(source, target, typ string, n *yaml.Node, p *field.Path) {
-	if typ == "bind" || typ == "npipe" || (typ == "" && !isVolumeName(source)) || b.proj.volumes[source] {
-		b.host[v1alpha1.HostPaths] = true
+func (b *builder) mount(source, target, typ string, readOnly bool, n *yaml.Node, p *field.Path) {
+	if bind := b.r.bindVolumes[source]; typ != "bind" && typ != "npipe" && isVolumeName(source) && bind != nil {
+		b.hostPath(bind.device, bind.node, readOnly, n, p)
+		return
+	}
+	if typ == "bind" || typ == "npipe" || (typ == "" && !isVolumeName(source)) {
+		b.hostPath(source, n, readOnly, n, p)
 		return
 	}
 	if !isVolumeName(source) {
@@ -105,6 +126,83 @@ func (b *builder) mount(source, target, typ string, n *yaml.Node, p *field.Path)
 	vols := b.w.Spec.Volumes
 	b.from("spec.volumes["+strconv.Itoa(len(vols))+"]", n, p)
 	b.w.Spec.Volumes = append(b.w.Spec.Volumes, v1alpha1.Volume{Name: name, MountPath: target})
+}
+
+// hostPath records a host file or directory the service mounts: src as written, relative
+// to the directory of the file that holds at. The mount itself (n, p) gets a note, as strata
+// mounts volumes, not host paths. A path strata cannot place on a Linux host (a Windows path,
+// ~ without a HOME) counts as host access to paths, ungraded.
+func (b *builder) hostPath(src string, at *yaml.Node, readOnly bool, n *yaml.Node, p *field.Path) {
+	hp, ok := b.r.placeHostPath(src, at)
+	if !ok {
+		b.host[v1alpha1.HostPaths] = true
+		b.note(n, p, "the host path %s is not carried over, and strata cannot tell where it is on this host: it counts as access to any host path", src)
+		return
+	}
+	hp.ReadOnly = readOnly
+	what, it := "host path", "what it holds"
+	if hp.InProject {
+		what, it = "project file", "the file"
+	}
+	b.note(n, p, "the bind mount of the %s %s is not carried over: strata mounts volumes, not host paths; ship %s in the image or a volume",
+		what, hp.Path, it)
+	key := "hostPath:" + hp.Path + ":" + strconv.FormatBool(readOnly)
+	if b.seen[key] {
+		return
+	}
+	b.seen[key] = true
+	t := &b.w.Spec.Traits
+	b.from("spec.traits.hostPaths["+strconv.Itoa(len(t.HostPaths))+"]", n, p)
+	t.HostPaths = append(t.HostPaths, v1alpha1.HostPath{Path: hp.Path, ReadOnly: readOnly, InProject: hp.InProject})
+}
+
+// placeHostPath cleans a bind source written in the file that holds node at: an absolute
+// path, ~ or ~/x (the HOME directory, never in the project), or a path relative to the file's
+// directory. A path inside the project's directory becomes relative to it ("./conf/nginx.conf")
+// with InProject set; any other path is absolute. ok is false for a path that cannot be placed.
+func (r *reader) placeHostPath(src string, at *yaml.Node) (v1alpha1.HostPath, bool) {
+	if src == "" || strings.ContainsRune(src, 0) || isWindowsPath(src) {
+		return v1alpha1.HostPath{}, false
+	}
+	s := r.sourceOf(at)
+	if strings.HasPrefix(src, "~") && src != "~" && !strings.HasPrefix(src, "~/") {
+		return v1alpha1.HostPath{}, false // ~user: another user's home
+	}
+	if src == "~" || strings.HasPrefix(src, "~/") {
+		home, ok := s.env.lookup("HOME")
+		if !ok || !path.IsAbs(home) {
+			return v1alpha1.HostPath{}, false
+		}
+		return v1alpha1.HostPath{Path: path.Join(home, src[1:])}, true
+	}
+	abs := path.Clean(src)
+	if !path.IsAbs(abs) {
+		dir, err := filepath.Abs(s.dir)
+		if err != nil {
+			return v1alpha1.HostPath{}, false
+		}
+		abs = path.Join(filepath.ToSlash(dir), abs)
+	}
+	if project := r.projectDir(); project != "" && project != "/" {
+		if rel, ok := strings.CutPrefix(abs, project); ok && (rel == "" || rel[0] == '/') {
+			return v1alpha1.HostPath{Path: "." + rel, InProject: true}, true
+		}
+	}
+	return v1alpha1.HostPath{Path: abs}, true
+}
+
+// projectDir is the absolute directory of the main compose file, "" when unknown.
+func (r *reader) projectDir() string {
+	dir, err := filepath.Abs(r.main.dir)
+	if err != nil {
+		return ""
+	}
+	return filepath.ToSlash(dir)
+}
+
+// isWindowsPath reports whether s is a Windows path: C:\x, C:/x, \\server\share or \x.
+func isWindowsPath(s string) bool {
+	return strings.HasPrefix(s, `\`) || (len(s) >= 2 && isLetter(s[0]) && s[1] == ':')
 }
 
 // isVolumeName reports whether s can name a volume rather than a host path: a letter or

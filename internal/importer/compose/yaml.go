@@ -15,29 +15,169 @@ import (
 // that a small file whose aliases nest cannot keep the importer busy for long.
 const maxNodes = 1 << 20
 
-// reader walks the nodes of one compose document and collects the errors it finds.
+// reader walks the nodes of a compose project (its main document and the files it extends or
+// includes) and collects the errors and warnings it finds.
 type reader struct {
-	file string
-	line int // the document's line, for errors about a node without one
-	errs diag.List
-	left int // nodes that may still be visited
-	over bool
+	main  *source // the main document's file
+	line  int     // the main document's line, for errors about a node without one
+	errs  diag.List
+	warns diag.List
+	left  int // nodes that may still be visited
+	over  bool
+	// owner maps the nodes of every other file (and the nodes made by merging) to their
+	// file; a node that is not in it belongs to the main document.
+	owner map[*yaml.Node]*source
+	// done holds the interpolated value of every scalar read so far.
+	done map[*yaml.Node]*value
+	// service is the path of the service being read ("services.web."); empty outside one.
+	service string
+	// bindVolumes are the project's top-level volumes that bind a host directory, by name.
+	bindVolumes map[string]*bindVolume
+	// files are the project's files besides the main document.
+	files []*composeFile
+	// merged holds each service's definition with its extends chain merged in; chain is the
+	// chain being resolved, to find cycles.
+	merged map[svcKey]*yaml.Node
+	chain  []svcKey
+	// reported holds the problems reported, as text.
+	reported map[string]bool
+	// failed counts the values that could not be interpolated: a service with one is left
+	// out, as compose would not run it either.
+	failed int
 }
 
-func newReader(file string, line int) *reader {
-	return &reader{file: file, line: max(line, 1), left: maxNodes}
+// value is one interpolated scalar and which of its problems were reported.
+type value struct {
+	interpolated
+	reported, strict bool
 }
 
-// errorf records an error at node n (or at the document when n has no position).
+func newReader(main *source, line int) *reader {
+	return &reader{main: main, line: max(line, 1), left: maxNodes,
+		owner: map[*yaml.Node]*source{}, done: map[*yaml.Node]*value{}, bindVolumes: map[string]*bindVolume{},
+		merged: map[svcKey]*yaml.Node{}, reported: map[string]bool{}}
+}
+
+// sourceOf returns the file node n belongs to.
+func (r *reader) sourceOf(n *yaml.Node) *source {
+	if s, ok := r.owner[n]; ok {
+		return s
+	}
+	return r.main
+}
+
+// errorf records an error at node n (or at the document when n has no position). A value
+// read twice (a base service merged into two others) reports its problems once.
 func (r *reader) errorf(n *yaml.Node, p *field.Path, hint, format string, args ...any) {
-	e := &diag.Error{File: r.file, Line: r.line, Msg: fmt.Sprintf(format, args...), Hint: hint}
+	if e := r.problem(n, p, hint, format, args...); !r.reported[e.Error()] {
+		r.reported[e.Error()] = true
+		r.errs = append(r.errs, e)
+	}
+}
+
+// warnf records a warning at node n: a problem that does not keep the service out.
+func (r *reader) warnf(n *yaml.Node, p *field.Path, hint, format string, args ...any) {
+	if e := r.problem(n, p, hint, format, args...); !r.reported[e.Error()] {
+		r.reported[e.Error()] = true
+		r.warns = append(r.warns, e)
+	}
+}
+
+func (r *reader) problem(n *yaml.Node, p *field.Path, hint, format string, args ...any) *diag.Error {
+	e := &diag.Error{File: r.main.file, Line: r.line, Msg: fmt.Sprintf(format, args...), Hint: hint}
 	if n != nil && n.Line > 0 {
-		e.Line, e.Col = n.Line, n.Column
+		e.File, e.Line, e.Col = r.sourceOf(n).file, n.Line, n.Column
 	}
 	if p != nil {
 		e.Path = p.String()
 	}
-	r.errs = append(r.errs, e)
+	return e
+}
+
+// text returns the interpolated value of scalar n, read at path p. A required variable
+// without a value or a malformed reference is an error; a variable that is not set becomes
+// an empty string, which is an error in a field that bears on isolation (see isolating) and
+// a warning elsewhere. ok is false after an error: the field is left out.
+func (r *reader) text(n *yaml.Node, p *field.Path) (string, bool) {
+	if !strings.Contains(n.Value, "$") {
+		return n.Value, true
+	}
+	return r.textStrict(n, p, r.isolating(p))
+}
+
+// textStrict is text with the choice between error and warning made by the caller. Every
+// value it cannot interpolate counts in r.failed.
+func (r *reader) textStrict(n *yaml.Node, p *field.Path, strict bool) (string, bool) {
+	if !strings.Contains(n.Value, "$") {
+		return n.Value, true
+	}
+	v := r.done[n]
+	if v == nil {
+		v = &value{interpolated: interpolate(n.Value, r.sourceOf(n).env.lookup)}
+		r.done[n] = v
+	}
+	switch {
+	case v.err != nil:
+		if !v.reported {
+			v.reported = true
+			r.errorf(n, p, v.err.hint, "%s", v.err.msg)
+		}
+		r.failed++
+		return "", false
+	case len(v.unset) == 0:
+		return v.value, true
+	case strict:
+		if !v.strict {
+			v.strict, v.reported = true, true
+			r.errorf(n, p, "set it in the environment or in the project's .env file, or give a default with ${NAME:-value}",
+				"variable %s is not set, and this field decides how the service is isolated", strings.Join(v.unset, ", "))
+		}
+		r.failed++
+		return "", false
+	}
+	if !v.reported {
+		v.reported = true
+		r.warnf(n, p, "set it in the environment or in the project's .env file, or give a default with ${NAME:-value}",
+			"variable %s is not set: an empty string takes its place", strings.Join(v.unset, ", "))
+	}
+	return v.value, true
+}
+
+// isolatingKeys are the service keys whose values decide how a service must be isolated: an
+// unset variable in them is an error rather than a warning.
+var isolatingKeys = map[string]bool{
+	"privileged": true, "cap_add": true, "network_mode": true, "pid": true, "ipc": true,
+	"userns_mode": true, "uts": true, "cgroup": true, "volumes": true, "devices": true,
+	"security_opt": true, "sysctls": true, "image": true, "runtime": true, "platform": true,
+	"extends": true,
+}
+
+// isolating reports whether path p (in the service being read, or at the top level) names a
+// value that bears on isolation: a key of isolatingKeys, a strata.dev/ label, a top-level
+// volume's definition (it may bind a host directory) or an include.
+func (r *reader) isolating(p *field.Path) bool {
+	if p == nil {
+		return false
+	}
+	s := p.String()
+	if r.service == "" {
+		return strings.HasPrefix(s, "volumes.") || strings.HasPrefix(s, "include")
+	}
+	rest, ok := strings.CutPrefix(s, r.service)
+	if !ok {
+		return false
+	}
+	key := rest
+	if i := strings.IndexAny(rest, ".["); i >= 0 {
+		key = rest[:i]
+	}
+	switch key {
+	case "labels":
+		return strings.HasPrefix(rest, "labels["+labelPrefix)
+	case "deploy":
+		return strings.HasPrefix(rest, "deploy.labels["+labelPrefix)
+	}
+	return isolatingKeys[key]
 }
 
 // resolve follows aliases and counts n against the document's budget. It returns nil for a
@@ -242,7 +382,11 @@ func (r *reader) strAt(n *yaml.Node, p *field.Path) (string, *yaml.Node) {
 	if s == nil {
 		return "", nil
 	}
-	return interpolate(s.Value), s
+	v, ok := r.text(s, p)
+	if !ok {
+		return "", nil
+	}
+	return v, s
 }
 
 // strOrList reads a value given as a string or a list of strings; a string is split like a
@@ -254,7 +398,11 @@ func (r *reader) strOrList(n *yaml.Node, p *field.Path) ([]string, bool) {
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		words, err := splitShell(interpolate(n.Value))
+		text, ok := r.text(n, p)
+		if !ok {
+			return nil, false
+		}
+		words, err := splitShell(text)
 		if err != nil {
 			r.errorf(n, p, "close the quote, or give the words as a list", "%v", err)
 			return nil, false
@@ -280,7 +428,14 @@ func (r *reader) integer(n *yaml.Node, p *field.Path, lo, hi int64) (int64, bool
 	if s == nil {
 		return 0, false
 	}
-	text := strings.ReplaceAll(strings.TrimSpace(interpolate(s.Value)), "_", "")
+	text, ok := r.text(s, p)
+	if !ok {
+		return 0, false
+	}
+	text = strings.ReplaceAll(strings.TrimSpace(text), "_", "")
+	if text == "" && strings.Contains(s.Value, "$") {
+		return 0, false // an unset variable left it empty, with a warning
+	}
 	v, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
 		r.errorf(s, p, "", "expected an integer, got %s", describe(s))
@@ -299,7 +454,11 @@ func (r *reader) boolean(n *yaml.Node, p *field.Path) (bool, bool) {
 	if s == nil {
 		return false, false
 	}
-	switch strings.ToLower(strings.TrimSpace(interpolate(s.Value))) {
+	text, ok := r.text(s, p)
+	if !ok {
+		return false, false
+	}
+	switch strings.ToLower(strings.TrimSpace(text)) {
 	case "true", "yes", "on":
 		return true, true
 	case "false", "no", "off":
@@ -336,7 +495,11 @@ func (r *reader) pairs(n *yaml.Node, p *field.Path) []pair {
 				r.errorf(v, p.Key(e.key), "write a string, a number or a boolean", "expected a value, got %s", describe(v))
 				continue
 			}
-			out = append(out, pair{key: e.key, value: interpolate(v.Value), node: e.k})
+			text, ok := r.text(v, p.Key(e.key))
+			if !ok {
+				continue
+			}
+			out = append(out, pair{key: e.key, value: text, node: e.k})
 		}
 	case yaml.SequenceNode:
 		for i, item := range rn.Content {
@@ -344,7 +507,16 @@ func (r *reader) pairs(n *yaml.Node, p *field.Path) []pair {
 			if s == nil {
 				continue
 			}
-			k, v, _ := strings.Cut(interpolate(s.Value), "=")
+			// The key as written tells whether the item bears on isolation (a strata label).
+			text, ok := s.Value, true
+			if strings.Contains(s.Value, "$") {
+				raw, _, _ := strings.Cut(s.Value, "=")
+				text, ok = r.textStrict(s, p.Index(i), r.isolating(p.Index(i)) || r.isolating(p.Key(raw)))
+			}
+			if !ok {
+				continue
+			}
+			k, v, _ := strings.Cut(text, "=")
 			if k == "" {
 				r.errorf(s, p.Index(i), "write items such as KEY=value", "the item %s has no key", describe(s))
 				continue
