@@ -232,8 +232,12 @@ func (r *Result) addImported(items []inventory.Item, per SegmentPer) {
 			rest = append(rest, o)
 		}
 	}
-	objs := append(append(segs, made...), rest...)
-	r.Objects = append(objs, workloads...)
+	objs := make([]*Object, 0, len(segs)+len(made)+len(rest)+len(workloads))
+	objs = append(objs, segs...)
+	objs = append(objs, made...)
+	objs = append(objs, rest...)
+	objs = append(objs, workloads...)
+	r.Objects = objs
 }
 
 // uniqueName renames an imported workload whose name another workload already has.
