@@ -32,6 +32,11 @@ CPU and memory requests, added to those of the workloads already admitted, must 
 host's CPUs and memory; --force overcommits (a warning event says so). A relative VM file
 name (vm.kernel, vm.initrd, vm.disk.path) names a file in the daemon's images directory.
 
+Apply also takes what strata import reads (compose files, Kubernetes manifests, RVTools vInfo
+CSV exports, with the same -R, --segment-per, --env-file and --disk-dir): it applies exactly
+the documents import would write for them, after printing import's notes, skipped objects
+and warnings on stderr. docs/import.md says more.
+
 With --kubeconfig the documents go to a Kubernetes cluster instead: they are rendered as
 strata export kubernetes renders them and applied with server-side apply (field manager
 strata). Objects are labelled with their apply set (--set, default the namespace); those of
@@ -40,6 +45,9 @@ the workloads are ready (progress on stderr) or --timeout passes. Each object is
 created, configured, unchanged or pruned. docs/kubernetes.md says more.`,
 		Example: `  strata apply -f app.yaml
   strata apply -f deploy/ --force
+
+  # A compose project, as strata import would write it
+  strata apply -f compose.yaml
 
   # To a cluster, and wait until everything is ready
   strata apply -f app.yaml --kubeconfig ~/.kube/config --namespace shop --wait --timeout 10m`,

@@ -49,6 +49,11 @@ policy, or --policy FILE) and rendered at the tier assessment decides:
   Segment     NetworkPolicy: in, only its own segment and its allow flows; out, everything
               (egress allow) or only its own segment, its flows and the cluster DNS (deny)
 
+The inputs are strata documents, or anything strata import reads (compose files, Kubernetes
+manifests, RVTools vInfo CSV exports, with the same -R, --segment-per, --env-file and
+--disk-dir): those are rendered as the documents import would write for them, and import's
+notes, skipped objects and warnings go to stderr.
+
 A workload raised to vm that only names an image boots that image as a containerDisk (a
 disk in /disk of an OCI image), which you must build; a note on stderr says so. Notes about
 what you must provide go to stderr; the objects go to stdout, in apply order: -o yaml (the
@@ -63,6 +68,9 @@ without --force, or cannot be rendered (every problem is listed as
 FILE:LINE:COL: field: what is wrong (what to do)).`,
 		Example: `  # Render the example shop and apply it
   strata export kubernetes -f examples/hybrid/app.yaml | kubectl apply -f -
+
+  # A compose project, straight to a cluster
+  strata export kubernetes -f compose.yaml | kubectl apply -f -
 
   # Into namespace shop, sandboxes under Kata Containers
   strata export kubernetes -f deploy/ --namespace shop --runtime-class kata
