@@ -10,6 +10,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/assess"
 	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/importer"
 	"strata.dev/strata/internal/importer/convert"
 )
 
@@ -24,13 +25,24 @@ type inputFlags struct {
 }
 
 func (f *inputFlags) register(cmd *cobra.Command, what string) {
-	cmd.Flags().StringSliceVarP(&f.files, "filename", "f", nil, what+" (repeatable; - for standard input)")
-	cmd.Flags().BoolVarP(&f.recursive, "recursive", "R", false, "read the directories given with -f and every directory below them")
+	f.registerImporter(cmd, what)
 	cmd.Flags().StringVar(&f.segmentPer, "segment-per", string(convert.SegmentPerSource),
 		"segments for imported workloads: source (one per compose project and Kubernetes namespace) or none (all in the default segment)")
+	_ = cmd.RegisterFlagCompletionFunc("segment-per", cobra.FixedCompletions([]string{"source", "none"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// registerImporter registers the flags that say how the importers read, for commands that
+// assess workloads without writing documents (assess, plan).
+func (f *inputFlags) registerImporter(cmd *cobra.Command, what string) {
+	cmd.Flags().StringSliceVarP(&f.files, "filename", "f", nil, what+" (repeatable; - for standard input)")
+	cmd.Flags().BoolVarP(&f.recursive, "recursive", "R", false, "read the directories given with -f and every directory below them")
 	cmd.Flags().StringArrayVar(&f.envFiles, "env-file", nil, "compose environment file, instead of the .env beside each compose file (repeatable; later files win)")
 	cmd.Flags().StringVar(&f.diskDir, "disk-dir", "", "local directory holding copies of VMware datastores: [ds1] web/web.vmdk is DIR/ds1/web/web.vmdk")
-	_ = cmd.RegisterFlagCompletionFunc("segment-per", cobra.FixedCompletions([]string{"source", "none"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// importerOptions are the importers' options the flags give.
+func (f *inputFlags) importerOptions() importer.Options {
+	return importer.Options{Recursive: f.recursive, EnvFiles: f.envFiles, DiskDir: f.diskDir}
 }
 
 func (f *inputFlags) options() (convert.Options, error) {
@@ -38,9 +50,7 @@ func (f *inputFlags) options() (convert.Options, error) {
 	if !slices.Contains(convert.SegmentPers, per) {
 		return convert.Options{}, fmt.Errorf("unknown --segment-per %q: use source or none", f.segmentPer)
 	}
-	opts := convert.Options{SegmentPer: per}
-	opts.Recursive, opts.EnvFiles, opts.DiskDir = f.recursive, f.envFiles, f.diskDir
-	return opts, nil
+	return convert.Options{Options: f.importerOptions(), SegmentPer: per}, nil
 }
 
 // read reads the inputs the flags name, as import writes them.

@@ -141,8 +141,50 @@ func TestApplyAndExportReadImports(t *testing.T) {
 	}
 	for _, cmd := range [][]string{{"apply"}, {"delete"}} {
 		args := append(slices.Clone(cmd), "--socket", filepath.Join(t.TempDir(), "none.sock"), "-f", mixedInputs+"/compose.yaml")
-		if code, _, stderr := run(t, "", args...); code != ExitFailure {
+		code, _, stderr := run(t, "", args...)
+		if code != ExitFailure {
 			t.Errorf("%s without a daemon: exit %d, want 1\n%s", cmd[0], code, stderr)
 		}
+		if cmd[0] == "apply" && !strings.Contains(stderr, "note: "+mixedInputs+"/compose.yaml:4: metadata.name: named shop-front") {
+			t.Errorf("apply prints no notes before it talks to the daemon:\n%s", stderr)
+		}
+	}
+}
+
+// TestRecursiveInputs: -R reads the directories below the one given, for import and assess
+// alike; without it they are left alone; an empty file is an error for validate too.
+func TestRecursiveInputs(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"top.yaml":                "services:\n  top: {image: nginx}\n",
+		"teams/a/compose.yaml":    "name: team-a\nservices:\n  deep: {image: nginx}\n",
+		"teams/b/deployment.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: deeper, namespace: team-b}\nspec: {containers: [{name: c, image: x}]}\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, flat, _ := run(t, "", "assess", "-f", dir)
+	if strings.Contains(flat, "deep") || !strings.Contains(flat, "top") {
+		t.Errorf("assess without -R:\n%s", flat)
+	}
+	_, deep, _ := run(t, "", "assess", "-R", "-f", dir)
+	if !strings.Contains(deep, "deeper") || !strings.Contains(deep, "3 workloads") {
+		t.Errorf("assess -R:\n%s", deep)
+	}
+	code, out, stderr := run(t, "", "import", "-R", "-f", dir)
+	if code != ExitOK || !strings.Contains(out, "segment: team-a") || !strings.Contains(out, "segment: team-b") {
+		t.Errorf("import -R: exit %d\n%s\n%s", code, out, stderr)
+	}
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("# to do\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, "", "validate", "-f", empty); code != ExitInvalid || !strings.Contains(stderr, "empty.yaml: no documents") {
+		t.Errorf("validate of an empty file: exit %d\n%s", code, stderr)
 	}
 }
