@@ -1,6 +1,9 @@
 // Package importer turns what users already have into strata Workloads: strata's own
 // documents, Kubernetes manifests, compose files and VMware inventories exported as RVTools
-// vInfo CSV. The kind of each input is told from its content, not its name.
+// vInfo CSV. The kind of each input is told from its content, not its name. An empty input
+// is an error, and a format strata recognises but does not read (a Helm chart template) is
+// turned away with what to do instead. Package convert turns what the importers find into
+// the documents strata import writes.
 package importer
 
 import (
