@@ -28,9 +28,13 @@ func newDelete(s Streams) *cobra.Command {
 gets SIGTERM and its grace period); then the workload is gone. Delete waits for that unless
 --wait=false. Name the objects, or give the files they were applied from. A segment that
 still has workloads is not deleted (the error names them); from files, workloads are deleted
-before segments, so a file that holds both goes whole.`,
+before segments, so a file that holds both goes whole. Files that strata import reads
+(compose files, manifests, vInfo CSV) stand for the documents import writes for them.`,
 		Example: `  strata delete workload payments
-  strata delete -f app.yaml`,
+  strata delete -f app.yaml
+
+  # What strata apply -f compose.yaml applied
+  strata delete -f compose.yaml`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			cl, err := newClient(c)
