@@ -8,18 +8,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/client"
-	"strata.dev/strata/internal/diag"
-	"strata.dev/strata/internal/importer"
-	"strata.dev/strata/internal/load"
+	"strata.dev/strata/internal/importer/convert"
 )
 
 func newApply(s Streams) *cobra.Command {
 	var (
-		files []string
-		force bool
-		kube  kubeApplyFlags
+		inputs inputFlags
+		force  bool
+		kube   kubeApplyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE... [--kubeconfig PATH [--namespace NS] [--wait]]",
@@ -35,6 +32,11 @@ CPU and memory requests, added to those of the workloads already admitted, must 
 host's CPUs and memory; --force overcommits (a warning event says so). A relative VM file
 name (vm.kernel, vm.initrd, vm.disk.path) names a file in the daemon's images directory.
 
+Apply also takes what strata import reads (compose files, Kubernetes manifests, RVTools vInfo
+CSV exports, with the same -R, --segment-per, --env-file and --disk-dir): it applies exactly
+the documents import would write for them, after printing import's notes, skipped objects
+and warnings on stderr. docs/import.md says more.
+
 With --kubeconfig the documents go to a Kubernetes cluster instead: they are rendered as
 strata export kubernetes renders them and applied with server-side apply (field manager
 strata). Objects are labelled with their apply set (--set, default the namespace); those of
@@ -44,44 +46,31 @@ created, configured, unchanged or pruned. docs/kubernetes.md says more.`,
 		Example: `  strata apply -f app.yaml
   strata apply -f deploy/ --force
 
+  # A compose project, as strata import would write it
+  strata apply -f compose.yaml
+
   # To a cluster, and wait until everything is ready
   strata apply -f app.yaml --kubeconfig ~/.kube/config --namespace shop --wait --timeout 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if len(files) == 0 {
+			if len(inputs.files) == 0 {
 				return fmt.Errorf("give at least one file with -f")
 			}
 			if kube.kubeconfig != "" {
-				return applyToCluster(c.Context(), s, files, force, kube)
+				return applyToCluster(c.Context(), s, inputs, force, kube)
 			}
 			if err := kube.onlyWithKubeconfig(c); err != nil {
 				return err
 			}
-			paths, err := importer.Inputs(files)
+			r, errs, err := inputs.read(s)
 			if err != nil {
-				return reportProblems(s.Err, diag.List{{Msg: err.Error(), Hint: "check the path"}})
+				return err
 			}
-			var (
-				objs []*load.Object
-				errs diag.List
-			)
-			for _, p := range paths {
-				data, err := load.ReadInput(p, s.In)
-				if err != nil {
-					errs = append(errs, &diag.Error{File: p, Msg: err.Error(), Hint: "check the file name and its permissions"})
-					continue
-				}
-				fo, ferrs := load.File(p, data)
-				errs = append(errs, ferrs...)
-				for _, o := range fo {
-					switch o.Object.(type) {
-					case *v1alpha1.Workload, *v1alpha1.Segment:
-						objs = append(objs, o)
-					default:
-						errs = append(errs, o.Errorf("kind", "apply Workloads and Segments; use strata plan or assess for the rest", "a %s is not applied to the daemon", o.Doc.Kind))
-					}
-				}
+			printImportNotes(s.Err, r, true)
+			for _, o := range r.Others {
+				errs = append(errs, o.Errorf("kind", "apply Workloads and Segments; use strata plan or assess for the rest", "a %s is not applied to the daemon", o.Doc.Kind))
 			}
+			objs := r.Objects
 			if err := reportProblems(s.Err, errs); err != nil {
 				return err
 			}
@@ -106,27 +95,25 @@ created, configured, unchanged or pruned. docs/kubernetes.md says more.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory to apply (repeatable; - for standard input)")
+	inputs.register(cmd, "file or directory to apply: strata documents, or inputs strata import reads")
 	cmd.Flags().BoolVar(&force, "force", false, "apply workloads whose explicit isolation violates the assessment policy, or that overcommit the host's CPU or memory")
 	kube.register(cmd)
 	return cmd
 }
 
-func resourceOf(o *load.Object) (plural, name string, body []byte) {
-	var b []byte
-	switch obj := o.Object.(type) {
-	case *v1alpha1.Workload:
+func resourceOf(o *convert.Object) (plural, name string, body []byte) {
+	if o.Segment != nil {
+		obj := *o.Segment
 		obj.Status = nil
 		obj.Metadata.ResourceVersion = ""
-		b, _ = json.Marshal(obj)
-		return "workloads", obj.Metadata.Name, b
-	case *v1alpha1.Segment:
-		obj.Status = nil
-		obj.Metadata.ResourceVersion = ""
-		b, _ = json.Marshal(obj)
+		b, _ := json.Marshal(obj)
 		return "segments", obj.Metadata.Name, b
 	}
-	return "", "", nil
+	obj := *o.Workload
+	obj.Status = nil
+	obj.Metadata.ResourceVersion = ""
+	b, _ := json.Marshal(obj)
+	return "workloads", obj.Metadata.Name, b
 }
 
 func singular(plural string) string { return plural[:len(plural)-1] }

@@ -18,7 +18,7 @@ import (
 
 func newAssess(s Streams) *cobra.Command {
 	var (
-		files  []string
+		in     inputFlags
 		policy string
 		output string
 	)
@@ -37,6 +37,10 @@ Inputs, told apart by their content:
   compose files        a services: mapping
   RVTools exports      the vInfo sheet saved as CSV (one VM per row)
 
+A directory stands for the .yaml, .yml, .json and .csv files in it; -R also reads the
+directories below it. An empty input, and a Helm chart template (render it with helm
+template first), are errors.
+
 The built-in policy is printed by --show-policy; --policy FILE replaces it.
 
 Exit status: 0 when every input was read, 2 when any input or the policy is invalid
@@ -50,7 +54,7 @@ Exit status: 0 when every input was read, 2 when any input or the policy is inva
 				_, err := s.Out.Write(assess.DefaultPolicy())
 				return err
 			}
-			if len(files) == 0 {
+			if len(in.files) == 0 {
 				return fmt.Errorf("give at least one input with -f")
 			}
 			switch output {
@@ -69,16 +73,19 @@ Exit status: 0 when every input was read, 2 when any input or the policy is inva
 					return reportProblems(s.Err, errs)
 				}
 			}
-			set, errs := importer.Files(files, s.In)
+			set, errs := importer.FilesWith(in.files, s.In, in.importerOptions())
 			report, aerrs := engine.Report(set)
 			errs = append(errs, aerrs...)
 			if err := printReport(s.Out, report, output); err != nil {
 				return err
 			}
+			for _, w := range set.Warnings {
+				fmt.Fprintln(s.Err, "warning:", w.Error())
+			}
 			return reportProblems(s.Err, errs)
 		},
 	}
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "input file or directory (repeatable; - for standard input)")
+	in.registerImporter(cmd, "input file or directory")
 	cmd.Flags().StringVar(&policy, "policy", "", "AssessmentPolicy file to use instead of the built-in policy")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	cmd.Flags().Bool("show-policy", false, "print the built-in policy and exit")

@@ -10,9 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"strata.dev/strata/internal/client"
-	"strata.dev/strata/internal/diag"
-	"strata.dev/strata/internal/importer"
-	"strata.dev/strata/internal/load"
+	"strata.dev/strata/internal/importer/convert"
 	"strata.dev/strata/internal/objects"
 )
 
@@ -30,9 +28,13 @@ func newDelete(s Streams) *cobra.Command {
 gets SIGTERM and its grace period); then the workload is gone. Delete waits for that unless
 --wait=false. Name the objects, or give the files they were applied from. A segment that
 still has workloads is not deleted (the error names them); from files, workloads are deleted
-before segments, so a file that holds both goes whole.`,
+before segments, so a file that holds both goes whole. Files that strata import reads
+(compose files, manifests, vInfo CSV) stand for the documents import writes for them.`,
 		Example: `  strata delete workload payments
-  strata delete -f app.yaml`,
+  strata delete -f app.yaml
+
+  # What strata apply -f compose.yaml applied
+  strata delete -f compose.yaml`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			cl, err := newClient(c)
@@ -43,24 +45,11 @@ before segments, so a file that holds both goes whole.`,
 			var targets []target
 			switch {
 			case len(files) > 0 && len(args) == 0:
-				paths, err := importer.Inputs(files)
-				if err != nil {
-					return reportProblems(s.Err, diag.List{{Msg: err.Error(), Hint: "check the path"}})
-				}
-				var errs diag.List
-				for _, p := range paths {
-					data, err := load.ReadInput(p, s.In)
-					if err != nil {
-						errs = append(errs, &diag.Error{File: p, Msg: err.Error()})
-						continue
-					}
-					objs, ferrs := load.File(p, data)
-					errs = append(errs, ferrs...)
-					for _, o := range objs {
-						if res, name, _ := resourceOf(o); res != "" {
-							targets = append(targets, target{res, name})
-						}
-					}
+				// The objects apply would apply: strata documents, or what import makes of the rest.
+				r, errs := convert.Read(files, s.In, convert.Options{})
+				for _, o := range r.Objects {
+					res, name, _ := resourceOf(o)
+					targets = append(targets, target{res, name})
 				}
 				if err := reportProblems(s.Err, errs); err != nil {
 					return err

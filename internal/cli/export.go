@@ -9,9 +9,8 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/diag"
-	"strata.dev/strata/internal/importer"
+	"strata.dev/strata/internal/importer/convert"
 	"strata.dev/strata/internal/kube/render"
-	"strata.dev/strata/internal/load"
 )
 
 func newExport(s Streams) *cobra.Command {
@@ -29,7 +28,7 @@ Today the platform is Kubernetes (with KubeVirt for VMs): see strata export kube
 
 func newExportKubernetes(s Streams) *cobra.Command {
 	var (
-		files        []string
+		inputs       inputFlags
 		output       string
 		namespace    string
 		runtimeClass string
@@ -50,6 +49,11 @@ policy, or --policy FILE) and rendered at the tier assessment decides:
   Segment     NetworkPolicy: in, only its own segment and its allow flows; out, everything
               (egress allow) or only its own segment, its flows and the cluster DNS (deny)
 
+The inputs are strata documents, or anything strata import reads (compose files, Kubernetes
+manifests, RVTools vInfo CSV exports, with the same -R, --segment-per, --env-file and
+--disk-dir): those are rendered as the documents import would write for them, and import's
+notes, skipped objects and warnings go to stderr.
+
 A workload raised to vm that only names an image boots that image as a containerDisk (a
 disk in /disk of an OCI image), which you must build; a note on stderr says so. Notes about
 what you must provide go to stderr; the objects go to stdout, in apply order: -o yaml (the
@@ -65,6 +69,9 @@ FILE:LINE:COL: field: what is wrong (what to do)).`,
 		Example: `  # Render the example shop and apply it
   strata export kubernetes -f examples/hybrid/app.yaml | kubectl apply -f -
 
+  # A compose project, straight to a cluster
+  strata export kubernetes -f compose.yaml | kubectl apply -f -
+
   # Into namespace shop, sandboxes under Kata Containers
   strata export kubernetes -f deploy/ --namespace shop --runtime-class kata
 
@@ -72,7 +79,7 @@ FILE:LINE:COL: field: what is wrong (what to do)).`,
   strata export kubernetes -f app.yaml -o json | jq -r '.items[] | select(.kind == "VirtualMachine") | .metadata.name'`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if len(files) == 0 {
+			if len(inputs.files) == 0 {
 				return fmt.Errorf("give at least one file with -f")
 			}
 			if output != "yaml" && output != "json" {
@@ -82,7 +89,7 @@ FILE:LINE:COL: field: what is wrong (what to do)).`,
 			if len(errs) > 0 {
 				return reportProblems(s.Err, errs)
 			}
-			in, errs := readExportInputs(files, s)
+			in, errs := readExportInputs(inputs, s)
 			if len(errs) > 0 {
 				return reportProblems(s.Err, errs)
 			}
@@ -104,7 +111,7 @@ FILE:LINE:COL: field: what is wrong (what to do)).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file or directory of strata documents (repeatable; - for standard input)")
+	inputs.register(cmd, "file or directory of strata documents, or of inputs strata import reads")
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml (a stream of documents) or json (one v1 List)")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", render.DefaultNamespace, "namespace of the rendered objects")
 	cmd.Flags().StringVar(&runtimeClass, "runtime-class", render.DefaultRuntimeClass, "RuntimeClass (and handler) of sandbox-tier pods")
@@ -117,49 +124,51 @@ FILE:LINE:COL: field: what is wrong (what to do)).`,
 // exportInputs are the documents to render and where each came from.
 type exportInputs struct {
 	docs    render.Documents
-	sources map[string]*load.Object // by kind/name
+	sources map[string]*convert.Object // by kind/name
 }
 
-// readExportInputs reads every Workload and Segment of the files. Other kinds, and two
-// documents of one kind and name, are errors.
-func readExportInputs(files []string, s Streams) (exportInputs, diag.List) {
-	in := exportInputs{sources: map[string]*load.Object{}}
-	paths, err := importer.Inputs(files)
+// readExportInputs reads every Workload and Segment of the inputs, strata documents as they
+// are and everything else as import converts it, and prints the import's notes on stderr.
+// Other kinds of strata document, and two objects of one kind and name, are errors.
+func readExportInputs(flags inputFlags, s Streams) (exportInputs, diag.List) {
+	in := exportInputs{sources: map[string]*convert.Object{}}
+	r, errs, err := flags.read(s)
 	if err != nil {
-		return in, diag.List{{Msg: err.Error(), Hint: "check the path"}}
+		return in, diag.List{{Msg: err.Error()}}
 	}
-	var errs diag.List
-	for _, p := range paths {
-		objs, ferrs := load.ReadFile(p, s.In)
-		errs = append(errs, ferrs...)
-		for _, o := range objs {
-			var name string
-			switch v := o.Object.(type) {
-			case *v1alpha1.Workload:
-				name = v.Metadata.Name
-				in.docs.Workloads = append(in.docs.Workloads, *v)
-			case *v1alpha1.Segment:
-				name = v.Metadata.Name
-				in.docs.Segments = append(in.docs.Segments, *v)
-			default:
-				hint := "leave it out: export renders Workloads and Segments"
-				if o.Doc.Kind == v1alpha1.KindAssessmentPolicy {
-					hint = "give the policy with --policy"
-				}
-				errs = append(errs, o.Errorf("kind", hint, "a %s cannot be exported", o.Doc.Kind))
-				continue
-			}
-			key := o.Doc.Kind + "/" + name
-			if first, dup := in.sources[key]; dup {
-				where := first.Errorf("metadata.name", "", "")
-				errs = append(errs, o.Errorf("metadata.name", "give each a name of its own",
-					"%s %s is also defined at %s:%d", o.Doc.Kind, name, where.File, where.Line))
-				continue
-			}
-			in.sources[key] = o
+	printImportNotes(s.Err, r, true)
+	for _, o := range r.Others {
+		hint := "leave it out: export renders Workloads and Segments"
+		if o.Doc.Kind == v1alpha1.KindAssessmentPolicy {
+			hint = "give the policy with --policy"
+		}
+		errs = append(errs, o.Errorf("kind", hint, "a %s cannot be exported", o.Doc.Kind))
+	}
+	for _, o := range r.Objects {
+		key := o.Ref()
+		if first, dup := in.sources[key]; dup {
+			where := errorAt(first, "metadata.name", "", "")
+			errs = append(errs, errorAt(o, "metadata.name", "give each a name of its own",
+				"%s %s is also defined at %s:%d", o.Kind(), o.Name(), where.File, where.Line))
+			continue
+		}
+		in.sources[key] = o
+		if o.Workload != nil {
+			in.docs.Workloads = append(in.docs.Workloads, *o.Workload)
+		} else {
+			in.docs.Segments = append(in.docs.Segments, *o.Segment)
 		}
 	}
 	return in, errs
+}
+
+// errorAt makes an error about a field of an object: at the field of a strata document, at
+// the source's line for an imported object.
+func errorAt(o *convert.Object, path, hint, format string, args ...any) *diag.Error {
+	if o.Doc != nil {
+		return o.Doc.Errorf(path, hint, format, args...)
+	}
+	return &diag.Error{File: o.Source.File, Line: o.Source.Line, Path: path, Msg: fmt.Sprintf(format, args...), Hint: hint}
 }
 
 // place turns the errors of render.Render into problems at their documents' fields.
@@ -177,7 +186,7 @@ func (in exportInputs) place(err error) diag.List {
 			continue
 		}
 		if o, ok := in.sources[re.Kind+"/"+re.Name]; ok {
-			out = append(out, o.Errorf(re.Field, re.Hint, "%s %s: %s", lowerKind(re.Kind), re.Name, re.Problem))
+			out = append(out, errorAt(o, re.Field, re.Hint, "%s %s: %s", lowerKind(re.Kind), re.Name, re.Problem))
 			continue
 		}
 		out = append(out, &diag.Error{Path: re.Field, Msg: re.Error()})

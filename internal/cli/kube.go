@@ -76,7 +76,7 @@ func (in exportInputs) violations(engine *assess.Engine) diag.List {
 				out = append(out, &diag.Error{Path: "spec.isolation", Msg: msg, Hint: hint})
 				continue
 			}
-			out = append(out, o.Errorf("spec.isolation", hint, "%s", msg))
+			out = append(out, errorAt(o, "spec.isolation", hint, "%s", msg))
 		}
 	}
 	return out
@@ -128,7 +128,7 @@ func (f *kubeApplyFlags) onlyWithKubeconfig(cmd *cobra.Command) error {
 // applyToCluster renders the documents of files and applies them to the cluster of
 // --kubeconfig: one line per object on stdout (created, configured, unchanged, pruned),
 // render's notes and the wait's progress on stderr.
-func applyToCluster(ctx context.Context, s Streams, files []string, force bool, f kubeApplyFlags) error {
+func applyToCluster(ctx context.Context, s Streams, files inputFlags, force bool, f kubeApplyFlags) error {
 	engine, errs := planEngine(f.policy, s)
 	if len(errs) > 0 {
 		return reportProblems(s.Err, errs)

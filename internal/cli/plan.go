@@ -26,7 +26,7 @@ var clock = time.Now
 
 func newPlan(s Streams) *cobra.Command {
 	var (
-		files        []string
+		in           inputFlags
 		fleetFile    string
 		policy       string
 		output       string
@@ -81,11 +81,11 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			switch {
-			case len(files) == 0:
+			case len(in.files) == 0:
 				return fmt.Errorf("give at least one input with -f")
 			case fleetFile == "":
 				return fmt.Errorf("give the fleet to plan on with --fleet FILE")
-			case fleetFile == "-" && slices.Contains(files, "-"):
+			case fleetFile == "-" && slices.Contains(in.files, "-"):
 				return fmt.Errorf("only one of -f and --fleet can read standard input")
 			}
 			if err := checkOutput(output); err != nil {
@@ -99,7 +99,7 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 			if len(errs) > 0 {
 				return reportProblems(s.Err, errs)
 			}
-			set, errs := importer.Files(files, s.In)
+			set, errs := importer.FilesWith(in.files, s.In, in.importerOptions())
 			items, aerrs := assessItems(engine, set)
 			errs = append(errs, aerrs...)
 			if explain != "" && !slices.ContainsFunc(items, func(it place.Item) bool { return it.Workload.Metadata.Name == explain }) {
@@ -137,7 +137,7 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "input file or directory (repeatable; - for standard input)")
+	in.registerImporter(cmd, "input file or directory")
 	cmd.Flags().StringVar(&fleetFile, "fleet", "", "file holding the Fleet to plan on (- for standard input)")
 	cmd.Flags().StringVar(&policy, "policy", "", "AssessmentPolicy file to use instead of the built-in policy")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")

@@ -72,7 +72,7 @@ is the daemon; apply, get, describe, logs, exec, events and delete talk to it.`,
 	socketFlag(root)
 	root.AddCommand(newVersion(s), newValidate(s), newAssess(s), newPlan(s),
 		newServe(s), newApply(s), newGet(s), newDescribe(s), newDelete(s), newEvents(s),
-		newLogs(s), newExec(s), newImage(s), newDashboard(s), newExport(s))
+		newLogs(s), newExec(s), newImage(s), newDashboard(s), newExport(s), newImport(s))
 	root.AddCommand(newSimulate(s), newSnapshot(s), newBackup(s), newRepo(s), newRestore(s), newDrill(s))
 	root.AddCommand(newOperator(s))
 	return root

@@ -49,6 +49,10 @@ Exit status: 0 when everything is valid, 2 when anything is not.`,
 				}
 				objs, ferrs := load.File(p, data)
 				errs = append(errs, ferrs...)
+				if len(objs) == 0 && len(ferrs) == 0 {
+					errs = append(errs, &diag.Error{File: p, Msg: "no documents: the input is empty or holds only comments",
+						Hint: "give a file of strata documents"})
+				}
 				for _, o := range objs {
 					if _, ok := o.Object.(*v1alpha1.AssessmentPolicy); ok {
 						_, perrs := assess.CompileObject(o, data)

@@ -1,6 +1,9 @@
 // Package importer turns what users already have into strata Workloads: strata's own
 // documents, Kubernetes manifests, compose files and VMware inventories exported as RVTools
-// vInfo CSV. The kind of each input is told from its content, not its name.
+// vInfo CSV. The kind of each input is told from its content, not its name. An empty input
+// is an error, and a format strata recognises but does not read (a Helm chart template) is
+// turned away with what to do instead. Package convert turns what the importers find into
+// the documents strata import writes.
 package importer
 
 import (
@@ -39,6 +42,9 @@ func File(name string, data []byte) (inventory.Set, diag.List) {
 
 // FileWith imports one input as opts say.
 func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List) {
+	if err := recognise(name, data); err != nil {
+		return inventory.Set{}, diag.List{err}
+	}
 	if rvtools.Detect(data) {
 		return rvtools.Import(name, data)
 	}
@@ -111,9 +117,17 @@ func unique(set *inventory.Set) {
 	}
 }
 
-// Inputs lists the files named by paths: a file is itself, a directory stands for the
-// files directly in it whose names end in .yaml, .yml, .json or .csv, sorted by name.
+// Inputs lists the files named by paths (see InputsWith) without recursing.
 func Inputs(paths []string) ([]string, error) {
+	return InputsWith(paths, Options{})
+}
+
+// InputsWith lists the files named by paths. A file is itself and "-" is standard input. A
+// directory stands for the files directly in it whose names end in .yaml, .yml, .json or
+// .csv, sorted by name; with opts.Recursive, also for those in every directory below it,
+// except hidden ones (.git). A directory that holds a Helm chart (a Chart.yaml) stands for
+// its Chart.yaml alone, which the importer turns away with a hint.
+func InputsWith(paths []string, opts Options) ([]string, error) {
 	var files []string
 	for _, p := range paths {
 		if p == "-" {
@@ -128,26 +142,55 @@ func Inputs(paths []string) ([]string, error) {
 			files = append(files, p)
 			continue
 		}
-		entries, err := os.ReadDir(p)
+		found, err := inputsIn(p, opts.Recursive)
 		if err != nil {
 			return nil, err
 		}
-		var found []string
-		for _, e := range entries {
-			switch strings.ToLower(filepath.Ext(e.Name())) {
-			case ".yaml", ".yml", ".json", ".csv":
-				if !e.IsDir() {
-					found = append(found, filepath.Join(p, e.Name()))
-				}
-			}
-		}
 		if len(found) == 0 {
-			return nil, fmt.Errorf("%s: no .yaml, .yml, .json or .csv files in this directory", p)
+			if opts.Recursive {
+				return nil, fmt.Errorf("%s: no .yaml, .yml, .json or .csv files in this directory or below it", p)
+			}
+			return nil, fmt.Errorf("%s: no .yaml, .yml, .json or .csv files in this directory (-R also reads the directories below it)", p)
 		}
-		slices.Sort(found)
 		files = append(files, found...)
 	}
 	return files, nil
+}
+
+// inputsIn lists the inputs in directory dir, sorted by name, and those in the directories
+// below it when recursive.
+func inputsIn(dir string, recursive bool) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var found, subdirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if recursive && !strings.HasPrefix(e.Name(), ".") {
+				subdirs = append(subdirs, filepath.Join(dir, e.Name()))
+			}
+			continue
+		}
+		if e.Name() == "Chart.yaml" {
+			return []string{filepath.Join(dir, e.Name())}, nil
+		}
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".yaml", ".yml", ".json", ".csv":
+			if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
+				found = append(found, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	slices.Sort(found)
+	for _, sub := range subdirs {
+		more, err := inputsIn(sub, true)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, more...)
+	}
+	return found, nil
 }
 
 // Files imports every input named by paths (see Inputs), one after another; "-" reads stdin.
@@ -157,7 +200,7 @@ func Files(paths []string, stdin io.Reader) (inventory.Set, diag.List) {
 
 // FilesWith imports every input named by paths as opts say.
 func FilesWith(paths []string, stdin io.Reader, opts Options) (inventory.Set, diag.List) {
-	files, err := Inputs(paths)
+	files, err := InputsWith(paths, opts)
 	if err != nil {
 		return inventory.Set{}, diag.List{{Msg: err.Error(), Hint: "check the path"}}
 	}
