@@ -27,8 +27,8 @@ type inputFlags struct {
 func (f *inputFlags) register(cmd *cobra.Command, what string) {
 	f.registerImporter(cmd, what)
 	cmd.Flags().StringVar(&f.segmentPer, "segment-per", string(convert.SegmentPerSource),
-		"segments for imported workloads: source (one per compose project and Kubernetes namespace) or none (all in the default segment)")
-	_ = cmd.RegisterFlagCompletionFunc("segment-per", cobra.FixedCompletions([]string{"source", "none"}, cobra.ShellCompDirectiveNoFileComp))
+		"segments for imported workloads: source (one per compose project and Kubernetes namespace; project and namespace are other names for it) or none (all in the default segment)")
+	_ = cmd.RegisterFlagCompletionFunc("segment-per", cobra.FixedCompletions([]string{"source", "project", "namespace", "none"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // registerImporter registers the flags that say how the importers read, for commands that
@@ -47,8 +47,14 @@ func (f *inputFlags) importerOptions() importer.Options {
 
 func (f *inputFlags) options() (convert.Options, error) {
 	per := convert.SegmentPer(f.segmentPer)
+	switch f.segmentPer {
+	case "project", "namespace":
+		// Other names for the same grouping: a compose project and a Kubernetes namespace
+		// are each their source's unit.
+		per = convert.SegmentPerSource
+	}
 	if !slices.Contains(convert.SegmentPers, per) {
-		return convert.Options{}, fmt.Errorf("unknown --segment-per %q: use source or none", f.segmentPer)
+		return convert.Options{}, fmt.Errorf("unknown --segment-per %q: use source (or its other names project, namespace) or none", f.segmentPer)
 	}
 	return convert.Options{Options: f.importerOptions(), SegmentPer: per}, nil
 }
@@ -125,7 +131,8 @@ Nothing is dropped without a word.
 Segments: with --segment-per source (the default) the services of one compose project share
 a segment named after the project (its name:, else its directory), and the workloads of a
 Kubernetes namespace one named after the namespace, so they reach each other by name as
-they did before; the default namespace and VMware VMs stay in the default segment. With
+they did before (project and namespace are other names for source); the default namespace
+and VMware VMs stay in the default segment. With
 --segment-per none every imported workload is in the default segment. Names that are not
 DNS labels are made into ones, with a note.
 
