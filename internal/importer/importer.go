@@ -41,7 +41,7 @@ func File(name string, data []byte) (inventory.Set, diag.List) {
 func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List) {
 	_ = opts // read by the compose and VMware importers
 	if rvtools.Detect(data) {
-		return rvtools.Import(name, data)
+		return rvtools.ImportWith(name, data, rvtools.Options{DiskDir: opts.DiskDir})
 	}
 	docs, errs := load.Documents(name, data)
 	var (
