@@ -86,7 +86,7 @@ func bootableDisk(t *testing.T, kernel guest.Kernel, path string) {
 		{"mcopy", "-i", path, filepath.Join(dir, "initrd.gz"), filepath.Join(dir, "syslinux.cfg"), "::/"},
 		{"syslinux", "--install", path},
 	} {
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil { //nolint:gosec // the test's own commands
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
@@ -144,8 +144,11 @@ func TestDaemonVMwareDisk(t *testing.T) {
 	e.must("apply", "-f", docFile)
 	e.eventually("the VM's init on its console", 180*time.Second, func() error {
 		logs, err := e.strata("logs", "vmdkboot")
-		if err != nil || !strings.Contains(logs, vmdkMessage) {
-			return fmt.Errorf("%v; logs (tail):\n%s", err, tail(logs, 8))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(logs, vmdkMessage) {
+			return fmt.Errorf("not in the logs yet; their tail:\n%s", tail(logs, 8))
 		}
 		return nil
 	})

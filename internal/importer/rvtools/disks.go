@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/diag"
 	"strata.dev/strata/internal/inventory"
@@ -254,6 +256,10 @@ func (r *row) vm(w *v1alpha1.Workload, vmName string) {
 		vm.Disk.Path = boot.path.store + "/" + boot.path.rel
 		r.note(0, r.diskField(boot), fmt.Sprintf("the disk %s%s is read from %s in the daemon's images directory: copy it there from datastore %s%s, "+
 			"or import with a disk directory that holds copies of the datastores (--disk-dir)", boot.path, r.diskSource(boot), vm.Disk.Path, boot.path.store, flatNote(boot.path)))
+	}
+	if w.Spec.Resources.Disk == nil && boot.capacity > 0 && boot.capacity <= maxMiB {
+		// The vInfo sheet gave no size: the boot disk's is the least the VM needs.
+		w.Spec.Resources.Disk = resource.NewQuantity(boot.capacity<<20, resource.BinarySI)
 	}
 	if len(disks) > 1 {
 		r.note(0, "", fmt.Sprintf("the VM has %d disks; it boots %s (%s) and the others are not attached: "+

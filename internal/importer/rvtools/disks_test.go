@@ -124,6 +124,14 @@ func TestDisks(t *testing.T) {
 		t.Errorf("%d items, want 4", len(set.Items))
 	}
 
+	// A vDisk row's capacity sizes a VM whose vInfo row gives no disk size.
+	noSize := strings.Replace(string(data), "\ndb01,poweredOn,False,False,green,db01.corp.example,connected,running,green,4,16384,1,2,307200,10.10.2.21,309248,201233,",
+		"\ndb01,poweredOn,False,False,green,db01.corp.example,connected,running,green,4,16384,1,2,,10.10.2.21,,,", 1)
+	set, _ = ImportWith(file, []byte(noSize), Options{DiskDir: diskDir})
+	if d := itemNamed(t, set, "db01").Workload.Spec.Resources.Disk; d == nil || d.String() != "40Gi" {
+		t.Errorf("db01 without a size in vInfo: resources.disk %v, want its boot disk's 40Gi", d)
+	}
+
 	// Without a disk directory, a disk is named in the daemon's images directory.
 	set, _ = ImportWith(file, data, Options{})
 	it = itemNamed(t, set, "web01")
