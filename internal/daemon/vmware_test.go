@@ -95,8 +95,9 @@ func bootableDisk(t *testing.T, kernel guest.Kernel, path string) {
 // TestDaemonVMwareDisk boots a VMware VM from its inventory: a bootable disk converted
 // to a streamOptimized VMDK in a copy of its datastore, a vInfo row naming the VM's
 // configuration file, imported with the datastores' directory, applied to the daemon,
-// converted to qcow2 on the first start (with progress in the instance's log) and
-// booted: its init's line reaches `strata logs`. The VMDK is left as it was.
+// converted to qcow2 on the first start (with progress in the instance's log, and its
+// start and end among the events describe shows) and booted: its init's line reaches
+// `strata logs`. The VMDK is left as it was.
 func TestDaemonVMwareDisk(t *testing.T) {
 	e := newE2E(t)
 	kdir := vmEnv(t, e)
@@ -158,6 +159,9 @@ func TestDaemonVMwareDisk(t *testing.T) {
 	logs := e.must("logs", "vmdkboot")
 	if !strings.Contains(logs, "strata: converting vm.disk "+vmdk+" (vmdk) to qcow2: 100%") || !strings.Contains(logs, "SYSLINUX") {
 		t.Errorf("the log lacks the conversion's progress or the boot loader:\n%s", tail(logs, 40))
+	}
+	if out := e.must("describe", "workload", "vmdkboot"); !strings.Contains(out, "converting vm.disk "+vmdk) || !strings.Contains(out, "converted vm.disk") {
+		t.Errorf("describe does not show the conversion among the events:\n%s", out)
 	}
 	serve, _ := os.ReadFile(filepath.Join(e.dir, "serve.log"))
 	if !bytes.Contains(serve, []byte("vm.disk converted")) {

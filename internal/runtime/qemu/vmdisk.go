@@ -120,6 +120,7 @@ func (d *Driver) convertedDisk(ctx context.Context, spec runtime.InstanceSpec, s
 	defer os.Remove(tmp)
 	progress := d.progress(spec, src, format)
 	progress(0)
+	tell(spec, fmt.Sprintf("converting vm.disk %s (%s, %d MiB) to qcow2 once; its progress is in the instance's log", src, format, fi.Size()>>20))
 	began := time.Now()
 	//nolint:gosec // arguments, never shell words
 	cmd := exec.CommandContext(ctx, d.cfg.QEMUImg, "convert", "-p", "-f", qemuFormat(fromFormat), "-O", "qcow2", from, tmp)
@@ -140,8 +141,17 @@ func (d *Driver) convertedDisk(ctx context.Context, spec runtime.InstanceSpec, s
 		return "", err
 	}
 	progress(100)
-	d.log.Info("qemu driver: vm.disk converted", "id", spec.ID, "disk", src, "format", format, "qcow2", p, "took", time.Since(began).Round(time.Millisecond))
+	took := time.Since(began).Round(time.Millisecond)
+	d.log.Info("qemu driver: vm.disk converted", "id", spec.ID, "disk", src, "format", format, "qcow2", p, "took", took)
+	tell(spec, fmt.Sprintf("converted vm.disk %s to qcow2 in %s; later starts use the copy", src, took))
 	return p, nil
+}
+
+// tell reports a step of Start to whoever listens (InstanceSpec.Progress).
+func tell(spec runtime.InstanceSpec, msg string) {
+	if spec.Progress != nil {
+		spec.Progress(msg)
+	}
 }
 
 // convertedDir holds the qcow2 conversions of vmdk, vhd, vhdx and ova disks, in StateDir.

@@ -105,9 +105,11 @@ func TestConvertedDisks(t *testing.T) {
 			}
 			beforeInfo, _ := os.Stat(tt.disk.Path)
 			id := "conv-" + string(rune('a'+i))
+			var told []string
 			spec := runtime.InstanceSpec{
 				ID: id, Workload: "legacy", Tier: v1alpha1.TierVM, MemoryBytes: 64 << 20,
 				VM: &v1alpha1.VMSource{Disk: &tt.disk}, LogPath: filepath.Join(dir, id+".log"),
+				Progress: func(msg string) { told = append(told, msg) },
 			}
 			removeAll(t, d, id)
 			for round := range 2 {
@@ -124,6 +126,9 @@ func TestConvertedDisks(t *testing.T) {
 				if err := d.Remove(t.Context(), id); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if len(told) != 2 || !strings.HasPrefix(told[0], "converting vm.disk "+tt.disk.Path) || !strings.HasPrefix(told[1], "converted vm.disk") {
+				t.Errorf("told %q; want the conversion's start and end, once", told)
 			}
 			log, _ := os.ReadFile(spec.LogPath)
 			if n := bytes.Count(log, []byte("to qcow2: 100%")); n != 1 || !bytes.Contains(log, []byte("strata: converting vm.disk "+tt.disk.Path)) {
