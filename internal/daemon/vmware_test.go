@@ -127,7 +127,7 @@ func TestDaemonVMwareDisk(t *testing.T) {
 		t.Fatalf("import: %d items, %v", len(set.Items), errs)
 	}
 	w := set.Items[0].Workload
-	if w.Spec.VM == nil || w.Spec.VM.Disk.Path != vmdk || len(set.Items[0].Notes) != 0 {
+	if w.Spec.VM == nil || w.Spec.VM.Disk.Path != vmdk || len(set.Items[0].Notes) != 1 {
 		t.Fatalf("imported spec.vm %+v, notes %+v", w.Spec.VM, set.Items[0].Notes)
 	}
 	w.TypeMeta = v1alpha1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: v1alpha1.KindWorkload}

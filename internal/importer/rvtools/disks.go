@@ -265,11 +265,17 @@ func (r *row) vm(w *v1alpha1.Workload, vmName string) {
 		r.note(0, "", fmt.Sprintf("the VM has %d disks; it boots %s (%s) and the others are not attached: "+
 			"a strata VM has one disk, so move their data onto it or into volumes of other workloads", len(disks), cmp.Or(boot.label, "the first"), boot.path))
 	}
-	if w.Spec.Traits.OS == v1alpha1.OSWindows {
+	switch {
+	case w.Spec.Traits.OS == v1alpha1.OSWindows:
 		vm.Disk.Bus = v1alpha1.DiskBusSATA
 		vm.Network = &v1alpha1.VMNetwork{Model: v1alpha1.NICE1000}
 		r.note(0, "", "a Windows guest has no virtio drivers as installed: it boots from a SATA disk with an e1000 network device; "+
 			"install the virtio drivers (virtio-win) in the guest, then set spec.vm.disk.bus and spec.vm.network.model to virtio for speed")
+	case vm.Disk.Bus == "" || vm.Disk.Bus == v1alpha1.DiskBusSCSI:
+		driver := map[v1alpha1.DiskBus]string{"": "virtio_blk", v1alpha1.DiskBusSCSI: "virtio_scsi"}[vm.Disk.Bus]
+		r.note(0, "", fmt.Sprintf("the guest boots from a virtio disk: its initramfs must hold %s, and one built only for VMware's "+
+			"controllers (vmw_pvscsi, mptspi) does not; add it in the guest before copying the disk (dracut --add-drivers %s -f, "+
+			"or update-initramfs -u with the module listed), or set spec.vm.disk.bus to sata", driver, driver))
 	}
 	w.Spec.VM = vm
 }

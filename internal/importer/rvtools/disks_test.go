@@ -92,8 +92,8 @@ func TestDisks(t *testing.T) {
 		vm.Disk.Bus != "" || vm.Firmware != v1alpha1.FirmwareBIOS || vm.Network != nil {
 		t.Errorf("web01: spec.vm %+v", vm)
 	}
-	if len(it.Notes) != 0 {
-		t.Errorf("web01, whose disk is in place: notes %+v", it.Notes)
+	if len(it.Notes) != 1 || !hasNote(it, "initramfs must hold virtio_blk") {
+		t.Errorf("web01, whose disk is in place: notes %+v; want only the one on virtio drivers", it.Notes)
 	}
 
 	it = itemNamed(t, set, "dc02")
