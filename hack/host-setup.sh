@@ -27,8 +27,9 @@ GUEST_KERNEL_META=linux-image-cloud-amd64
 
 # Debian packages strata's runtime drives: containerd and runc for
 # containers, the CNI plugins, iproute2 and nftables for segments, umoci for
-# unpacking OCI images, QEMU for the vm tier, a static busybox for test
-# images and genisoimage for VMs' cloud-init seeds.
+# unpacking OCI images, QEMU for the vm tier, OVMF for VMs that boot with
+# UEFI, a static busybox for test images and genisoimage for VMs' cloud-init
+# seeds.
 PACKAGES=(
 	containerd
 	runc
@@ -38,15 +39,20 @@ PACKAGES=(
 	umoci
 	qemu-system-x86
 	qemu-utils
+	ovmf
 	busybox-static
 	genisoimage
 )
 
 # Packages only the tests need: chromium and nodejs run the dashboard's
-# browser and script tests.
+# browser and script tests; dosfstools, mtools and syslinux make the
+# bootable disk of the VMware import test.
 TEST_PACKAGES=(
 	chromium
 	nodejs
+	dosfstools
+	mtools
+	syslinux
 )
 
 STEPS=(

@@ -67,7 +67,10 @@ func (w *Workload) SetDefaults() {
 		b.Keep = &BackupKeep{Last: DefaultBackupKeepLast}
 	}
 	if s.VM != nil && s.VM.Disk != nil && s.VM.Disk.Format == "" {
-		s.VM.Disk.Format = DiskQCOW2
+		s.VM.Disk.Format = DiskFormatOf(s.VM.Disk.Path)
+		if s.VM.Disk.Format == "" {
+			s.VM.Disk.Format = DiskQCOW2
+		}
 	}
 	t := &s.Traits
 	if t.OS == "" {

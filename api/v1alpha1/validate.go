@@ -199,7 +199,12 @@ func validateVM(vm *VMSource, p *field.Path) field.ErrorList {
 		} else {
 			errs = append(errs, vmFilePath(p.Child("disk", "path"), vm.Disk.Path)...)
 		}
-		errs = append(errs, validateEnum(p.Child("disk", "format"), vm.Disk.Format, []DiskFormat{DiskRaw, DiskQCOW2})...)
+		errs = append(errs, validateEnum(p.Child("disk", "format"), vm.Disk.Format, DiskFormats)...)
+		errs = append(errs, validateEnum(p.Child("disk", "bus"), vm.Disk.Bus, []DiskBus{"", DiskBusVirtio, DiskBusSATA, DiskBusSCSI, DiskBusIDE})...)
+	}
+	errs = append(errs, validateEnum(p.Child("firmware"), vm.Firmware, []Firmware{"", FirmwareBIOS, FirmwareUEFI})...)
+	if vm.Network != nil {
+		errs = append(errs, validateEnum(p.Child("network", "model"), vm.Network.Model, []NICModel{"", NICVirtio, NICE1000, NICE1000E})...)
 	}
 	// A kernel may boot a disk (its root filesystem); a containerDisk stands alone.
 	if vm.ContainerDisk != "" && (vm.Kernel != "" || vm.Disk != nil) {

@@ -50,6 +50,18 @@ func TestValidateHostileWorkloads(t *testing.T) {
 		{"vm initrd /sys", func(w *Workload) { vmKernel("vmlinuz")(w); w.Spec.VM.Initrd = "/sys/kernel/x" }, "spec.vm.initrd", "/sys"},
 		{"vm disk /dev/vda", vmDisk("/dev/vda"), "spec.vm.disk.path", "under /dev"},
 		{"vm disk relative", vmDisk("legacy.qcow2"), "", ""},
+		{"vm disk vmdk on sata, uefi, e1000", func(w *Workload) {
+			vmDisk("ds1/win/win.vmdk")(w)
+			w.Spec.VM.Disk.Format, w.Spec.VM.Disk.Bus = DiskVMDK, DiskBusSATA
+			w.Spec.VM.Firmware, w.Spec.VM.Network = FirmwareUEFI, &VMNetwork{Model: NICE1000}
+		}, "", ""},
+		{"vm disk format vdi", func(w *Workload) { vmDisk("a.vdi")(w); w.Spec.VM.Disk.Format = "vdi" }, "spec.vm.disk.format", "vhdx"},
+		{"vm disk bus nvme", func(w *Workload) { vmDisk("a.qcow2")(w); w.Spec.VM.Disk.Bus = "nvme" }, "spec.vm.disk.bus", "sata"},
+		{"vm firmware efi", func(w *Workload) { vmDisk("a.qcow2")(w); w.Spec.VM.Firmware = "efi" }, "spec.vm.firmware", "uefi"},
+		{"vm nic rtl8139", func(w *Workload) {
+			vmDisk("a.qcow2")(w)
+			w.Spec.VM.Network = &VMNetwork{Model: "rtl8139"}
+		}, "spec.vm.network.model", "e1000"},
 		{"vm containerDisk with ../", func(w *Workload) {
 			w.Spec.Isolation = Isolation(TierVM)
 			w.Spec.VM = &VMSource{ContainerDisk: "registry.example/../disk:1"}
@@ -101,5 +113,24 @@ func TestValidateSegmentSize(t *testing.T) {
 	errs := ValidateSegment(s)
 	if len(errs) != 1 || errs[0].Field != "metadata.annotations" {
 		t.Fatalf("errors %v, want one on metadata.annotations", errs)
+	}
+}
+
+// TestDiskFormatDefault infers an unset disk format from the file's extension.
+func TestDiskFormatDefault(t *testing.T) {
+	for path, want := range map[string]DiskFormat{
+		"ds1/web01/web01.vmdk": DiskVMDK, "web.VHD": DiskVHD, "web.vhdx": DiskVHDX, "app.ova": DiskOVA,
+		"disk.img": DiskRaw, "disk.raw": DiskRaw, "disk.qcow2": DiskQCOW2, "legacy": DiskQCOW2, "a.d/disk": DiskQCOW2,
+	} {
+		w := &Workload{Metadata: ObjectMeta{Name: "vm"}, Spec: WorkloadSpec{VM: &VMSource{Disk: &Disk{Path: path}}}}
+		w.SetDefaults()
+		if got := w.Spec.VM.Disk.Format; got != want {
+			t.Errorf("%s: format %q, want %q", path, got, want)
+		}
+	}
+	w := &Workload{Metadata: ObjectMeta{Name: "vm"}, Spec: WorkloadSpec{VM: &VMSource{Disk: &Disk{Path: "x.vmdk", Format: DiskRaw}}}}
+	w.SetDefaults()
+	if w.Spec.VM.Disk.Format != DiskRaw {
+		t.Errorf("a given format was replaced: %q", w.Spec.VM.Disk.Format)
 	}
 }

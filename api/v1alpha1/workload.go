@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"path"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -63,21 +65,97 @@ type VMSource struct {
 	Disk          *Disk      `json:"disk,omitempty"`
 	CloudInit     *CloudInit `json:"cloudInit,omitempty"`
 	ContainerDisk string     `json:"containerDisk,omitempty"`
+	// Firmware is what starts the guest: bios (the default) or uefi.
+	Firmware Firmware `json:"firmware,omitempty"`
+	// Network says how the VM's network device looks to the guest.
+	Network *VMNetwork `json:"network,omitempty"`
 }
 
 // Disk is a VM disk image. strata writes to a copy-on-write overlay, never to Path.
 type Disk struct {
-	Path   string     `json:"path"`
+	Path string `json:"path"`
+	// Format is the image's format; unset, it follows Path's extension (.vmdk, .vhd,
+	// .vhdx, .ova, .raw, .img), and is qcow2 otherwise. vmdk, vhd, vhdx and ova disks
+	// are converted to qcow2 once, on the first start, and the original is left as it is.
 	Format DiskFormat `json:"format,omitempty"`
+	// Bus is how the disk is attached: virtio (the default), sata, scsi or ide.
+	Bus DiskBus `json:"bus,omitempty"`
 }
 
-// DiskFormat is raw or qcow2.
+// DiskFormat is the format of a disk image file.
 type DiskFormat string
 
 // Disk formats.
 const (
 	DiskRaw   DiskFormat = "raw"
 	DiskQCOW2 DiskFormat = "qcow2"
+	DiskVMDK  DiskFormat = "vmdk"
+	// DiskVHD is Microsoft's Virtual Hard Disk (qemu-img calls it vpc).
+	DiskVHD  DiskFormat = "vhd"
+	DiskVHDX DiskFormat = "vhdx"
+	// DiskOVA is an Open Virtualization Appliance: a tar of an .ovf descriptor and the
+	// VM's disks; the VM boots the first disk the descriptor names.
+	DiskOVA DiskFormat = "ova"
+)
+
+// DiskFormats are the accepted values of Disk.Format.
+var DiskFormats = []DiskFormat{DiskRaw, DiskQCOW2, DiskVMDK, DiskVHD, DiskVHDX, DiskOVA}
+
+// DiskFormatOf returns the format a disk file's name suggests, and "" when its
+// extension names none.
+func DiskFormatOf(file string) DiskFormat {
+	switch strings.ToLower(strings.TrimPrefix(path.Ext(file), ".")) {
+	case "raw", "img":
+		return DiskRaw
+	case "qcow2":
+		return DiskQCOW2
+	case "vmdk":
+		return DiskVMDK
+	case "vhd", "vpc":
+		return DiskVHD
+	case "vhdx":
+		return DiskVHDX
+	case "ova":
+		return DiskOVA
+	}
+	return ""
+}
+
+// DiskBus is how a disk is attached to the VM.
+type DiskBus string
+
+// Disk buses. A guest without virtio drivers (Windows as installed) boots from sata.
+const (
+	DiskBusVirtio DiskBus = "virtio"
+	DiskBusSATA   DiskBus = "sata"
+	DiskBusSCSI   DiskBus = "scsi"
+	DiskBusIDE    DiskBus = "ide"
+)
+
+// Firmware is what starts a VM's guest.
+type Firmware string
+
+// Firmwares.
+const (
+	FirmwareBIOS Firmware = "bios"
+	FirmwareUEFI Firmware = "uefi"
+)
+
+// VMNetwork is the VM's network device.
+type VMNetwork struct {
+	// Model is the device the guest sees: virtio (the default), e1000 or e1000e. A guest
+	// without virtio drivers (Windows as installed) needs e1000 or e1000e.
+	Model NICModel `json:"model,omitempty"`
+}
+
+// NICModel is a VM network device model.
+type NICModel string
+
+// NIC models.
+const (
+	NICVirtio NICModel = "virtio"
+	NICE1000  NICModel = "e1000"
+	NICE1000E NICModel = "e1000e"
 )
 
 // CloudInit is a NoCloud seed for the guest.

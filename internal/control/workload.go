@@ -372,6 +372,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		}
 	}
 	if tier == v1alpha1.TierVM {
+		spec.Progress = func(msg string) { c.event(ctx, w.Metadata.Name, id, "Normal", "Preparing", msg) }
 		spec.VM = resolveVMFiles(w.Spec.VM, runtime.ImagesDir(c.o.DataDir))
 		if w.Spec.VM != nil && w.Spec.VM.Disk != nil {
 			// The slot's disk is data, like a volume: it outlives instances.

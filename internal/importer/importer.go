@@ -46,7 +46,7 @@ func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List)
 		return inventory.Set{}, diag.List{err}
 	}
 	if rvtools.Detect(data) {
-		return rvtools.Import(name, data)
+		return rvtools.ImportWith(name, data, rvtools.Options{DiskDir: opts.DiskDir})
 	}
 	docs, errs := load.Documents(name, data)
 	var (

@@ -135,3 +135,29 @@ func FuzzFile(f *testing.F) {
 		}
 	})
 }
+
+// TestVMwareInputs reads a UTF-16 tab-separated vInfo export, says what to do with an Excel
+// workbook, and maps a VM's disk into the disk directory of the options.
+func TestVMwareInputs(t *testing.T) {
+	text := "VM\tPowerstate\tCPUs\tMemory\tFirmware\tPath\r\nweb01\tpoweredOn\t2\t4096\tefi\t[ds1] web01/web01.vmx\r\n"
+	data := []byte{0xFF, 0xFE}
+	for _, r := range text {
+		data = append(data, byte(r), 0)
+	}
+	dir := t.TempDir()
+	set, errs := FileWith("vinfo.txt", data, Options{DiskDir: dir})
+	if len(errs) > 0 || len(set.Items) != 1 {
+		t.Fatalf("items %d, errors %v", len(set.Items), errs)
+	}
+	if vm := set.Items[0].Workload.Spec.VM; vm == nil || vm.Disk.Path != filepath.Join(dir, "ds1", "web01", "web01.vmdk") ||
+		vm.Firmware != v1alpha1.FirmwareUEFI {
+		t.Errorf("spec.vm %+v", vm)
+	}
+
+	// An .xlsx is a zip holding xl/workbook.xml; only its local header matters here.
+	xlsx := append([]byte("PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00"), "xl/workbook.xml"...)
+	set, errs = File("RVTools.xlsx", xlsx)
+	if len(set.Items) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "RVTools.xlsx:1:1: an Excel workbook: save the vInfo sheet as CSV") {
+		t.Errorf("errors: %v", errs)
+	}
+}

@@ -78,6 +78,10 @@ type InstanceSpec struct {
 	// manager made for instance ID (the driver opens it); nil: no network.
 	// Containers and sandboxes use NetNS instead.
 	VMNet *VMNet
+	// Progress, when set, is told in a sentence what a long step of Start is
+	// doing (the conversion of a VM's disk), when it begins and ends; the
+	// controller records it as an event of the instance. Nil: nobody listens.
+	Progress func(msg string) `json:"-"`
 }
 
 // VMNet is a VM's place on its segment, as the guest must configure it.

@@ -25,6 +25,13 @@ const (
 	colTotalDisk
 	colInUse
 	colPrimaryIP
+	colPath     // the VM's configuration file: "[ds1] web01/web01.vmx"
+	colFirmware // bios or efi
+	// Columns of the vDisk sheet.
+	colDisk       // the disk's label: "Hard disk 1"
+	colDiskPath   // "[ds1] web01/web01.vmdk"
+	colCapacity   // the disk's size in MiB
+	colController // "SCSI controller 0", "SATA controller 0", "IDE 0"
 	numColumns
 )
 
@@ -53,6 +60,13 @@ var columnNames = map[string]column{
 	"in use mib":                             colInUse,
 	"in use mb":                              colInUse,
 	"primary ip address":                     colPrimaryIP,
+	"path":                                   colPath,
+	"firmware":                               colFirmware,
+	"disk":                                   colDisk,
+	"disk path":                              colDiskPath,
+	"capacity mib":                           colCapacity,
+	"capacity mb":                            colCapacity,
+	"controller":                             colController,
 }
 
 // columns says where each known column is in a row.

@@ -26,10 +26,11 @@ const SourceKind = "VM"
 
 // row is one data row being turned into a workload.
 type row struct {
-	im   *importer
-	rec  []string
-	line int
-	errs diag.List
+	im    *importer
+	rec   []string
+	line  int
+	errs  diag.List
+	notes []inventory.Note
 }
 
 // row imports one record, or reports why it cannot.
@@ -59,6 +60,7 @@ func (im *importer) row(rec []string) {
 	r.os(&w)
 	r.annotations(&w)
 	r.traits(&w)
+	r.vm(&w, vm)
 	if len(r.errs) > 0 {
 		im.errs = append(im.errs, r.errs...)
 		return
@@ -76,7 +78,7 @@ func (im *importer) row(rec []string) {
 	if w.Metadata.Name != vm {
 		src.Name = vm
 	}
-	im.set.Items = append(im.set.Items, inventory.Item{Workload: w, Source: src})
+	im.set.Items = append(im.set.Items, inventory.Item{Workload: w, Source: src, Notes: r.notes})
 }
 
 func blank(rec []string) bool {

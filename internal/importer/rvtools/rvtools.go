@@ -1,15 +1,3 @@
-// Package rvtools imports VMware vSphere inventories exported by RVTools: the vInfo sheet
-// saved as CSV, one row per VM.
-//
-// Each VM becomes one Workload with isolation auto: it has no OCI image (imageAvailable is
-// false), so assessment will place it in the vm tier. Its CPUs, memory and disk become
-// spec.resources, its guest OS becomes traits.os and traits.osVersion (see package
-// osrelease), a powered-off VM gets zero replicas, and templates are skipped. The
-// Annotation column may carry strata traits as text: strata.dev/trust=untrusted,
-// strata.dev/data: regulated, strata.dev/tenancy=multi, strata.dev/tenant=shop.
-//
-// Columns are found by name in any order; the delimiter is ',', ';' or tab, as the header
-// line uses it.
 package rvtools
 
 import (
@@ -17,16 +5,22 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"path/filepath"
 
+	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/diag"
 	"strata.dev/strata/internal/inventory"
 	"strata.dev/strata/internal/osrelease"
 )
 
-// Detect reports whether data looks like an RVTools vInfo export: its header row (after an
-// optional UTF-8 BOM and blank lines) has a "VM" column and at least one other known vInfo
-// column.
+// Detect reports whether data looks like an RVTools export: its header row (after an
+// optional byte order mark and blank lines) has a "VM" column and at least one other known
+// column. An Excel workbook is detected too, so that Import can say what to do with it.
 func Detect(data []byte) bool {
+	if isWorkbook(data) {
+		return true // to say what to do with it
+	}
+	data, _ = utf8Text(data)
 	h, ok := findHeader(data)
 	if !ok {
 		return false
@@ -51,10 +45,38 @@ func Detect(data []byte) bool {
 	return false
 }
 
-// Import reads a vInfo CSV. file is used in errors and Sources. It returns every VM it could
-// import and an error for every row it could not; a quoting error ends the import at its line.
+// Options change how an inventory is read.
+type Options struct {
+	// DiskDir is the local directory the datastores are copied to: a disk the inventory
+	// names "[ds1] web01/web01.vmdk" is DiskDir/ds1/web01/web01.vmdk. Empty: the disk is
+	// named relative to the daemon's images directory, as ds1/web01/web01.vmdk.
+	DiskDir string
+}
+
+// Import reads a vInfo CSV with zero Options.
 func Import(file string, data []byte) (inventory.Set, diag.List) {
-	im := &importer{file: file, names: newNames(), oses: map[string]osrelease.Release{}}
+	return ImportWith(file, data, Options{})
+}
+
+// ImportWith reads a vInfo CSV. file is used in errors and Sources, and to find the vDisk
+// sheet exported beside it. It returns every VM it could import and an error for every
+// row it could not; a quoting error ends the import at its line.
+func ImportWith(file string, data []byte, opts Options) (inventory.Set, diag.List) {
+	im := &importer{file: file, opts: opts, names: newNames(), oses: map[string]osrelease.Release{}}
+	if opts.DiskDir != "" {
+		if abs, err := filepath.Abs(opts.DiskDir); err == nil {
+			im.opts.DiskDir = abs
+		}
+	}
+	if isWorkbook(data) {
+		im.errs = append(im.errs, diag.Errorf(file, 1, 1, "", "an Excel workbook: save the vInfo sheet as CSV (File > Save As > CSV UTF-8)"))
+		return im.set, im.errs
+	}
+	data, odd := utf8Text(data)
+	if odd {
+		im.set.Warnings = append(im.set.Warnings, diag.Errorf(file, 0, 0, "", "the UTF-16 text ends in half a character, which is left out").
+			WithHint("export the sheet again; the file may have been cut short"))
+	}
 	im.run(data)
 	im.errs.Sort()
 	return im.set, im.errs
@@ -63,6 +85,7 @@ func Import(file string, data []byte) (inventory.Set, diag.List) {
 // importer holds the state of one Import.
 type importer struct {
 	file  string
+	opts  Options
 	set   inventory.Set
 	errs  diag.List
 	names *names
@@ -72,6 +95,10 @@ type importer struct {
 	h    header
 	cols columns
 	r    *csv.Reader
+
+	// vdisks are the disks of the vDisk sheet beside the vInfo sheet, by VM name.
+	vdisks    map[string][]vDisk
+	vdiskFile string
 }
 
 func (im *importer) run(data []byte) {
@@ -91,11 +118,18 @@ func (im *importer) run(data []byte) {
 		return
 	}
 	im.cols = mapColumns(fields)
+	if isVDisk(im.cols) {
+		im.set.Skipped = append(im.set.Skipped, v1alpha1.SkippedObject{
+			Source: v1alpha1.Source{File: im.file, Line: h.line, Format: v1alpha1.FormatRVTools, Kind: "vDisk"},
+			Reason: "a vDisk sheet describes disks, not VMs: it is read with the vInfo sheet beside it (RVTools_tabvInfo.csv beside RVTools_tabvDisk.csv)"})
+		return
+	}
 	if im.cols.index[colVM] < 0 {
 		im.errs = append(im.errs, diag.Errorf(im.file, h.line, 1, "", "the header row has no VM column; it has %s", quoteList(im.cols.names)).
 			WithHint("export the vInfo sheet of RVTools, whose first column is VM, and keep its header row"))
 		return
 	}
+	im.loadVDisk()
 	// One item per line at most: growing a slice of large items costs more than reading
 	// the rows. Bounded, since a line can be a blank one.
 	im.set.Items = make([]inventory.Item, 0, min(bytes.Count(h.rest, []byte("\n")), 1<<16))

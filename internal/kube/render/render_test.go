@@ -102,7 +102,7 @@ func TestEstateShape(t *testing.T) {
 		"Service":        {"bastion", "catalog-db", "ledger", "netprobe", "plugin-runner", "router", "storefront"},
 		"Deployment":     {"nightly-report", "plugin-runner", "storefront"},
 		"StatefulSet":    {"catalog-db"},
-		"VirtualMachine": {"bastion", "ledger", "netprobe-0", "netprobe-1", "router"},
+		"VirtualMachine": {"bastion", "dc02", "ledger", "legacy-app", "netprobe-0", "netprobe-1", "router"},
 
 		"HorizontalPodAutoscaler": {"storefront"},
 	}
@@ -130,6 +130,7 @@ func TestEstateShape(t *testing.T) {
 			checkTemplateLabels(t, v.Name, v.Spec.Template.Labels)
 		case *kubevirtv1.VirtualMachine:
 			checkTemplateLabels(t, v.Name, v.Spec.Template.ObjectMeta.Labels)
+			checkVMDevices(t, v)
 		}
 	}
 	var joined strings.Builder
@@ -142,10 +143,47 @@ func TestEstateShape(t *testing.T) {
 		"workload nightly-report: restartPolicy OnFailure does not map",
 		"workload catalog-db: volume scratch gives no size",
 		"workload storefront: spec.scaling.predictive has no Kubernetes object",
+		"workload legacy-app: spec.vm.disk.bus ide is rendered as sata",
+		"workload legacy-app: spec.vm.disk /srv/appliances/legacy-app.ova is an OVA",
 	} {
 		if !strings.Contains(joined.String(), s) {
 			t.Errorf("notes lack %q:\n%s", s, joined.String())
 		}
+	}
+}
+
+// checkVMDevices checks the firmware, root disk bus and NIC model of the estate's VMs:
+// dc02 (a Windows guest from VMware: UEFI, SATA, e1000), legacy-app (BIOS, IDE as SATA)
+// and the others (the defaults: no bootloader, virtio).
+func checkVMDevices(t *testing.T, vm *kubevirtv1.VirtualMachine) {
+	t.Helper()
+	d := vm.Spec.Template.Spec.Domain
+	var efi, bios bool
+	if d.Firmware != nil && d.Firmware.Bootloader != nil {
+		efi = d.Firmware.Bootloader.EFI != nil && d.Firmware.Bootloader.EFI.SecureBoot != nil && !*d.Firmware.Bootloader.EFI.SecureBoot
+		bios = d.Firmware.Bootloader.BIOS != nil
+	}
+	var bus kubevirtv1.DiskBus
+	for _, disk := range d.Devices.Disks {
+		if disk.Name == rootDisk {
+			bus = disk.Disk.Bus
+		}
+	}
+	model := d.Devices.Interfaces[0].Model
+	want, ok := map[string]struct {
+		efi, bios bool
+		bus       kubevirtv1.DiskBus
+		model     string
+	}{
+		"dc02":       {efi: true, bus: kubevirtv1.DiskBusSATA, model: "e1000"},
+		"legacy-app": {bios: true, bus: kubevirtv1.DiskBusSATA},
+		"router":     {}, // a kernel without a root disk
+	}[vm.Name]
+	if !ok {
+		want.bus = kubevirtv1.DiskBusVirtio
+	}
+	if efi != want.efi || bios != want.bios || bus != want.bus || model != want.model {
+		t.Errorf("VM %s: efi %v, bios %v, root disk bus %q, NIC model %q; want %+v", vm.Name, efi, bios, bus, model, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,9 @@ type vmSource struct {
 	disk       kubevirtv1.VolumeSource // the root disk; a DataVolume's name is filled per VM
 	dataVolume *cdiv1.DataVolumeSpec   // the root disk is a clone of an uploaded disk
 	kernelBoot *kubevirtv1.KernelBoot
+	bus        kubevirtv1.DiskBus // the root disk's bus
+	bootloader *kubevirtv1.Bootloader
+	nicModel   string
 }
 
 // vmSource picks the VM source: spec.vm.containerDisk, then spec.vm's kernel and disk, then
@@ -69,6 +73,9 @@ type vmSource struct {
 func (r *renderer) vmSource(w *v1alpha1.Workload) (vmSource, bool) {
 	vm, name := w.Spec.VM, w.Metadata.Name
 	var src vmSource
+	if vm != nil {
+		r.devices(w, &src)
+	}
 	switch {
 	case vm != nil && vm.ContainerDisk != "":
 		src.disk.ContainerDisk = &kubevirtv1.ContainerDiskSource{Image: vm.ContainerDisk}
@@ -108,6 +115,33 @@ func (r *renderer) vmSource(w *v1alpha1.Workload) (vmSource, bool) {
 	return src, ok
 }
 
+// devices maps spec.vm's firmware, disk bus and network device model.
+func (r *renderer) devices(w *v1alpha1.Workload, src *vmSource) {
+	vm := w.Spec.VM
+	src.bus = kubevirtv1.DiskBusVirtio
+	if vm.Disk != nil {
+		switch vm.Disk.Bus {
+		case v1alpha1.DiskBusSATA:
+			src.bus = kubevirtv1.DiskBusSATA
+		case v1alpha1.DiskBusSCSI:
+			src.bus = kubevirtv1.DiskBusSCSI
+		case v1alpha1.DiskBusIDE:
+			src.bus = kubevirtv1.DiskBusSATA
+			r.note(w, "spec.vm.disk.bus ide is rendered as sata: KubeVirt has no IDE bus, and a guest that boots from IDE boots from SATA (AHCI) too")
+		}
+	}
+	switch vm.Firmware {
+	case v1alpha1.FirmwareUEFI:
+		secure := false
+		src.bootloader = &kubevirtv1.Bootloader{EFI: &kubevirtv1.EFI{SecureBoot: &secure}}
+	case v1alpha1.FirmwareBIOS:
+		src.bootloader = &kubevirtv1.Bootloader{BIOS: &kubevirtv1.BIOS{}}
+	}
+	if vm.Network != nil && vm.Network.Model != "" {
+		src.nicModel = string(vm.Network.Model)
+	}
+}
+
 // diskSource makes each VM's root disk a DataVolume cloned from one uploaded claim,
 // "<workload>-disk", as strata boots each instance from a copy-on-write overlay and never
 // writes to the disk image itself.
@@ -127,9 +161,15 @@ func (r *renderer) diskSource(w *v1alpha1.Workload, src *vmSource) bool {
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size.DeepCopy()}},
 		},
 	}
+	image := w.Spec.VM.Disk.Path
+	if w.Spec.VM.Disk.Format == v1alpha1.DiskOVA {
+		image = "DISK.vmdk"
+		r.note(w, "spec.vm.disk %s is an OVA, which the Containerized Data Importer does not read: unpack it with tar -xf, "+
+			"and upload the .vmdk its .ovf descriptor names first (DISK.vmdk below)", w.Spec.VM.Disk.Path)
+	}
 	r.note(w, "each VM boots a clone of claim %s: upload the disk once with "+
 		"virtctl image-upload pvc %s --namespace %s --size %s --image-path %s (needs the Containerized Data Importer)",
-		base, base, r.opts.Namespace, size.String(), w.Spec.VM.Disk.Path)
+		base, base, r.opts.Namespace, size.String(), image)
 	return true
 }
 
@@ -145,15 +185,16 @@ func (r *renderer) virtualMachine(w *v1alpha1.Workload, name string, src vmSourc
 				corev1.ResourceCPU: w.Spec.Resources.CPU.DeepCopy(), corev1.ResourceMemory: w.Spec.Resources.Memory.DeepCopy(),
 			}},
 			Devices: kubevirtv1.Devices{
-				Interfaces: []kubevirtv1.Interface{{Name: podNetwork, InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Masquerade: &kubevirtv1.InterfaceMasquerade{}}}},
+				Interfaces: []kubevirtv1.Interface{{Name: podNetwork, Model: src.nicModel,
+					InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Masquerade: &kubevirtv1.InterfaceMasquerade{}}}},
 			},
 		},
 		Networks:                  []kubevirtv1.Network{{Name: podNetwork, NetworkSource: kubevirtv1.NetworkSource{Pod: &kubevirtv1.PodNetwork{}}}},
 		NodeSelector:              w.Spec.Placement.HostSelector,
 		TopologySpreadConstraints: spread(w),
 	}
-	if src.kernelBoot != nil {
-		spec.Domain.Firmware = &kubevirtv1.Firmware{KernelBoot: src.kernelBoot.DeepCopy()}
+	if src.kernelBoot != nil || src.bootloader != nil {
+		spec.Domain.Firmware = &kubevirtv1.Firmware{KernelBoot: src.kernelBoot.DeepCopy(), Bootloader: src.bootloader.DeepCopy()}
 	}
 	vm := &kubevirtv1.VirtualMachine{
 		TypeMeta:   typeMeta("kubevirt.io/v1", "VirtualMachine"),
@@ -170,10 +211,10 @@ func (r *renderer) virtualMachine(w *v1alpha1.Workload, name string, src vmSourc
 		}}
 	}
 	if disk.ContainerDisk != nil || disk.DataVolume != nil {
-		addDisk(&spec, rootDisk, *disk)
+		addDisk(&spec, rootDisk, cmp.Or(src.bus, kubevirtv1.DiskBusVirtio), *disk)
 	}
 	if ci := w.Spec.VM; ci != nil && ci.CloudInit != nil {
-		addDisk(&spec, cloudInitDisk, kubevirtv1.VolumeSource{CloudInitNoCloud: &kubevirtv1.CloudInitNoCloudSource{
+		addDisk(&spec, cloudInitDisk, kubevirtv1.DiskBusVirtio, kubevirtv1.VolumeSource{CloudInitNoCloud: &kubevirtv1.CloudInitNoCloudSource{
 			UserData: ci.CloudInit.UserData, NetworkData: ci.CloudInit.NetworkData,
 		}})
 	}
@@ -188,10 +229,10 @@ func (r *renderer) virtualMachine(w *v1alpha1.Workload, name string, src vmSourc
 	return vm
 }
 
-// addDisk attaches a volume as a virtio disk.
-func addDisk(spec *kubevirtv1.VirtualMachineInstanceSpec, name string, src kubevirtv1.VolumeSource) {
+// addDisk attaches a volume as a disk on bus.
+func addDisk(spec *kubevirtv1.VirtualMachineInstanceSpec, name string, bus kubevirtv1.DiskBus, src kubevirtv1.VolumeSource) {
 	spec.Domain.Devices.Disks = append(spec.Domain.Devices.Disks, kubevirtv1.Disk{
-		Name: name, DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBusVirtio}},
+		Name: name, DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: bus}},
 	})
 	spec.Volumes = append(spec.Volumes, kubevirtv1.Volume{Name: name, VolumeSource: src})
 }

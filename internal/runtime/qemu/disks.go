@@ -162,17 +162,18 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// slotDisk returns the overlay a disk VM writes to. With spec.DiskDir it is the
+// slotDisk returns the overlay a disk VM writes to, over backing (vm.disk, or its
+// qcow2 conversion), of the qemu-img format given. With spec.DiskDir it is the
 // slot's disk there, made once from vm.disk and used again at every start, so
 // the guest's writes outlive restarts and replacements; a slot disk made from
 // another vm.disk than the spec's now is kept aside (renamed, with the time)
 // and a fresh one made, so that nothing is lost. Without DiskDir it is the
 // instance's own overlay.
-func (d *Driver) slotDisk(ctx context.Context, spec runtime.InstanceSpec, format string) (string, error) {
+func (d *Driver) slotDisk(ctx context.Context, spec runtime.InstanceSpec, backing, format string) (string, error) {
 	base := spec.VM.Disk.Path
 	if spec.DiskDir == "" {
 		overlay := d.path(spec.ID, overlayFile)
-		if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", format, "-b", base, overlay); err != nil {
+		if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", format, "-b", backing, overlay); err != nil {
 			return "", fmt.Errorf("%w: instance %q: vm.disk %s: %w", runtime.ErrInvalid, spec.ID, base, err)
 		}
 		return overlay, nil
@@ -196,7 +197,7 @@ func (d *Driver) slotDisk(ctx context.Context, spec runtime.InstanceSpec, format
 		return "", fmt.Errorf("instance %q: slot disk: %w", spec.ID, err)
 	}
 	tmp := overlay + ".tmp"
-	if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", format, "-b", base, tmp); err != nil {
+	if err := d.qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", format, "-b", backing, tmp); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("%w: instance %q: vm.disk %s: %w", runtime.ErrInvalid, spec.ID, base, err)
 	}

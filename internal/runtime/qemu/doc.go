@@ -15,10 +15,17 @@
 //     file, so the report outlives the daemon). `exec` goes through the
 //     init's agent on a second port.
 //   - a VM source (InstanceSpec.VM): a kernel with optional initrd and
-//     cmdline, a disk image (raw or qcow2), or a kernel booting a disk; a
-//     standard PC (-M q35) with virtio PCI devices. The disk is never
-//     written: the instance gets a qcow2 overlay. An optional cloud-init
-//     NoCloud seed is attached as a second disk labelled "cidata".
+//     cmdline, a disk image, or a kernel booting a disk; a standard PC (-M
+//     q35) with virtio PCI devices, or the disk bus (sata, scsi, ide) and NIC
+//     model (e1000, e1000e) the source asks for, under SeaBIOS or, with
+//     firmware uefi, OVMF (a private copy of its variable store per
+//     instance). The disk is never written: the instance gets a qcow2
+//     overlay. A raw or qcow2 disk is overlaid as it is; a vmdk, vhd, vhdx or
+//     ova disk is converted to qcow2 once (qemu-img convert -p, its progress
+//     in the instance's log), cached under StateDir/disks by the source's
+//     path, size and modification time; an OVA is unpacked with package
+//     extract first and its OVF descriptor's first disk boots. An optional
+//     cloud-init NoCloud seed is attached as a second disk labelled "cidata".
 //
 // # State
 //

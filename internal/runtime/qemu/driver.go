@@ -56,6 +56,10 @@ type Config struct {
 	// the host (keyed by the boot ID, kernel, QEMU program and CPU), so that a restarted
 	// daemon does not probe again; the daemon keeps it in its run directory.
 	ProbeCache string
+	// OVMFCode and OVMFVars are the UEFI firmware VMs with vm.firmware uefi boot, and the
+	// template of its variable store, of which each instance gets a copy (defaults:
+	// DefaultOVMFCode and DefaultOVMFVars, from Debian's ovmf package).
+	OVMFCode, OVMFVars string
 	// BootTimeout bounds how long Start waits for QEMU's monitor to answer
 	// (default 30 s).
 	BootTimeout time.Duration
@@ -106,6 +110,12 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		if exe, err := os.Executable(); err == nil {
 			cfg.GuestInit = filepath.Join(filepath.Dir(exe), "strata-guest")
 		}
+	}
+	if cfg.OVMFCode == "" {
+		cfg.OVMFCode = DefaultOVMFCode
+	}
+	if cfg.OVMFVars == "" {
+		cfg.OVMFVars = DefaultOVMFVars
 	}
 	if cfg.BootTimeout <= 0 {
 		cfg.BootTimeout = 30 * time.Second

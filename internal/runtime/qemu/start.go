@@ -305,22 +305,26 @@ func (d *Driver) prepareVM(ctx context.Context, spec runtime.InstanceSpec) ([]st
 			args = append(args, "-initrd", vm.Initrd)
 		}
 	}
-	if vm.Disk != nil {
-		format := string(vm.Disk.Format)
-		if format == "" {
-			format = string(v1alpha1.DiskQCOW2)
-		}
-		if err := d.checkDisk(ctx, spec.ID, vm.Disk.Path, format); err != nil {
+	if vm.Firmware == v1alpha1.FirmwareUEFI {
+		fw, err := d.uefi(spec.ID)
+		if err != nil {
 			return nil, err
 		}
-		overlay, err := d.slotDisk(ctx, spec, format)
+		args = append(args, fw...)
+	}
+	if vm.Disk != nil {
+		base, format, err := d.bootDisk(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		overlay, err := d.slotDisk(ctx, spec, base, format)
 		if err != nil {
 			return nil, err
 		}
 		args = append(args,
 			"-blockdev", "driver=file,filename="+overlay+",node-name=file0",
-			"-blockdev", "driver=qcow2,file=file0,node-name=disk0",
-			"-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+			"-blockdev", "driver=qcow2,file=file0,node-name=disk0")
+		args = append(args, diskDevice(vm.Disk.Bus)...)
 	}
 	if vm.CloudInit != nil {
 		if err := d.writeSeed(ctx, spec); err != nil {
@@ -331,7 +335,7 @@ func (d *Driver) prepareVM(ctx context.Context, spec runtime.InstanceSpec) ([]st
 			"-blockdev", "driver=raw,file=seedfile,node-name=seed,read-only=on",
 			"-device", "virtio-blk-pci,drive=seed")
 	}
-	return append(args, netArgs(spec, "virtio-net-pci")...), nil
+	return append(args, netArgs(spec, nicDevice(vm))...), nil
 }
 
 // regularFile checks that path is absolute and names a readable regular file.
