@@ -98,7 +98,7 @@ func TestFileErrors(t *testing.T) {
 		{"bad enum", head + "spec:\n  isolation: kvm\n  traits: {hostAccess: [network, kernel]}\n",
 			[]string{
 				`f.yaml:5:14: spec.isolation: unsupported value "kvm" (use one of "auto", "container", "sandbox", "vm")`,
-				`f.yaml:6:34: spec.traits.hostAccess[1]: unsupported value "kernel" (use one of "network", "pid", "ipc", "devices", "paths")`,
+				`f.yaml:6:34: spec.traits.hostAccess[1]: unsupported value "kernel" (use one of "network", "pid", "ipc", "devices", "paths", "user", "uts", "cgroup")`,
 			}},
 		{"bad value", head + "spec:\n  image: x\n  ports:\n  - {port: 80}\n  - {port: 80, publish: 70000}\n",
 			[]string{
