@@ -56,6 +56,7 @@ type found struct {
 	doc      load.Document
 	meta     *metav1.ObjectMeta
 	workload *v1alpha1.Workload
+	notes    []inventory.Note
 }
 
 // objectKey identifies an object among the inputs.
@@ -97,7 +98,7 @@ func (imp *importer) finish() inventory.Set {
 		if src.Name == "" && w.Metadata.Name != f.meta.Name {
 			src.Name = f.meta.Name
 		}
-		set.Items = append(set.Items, inventory.Item{Workload: *w, Source: src})
+		set.Items = append(set.Items, inventory.Item{Workload: *w, Source: src, Notes: f.notes})
 	}
 	return set
 }
@@ -116,44 +117,57 @@ func (imp *importer) object(o *object, depth int) {
 		return
 	}
 	switch {
+	case isKustomization(o.doc.APIVersion):
+		imp.skip(o, KustomizationReason)
 	case isList(o):
 		imp.list(o, depth)
-	case isWorkloadKind(o.doc.APIVersion, o.doc.Kind):
+	case isWorkloadKind(o.doc.APIVersion, o.doc.Kind), hasPodTemplate(o):
 		imp.workload(o)
 	default:
-		imp.skip(o)
+		imp.skip(o, "")
 	}
 }
 
 // workload imports an object of a workload kind.
 func (imp *importer) workload(o *object) {
-	if versions := served[o.doc.Kind]; !slices.Contains(versions, o.doc.APIVersion) {
+	if versions := served[o.doc.Kind]; isWorkloadKind(o.doc.APIVersion, o.doc.Kind) && !slices.Contains(versions, o.doc.APIVersion) {
 		imp.errs = append(imp.errs, o.errorf(path{"apiVersion"}, "use apiVersion: "+versions[0],
 			"Kubernetes serves %s at %s, not at %s", o.doc.Kind, strings.Join(versions, ", "), o.doc.APIVersion))
 		return
 	}
 	p, errs := decodeWorkload(o)
+	if p == nil {
+		imp.errs = append(imp.errs, errs...)
+		return
+	}
+	// Values that did not decode are left out, so the rest of the object is still read:
+	// every problem of the object is reported at once, except those that only follow from
+	// a value left out.
+	w, notes, berrs := build(o, p)
+	for _, e := range berrs {
+		if !slices.ContainsFunc(errs, func(d *diag.Error) bool { return related(d.Path, e.Path) }) {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		imp.errs = append(imp.errs, errs...)
 		return
 	}
-	w, errs := build(o, p)
-	if len(errs) > 0 {
-		imp.errs = append(imp.errs, errs...)
-		return
-	}
-	imp.entries = append(imp.entries, entry{found: &found{doc: o.doc, meta: &p.meta, workload: w}})
+	imp.entries = append(imp.entries, entry{found: &found{doc: o.doc, meta: &p.meta, workload: w, notes: notes}})
 }
 
-// skip lists an object that describes no workload.
-func (imp *importer) skip(o *object) {
+// skip lists an object that describes no workload, for the reason given or for its kind.
+func (imp *importer) skip(o *object, reason string) {
 	name := scalarAt(o.doc.Node, path{"metadata", "name"})
 	if ns := scalarAt(o.doc.Node, path{"metadata", "namespace"}); ns != "" && name != "" {
 		name = ns + "/" + name
 	}
-	reason := fmt.Sprintf("kind %s describes no workload", o.doc.Kind)
-	if _, ok := served[o.doc.Kind]; ok {
+	switch _, ok := served[o.doc.Kind]; {
+	case reason != "":
+	case ok:
 		reason = fmt.Sprintf("kind %s of %s describes no workload", o.doc.Kind, o.doc.APIVersion)
+	default:
+		reason = fmt.Sprintf("kind %s describes no workload", o.doc.Kind)
 	}
 	imp.entries = append(imp.entries, entry{skipped: &v1alpha1.SkippedObject{
 		Source: v1alpha1.Source{File: o.doc.File, Line: o.doc.Line, Format: v1alpha1.FormatKubernetes, Kind: o.doc.Kind, Name: name},
@@ -231,4 +245,15 @@ func size(n *yaml.Node, limit int, memo map[*yaml.Node]int) int {
 	}
 	memo[n] = total
 	return total
+}
+
+// related reports whether one of two field paths is the other or lies under it.
+func related(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if !strings.HasPrefix(b, a) {
+		return false
+	}
+	return len(b) == len(a) || a == "" || b[len(a)] == '.' || b[len(a)] == '['
 }

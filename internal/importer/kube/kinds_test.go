@@ -1,0 +1,147 @@
+package kube
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/inventory"
+)
+
+// TestReplicationController imports the core group's oldest controller with its replicas
+// and its pod template's privileges.
+func TestReplicationController(t *testing.T) {
+	src := `apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: kube-proxy-legacy
+  namespace: kube-system
+spec:
+  replicas: 3
+  selector: {k8s-app: kube-proxy-legacy}
+  template:
+    metadata:
+      labels: {k8s-app: kube-proxy-legacy}
+    spec:
+      hostNetwork: true
+      containers:
+      - name: proxy
+        image: registry.example/kube-proxy:v1.9.11
+        command: [/usr/local/bin/kube-proxy, --proxy-mode=iptables]
+        securityContext: {privileged: true}
+`
+	w := importOne(t, src)
+	if *w.Spec.Replicas != 3 || !w.Spec.Traits.Privileged || !slices.Contains(w.Spec.Traits.HostAccess, v1alpha1.HostNetwork) {
+		t.Errorf("replicas %d, privileged %v, host access %v; want 3, true and network",
+			*w.Spec.Replicas, w.Spec.Traits.Privileged, w.Spec.Traits.HostAccess)
+	}
+	if w.Spec.RestartPolicy != v1alpha1.RestartAlways {
+		t.Errorf("restart policy %q, want Always as for every controller", w.Spec.RestartPolicy)
+	}
+}
+
+// TestPodTemplateKinds imports any object with a pod template at spec.template.spec, with a
+// note that names its kind, and skips objects of other shapes.
+func TestPodTemplateKinds(t *testing.T) {
+	src := `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: checkout}
+spec:
+  replicas: 5
+  strategy:
+    canary:
+      steps: [{setWeight: 20}, {pause: {duration: 10m}}]
+  template:
+    spec:
+      containers:
+      - {name: checkout, image: registry.example/shop/checkout:4.2}
+---
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata: {name: legacy-billing}
+spec:
+  replicas: 2
+  triggers: [{type: ConfigChange}]
+  template:
+    spec:
+      containers:
+      - {name: billing, image: registry.example/billing:9}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: odd}
+spec:
+  replicas: many
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: w, image: registry.example/widget:1}
+---
+apiVersion: example.com/v1
+kind: Gadget
+metadata: {name: no-template}
+spec: {template: {name: not-a-pod}}
+`
+	set, errs := importString(t, "crd.yaml", src)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var got []string
+	for _, it := range set.Items {
+		got = append(got, it.Source.Kind+" "+it.Workload.Metadata.Name+" x"+
+			strings.TrimSpace(strings.Repeat("I", int(*it.Workload.Spec.Replicas)))+" "+string(it.Workload.Spec.RestartPolicy))
+	}
+	want := []string{"Rollout checkout xIIIII Always", "DeploymentConfig legacy-billing xII Always", "Widget odd xI Never"}
+	if !slices.Equal(got, want) {
+		t.Errorf("imported %q, want %q", got, want)
+	}
+	for _, it := range set.Items {
+		if !slices.ContainsFunc(it.Notes, func(n inventory.Note) bool {
+			return strings.Contains(n.Message, "imported from its pod template") && strings.Contains(n.Message, it.Source.Kind)
+		}) {
+			t.Errorf("%s: no note naming its kind among %+v", it.Source.Kind, it.Notes)
+		}
+	}
+	if len(set.Skipped) != 1 || set.Skipped[0].Source.Kind != "Gadget" {
+		t.Errorf("skipped %+v, want the Gadget", set.Skipped)
+	}
+}
+
+// TestKustomizationSkipped skips kustomize's recipes with what to do, without failing the
+// objects beside them.
+func TestKustomizationSkipped(t *testing.T) {
+	src := `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: shop
+resources: [deployment.yaml, service.yaml]
+images:
+- {name: web, newTag: "2.1"}
+---
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+patches: [{path: replicas.yaml}]
+---
+` + deployment(container(""))
+	set, errs := importString(t, "all.yaml", src)
+	if len(errs) > 0 || len(set.Items) != 1 {
+		t.Fatalf("%d workloads and errors %v, want the Deployment alone", len(set.Items), errs)
+	}
+	if len(set.Skipped) != 2 {
+		t.Fatalf("skipped %+v, want the Kustomization and the Component", set.Skipped)
+	}
+	for _, s := range set.Skipped {
+		if s.Reason != KustomizationReason {
+			t.Errorf("%s skipped for %q, want %q", s.Source.Kind, s.Reason, KustomizationReason)
+		}
+	}
+	for _, name := range []string{"kustomization.yaml", "overlays/prod/kustomization.yml", "base/Kustomization"} {
+		if !IsKustomizationFile(name) {
+			t.Errorf("%s is not taken for a kustomization file", name)
+		}
+	}
+	if IsKustomizationFile("kustomization-notes.yaml") {
+		t.Error("kustomization-notes.yaml is taken for a kustomization file")
+	}
+}
