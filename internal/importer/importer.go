@@ -95,7 +95,11 @@ func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List)
 		errs = append(errs, err)
 	}
 	ks, kerrs := kimp.Finish()
-	set.Add(ks)
+	if len(set.Items) == 0 && len(set.Skipped) == 0 && len(set.Warnings) == 0 {
+		set = ks // a file of Kubernetes objects alone: no copy
+	} else {
+		set.Add(ks)
+	}
 	errs = append(errs, kerrs...)
 	unique(&set)
 	return set, errs

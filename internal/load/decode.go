@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -470,8 +471,21 @@ func scalar(n *yaml.Node) any {
 	return n.Value
 }
 
+// fieldsOf caches jsonFields: a document walks the same few struct types many times.
+var fieldsOf sync.Map // reflect.Type -> map[string]reflect.Type
+
 // jsonFields maps the json names of t's fields (inline structs flattened) to their types.
+// The map is shared: callers must not change it.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldsOf.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f := collectFields(t)
+	fieldsOf.Store(t, f)
+	return f
+}
+
+func collectFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -481,7 +495,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 			continue
 		}
 		if f.Anonymous && (opts == "inline" || name == "") && f.Type.Kind() == reflect.Struct {
-			for k, v := range jsonFields(f.Type) {
+			for k, v := range collectFields(f.Type) {
 				out[k] = v
 			}
 			continue

@@ -47,10 +47,12 @@ func (imp *Importer) Add(doc load.Document) {
 }
 
 // Finish names the workloads and returns them with the skipped objects and every problem
-// found, sorted by position.
+// found, sorted by position. The Importer is empty afterwards.
 func (imp *Importer) Finish() (inventory.Set, diag.List) {
 	imp.errs.Sort()
-	return imp.finish(), imp.errs
+	set, errs := imp.finish(), imp.errs
+	*imp = Importer{}
+	return set, errs
 }
 
 // maxListDepth bounds Lists nested in Lists; Kubernetes itself never nests them.
@@ -95,7 +97,8 @@ func (imp *Importer) finish() inventory.Set {
 	}
 	var set inventory.Set
 	names := newNamer()
-	for _, e := range imp.entries {
+	for i, e := range imp.entries {
+		imp.entries[i] = entry{} // the set holds it from here on
 		if e.skipped != nil {
 			set.Skipped = append(set.Skipped, *e.skipped)
 			continue
