@@ -1,6 +1,9 @@
 package kube
 
 import (
+	"fmt"
+	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -143,5 +146,42 @@ patches: [{path: replicas.yaml}]
 	}
 	if IsKustomizationFile("kustomization-notes.yaml") {
 		t.Error("kustomization-notes.yaml is taken for a kustomization file")
+	}
+}
+
+// TestNotes checks that what a workload does not carry over is noted at its line and path,
+// and that an object without such parts gets no note.
+func TestNotes(t *testing.T) {
+	data, err := os.ReadFile("testdata/legacy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, errs := importString(t, "legacy.yaml", string(data))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got := map[string][]string{}
+	for _, it := range set.Items {
+		for _, n := range it.Notes {
+			if n.Line < 1 || n.Message == "" {
+				t.Errorf("%s: note %+v lacks its line or message", it.Workload.Metadata.Name, n)
+			}
+			got[it.Workload.Metadata.Name] = append(got[it.Workload.Metadata.Name], fmt.Sprintf("%d %s", n.Line, n.Path))
+		}
+	}
+	spec := "spec.template.spec."
+	want := map[string][]string{
+		"storefront": {"33 ", "56 " + spec + "initContainers[0]", "59 " + spec + "initContainers[1]",
+			"68 " + spec + "containers[0].env[0]", "71 " + spec + "containers[0].env[1]", "75 " + spec + "containers[0].envFrom[0]",
+			"79 " + spec + "containers[0].readinessProbe", "81 " + spec + "containers[0].startupProbe",
+			"85 " + spec + "containers[0].lifecycle.preStop", "94 " + spec + "containers[1]",
+			"97 " + spec + "nodeSelector", "100 " + spec + "tolerations",
+			"102 " + spec + "volumes[0]", "104 " + spec + "volumes[1]", "106 " + spec + "volumes[2]",
+			"108 " + spec + "volumes[3]", "110 " + spec + "volumes[4]"},
+		"billing":        {"113 ", "126 " + spec + "securityContext.sysctls[0]"},
+		"nightly-export": {"141 spec.schedule", "144 spec.jobTemplate.spec.completions"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("notes:\n got %q\nwant %q", got, want)
 	}
 }

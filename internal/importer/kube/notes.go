@@ -58,8 +58,16 @@ func (b *builder) explainLoss() {
 		b.note(b.p.tmplAt[:len(b.p.tmplAt)-1].to("completions"),
 			"completions: %d is not carried over: each replica runs to its end once", *c)
 	}
-	if l := ps.Containers[0].Lifecycle; l != nil && (l.PostStart != nil || l.PreStop != nil) {
-		b.note(b.spec.to("containers", 0, "lifecycle"), "the lifecycle hooks (postStart, preStop) are not carried over")
+	if l := ps.Containers[0].Lifecycle; l != nil {
+		for _, h := range []struct {
+			name string
+			set  bool
+		}{{"postStart", l.PostStart != nil}, {"preStop", l.PreStop != nil}} {
+			if h.set {
+				b.note(b.spec.to("containers", 0, "lifecycle", h.name), "the %s hook is not carried over: "+
+					"do its work in the container's entrypoint or its stop signal handler", h.name)
+			}
+		}
 	}
 	placement := []struct {
 		field string

@@ -125,9 +125,8 @@ func (b *builder) sysctls(ps *corev1.PodSpec) []string {
 			need[name] = true
 			continue
 		}
-		b.note(b.spec.to("securityContext", "sysctls", i), "sysctl %s=%s is not carried over: it is namespaced, "+
-			"so the workload may set it in its own namespaces without a kernel of its own; set it at start if it needs it",
-			name, s.Value)
+		b.note(b.spec.to("securityContext", "sysctls", i), "sysctl %s=%s is not carried over: it is namespaced and "+
+			"needs no kernel of the workload's own; set it in the container at start if the workload needs it", name, s.Value)
 	}
 	return sortedKeys(need)
 }
