@@ -2,7 +2,9 @@
 // an unknown field, a value of the wrong type, a bad quantity or an invalid value is an error
 // that names the file, line, column and field path. Every error of a file is reported at once.
 //
-// JSON is read as YAML (it is a subset), so both carry positions.
+// JSON is read as YAML (it is a subset), so both carry positions. Stream reads a file's
+// documents one at a time; Loose decodes the documents of other systems (Kubernetes objects)
+// with the same checks as Strict but ignoring the fields strata does not read.
 package load
 
 import (
