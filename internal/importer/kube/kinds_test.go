@@ -185,3 +185,24 @@ func TestNotes(t *testing.T) {
 		t.Errorf("notes:\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestProbeNotes notes the probes the health check cannot carry.
+func TestProbeNotes(t *testing.T) {
+	for _, tc := range []struct{ name, fields, path, says string }{
+		{"gRPC", "livenessProbe: {grpc: {port: 9090}}", "spec.template.spec.containers[0].livenessProbe.grpc", "gRPC"},
+		{"HTTPS", "livenessProbe: {httpGet: {port: 8443, scheme: HTTPS}}", "spec.template.spec.containers[0].livenessProbe.httpGet.scheme", "HTTPS"},
+		{"startup beside readiness", "readinessProbe: {tcpSocket: {port: 80}}\nstartupProbe: {tcpSocket: {port: 80}}",
+			"spec.template.spec.containers[0].startupProbe", "readinessProbe alone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, errs := importString(t, "p.yaml", deployment(container(tc.fields)))
+			if len(errs) > 0 || len(set.Items) != 1 {
+				t.Fatalf("%d workloads, errors %v", len(set.Items), errs)
+			}
+			notes := set.Items[0].Notes
+			if len(notes) != 1 || notes[0].Path != tc.path || !strings.Contains(notes[0].Message, tc.says) || notes[0].Line < 1 {
+				t.Errorf("notes %+v, want one at %s saying %q", notes, tc.path, tc.says)
+			}
+		})
+	}
+}

@@ -171,6 +171,9 @@ func (b *builder) explainProbes(c *corev1.Container) {
 			b.note(at.to(p.field), "the %s is not carried over: strata checks health with the %s alone", p.field, used)
 		case p.p.GRPC != nil:
 			b.note(at.to(p.field, "grpc"), "the gRPC %s is not carried over: strata checks health over HTTP, TCP or a command", p.field)
+		case p.p.HTTPGet != nil && p.p.HTTPGet.Scheme == corev1.URISchemeHTTPS:
+			b.note(at.to(p.field, "httpGet", "scheme"), "the %s asks over HTTPS; strata's health check asks over plain HTTP: "+
+				"if the port serves HTTPS alone, check it with tcp instead", p.field)
 		}
 	}
 }
