@@ -117,6 +117,19 @@ func (d *decoder) fail(n *yaml.Node, p *field.Path, msg, hint string) {
 	d.errs = append(d.errs, e)
 }
 
+// count counts k more values against the budget; false means stop.
+func (d *decoder) count(n *yaml.Node, p *field.Path, k int) bool {
+	d.nodes += k
+	if d.nodes > MaxNodes {
+		if !d.over {
+			d.over = true
+			d.fail(n, p, "document expands to too many values", "a document may hold at most 262144 values, aliases counted")
+		}
+		return false
+	}
+	return true
+}
+
 // enter resolves aliases and counts the node against the budget; false means stop.
 func (d *decoder) enter(n *yaml.Node, p *field.Path) (*yaml.Node, bool) {
 	for n.Kind == yaml.AliasNode {
@@ -267,6 +280,11 @@ func (d *decoder) object(n *yaml.Node, t reflect.Type, p *field.Path) any {
 	pairs := n.Content
 	if d.loose {
 		pairs = merged(n)
+		// Unknown fields are skipped without being entered: count them here, so that an
+		// aliased mapping with many of them, referred to many times, stays within budget.
+		if !d.count(n, p, len(pairs)/2) {
+			return nil
+		}
 	}
 	out := make(map[string]any, len(pairs)/2)
 	seen := make(map[string]bool, len(pairs)/2)

@@ -306,3 +306,27 @@ spec:
 			s.Replicas, s.Paused, s.Port.String())
 	}
 }
+
+// TestLooseAliasBudget counts the fields Loose skips against the alias budget: a mapping of
+// many unknown fields referred to many times must stop at the budget, not be walked each time.
+func TestLooseAliasBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("m: &m {")
+	for i := range 2000 {
+		fmt.Fprintf(&b, "k%d: 1, ", i)
+	}
+	b.WriteString("name: v}\nl: &l [")
+	for range 200 {
+		b.WriteString("*m, ")
+	}
+	b.WriteString("*m]\nspec:\n  volumes: *l\n  limits: {cpu: 1}\n")
+	docs, errs := Documents("b.yaml", []byte(b.String()))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var out looseTarget
+	errs = Loose(docs[0], &out)
+	if len(errs) != 1 || errs[0].Msg != "document expands to too many values" {
+		t.Errorf("errors %v, want the document to go over the budget", errs)
+	}
+}

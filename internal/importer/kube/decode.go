@@ -50,15 +50,15 @@ type templated struct {
 
 // hasPodTemplate reports whether an object has a pod template at spec.template.spec.
 func hasPodTemplate(o *object) bool {
-	n := resolve(locate(o.doc.Node, path{"spec", "template", "spec"}))
-	return n != nil && n.Kind == yaml.MappingNode && n == resolve(podTemplateSpec(o.doc.Node))
+	n := nodeAt(o.doc.Node, "spec", "template", "spec")
+	return n != nil && n.Kind == yaml.MappingNode
 }
 
-// podTemplateSpec returns the node at spec.template.spec, or nil.
-func podTemplateSpec(n *yaml.Node) *yaml.Node {
-	for _, f := range []string{"spec", "template", "spec"} {
-		n = resolve(load.Field(resolve(n), f))
-		if n == nil {
+// nodeAt returns the node at the fields under n, or nil when one of them is missing.
+func nodeAt(n *yaml.Node, fields ...string) *yaml.Node {
+	n = resolve(n)
+	for _, f := range fields {
+		if n = resolve(load.Field(n, f)); n == nil {
 			return nil
 		}
 	}
@@ -76,8 +76,7 @@ func decodeWorkload(o *object) (*podObject, diag.List) {
 		errs := decode(o, &v)
 		p := &podObject{meta: v.ObjectMeta, template: v.Spec.Template, tmplAt: tmpl, other: true}
 		// A custom resource's replicas may mean anything; a plain count is taken as one.
-		if n := resolve(locate(o.doc.Node, replicasAt)); n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!int" &&
-			n == resolve(load.Field(resolve(load.Field(resolve(o.doc.Node), "spec")), "replicas")) {
+		if n := nodeAt(o.doc.Node, "spec", "replicas"); n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
 			if r, err := strconv.ParseInt(n.Value, 10, 32); err == nil {
 				r32 := int32(r)
 				p.replicas, p.replicasAt = &r32, replicasAt
