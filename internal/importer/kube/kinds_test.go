@@ -206,3 +206,44 @@ func TestProbeNotes(t *testing.T) {
 		})
 	}
 }
+
+// TestSecurityAndCredentialNotes notes who the process runs as, what it drops, and the
+// credentials and host names the pod is given.
+func TestSecurityAndCredentialNotes(t *testing.T) {
+	src := deployment(`serviceAccountName: storefront
+imagePullSecrets: [{name: registry-example}]
+hostAliases: [{ip: 10.1.2.3, hostnames: [legacy-db]}]
+securityContext: {runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001}
+containers:
+- name: app
+  image: app:1
+  securityContext:
+    readOnlyRootFilesystem: true
+    allowPrivilegeEscalation: false
+    capabilities: {drop: [ALL]}
+`)
+	set, errs := importString(t, "s.yaml", src)
+	if len(errs) > 0 || len(set.Items) != 1 {
+		t.Fatalf("%d workloads, errors %v", len(set.Items), errs)
+	}
+	var got []string
+	for _, n := range set.Items[0].Notes {
+		got = append(got, fmt.Sprintf("%d %s: %s", n.Line, n.Path, strings.SplitN(n.Message, ":", 2)[0]))
+	}
+	spec := "spec.template.spec."
+	want := []string{
+		"8 " + spec + "serviceAccountName: service account \"storefront\" is not carried over",
+		"9 " + spec + "imagePullSecrets: imagePullSecrets are not carried over",
+		"10 " + spec + "hostAliases: hostAliases are not carried over",
+		"11 " + spec + "securityContext: runAsUser, runAsNonRoot, fsGroup are not carried over",
+		"16 " + spec + "containers[0].securityContext: readOnlyRootFilesystem, capabilities.drop are not carried over",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("notes:\n got %q\nwant %q", got, want)
+	}
+	set, _ = importString(t, "s.yaml", deployment("serviceAccountName: default\nsecurityContext: {}\n"+
+		container("securityContext: {readOnlyRootFilesystem: false, capabilities: {drop: []}}")))
+	if n := set.Items[0].Notes; len(n) != 0 {
+		t.Errorf("notes %+v for a pod that sets nothing of the kind", n)
+	}
+}

@@ -47,6 +47,7 @@ func (b *builder) explainLoss() {
 		b.note(b.spec.to("ephemeralContainers", i), "ephemeral container %q is not run: debug containers are started by hand", c.Name)
 	}
 	b.explainVolumes()
+	b.explainSecurity()
 	b.explainEnv(&ps.Containers[0])
 	b.explainProbes(&ps.Containers[0])
 	if b.p.schedule != "" {
@@ -107,6 +108,48 @@ func (b *builder) explainVolumes() {
 				v.Name, src)
 		}
 	}
+}
+
+// explainSecurity notes the pod's and the main container's settings of who the process is
+// and what it may do, which a workload does not carry, and the pod's API and registry
+// credentials and host names.
+func (b *builder) explainSecurity() {
+	ps := &b.p.template.Spec
+	if sc := ps.SecurityContext; sc != nil {
+		b.noteSecurity(b.spec.to("securityContext"), []string{"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "supplementalGroups"},
+			[]bool{sc.RunAsUser != nil, sc.RunAsGroup != nil, sc.RunAsNonRoot != nil, sc.FSGroup != nil, len(sc.SupplementalGroups) > 0})
+	}
+	if sc := ps.Containers[0].SecurityContext; sc != nil {
+		b.noteSecurity(b.spec.to("containers", 0, "securityContext"),
+			[]string{"runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "capabilities.drop"},
+			[]bool{sc.RunAsUser != nil, sc.RunAsGroup != nil, sc.RunAsNonRoot != nil,
+				sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem, sc.Capabilities != nil && len(sc.Capabilities.Drop) > 0})
+	}
+	if len(ps.ImagePullSecrets) > 0 {
+		b.note(b.spec.to("imagePullSecrets"), "imagePullSecrets are not carried over: log the host in to the registry "+
+			"(or copy the image) before the workload starts")
+	}
+	if len(ps.HostAliases) > 0 {
+		b.note(b.spec.to("hostAliases"), "hostAliases are not carried over: the workload resolves names through its segment's DNS")
+	}
+	if sa := ps.ServiceAccountName; sa != "" && sa != "default" && (ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken) {
+		b.note(b.spec.to("serviceAccountName"), "service account %q is not carried over: the workload gets no Kubernetes API credentials", sa)
+	}
+}
+
+// noteSecurity notes the fields of a security context that are set.
+func (b *builder) noteSecurity(at path, fields []string, set []bool) {
+	var given []string
+	for i, f := range fields {
+		if set[i] {
+			given = append(given, f)
+		}
+	}
+	if len(given) == 0 {
+		return
+	}
+	b.note(at, "%s not carried over: the container runs as its image's user, with the runtime's default "+
+		"capabilities and a writable root filesystem", strings.Join(given, ", ")+map[bool]string{true: " is", false: " are"}[len(given) == 1])
 }
 
 // volumeSource names the kind of a volume by its field (configMap, nfs, csi, ...).
