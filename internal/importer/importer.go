@@ -7,6 +7,7 @@
 package importer
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -40,7 +41,9 @@ func File(name string, data []byte) (inventory.Set, diag.List) {
 	return FileWith(name, data, Options{})
 }
 
-// FileWith imports one input as opts say.
+// FileWith imports one input as opts say. Its documents are read as a stream: each is
+// imported and let go before the next is parsed, so memory follows what is imported, not
+// the parsed input.
 func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List) {
 	if err := recognise(name, data); err != nil {
 		return inventory.Set{}, diag.List{err}
@@ -48,12 +51,23 @@ func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List)
 	if rvtools.Detect(data) {
 		return rvtools.ImportWith(name, data, rvtools.Options{DiskDir: opts.DiskDir})
 	}
-	docs, errs := load.Documents(name, data)
+	if kube.IsKustomizationFile(name) {
+		// kustomize's recipe need not say its kind; what it makes is in other files.
+		return inventory.Set{Skipped: []v1alpha1.SkippedObject{{
+			Source: v1alpha1.Source{File: name, Line: 1, Format: v1alpha1.FormatKubernetes, Kind: "Kustomization"},
+			Reason: kube.KustomizationReason}}}, nil
+	}
 	var (
 		set  inventory.Set
-		kdoc []load.Document
+		errs diag.List
+		kimp kube.Importer
 	)
-	for _, doc := range docs {
+	stream := load.NewStream(name, bytes.NewReader(data))
+	for {
+		doc, ok := stream.Next()
+		if !ok {
+			break
+		}
 		switch {
 		case load.IsStrata(doc):
 			obj, derrs := load.Decode(doc)
@@ -70,7 +84,7 @@ func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List)
 					Reason: "kind " + doc.Kind + " describes no workload"})
 			}
 		case kube.IsKubernetes(doc):
-			kdoc = append(kdoc, doc)
+			kimp.Add(doc)
 		case compose.Detect(doc):
 			cs, cerrs := compose.Import(doc, compose.Options{Environ: os.Environ(), EnvFiles: opts.EnvFiles})
 			set.Add(cs)
@@ -82,11 +96,16 @@ func FileWith(name string, data []byte, opts Options) (inventory.Set, diag.List)
 					"a compose file (services:) or an RVTools vInfo CSV export (a VM column)", v1alpha1.GroupVersion))
 		}
 	}
-	if len(kdoc) > 0 {
-		ks, kerrs := kube.Import(kdoc)
-		set.Add(ks)
-		errs = append(errs, kerrs...)
+	if err := stream.Err(); err != nil {
+		errs = append(errs, err)
 	}
+	ks, kerrs := kimp.Finish()
+	if len(set.Items) == 0 && len(set.Skipped) == 0 && len(set.Warnings) == 0 {
+		set = ks // a file of Kubernetes objects alone: no copy
+	} else {
+		set.Add(ks)
+	}
+	errs = append(errs, kerrs...)
 	unique(&set)
 	return set, errs
 }

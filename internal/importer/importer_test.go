@@ -161,3 +161,49 @@ func TestVMwareInputs(t *testing.T) {
 		t.Errorf("errors: %v", errs)
 	}
 }
+
+// TestKustomizationDirectory imports a directory of manifests beside its kustomization.yaml,
+// which says neither apiVersion nor kind: the recipe is skipped with what to do, and
+// neither the file nor the directory fails.
+func TestKustomizationDirectory(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"kustomization.yaml": "resources:\n- deployment.yaml\n- service.yaml\nimages:\n- name: registry.example/web\n  newTag: \"2.4\"\n",
+		"deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n" +
+			"  template:\n    spec:\n      containers: [{name: web, image: registry.example/web:2.3}]\n",
+		"service.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, errs := Files([]string{dir}, nil)
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	if len(set.Items) != 1 || set.Items[0].Workload.Metadata.Name != "web" {
+		t.Fatalf("items %+v, want the Deployment web", set.Items)
+	}
+	var reasons []string
+	for _, s := range set.Skipped {
+		reasons = append(reasons, filepath.Base(s.Source.File)+": "+s.Reason)
+	}
+	want := []string{
+		"kustomization.yaml: a Kustomization is a recipe: render it with kubectl kustomize first",
+		"service.yaml: kind Service describes no workload",
+	}
+	if strings.Join(reasons, "\n") != strings.Join(want, "\n") {
+		t.Errorf("skipped:\n%s\nwant:\n%s", strings.Join(reasons, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestStreamKeepsGoodDocuments imports the documents before a syntax error and reports it.
+func TestStreamKeepsGoodDocuments(t *testing.T) {
+	src := "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n---\n" +
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: b\n"
+	set, errs := File("broken.yaml", []byte(src))
+	if len(set.Items) != 1 || len(errs) != 1 || errs[0].File != "broken.yaml" || errs[0].Line < 6 {
+		t.Errorf("%d items and errors %v; want pod a and one syntax error after line 5", len(set.Items), errs)
+	}
+}

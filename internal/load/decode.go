@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"strata.dev/strata/internal/diag"
@@ -57,18 +60,19 @@ func Strict(doc Document, out any) (Positions, diag.List) {
 }
 
 // Loose decodes the document into out, ignoring fields out's type lacks. It is for documents
-// of other systems (Kubernetes objects) where strata reads only what it needs.
+// of other systems (Kubernetes objects) where strata reads only what it needs. Like Strict it
+// walks the document guided by out's type, so every value that does not fit is reported at
+// its own line and column with its field path, and left out while the rest decodes. Merge
+// keys (<<) are expanded; values of types that decode themselves from JSON (an int-or-string,
+// a time) are checked by their own decoders.
 func Loose(doc Document, out any) diag.List {
-	d := &decoder{file: doc.File}
-	generic := d.generic(doc.Node, nil)
-	if len(d.errs) > 0 {
-		return d.errs
-	}
+	d := &decoder{file: doc.File, loose: true}
+	generic := d.value(doc.Node, reflect.TypeOf(out).Elem(), nil)
 	if err := roundTrip(generic, out); err != nil {
-		return diag.List{{File: doc.File, Line: doc.Line, Col: doc.Col, Msg: err.Error(),
-			Hint: "check the field types of this " + doc.Kind}}
+		d.errs = append(d.errs, &diag.Error{File: doc.File, Line: doc.Line, Col: doc.Col, Msg: err.Error(),
+			Hint: "check the field types of this " + doc.Kind})
 	}
-	return nil
+	return d.errs
 }
 
 // Generic converts a node to plain Go values (map[string]any, []any, string, int64, float64,
@@ -93,11 +97,16 @@ type decoder struct {
 	errs  diag.List
 	nodes int
 	over  bool
+	// loose ignores unknown fields, expands merge keys and lets types that decode
+	// themselves from JSON check their values.
+	loose bool
 }
 
 var (
-	quantityType = reflect.TypeOf(resource.Quantity{})
-	timeType     = reflect.TypeOf(time.Time{})
+	quantityType    = reflect.TypeOf(resource.Quantity{})
+	timeType        = reflect.TypeOf(time.Time{})
+	intOrStringType = reflect.TypeOf(intstr.IntOrString{})
+	unmarshalerType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
 )
 
 func (d *decoder) fail(n *yaml.Node, p *field.Path, msg, hint string) {
@@ -106,6 +115,19 @@ func (d *decoder) fail(n *yaml.Node, p *field.Path, msg, hint string) {
 		e.Path = p.String()
 	}
 	d.errs = append(d.errs, e)
+}
+
+// count counts k more values against the budget; false means stop.
+func (d *decoder) count(n *yaml.Node, p *field.Path, k int) bool {
+	d.nodes += k
+	if d.nodes > MaxNodes {
+		if !d.over {
+			d.over = true
+			d.fail(n, p, "document expands to too many values", "a document may hold at most 262144 values, aliases counted")
+		}
+		return false
+	}
+	return true
 }
 
 // enter resolves aliases and counts the node against the budget; false means stop.
@@ -176,6 +198,9 @@ func (d *decoder) value(n *yaml.Node, t reflect.Type, p *field.Path) any {
 			return nil
 		}
 		return n.Value
+	}
+	if d.loose && t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(unmarshalerType) {
+		return d.custom(n, t, p)
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -252,10 +277,19 @@ func (d *decoder) object(n *yaml.Node, t reflect.Type, p *field.Path) any {
 		return nil
 	}
 	fields := jsonFields(t)
-	out := make(map[string]any, len(n.Content)/2)
-	seen := make(map[string]bool, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+	pairs := n.Content
+	if d.loose {
+		pairs = merged(n)
+		// Unknown fields are skipped without being entered: count them here, so that an
+		// aliased mapping with many of them, referred to many times, stays within budget.
+		if !d.count(n, p, len(pairs)/2) {
+			return nil
+		}
+	}
+	out := make(map[string]any, len(pairs)/2)
+	seen := make(map[string]bool, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k, v := pairs[i], pairs[i+1]
 		if k.Kind != yaml.ScalarNode {
 			d.fail(k, p, "a field name must be a string", "")
 			continue
@@ -266,7 +300,9 @@ func (d *decoder) object(n *yaml.Node, t reflect.Type, p *field.Path) any {
 		}
 		ft, ok := fields[k.Value]
 		if !ok {
-			d.fail(k, p.Child(k.Value), fmt.Sprintf("unknown field %q", k.Value), suggest(k.Value, fields))
+			if !d.loose {
+				d.fail(k, p.Child(k.Value), fmt.Sprintf("unknown field %q", k.Value), suggest(k.Value, fields))
+			}
 			continue
 		}
 		if seen[k.Value] {
@@ -279,6 +315,89 @@ func (d *decoder) object(n *yaml.Node, t reflect.Type, p *field.Path) any {
 		}
 	}
 	return out
+}
+
+// maxMergeDepth bounds merge keys that merge mappings with merge keys of their own.
+const maxMergeDepth = 8
+
+// merged returns the key and value nodes of a mapping with its merge keys (<<: *base, or
+// <<: [*a, *b]) expanded as YAML defines them: the mapping's own keys first, then each
+// merged mapping's keys that are not given yet, earlier mappings winning.
+func merged(n *yaml.Node) []*yaml.Node {
+	if !slices.ContainsFunc(n.Content, isMergeKey) {
+		return n.Content
+	}
+	var out []*yaml.Node
+	given := map[string]bool{}
+	var add func(m *yaml.Node, depth int)
+	add = func(m *yaml.Node, depth int) {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k := m.Content[i]
+			if isMergeKey(k) || given[k.Value] {
+				continue
+			}
+			given[k.Value] = true
+			out = append(out, k, m.Content[i+1])
+		}
+		if depth >= maxMergeDepth {
+			return
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if !isMergeKey(m.Content[i]) {
+				continue
+			}
+			v := resolveAlias(m.Content[i+1])
+			switch {
+			case v == nil:
+			case v.Kind == yaml.MappingNode:
+				add(v, depth+1)
+			case v.Kind == yaml.SequenceNode:
+				for _, c := range v.Content {
+					if c = resolveAlias(c); c != nil && c.Kind == yaml.MappingNode {
+						add(c, depth+1)
+					}
+				}
+			}
+		}
+	}
+	add(n, 0)
+	return out
+}
+
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "!!merge" || k.Tag == "")
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxMergeDepth; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.AliasNode {
+		return nil
+	}
+	return n
+}
+
+// custom checks a value of a type that decodes itself from JSON (an int-or-string, a
+// Kubernetes time) with the type's own decoder.
+func (d *decoder) custom(n *yaml.Node, t reflect.Type, p *field.Path) any {
+	g := d.generic(n, p)
+	b, err := json.Marshal(g)
+	if err == nil {
+		err = reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(b)
+	}
+	if err != nil {
+		want := "a value of type " + t.Name()
+		switch {
+		case t == intOrStringType:
+			want = "an integer or a string"
+		case strings.HasSuffix(t.Name(), "Time"):
+			want = "an RFC 3339 time such as 2026-01-02T15:04:05Z"
+		}
+		d.fail(n, p, "expected "+want+", got "+kindName(n), "")
+		return nil
+	}
+	return g
 }
 
 func (d *decoder) mapping(n *yaml.Node, t reflect.Type, p *field.Path) any {
@@ -370,8 +489,21 @@ func scalar(n *yaml.Node) any {
 	return n.Value
 }
 
+// fieldsOf caches jsonFields: a document walks the same few struct types many times.
+var fieldsOf sync.Map // reflect.Type -> map[string]reflect.Type
+
 // jsonFields maps the json names of t's fields (inline structs flattened) to their types.
+// The map is shared: callers must not change it.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldsOf.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f := collectFields(t)
+	fieldsOf.Store(t, f)
+	return f
+}
+
+func collectFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -381,7 +513,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 			continue
 		}
 		if f.Anonymous && (opts == "inline" || name == "") && f.Type.Kind() == reflect.Struct {
-			for k, v := range jsonFields(f.Type) {
+			for k, v := range collectFields(f.Type) {
 				out[k] = v
 			}
 			continue

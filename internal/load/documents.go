@@ -2,7 +2,9 @@
 // an unknown field, a value of the wrong type, a bad quantity or an invalid value is an error
 // that names the file, line, column and field path. Every error of a file is reported at once.
 //
-// JSON is read as YAML (it is a subset), so both carry positions.
+// JSON is read as YAML (it is a subset), so both carry positions. Stream reads a file's
+// documents one at a time; Loose decodes the documents of other systems (Kubernetes objects)
+// with the same checks as Strict but ignoring the fields strata does not read.
 package load
 
 import (
@@ -32,16 +34,52 @@ type Document struct {
 // Documents splits data into its documents, skipping empty ones. A syntax error ends the
 // stream: the documents before it are returned with the error.
 func Documents(file string, data []byte) ([]Document, diag.List) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	s := NewStream(file, bytes.NewReader(data))
 	var docs []Document
-	for i := 0; ; i++ {
+	for {
+		doc, ok := s.Next()
+		if !ok {
+			break
+		}
+		docs = append(docs, doc)
+	}
+	if err := s.Err(); err != nil {
+		return docs, diag.List{err}
+	}
+	return docs, nil
+}
+
+// Stream reads the documents of a YAML or JSON stream one at a time, so that a reader that
+// is done with a document can let it go before the next is parsed: memory then follows the
+// largest document, not the whole input.
+type Stream struct {
+	file  string
+	dec   *yaml.Decoder
+	index int
+	err   *diag.Error
+	done  bool
+}
+
+// NewStream reads the documents of r, named file in positions and errors.
+func NewStream(file string, r io.Reader) *Stream {
+	return &Stream{file: file, dec: yaml.NewDecoder(r)}
+}
+
+// Next returns the next document that is not empty. It returns false at the end of the
+// stream or at a syntax error, which ends the stream; Err tells which.
+func (s *Stream) Next() (Document, bool) {
+	for !s.done {
 		var root yaml.Node
-		err := dec.Decode(&root)
+		err := s.dec.Decode(&root)
+		i := s.index
+		s.index++
 		if errors.Is(err, io.EOF) {
-			return docs, nil
+			s.done = true
+			break
 		}
 		if err != nil {
-			return docs, diag.List{syntaxError(file, err)}
+			s.done, s.err = true, syntaxError(s.file, err)
+			break
 		}
 		if len(root.Content) == 0 {
 			continue
@@ -50,14 +88,18 @@ func Documents(file string, data []byte) ([]Document, diag.List) {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			continue
 		}
-		d := Document{File: file, Index: i, Node: n, Line: n.Line, Col: n.Column}
+		d := Document{File: s.file, Index: i, Node: n, Line: n.Line, Col: n.Column}
 		if n.Kind == yaml.MappingNode {
 			d.APIVersion = scalarField(n, "apiVersion")
 			d.Kind = scalarField(n, "kind")
 		}
-		docs = append(docs, d)
+		return d, true
 	}
+	return Document{}, false
 }
+
+// Err is the syntax error that ended the stream, or nil.
+func (s *Stream) Err() *diag.Error { return s.err }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 

@@ -1,8 +1,14 @@
 package load
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"strata.dev/strata/api/v1alpha1"
 )
@@ -183,5 +189,144 @@ func TestAliasBomb(t *testing.T) {
 		if _, derrs := Generic("bomb.yaml", d.Node); len(derrs) == 0 {
 			t.Fatal("a document expanding to 10^9 values decoded without error")
 		}
+	}
+}
+
+// TestStream reads documents one at a time: empty ones are skipped, each keeps its index
+// in the stream, and a syntax error ends the stream after the documents before it.
+func TestStream(t *testing.T) {
+	src := "apiVersion: v1\nkind: Service\n---\n---\n# only a comment\n---\nkind: Pod\n---\na: [1, 2\n---\nkind: Never\n"
+	s := NewStream("s.yaml", strings.NewReader(src))
+	var got []string
+	for {
+		doc, ok := s.Next()
+		if !ok {
+			break
+		}
+		got = append(got, fmt.Sprintf("%d:%s@%d", doc.Index, doc.Kind, doc.Line))
+	}
+	if want := []string{"0:Service@1", "3:Pod@7"}; !slices.Equal(got, want) {
+		t.Errorf("documents %q, want %q", got, want)
+	}
+	err := s.Err()
+	if err == nil || err.File != "s.yaml" || err.Line != 9 {
+		t.Fatalf("error %v, want a syntax error at s.yaml:9", err)
+	}
+	if _, ok := s.Next(); ok {
+		t.Error("the stream goes on after a syntax error")
+	}
+	docs, errs := Documents("s.yaml", []byte(src))
+	if len(docs) != 2 || len(errs) != 1 || errs[0].Error() != err.Error() {
+		t.Errorf("Documents gives %d documents and %v, want the stream's", len(docs), errs)
+	}
+}
+
+// looseTarget has the shapes Kubernetes objects have: nested lists of structs, maps of
+// quantities, int-or-string values and times.
+type looseTarget struct {
+	Spec struct {
+		Replicas *int32 `json:"replicas"`
+		Volumes  []struct {
+			Name string `json:"name"`
+			FC   *struct {
+				Lun *int32 `json:"lun"`
+			} `json:"fc"`
+		} `json:"volumes"`
+		Limits map[string]resource.Quantity `json:"limits"`
+		Port   intstr.IntOrString           `json:"port"`
+		Since  *metav1.Time                 `json:"since"`
+		Paused bool                         `json:"paused"`
+	} `json:"spec"`
+}
+
+// TestLooseErrors checks that Loose reports every value that does not fit at its own line
+// and column, with its path and list indexes, ignores unknown fields and decodes the rest.
+func TestLooseErrors(t *testing.T) {
+	src := `kind: Thing
+spec:
+  unknown: {ignored: true}
+  replicas: 2
+  volumes:
+  - name: ok
+    fc: {lun: 1}
+  - name: bad
+    fc: {lun: first}
+  limits: {cpu: 2, memory: 1GB}
+  port: {number: 80}
+  since: yesterday
+  paused: "no"
+`
+	docs, errs := Documents("l.yaml", []byte(src))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var out looseTarget
+	errs = Loose(docs[0], &out)
+	var got []string
+	for _, e := range errs {
+		got = append(got, fmt.Sprintf("%d:%d %s: %s", e.Line, e.Col, e.Path, e.Msg))
+	}
+	want := []string{
+		`9:15 spec.volumes[1].fc.lun: expected an integer, got the string "first"`,
+		`10:28 spec.limits[memory]: invalid quantity "1GB"`,
+		`11:9 spec.port: expected an integer or a string, got a mapping`,
+		`12:10 spec.since: expected an RFC 3339 time such as 2026-01-02T15:04:05Z, got the string "yesterday"`,
+		`13:11 spec.paused: expected true or false, got the string "no"`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors:\n got %q\nwant %q", got, want)
+	}
+	cpu := out.Spec.Limits["cpu"]
+	if out.Spec.Replicas == nil || *out.Spec.Replicas != 2 || len(out.Spec.Volumes) != 2 ||
+		*out.Spec.Volumes[0].FC.Lun != 1 || cpu.Cmp(resource.MustParse("2")) != 0 {
+		t.Errorf("the values that fit were not decoded: %+v", out.Spec)
+	}
+}
+
+// TestLooseMergeKeys expands merge keys as YAML defines them: the mapping's own keys win,
+// then the merged mappings' in order.
+func TestLooseMergeKeys(t *testing.T) {
+	src := `base: &base {replicas: 3, paused: true}
+other: &other {replicas: 4, port: web}
+spec:
+  <<: [*base, *other]
+  paused: false
+`
+	docs, errs := Documents("m.yaml", []byte(src))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var out looseTarget
+	if errs := Loose(docs[0], &out); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s := out.Spec
+	if s.Replicas == nil || *s.Replicas != 3 || s.Paused || s.Port.String() != "web" {
+		t.Errorf("merged spec = replicas %v, paused %v, port %v; want 3 from the first merge, false as written, web",
+			s.Replicas, s.Paused, s.Port.String())
+	}
+}
+
+// TestLooseAliasBudget counts the fields Loose skips against the alias budget: a mapping of
+// many unknown fields referred to many times must stop at the budget, not be walked each time.
+func TestLooseAliasBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("m: &m {")
+	for i := range 2000 {
+		fmt.Fprintf(&b, "k%d: 1, ", i)
+	}
+	b.WriteString("name: v}\nl: &l [")
+	for range 200 {
+		b.WriteString("*m, ")
+	}
+	b.WriteString("*m]\nspec:\n  volumes: *l\n  limits: {cpu: 1}\n")
+	docs, errs := Documents("b.yaml", []byte(b.String()))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var out looseTarget
+	errs = Loose(docs[0], &out)
+	if len(errs) != 1 || errs[0].Msg != "document expands to too many values" {
+		t.Errorf("errors %v, want the document to go over the budget", errs)
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // FuzzImport feeds raw bytes through load.Documents and Import. Whatever the input, Import
 // must not panic, every workload must be valid and uniquely named, every item, skipped
-// object and error must name the file and a line, and importing twice gives the same.
+// object, note and error must name the file and a line, and importing twice gives the same.
 func FuzzImport(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yaml")
 	more, _ := filepath.Glob("testdata/errors/*.yaml")
@@ -30,6 +30,14 @@ func FuzzImport(f *testing.F) {
 		"apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: c}\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{name: c, image: c}]}}}}}\n",
 		"apiVersion: v1\nkind: Pod\n",
 		"- not a mapping\n",
+		"apiVersion: v1\nkind: ReplicationController\nmetadata: {name: rc}\nspec: {replicas: 2, template: {spec: {hostNetwork: true, " +
+			"containers: [{name: a, image: a, securityContext: {privileged: true}}]}}}\n",
+		"apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec: {replicas: 3, strategy: {canary: {}}, " +
+			"template: {spec: {containers: [{name: a, image: a}], volumes: [{name: h, hostPath: {path: /var//run/}}]}}}\n",
+		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n",
+		"base: &b {name: a, image: a:1}\napiVersion: v1\nkind: Pod\nmetadata: {name: m}\nspec: {containers: [{<<: *b, name: c}]}\n",
+		pod("securityContext: {sysctls: [{name: net.core.somaxconn, value: '1024'}], seccompProfile: {type: Unconfined}}\n" +
+			container("ports: [{containerPort: web}]\nresources: {limits: {memory: 1 GB}}")),
 	} {
 		f.Add([]byte(s))
 	}
@@ -53,6 +61,11 @@ func FuzzImport(f *testing.F) {
 			}
 			if s := it.Source; s.File != file || s.Line < 1 || s.Format != v1alpha1.FormatKubernetes || s.Kind == "" {
 				t.Fatalf("workload %q has source %+v", w.Metadata.Name, s)
+			}
+			for _, n := range it.Notes {
+				if n.Line < 1 || n.Message == "" {
+					t.Fatalf("workload %q has note %+v without its line or message", w.Metadata.Name, n)
+				}
 			}
 		}
 		for _, s := range set.Skipped {

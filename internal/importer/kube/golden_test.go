@@ -3,6 +3,7 @@ package kube
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -70,7 +71,10 @@ func TestShopCoverage(t *testing.T) {
 		name string
 		ok   func(w *v1alpha1.Workload) bool
 	}{
-		{"node-exporter", func(w *v1alpha1.Workload) bool { return w.Spec.Traits.Privileged && len(w.Spec.Traits.HostAccess) == 3 }},
+		{"node-exporter", func(w *v1alpha1.Workload) bool {
+			return w.Spec.Traits.Privileged && len(w.Spec.Traits.HostAccess) == 2 &&
+				reflect.DeepEqual(w.Spec.Traits.HostPaths, []v1alpha1.HostPath{{Path: "/", ReadOnly: true}})
+		}},
 		{"legacy-reports", func(w *v1alpha1.Workload) bool { return w.Spec.Traits.OS == v1alpha1.OSWindows }},
 		{"orders-db", func(w *v1alpha1.Workload) bool {
 			return len(w.Spec.Volumes) == 1 && w.Spec.Volumes[0].Size != nil &&

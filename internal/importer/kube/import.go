@@ -16,21 +16,43 @@ import (
 )
 
 // Import converts the workload objects among docs into workloads: Pods, Deployments,
-// StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs, at any apiVersion Kubernetes
-// serves them at, and the items of List documents (kind List, or a typed list such as
+// StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs and CronJobs, at any
+// apiVersion Kubernetes serves them at, any other object with a pod template at
+// spec.template.spec, and the items of List documents (kind List, or a typed list such as
 // PodList). Other kinds go to Set.Skipped with the reason. strata's own documents are left
 // alone. It returns every workload it could import, in input order, and every problem found;
 // an object with a problem is not imported, the others are.
 func Import(docs []load.Document) (inventory.Set, diag.List) {
-	imp := &importer{}
+	var imp Importer
 	for _, doc := range docs {
-		if load.IsStrata(doc) {
-			continue
-		}
-		imp.object(&object{doc: doc}, 0)
+		imp.Add(doc)
 	}
+	return imp.Finish()
+}
+
+// Importer imports documents one at a time, as Import does all at once. It keeps what it
+// made of each document, never the document itself, so a caller that reads a stream can
+// let each document go once it is added.
+type Importer struct {
+	entries []entry // in input order
+	errs    diag.List
+}
+
+// Add imports one document; strata's own documents are left alone.
+func (imp *Importer) Add(doc load.Document) {
+	if load.IsStrata(doc) {
+		return
+	}
+	imp.object(&object{doc: doc}, 0)
+}
+
+// Finish names the workloads and returns them with the skipped objects and every problem
+// found, sorted by position. The Importer is empty afterwards.
+func (imp *Importer) Finish() (inventory.Set, diag.List) {
 	imp.errs.Sort()
-	return imp.finish(), imp.errs
+	set, errs := imp.finish(), imp.errs
+	*imp = Importer{}
+	return set, errs
 }
 
 // maxListDepth bounds Lists nested in Lists; Kubernetes itself never nests them.
@@ -40,22 +62,23 @@ const maxListDepth = 4
 // one document: items that alias one large value must not multiply the work.
 const maxValues = load.MaxNodes
 
-type importer struct {
-	entries []entry // in input order
-	errs    diag.List
-}
-
 // entry is an imported workload waiting for its final name, or a skipped object.
 type entry struct {
 	found   *found
 	skipped *v1alpha1.SkippedObject
 }
 
-// found is an imported workload and what naming it needs.
+// found is an imported workload and what naming it needs: the object's own metadata only,
+// not the document it came from.
 type found struct {
-	doc      load.Document
-	meta     *metav1.ObjectMeta
-	workload *v1alpha1.Workload
+	file      string
+	line      int
+	kind      string
+	name      string
+	namespace string
+	owner     *metav1.OwnerReference // the object's controller, if any
+	workload  *v1alpha1.Workload
+	notes     []inventory.Note
 }
 
 // objectKey identifies an object among the inputs.
@@ -65,45 +88,46 @@ type objectKey struct{ kind, namespace, name string }
 // object run by a controller that is among the inputs too (the Pods of a ReplicaSet, the
 // ReplicaSets of a Deployment, the Jobs of a CronJob, as `kubectl get all` lists them) is
 // skipped: its controller is the workload.
-func (imp *importer) finish() inventory.Set {
+func (imp *Importer) finish() inventory.Set {
 	present := map[objectKey]bool{}
 	for _, e := range imp.entries {
 		if f := e.found; f != nil {
-			present[objectKey{f.doc.Kind, f.meta.Namespace, f.meta.Name}] = true
+			present[objectKey{f.kind, f.namespace, f.name}] = true
 		}
 	}
 	var set inventory.Set
 	names := newNamer()
-	for _, e := range imp.entries {
+	for i, e := range imp.entries {
+		imp.entries[i] = entry{} // the set holds it from here on
 		if e.skipped != nil {
 			set.Skipped = append(set.Skipped, *e.skipped)
 			continue
 		}
 		f := e.found
-		src := v1alpha1.Source{File: f.doc.File, Line: f.doc.Line, Format: v1alpha1.FormatKubernetes, Kind: f.doc.Kind}
-		if f.meta.Namespace != "" {
-			src.Name = f.meta.Namespace + "/" + f.meta.Name
+		src := v1alpha1.Source{File: f.file, Line: f.line, Format: v1alpha1.FormatKubernetes, Kind: f.kind}
+		if f.namespace != "" {
+			src.Name = f.namespace + "/" + f.name
 		}
-		if owner := metav1.GetControllerOf(f.meta); owner != nil && present[objectKey{owner.Kind, f.meta.Namespace, owner.Name}] {
+		if owner := f.owner; owner != nil && present[objectKey{owner.Kind, f.namespace, owner.Name}] {
 			if src.Name == "" {
-				src.Name = f.meta.Name
+				src.Name = f.name
 			}
 			set.Skipped = append(set.Skipped, v1alpha1.SkippedObject{Source: src,
-				Reason: fmt.Sprintf("%s is run by %s %s, which is among the inputs", f.doc.Kind, owner.Kind, owner.Name)})
+				Reason: fmt.Sprintf("%s is run by %s %s, which is among the inputs", f.kind, owner.Kind, owner.Name)})
 			continue
 		}
 		w := f.workload
-		w.Metadata.Name = names.name(w.Metadata.Name, f.meta.Namespace)
-		if src.Name == "" && w.Metadata.Name != f.meta.Name {
-			src.Name = f.meta.Name
+		w.Metadata.Name = names.name(w.Metadata.Name, f.namespace)
+		if src.Name == "" && w.Metadata.Name != f.name {
+			src.Name = f.name
 		}
-		set.Items = append(set.Items, inventory.Item{Workload: *w, Source: src})
+		set.Items = append(set.Items, inventory.Item{Workload: *w, Source: src, Notes: f.notes})
 	}
 	return set
 }
 
 // object imports one object: a list's items, a workload, or a skipped object.
-func (imp *importer) object(o *object, depth int) {
+func (imp *Importer) object(o *object, depth int) {
 	n := resolve(o.doc.Node)
 	if n == nil || n.Kind != yaml.MappingNode {
 		imp.errs = append(imp.errs, o.errorf(nil, "start each object with apiVersion: and kind:",
@@ -116,44 +140,62 @@ func (imp *importer) object(o *object, depth int) {
 		return
 	}
 	switch {
+	case isKustomization(o.doc.APIVersion):
+		imp.skip(o, KustomizationReason)
 	case isList(o):
 		imp.list(o, depth)
-	case isWorkloadKind(o.doc.APIVersion, o.doc.Kind):
+	case isWorkloadKind(o.doc.APIVersion, o.doc.Kind), hasPodTemplate(o):
 		imp.workload(o)
 	default:
-		imp.skip(o)
+		imp.skip(o, "")
 	}
 }
 
 // workload imports an object of a workload kind.
-func (imp *importer) workload(o *object) {
-	if versions := served[o.doc.Kind]; !slices.Contains(versions, o.doc.APIVersion) {
+func (imp *Importer) workload(o *object) {
+	if versions := served[o.doc.Kind]; isWorkloadKind(o.doc.APIVersion, o.doc.Kind) && !slices.Contains(versions, o.doc.APIVersion) {
 		imp.errs = append(imp.errs, o.errorf(path{"apiVersion"}, "use apiVersion: "+versions[0],
 			"Kubernetes serves %s at %s, not at %s", o.doc.Kind, strings.Join(versions, ", "), o.doc.APIVersion))
 		return
 	}
 	p, errs := decodeWorkload(o)
+	if p == nil {
+		imp.errs = append(imp.errs, errs...)
+		return
+	}
+	// Values that did not decode are left out, so the rest of the object is still read:
+	// every problem of the object is reported at once, except those that only follow from
+	// a value left out.
+	w, notes, berrs := build(o, p)
+	for _, e := range berrs {
+		if !slices.ContainsFunc(errs, func(d *diag.Error) bool { return related(d.Path, e.Path) }) {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		imp.errs = append(imp.errs, errs...)
 		return
 	}
-	w, errs := build(o, p)
-	if len(errs) > 0 {
-		imp.errs = append(imp.errs, errs...)
-		return
+	f := &found{file: o.doc.File, line: o.doc.Line, kind: o.doc.Kind, name: p.meta.Name, namespace: p.meta.Namespace,
+		workload: w, notes: notes}
+	if owner := metav1.GetControllerOf(&p.meta); owner != nil {
+		f.owner = &metav1.OwnerReference{Kind: owner.Kind, Name: owner.Name}
 	}
-	imp.entries = append(imp.entries, entry{found: &found{doc: o.doc, meta: &p.meta, workload: w}})
+	imp.entries = append(imp.entries, entry{found: f})
 }
 
-// skip lists an object that describes no workload.
-func (imp *importer) skip(o *object) {
+// skip lists an object that describes no workload, for the reason given or for its kind.
+func (imp *Importer) skip(o *object, reason string) {
 	name := scalarAt(o.doc.Node, path{"metadata", "name"})
 	if ns := scalarAt(o.doc.Node, path{"metadata", "namespace"}); ns != "" && name != "" {
 		name = ns + "/" + name
 	}
-	reason := fmt.Sprintf("kind %s describes no workload", o.doc.Kind)
-	if _, ok := served[o.doc.Kind]; ok {
+	switch _, ok := served[o.doc.Kind]; {
+	case reason != "":
+	case ok:
 		reason = fmt.Sprintf("kind %s of %s describes no workload", o.doc.Kind, o.doc.APIVersion)
+	default:
+		reason = fmt.Sprintf("kind %s describes no workload", o.doc.Kind)
 	}
 	imp.entries = append(imp.entries, entry{skipped: &v1alpha1.SkippedObject{
 		Source: v1alpha1.Source{File: o.doc.File, Line: o.doc.Line, Format: v1alpha1.FormatKubernetes, Kind: o.doc.Kind, Name: name},
@@ -163,7 +205,7 @@ func (imp *importer) skip(o *object) {
 
 // list imports the items of a List. Items of a typed list (PodList) may leave out their
 // apiVersion and kind: they are the list's, without "List".
-func (imp *importer) list(o *object, depth int) {
+func (imp *Importer) list(o *object, depth int) {
 	if depth >= maxListDepth {
 		imp.errs = append(imp.errs, o.errorf(nil, "put the objects of the inner lists in the outer list",
 			"lists are nested more than %d deep", maxListDepth))
@@ -231,4 +273,15 @@ func size(n *yaml.Node, limit int, memo map[*yaml.Node]int) int {
 	}
 	memo[n] = total
 	return total
+}
+
+// related reports whether one of two field paths is the other or lies under it.
+func related(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if !strings.HasPrefix(b, a) {
+		return false
+	}
+	return len(b) == len(a) || a == "" || b[len(a)] == '.' || b[len(a)] == '['
 }

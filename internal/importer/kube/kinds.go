@@ -1,6 +1,7 @@
 package kube
 
 import (
+	pathpkg "path"
 	"slices"
 	"strings"
 
@@ -22,6 +23,8 @@ const (
 	kindReplicaSet  = "ReplicaSet"
 	kindJob         = "Job"
 	kindCronJob     = "CronJob"
+
+	kindReplicationController = "ReplicationController"
 )
 
 // served lists, for each workload kind, the apiVersions Kubernetes serves it at, current
@@ -35,6 +38,8 @@ var served = map[string][]string{
 	kindReplicaSet:  {"apps/v1", "apps/v1beta2", "extensions/v1beta1"},
 	kindJob:         {"batch/v1"},
 	kindCronJob:     {"batch/v1", "batch/v1beta1", "batch/v2alpha1"},
+
+	kindReplicationController: {"v1"},
 }
 
 // builtinGroups are the API groups of Kubernetes itself that serve workload kinds. A kind
@@ -63,4 +68,26 @@ func isList(o *object) bool {
 		return true
 	}
 	return strings.HasSuffix(o.doc.Kind, "List") && load.Field(resolve(o.doc.Node), "items") != nil
+}
+
+// kustomizeGroup is the API group of kustomize's own files.
+const kustomizeGroup = "kustomize.config.k8s.io"
+
+// KustomizationReason is why a Kustomization is skipped.
+const KustomizationReason = "a Kustomization is a recipe: render it with kubectl kustomize first"
+
+// IsKustomizationFile reports whether a file name is one kustomize reads as its recipe
+// (kustomization.yaml, kustomization.yml or Kustomization), which need not say its kind.
+func IsKustomizationFile(name string) bool {
+	switch pathpkg.Base(strings.ReplaceAll(name, "\\", "/")) {
+	case "kustomization.yaml", "kustomization.yml", "Kustomization":
+		return true
+	}
+	return false
+}
+
+// isKustomization reports whether an object is one of kustomize's (a Kustomization or a
+// Component).
+func isKustomization(apiVersion string) bool {
+	return group(apiVersion) == kustomizeGroup
 }

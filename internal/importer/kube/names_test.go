@@ -1,9 +1,17 @@
 package kube
 
 import (
+	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"strata.dev/strata/internal/load"
 )
 
 func TestDNSLabel(t *testing.T) {
@@ -221,5 +229,39 @@ spec:
 	}
 	if len(set.Skipped) != 1 || set.Skipped[0].Reason != "Pod is run by Deployment api, which is among the inputs" {
 		t.Errorf("skipped %+v", set.Skipped)
+	}
+}
+
+// TestImporterKeepsNoDocument checks that the Importer lets every parsed document go once
+// it is added, so that a caller reading a stream holds one document at a time.
+func TestImporterKeepsNoDocument(t *testing.T) {
+	var src strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&src, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: ns}\n"+
+			"spec: {containers: [{name: c, image: x, env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]}]}\n"+
+			"---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d}\n", i, i)
+	}
+	var released atomic.Int32
+	var imp Importer
+	func() {
+		docs, errs := load.Documents("many.yaml", []byte(src.String()))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		for _, d := range docs {
+			runtime.SetFinalizer(d.Node, func(*yaml.Node) { released.Add(1) })
+			imp.Add(d)
+		}
+	}()
+	for i := 0; i < 20 && released.Load() < 100; i++ {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := released.Load(); n != 100 {
+		t.Errorf("%d of 100 parsed documents were let go after Add", n)
+	}
+	set, errs := imp.Finish()
+	if len(errs) > 0 || len(set.Items) != 50 || len(set.Skipped) != 50 || len(set.Items[49].Notes) != 1 {
+		t.Errorf("%d workloads, %d skipped, errors %v", len(set.Items), len(set.Skipped), errs)
 	}
 }

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	pathpkg "path"
 	"slices"
 	"strings"
 
@@ -20,23 +21,28 @@ const (
 )
 
 // containerSecurity is the security context of one container of any sort (regular, init or
-// ephemeral) and where the container is.
+// ephemeral), its name, mounts, and where the container is.
 type containerSecurity struct {
-	sc *corev1.SecurityContext
-	at path
+	name   string
+	sc     *corev1.SecurityContext
+	mounts []corev1.VolumeMount
+	at     path
 }
 
 // allContainers lists every container of the pod spec at spec: traits come from all of them.
 func allContainers(ps *corev1.PodSpec, spec path) []containerSecurity {
 	var out []containerSecurity
 	for i := range ps.InitContainers {
-		out = append(out, containerSecurity{ps.InitContainers[i].SecurityContext, spec.to("initContainers", i)})
+		c := &ps.InitContainers[i]
+		out = append(out, containerSecurity{c.Name, c.SecurityContext, c.VolumeMounts, spec.to("initContainers", i)})
 	}
 	for i := range ps.Containers {
-		out = append(out, containerSecurity{ps.Containers[i].SecurityContext, spec.to("containers", i)})
+		c := &ps.Containers[i]
+		out = append(out, containerSecurity{c.Name, c.SecurityContext, c.VolumeMounts, spec.to("containers", i)})
 	}
 	for i := range ps.EphemeralContainers {
-		out = append(out, containerSecurity{ps.EphemeralContainers[i].SecurityContext, spec.to("ephemeralContainers", i)})
+		c := &ps.EphemeralContainers[i].EphemeralContainerCommon
+		out = append(out, containerSecurity{c.Name, c.SecurityContext, c.VolumeMounts, spec.to("ephemeralContainers", i)})
 	}
 	return out
 }
@@ -78,9 +84,8 @@ func (b *builder) traits(t *v1alpha1.Traits) {
 	if ps.HostIPC {
 		t.HostAccess = append(t.HostAccess, v1alpha1.HostIPC)
 	}
-	if slices.ContainsFunc(ps.Volumes, func(v corev1.Volume) bool { return v.HostPath != nil }) {
-		t.HostAccess = append(t.HostAccess, v1alpha1.HostPaths)
-	}
+	t.HostPaths = b.hostPaths(ps)
+	t.Unconfined = b.unconfined(ps)
 
 	t.Kernel.Sysctls = b.sysctls(ps)
 	if windows(ps) {
@@ -118,7 +123,10 @@ func (b *builder) sysctls(ps *corev1.PodSpec) []string {
 		}
 		if v1alpha1.SysctlNeedsOwnKernel(name) {
 			need[name] = true
+			continue
 		}
+		b.note(b.spec.to("securityContext", "sysctls", i), "sysctl %s=%s is not carried over: it is namespaced and "+
+			"needs no kernel of the workload's own; set it in the container at start if the workload needs it", name, s.Value)
 	}
 	return sortedKeys(need)
 }
@@ -204,5 +212,102 @@ func sortedKeys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// hostPaths lists the pod's hostPath volumes as host paths, each once: read-only when every
+// mount of it in every container is read-only.
+func (b *builder) hostPaths(ps *corev1.PodSpec) []v1alpha1.HostPath {
+	var out []v1alpha1.HostPath
+	index := map[string]int{}
+	containers := allContainers(ps, b.spec)
+	for i, v := range ps.Volumes {
+		if v.HostPath == nil {
+			continue
+		}
+		p := strings.TrimSpace(v.HostPath.Path)
+		if !pathpkg.IsAbs(p) || strings.ContainsRune(p, 0) {
+			b.errs = append(b.errs, b.o.errorf(b.spec.to("volumes", i, "hostPath", "path"),
+				"name the host file or directory by its absolute path, such as /var/log",
+				"hostPath %q is not an absolute path", v.HostPath.Path))
+			continue
+		}
+		p = pathpkg.Clean(p)
+		readOnly := true
+		for _, c := range containers {
+			for _, m := range c.mounts {
+				if m.Name == v.Name && !m.ReadOnly {
+					readOnly = false
+				}
+			}
+		}
+		if j, ok := index[p]; ok {
+			out[j].ReadOnly = out[j].ReadOnly && readOnly
+			continue
+		}
+		index[p] = len(out)
+		out = append(out, v1alpha1.HostPath{Path: p, ReadOnly: readOnly})
+	}
+	return out
+}
+
+// Legacy annotations that set seccomp and AppArmor profiles, from before the security
+// context had fields for them.
+const (
+	seccompPodAnnotation        = "seccomp.security.alpha.kubernetes.io/pod"
+	seccompContainerAnnotation  = "container.seccomp.security.alpha.kubernetes.io/"
+	apparmorContainerAnnotation = "container.apparmor.security.beta.kubernetes.io/"
+)
+
+// unconfined lists the protections the pod turns off: an Unconfined seccomp or AppArmor
+// profile (in the security contexts or the legacy annotations), privilege escalation
+// allowed explicitly, or an unmasked /proc.
+func (b *builder) unconfined(ps *corev1.PodSpec) []v1alpha1.Unconfinement {
+	off := map[v1alpha1.Unconfinement]bool{}
+	if sc := ps.SecurityContext; sc != nil {
+		if sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined {
+			off[v1alpha1.UnconfinedSeccomp] = true
+		}
+		if sc.AppArmorProfile != nil && sc.AppArmorProfile.Type == corev1.AppArmorProfileTypeUnconfined {
+			off[v1alpha1.UnconfinedAppArmor] = true
+		}
+	}
+	for _, c := range allContainers(ps, b.spec) {
+		sc := c.sc
+		if sc == nil {
+			continue
+		}
+		if sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined {
+			off[v1alpha1.UnconfinedSeccomp] = true
+		}
+		if sc.AppArmorProfile != nil && sc.AppArmorProfile.Type == corev1.AppArmorProfileTypeUnconfined {
+			off[v1alpha1.UnconfinedAppArmor] = true
+		}
+		if sc.AllowPrivilegeEscalation != nil && *sc.AllowPrivilegeEscalation {
+			off[v1alpha1.UnconfinedPrivilegeEscalation] = true
+		}
+		if sc.ProcMount != nil && *sc.ProcMount == corev1.UnmaskedProcMount {
+			off[v1alpha1.UnconfinedProcMount] = true
+		}
+	}
+	// The annotations are the pod's: on a Pod its own, on a controller its template's.
+	for k, v := range b.p.template.Annotations {
+		if !strings.EqualFold(strings.TrimSpace(v), "unconfined") {
+			continue
+		}
+		switch {
+		case k == seccompPodAnnotation, strings.HasPrefix(k, seccompContainerAnnotation):
+			off[v1alpha1.UnconfinedSeccomp] = true
+		case strings.HasPrefix(k, apparmorContainerAnnotation):
+			off[v1alpha1.UnconfinedAppArmor] = true
+		}
+	}
+	var out []v1alpha1.Unconfinement
+	for _, u := range []v1alpha1.Unconfinement{v1alpha1.UnconfinedSeccomp, v1alpha1.UnconfinedAppArmor,
+		v1alpha1.UnconfinedPrivilegeEscalation, v1alpha1.UnconfinedProcMount} {
+		if off[u] {
+			out = append(out, u)
+		}
+	}
 	return out
 }

@@ -71,13 +71,85 @@ func TestHostAccess(t *testing.T) {
 		{"pid", deployment("hostPID: true\n" + container("")), hostAccess, []v1alpha1.HostAccess{v1alpha1.HostPID}},
 		{"ipc", deployment("hostIPC: true\n" + container("")), hostAccess, []v1alpha1.HostAccess{v1alpha1.HostIPC}},
 		{"false flags", deployment("hostNetwork: false\nhostPID: false\n" + container("")), hostAccess, []v1alpha1.HostAccess(nil)},
-		{"hostPath volume", deployment(container("") + "volumes:\n- name: logs\n  hostPath: {path: /var/log}\n"),
-			hostAccess, []v1alpha1.HostAccess{v1alpha1.HostPaths}},
+		{"hostPath volumes are host paths, not host access", deployment(container("") + "volumes:\n- name: logs\n  hostPath: {path: /var/log}\n"),
+			hostAccess, []v1alpha1.HostAccess(nil)},
 		{"emptyDir is not host access", deployment(container("") + "volumes:\n- name: tmp\n  emptyDir: {}\n"),
 			hostAccess, []v1alpha1.HostAccess(nil)},
 		{"all, in a fixed order", deployment("hostIPC: true\nhostPID: true\nhostNetwork: true\n" + container("") +
 			"volumes:\n- name: root\n  hostPath: {path: /}\n"),
-			hostAccess, []v1alpha1.HostAccess{v1alpha1.HostNetwork, v1alpha1.HostPID, v1alpha1.HostIPC, v1alpha1.HostPaths}},
+			hostAccess, []v1alpha1.HostAccess{v1alpha1.HostNetwork, v1alpha1.HostPID, v1alpha1.HostIPC}},
+	})
+}
+
+func hostPaths(w *v1alpha1.Workload) any  { return w.Spec.Traits.HostPaths }
+func unconfined(w *v1alpha1.Workload) any { return w.Spec.Traits.Unconfined }
+
+// TestHostPaths grades hostPath volumes by their mounts: a path is read-only only when
+// every mount of it, in every container of any sort, is.
+func TestHostPaths(t *testing.T) {
+	vols := "volumes:\n- name: conf\n  hostPath: {path: /etc/app//conf.d/, type: Directory}\n" +
+		"- name: sock\n  hostPath: {path: /run/containerd/containerd.sock, type: Socket}\n" +
+		"- name: conf-again\n  hostPath: {path: /etc/app/conf.d}\n" +
+		"- name: unused\n  hostPath: {path: /srv/unused}\n"
+	runTraitCases(t, []traitCase{
+		{"none", deployment(container("")), hostPaths, []v1alpha1.HostPath(nil)},
+		{"cleaned, each once, read-only only where every mount is", deployment(container(
+			"volumeMounts:\n- {name: conf, mountPath: /conf, readOnly: true}\n- {name: sock, mountPath: /run/c.sock}\n") +
+			"- name: b\n  image: b:1\n  volumeMounts: [{name: conf-again, mountPath: /c, readOnly: true}]\n" +
+			"initContainers:\n- name: init\n  image: i:1\n  volumeMounts: [{name: sock, mountPath: /s, readOnly: true}]\n" + vols),
+			hostPaths, []v1alpha1.HostPath{{Path: "/etc/app/conf.d", ReadOnly: true},
+				{Path: "/run/containerd/containerd.sock"}, {Path: "/srv/unused", ReadOnly: true}}},
+		{"a writable mount in an init container counts", deployment(container(
+			"volumeMounts: [{name: conf, mountPath: /conf, readOnly: true}]") +
+			"initContainers:\n- name: init\n  image: i:1\n  volumeMounts: [{name: conf, mountPath: /conf}]\n" +
+			"volumes:\n- name: conf\n  hostPath: {path: /etc/app}\n"),
+			hostPaths, []v1alpha1.HostPath{{Path: "/etc/app"}}},
+	})
+	_, errs := importString(t, "h.yaml", deployment(container("")+"volumes:\n- name: rel\n  hostPath: {path: data/dir}\n"))
+	want := `h.yaml:13:26: spec.template.spec.volumes[0].hostPath.path: hostPath "data/dir" is not an absolute path ` +
+		`(name the host file or directory by its absolute path, such as /var/log)`
+	if len(errs) != 1 || errs[0].Error() != want {
+		t.Errorf("errors %q, want %q", errs, want)
+	}
+}
+
+// TestUnconfined finds the protections a pod turns off in its security contexts and in the
+// legacy annotations.
+func TestUnconfined(t *testing.T) {
+	none := []v1alpha1.Unconfinement(nil)
+	podWith := func(annotations string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n" + indent(4, annotations) +
+			"spec:\n" + indent(2, container(""))
+	}
+	tmplWith := func(annotations string) string {
+		return "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  template:\n    metadata:\n" +
+			"      annotations:\n" + indent(8, annotations) + "    spec:\n" + indent(6, container(""))
+	}
+	runTraitCases(t, []traitCase{
+		{"none", deployment(container("")), unconfined, none},
+		{"profiles that confine", deployment("securityContext: {seccompProfile: {type: RuntimeDefault}, appArmorProfile: {type: RuntimeDefault}}\n" +
+			container("securityContext: {allowPrivilegeEscalation: false, procMount: Default, seccompProfile: {type: Localhost, localhostProfile: p.json}}")),
+			unconfined, none},
+		{"the pod's seccomp profile", deployment("securityContext: {seccompProfile: {type: Unconfined}}\n" + container("")),
+			unconfined, []v1alpha1.Unconfinement{v1alpha1.UnconfinedSeccomp}},
+		{"a container's AppArmor profile", deployment(container("") +
+			"- name: b\n  image: b:1\n  securityContext: {appArmorProfile: {type: Unconfined}}\n"),
+			unconfined, []v1alpha1.Unconfinement{v1alpha1.UnconfinedAppArmor}},
+		{"the pod's AppArmor profile", deployment("securityContext: {appArmorProfile: {type: Unconfined}}\n" + container("")),
+			unconfined, []v1alpha1.Unconfinement{v1alpha1.UnconfinedAppArmor}},
+		{"escalation and unmasked /proc, written out", deployment(container("") +
+			"initContainers:\n- name: init\n  image: i:1\n  securityContext: {allowPrivilegeEscalation: true}\n" +
+			"ephemeralContainers:\n- name: debug\n  image: d:1\n  securityContext: {procMount: Unmasked}\n"),
+			unconfined, []v1alpha1.Unconfinement{v1alpha1.UnconfinedPrivilegeEscalation, v1alpha1.UnconfinedProcMount}},
+		{"legacy pod annotation", podWith("seccomp.security.alpha.kubernetes.io/pod: unconfined\n"),
+			unconfined, []v1alpha1.Unconfinement{v1alpha1.UnconfinedSeccomp}},
+		{"legacy container annotations on a template", tmplWith(
+			"container.seccomp.security.alpha.kubernetes.io/app: unconfined\ncontainer.apparmor.security.beta.kubernetes.io/app: unconfined\n"),
+			unconfined, []v1alpha1.Unconfinement{v1alpha1.UnconfinedSeccomp, v1alpha1.UnconfinedAppArmor}},
+		{"legacy annotations that confine", podWith(
+			"seccomp.security.alpha.kubernetes.io/pod: runtime/default\ncontainer.apparmor.security.beta.kubernetes.io/app: runtime/default\n"),
+			unconfined, none},
+		{"hostUsers: true is the default", deployment("hostUsers: true\n" + container("")), unconfined, none},
 	})
 }
 

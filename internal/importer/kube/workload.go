@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,24 +10,26 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/diag"
+	"strata.dev/strata/internal/inventory"
 )
 
 // builder turns one decoded object into a workload, collecting every problem it finds.
 type builder struct {
-	o    *object
-	p    *podObject
-	spec path // where the pod spec is in the object
-	errs diag.List
+	o     *object
+	p     *podObject
+	spec  path // where the pod spec is in the object
+	errs  diag.List
+	notes []inventory.Note
 }
 
-// build makes the workload of a decoded object. Its name is the object's name as a DNS
-// label; the importer makes names unique afterwards. The workload is defaulted and valid
-// when no errors are returned.
-func build(o *object, p *podObject) (*v1alpha1.Workload, diag.List) {
+// build makes the workload of a decoded object, with notes on what does not carry over.
+// Its name is the object's name as a DNS label; the importer makes names unique
+// afterwards. The workload is defaulted and valid when no errors are returned.
+func build(o *object, p *podObject) (*v1alpha1.Workload, []inventory.Note, diag.List) {
 	b := &builder{o: o, p: p, spec: p.tmplAt.to("spec")}
 	ps := &p.template.Spec
 	if len(ps.Containers) == 0 {
-		return nil, diag.List{o.errorf(b.spec.to("containers"), "give the pod template a container with an image",
+		return nil, nil, diag.List{o.errorf(b.spec.to("containers"), "give the pod template a container with an image",
 			"the %s runs no containers", o.doc.Kind)}
 	}
 	main := &ps.Containers[0]
@@ -66,8 +69,10 @@ func build(o *object, p *podObject) (*v1alpha1.Workload, diag.List) {
 	b.traits(&s.Traits)
 	b.annotations(w)
 	if len(b.errs) > 0 {
-		return nil, b.errs
+		return nil, nil, b.errs
 	}
+	b.explainLoss()
+	slices.SortStableFunc(b.notes, func(a, c inventory.Note) int { return a.Line - c.Line })
 
 	w.SetDefaults()
 	if ferrs := v1alpha1.ValidateWorkload(w); len(ferrs) > 0 {
@@ -78,9 +83,9 @@ func build(o *object, p *podObject) (*v1alpha1.Workload, diag.List) {
 			errs = append(errs, o.errorf(nil, "change the manifest so that this field has a value strata accepts",
 				"the imported workload is not valid: %s", fe.Error()))
 		}
-		return nil, errs
+		return nil, nil, errs
 	}
-	return w, nil
+	return w, b.notes, nil
 }
 
 // baseName is the object's name as a DNS label; an object without a usable name is named
