@@ -51,7 +51,7 @@ func TestImportJSON(t *testing.T) {
 	if err := dec.Decode(&l); err != nil || dec.More() {
 		t.Fatalf("stdout is not exactly one List: %v", err)
 	}
-	if l.Kind != "List" || len(l.Items) != 9 || len(l.Sources) != len(l.Items) || len(l.Notes) != 2 || len(l.Skipped) != 2 {
+	if l.Kind != "List" || len(l.Items) != 9 || len(l.Sources) != len(l.Items) || len(l.Notes) != 4 || len(l.Skipped) != 2 {
 		t.Fatalf("kind %s: %d items, %d sources, %d notes, %d skipped", l.Kind, len(l.Items), len(l.Sources), len(l.Notes), len(l.Skipped))
 	}
 	for i, s := range l.Sources {
@@ -104,7 +104,7 @@ func TestImportInputErrors(t *testing.T) {
 		{"empty", []string{"-f", write("empty.yaml", "# TODO\n\n")}, "empty.yaml: no documents"},
 		{"helm", []string{"-f", write("deploy.yaml", "kind: Deployment\nspec:\n  replicas: {{ .Values.replicas }}\n")}, "deploy.yaml:3: a Helm chart template"},
 		{"fleet", []string{"-f", write("fleet.yaml", "apiVersion: strata.dev/v1alpha1\nkind: Fleet\nmetadata: {name: dc}\nspec: {hosts: [{name: h1, capacity: {cpu: \"8\", memory: 8Gi}}]}\n")}, "a Fleet is not imported"},
-		{"segment-per", []string{"-f", compose, "--segment-per", "project"}, `unknown --segment-per "project"`},
+		{"segment-per", []string{"-f", compose, "--segment-per", "zone"}, `unknown --segment-per "zone"`},
 		{"output", []string{"-f", compose, "-o", "table"}, `unknown output format "table"`},
 		{"no input", nil, "give at least one input with -f"},
 	}
