@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/daemon"
@@ -170,9 +168,7 @@ func (e *e2e) checkScalingPanel(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	ctx, _ := startBrowser(t, chromium, e.netns)
-	if err := chromedp.Do(ctx, chromedp.Navigate("https://"+tlsAddr+"/ui/#token="+token)); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, ctx, "https://"+tlsAddr+"/ui/#token="+token)
 	waitFor(t, ctx, "the workload listed", fmt.Sprintf(`!!document.querySelector('#wl-list tr[data-workload=%q]')`, name))
 	eval[bool](t, ctx, fmt.Sprintf(`document.querySelector('#wl-list tr[data-workload=%q]').dispatchEvent(new MouseEvent('click', {bubbles: true}))`, name))
 	waitFor(t, ctx, "the panel's scaling block with the scale-out", `(() => {

@@ -184,9 +184,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	ctx, rec := startBrowser(t, chromium, e.netns)
 	origin := "https://" + tlsAddr
 	began := time.Now()
-	if err := chromedp.Do(ctx, chromedp.Navigate(origin+"/ui/#token="+token)); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, ctx, origin+"/ui/#token="+token)
 
 	// The workloads are listed with their tiers.
 	waitFor(t, ctx, "every workload listed", fmt.Sprintf(`document.querySelectorAll('#wl-list tr[data-workload]').length === %d`, len(want)))
@@ -298,9 +296,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// A tab without the token gets the page and a clear request for one.
 	tab, closeTab := chromedp.NewContext(ctx)
 	defer closeTab()
-	if err := chromedp.Do(tab, chromedp.Navigate(origin+"/ui/")); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, tab, origin+"/ui/")
 	waitFor(t, tab, "the token request", `getComputedStyle(document.getElementById('auth')).display !== 'none' && document.getElementById('conn').dataset.state === 'auth'`)
 	if msg := eval[string](t, tab, `document.getElementById('auth').textContent`); !strings.Contains(msg, "Token needed") || !strings.Contains(msg, "bearer token") {
 		t.Errorf("the token request reads %q", msg)
@@ -312,9 +308,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	proxyURL := startDashboardProxy(t, e, "127.0.0.1:18080")
 	viaProxy, closeProxyTab := chromedp.NewContext(ctx)
 	defer closeProxyTab()
-	if err := chromedp.Do(viaProxy, chromedp.Navigate(proxyURL)); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, viaProxy, proxyURL)
 	waitFor(t, viaProxy, "the page live through the proxy", fmt.Sprintf(`document.getElementById('conn').dataset.state === 'live' && document.querySelectorAll('#wl-list tr[data-workload]').length === %d && document.querySelector('#wl-list tr[data-workload="web"]').dataset.restarts === '1'`, len(want)))
 	if code := eval[int](t, viaProxy, `fetch('/apis/strata.dev/v1alpha1/workloads').then(r => r.status)`); code != 401 {
 		t.Errorf("the proxy without a token answered %d, want 401", code)
@@ -408,6 +402,24 @@ func startDashboardProxy(t *testing.T, e *e2e, addr string) string {
 // startBrowser runs a headless Chromium in the network namespace netns, with its profile
 // in a temporary directory, and returns a tab that records the requests of its pages. The
 // browser ends with the test; a process left behind fails it.
+// navigate loads url in the browser's tab. The browser runs in the test's network
+// namespace, where the daemon adds and removes veths and taps as workloads start and
+// stop; Chromium abandons a load that such a change interrupts (net::ERR_NETWORK_CHANGED),
+// so that load is tried again, a few times.
+func navigate(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	var err error
+	for range 5 {
+		if err = chromedp.Do(ctx, chromedp.Navigate(url)); err == nil || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("load %s: %v", url, err)
+	}
+}
+
 func startBrowser(t *testing.T, chromium, netns string) (context.Context, *requests) {
 	t.Helper()
 	dir := t.TempDir()
@@ -787,9 +799,7 @@ func TestDashboardDemoSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, rec := startBrowser(t, chromium, e.netns)
-	if err := chromedp.Do(ctx, chromedp.Navigate("https://"+tlsAddr+"/ui/#token="+token)); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, ctx, "https://"+tlsAddr+"/ui/#token="+token)
 	waitFor(t, ctx, "the demo drawn, live", `document.getElementById('conn').dataset.state === 'live' &&
 		document.querySelectorAll('#topology [data-segment]').length === 3 &&
 		document.querySelectorAll('#topology [data-flow]').length >= 2 &&
