@@ -121,11 +121,15 @@ func (w *Workload) IsolationClass() string {
 	if c := w.Spec.Placement.IsolationClass; c != "" {
 		return c
 	}
-	tenant := w.Metadata.Labels[LabelTenant]
-	if tenant == "" {
-		tenant = DefaultIsolationClassOf
+	return w.Tenant() + "/" + string(w.Spec.Traits.Trust) + "/" + string(w.Spec.Traits.Data)
+}
+
+// Tenant is the workload's tenant: its strata.dev/tenant label, or "default".
+func (w *Workload) Tenant() string {
+	if t := w.Metadata.Labels[LabelTenant]; t != "" {
+		return t
 	}
-	return tenant + "/" + string(w.Spec.Traits.Trust) + "/" + string(w.Spec.Traits.Data)
+	return DefaultIsolationClassOf
 }
 
 // SetDefaults fills the segment's unset fields.

@@ -10,6 +10,19 @@ type AssessmentPolicy struct {
 // PolicySpec holds the rules.
 type PolicySpec struct {
 	Rules []Rule `json:"rules"`
+	// NodeVM decides which isolation classes run their container and sandbox replicas inside
+	// node VMs; nil keeps the built-in choice (tenancy multi or data regulated).
+	NodeVM *NodeVMRule `json:"nodeVM,omitempty"`
+}
+
+// NodeVMRule is a CEL condition over `class` (a map with name, tenant, trust, data and
+// tenancy) that sends a class's replicas into node VMs when true.
+type NodeVMRule struct {
+	// When is true for the classes whose replicas run inside node VMs.
+	When string `json:"when"`
+	// Detail is an optional CEL expression giving a string about the class (which trait
+	// decided); it becomes the reason, "policy: <detail>".
+	Detail string `json:"detail,omitempty"`
 }
 
 // Rule yields a tier floor for every workload its When expression is true for.

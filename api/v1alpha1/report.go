@@ -18,6 +18,25 @@ type AssessmentItem struct {
 	Requested  Isolation   `json:"requested"`
 	Reasons    []Reason    `json:"reasons"`
 	Violations []Violation `json:"violations"`
+	// NodeVM is where the workload's replicas run: inside node VMs of their isolation class,
+	// or on the host's kernel.
+	NodeVM *NodeVMDecision `json:"nodeVM,omitempty"`
+}
+
+// NodeVMDecision says whether a workload's replicas run inside node VMs or on the host's
+// kernel, and why.
+type NodeVMDecision struct {
+	// Run is true when the replicas run inside node VMs of Class.
+	Run bool `json:"run"`
+	// Class is the replicas' isolation class (placement.isolationClass, or
+	// <tenant>/<trust>/<data>); empty for the vm tier, whose replicas are VMs of their own.
+	Class string `json:"class,omitempty"`
+	// Reason says what decided it: the policy, placement.nodeVM, or the tier.
+	Reason string `json:"reason"`
+	// Warning is set when placement.nodeVM keeps replicas on the host that the policy sends
+	// into node VMs, or asks for node VMs where there are none to ask for (the vm tier).
+	// It is honoured and reported, never refused.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Source is where an item came from.

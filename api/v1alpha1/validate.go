@@ -350,6 +350,10 @@ func validateTraits(t *Traits, p *field.Path) field.ErrorList {
 func validatePlacement(pl *Placement, p *field.Path) field.ErrorList {
 	errs := validateEnum(p.Child("spread"), pl.Spread, []Spread{SpreadNone, SpreadHost, SpreadZone})
 	errs = append(errs, validateLabels(pl.HostSelector, p.Child("hostSelector"))...)
+	if m := pl.NodeVM; m != NodeVMPolicy && m != NodeVMRequired && m != NodeVMNever {
+		errs = append(errs, field.Invalid(p.Child("nodeVM"), string(m),
+			`use "required" (inside node VMs) or "never" (on the host's kernel), or leave it out to let the policy decide`))
+	}
 	return errs
 }
 
@@ -528,6 +532,10 @@ func ValidatePolicy(pol *AssessmentPolicy) field.ErrorList {
 		if strings.TrimSpace(r.Message) == "" {
 			errs = append(errs, field.Required(ri.Child("message"), "say why the rule sets this tier"))
 		}
+	}
+	if nv := pol.Spec.NodeVM; nv != nil && strings.TrimSpace(nv.When) == "" {
+		errs = append(errs, field.Required(field.NewPath("spec", "nodeVM", "when"),
+			"give a CEL expression over class, such as \"class.tenancy == 'multi'\", or leave spec.nodeVM out for the built-in choice"))
 	}
 	return errs
 }

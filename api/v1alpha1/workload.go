@@ -361,7 +361,20 @@ type Placement struct {
 	HostSelector map[string]string `json:"hostSelector,omitempty"`
 	// IsolationClass overrides the default class <tenant>/<trust>/<data>; node VMs hold one class only.
 	IsolationClass string `json:"isolationClass,omitempty"`
+	// NodeVM says whether the workload's container and sandbox replicas run inside node VMs
+	// (required) or on the host's kernel (never); empty leaves it to the policy's spec.nodeVM.
+	NodeVM NodeVMMode `json:"nodeVM,omitempty"`
 }
+
+// NodeVMMode is a workload's own say on node VMs: required, never, or empty (the policy decides).
+type NodeVMMode string
+
+// Node VM modes.
+const (
+	NodeVMPolicy   NodeVMMode = ""
+	NodeVMRequired NodeVMMode = "required"
+	NodeVMNever    NodeVMMode = "never"
+)
 
 // Scaling bounds and steers how many replicas run. Reactive scaling follows the Kubernetes
 // HPA formula on CPU utilization (usage over resources.cpu); predictive scaling also starts
@@ -385,11 +398,13 @@ type Scaling struct {
 
 // WorkloadStatus is what strata decided and observed.
 type WorkloadStatus struct {
-	Tier       Tier        `json:"tier,omitempty"`
-	Phase      Phase       `json:"phase,omitempty"`
-	Reasons    []Reason    `json:"reasons,omitempty"`
-	Instances  []Instance  `json:"instances,omitempty"`
-	Conditions []Condition `json:"conditions,omitempty"`
+	Tier    Tier     `json:"tier,omitempty"`
+	Phase   Phase    `json:"phase,omitempty"`
+	Reasons []Reason `json:"reasons,omitempty"`
+	// NodeVM is where the container and sandbox replicas run: node VMs or the host's kernel.
+	NodeVM     *NodeVMDecision `json:"nodeVM,omitempty"`
+	Instances  []Instance      `json:"instances,omitempty"`
+	Conditions []Condition     `json:"conditions,omitempty"`
 	// Scaling is what the daemon's scaler decided, for workloads with spec.scaling.
 	Scaling *ScalingStatus `json:"scaling,omitempty"`
 	// Replicas and ReadyReplicas are counted where Kubernetes runs the workload (strata apply

@@ -22,8 +22,9 @@ const costLimit = 1_000_000
 
 // Engine evaluates a compiled policy.
 type Engine struct {
-	name  string
-	rules []rule
+	name   string
+	rules  []rule
+	nodeVM *nodeVMRule // the policy's spec.nodeVM, or the built-in one
 }
 
 type rule struct {
@@ -35,14 +36,23 @@ type rule struct {
 // ExprError is a problem in one rule's expression. Line and Col are positions within the
 // expression text, from 1; zero when the problem is not at a place in it.
 type ExprError struct {
-	Rule      int    // index in spec.rules
+	Rule      int    // index in spec.rules; -1 for spec.nodeVM
 	Field     string // "when" or "detail"
 	Line, Col int
 	Msg, Hint string
 }
 
 func (e ExprError) Error() string {
-	return fmt.Sprintf("spec.rules[%d].%s:%d:%d: %s", e.Rule, e.field(), e.Line, e.Col, e.Msg)
+	return fmt.Sprintf("%s:%d:%d: %s", e.Path(), e.Line, e.Col, e.Msg)
+}
+
+// Path is the field path of the expression: spec.rules[i].when, spec.rules[i].detail,
+// spec.nodeVM.when or spec.nodeVM.detail.
+func (e ExprError) Path() string {
+	if e.Rule < 0 {
+		return "spec.nodeVM." + e.field()
+	}
+	return fmt.Sprintf("spec.rules[%d].%s", e.Rule, e.field())
 }
 
 func (e ExprError) field() string {
@@ -97,6 +107,13 @@ func Compile(pol *v1alpha1.AssessmentPolicy) (*Engine, []ExprError) {
 			}
 		}
 		e.rules = append(e.rules, compiled)
+	}
+	if pol.Spec.NodeVM != nil {
+		nv, nerrs := compileNodeVM(pol.Spec.NodeVM)
+		errs = append(errs, nerrs...)
+		e.nodeVM = nv
+	} else {
+		e.nodeVM = Default().nodeVM
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -164,6 +181,8 @@ type Decision struct {
 	Requested  v1alpha1.Isolation
 	Reasons    []v1alpha1.Reason
 	Violations []v1alpha1.Violation
+	// NodeVM is where the replicas of the decided tier run (see Engine.NodeVM).
+	NodeVM v1alpha1.NodeVMDecision
 }
 
 // Assess decides the tier of a defaulted workload. An error means a rule could not be
@@ -218,6 +237,11 @@ func (e *Engine) Assess(w *v1alpha1.Workload) (Decision, error) {
 				Message: fmt.Sprintf("rule %s requires exactly %s, but %s makes it %s", r.Name, r.Tier, by, d.Tier)})
 		}
 	}
+	nv, err := e.NodeVM(w, d.Tier)
+	if err != nil {
+		return Decision{}, err
+	}
+	d.NodeVM = nv
 	return d, nil
 }
 

@@ -1,7 +1,6 @@
 package assess
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 
@@ -53,8 +52,12 @@ func CompileObject(pol *load.Object, src []byte) (*Engine, diag.List) {
 	var errs diag.List
 	e, exprErrs := Compile(p)
 	for _, xe := range exprErrs {
-		path := fmt.Sprintf("spec.rules[%d].%s", xe.Rule, xe.field())
-		d := pol.Errorf(path, xe.Hint, "rule %s: %s", p.Spec.Rules[xe.Rule].Name, xe.Msg)
+		var d *diag.Error
+		if xe.Rule < 0 {
+			d = pol.Errorf(xe.Path(), xe.Hint, "%s", xe.Msg)
+		} else {
+			d = pol.Errorf(xe.Path(), xe.Hint, "rule %s: %s", p.Spec.Rules[xe.Rule].Name, xe.Msg)
+		}
 		if n := exprNode(pol.Doc.Node, xe.Rule, xe.field()); n != nil && xe.Line > 0 {
 			d.Line, d.Col = exprPosition(src, n, xe.Line, xe.Col)
 		}
@@ -66,8 +69,11 @@ func CompileObject(pol *load.Object, src []byte) (*Engine, diag.List) {
 	return e, nil
 }
 
-// exprNode finds the value node of spec.rules[i].<field>.
+// exprNode finds the value node of spec.rules[i].<field>, or of spec.nodeVM.<field> when i < 0.
 func exprNode(doc *yaml.Node, i int, field string) *yaml.Node {
+	if i < 0 {
+		return load.Field(load.Field(load.Field(doc, "spec"), "nodeVM"), field)
+	}
 	rules := load.Field(load.Field(doc, "spec"), "rules")
 	if rules == nil || rules.Kind != yaml.SequenceNode || i >= len(rules.Content) {
 		return nil
@@ -88,7 +94,9 @@ func exprPosition(src []byte, n *yaml.Node, line, col int) (int, int) {
 			if l >= len(lines) {
 				return n.Line, n.Column
 			}
-			return l + 1, indent(lines[l]) + col
+			// Columns count from the block's indentation, which its first line sets; a line
+			// indented further keeps its extra spaces in the expression.
+			return l + 1, indent(lines[first]) + col
 		}
 		// Folded: the expression is the block's lines joined by spaces; walk them.
 		offset := col - 1

@@ -106,6 +106,8 @@ func TestFileErrors(t *testing.T) {
 				`f.yaml:5:14: spec.isolation: unsupported value "kvm" (use one of "auto", "container", "sandbox", "vm")`,
 				`f.yaml:6:34: spec.traits.hostAccess[1]: unsupported value "kernel" (use one of "network", "pid", "ipc", "devices", "paths", "user", "uts", "cgroup")`,
 			}},
+		{"bad node VM mode", head + "spec:\n  image: x\n  placement: {spread: host, nodeVM: always}\n",
+			[]string{`f.yaml:6:37: spec.placement.nodeVM: invalid value "always" (use "required" (inside node VMs) or "never" (on the host's kernel), or leave it out to let the policy decide)`}},
 		{"bad value", head + "spec:\n  image: x\n  ports:\n  - {port: 80}\n  - {port: 80, publish: 70000}\n",
 			[]string{
 				`f.yaml:8:12: spec.ports[1].port: duplicate value "80/tcp" (each must be unique)`,
