@@ -25,7 +25,7 @@ func (e *Engine) Report(set inventory.Set) (*v1alpha1.AssessmentReport, diag.Lis
 		}
 		r.Items = append(r.Items, v1alpha1.AssessmentItem{
 			Name: it.Workload.Metadata.Name, Source: it.Source, Tier: d.Tier, Requested: d.Requested,
-			Reasons: d.Reasons, Violations: d.Violations,
+			Reasons: d.Reasons, Violations: d.Violations, NodeVM: &d.NodeVM,
 		})
 		r.Summary.Add(d.Tier)
 	}

@@ -112,21 +112,37 @@ func printReport(w io.Writer, r *v1alpha1.AssessmentReport, output string) error
 // decided tier) and any violation, then a summary line.
 func writeTable(w io.Writer, r *v1alpha1.AssessmentReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSOURCE\tTIER\tREQUESTED\tWHY")
-	violations := 0
+	fmt.Fprintln(tw, "NAME\tSOURCE\tTIER\tREQUESTED\tRUNS ON\tWHY")
+	violations, inNodeVMs := 0, 0
+	var warnings []string
 	for _, it := range r.Items {
 		why := deciding(it)
 		if len(it.Violations) > 0 {
 			violations += len(it.Violations)
 			why = "VIOLATION: " + it.Violations[0].Message
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Name, sourceLabel(it.Source), it.Tier, it.Requested, why)
+		if nv := it.NodeVM; nv != nil {
+			if nv.Run {
+				inNodeVMs++
+			}
+			if nv.Warning != "" {
+				warnings = append(warnings, it.Name+": "+nv.Warning)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Name, sourceLabel(it.Source), it.Tier, it.Requested, runsOn(it), why)
 	}
 	if err := tw.Flush(); err != nil {
 		return failure(err)
 	}
+	if len(warnings) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, wn := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", wn)
+	}
 	fmt.Fprintf(w, "\n%d %s: %d container, %d sandbox, %d vm",
 		len(r.Items), plural(len(r.Items), "workload", "workloads"), r.Summary.Container, r.Summary.Sandbox, r.Summary.VM)
+	fmt.Fprintf(w, "; %d in node VMs", inNodeVMs)
 	if n := len(r.Skipped); n > 0 {
 		fmt.Fprintf(w, "; %d skipped (%s)", n, skippedKinds(r.Skipped))
 	}
@@ -135,6 +151,19 @@ func writeTable(w io.Writer, r *v1alpha1.AssessmentReport) error {
 	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// runsOn is the RUNS ON column: "node VM" (with why), "host", or "own VM" for the vm tier.
+func runsOn(it v1alpha1.AssessmentItem) string {
+	switch nv := it.NodeVM; {
+	case nv == nil:
+		return "-"
+	case nv.Run:
+		return "node VM"
+	case nv.Class == "":
+		return "own VM"
+	}
+	return "host"
 }
 
 func deciding(it v1alpha1.AssessmentItem) string {

@@ -63,6 +63,23 @@ func TestAssessEstate(t *testing.T) {
 	}
 }
 
+// TestAssessNodeVMs: the report says where each workload's replicas run, by the built-in
+// policy and by a custom spec.nodeVM, with placement.nodeVM honoured and warned about.
+func TestAssessNodeVMs(t *testing.T) {
+	t.Chdir("../..")
+	in := "internal/cli/testdata/nodevm/workloads.yaml"
+	code, stdout, stderr := run(t, "", "assess", "-f", in)
+	if code != ExitOK || stderr != "" {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	compareGolden(t, "nodevm/assess.txt", stdout)
+	code, stdout, stderr = run(t, "", "assess", "-f", in, "--policy", "internal/cli/testdata/nodevm/policy.yaml", "-o", "json")
+	if code != ExitOK || stderr != "" {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	compareGolden(t, "nodevm/assess-policy.json", stdout)
+}
+
 func TestExitCodes(t *testing.T) {
 	t.Chdir("../..")
 	tests := []struct {
@@ -78,6 +95,8 @@ func TestExitCodes(t *testing.T) {
 			[]string{"validate", "-f", "-"}, ExitInvalid, `-:4:18: spec.replicas: expected an integer, got the string "x"`},
 		{"bad CEL in a policy", "apiVersion: strata.dev/v1alpha1\nkind: AssessmentPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - {name: r, when: \"workload.spec ==\", effect: atLeast, tier: vm, message: m}\n",
 			[]string{"validate", "-f", "-"}, ExitInvalid, "-:6:38: spec.rules[0].when: rule r: Syntax error"},
+		{"bad CEL in a policy's nodeVM", "apiVersion: strata.dev/v1alpha1\nkind: AssessmentPolicy\nmetadata: {name: p}\nspec:\n  rules: []\n  nodeVM:\n    when: class.tenant = 'acme'\n",
+			[]string{"validate", "-f", "-"}, ExitInvalid, "-:7:24: spec.nodeVM.when: Syntax error"},
 		{"missing file", "", []string{"validate", "-f", "no/such.yaml"}, ExitInvalid, "no such file or directory"},
 		{"no -f", "", []string{"validate"}, ExitInvalid, "give at least one file with -f"},
 		{"unknown flag", "", []string{"assess", "--nope"}, ExitInvalid, "unknown flag: --nope"},
