@@ -202,7 +202,7 @@ func EventFrom(o store.Object) (*Event, error) {
 	return e, nil
 }
 
-// MergeWorkloadStatus returns the status cur with the assessment (tier and reasons) of
+// MergeWorkloadStatus returns the status cur with the assessment (tier, reasons, node VMs) of
 // admitted: the daemon's observations (instances, conditions, phase) and its scaler's
 // decision (status.scaling) survive an update of the spec.
 func MergeWorkloadStatus(cur, admitted []byte) []byte {
@@ -213,7 +213,7 @@ func MergeWorkloadStatus(cur, admitted []byte) []byte {
 	if json.Unmarshal(admitted, &a) != nil {
 		return cur
 	}
-	c.Tier, c.Reasons = a.Tier, a.Reasons // c.Scaling stays: admission decides no replica count
+	c.Tier, c.Reasons, c.NodeVM = a.Tier, a.Reasons, a.NodeVM // c.Scaling stays: admission decides no replica count
 	if c.Phase == "" {
 		c.Phase = a.Phase
 	}

@@ -111,6 +111,39 @@ func TestAdmissionErrors(t *testing.T) {
 	}
 }
 
+// TestNodeVMInStatus: the daemon stores where a workload's replicas run; placement.nodeVM
+// never on a class the policy sends into node VMs is admitted without --force, with its
+// warning, and an update of the spec assesses again (tier and node VMs).
+func TestNodeVMInStatus(t *testing.T) {
+	c, _ := start(t)
+	ctx := context.Background()
+	doc := "apiVersion: strata.dev/v1alpha1\nkind: Workload\nmetadata: {name: x, labels: {strata.dev/tenant: acme}}\n" +
+		"spec: {image: i, traits: {tenancy: multi}, placement: {nodeVM: never}}\n"
+	var w v1alpha1.Workload
+	if err := c.Create(ctx, "workloads", []byte(doc), false, &w); err != nil {
+		t.Fatal(err)
+	}
+	nv := w.Status.NodeVM
+	if nv == nil || nv.Run || nv.Class != "acme/internal/internal" || nv.Reason != "placement.nodeVM never" ||
+		!strings.Contains(nv.Warning, "the policy sends it into node VMs (policy: tenancy multi)") {
+		t.Fatalf("create: status.nodeVM %+v, want the host with a warning", nv)
+	}
+	var u v1alpha1.Workload
+	if err := c.Update(ctx, "workloads", "x", []byte(strings.Replace(doc, "{tenancy: multi}, placement: {nodeVM: never}", "{tenancy: multi, trust: untrusted}", 1)), false, &u); err != nil {
+		t.Fatal(err)
+	}
+	var got v1alpha1.Workload
+	if err := c.Get(ctx, "workloads", "x", &got); err != nil {
+		t.Fatal(err)
+	}
+	if nv := got.Status.NodeVM; nv == nil || !nv.Run || nv.Class != "acme/untrusted/internal" || nv.Reason != "policy: tenancy multi" || nv.Warning != "" {
+		t.Errorf("after update: status.nodeVM %+v, want node VMs by the policy", nv)
+	}
+	if got.Status.Tier != v1alpha1.TierSandbox || u.Status.Tier != v1alpha1.TierSandbox {
+		t.Errorf("after update: tier %s (response %s), want sandbox for untrusted code", got.Status.Tier, u.Status.Tier)
+	}
+}
+
 func TestViolationNeedsForce(t *testing.T) {
 	c, _ := start(t)
 	ctx := context.Background()

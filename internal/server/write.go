@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +77,9 @@ func (s *Server) admit(ctx context.Context, r *http.Request, res objects.Resourc
 		if errs := s.hostPorts(ctx, o, obj); len(errs) > 0 {
 			return admitted{}, errs
 		}
-		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, Phase: v1alpha1.PhasePending}
+		// Where the replicas run is stored, not enforced: placement.nodeVM never on a class
+		// the policy sends into node VMs is honoured, and its warning shows in the status.
+		status := &v1alpha1.WorkloadStatus{Tier: d.Tier, Reasons: d.Reasons, NodeVM: &d.NodeVM, Phase: v1alpha1.PhasePending}
 		rec, err := objects.Record(res.Kind, obj.Metadata, obj.Spec, status)
 		return admitted{rec: rec, violations: violations, overcommit: over}, err
 	case *v1alpha1.Segment:
@@ -189,6 +192,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, store.ErrConflict) && !conditional && attempt < 5 {
 			continue // a controller wrote the status meanwhile: read and retry
 		}
+		if err == nil {
+			updated, err = s.storeAssessment(r.Context(), updated, rec.Status)
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -196,6 +202,29 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 		s.noteForced(r.Context(), rec.Name, a)
 		s.respond(w, r, http.StatusOK, updated)
 		return
+	}
+}
+
+// storeAssessment writes admission's assessment (tier, reasons, node VMs) into the status of
+// an updated workload: Update writes the spec only. A controller may write the status
+// meanwhile, so it merges with the stored status and tries again on a conflict.
+func (s *Server) storeAssessment(ctx context.Context, obj store.Object, admitted []byte) (store.Object, error) {
+	if obj.Kind != v1alpha1.KindWorkload || len(admitted) == 0 {
+		return obj, nil
+	}
+	for attempt := 0; ; attempt++ {
+		merged := mergeStatus(obj.Kind, obj.Status, admitted)
+		if bytes.Equal(merged, obj.Status) {
+			return obj, nil
+		}
+		obj.Status = merged
+		out, err := s.store.UpdateStatus(ctx, obj)
+		if !errors.Is(err, store.ErrConflict) || attempt >= 5 {
+			return out, err
+		}
+		if obj, err = s.store.Get(ctx, obj.Kind, obj.Name); err != nil {
+			return obj, err
+		}
 	}
 }
 
