@@ -60,6 +60,18 @@ func newDescribe(s Streams) *cobra.Command {
 	return cmd
 }
 
+// runsOnLine says where the replicas run and why: inside node VMs of their class, on the
+// host's kernel, or (the vm tier) as VMs of their own.
+func runsOnLine(nv *v1alpha1.NodeVMDecision) string {
+	switch {
+	case nv.Run:
+		return fmt.Sprintf("node VMs of class %s (%s)", nv.Class, nv.Reason)
+	case nv.Class == "":
+		return fmt.Sprintf("VMs of their own (%s)", nv.Reason)
+	}
+	return fmt.Sprintf("the host's kernel, class %s (%s)", nv.Class, nv.Reason)
+}
+
 func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Event) error {
 	st := v1alpha1.WorkloadStatus{}
 	if w.Status != nil {
@@ -68,6 +80,12 @@ func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Even
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", w.Metadata.Name)
 	fmt.Fprintf(tw, "Tier:\t%s (requested %s)\n", st.Tier, w.Spec.Isolation)
+	if nv := st.NodeVM; nv != nil {
+		fmt.Fprintf(tw, "Runs on:\t%s\n", runsOnLine(nv))
+		if nv.Warning != "" {
+			fmt.Fprintf(tw, "Warning:\t%s\n", nv.Warning)
+		}
+	}
 	fmt.Fprintf(tw, "Phase:\t%s\n", st.Phase)
 	fmt.Fprintf(tw, "Image:\t%s\n", dash(w.Spec.Image))
 	if len(w.Spec.Command) > 0 {

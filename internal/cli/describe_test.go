@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,4 +53,36 @@ func TestDescribeWorkloadScaling(t *testing.T) {
 // squeeze turns every run of spaces into one, so that checks do not depend on column widths.
 func squeeze(s string) string {
 	return regexp.MustCompile(` {2,}`).ReplaceAllString(s, " ")
+}
+
+// TestDescribeWorkloadNodeVM: describe says where the replicas run and why, from the
+// assessment the daemon stored, against a golden file.
+func TestDescribeWorkloadNodeVM(t *testing.T) {
+	two := int32(2)
+	tests := []struct {
+		name   string
+		tier   v1alpha1.Tier
+		nodeVM *v1alpha1.NodeVMDecision
+	}{
+		{"vault", v1alpha1.TierSandbox, &v1alpha1.NodeVMDecision{Run: true, Class: "acme/internal/regulated", Reason: "policy: data regulated"}},
+		{"web", v1alpha1.TierContainer, &v1alpha1.NodeVMDecision{Class: "shop/internal/internal", Reason: "policy: tenancy single, data internal"}},
+		{"cache", v1alpha1.TierContainer, &v1alpha1.NodeVMDecision{Class: "acme/internal/internal", Reason: "placement.nodeVM never",
+			Warning: "placement.nodeVM never keeps class acme/internal/internal on the host's kernel, but the policy sends it into node VMs (policy: tenancy multi); remove placement.nodeVM to follow the policy"}},
+		{"billing", v1alpha1.TierVM, &v1alpha1.NodeVMDecision{Reason: "tier vm: each replica is a VM of its own"}},
+		{"stored-before-node-vms", v1alpha1.TierContainer, nil},
+	}
+	var out bytes.Buffer
+	for _, tt := range tests {
+		w := &v1alpha1.Workload{Metadata: v1alpha1.ObjectMeta{Name: tt.name, Generation: 1, ResourceVersion: "7"}, Spec: v1alpha1.WorkloadSpec{
+			Image: "localhost/acme/" + tt.name + ":1", Replicas: &two, Isolation: v1alpha1.IsolationAuto, Segment: "default",
+			RestartPolicy: v1alpha1.RestartAlways, Resources: v1alpha1.Resources{CPU: resource.MustParse("250m"), Memory: resource.MustParse("64Mi")},
+		}, Status: &v1alpha1.WorkloadStatus{Tier: tt.tier, Phase: v1alpha1.PhasePending, NodeVM: tt.nodeVM}}
+		fmt.Fprintf(&out, "$ strata describe workload %s\n", tt.name)
+		if err := describeWorkload(&out, w, nil); err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString("\n")
+	}
+	t.Chdir("../..")
+	compareGolden(t, "describe-workload-nodevm.txt", out.String())
 }
