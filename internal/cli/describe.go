@@ -65,7 +65,9 @@ func newDescribe(s Streams) *cobra.Command {
 func runsOnLine(nv *v1alpha1.NodeVMDecision) string {
 	switch {
 	case nv.Run:
-		return fmt.Sprintf("node VMs of class %s (%s)", nv.Class, nv.Reason)
+		// Said as it is until the daemon runs node VMs: the decision is made and stored,
+		// the replicas still run on the host's kernel.
+		return fmt.Sprintf("the host's kernel for now; node VMs of class %s wanted (%s), which this daemon does not run yet", nv.Class, nv.Reason)
 	case nv.Class == "":
 		return fmt.Sprintf("VMs of their own (%s)", nv.Reason)
 	}
