@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -52,18 +53,30 @@ func (p *initProc) run() (rep guest.ExitReport) {
 	if mountErr != nil {
 		return setupError(mountErr)
 	}
-	for _, err := range loadModules(filepath.Join(guest.ModulesRoot, release)) {
+	cfg, err := readConfig()
+	if err != nil {
+		// Still load the modules: the exit port needs them.
+		loadModules(filepath.Join(guest.ModulesRoot, release), guest.Modules)
+		return setupError(err)
+	}
+	modules := guest.Modules
+	if cfg.Mode == guest.ModeNode {
+		if err := leaveInitramfs(); err != nil {
+			return setupError(err)
+		}
+		modules = append(slices.Clone(modules), guest.NodeModules...)
+	}
+	for _, err := range loadModules(filepath.Join(guest.ModulesRoot, release), modules) {
 		p.log.printf("%v", err)
 	}
 	// Watch the power button from now on: a press while the root is being
 	// set up stops the entrypoint as soon as it has started.
 	go watchPowerButton(p.log, p.power)
-	cfg, err := readConfig()
-	if err != nil {
-		return setupError(err)
-	}
 	if err := p.openExitPort(PortWait); err != nil {
 		p.log.printf("%v", err)
+	}
+	if cfg.Mode == guest.ModeNode {
+		return p.runNode(cfg)
 	}
 	if err := mountRoot(cfg.Root); err != nil {
 		return setupError(err)
