@@ -53,6 +53,7 @@ func TestNodeContainers(t *testing.T) {
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-global", "virtio-mmio.force-legacy=false",
 		"-chardev", "file,id=con,path=" + vm.path("console.log"), "-serial", "chardev:con",
+		"-qmp", "unix:" + vm.path("qmp.sock") + ",server=on,wait=off",
 		"-kernel", env.kernel.Vmlinuz, "-initrd", vm.path("initrd"),
 		"-append", KernelCmdline(env.kvm),
 		"-blockdev", "driver=file,filename=" + vm.path("busybox.img") + ",node-name=f0,read-only=on",
@@ -176,4 +177,20 @@ httpd -f -p 127.0.0.1:8080 -h /tmp/www & echo serving; wait`},
 	if _, err := client.Node(ctx, NodeRequest{Op: NodeCreate, ID: "bad", Container: &ContainerSpec{Image: "/dev/vdz", Args: []string{"true"}}}); err == nil || !strings.Contains(err.Error(), "did not appear") {
 		t.Errorf("create on a missing image device: %v", err)
 	}
+
+	// The power button stops the containers still running and powers off.
+	node(NodeRequest{Op: NodeCreate, ID: "last", Container: &ContainerSpec{Image: "/dev/vda",
+		Args: []string{"sh", "-c", "trap 'exit 0' TERM; echo ready; sleep 1000 & wait"}}})
+	node(NodeRequest{Op: NodeStart, ID: "last"})
+	waitLog("last", "ready")
+	pressed := time.Now()
+	if err := qmpPowerdown(vm.path("qmp.sock")); err != nil {
+		t.Fatal(err)
+	}
+	vm.wait(t, time.Minute)
+	t.Logf("power button to QEMU exit %s", vm.ended.Sub(pressed).Round(time.Millisecond))
+	if rep := vm.exitReport(t); rep != (ExitReport{}) {
+		t.Errorf("exit report = %+v, want exit code 0", rep)
+	}
+	vm.waitConsole(t, "power button: stopping the containers", time.Second)
 }
