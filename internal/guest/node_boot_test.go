@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,6 +132,21 @@ func TestNodeContainers(t *testing.T) {
 				t.Errorf("%s: log %q lacks its line", once, out)
 			}
 			node(NodeRequest{Op: NodeRemove, ID: once})
+			// The start of a container in the running node VM: create,
+			// start and wait for `true`, a few times over.
+			var times []time.Duration
+			for i := range 3 {
+				id := fmt.Sprintf("%s-true-%d", runtime, i)
+				began := time.Now()
+				node(NodeRequest{Op: NodeCreate, ID: id, Container: &ContainerSpec{Image: "/dev/vda", Runtime: runtime, Args: []string{"true"}}})
+				node(NodeRequest{Op: NodeStart, ID: id})
+				if code := exitOf(node(NodeRequest{Op: NodeWait, ID: id})); code != 0 {
+					t.Errorf("%s: exit code %d, want 0; log:\n%s", id, code, logs(id))
+				}
+				times = append(times, time.Since(began).Round(time.Millisecond))
+				node(NodeRequest{Op: NodeRemove, ID: id})
+			}
+			t.Logf("%s: create, start and exit of `true`: %v", runtime, times)
 			if _, err := client.Node(ctx, NodeRequest{Op: NodeState, ID: once}); err == nil || !strings.Contains(err.Error(), "no container") {
 				t.Errorf("state of a removed container: %v, want no container", err)
 			}

@@ -19,7 +19,7 @@ import (
 // returning. Anywhere but as PID 1 it refuses to run.
 func Main() {
 	if os.Getpid() != 1 {
-		fmt.Fprintln(os.Stderr, "strata-guest: this is the init of strata's image microVMs; it runs only as PID 1 inside one")
+		fmt.Fprintln(os.Stderr, "strata-guest: this is the init of strata's image microVMs and node VMs; it runs only as PID 1 inside one")
 		os.Exit(2)
 	}
 	in := &initProc{power: make(chan struct{}, 1)}
