@@ -39,8 +39,9 @@ var Modules = []string{
 }
 
 // NodeModules are the modules a node guest loads after Modules: overlayfs
-// for the containers' root filesystems.
-var NodeModules = []string{"overlay"}
+// for the containers' root filesystems, and virtiofs (over fuse) for images
+// shared from the host as directories.
+var NodeModules = []string{"overlay", "fuse", "virtiofs"}
 
 // ModuleName is the name of the module in file name (a path, or a base
 // name like "virtio_net.ko" or "virtio-net.ko.xz"), spelled with

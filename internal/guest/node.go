@@ -66,6 +66,9 @@ const (
 	NodeRemove = "remove"
 )
 
+// VirtiofsPrefix starts a ContainerSpec.Image shared with virtiofs.
+const VirtiofsPrefix = "virtiofs:"
+
 // MaxLogChunk bounds NodeReply.Log.
 const MaxLogChunk = 512 << 10
 
@@ -87,7 +90,8 @@ type NodeRequest struct {
 // ContainerSpec is what the guest needs to run one container.
 type ContainerSpec struct {
 	// Image is the guest's block device holding the image's root
-	// filesystem ("/dev/vdb"), mounted read-only and shared by every
+	// filesystem ("/dev/vdb"), or "virtiofs:<tag>" for a directory the
+	// host shares with virtiofs; mounted read-only and shared by every
 	// container of that image.
 	Image string `json:"image"`
 	// ImageFSType is the image device's filesystem; empty is ext4.
@@ -162,8 +166,10 @@ func (r NodeRequest) Validate() error {
 // Validate reports the first problem of c, naming the field.
 func (c ContainerSpec) Validate() error {
 	switch {
-	case !strings.HasPrefix(c.Image, "/dev/"):
-		return fmt.Errorf("container.image %q: give the guest's block device holding the image, like /dev/vdb", c.Image)
+	case !strings.HasPrefix(c.Image, "/dev/") && !strings.HasPrefix(c.Image, VirtiofsPrefix):
+		return fmt.Errorf("container.image %q: give the guest's block device holding the image, like /dev/vdb, or virtiofs:<tag>", c.Image)
+	case c.Image == VirtiofsPrefix:
+		return errors.New("container.image \"virtiofs:\" has no tag; give the tag of the host's vhost-user-fs device")
 	case len(c.Args) == 0 || c.Args[0] == "":
 		return errors.New("container.args: no program to run (the image has no entrypoint or cmd, and the workload no command)")
 	case c.Runtime != "" && c.Runtime != RuntimeRunc && c.Runtime != RuntimeRunsc:

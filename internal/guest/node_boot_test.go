@@ -5,11 +5,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// virtiofsd is the one QEMU's Debian package ships.
+const virtiofsd = "/usr/lib/qemu/virtiofsd"
 
 // TestNodeContainers boots a node VM (strata-guest in node mode, runc and
 // runsc in its initramfs), attaches a busybox image as a read-only disk, and
@@ -49,23 +53,58 @@ func TestNodeContainers(t *testing.T) {
 	if err := MakeRootDisk(ctx, env.rootfs, vm.path("busybox.img"), 0); err != nil {
 		t.Fatal(err)
 	}
-	env.start(t, vm, []string{
-		"-M", "microvm", "-m", "1024", "-smp", "1",
+	// Share the busybox tree with virtiofs too, where QEMU's virtiofsd is.
+	var virtiofs []string
+	if _, err := os.Stat(virtiofsd); err == nil && os.Geteuid() == 0 {
+		sock := vm.path("vfs.sock")
+		cmd := exec.Command(virtiofsd, "--socket-path="+sock, "-o", "source="+env.rootfs, "-o", "cache=auto", "-o", "sandbox=chroot")
+		var vfsLog bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &vfsLog, &vfsLog
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("virtiofsd:\n%s", vfsLog.String())
+			}
+		})
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("virtiofsd made no socket within 10 s:\n%s", vfsLog.String())
+			}
+		}
+		virtiofs = []string{
+			"-object", "memory-backend-memfd,id=mem,size=1024M,share=on",
+			"-chardev", "socket,id=vfs,path=" + sock,
+			"-device", "vhost-user-fs-device,chardev=vfs,tag=busybox",
+		}
+	}
+	machine := "microvm"
+	if virtiofs != nil {
+		machine += ",memory-backend=mem"
+	}
+	env.start(t, vm, append(virtiofs,
+		"-M", machine, "-m", "1024", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-global", "virtio-mmio.force-legacy=false",
-		"-chardev", "file,id=con,path=" + vm.path("console.log"), "-serial", "chardev:con",
-		"-qmp", "unix:" + vm.path("qmp.sock") + ",server=on,wait=off",
+		"-chardev", "file,id=con,path="+vm.path("console.log"), "-serial", "chardev:con",
+		"-qmp", "unix:"+vm.path("qmp.sock")+",server=on,wait=off",
 		"-kernel", env.kernel.Vmlinuz, "-initrd", vm.path("initrd"),
 		"-append", KernelCmdline(env.kvm),
-		"-blockdev", "driver=file,filename=" + vm.path("busybox.img") + ",node-name=f0,read-only=on",
+		"-blockdev", "driver=file,filename="+vm.path("busybox.img")+",node-name=f0,read-only=on",
 		"-blockdev", "driver=raw,file=f0,node-name=d0,read-only=on",
 		"-device", "virtio-blk-device,drive=d0",
 		"-device", "virtio-serial-device",
-		"-chardev", "socket,id=agent,path=" + vm.path("agent.sock") + ",server=on,wait=off",
-		"-device", "virtserialport,chardev=agent,name=" + AgentPort,
-		"-chardev", "file,id=exit,path=" + vm.path("exit.json"),
-		"-device", "virtserialport,chardev=exit,name=" + ExitPort,
-	})
+		"-chardev", "socket,id=agent,path="+vm.path("agent.sock")+",server=on,wait=off",
+		"-device", "virtserialport,chardev=agent,name="+AgentPort,
+		"-chardev", "file,id=exit,path="+vm.path("exit.json"),
+		"-device", "virtserialport,chardev=exit,name="+ExitPort,
+	))
 	vm.waitConsole(t, "node agent ready", 3*time.Minute)
 	t.Logf("QEMU start to node agent ready: %s", time.Since(vm.started).Round(time.Millisecond))
 	client := dialWhenUp(ctx, t, vm.path("agent.sock"))
@@ -186,6 +225,30 @@ httpd -f -p 127.0.0.1:8080 -h /tmp/www & echo serving; wait`},
 			node(NodeRequest{Op: NodeRemove, ID: web})
 		})
 	}
+	t.Run("virtiofs", func(t *testing.T) {
+		if virtiofs == nil {
+			t.Skipf("no %s, or not root", virtiofsd)
+		}
+		began := time.Now()
+		node(NodeRequest{Op: NodeCreate, ID: "shared", Container: &ContainerSpec{
+			Image: VirtiofsPrefix + "busybox",
+			Args:  []string{"sh", "-c", "echo hello from a shared tree; touch /bin/new && echo written; exit 3"},
+		}})
+		node(NodeRequest{Op: NodeStart, ID: "shared"})
+		rep := node(NodeRequest{Op: NodeWait, ID: "shared"})
+		t.Logf("virtiofs image: create to exit %s", time.Since(began).Round(time.Millisecond))
+		if code := exitOf(rep); code != 3 {
+			t.Errorf("exit code %d, want 3; log:\n%s", code, logs("shared"))
+		}
+		if out := logs("shared"); !strings.Contains(out, "hello from a shared tree\nwritten\n") {
+			t.Errorf("log %q lacks its lines", out)
+		}
+		// The write went to the container's upper directory, not the host's tree.
+		if _, err := os.Stat(filepath.Join(env.rootfs, "bin", "new")); err == nil {
+			t.Error("the container's write reached the host's shared tree")
+		}
+		node(NodeRequest{Op: NodeRemove, ID: "shared"})
+	})
 	// Bad requests are answered, not fatal to the agent.
 	if _, err := client.Node(ctx, NodeRequest{Op: NodeStart, ID: "missing"}); err == nil || !strings.Contains(err.Error(), `no container "missing"`) {
 		t.Errorf("start of a missing container: %v", err)

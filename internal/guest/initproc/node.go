@@ -149,22 +149,24 @@ func (n *node) create(id string, spec guest.ContainerSpec) (guest.NodeReply, err
 // mountImage mounts the image device read-only, or counts one more user of
 // its mount. n.mu is held.
 func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
-	dir := filepath.Join(nodeImages, strings.ReplaceAll(strings.TrimPrefix(spec.Image, "/dev/"), "/", "_"))
+	dir := filepath.Join(nodeImages, imageDirName(spec.Image))
 	if n.images[spec.Image] > 0 {
 		n.images[spec.Image]++
 		return dir, nil
 	}
-	if err := waitFor(spec.Image, RootWait); err != nil {
+	source, fsType := spec.Image, spec.ImageFSType
+	if tag, ok := strings.CutPrefix(spec.Image, guest.VirtiofsPrefix); ok {
+		source, fsType = tag, "virtiofs"
+	} else if err := waitFor(spec.Image, RootWait); err != nil {
 		return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?)", spec.Image, RootWait)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a mount point
 		return "", err
 	}
-	fsType := spec.ImageFSType
 	if fsType == "" {
 		fsType = "ext4"
 	}
-	if err := unix.Mount(spec.Image, dir, fsType, unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
+	if err := unix.Mount(source, dir, fsType, unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
 		return "", fmt.Errorf("mount image %s (%s) read-only on %s: %w", spec.Image, fsType, dir, err)
 	}
 	n.images[spec.Image] = 1
@@ -179,9 +181,14 @@ func (n *node) releaseImage(dev string) {
 		return
 	}
 	delete(n.images, dev)
-	dir := filepath.Join(nodeImages, strings.ReplaceAll(strings.TrimPrefix(dev, "/dev/"), "/", "_"))
+	dir := filepath.Join(nodeImages, imageDirName(dev))
 	_ = unix.Unmount(dir, unix.MNT_DETACH)
 	_ = os.Remove(dir)
+}
+
+// imageDirName is the name of image's mount under nodeImages.
+func imageDirName(image string) string {
+	return strings.NewReplacer("/dev/", "", "/", "_", ":", "_").Replace(image)
 }
 
 // prepare makes the overlayfs and config.json of the bundle.
