@@ -21,6 +21,8 @@ func TestNodeRequestValidate(t *testing.T) {
 		{"empty id", NodeRequest{Op: NodeStart}, `id ""`},
 		{"id with a slash", NodeRequest{Op: NodeStart, ID: "../x"}, `id "../x"`},
 		{"create without container", NodeRequest{Op: NodeCreate, ID: "a"}, "create needs container"},
+		{"virtiofs image", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "virtiofs:busybox", Args: []string{"sh"}}}, ""},
+		{"virtiofs without tag", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "virtiofs:", Args: []string{"sh"}}}, "has no tag"},
 		{"image not a device", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "busybox", Args: []string{"sh"}}}, `container.image "busybox"`},
 		{"no args", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb"}}, "container.args"},
 		{"runtime", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Runtime: "kata"}}, `container.runtime "kata"`},
