@@ -212,6 +212,15 @@ httpd -f -p 127.0.0.1:8080 -h /tmp/www & echo serving; wait`},
 			if gvisor := strings.Contains(stdout.String(), "gVisor"); gvisor != (runtime == RuntimeRunsc) {
 				t.Errorf("exec in %s: dmesg says gVisor: %t; stdout %q", web, gvisor, stdout.String())
 			}
+			if runtime == RuntimeRunc {
+				// The guest's memory with one serving container (the container
+				// sees the VM's /proc/meminfo).
+				var mem bytes.Buffer
+				if code, err := client.ExecIn(ctx, web, []string{"grep", "-E", "^(MemTotal|MemAvailable|Shmem):", "/proc/meminfo"}, nil, nil, &mem, nil); err != nil || code != 0 {
+					t.Errorf("exec grep in %s: code %d, %v", web, code, err)
+				}
+				t.Logf("guest memory with one container:\n%s", mem.String())
+			}
 			if st := node(NodeRequest{Op: NodeState, ID: web}); st.State != StateRunning {
 				t.Errorf("%s: state %s, want running", web, st.State)
 			}
