@@ -60,14 +60,16 @@ func (p *initProc) run() (rep guest.ExitReport) {
 		return setupError(err)
 	}
 	modules := guest.Modules
+	var nodeErr error
 	if cfg.Mode == guest.ModeNode {
-		if err := leaveInitramfs(); err != nil {
-			return setupError(err)
-		}
+		nodeErr = leaveInitramfs()
 		modules = append(slices.Clone(modules), guest.NodeModules...)
 	}
 	for _, err := range loadModules(filepath.Join(guest.ModulesRoot, release), modules) {
 		p.log.printf("%v", err)
+	}
+	if nodeErr != nil {
+		return setupError(nodeErr)
 	}
 	// Watch the power button from now on: a press while the root is being
 	// set up stops the entrypoint as soon as it has started.
