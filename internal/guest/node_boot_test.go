@@ -190,6 +190,20 @@ func TestNodeContainers(t *testing.T) {
 				t.Errorf("state of a removed container: %v, want no container", err)
 			}
 
+			if runtime == RuntimeRunc {
+				// The memory limit holds: a 64 MiB buffer in a 16 MiB
+				// container is killed by the guest's OOM killer.
+				node(NodeRequest{Op: NodeCreate, ID: "greedy", Container: &ContainerSpec{
+					Image: "/dev/vda", MemoryBytes: 16 << 20,
+					Args: []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"},
+				}})
+				node(NodeRequest{Op: NodeStart, ID: "greedy"})
+				if code := exitOf(node(NodeRequest{Op: NodeWait, ID: "greedy"})); code != 137 {
+					t.Errorf("greedy: exit code %d, want 137 (killed for memory); log:\n%s", code, logs("greedy"))
+				}
+				node(NodeRequest{Op: NodeRemove, ID: "greedy"})
+			}
+
 			// A serving container: exec into it, then stop it with SIGTERM.
 			web := runtime + "-web"
 			node(NodeRequest{Op: NodeCreate, ID: web, Container: &ContainerSpec{
