@@ -71,6 +71,11 @@ type ExecRequest struct {
 	WorkingDir string `json:"workingDir,omitempty"`
 	// Ping asks only for a FrameExit with code 0: the agent is serving.
 	Ping bool `json:"ping,omitempty"`
+	// Container, in a node guest, runs Args inside that container.
+	Container string `json:"container,omitempty"`
+	// Node, in a node guest, is a node operation: the guest answers one
+	// NodeReply line instead of frames.
+	Node *NodeRequest `json:"node,omitempty"`
 }
 
 // MaxRequestLine bounds the ExecRequest line.
@@ -106,6 +111,9 @@ func ReadRequest(br *bufio.Reader) (ExecRequest, error) {
 	var r ExecRequest
 	if err := json.Unmarshal(line, &r); err != nil {
 		return ExecRequest{}, fmt.Errorf("decode exec request: %w", err)
+	}
+	if r.Node != nil {
+		return r, r.Node.Validate()
 	}
 	if !r.Ping && (len(r.Args) == 0 || r.Args[0] == "") {
 		return ExecRequest{}, errors.New("exec request has no program to run")

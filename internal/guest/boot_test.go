@@ -207,7 +207,15 @@ func (env *bootEnv) boot(t *testing.T, cfg Config) *testVM {
 		"-device", "virtserialport,chardev=exit,name=" + ExitPort,
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-device,netdev=n0",
 	}
-	if kvm {
+	env.start(t, vm, args)
+	return vm
+}
+
+// start runs QEMU with args and the accelerator, and kills it when the test
+// ends, whatever happened.
+func (env *bootEnv) start(t *testing.T, vm *testVM, args []string) {
+	t.Helper()
+	if env.kvm {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {
 		args = append(args, "-accel", "tcg", "-cpu", "max")
@@ -232,7 +240,6 @@ func (env *bootEnv) boot(t *testing.T, cfg Config) *testVM {
 			t.Logf("console log:\n%s\nqemu stderr:\n%s", console, vm.stderr.String())
 		}
 	})
-	return vm
 }
 
 // wait waits for QEMU to exit by itself.

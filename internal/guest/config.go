@@ -45,6 +45,9 @@ type Config struct {
 	// when the VM's ACPI power button is pressed) and SIGKILL; 0 means
 	// DefaultStopGrace.
 	StopGraceSeconds int `json:"stopGraceSeconds,omitempty"`
+	// Mode is ModeImage (empty) or ModeNode. A node guest has no Args and
+	// no Root: it serves the node operations until it is powered off.
+	Mode string `json:"mode,omitempty"`
 }
 
 // DefaultStopGrace is the entrypoint's time to stop when Config names none.
@@ -85,10 +88,16 @@ type ExitReport struct {
 // Validate reports the first problem that would stop the guest init.
 func (c Config) Validate() error {
 	switch {
+	case c.Mode != ModeImage && c.Mode != ModeNode:
+		return fmt.Errorf("guest config: mode %q is not \"\" (an image VM) or %q", c.Mode, ModeNode)
+	case c.Mode == ModeNode:
+		// no entrypoint and no root disk
 	case len(c.Args) == 0 || c.Args[0] == "":
 		return fmt.Errorf("guest config: no program to run (the image has no entrypoint or cmd, and the workload no command)")
 	case c.Root.Device == "" || c.Root.FSType == "":
 		return fmt.Errorf("guest config: root device and filesystem type are required")
+	}
+	switch {
 	case c.Net != nil && !c.Net.Address.IsValid():
 		return fmt.Errorf("guest config: net.address is not a valid prefix")
 	case c.StopGraceSeconds < 0:

@@ -24,6 +24,11 @@
 //   - Exec agent: a yamux session over AgentPort, the guest the server.
 //     Each stream runs one program in the root filesystem; see agent.go for
 //     the handshake and the framing, and AgentClient for the host's side.
+//   - Node VM: a VM whose Config has Mode ModeNode. It has no entrypoint and
+//     no root disk; it runs OCI containers from read-only image disks with
+//     runc or runsc, driven by NodeRequest operations on the agent's streams
+//     (node.go, AgentClient.Node and ExecIn). Its initramfs carries the
+//     runtimes (BuildNodeInitramfs, cached by NodeInitramfs).
 //
 // docs/guest.md describes the boot sequence and the measured boot times.
 package guest

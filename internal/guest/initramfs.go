@@ -43,19 +43,28 @@ type entry struct {
 // give equal bytes: entries are sorted, owned by root, dated 0, numbered in
 // order, and the gzip header carries no name or time.
 func BuildInitramfs(w io.Writer, k Kernel, initBinary string) error {
+	entries, err := baseEntries(k, initBinary, Modules)
+	if err != nil {
+		return err
+	}
+	return writeArchive(w, entries)
+}
+
+// baseEntries are the files of the base initramfs with the modules names.
+func baseEntries(k Kernel, initBinary string, names []string) ([]entry, error) {
 	st, err := os.Stat(initBinary)
 	if err != nil {
-		return fmt.Errorf("initramfs: strata's guest init: %w (build it with `make build`)", err)
+		return nil, fmt.Errorf("initramfs: strata's guest init: %w (build it with `make build`)", err)
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("initramfs: strata's guest init %s is not a regular file", initBinary)
+		return nil, fmt.Errorf("initramfs: strata's guest init %s is not a regular file", initBinary)
 	}
-	mods, err := k.moduleFiles()
+	mods, err := k.moduleFiles(names)
 	if err != nil {
-		return fmt.Errorf("initramfs: %w", err)
+		return nil, fmt.Errorf("initramfs: %w", err)
 	}
 	if _, ok := mods["virtio_blk"]; !ok {
-		return fmt.Errorf("initramfs: kernel %s has no virtio_blk module under %s; the guest could not see its root disk", k.Version, k.ModulesDir)
+		return nil, fmt.Errorf("initramfs: kernel %s has no virtio_blk module under %s; the guest could not see its root disk", k.Version, k.ModulesDir)
 	}
 	entries := []entry{
 		{name: "dev", perm: 0o755, dir: true},
@@ -69,7 +78,7 @@ func BuildInitramfs(w io.Writer, k Kernel, initBinary string) error {
 	for _, rel := range mods {
 		entries = append(entries, entry{name: modRoot + "/" + rel, perm: 0o644, src: filepath.Join(k.ModulesDir, filepath.FromSlash(rel))})
 	}
-	return writeArchive(w, entries)
+	return entries, nil
 }
 
 // ConfigArchive is a gzip'd newc cpio archive holding c at ConfigPath.

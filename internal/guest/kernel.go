@@ -38,6 +38,11 @@ var Modules = []string{
 	"button",
 }
 
+// NodeModules are the modules a node guest loads after Modules: overlayfs
+// for the containers' root filesystems, and virtiofs (over fuse) for images
+// shared from the host as directories.
+var NodeModules = []string{"overlay", "fuse", "virtiofs"}
+
 // ModuleName is the name of the module in file name (a path, or a base
 // name like "virtio_net.ko" or "virtio-net.ko.xz"), spelled with
 // underscores as the kernel does; ok is false for a file that is no module.
@@ -83,11 +88,11 @@ func FindKernel(dir string) (Kernel, error) {
 	return Kernel{}, fmt.Errorf("guest kernel: %s has no lib/modules/<version>/ for %s; run `make host-setup` to reinstall strata's guest kernel", dir, filepath.Base(images[len(images)-1]))
 }
 
-// moduleFiles maps the name of each module of Modules that k has to its
+// moduleFiles maps the name of each module of names that k has to its
 // path relative to k.ModulesDir.
-func (k Kernel) moduleFiles() (map[string]string, error) {
+func (k Kernel) moduleFiles(names []string) (map[string]string, error) {
 	want := map[string]bool{}
-	for _, m := range Modules {
+	for _, m := range names {
 		want[m] = true
 	}
 	found := map[string]string{}

@@ -33,6 +33,7 @@ type agent struct {
 	reaper *reaper
 	root   string
 	base   command // the entrypoint's environment, directory and user
+	node   *node   // the containers, in a node guest; nil in an image VM
 }
 
 // serve runs the agent on the port device dev forever. A port that fails
@@ -206,6 +207,10 @@ func (a *agent) exec(st net.Conn) {
 	out := &frameWriter{w: st}
 	br := bufio.NewReader(st)
 	req, err := guest.ReadRequest(br)
+	if req.Node != nil {
+		a.nodeOp(st, req.Node, err)
+		return
+	}
 	if err != nil {
 		out.fail(err, 1)
 		return
@@ -220,12 +225,38 @@ func (a *agent) exec(st net.Conn) {
 	if req.WorkingDir != "" {
 		c.dir = req.WorkingDir
 	}
+	if req.Container != "" {
+		if a.node == nil {
+			out.fail(errors.New("this is an image VM, not a node VM: it has no containers"), 1)
+			return
+		}
+		c.args, err = a.node.execArgs(req.Container, req.Args, req.Env, req.WorkingDir)
+		if err != nil {
+			out.fail(err, 1)
+			return
+		}
+		c.env, c.dir = a.base.env, ""
+	}
 	code, err := a.run(c, br, out)
 	if err != nil {
 		out.fail(err, guest.StartExitCode(err))
 		return
 	}
 	out.frame(guest.FrameExit, guest.ExitPayload(code))
+}
+
+// nodeOp answers a node operation with one NodeReply line.
+func (a *agent) nodeOp(st net.Conn, req *guest.NodeRequest, bad error) {
+	var rep guest.NodeReply
+	switch {
+	case bad != nil:
+		rep.Error = bad.Error()
+	case a.node == nil:
+		rep.Error = "this is an image VM, not a node VM: it runs no containers"
+	default:
+		rep = a.node.handle(*req)
+	}
+	_ = guest.WriteNodeReply(st, rep)
 }
 
 // run starts c with pipes for its stdio, feeds it the stream's stdin

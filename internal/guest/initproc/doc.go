@@ -1,5 +1,5 @@
 // Package initproc is strata-guest, the init program (PID 1) of strata's
-// image microVMs; cmd/strata-guest only calls Main. Package guest holds the
+// image microVMs and node VMs; cmd/strata-guest only calls Main. Package guest holds the
 // contract it serves (Config, ExitReport, the ports, the exec protocol).
 //
 // # Boot
@@ -8,8 +8,10 @@
 // appended to it) and runs /init. Main then
 //
 //  1. mounts /proc, /sys, /dev (devtmpfs) and /run (tmpfs);
-//  2. loads guest.Modules from /lib/modules/<uname -r>/ with finit_module;
-//  3. reads the Config at guest.ConfigPath and opens the ExitPort;
+//  2. reads the Config at guest.ConfigPath; in node mode it moves the root
+//     off the initramfs (see Node mode);
+//  3. loads guest.Modules (and guest.NodeModules in node mode) from
+//     /lib/modules/<uname -r>/ with finit_module, and opens the ExitPort;
 //  4. waits (up to RootWait) for the root device, mounts it at /newroot, and
 //     mounts proc, sys, dev, dev/pts, dev/shm and, when the image's /tmp is
 //     empty, a tmpfs at /tmp inside it;
@@ -32,4 +34,19 @@
 // in a session of its own, as the Config's user. The init is every orphan's
 // parent, so one reaper collects all exit statuses and hands those of the
 // programs it started to whoever waits for them.
+//
+// # Node mode
+//
+// With guest.ModeNode the guest is a container host and steps 4 to 8 are
+// replaced. The init bind-mounts the initramfs on /newroot and moves that
+// mount over / (the kernel refuses pivot_root away from the initramfs
+// itself, and the runtimes pivot_root into every container), mounts cgroup2,
+// /dev/pts, /dev/shm and /tmp, hands the cpu, memory, pids and io
+// controllers down, sets the hostname and the network, and serves the
+// agent with the node operations (node.go): each container gets the image
+// device mounted read-only (once per device), an overlayfs with its upper
+// directory on /run, an OCI bundle, and runc or runsc from the initramfs,
+// started as the init's child with its output in a log file. The power
+// button stops every container (SIGTERM, SIGKILL after the Config's grace)
+// and powers off with exit code 0.
 package initproc

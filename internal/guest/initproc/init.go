@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +19,7 @@ import (
 // returning. Anywhere but as PID 1 it refuses to run.
 func Main() {
 	if os.Getpid() != 1 {
-		fmt.Fprintln(os.Stderr, "strata-guest: this is the init of strata's image microVMs; it runs only as PID 1 inside one")
+		fmt.Fprintln(os.Stderr, "strata-guest: this is the init of strata's image microVMs and node VMs; it runs only as PID 1 inside one")
 		os.Exit(2)
 	}
 	in := &initProc{power: make(chan struct{}, 1)}
@@ -52,18 +53,32 @@ func (p *initProc) run() (rep guest.ExitReport) {
 	if mountErr != nil {
 		return setupError(mountErr)
 	}
-	for _, err := range loadModules(filepath.Join(guest.ModulesRoot, release)) {
+	cfg, err := readConfig()
+	if err != nil {
+		// Still load the modules: the exit port needs them.
+		loadModules(filepath.Join(guest.ModulesRoot, release), guest.Modules)
+		return setupError(err)
+	}
+	modules := guest.Modules
+	var nodeErr error
+	if cfg.Mode == guest.ModeNode {
+		nodeErr = leaveInitramfs()
+		modules = append(slices.Clone(modules), guest.NodeModules...)
+	}
+	for _, err := range loadModules(filepath.Join(guest.ModulesRoot, release), modules) {
 		p.log.printf("%v", err)
+	}
+	if nodeErr != nil {
+		return setupError(nodeErr)
 	}
 	// Watch the power button from now on: a press while the root is being
 	// set up stops the entrypoint as soon as it has started.
 	go watchPowerButton(p.log, p.power)
-	cfg, err := readConfig()
-	if err != nil {
-		return setupError(err)
-	}
 	if err := p.openExitPort(PortWait); err != nil {
 		p.log.printf("%v", err)
+	}
+	if cfg.Mode == guest.ModeNode {
+		return p.runNode(cfg)
 	}
 	if err := mountRoot(cfg.Root); err != nil {
 		return setupError(err)

@@ -159,10 +159,10 @@ func TestLoadModulesSkipsMissing(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "modules.order"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if errs := loadModules(dir); len(errs) != 0 {
+	if errs := loadModules(dir, guest.Modules); len(errs) != 0 {
 		t.Errorf("loadModules = %v", errs)
 	}
-	if errs := loadModules(filepath.Join(dir, "missing")); len(errs) != 1 {
+	if errs := loadModules(filepath.Join(dir, "missing"), guest.Modules); len(errs) != 1 {
 		t.Errorf("loadModules of a missing dir = %v, want one error", errs)
 	}
 }

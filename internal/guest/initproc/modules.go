@@ -22,11 +22,11 @@ func kernelRelease() string {
 	return unix.ByteSliceToString(u.Release[:])
 }
 
-// loadModules loads guest.Modules, in order, from dir (the initramfs's
+// loadModules loads names (guest.Modules, and guest.NodeModules in a node guest), in order, from dir (the initramfs's
 // /lib/modules/<release>). Modules that are not there (built in, or the
 // kernel lacks them) are skipped; one already loaded is fine. It returns one
 // error per module that failed and goes on past them.
-func loadModules(dir string) []error {
+func loadModules(dir string, names []string) []error {
 	files := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -41,7 +41,7 @@ func loadModules(dir string) []error {
 		return []error{fmt.Errorf("kernel modules: %w", err)}
 	}
 	var errs []error
-	for _, name := range guest.Modules {
+	for _, name := range names {
 		p, ok := files[name]
 		if !ok {
 			continue

@@ -1,0 +1,500 @@
+package initproc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"strata.dev/strata/internal/guest"
+)
+
+// Where a node guest keeps its state, all on the /run tmpfs.
+const (
+	nodeImages     = "/run/strata/images"     // one read-only mount per image device
+	nodeContainers = "/run/strata/containers" // <id>/{config.json,rootfs,upper,work,log}
+	runcRoot       = "/run/runc"
+	runscRoot      = "/run/runsc"
+)
+
+// defaultStopGrace is NodeStop's time before SIGKILL when the host names none.
+const defaultStopGrace = 10 * time.Second
+
+// node runs the containers of a node guest.
+type node struct {
+	log    *console
+	reaper *reaper
+
+	mu         sync.Mutex
+	containers map[string]*container
+	images     map[string]int // image device -> containers using its mount
+}
+
+// container is one container of the node.
+type container struct {
+	id    string
+	spec  guest.ContainerSpec
+	dir   string // the bundle
+	image string // the image device's mount
+	state string
+	done  chan struct{} // closed when the runtime's run has ended
+	code  int           // set before done is closed
+}
+
+func newNode(log *console, r *reaper) *node {
+	return &node{log: log, reaper: r, containers: map[string]*container{}, images: map[string]int{}}
+}
+
+func (c *container) runtime() string {
+	if c.spec.Runtime == guest.RuntimeRunsc {
+		return guest.RuntimeRunsc
+	}
+	return guest.RuntimeRunc
+}
+
+// runtimeArgs is the runtime's binary and its global flags.
+func (c *container) runtimeArgs() []string {
+	if c.runtime() == guest.RuntimeRunsc {
+		// The sandbox tier has no network of its own yet: the container's
+		// network namespace has loopback only.
+		return []string{guest.RunscPath, "--root", runscRoot, "--network=none"}
+	}
+	return []string{guest.RuncPath, "--root", runcRoot}
+}
+
+// handle runs one node operation.
+func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
+	start := time.Now()
+	var rep guest.NodeReply
+	var err error
+	switch req.Op {
+	case guest.NodeCreate:
+		rep, err = n.create(req.ID, *req.Container)
+	case guest.NodeRemove:
+		rep, err = n.remove(req.ID)
+	default:
+		c, ok := n.get(req.ID)
+		if !ok {
+			return guest.NodeReply{Error: fmt.Sprintf("no container %q in this node VM", req.ID)}
+		}
+		switch req.Op {
+		case guest.NodeStart:
+			err = n.start(c)
+		case guest.NodeWait:
+			<-c.done
+		case guest.NodeStop:
+			err = n.stop(c, req.Signal, time.Duration(req.GraceSeconds)*time.Second)
+		case guest.NodeLogs:
+			rep.Log, rep.NextOffset, err = readLog(filepath.Join(c.dir, "log"), req.Offset)
+		}
+		if err == nil {
+			rep.State, rep.ExitCode = n.status(c)
+		}
+	}
+	if err != nil {
+		return guest.NodeReply{Error: err.Error()}
+	}
+	rep.Millis = time.Since(start).Milliseconds()
+	return rep
+}
+
+func (n *node) get(id string) (*container, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.containers[id]
+	return c, ok
+}
+
+func (n *node) status(c *container) (string, *int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c.state == guest.StateExited {
+		code := c.code
+		return c.state, &code
+	}
+	return c.state, nil
+}
+
+// create mounts the image (once per device), makes the container's
+// overlayfs and writes its bundle.
+func (n *node) create(id string, spec guest.ContainerSpec) (guest.NodeReply, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.containers[id]; ok {
+		return guest.NodeReply{}, fmt.Errorf("container %q exists; remove it first or pick another id", id)
+	}
+	image, err := n.mountImage(spec)
+	if err != nil {
+		return guest.NodeReply{}, err
+	}
+	c := &container{id: id, spec: spec, dir: filepath.Join(nodeContainers, id), image: image, state: guest.StateCreated, done: make(chan struct{})}
+	if err := c.prepare(); err != nil {
+		_ = os.RemoveAll(c.dir)
+		n.releaseImage(spec.Image)
+		return guest.NodeReply{}, err
+	}
+	n.containers[id] = c
+	return guest.NodeReply{State: c.state}, nil
+}
+
+// mountImage mounts the image device read-only, or counts one more user of
+// its mount. n.mu is held.
+func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
+	dir := filepath.Join(nodeImages, imageDirName(spec.Image))
+	if n.images[spec.Image] > 0 {
+		n.images[spec.Image]++
+		return dir, nil
+	}
+	source, fsType := spec.Image, spec.ImageFSType
+	if tag, ok := strings.CutPrefix(spec.Image, guest.VirtiofsPrefix); ok {
+		source, fsType = tag, "virtiofs"
+	} else if err := waitFor(spec.Image, RootWait); err != nil {
+		return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?)", spec.Image, RootWait)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a mount point
+		return "", err
+	}
+	if fsType == "" {
+		fsType = "ext4"
+	}
+	if err := unix.Mount(source, dir, fsType, unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
+		return "", fmt.Errorf("mount image %s (%s) read-only on %s: %w", spec.Image, fsType, dir, err)
+	}
+	n.images[spec.Image] = 1
+	return dir, nil
+}
+
+// releaseImage drops one user of the image's mount, unmounting it after
+// the last. n.mu is held.
+func (n *node) releaseImage(dev string) {
+	n.images[dev]--
+	if n.images[dev] > 0 {
+		return
+	}
+	delete(n.images, dev)
+	dir := filepath.Join(nodeImages, imageDirName(dev))
+	_ = unix.Unmount(dir, unix.MNT_DETACH)
+	_ = os.Remove(dir)
+}
+
+// imageDirName is the name of image's mount under nodeImages.
+func imageDirName(image string) string {
+	return strings.NewReplacer("/dev/", "", "/", "_", ":", "_").Replace(image)
+}
+
+// prepare makes the overlayfs and config.json of the bundle.
+func (c *container) prepare() error {
+	rootfs := filepath.Join(c.dir, "rootfs")
+	for _, d := range []string{rootfs, filepath.Join(c.dir, "upper"), filepath.Join(c.dir, "work")} {
+		if err := os.MkdirAll(d, 0o755); err != nil { //nolint:gosec // G301: the container's root directory
+			return err
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", c.image, c.dir, c.dir)
+	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("container %s: overlayfs over image %s: %w", c.id, c.spec.Image, err)
+	}
+	spec, err := ociSpec(c.id, c.spec, rootfs)
+	if err != nil {
+		_ = unix.Unmount(rootfs, unix.MNT_DETACH)
+		return fmt.Errorf("container %s: %w", c.id, err)
+	}
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(c.dir, "config.json"), b, 0o600)
+}
+
+// start runs the runtime's run in the background, the container's output
+// going to its log file.
+func (n *node) start(c *container) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c.state != guest.StateCreated {
+		return fmt.Errorf("container %s is %s; only a created container starts", c.id, c.state)
+	}
+	logFile, err := os.OpenFile(filepath.Join(c.dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	devNull, err := os.Open("/dev/null")
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	args := append(c.runtimeArgs(), "run", "--bundle", c.dir, c.id)
+	p, err := n.reaper.start("/", command{args: args, env: []string{"PATH=" + DefaultPath}, files: []*os.File{devNull, logFile, logFile}})
+	if err != nil {
+		return fmt.Errorf("container %s: start %s: %w", c.id, c.runtime(), err)
+	}
+	c.state = guest.StateRunning
+	go func() {
+		ws := <-p.done
+		n.mu.Lock()
+		c.code = exitCode(ws)
+		c.state = guest.StateExited
+		n.mu.Unlock()
+		close(c.done)
+	}()
+	return nil
+}
+
+// stop sends sig (SIGTERM for 0) and SIGKILL after grace, and waits for
+// the end.
+func (n *node) stop(c *container, sig int, grace time.Duration) error {
+	if state, _ := n.status(c); state != guest.StateRunning {
+		return nil
+	}
+	if sig == 0 {
+		sig = int(unix.SIGTERM)
+	}
+	if grace <= 0 {
+		grace = defaultStopGrace
+	}
+	if err := n.kill(c, sig); err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(grace):
+	}
+	if err := n.kill(c, int(unix.SIGKILL)); err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("container %s did not end 10 s after SIGKILL", c.id)
+	}
+}
+
+// kill sends sig to the container's process through its runtime. A
+// container that has just ended is not an error.
+func (n *node) kill(c *container, sig int) error {
+	out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.id, strconv.Itoa(sig)))
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		select {
+		case <-c.done:
+			return nil
+		case <-time.After(time.Second):
+		}
+		return fmt.Errorf("container %s: %s kill %d: exit code %d: %s", c.id, c.runtime(), sig, code, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// remove kills what still runs, deletes the runtime's state and frees the
+// container's files.
+func (n *node) remove(id string) (guest.NodeReply, error) {
+	c, ok := n.get(id)
+	if !ok {
+		return guest.NodeReply{}, fmt.Errorf("no container %q in this node VM", id)
+	}
+	if state, _ := n.status(c); state == guest.StateRunning {
+		if err := n.stop(c, int(unix.SIGKILL), time.Second); err != nil {
+			return guest.NodeReply{}, err
+		}
+	}
+	// run deletes the container when it ends; this is for one that never ran.
+	_, _, _ = n.tool(append(c.runtimeArgs(), "delete", "--force", c.id))
+	rootfs := filepath.Join(c.dir, "rootfs")
+	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return guest.NodeReply{}, fmt.Errorf("container %s: unmount %s: %w", id, rootfs, err)
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return guest.NodeReply{}, err
+	}
+	n.mu.Lock()
+	delete(n.containers, id)
+	n.releaseImage(c.spec.Image)
+	n.mu.Unlock()
+	return guest.NodeReply{}, nil
+}
+
+// stopAll stops every running container, for the VM's power-off.
+func (n *node) stopAll(grace time.Duration) {
+	n.mu.Lock()
+	var running []*container
+	for _, c := range n.containers {
+		if c.state == guest.StateRunning {
+			running = append(running, c)
+		}
+	}
+	n.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range running {
+		wg.Go(func() {
+			if err := n.stop(c, 0, grace); err != nil {
+				n.log.printf("%v", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// tool runs a runtime command to its end and returns its output.
+func (n *node) tool(args []string) (string, int, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", 0, err
+	}
+	devNull, err := os.Open("/dev/null")
+	if err != nil {
+		closeAll(r, w)
+		return "", 0, err
+	}
+	p, err := n.reaper.start("/", command{args: args, env: []string{"PATH=" + DefaultPath}, files: []*os.File{devNull, w, w}})
+	closeAll(devNull, w)
+	if err != nil {
+		_ = r.Close()
+		return "", 0, err
+	}
+	out, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	_ = r.Close()
+	return string(out), exitCode(<-p.done), nil
+}
+
+// execArgs is the runtime command that runs args inside container id.
+func (n *node) execArgs(id string, args, env []string, cwd string) ([]string, error) {
+	c, ok := n.get(id)
+	if !ok {
+		return nil, fmt.Errorf("no container %q in this node VM", id)
+	}
+	if state, _ := n.status(c); state != guest.StateRunning {
+		return nil, fmt.Errorf("container %s is %s; exec needs a running container", id, state)
+	}
+	out := append(c.runtimeArgs(), "exec")
+	if cwd != "" {
+		out = append(out, "--cwd", cwd)
+	}
+	for _, kv := range env {
+		out = append(out, "--env", kv)
+	}
+	return append(append(out, id), args...), nil
+}
+
+// readLog reads up to guest.MaxLogChunk bytes of file from offset.
+func readLog(file string, offset int64) ([]byte, int64, error) {
+	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, offset, nil // not started yet
+	}
+	if err != nil {
+		return nil, offset, err
+	}
+	defer f.Close()
+	buf := make([]byte, guest.MaxLogChunk)
+	k, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, offset, err
+	}
+	return buf[:k], offset + int64(k), nil
+}
+
+// ociSpec is the runtime bundle's config for spec, its root filesystem
+// at rootfs (to resolve user names).
+func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, error) {
+	cred, err := credential(rootfs, spec.User)
+	if err != nil {
+		return nil, err
+	}
+	user := specs.User{}
+	if cred != nil {
+		user.UID, user.GID = cred.Uid, cred.Gid
+	}
+	hostname := spec.Hostname
+	if hostname == "" {
+		hostname = id
+	}
+	env := mergeEnv(nil, spec.Env)
+	if envValue(env, "HOSTNAME") == "" {
+		env = append(env, "HOSTNAME="+hostname)
+	}
+	cwd := spec.WorkingDir
+	if cwd == "" {
+		cwd = "/"
+	}
+	caps := []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+	}
+	s := &specs.Spec{
+		Version:  specs.Version,
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: hostname,
+		Process: &specs.Process{
+			Args: spec.Args, Env: env, Cwd: cwd, User: user,
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: caps, Effective: caps, Permitted: caps,
+			},
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
+			NoNewPrivileges: true,
+		},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
+				{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace},
+			},
+			MaskedPaths: []string{
+				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+				"/sys/firmware",
+			},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		},
+	}
+	if spec.Runtime != guest.RuntimeRunsc {
+		// runsc keeps its sandbox out of the guest's cgroups (see the docs).
+		s.Linux.CgroupsPath = "/strata/" + id
+		s.Linux.Resources = resources(spec)
+	}
+	return s, nil
+}
+
+// resources are spec's limits as cgroup settings; nil when it has none.
+func resources(spec guest.ContainerSpec) *specs.LinuxResources {
+	if spec.MemoryBytes == 0 && spec.MilliCPU == 0 && spec.Pids == 0 {
+		return nil
+	}
+	r := &specs.LinuxResources{}
+	if spec.MemoryBytes > 0 {
+		m := spec.MemoryBytes
+		r.Memory = &specs.LinuxMemory{Limit: &m}
+	}
+	if spec.MilliCPU > 0 {
+		period := uint64(100000)
+		quota := spec.MilliCPU * int64(period) / 1000
+		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+	}
+	if spec.Pids > 0 {
+		r.Pids = &specs.LinuxPids{Limit: spec.Pids}
+	}
+	return r
+}

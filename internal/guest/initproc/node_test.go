@@ -1,0 +1,73 @@
+package initproc
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"strata.dev/strata/internal/guest"
+)
+
+func TestOCISpec(t *testing.T) {
+	rootfs := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1001:web:/srv:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := guest.ContainerSpec{
+		Image: "/dev/vdb", Args: []string{"httpd", "-f"}, Env: []string{"PORT=80"},
+		User: "web", WorkingDir: "/srv", MemoryBytes: 128 << 20, MilliCPU: 500, Pids: 100,
+	}
+	s, err := ociSpec("web-1", spec, rootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Process.User.UID != 1000 || s.Process.User.GID != 1001 {
+		t.Errorf("user = %+v, want 1000:1001 from the image's /etc/passwd", s.Process.User)
+	}
+	if s.Process.Cwd != "/srv" || s.Hostname != "web-1" || !slices.Equal(s.Process.Args, spec.Args) {
+		t.Errorf("process = %+v, hostname %q", s.Process, s.Hostname)
+	}
+	for _, kv := range []string{"PORT=80", "HOSTNAME=web-1", "PATH=" + DefaultPath} {
+		if !slices.Contains(s.Process.Env, kv) {
+			t.Errorf("env %q lacks %s", s.Process.Env, kv)
+		}
+	}
+	r := s.Linux.Resources
+	if s.Linux.CgroupsPath != "/strata/web-1" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
+		t.Errorf("cgroups path %q, resources %+v", s.Linux.CgroupsPath, r)
+	}
+
+	spec.Runtime = guest.RuntimeRunsc
+	s, err = ociSpec("sbx", spec, rootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.CgroupsPath != "" || s.Linux.Resources != nil {
+		t.Errorf("runsc: cgroups path %q, resources %+v; want none", s.Linux.CgroupsPath, s.Linux.Resources)
+	}
+	spec.User = "nobody"
+	if _, err := ociSpec("sbx", spec, rootfs); err == nil {
+		t.Error("a user the image does not have is accepted")
+	}
+}
+
+func TestReadLog(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "log")
+	if b, next, err := readLog(file, 0); err != nil || len(b) != 0 || next != 0 {
+		t.Errorf("a log not written yet: %q, %d, %v", b, next, err)
+	}
+	if err := os.WriteFile(file, []byte("one\ntwo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, next, err := readLog(file, 4)
+	if err != nil || string(b) != "two\n" || next != 8 {
+		t.Errorf("readLog from 4 = %q, %d, %v", b, next, err)
+	}
+	if b, next, err = readLog(file, next); err != nil || len(b) != 0 || next != 8 {
+		t.Errorf("readLog at the end = %q, %d, %v", b, next, err)
+	}
+}

@@ -1,0 +1,242 @@
+package guest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Node mode. A guest booted with Config.Mode ModeNode runs no entrypoint of
+// its own: it is a container host. The host gives it each image's root
+// filesystem as a read-only block device; the guest mounts it once per
+// device, gives each container an overlayfs with a writable upper directory
+// on the guest's tmpfs, writes an OCI runtime bundle and runs it with runc
+// (or runsc) from the node initramfs.
+//
+// The node operations travel on the exec agent's streams: an ExecRequest
+// whose Node field is set is answered with one NodeReply as a JSON line, and
+// the stream ends. An ExecRequest whose Container field is set runs its Args
+// inside that container (the runtime's exec), with the usual frames.
+
+// The guest's modes.
+const (
+	// ModeImage runs Config.Args in the image's root filesystem (the default).
+	ModeImage = ""
+	// ModeNode serves the node operations (NodeRequest) and runs no entrypoint.
+	ModeNode = "node"
+)
+
+// Container runtimes inside a node guest.
+const (
+	RuntimeRunc  = "runc"  // the default
+	RuntimeRunsc = "runsc" // gVisor: the sandbox tier
+)
+
+// Paths of the runtimes in the node initramfs.
+const (
+	RuncPath  = "/usr/sbin/runc"
+	RunscPath = "/usr/bin/runsc"
+)
+
+// The node operations (NodeRequest.Op).
+const (
+	// NodeCreate mounts the image, makes the container's root filesystem
+	// and writes its bundle (NodeRequest.Container); nothing runs yet.
+	NodeCreate = "create"
+	// NodeStart starts a created container.
+	NodeStart = "start"
+	// NodeWait waits until the container has ended and answers its exit code.
+	NodeWait = "wait"
+	// NodeStop sends NodeRequest.Signal (SIGTERM when 0) and SIGKILL after
+	// GraceSeconds, and answers the exit code once it has ended.
+	NodeStop = "stop"
+	// NodeLogs answers the container's output (stdout and stderr, in the
+	// order written) from Offset, at most MaxLogChunk bytes.
+	NodeLogs = "logs"
+	// NodeState answers the container's state without waiting.
+	NodeState = "state"
+	// NodeRemove kills what still runs, deletes the container and frees
+	// its root filesystem and log.
+	NodeRemove = "remove"
+)
+
+// VirtiofsPrefix starts a ContainerSpec.Image shared with virtiofs.
+const VirtiofsPrefix = "virtiofs:"
+
+// MaxLogChunk bounds NodeReply.Log.
+const MaxLogChunk = 512 << 10
+
+// NodeRequest is one node operation.
+type NodeRequest struct {
+	Op string `json:"op"`
+	// ID names the container: letters, digits, '.', '_' and '-', at most 64.
+	ID string `json:"id"`
+	// Container is the container to make, for NodeCreate.
+	Container *ContainerSpec `json:"container,omitempty"`
+	// Signal is NodeStop's first signal (a number; 0 is SIGTERM).
+	Signal int `json:"signal,omitempty"`
+	// GraceSeconds is NodeStop's time before SIGKILL (0 is 10 s).
+	GraceSeconds int `json:"graceSeconds,omitempty"`
+	// Offset is where NodeLogs starts reading.
+	Offset int64 `json:"offset,omitempty"`
+}
+
+// ContainerSpec is what the guest needs to run one container.
+type ContainerSpec struct {
+	// Image is the guest's block device holding the image's root
+	// filesystem ("/dev/vdb"), or "virtiofs:<tag>" for a directory the
+	// host shares with virtiofs; mounted read-only and shared by every
+	// container of that image.
+	Image string `json:"image"`
+	// ImageFSType is the image device's filesystem; empty is ext4.
+	ImageFSType string `json:"imageFSType,omitempty"`
+	// Args, Env, WorkingDir and User are the container's process, as in
+	// Config. User is "UID[:GID]" or names from the image's /etc/passwd.
+	Args       []string `json:"args"`
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	// Hostname is the container's; empty is its ID.
+	Hostname string `json:"hostname,omitempty"`
+	// Runtime is RuntimeRunc (when empty) or RuntimeRunsc.
+	Runtime string `json:"runtime,omitempty"`
+	// Limits; zero is unlimited.
+	MemoryBytes int64 `json:"memoryBytes,omitempty"`
+	MilliCPU    int64 `json:"milliCPU,omitempty"`
+	Pids        int64 `json:"pids,omitempty"`
+}
+
+// Container states in NodeReply.State.
+const (
+	StateCreated = "created"
+	StateRunning = "running"
+	StateExited  = "exited"
+)
+
+// NodeReply answers a NodeRequest.
+type NodeReply struct {
+	// Error says why the operation failed; the other fields are then unset.
+	Error string `json:"error,omitempty"`
+	// State is the container's state after the operation.
+	State string `json:"state,omitempty"`
+	// ExitCode is set once the container has ended (128+N for signal N).
+	ExitCode *int `json:"exitCode,omitempty"`
+	// Log and NextOffset answer NodeLogs.
+	Log        []byte `json:"log,omitempty"`
+	NextOffset int64  `json:"nextOffset,omitempty"`
+	// Millis is how long the guest took for the operation.
+	Millis int64 `json:"millis,omitempty"`
+}
+
+var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Validate reports the first problem of r, naming the field.
+func (r NodeRequest) Validate() error {
+	switch r.Op {
+	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove:
+	default:
+		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove", r.Op)
+	}
+	if !containerID.MatchString(r.ID) {
+		return fmt.Errorf("node request: id %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", r.ID)
+	}
+	if r.Op == NodeCreate {
+		if r.Container == nil {
+			return errors.New("node request: create needs container")
+		}
+		if err := r.Container.Validate(); err != nil {
+			return err
+		}
+	}
+	if r.Signal < 0 || r.Signal > 64 {
+		return fmt.Errorf("node request: signal %d is not a signal number (1 to 64, or 0 for SIGTERM)", r.Signal)
+	}
+	if r.GraceSeconds < 0 || r.Offset < 0 {
+		return errors.New("node request: graceSeconds and offset cannot be negative")
+	}
+	return nil
+}
+
+// Validate reports the first problem of c, naming the field.
+func (c ContainerSpec) Validate() error {
+	switch {
+	case !strings.HasPrefix(c.Image, "/dev/") && !strings.HasPrefix(c.Image, VirtiofsPrefix):
+		return fmt.Errorf("container.image %q: give the guest's block device holding the image, like /dev/vdb, or virtiofs:<tag>", c.Image)
+	case c.Image == VirtiofsPrefix:
+		return errors.New("container.image \"virtiofs:\" has no tag; give the tag of the host's vhost-user-fs device")
+	case len(c.Args) == 0 || c.Args[0] == "":
+		return errors.New("container.args: no program to run (the image has no entrypoint or cmd, and the workload no command)")
+	case c.Runtime != "" && c.Runtime != RuntimeRunc && c.Runtime != RuntimeRunsc:
+		return fmt.Errorf("container.runtime %q: use runc or runsc", c.Runtime)
+	case c.WorkingDir != "" && !strings.HasPrefix(c.WorkingDir, "/"):
+		return fmt.Errorf("container.workingDir %q is not absolute", c.WorkingDir)
+	case c.MemoryBytes < 0 || c.MilliCPU < 0 || c.Pids < 0:
+		return errors.New("container: memoryBytes, milliCPU and pids cannot be negative")
+	}
+	for i, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("container.env[%d] %q is not KEY=VALUE", i, kv)
+		}
+	}
+	return nil
+}
+
+// WriteNodeReply writes r as one JSON line.
+func WriteNodeReply(w io.Writer, r NodeReply) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// Node runs one node operation and returns the guest's reply; a reply with
+// Error set is returned as an error too.
+func (c *AgentClient) Node(ctx context.Context, req NodeRequest) (NodeReply, error) {
+	if err := req.Validate(); err != nil {
+		return NodeReply{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return NodeReply{}, err
+	}
+	stream, err := c.session.OpenStream()
+	if err != nil {
+		return NodeReply{}, fmt.Errorf("guest node %s: open a stream: %w", req.Op, err)
+	}
+	defer stream.Close()
+	stop := context.AfterFunc(ctx, func() { _ = stream.SetDeadline(time.Now()) })
+	defer stop()
+	if err := WriteRequest(stream, ExecRequest{Node: &req}); err != nil {
+		return NodeReply{}, fmt.Errorf("guest node %s: %w", req.Op, err)
+	}
+	line, err := bufio.NewReaderSize(stream, 64<<10).ReadBytes('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return NodeReply{}, ctx.Err()
+		}
+		return NodeReply{}, fmt.Errorf("guest node %s %s: read the reply: %w", req.Op, req.ID, err)
+	}
+	var rep NodeReply
+	if err := json.Unmarshal(line, &rep); err != nil {
+		return NodeReply{}, fmt.Errorf("guest node %s %s: decode the reply: %w", req.Op, req.ID, err)
+	}
+	if rep.Error != "" {
+		return rep, fmt.Errorf("guest node %s %s: %s", req.Op, req.ID, rep.Error)
+	}
+	return rep, nil
+}
+
+// ExecIn runs args inside container id, like Exec.
+func (c *AgentClient) ExecIn(ctx context.Context, id string, args, env []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if len(args) == 0 || args[0] == "" {
+		return -1, errors.New("guest exec: no program to run")
+	}
+	return c.Run(ctx, ExecRequest{Container: id, Args: args, Env: env}, stdin, stdout, stderr)
+}

@@ -1,0 +1,149 @@
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNodeRequestValidate(t *testing.T) {
+	ok := ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}}
+	for _, tc := range []struct {
+		name string
+		req  NodeRequest
+		want string // "" is valid
+	}{
+		{"create", NodeRequest{Op: NodeCreate, ID: "web-1", Container: &ok}, ""},
+		{"stop", NodeRequest{Op: NodeStop, ID: "web-1", Signal: 15, GraceSeconds: 3}, ""},
+		{"unknown op", NodeRequest{Op: "pause", ID: "a"}, `op "pause" is not one of`},
+		{"empty id", NodeRequest{Op: NodeStart}, `id ""`},
+		{"id with a slash", NodeRequest{Op: NodeStart, ID: "../x"}, `id "../x"`},
+		{"create without container", NodeRequest{Op: NodeCreate, ID: "a"}, "create needs container"},
+		{"virtiofs image", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "virtiofs:busybox", Args: []string{"sh"}}}, ""},
+		{"virtiofs without tag", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "virtiofs:", Args: []string{"sh"}}}, "has no tag"},
+		{"image not a device", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "busybox", Args: []string{"sh"}}}, `container.image "busybox"`},
+		{"no args", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb"}}, "container.args"},
+		{"runtime", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Runtime: "kata"}}, `container.runtime "kata"`},
+		{"relative cwd", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, WorkingDir: "srv"}}, `container.workingDir "srv"`},
+		{"env", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Env: []string{"A=1", "B"}}}, `container.env[1] "B"`},
+		{"negative memory", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, MemoryBytes: -1}}, "cannot be negative"},
+		{"signal", NodeRequest{Op: NodeStop, ID: "a", Signal: 99}, "signal 99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.req.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Validate() = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A node request on the wire comes back whole from ReadRequest, and a bad
+// one is returned with its error, so the guest can answer it.
+func TestReadRequestNode(t *testing.T) {
+	var buf bytes.Buffer
+	req := NodeRequest{Op: NodeLogs, ID: "web", Offset: 42}
+	if err := WriteRequest(&buf, ExecRequest{Node: &req}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRequest(bufio.NewReader(&buf))
+	if err != nil || got.Node == nil || *got.Node != req {
+		t.Fatalf("ReadRequest = %+v, %v; want the node request %+v", got, err, req)
+	}
+	buf.Reset()
+	buf.WriteString(`{"node":{"op":"start","id":""}}` + "\n")
+	got, err = ReadRequest(bufio.NewReader(&buf))
+	if err == nil || got.Node == nil {
+		t.Fatalf("ReadRequest of a node request without id = %+v, %v; want the request and an error", got, err)
+	}
+}
+
+func TestConfigNodeMode(t *testing.T) {
+	if err := (Config{Mode: ModeNode}).Validate(); err != nil {
+		t.Errorf("a node config needs no args or root: %v", err)
+	}
+	if err := (Config{Mode: "pod"}).Validate(); err == nil || !strings.Contains(err.Error(), `mode "pod"`) {
+		t.Errorf("mode pod: %v", err)
+	}
+	if err := (Config{Mode: ModeNode, StopGraceSeconds: -1}).Validate(); err == nil {
+		t.Error("a node config with a negative grace is valid")
+	}
+}
+
+func TestParseLdd(t *testing.T) {
+	out := []byte(`	linux-vdso.so.1 (0x00007ffd6b9f2000)
+	libseccomp.so.2 => /lib/x86_64-linux-gnu/libseccomp.so.2 (0x00007f0e0a5d0000)
+	libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f0e0a3ee000)
+	/lib64/ld-linux-x86-64.so.2 (0x00007f0e0a604000)
+`)
+	got, err := parseLdd("/usr/sbin/runc", out)
+	want := []string{"/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libseccomp.so.2", "/lib64/ld-linux-x86-64.so.2"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("parseLdd = %q, %v; want %q", got, err, want)
+	}
+	_, err = parseLdd("/usr/sbin/runc", []byte("\tlibseccomp.so.2 => not found\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 1") || !strings.Contains(err.Error(), "libseccomp.so.2") {
+		t.Errorf("parseLdd of a missing library: %v", err)
+	}
+}
+
+// The node initramfs is reproducible, holds the runtimes and their
+// libraries, and is cached under a name that changes with its contents.
+func TestNodeInitramfs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds an initramfs")
+	}
+	k := kernelForTest(t)
+	if guestInitErr != nil {
+		t.Fatal(guestInitErr)
+	}
+	tools := DefaultNodeTools()
+	tools.Runsc = "" // keep it small; runsc is a static file like any other
+	cache := t.TempDir()
+	p1, err := NodeInitramfs(cache, k, guestInit, tools)
+	if err != nil {
+		t.Skipf("no node initramfs here: %v", err)
+	}
+	p2, err := NodeInitramfs(cache, k, guestInit, tools)
+	if err != nil || p1 != p2 {
+		t.Fatalf("second call = %s, %v; want the cached %s", p2, err, p1)
+	}
+	var a, b bytes.Buffer
+	if err := BuildNodeInitramfs(&a, k, guestInit, tools); err != nil {
+		t.Fatal(err)
+	}
+	if err := BuildNodeInitramfs(&b, k, guestInit, tools); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("two builds differ")
+	}
+	names := archiveNames(t, a.Bytes())
+	for _, want := range []string{"usr/sbin/runc", "lib64/ld-linux-x86-64.so.2", "init"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("node initramfs lacks %s: %q", want, names)
+		}
+	}
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "/overlay.ko") }) {
+		t.Errorf("node initramfs lacks the overlay module: %q", names)
+	}
+	tools.Runsc = guestInit // any other file: a new name
+	p3, err := NodeInitramfs(cache, k, guestInit, tools)
+	if err != nil || p3 == p1 {
+		t.Errorf("with runsc added: %s, %v; want a new file", p3, err)
+	}
+}
+
+func archiveNames(t *testing.T, archive []byte) []string {
+	t.Helper()
+	var names []string
+	for _, e := range readCpio(t, archive) {
+		names = append(names, e.name)
+	}
+	return names
+}

@@ -1,0 +1,168 @@
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// NodeTools are the host's container runtimes that a node initramfs carries.
+type NodeTools struct {
+	// Runc is a runc binary; dynamically linked ones come with the
+	// libraries and the loader ldd names, at the paths ldd gives.
+	Runc string
+	// Runsc is gVisor's runsc (static); empty leaves the sandbox tier out.
+	Runsc string
+}
+
+// DefaultNodeTools are Debian's runc and the runsc that `make host-setup`
+// installs; Runsc is empty when it is missing.
+func DefaultNodeTools() NodeTools {
+	t := NodeTools{Runc: "/usr/sbin/runc"}
+	if p, err := exec.LookPath("runc"); err == nil {
+		t.Runc = p
+	}
+	if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
+		t.Runsc = "/opt/strata/bin/runsc"
+	}
+	return t
+}
+
+// BuildNodeInitramfs writes the initramfs of a node guest: the base one's
+// files with NodeModules added, runc at RuncPath with its libraries, and
+// runsc at RunscPath. Equal inputs give equal bytes, as BuildInitramfs.
+func BuildNodeInitramfs(w io.Writer, k Kernel, initBinary string, tools NodeTools) error {
+	entries, err := nodeEntries(k, initBinary, tools)
+	if err != nil {
+		return err
+	}
+	return writeArchive(w, entries)
+}
+
+func nodeEntries(k Kernel, initBinary string, tools NodeTools) ([]entry, error) {
+	entries, err := baseEntries(k, initBinary, append(slices.Clone(Modules), NodeModules...))
+	if err != nil {
+		return nil, err
+	}
+	if tools.Runc == "" {
+		return nil, errors.New("node initramfs: no runc given; install Debian's runc")
+	}
+	libs, err := sharedLibraries(tools.Runc)
+	if err != nil {
+		return nil, fmt.Errorf("node initramfs: %w", err)
+	}
+	entries = append(entries, entry{name: strings.TrimPrefix(RuncPath, "/"), perm: 0o755, src: tools.Runc})
+	for _, lib := range libs {
+		entries = append(entries, entry{name: strings.TrimPrefix(lib, "/"), perm: 0o755, src: lib})
+	}
+	if tools.Runsc != "" {
+		entries = append(entries, entry{name: strings.TrimPrefix(RunscPath, "/"), perm: 0o755, src: tools.Runsc})
+	}
+	for _, d := range []string{"/tmp", "/etc"} {
+		entries = append(entries, entry{name: strings.TrimPrefix(d, "/"), perm: 0o755, dir: true})
+	}
+	return entries, nil
+}
+
+// sharedLibraries are the absolute paths of the libraries and the loader
+// that ldd lists for bin; none for a static binary.
+func sharedLibraries(bin string) ([]string, error) {
+	out, err := exec.Command("ldd", bin).CombinedOutput()
+	if err != nil {
+		if bytes.Contains(out, []byte("not a dynamic executable")) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("ldd %s: %w: %s", bin, err, strings.TrimSpace(string(out)))
+	}
+	return parseLdd(bin, out)
+}
+
+// parseLdd reads ldd's lines: "name => /path (addr)", "/loader (addr)",
+// and "linux-vdso.so.1 (addr)", which the kernel provides.
+func parseLdd(bin string, out []byte) ([]string, error) {
+	var libs []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "linux-vdso") || strings.HasPrefix(line, "linux-gate") {
+			continue
+		}
+		p := line
+		if _, after, ok := strings.Cut(line, "=>"); ok {
+			p = strings.TrimSpace(after)
+		}
+		p, _, _ = strings.Cut(p, " (")
+		if p == "not found" || !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("ldd %s: line %d %q: a library is missing; install it on the host", bin, n, line)
+		}
+		libs = append(libs, p)
+	}
+	slices.Sort(libs)
+	return slices.Compact(libs), nil
+}
+
+// NodeInitramfs returns the node initramfs for these inputs from cacheDir,
+// building it there first when it is missing. The file's name is a hash of
+// the kernel version and the contents of every file it holds, so a new init,
+// runc or runsc gives a new file.
+func NodeInitramfs(cacheDir string, k Kernel, initBinary string, tools NodeTools) (string, error) {
+	entries, err := nodeEntries(k, initBinary, tools)
+	if err != nil {
+		return "", err
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	h := sha256.New()
+	fmt.Fprintf(h, "node-initramfs 1\nkernel %s\n", k.Version)
+	for _, e := range entries {
+		fmt.Fprintf(h, "%s %o %t\n", e.name, e.perm, e.dir)
+		if e.src == "" {
+			continue
+		}
+		f, err := os.Open(e.src)
+		if err != nil {
+			return "", fmt.Errorf("node initramfs: %w", err)
+		}
+		_, err = io.Copy(h, f)
+		_ = f.Close()
+		if err != nil {
+			return "", fmt.Errorf("node initramfs: %w", err)
+		}
+	}
+	path := filepath.Join(cacheDir, "node-initramfs-"+hex.EncodeToString(h.Sum(nil))[:24]+".gz")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil { //nolint:gosec // G301: a cache of public binaries
+		return "", fmt.Errorf("node initramfs: %w", err)
+	}
+	tmp, err := os.CreateTemp(cacheDir, ".node-initramfs-*")
+	if err != nil {
+		return "", fmt.Errorf("node initramfs: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := writeArchive(bw, entries); err != nil {
+		_ = tmp.Close()
+		return "", err
+	}
+	if err := bw.Flush(); err != nil {
+		_ = tmp.Close()
+		return "", fmt.Errorf("node initramfs: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("node initramfs: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("node initramfs: %w", err)
+	}
+	return path, nil
+}
