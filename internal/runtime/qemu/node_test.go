@@ -23,7 +23,7 @@ import (
 )
 
 // nodeApplets are the busybox applets the node VM tests run in the guest.
-var nodeApplets = []string{"sh", "sleep", "cat", "ip", "ping", "ls", "mount", "umount", "mkdir", "grep", "true", "basename", "dirname"}
+var nodeApplets = []string{"sh", "sleep", "cat", "ip", "ping", "ls", "mount", "umount", "mkdir", "grep", "true", "basename", "dirname", "test"}
 
 // busyboxRoot writes a root filesystem of a static busybox and its applets
 // into an ext4 disk at path.
@@ -307,6 +307,27 @@ func TestNodeVMHotplug(t *testing.T) {
 	if devs, err := d2.NodeDevices(id); err != nil || len(devs) != 0 {
 		t.Fatalf("devices after detaching all: %+v, %v", devs, err)
 	}
+
+	// Every root port full: the next device is refused, naming the VM.
+	start = time.Now()
+	for i := range qemu.NodePorts {
+		if err := d2.AttachDisk(t.Context(), id, qemu.Disk{ID: fmt.Sprintf("l%d", i), Path: dataDisk}); err != nil {
+			t.Fatalf("disk %d of %d: %v", i+1, qemu.NodePorts, err)
+		}
+	}
+	t.Logf("%d disks plugged in %v", qemu.NodePorts, time.Since(start).Round(time.Millisecond))
+	waitGuest(t, d2, id, "every disk in the guest", fmt.Sprintf("test $(ls -d /sys/block/vd* | grep -c .) = %d", qemu.NodePorts+1), time.Minute)
+	err = d2.AttachDisk(t.Context(), id, qemu.Disk{ID: "onemore", Path: dataDisk})
+	if !errors.Is(err, qemu.ErrNoFreePort) || !strings.Contains(err.Error(), `node VM "node1"`) {
+		t.Fatalf("a disk beyond %d ports: %v", qemu.NodePorts, err)
+	}
+	if err := d2.DetachDisk(t.Context(), id, "l7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.AttachDisk(t.Context(), id, qemu.Disk{ID: "onemore", Path: dataDisk}); err != nil {
+		t.Fatalf("a disk into the port l7 left: %v", err)
+	}
+
 	if err := d2.Stop(t.Context(), id, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
