@@ -27,7 +27,7 @@ var nodeApplets = []string{"sh", "sleep", "cat", "ip", "ping", "ls", "mount", "u
 
 // busyboxRoot writes a root filesystem of a static busybox and its applets
 // into an ext4 disk at path.
-func busyboxRoot(t *testing.T, path string) {
+func busyboxRoot(t testing.TB, path string) {
 	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -54,7 +54,7 @@ func busyboxRoot(t *testing.T, path string) {
 
 // nodeInitrd writes an initramfs for a node VM: strata's base initramfs
 // with a configuration that mounts root and sleeps.
-func nodeInitrd(t *testing.T, k guest.Kernel, path string) {
+func nodeInitrd(t testing.TB, k guest.Kernel, path string) {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := guest.BuildInitramfs(&buf, k, guestInit); err != nil {
@@ -74,7 +74,7 @@ func nodeInitrd(t *testing.T, k guest.Kernel, path string) {
 
 // guestSh runs script in node VM id and returns its output; it fails the
 // test when the script fails.
-func guestSh(t *testing.T, d *qemu.Driver, id, script string) string {
+func guestSh(t testing.TB, d *qemu.Driver, id, script string) string {
 	t.Helper()
 	out, code, err := tryGuestSh(t.Context(), d, id, script)
 	if err != nil || code != 0 {
@@ -90,7 +90,7 @@ func tryGuestSh(ctx context.Context, d *qemu.Driver, id, script string) (string,
 }
 
 // waitGuest runs script in the guest until it succeeds, at most timeout.
-func waitGuest(t *testing.T, d *qemu.Driver, id, what, script string, timeout time.Duration) string {
+func waitGuest(t testing.TB, d *qemu.Driver, id, what, script string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -112,7 +112,7 @@ type nodeNet struct {
 	seg netseg.Segment
 }
 
-func newNodeNet(t *testing.T) nodeNet {
+func newNodeNet(t testing.TB) nodeNet {
 	t.Helper()
 	name := fmt.Sprintf("strata-node-%x", rand.Uint32())
 	ns, err := nstest.NewNamed(name)
@@ -151,7 +151,7 @@ func newNodeNet(t *testing.T) nodeNet {
 
 // nic attaches a tap for id to the segment and returns it for AttachNIC
 // with the attachment.
-func (n nodeNet) nic(t *testing.T, id string) (qemu.NIC, netseg.Attachment) {
+func (n nodeNet) nic(t testing.TB, id string) (qemu.NIC, netseg.Attachment) {
 	t.Helper()
 	att, err := n.m.AttachTap(t.Context(), n.seg.Name, id)
 	if err != nil {
