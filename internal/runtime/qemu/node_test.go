@@ -39,7 +39,7 @@ func busyboxRoot(t testing.TB, path string) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755); err != nil { //nolint:gosec // an executable
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range nodeApplets {
@@ -333,5 +333,57 @@ func TestNodeVMHotplug(t *testing.T) {
 	}
 	if st, err := d2.Status(t.Context(), id); err != nil || st.State != runtime.StateExited {
 		t.Fatalf("after stop: %+v, %v", st, err)
+	}
+}
+
+// TestNodeVMBadInput: a node VM's or device's bad input is refused before
+// anything starts, naming the VM, the device and what to give instead.
+func TestNodeVMBadInput(t *testing.T) {
+	needQEMU(t)
+	dir := t.TempDir()
+	d := newVMDriver(t, filepath.Join(dir, "state"))
+	initrd := filepath.Join(dir, "initrd.img")
+	if err := os.WriteFile(initrd, []byte("not booted"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tap, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{"bad VM ID", func() error {
+			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "Node_1", Initrd: initrd})
+			return err
+		}(),
+			[]string{`"Node_1"`, "lower-case letters"}},
+		{"relative initrd", func() error {
+			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: "initrd.img"})
+			return err
+		}(),
+			[]string{`node VM "n1"`, "initrd", "not an absolute path"}},
+		{"root disk format", func() error {
+			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, RootDisk: initrd, RootDiskFormat: "vmdk"})
+			return err
+		}(), []string{`node VM "n1"`, `"vmdk"`, "raw or qcow2"}},
+		{"NIC without MAC", d.AttachNIC(t.Context(), "n1", qemu.NIC{ID: "nic1", Tap: tap}), []string{`node VM "n1"`, `NIC "nic1"`, "6-byte"}},
+		{"long device ID", d.AttachDisk(t.Context(), "n1", qemu.Disk{ID: "a-device-id-of-21-chr", Path: initrd}), []string{`node VM "n1"`, "at most 20"}},
+		{"disk format", d.AttachDisk(t.Context(), "n1", qemu.Disk{ID: "d1", Path: initrd, Format: "vhd"}), []string{`disk "d1"`, "raw or qcow2"}},
+		{"missing disk", d.AttachDisk(t.Context(), "n1", qemu.Disk{ID: "d1", Path: filepath.Join(dir, "none")}), []string{`disk "d1"`, "no such file"}},
+		{"no such VM", d.AttachDisk(t.Context(), "n1", qemu.Disk{ID: "d1", Path: initrd}), []string{`"n1"`, "not found"}},
+	} {
+		if tc.err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(tc.err.Error(), w) {
+				t.Errorf("%s: %v; want it to say %q", tc.name, tc.err, w)
+			}
+		}
 	}
 }
