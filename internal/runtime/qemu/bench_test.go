@@ -55,23 +55,28 @@ func BenchmarkSaveRestore(b *testing.B) {
 // unplugs a NIC on a guarded tap and a read-only disk: boot-ms is StartNode until
 // the guest agent answers; nic-plug-ms and disk-plug-ms run from the attach call
 // until the guest lists the device; the unplug times are the detach calls (which
-// wait until QEMU reports the device gone). The sub-benchmarks compare kernel
-// command lines: as NodeCmdline is, and with the TSC frequency a microvm needs
-// under TCG.
+// wait until QEMU reports the device gone). The sub-benchmarks compare 32 root
+// ports (the default) with 8, and the kernel command line as NodeCmdline is
+// with the TSC frequency a microvm needs under TCG added.
 func BenchmarkNodeVM(b *testing.B) {
 	khz, err := guest.TSCKHz()
 	if err != nil {
 		b.Skip(err)
 	}
-	for _, bc := range []struct{ name, cmdline string }{
-		{"node", ""},
-		{"node-tsc", fmt.Sprintf("tsc_early_khz=%d tsc=reliable", khz)},
+	for _, bc := range []struct {
+		name    string
+		ports   int
+		cmdline string
+	}{
+		{"ports=32", 0, ""},
+		{"ports=32-tsc", 0, fmt.Sprintf("tsc_early_khz=%d tsc=reliable", khz)},
+		{"ports=8", 8, ""},
 	} {
-		b.Run(bc.name, func(b *testing.B) { benchNodeVM(b, bc.cmdline) })
+		b.Run(bc.name, func(b *testing.B) { benchNodeVM(b, bc.ports, bc.cmdline) })
 	}
 }
 
-func benchNodeVM(b *testing.B, cmdline string) {
+func benchNodeVM(b *testing.B, ports int, cmdline string) {
 	needQEMU(b)
 	k := guestKernel(b)
 	if guestInit == "" {
@@ -100,7 +105,7 @@ func benchNodeVM(b *testing.B, cmdline string) {
 		id := "bench" + strconv.Itoa(i)
 		removeAll(b, d, id)
 		t0 := time.Now()
-		if _, err := d.StartNode(b.Context(), qemu.NodeSpec{ID: id, MemoryBytes: 256 << 20, Initrd: initrd, RootDisk: rootDisk, Cmdline: cmdline}); err != nil {
+		if _, err := d.StartNode(b.Context(), qemu.NodeSpec{ID: id, MemoryBytes: 256 << 20, Initrd: initrd, RootDisk: rootDisk, Ports: ports, Cmdline: cmdline}); err != nil {
 			b.Fatal(err)
 		}
 		waitGuest(b, d, id, "the guest agent", "true", 2*time.Minute)

@@ -147,7 +147,7 @@ func (d *Driver) plug(ctx context.Context, vm string, dev nodeDevice, add func(*
 	port, ok := ds.freePort()
 	if !ok {
 		return fmt.Errorf("%w: node VM %q: all %d hot-plug ports hold devices; detach one before attaching %s %q",
-			ErrNoFreePort, vm, NodePorts, dev.Kind, dev.ID)
+			ErrNoFreePort, vm, ds.Ports, dev.Kind, dev.ID)
 	}
 	dev.Port = port
 	m, err := dialMonitor(ctx, d.path(vm, qmpSocket))

@@ -16,8 +16,12 @@ import (
 )
 
 // NodePorts is how many PCIe root ports a node VM has for devices plugged in
-// while it runs: one port per NIC or disk.
-const NodePorts = 32
+// while it runs (one port per NIC or disk) when its NodeSpec names no other
+// count; MaxNodePorts is the most it may have.
+const (
+	NodePorts    = 32
+	MaxNodePorts = 64
+)
 
 // sourceNode is a node VM: strata's guest kernel on q35 with an initramfs the
 // caller supplies, and root ports for devices plugged in while it runs.
@@ -40,6 +44,10 @@ type NodeSpec struct {
 	// default) or "qcow2". The driver never creates nor removes it.
 	RootDisk       string
 	RootDiskFormat string
+	// Ports is the number of PCIe root ports, 1 to MaxNodePorts (0:
+	// NodePorts). The guest's kernel enumerates each at boot, so fewer boot
+	// faster.
+	Ports int
 	// Cmdline is added to the kernel command line (NodeCmdline).
 	Cmdline string
 	// LogPath receives the serial console, as an instance's log.
@@ -55,7 +63,7 @@ type NodeSpec struct {
 const NodeCmdline = "console=ttyS0 quiet panic=-1"
 
 // StartNode boots a node VM on q35 with strata's guest kernel, spec.Initrd
-// and NodePorts empty PCIe root ports, with the agent, exit and console
+// and spec.Ports (NodePorts by default) empty PCIe root ports, with the agent, exit and console
 // ports image VMs have. It returns once QEMU's monitor answers; the guest's
 // agent answers a moment later (Exec waits for it). Stop, Kill, Remove,
 // Status, Exec and Stats work on it as on any instance, and a new Driver
@@ -76,6 +84,12 @@ func (d *Driver) StartNode(ctx context.Context, spec NodeSpec) (_ runtime.Status
 	}
 	if err := regularFile(spec.Initrd); err != nil {
 		return runtime.Status{}, fmt.Errorf("%w: node VM %q: initrd: %w", runtime.ErrInvalid, spec.ID, err)
+	}
+	if spec.Ports == 0 {
+		spec.Ports = NodePorts
+	}
+	if spec.Ports < 0 || spec.Ports > MaxNodePorts {
+		return runtime.Status{}, fmt.Errorf("%w: node VM %q: %d hot-plug ports: give 1 to %d, or 0 for %d", runtime.ErrInvalid, spec.ID, spec.Ports, MaxNodePorts, NodePorts)
 	}
 	format := spec.RootDiskFormat
 	if format == "" {
@@ -129,7 +143,7 @@ func (d *Driver) StartNode(ctx context.Context, spec NodeSpec) (_ runtime.Status
 	if err := d.writeRecord(r); err != nil {
 		return runtime.Status{}, err
 	}
-	if err := d.writeDevices(spec.ID, nodeDevices{}); err != nil {
+	if err := d.writeDevices(spec.ID, nodeDevices{Ports: spec.Ports}); err != nil {
 		return runtime.Status{}, err
 	}
 	proc, err = d.launch(ctx, r)
@@ -160,7 +174,7 @@ func (d *Driver) nodeArgs(inst runtime.InstanceSpec, k guest.Kernel, spec NodeSp
 			"-blockdev", "driver="+format+",file=file0,node-name=disk0",
 			"-device", "virtio-blk-pci,drive=disk0")
 	}
-	return append(args, rootPortArgs(NodePorts)...)
+	return append(args, rootPortArgs(spec.Ports)...)
 }
 
 // rootPortArgs creates n PCIe root ports, rp0 to rp(n-1), eight to a slot of
@@ -189,6 +203,8 @@ const devicesFile = "devices.json"
 // nodeDevices is what a node VM's root ports hold, in its directory, so that
 // a restarted daemon can detach what an earlier one attached.
 type nodeDevices struct {
+	// Ports is the VM's number of root ports.
+	Ports   int          `json:"ports"`
 	Devices []nodeDevice `json:"devices"`
 }
 
@@ -246,7 +262,7 @@ type NodeDevice struct {
 	Kind string
 	// ID is the caller's name for it.
 	ID string
-	// Port is the root port that holds it, 0 to NodePorts-1.
+	// Port is the root port that holds it, from 0.
 	Port int
 	// MAC is a NIC's address; Path and Format a disk's file.
 	MAC, Path, Format string
@@ -275,9 +291,9 @@ func (d *Driver) NodeDevices(id string) ([]NodeDevice, error) {
 
 // freePort is the lowest root port no device holds; ok is false when all do.
 func (ds nodeDevices) freePort() (int, bool) {
-	used := make([]bool, NodePorts)
+	used := make([]bool, ds.Ports)
 	for _, n := range ds.Devices {
-		if n.Port >= 0 && n.Port < NodePorts {
+		if n.Port >= 0 && n.Port < ds.Ports {
 			used[n.Port] = true
 		}
 	}

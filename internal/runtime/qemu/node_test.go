@@ -370,6 +370,10 @@ func TestNodeVMBadInput(t *testing.T) {
 			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, RootDisk: initrd, RootDiskFormat: "vmdk"})
 			return err
 		}(), []string{`node VM "n1"`, `"vmdk"`, "raw or qcow2"}},
+		{"too many ports", func() error {
+			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, Ports: qemu.MaxNodePorts + 1})
+			return err
+		}(), []string{`node VM "n1"`, "65 hot-plug ports", "give 1 to 64"}},
 		{"NIC without MAC", d.AttachNIC(t.Context(), "n1", qemu.NIC{ID: "nic1", Tap: tap}), []string{`node VM "n1"`, `NIC "nic1"`, "6-byte"}},
 		{"long device ID", d.AttachDisk(t.Context(), "n1", qemu.Disk{ID: "a-device-id-of-21-chr", Path: initrd}), []string{`node VM "n1"`, "at most 20"}},
 		{"disk format", d.AttachDisk(t.Context(), "n1", qemu.Disk{ID: "d1", Path: initrd, Format: "vhd"}), []string{`disk "d1"`, "raw or qcow2"}},
