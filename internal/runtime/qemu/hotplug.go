@@ -128,8 +128,8 @@ func (d *Driver) AttachDisk(ctx context.Context, vm string, disk Disk) error {
 	})
 }
 
-// plug gives dev a free root port of vm, runs add over the VM's monitor and
-// records the device once add succeeded.
+// plug gives dev a free root port of vm, records it and runs add over the
+// VM's monitor; a failed add forgets the device again.
 func (d *Driver) plug(ctx context.Context, vm string, dev nodeDevice, add func(*monitor, nodeDevice) error) error {
 	unlock := d.lockID(vm)
 	defer unlock()
@@ -150,17 +150,25 @@ func (d *Driver) plug(ctx context.Context, vm string, dev nodeDevice, add func(*
 			ErrNoFreePort, vm, ds.Ports, dev.Kind, dev.ID)
 	}
 	dev.Port = port
-	m, err := dialMonitor(ctx, d.path(vm, qmpSocket))
-	if err != nil {
-		return fmt.Errorf("node VM %q: attach %s %q: %w", vm, dev.Kind, dev.ID, err)
-	}
-	defer m.close()
-	if err := add(m, dev); err != nil {
-		return fmt.Errorf("node VM %q: attach %s %q: %w", vm, dev.Kind, dev.ID, err)
-	}
-	ds.Devices = append(ds.Devices, dev)
+	// Recorded before QEMU has it: a daemon that dies half-way leaves a
+	// record that Detach clears (whatever part QEMU has), never a device
+	// that nothing knows of.
+	before := ds.Devices
+	ds.Devices = append(append([]nodeDevice{}, before...), dev)
 	if err := d.writeDevices(vm, ds); err != nil {
 		return fmt.Errorf("node VM %q: record %s %q: %w", vm, dev.Kind, dev.ID, err)
+	}
+	m, err := dialMonitor(ctx, d.path(vm, qmpSocket))
+	if err == nil {
+		err = add(m, dev)
+		_ = m.close()
+	}
+	if err != nil {
+		ds.Devices = before
+		if werr := d.writeDevices(vm, ds); werr != nil {
+			d.log.Warn("qemu driver: forget a device that failed to attach", "vm", vm, "device", dev.ID, "err", werr)
+		}
+		return fmt.Errorf("node VM %q: attach %s %q to port %d: %w", vm, dev.Kind, dev.ID, dev.Port, err)
 	}
 	return nil
 }

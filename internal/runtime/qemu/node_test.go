@@ -274,6 +274,14 @@ func TestNodeVMHotplug(t *testing.T) {
 	if err := d.DetachNIC(t.Context(), id, "layer1"); !errors.Is(err, qemu.ErrNoDevice) {
 		t.Fatalf("DetachNIC of a disk: %v", err)
 	}
+	// QEMU refuses a raw file read as qcow2: the attach fails and leaves no record.
+	err = d.AttachDisk(t.Context(), id, qemu.Disk{ID: "notqcow", Path: dataDisk, Format: "qcow2"})
+	if err == nil || !strings.Contains(err.Error(), `node VM "node1": attach disk "notqcow"`) {
+		t.Fatalf("a raw disk given as qcow2: %v", err)
+	}
+	if devs, err := d.NodeDevices(id); err != nil || len(devs) != 1 || devs[0].ID != "layer1" {
+		t.Fatalf("devices after a failed attach: %+v, %v", devs, err)
+	}
 
 	// A second NIC, then a new driver value detaches both devices.
 	nic2, att2 := net.nic(t, "nic2")
