@@ -27,6 +27,10 @@ const (
 // caller supplies, and root ports for devices plugged in while it runs.
 const sourceNode source = "node"
 
+// LabelNodeVM marks a node VM among the driver's instances (List, Status):
+// its value is "true", and its Status has no Workload.
+const LabelNodeVM = runtime.LabelDriverPrefix + "node-vm"
+
 // NodeSpec describes a node VM.
 type NodeSpec struct {
 	// ID names the VM, as an instance ID does (runtime.ValidID); its state
@@ -136,8 +140,16 @@ func (d *Driver) StartNode(ctx context.Context, spec NodeSpec) (_ runtime.Status
 	if err := os.WriteFile(d.path(spec.ID, initrdFile), data, 0o600); err != nil { //nolint:gosec // the ID passed runtime.ValidID: no separators
 		return runtime.Status{}, err
 	}
+	labels := map[string]string{LabelNodeVM: "true"}
+	for k, v := range spec.Labels {
+		if k != LabelNodeVM {
+			labels[k] = v
+		}
+	}
+	// No workload: the controller reconciles instances by workload, and would
+	// remove those of a workload it does not know.
 	r := &record{
-		ID: spec.ID, Workload: spec.ID, Source: sourceNode, Labels: spec.Labels,
+		ID: spec.ID, Source: sourceNode, Labels: labels,
 		LogPath: spec.LogPath, Accel: d.accel, Args: d.nodeArgs(inst, kernel, spec, format),
 	}
 	if err := d.writeRecord(r); err != nil {

@@ -218,6 +218,9 @@ func TestNodeVMHotplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGuest(t, d, id, "the guest agent", "true", 2*time.Minute)
+	if st, err := d.Status(t.Context(), id); err != nil || st.State != runtime.StateRunning || st.Workload != "" || st.Labels[qemu.LabelNodeVM] != "true" {
+		t.Fatalf("a node VM's status: %+v, %v; want it running, with no workload and labelled %s", st, err, qemu.LabelNodeVM)
+	}
 	t.Logf("node VM boot to agent ready (%s): %v", d.Accel(), time.Since(start).Round(time.Millisecond))
 
 	// A NIC on a guarded tap: it appears with its MAC, takes the address
