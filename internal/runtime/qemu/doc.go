@@ -26,6 +26,15 @@
 //     path, size and modification time; an OVA is unpacked with package
 //     extract first and its OVF descriptor's first disk boots. An optional
 //     cloud-init NoCloud seed is attached as a second disk labelled "cidata".
+//   - a node VM (StartNode, not a runtime.InstanceSpec): strata's guest
+//     kernel on q35 with an initramfs the caller supplies, an optional root
+//     disk, the agent, exit and console ports of an image VM, and NodePorts
+//     empty PCIe root ports. AttachNIC and AttachDisk plug a virtio-net-pci
+//     NIC (on a tap handed over QMP getfd) or a read-only virtio-blk-pci disk
+//     into the lowest free port; DetachNIC and DetachDisk unplug them
+//     (device_del, waiting for DEVICE_DELETED, then the back end). What each
+//     port holds is kept in StateDir/<ID>/devices.json, so a new Driver value
+//     detaches what an earlier one attached.
 //
 // # State
 //

@@ -281,7 +281,7 @@ func (d *Driver) finish(r *record) {
 	code, msg := 0, ""
 	report, rerr := readExitReport(d.path(r.ID, exitFile))
 	switch {
-	case r.Source == sourceImage && rerr == nil:
+	case (r.Source == sourceImage || r.Source == sourceNode) && rerr == nil:
 		code, msg = report.ExitCode, report.Error
 	case r.Killed:
 		code, msg = 137, "killed after the stop grace period"
@@ -294,7 +294,7 @@ func (d *Driver) finish(r *record) {
 		}
 	case reaped && ws.Exited():
 		code, msg = 128+int(syscall.SIGKILL), fmt.Sprintf("QEMU exited with status %d and no report from the guest: %s", ws.ExitStatus(), tail(d.path(r.ID, qemuLog)))
-	case r.Source == sourceImage:
+	case r.Source == sourceImage || r.Source == sourceNode:
 		code, msg = 128+int(syscall.SIGKILL), "QEMU ended without a report from the guest (killed, or crashed)"
 	default:
 		msg = "QEMU ended while no strata process watched it; its exit status is unknown"

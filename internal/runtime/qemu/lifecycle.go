@@ -130,7 +130,7 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	return os.RemoveAll(d.dir(id))
 }
 
-// Exec implements runtime.Execer for image VMs, through strata's guest agent.
+// Exec implements runtime.Execer for image VMs and node VMs, through strata's guest agent.
 func (d *Driver) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if err := d.check(); err != nil {
 		return 0, err
@@ -142,8 +142,8 @@ func (d *Driver) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 	if r.Finished || r.PID == 0 {
 		return 0, fmt.Errorf("%w: instance %q", runtime.ErrNotRunning, id)
 	}
-	if r.Source != sourceImage {
-		return 0, fmt.Errorf("%w: instance %q boots its own kernel or disk; exec needs strata's guest agent, which runs in image VMs only",
+	if r.Source != sourceImage && r.Source != sourceNode {
+		return 0, fmt.Errorf("%w: instance %q boots its own kernel or disk; exec needs strata's guest agent, which runs in image VMs and node VMs only",
 			runtime.ErrUnsupported, id)
 	}
 	if len(cmd) == 0 {

@@ -18,6 +18,15 @@ import (
 type monitor struct {
 	conn net.Conn
 	r    *bufio.Reader
+	// events holds the events read while waiting for a command's reply, for
+	// waitEvent; at most maxStaleEvents are kept.
+	events []qmpEvent
+}
+
+// qmpEvent is an asynchronous event QEMU sent.
+type qmpEvent struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
 }
 
 // qmpError is an error QEMU returned for a command.
@@ -93,6 +102,13 @@ func (m *monitor) execute(ctx context.Context, command string, args any) (json.R
 	if _, err := m.conn.Write(append(data, '\n')); err != nil {
 		return nil, m.ctxErr(ctx, err)
 	}
+	return m.reply(ctx, command)
+}
+
+// reply reads the reply to command, keeping the events that come first.
+func (m *monitor) reply(ctx context.Context, command string) (json.RawMessage, error) {
+	stop := context.AfterFunc(ctx, func() { _ = m.conn.SetDeadline(time.Now()) })
+	defer stop()
 	for {
 		line, err := m.r.ReadBytes('\n')
 		if err != nil {
@@ -102,17 +118,49 @@ func (m *monitor) execute(ctx context.Context, command string, args any) (json.R
 			Return json.RawMessage `json:"return"`
 			Error  *qmpError       `json:"error"`
 			Event  string          `json:"event"`
+			Data   json.RawMessage `json:"data"`
 		}
 		if err := json.Unmarshal(line, &resp); err != nil {
 			return nil, fmt.Errorf("QMP %s: bad reply %.80q: %w", command, line, err)
 		}
 		switch {
 		case resp.Event != "":
-			continue // asynchronous; nobody listens here
+			// Asynchronous: kept for waitEvent (a hot-unplug's DEVICE_DELETED
+			// may come before device_del's reply).
+			if len(m.events) < maxStaleEvents {
+				m.events = append(m.events, qmpEvent{Event: resp.Event, Data: resp.Data})
+			}
+			continue
 		case resp.Error != nil:
 			return nil, fmt.Errorf("QMP %s: %w", command, resp.Error)
 		default:
 			return resp.Return, nil
+		}
+	}
+}
+
+// waitEvent returns the data of the first event called name for which match
+// (may be nil) holds, among those already read and those that follow.
+func (m *monitor) waitEvent(ctx context.Context, name string, match func(json.RawMessage) bool) (json.RawMessage, error) {
+	for i, e := range m.events {
+		if e.Event == name && (match == nil || match(e.Data)) {
+			m.events = append(m.events[:i], m.events[i+1:]...)
+			return e.Data, nil
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = m.conn.SetDeadline(time.Now()) })
+	defer stop()
+	for {
+		line, err := m.r.ReadBytes('\n')
+		if err != nil {
+			return nil, m.ctxErr(ctx, err)
+		}
+		var e qmpEvent
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, fmt.Errorf("QMP: bad event %.80q: %w", line, err)
+		}
+		if e.Event == name && (match == nil || match(e.Data)) {
+			return e.Data, nil
 		}
 	}
 }

@@ -94,3 +94,29 @@ func TestMonitorHandshakeTimesOut(t *testing.T) {
 		t.Fatal("a monitor that never greets: no error")
 	}
 }
+
+// TestMonitorKeepsEventsBeforeReply: an event that comes before a command's reply (a
+// hot-unplug's DEVICE_DELETED may come before device_del returns) is kept for waitEvent,
+// and waitEvent for an event that never comes ends with the context.
+func TestMonitorKeepsEventsBeforeReply(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := dialMonitor(ctx, serveMonitor(t, nil, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	if _, err := m.execute(ctx, "stop", nil); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, time.Second)
+	defer wcancel()
+	if _, err := m.waitEvent(wctx, "STOP", nil); err != nil {
+		t.Fatalf("the STOP event sent before stop's reply: %v", err)
+	}
+	wctx, wcancel = context.WithTimeout(ctx, 200*time.Millisecond)
+	defer wcancel()
+	if _, err := m.waitEvent(wctx, "DEVICE_DELETED", nil); err == nil {
+		t.Fatal("an event that was never sent: no error")
+	}
+}
