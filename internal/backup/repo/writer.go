@@ -64,6 +64,10 @@ func (r *Repo) NewBackup(meta Meta) *Writer {
 	}
 }
 
+// SetMeta replaces the Meta NewBackup was given, for a caller that learns it
+// only after the first file.
+func (w *Writer) SetMeta(meta Meta) { w.meta = meta }
+
 // ID returns the ID the backup will have.
 func (w *Writer) ID() string { return w.id }
 
