@@ -77,7 +77,8 @@ var zeroBlock [2 * 512]byte
 // files and symbolic links with their modes, owners and modification times. Other
 // kinds of files (devices, sockets, pipes) are skipped: volumes hold data. With
 // unchanged set (a backup's snapshot), it writes the archive's plan too (PlanSuffix)
-// and leaves out the content of large files unchanged says the last backup holds.
+// and leaves out the content of large files unchanged says the last backup holds; such an
+// archive is not synced to the disk.
 func writeTar(path, dir string, unchanged Unchanged) (err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -196,9 +197,9 @@ func writeTar(path, dir string, unchanged Unchanged) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(path+PlanSuffix, data, 0o600); err != nil {
-			return err
-		}
+		// A backup's snapshot is read once, right away, and deleted: it need not
+		// reach the disk (a crash ends the backup anyway).
+		return os.WriteFile(path+PlanSuffix, data, 0o600)
 	}
 	return f.Sync()
 }
