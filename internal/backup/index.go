@@ -47,8 +47,9 @@ func (m *Manager) loadIndexes(ctx context.Context, r *repo.Repo, repoName, workl
 	dir := filepath.Dir(m.indexPath(repoName, workload, 0))
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		n, ok := strings.CutPrefix(e.Name(), "slot-")
-		if n, ok = strings.CutSuffix(n, ".json"); !ok {
+		n, prefixed := strings.CutPrefix(e.Name(), "slot-")
+		n, suffixed := strings.CutSuffix(n, ".json")
+		if !prefixed || !suffixed {
 			continue
 		}
 		slot, err := strconv.Atoi(n)
