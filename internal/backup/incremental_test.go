@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/backup"
 	"strata.dev/strata/internal/runtime"
 )
 
@@ -199,4 +200,19 @@ func TestIncrementalVolume(t *testing.T) {
 	wantUnchanged(b, 0, "with --force-read")
 	b = backupAndRestore(v1alpha1.BackupRequest{})
 	wantUnchanged(b, len(newTable), "after --force-read")
+
+	// Every backup deleted and its chunks collected (a clock past the grace period):
+	// the index names chunks the repository lost, so the next backup reads the files.
+	later := backup.New(backup.Options{Store: h.st, Drivers: mustRegistry(t, h.d), Snapshots: h.snap, DataDir: h.data,
+		Clock: func() time.Time { return time.Now().Add(3 * time.Hour) }})
+	for _, l := range h.backups() {
+		if err := later.Delete(ctx, "", l.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := later.Prune(ctx, v1alpha1.BackupPruneRequest{KeepLast: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b = backupAndRestore(v1alpha1.BackupRequest{})
+	wantUnchanged(b, 0, "after its chunks were pruned")
 }
