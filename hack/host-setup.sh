@@ -46,13 +46,15 @@ PACKAGES=(
 
 # Packages only the tests need: chromium and nodejs run the dashboard's
 # browser and script tests; dosfstools, mtools and syslinux make the
-# bootable disk of the VMware import test.
+# bootable disk of the VMware import test; restic is the side-by-side of
+# internal/backup's BenchmarkVolumeBackup.
 TEST_PACKAGES=(
 	chromium
 	nodejs
 	dosfstools
 	mtools
 	syslinux
+	restic
 )
 
 STEPS=(

@@ -85,6 +85,9 @@ type BackupRequest struct {
 	// Group names the backup's retention group; empty: the workloads, joined with ",".
 	Group string `json:"group,omitempty"`
 	Repo  string `json:"repo,omitempty"`
+	// ForceRead reads every file, even those the file index says are unchanged since
+	// the last backup.
+	ForceRead bool `json:"forceRead,omitempty"`
 }
 
 // Backup is one backup in a repository.
@@ -98,6 +101,10 @@ type Backup struct {
 	// the repository (new chunks, compressed and encrypted).
 	Size        int64 `json:"size"`
 	StoredBytes int64 `json:"storedBytes"`
+	// UnchangedBytes is the part of Size taken from the last backup without reading it
+	// (files the index says are unchanged); ReadBytes the rest, read and chunked.
+	UnchangedBytes int64 `json:"unchangedBytes"`
+	ReadBytes      int64 `json:"readBytes"`
 	// Consistency is "application" when every workload's pre hook ran first, "crash"
 	// when none had hooks, "mixed" otherwise.
 	Consistency string `json:"consistency"`
@@ -116,6 +123,10 @@ type BackupProgress struct {
 	// Bytes of the whole backup uploaded so far, of Total.
 	Bytes int64 `json:"bytes"`
 	Total int64 `json:"total"`
+	// Unchanged is the part of Bytes taken from the last backup without reading it,
+	// Read the part read.
+	Unchanged int64 `json:"unchanged"`
+	Read      int64 `json:"read"`
 }
 
 // BackupStreamLine is one line of the answer to POST .../backups: progress lines, then

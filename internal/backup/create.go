@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,8 +79,35 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 			}
 		}
 	}()
+	// The writer starts first: its lock keeps prunes away from the chunks the file
+	// index names from the check below until the backup is committed, so a file the
+	// snapshot leaves out is never missing from the repository.
+	bw := r.NewBackup(repo.Meta{Workloads: req.Workloads, Group: req.Group, Kind: metaKind})
+	defer bw.Abort()
+	var listed []repo.Manifest
+	manifests := func() ([]repo.Manifest, error) {
+		if listed != nil {
+			return listed, nil
+		}
+		ms, err := r.List(ctx)
+		listed = ms
+		return ms, err
+	}
+	indexes := map[string]map[int]*slotIndex{}
+	for _, w := range req.Workloads {
+		indexes[w] = map[int]*slotIndex{}
+		if req.ForceRead {
+			continue
+		}
+		indexes[w] = m.loadIndexes(ctx, r, repoName, w, manifests)
+		for _, idx := range indexes[w] {
+			if err := dropMissing(ctx, bw, idx); err != nil {
+				return nil, fmt.Errorf("backup of %s: %w", w, err)
+			}
+		}
+	}
 	snapName := "backup-" + begin.UTC().Format("20060102-150405") + "-" + randomHex(2)
-	group, err := m.o.Snapshots.CreateGroup(ctx, req.Workloads, snapName)
+	group, err := m.o.Snapshots.CreateGroupWith(ctx, req.Workloads, snapName, snapshot.GroupOptions{Index: volumeIndex(indexes, req.ForceRead)})
 	if err != nil {
 		return nil, err
 	}
@@ -92,12 +120,31 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 	}()
 	sv := saved{FrozenTogether: group.FrozenTogether, Warnings: group.Warnings}
 	var total int64
+	plans := map[string][]snapshot.TarFile{}
 	for _, s := range group.Snapshots {
 		st := s.Status
 		sv.Workloads = append(sv.Workloads, savedWorkload{Name: s.Spec.Workload, Tier: st.Tier, Labels: labels[s.Spec.Workload],
 			Spec: *st.Workload, Consistency: st.Consistency, Slots: st.Slots})
 		sv.Warnings = append(sv.Warnings, st.Warnings...)
 		total += st.Bytes
+		dir := snapshot.Dir(m.o.DataDir, s.Spec.Workload, snapName)
+		for _, sl := range st.Slots {
+			for _, f := range sl.Files {
+				plan, ok, err := readPlan(filepath.Join(dir, f))
+				if err != nil {
+					return nil, fmt.Errorf("backup of %s: %w", s.Spec.Workload, err)
+				}
+				if !ok {
+					continue
+				}
+				plans[filepath.Join(dir, f)] = plan
+				for _, tf := range plan {
+					if tf.Skipped {
+						total += tf.Size
+					}
+				}
+			}
+		}
 	}
 	sv.Consistency = consistencyOf(sv.Workloads)
 	spec, err := json.Marshal(sv)
@@ -109,24 +156,58 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 	for _, w := range sv.Workloads {
 		meta.Labels["tier."+w.Name] = string(w.Tier)
 	}
-	bw := r.NewBackup(meta)
-	defer bw.Abort()
-	var done int64
+	bw.SetMeta(meta)
+	var done, read, unchanged int64
+	type newIndex struct {
+		workload string
+		slot     int
+		idx      *slotIndex
+	}
+	var written []newIndex
 	for _, s := range group.Snapshots {
 		dir := snapshot.Dir(m.o.DataDir, s.Spec.Workload, snapName)
 		for _, sl := range s.Status.Slots {
+			next := &slotIndex{Backup: bw.ID(), Volumes: map[string]map[string]indexedFile{}}
+			var old map[string]map[string]indexedFile
+			if idx := indexes[s.Spec.Workload][sl.Slot]; idx != nil {
+				old = idx.Volumes
+			}
 			for _, f := range sl.Files {
 				name := path.Join(s.Spec.Workload, filepath.ToSlash(f))
-				pr := func(n int64) {
-					done += n
+				report := func() {
 					if progress != nil {
-						progress(v1alpha1.BackupProgress{Workload: s.Spec.Workload, File: name, Bytes: done, Total: total})
+						progress(v1alpha1.BackupProgress{Workload: s.Spec.Workload, File: name, Bytes: done, Total: total,
+							Unchanged: unchanged, Read: read})
 					}
 				}
-				if err := addFile(ctx, bw, name, filepath.Join(dir, f), pr); err != nil {
+				readN := func(n int64) { done += n; read += n; report() }
+				sameN := func(n int64) { done += n; unchanged += n; report() }
+				p := filepath.Join(dir, f)
+				plan, ok := plans[p]
+				volume, isVolume := volumeOf(f)
+				var err error
+				if ok && isVolume {
+					next.Volumes[volume] = map[string]indexedFile{}
+					err = addVolume(ctx, bw, name, p, plan, old[volume], next.Volumes[volume], readN, sameN)
+				} else {
+					err = addFile(ctx, bw, name, p, readN)
+				}
+				if err != nil {
 					return nil, fmt.Errorf("backup of %s: file %s: %w", s.Spec.Workload, name, err)
 				}
 			}
+			if len(next.Volumes) == 0 {
+				continue
+			}
+			data, err := json.Marshal(next)
+			if err != nil {
+				return nil, err
+			}
+			name := path.Join(s.Spec.Workload, "slot-"+strconv.Itoa(sl.Slot), indexFile)
+			if err := bw.AddBytes(ctx, name, data, 0o600); err != nil {
+				return nil, fmt.Errorf("backup of %s: file %s: %w", s.Spec.Workload, name, err)
+			}
+			written = append(written, newIndex{s.Spec.Workload, sl.Slot, next})
 		}
 	}
 	man, err := bw.Commit(ctx)
@@ -136,12 +217,36 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 	b = m.describe(repoName, man)
 	b.Seconds = m.o.Clock().Sub(begin).Seconds()
 	for _, w := range req.Workloads {
-		m.event(ctx, w, "Normal", "BackedUp", fmt.Sprintf("backup %s in %s: %d workloads, %s (%s new), %s-consistent, in %s",
-			b.ID, repoName, len(b.Workloads), bytesText(b.Size), bytesText(b.StoredBytes), b.Consistency,
+		m.event(ctx, w, "Normal", "BackedUp", fmt.Sprintf("backup %s in %s: %d workloads, %s (%s unchanged, %s read; %s new), %s-consistent, in %s",
+			b.ID, repoName, len(b.Workloads), bytesText(b.Size), bytesText(b.UnchangedBytes), bytesText(b.ReadBytes), bytesText(b.StoredBytes), b.Consistency,
 			time.Duration(b.Seconds*float64(time.Second)).Round(time.Millisecond)))
+	}
+	for _, n := range written {
+		if err := m.saveIndex(repoName, n.workload, n.slot, n.idx); err != nil {
+			// The next backup rebuilds it from this one.
+			m.o.Logger.Warn("backup: save the file index", "workload", n.workload, "slot", n.slot, "err", err)
+		}
 	}
 	m.o.Logger.Info("backup taken", "id", b.ID, "repo", repoName, "workloads", req.Workloads, "bytes", b.Size, "stored", b.StoredBytes)
 	return b, nil
+}
+
+// addVolume streams a volume archive that has a plan into the backup as name: the
+// content of the large files it left out is the chunks old lists, and next gets every
+// large file's state and chunks.
+func addVolume(ctx context.Context, bw *repo.Writer, name, p string, plan []snapshot.TarFile, old, next map[string]indexedFile,
+	read, unchanged func(int64)) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	parts, fill := volumeParts(f, plan, old, next, read, unchanged)
+	if err := bw.AddParts(ctx, name, 0o600, parts); err != nil {
+		return err
+	}
+	fill()
+	return nil
 }
 
 // addFile streams the file at p into the backup as name, telling progress about each
@@ -195,6 +300,14 @@ func (m *Manager) describe(repoName string, man repo.Manifest) *v1alpha1.Backup 
 	b := &v1alpha1.Backup{ID: man.ID, Repo: repoName, Time: man.Time, Workloads: slices.Clone(man.Meta.Workloads),
 		Group: man.Meta.Group, Size: man.Size(), StoredBytes: man.Stats.BytesStoredNew, Consistency: man.Meta.Labels["consistency"],
 		Seconds: man.Stats.Duration.Seconds()}
+	// A slot's file index is the backup's bookkeeping, not the workload's data.
+	for _, f := range man.Files {
+		if path.Base(f.Name) == indexFile {
+			b.Size -= f.Size
+		}
+	}
+	b.UnchangedBytes = man.Stats.BytesReused
+	b.ReadBytes = b.Size - b.UnchangedBytes
 	var sv saved
 	if json.Unmarshal(man.Meta.Spec, &sv) == nil {
 		b.FrozenTogether, b.Warnings = sv.FrozenTogether, sv.Warnings

@@ -16,6 +16,12 @@
 //     repository with each workload's name, tier, labels and spec, and then deleted from
 //     the host. Its files are named WORKLOAD/slot-N/disk.qcow2 and
 //     WORKLOAD/slot-N/volumes/VOLUME.tar.
+//   - A file index (index.go) is kept per repository and workload slot in
+//     DATA_DIR/backup/index/REPO/WORKLOAD/slot-N.json and in the backup as
+//     WORKLOAD/slot-N/files.index: every large file of each volume with its state
+//     and chunks. The next backup's snapshot leaves out the files whose state did not
+//     change, and the backup reuses their chunks (repo.Writer.AddParts); a missing
+//     index is read from the newest backup that has one. ForceRead ignores it.
 //   - A group is the backup's retention group (Meta.Group): prune keeps backups per
 //     group, and a drill finds the latest backup of a group or of a workload.
 //   - A restore recreates the backup's workloads from their saved specs, held

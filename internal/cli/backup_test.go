@@ -45,10 +45,10 @@ var canned = map[string]string{
 		{"spec":{"workload":"web","name":"pending"}}]}`,
 	"POST workloads/ledger/snapshots/before/restore": `{"spec":{"workload":"ledger","name":"before"},"status":{"time":"2026-01-05T09:00:00Z"}}`,
 	"DELETE workloads/ledger/snapshots/before":       `{}`,
-	"POST backups": `{"progress":{"workload":"web","file":"slot-0/volumes/data","bytes":1048576,"total":4194304}}
-{"progress":{"workload":"web","file":"slot-0/volumes/data","bytes":2097152,"total":4194304}}
-{"progress":{"workload":"db","file":"slot-0/disk.qcow2","bytes":4194304,"total":4194304}}
-{"backup":{"id":"3f2a9c01d4e5b6a7","repo":"offsite","time":"2026-01-05T11:00:00Z","workloads":["web","db"],"group":"shop","size":4194304,"storedBytes":1048576,"consistency":"application","frozenTogether":true,"seconds":2.5,"warnings":["db: no post hook"]}}`,
+	"POST backups": `{"progress":{"workload":"web","file":"slot-0/volumes/data","bytes":1048576,"total":4194304,"unchanged":786432,"read":262144}}
+{"progress":{"workload":"web","file":"slot-0/volumes/data","bytes":2097152,"total":4194304,"unchanged":1835008,"read":262144}}
+{"progress":{"workload":"db","file":"slot-0/disk.qcow2","bytes":4194304,"total":4194304,"unchanged":1835008,"read":2359296}}
+{"backup":{"id":"3f2a9c01d4e5b6a7","repo":"offsite","time":"2026-01-05T11:00:00Z","workloads":["web","db"],"group":"shop","size":4194304,"storedBytes":1048576,"unchangedBytes":1835008,"readBytes":2359296,"consistency":"application","frozenTogether":true,"seconds":2.5,"warnings":["db: no post hook"]}}`,
 	"POST backups (ghost)": `{"progress":{"workload":"web","file":"slot-0/volumes/data","bytes":0,"total":4194304}}
 {"error":{"reason":"NotFound","message":"workload ghost not found"}}`,
 	"GET backups": `{"items":[{"id":"3f2a9c01d4e5b6a7","repo":"offsite","time":"2026-01-05T11:00:00Z","workloads":["web","db"],"group":"shop",
@@ -137,6 +137,7 @@ func TestBackupSnapshotCommands(t *testing.T) {
 		{"snapshot", "delete", "ledger", "before"},
 		{"backup", "create", "web", "db", "--group", "shop", "--repo", "offsite"},
 		{"backup", "create", "web", "db", "-o", "json"},
+		{"backup", "create", "web", "--force-read"},
 		{"backup", "create", "web", "ghost"},
 		{"backup", "list", "--repo", "offsite"},
 		{"backup", "list", "-o", "json"},

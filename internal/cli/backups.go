@@ -39,8 +39,9 @@ func repoFlag(cmd *cobra.Command, name *string) {
 
 func newBackupCreate(s Streams) *cobra.Command {
 	var group, repoName, output string
+	var forceRead bool
 	cmd := &cobra.Command{
-		Use:   "create WORKLOAD... [--group NAME] [--repo NAME] [-o table|json]",
+		Use:   "create WORKLOAD... [--group NAME] [--repo NAME] [--force-read] [-o table|json]",
 		Short: "Back up workloads together, at one point in time, into a repository",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -55,9 +56,11 @@ func newBackupCreate(s Streams) *cobra.Command {
 					return
 				}
 				last = time.Now()
-				fmt.Fprintf(s.Err, "  %s of %s uploaded (%s)\n", mebibytesOf(p.Bytes), mebibytesOf(p.Total), p.File)
+				fmt.Fprintf(s.Err, "  %s of %s: %s unchanged, %s read (%s)\n", mebibytesOf(p.Bytes), mebibytesOf(p.Total),
+					mebibytesOf(p.Unchanged), mebibytesOf(p.Read), p.File)
 			}
-			b, err := cl.Backup(c.Context(), v1alpha1.BackupRequest{Workloads: args, Group: group, Repo: repoName}, progress)
+			req := v1alpha1.BackupRequest{Workloads: args, Group: group, Repo: repoName, ForceRead: forceRead}
+			b, err := cl.Backup(c.Context(), req, progress)
 			if err != nil {
 				return apiFailure(fmt.Errorf("backup of %s: %w", strings.Join(args, ", "), err))
 			}
@@ -65,6 +68,7 @@ func newBackupCreate(s Streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "the backup's group (retention and drills); default: the workloads' names")
+	cmd.Flags().BoolVar(&forceRead, "force-read", false, "read every file, even those unchanged since the last backup")
 	repoFlag(cmd, &repoName)
 	outputFlag(cmd, &output)
 	return cmd
@@ -81,7 +85,8 @@ func describeBackup(out io.Writer, b *v1alpha1.Backup) error {
 		point = "copied one after another"
 	}
 	fmt.Fprintf(tw, "Consistency:\t%s, %s\n", b.Consistency, point)
-	fmt.Fprintf(tw, "Size:\t%s (%s new in the repository)\n", mebibytesOf(b.Size), mebibytesOf(b.StoredBytes))
+	fmt.Fprintf(tw, "Size:\t%s: %s unchanged, %s read (%s new in the repository)\n", mebibytesOf(b.Size),
+		mebibytesOf(b.UnchangedBytes), mebibytesOf(b.ReadBytes), mebibytesOf(b.StoredBytes))
 	if b.Seconds > 0 {
 		fmt.Fprintf(tw, "Took:\t%s\n", seconds(b.Seconds))
 	}

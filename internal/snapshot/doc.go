@@ -10,6 +10,12 @@
 //     archive (rootfs.tar, runtime.RootfsSaver) and each volume as a tar archive
 //     (volumes/NAME.tar), copied while the instance's processes are frozen.
 //
+// A backup's snapshot (CreateGroupWith and an Index) writes next to each volume archive
+// its plan (VOLUME.tar.plan): every file of LargeFile bytes or more, where its content
+// starts in the archive and its FileState (size, mtime, ctime, inode, mode). The content
+// of a file whose state the index knows is left out of the archive, unread; the backup
+// puts the last backup's chunks in its place.
+//
 // A snapshot is crash-consistent (as if the power went off at its moment) unless the
 // workload has spec.backup.hooks: then the pre hook runs in every instance first and the
 // snapshot is application-consistent.

@@ -35,12 +35,30 @@ type member struct {
 	hooked  bool // its pre hook ran, so its post hook must run
 }
 
+// VolumeIndex returns, for a volume of a workload's slot, what a backup's file index
+// knows to be unchanged since the last backup (nil: nothing, copy everything).
+type VolumeIndex func(workload string, slot int, volume string) Unchanged
+
+// GroupOptions are CreateGroupWith's options.
+type GroupOptions struct {
+	// Index, when set, makes the snapshot one for a backup: every volume archive gets
+	// its plan (PlanSuffix), and the content of large files the index knows unchanged
+	// is left out of it. Such a snapshot is for the backup that reads it, not for
+	// Restore.
+	Index VolumeIndex
+}
+
 // CreateGroup snapshots several workloads at one point, under the same snapshot name:
 // every workload's pre hook runs first, then every running instance of every workload is
 // paused, all disks and volumes are copied, every instance resumes, and every post hook
 // runs. A VM's disk is copied while its guest is paused too, so a group with VMs pauses
 // them for the length of the copy. Nothing is left behind when it fails.
 func (m *Manager) CreateGroup(ctx context.Context, workloads []string, name string) (g *Group, err error) {
+	return m.CreateGroupWith(ctx, workloads, name, GroupOptions{})
+}
+
+// CreateGroupWith is CreateGroup with options.
+func (m *Manager) CreateGroupWith(ctx context.Context, workloads []string, name string, opts GroupOptions) (g *Group, err error) {
 	begin := m.o.Clock()
 	if len(workloads) == 0 {
 		return nil, fmt.Errorf("%w: no workload named", ErrInvalid)
@@ -91,7 +109,7 @@ func (m *Manager) CreateGroup(ctx context.Context, workloads []string, name stri
 	results := make([]taken, len(members))
 	at := m.o.Clock()
 	for i, mb := range members {
-		slots, warns, when, err := m.copySlots(ctx, mb.w, mb.driver, mb.running, mb.tmp, false, g.FrozenTogether)
+		slots, warns, when, err := m.copySlots(ctx, mb.w, mb.driver, mb.running, mb.tmp, false, g.FrozenTogether, opts.Index)
 		if err != nil {
 			resume()
 			return nil, fmt.Errorf("workload %s: %w", mb.w.Metadata.Name, err)

@@ -116,7 +116,7 @@ func (m *Manager) Create(ctx context.Context, workload, name string, memory bool
 		}
 		st.Consistency = "application"
 	}
-	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory, false)
+	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory, false, nil)
 	m.postHook(ctx, driver, running, w)
 	if err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ func (m *Manager) record(ctx context.Context, workload, name string, memory bool
 // took and the moment it stands for. frozen says the caller has already paused the
 // instances (a group snapshot): containers are then copied as they are.
 func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver runtime.Driver, running []v1alpha1.Instance,
-	dir string, memory, frozen bool) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
+	dir string, memory, frozen bool, index VolumeIndex) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
 	var (
 		slots    []v1alpha1.SnapshotSlot
 		warnings []string
@@ -241,7 +241,11 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 				return nil, nil, at, err
 			}
 			src := runtime.VolumeDir(m.o.DataDir, w.Metadata.Name, v.Name, slotOf(in.ID))
-			if err := writeTar(filepath.Join(dir, rel), src); err != nil {
+			var unchanged Unchanged
+			if index != nil {
+				unchanged = index(w.Metadata.Name, slotOf(in.ID), v.Name)
+			}
+			if err := writeTar(filepath.Join(dir, rel), src, unchanged); err != nil {
 				return nil, nil, at, fmt.Errorf("copy volume %s of %s: %w", v.Name, in.ID, err)
 			}
 			slot.Files = append(slot.Files, rel)

@@ -38,7 +38,7 @@ func TestTarRoundTrip(t *testing.T) {
 	must(os.Chtimes(filepath.Join(src, "db"), mtime, mtime))
 
 	archive := filepath.Join(t.TempDir(), "v.tar")
-	must(writeTar(archive, src))
+	must(writeTar(archive, src, nil))
 	dst := t.TempDir()
 	must(os.WriteFile(filepath.Join(dst, "stale"), []byte("old"), 0o600))
 	must(readTar(archive, dst))

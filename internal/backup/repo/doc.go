@@ -28,7 +28,9 @@
 //   - A backup is a set of named files (a disk image, a tar stream of a
 //     volume, a database file) taken together at one time, with the
 //     caller's Meta (workloads, group, kind, labels, the workload's spec).
-//     A Writer builds a backup file by file; Commit makes it exist.
+//     A Writer builds a backup file by file; Commit makes it exist. AddParts
+//     builds a file from new data and from chunks of an earlier backup taken
+//     without reading them; such a file has no SHA-256 in the manifest.
 //   - A manifest records one backup: its ID, time, Meta, each file's name,
 //     mode, size, SHA-256 and ordered chunk list, and upload statistics. It
 //     is stored encrypted at backups/<time>-<ID>. The manifest is written

@@ -63,7 +63,9 @@ type File struct {
 	Name string      `json:"name"`
 	Mode fs.FileMode `json:"mode"`
 	Size int64       `json:"size"`
-	// SHA256 is the hexadecimal SHA-256 of the file's content.
+	// SHA256 is the hexadecimal SHA-256 of the file's content, or empty when
+	// the file reused chunks of an earlier backup without reading them
+	// (Writer.AddParts): its integrity is then that of its chunks.
 	SHA256 string     `json:"sha256"`
 	Chunks []ChunkRef `json:"chunks"`
 }
@@ -78,6 +80,9 @@ type ChunkRef struct {
 type BackupStats struct {
 	// BytesRead is the total size of the files.
 	BytesRead int64 `json:"bytesRead"`
+	// BytesReused is the part of BytesRead taken as chunks of an earlier
+	// backup without reading it (Writer.AddParts).
+	BytesReused int64 `json:"bytesReused,omitempty"`
 	// ChunksNew counts chunks uploaded by this backup; ChunksReused those
 	// already stored (by an earlier backup, or earlier in this one).
 	ChunksNew    int `json:"chunksNew"`

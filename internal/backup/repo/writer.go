@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,10 @@ func (r *Repo) NewBackup(meta Meta) *Writer {
 		err:   err,
 	}
 }
+
+// SetMeta replaces the Meta NewBackup was given, for a caller that learns it
+// only after the first file.
+func (w *Writer) SetMeta(meta Meta) { w.meta = meta }
 
 // ID returns the ID the backup will have.
 func (w *Writer) ID() string { return w.id }
@@ -173,7 +178,7 @@ func (w *Writer) AddFile(ctx context.Context, name string, r io.Reader, mode fs.
 	}
 	err := w.start(ctx)
 	if err == nil {
-		err = w.addFile(ctx, name, r, mode)
+		err = w.addFile(ctx, name, mode, onePart(r))
 	}
 	if err != nil {
 		w.err = fmt.Errorf("backup %s: file %q: %w", w.id, name, err)
@@ -193,7 +198,80 @@ type uploadJob struct {
 	data []byte
 }
 
-func (w *Writer) addFile(ctx context.Context, name string, r io.Reader, mode fs.FileMode) error {
+// Part is one piece of a file that AddParts stores: either Data, read to its
+// end and cut into chunks that start at the part's first byte, or Reuse,
+// chunks of an earlier backup taken as they are, without reading them.
+type Part struct {
+	Data  io.Reader
+	Reuse []ChunkRef
+	// Chunks, when set, receives the chunks Data was cut into (their IDs
+	// filled in once AddParts returns nil), for a later backup to Reuse.
+	Chunks *[]ChunkRef
+}
+
+// Has says whether the repository holds every chunk of refs, so that
+// AddParts can reuse them. It takes the Writer's lock like AddFile.
+func (w *Writer) Has(ctx context.Context, refs []ChunkRef) (bool, error) {
+	if w.done {
+		return false, errWriterDone
+	}
+	if w.err != nil {
+		return false, w.err
+	}
+	if err := w.start(ctx); err != nil {
+		w.err = fmt.Errorf("backup %s: %w", w.id, err)
+		return false, w.err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ref := range refs {
+		if _, ok := w.known[ref.ID]; !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// AddParts stores the parts next returns, in order, as the backup's file
+// name (next returns ok false after the last one). Each Data part is
+// chunked on its own, so that a part that comes back unchanged in a later
+// backup is the same chunks; a Reuse part must name chunks the repository
+// holds (Has). A file with a Reuse part has no SHA-256 in the manifest.
+// Errors are AddFile's.
+func (w *Writer) AddParts(ctx context.Context, name string, mode fs.FileMode, next func() (Part, bool, error)) error {
+	if w.done {
+		return fmt.Errorf("backup %s: add %q: %w", w.id, name, errWriterDone)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.checkFileName(name); err != nil {
+		return fmt.Errorf("backup %s: add file: %w", w.id, err)
+	}
+	err := w.start(ctx)
+	if err == nil {
+		err = w.addFile(ctx, name, mode, next)
+	}
+	if err != nil {
+		w.err = fmt.Errorf("backup %s: file %q: %w", w.id, name, err)
+		return w.err
+	}
+	return nil
+}
+
+// onePart is AddFile's content as AddParts' single part.
+func onePart(r io.Reader) func() (Part, bool, error) {
+	done := false
+	return func() (Part, bool, error) {
+		if done {
+			return Part{}, false, nil
+		}
+		done = true
+		return Part{Data: r}, true, nil
+	}
+}
+
+func (w *Writer) addFile(ctx context.Context, name string, mode fs.FileMode, next func() (Part, bool, error)) error {
 	// A lost lock stops the upload: its cause is the lock's reason.
 	ctx, unbind := w.lock.bind(ctx)
 	defer unbind()
@@ -230,11 +308,18 @@ func (w *Writer) addFile(ctx context.Context, name string, r io.Reader, mode fs.
 	}
 
 	hash := sha256.New()
-	w.chunker.ResetWithBoundaries(io.TeeReader(ctxReader{ctx, r}, hash), w.r.pol, w.r.cfg.Chunker.MinSize, w.r.cfg.Chunker.MaxSize)
-	w.chunker.SetAverageBits(w.r.cfg.Chunker.AvgBits)
-	var size int64
-	readErr := func() error {
-		for idx := 0; ; idx++ {
+	var size, reused int64
+	// spans records which refs each part with a Chunks destination got.
+	type span struct {
+		dst        *[]ChunkRef
+		start, end int
+	}
+	var spans []span
+	// chunkPart cuts one Data part into chunks and hands them to the workers.
+	chunkPart := func(r io.Reader) error {
+		w.chunker.ResetWithBoundaries(io.TeeReader(ctxReader{ctx, r}, hash), w.r.pol, w.r.cfg.Chunker.MinSize, w.r.cfg.Chunker.MaxSize)
+		w.chunker.SetAverageBits(w.r.cfg.Chunker.AvgBits)
+		for {
 			buf, ok := w.takeBuf(ctx)
 			if !ok {
 				return nil // a worker failed; its cause is reported below
@@ -250,6 +335,7 @@ func (w *Writer) addFile(ctx context.Context, name string, r io.Reader, mode fs.
 			}
 			size += int64(c.Length)
 			refsMu.Lock()
+			idx := len(refs)
 			refs = append(refs, ChunkRef{Size: int64(c.Length)})
 			refsMu.Unlock()
 			select {
@@ -259,6 +345,48 @@ func (w *Writer) addFile(ctx context.Context, name string, r io.Reader, mode fs.
 				return nil
 			}
 		}
+	}
+	readErr := func() error {
+		for ctx.Err() == nil {
+			p, ok, err := next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil
+			}
+			if p.Data == nil {
+				w.mu.Lock()
+				for _, ref := range p.Reuse {
+					if _, have := w.known[ref.ID]; !have {
+						w.mu.Unlock()
+						return fmt.Errorf("%w: reused chunk %s is not in the repository", ErrInvalid, ref.ID)
+					}
+				}
+				w.stats.ChunksReused += len(p.Reuse)
+				w.mu.Unlock()
+				refsMu.Lock()
+				for _, ref := range p.Reuse {
+					refs = append(refs, ref)
+					size += ref.Size
+					reused += ref.Size
+				}
+				refsMu.Unlock()
+				continue
+			}
+			refsMu.Lock()
+			start := len(refs)
+			refsMu.Unlock()
+			if err := chunkPart(p.Data); err != nil {
+				return err
+			}
+			if p.Chunks != nil {
+				refsMu.Lock()
+				spans = append(spans, span{p.Chunks, start, len(refs)})
+				refsMu.Unlock()
+			}
+		}
+		return nil
 	}()
 	close(jobs)
 	wg.Wait()
@@ -270,16 +398,24 @@ func (w *Writer) addFile(ctx context.Context, name string, r io.Reader, mode fs.
 	if readErr != nil {
 		return readErr
 	}
+	for _, s := range spans {
+		*s.dst = slices.Clone(refs[s.start:s.end])
+	}
+	sum := hex.EncodeToString(hash.Sum(nil))
+	if reused > 0 {
+		sum = ""
+	}
 	w.files = append(w.files, File{
 		Name:   name,
 		Mode:   mode,
 		Size:   size,
-		SHA256: hex.EncodeToString(hash.Sum(nil)),
+		SHA256: sum,
 		Chunks: refs,
 	})
 	w.names[name] = true
 	w.mu.Lock()
 	w.stats.BytesRead += size
+	w.stats.BytesReused += reused
 	w.mu.Unlock()
 	return nil
 }
