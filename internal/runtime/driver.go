@@ -303,7 +303,8 @@ type RootfsSaver interface {
 // DiskRestorer is a Driver that keeps VMs' slot disks (InstanceSpec.DiskDir)
 // and can put a saved disk in place of one while no instance uses it.
 type DiskRestorer interface {
-	// RestoreSlotDisk makes a copy of the standalone disk image at from the
-	// slot disk in diskDir, for VMs whose vm.disk is base; from stays as it is.
+	// RestoreSlotDisk makes a copy of the standalone disk image at from (a
+	// qcow2, or a raw image when its name ends in .img) the slot disk in
+	// diskDir, for VMs whose vm.disk is base; from stays as it is.
 	RestoreSlotDisk(ctx context.Context, diskDir, base, from string) error
 }

@@ -46,6 +46,11 @@ type GroupOptions struct {
 	// is left out of it. Such a snapshot is for the backup that reads it, not for
 	// Restore.
 	Index VolumeIndex
+	// Disks, when set, copies the disk of a VM whose driver keeps checkpoints
+	// (runtime.DiskCheckpointer) as a raw image (DiskImageFile) with its plan
+	// (PlanSuffix): only the blocks written since the checkpoint Disks names, when
+	// the disk still holds it intact. Disks returns the request without its Path.
+	Disks func(workload string, slot int) runtime.DiskCopyRequest
 }
 
 // CreateGroup snapshots several workloads at one point, under the same snapshot name:
@@ -109,7 +114,7 @@ func (m *Manager) CreateGroupWith(ctx context.Context, workloads []string, name 
 	results := make([]taken, len(members))
 	at := m.o.Clock()
 	for i, mb := range members {
-		slots, warns, when, err := m.copySlots(ctx, mb.w, mb.driver, mb.running, mb.tmp, false, g.FrozenTogether, opts.Index)
+		slots, warns, when, err := m.copySlots(ctx, mb.w, mb.driver, mb.running, mb.tmp, false, g.FrozenTogether, opts)
 		if err != nil {
 			resume()
 			return nil, fmt.Errorf("workload %s: %w", mb.w.Metadata.Name, err)

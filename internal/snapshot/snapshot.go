@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -116,7 +117,7 @@ func (m *Manager) Create(ctx context.Context, workload, name string, memory bool
 		}
 		st.Consistency = "application"
 	}
-	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory, false, nil)
+	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory, false, GroupOptions{})
 	m.postHook(ctx, driver, running, w)
 	if err != nil {
 		return nil, err
@@ -159,7 +160,7 @@ func (m *Manager) record(ctx context.Context, workload, name string, memory bool
 // took and the moment it stands for. frozen says the caller has already paused the
 // instances (a group snapshot): containers are then copied as they are.
 func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver runtime.Driver, running []v1alpha1.Instance,
-	dir string, memory, frozen bool, index VolumeIndex) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
+	dir string, memory, frozen bool, opts GroupOptions) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
 	var (
 		slots    []v1alpha1.SnapshotSlot
 		warnings []string
@@ -169,6 +170,7 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 		if !ok {
 			return nil, nil, time.Time{}, fmt.Errorf("%w: driver %s cannot snapshot VMs", runtime.ErrUnsupported, driver.Name())
 		}
+		checkpointer, _ := driver.(runtime.DiskCheckpointer)
 		at := m.o.Clock()
 		for _, in := range running {
 			sd := filepath.Join(dir, slotDir(in.ID))
@@ -176,12 +178,27 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 				return nil, nil, at, err
 			}
 			slot := v1alpha1.SnapshotSlot{Slot: slotOf(in.ID), Instance: in.ID}
-			if memory {
+			switch {
+			case !memory && opts.Disks != nil && checkpointer != nil:
+				rel := filepath.Join(slotDir(in.ID), DiskImageFile)
+				why, err := copyDisk(ctx, checkpointer, in.ID, opts.Disks(w.Metadata.Name, slotOf(in.ID)), filepath.Join(dir, rel))
+				if errors.Is(err, runtime.ErrUnsupported) {
+					warnings = append(warnings, fmt.Sprintf("%s has no disk: nothing to copy (a kernel-only VM keeps no data)", in.ID))
+					continue
+				}
+				if err != nil {
+					return nil, nil, at, fmt.Errorf("copy the disk of %s: %w", in.ID, err)
+				}
+				if why != "" {
+					warnings = append(warnings, fmt.Sprintf("%s: the whole disk was read: %s", in.ID, why))
+				}
+				slot.Files = []string{rel}
+			case memory:
 				if _, err := saver.SaveState(ctx, in.ID, sd); err != nil {
 					return nil, nil, at, fmt.Errorf("save the state of %s: %w", in.ID, err)
 				}
 				slot.Files = []string{filepath.Join(slotDir(in.ID), "disk.qcow2"), filepath.Join(slotDir(in.ID), "memory.state")}
-			} else {
+			default:
 				err := saver.SnapshotDisk(ctx, in.ID, filepath.Join(sd, "disk.qcow2"))
 				if errors.Is(err, runtime.ErrUnsupported) {
 					warnings = append(warnings, fmt.Sprintf("%s has no disk: nothing to copy (a kernel-only VM keeps no data)", in.ID))
@@ -242,8 +259,8 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 			}
 			src := runtime.VolumeDir(m.o.DataDir, w.Metadata.Name, v.Name, slotOf(in.ID))
 			var unchanged Unchanged
-			if index != nil {
-				unchanged = index(w.Metadata.Name, slotOf(in.ID), v.Name)
+			if opts.Index != nil {
+				unchanged = opts.Index(w.Metadata.Name, slotOf(in.ID), v.Name)
 			}
 			if err := writeTar(filepath.Join(dir, rel), src, unchanged); err != nil {
 				return nil, nil, at, fmt.Errorf("copy volume %s of %s: %w", v.Name, in.ID, err)
@@ -253,6 +270,54 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 		slots = append(slots, slot)
 	}
 	return slots, warnings, at, nil
+}
+
+// DiskImageFile is the name of a VM slot's disk in a backup's snapshot: a raw image
+// of the disk (GroupOptions.Disks), with its plan (DiskPlan) beside it.
+const DiskImageFile = "disk.img"
+
+// DiskPlan is what a backup snapshot's raw disk copy holds: the whole disk, or only
+// the blocks written since checkpoint Since (Changed), the rest reading as zeros.
+// Checkpoint is the checkpoint the copy started, for the next backup.
+type DiskPlan struct {
+	runtime.DiskCopy
+	Since      string `json:"since,omitempty"`
+	Checkpoint string `json:"checkpoint"`
+	Instance   string `json:"instance"`
+}
+
+// copyDisk copies a VM's disk for a backup to path and writes its plan; it returns
+// why the copy is whole when it was asked to start from a checkpoint.
+func copyDisk(ctx context.Context, c runtime.DiskCheckpointer, id string, req runtime.DiskCopyRequest, path string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	req.Path = path
+	copied, err := c.CopyDisk(ctx, id, req)
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(DiskPlan{DiskCopy: copied, Since: req.Since, Checkpoint: req.Checkpoint, Instance: id})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path+PlanSuffix, data, 0o600); err != nil {
+		return "", err
+	}
+	return copied.Reason, nil
+}
+
+// ReadDiskPlan reads the plan of a raw disk copy (DiskImageFile).
+func ReadDiskPlan(image string) (DiskPlan, error) {
+	var p DiskPlan
+	data, err := os.ReadFile(image + PlanSuffix)
+	if err == nil {
+		err = json.Unmarshal(data, &p)
+	}
+	if err != nil {
+		return p, fmt.Errorf("disk plan of %s: %w", image, err)
+	}
+	return p, nil
 }
 
 // RootfsFile is the name of a container or sandbox slot's root filesystem layer in a

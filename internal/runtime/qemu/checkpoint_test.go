@@ -2,7 +2,9 @@ package qemu_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/qemu"
 )
 
 // TestDiskCheckpoints writes known blocks into a running VM's disk through
@@ -153,4 +156,61 @@ func allBytes(b []byte, v byte) bool {
 		}
 	}
 	return true
+}
+
+// TestRestoreSlotDiskRefusesLinkedImages: a saved disk comes from a backup
+// repository that others may write; a qcow2 that reads a host file through a
+// backing or data file is refused, and a raw copy (.img) is read as raw even
+// when its bytes look like such a qcow2.
+func TestRestoreSlotDiskRefusesLinkedImages(t *testing.T) {
+	needQEMU(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, bytes.Repeat([]byte("host secret "), 1<<14), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newVMDriver(t, filepath.Join(dir, "state"))
+	slot := filepath.Join(dir, "slot")
+	backed := filepath.Join(dir, "backed.qcow2")
+	dataFile := filepath.Join(dir, "datafile.qcow2")
+	for _, args := range [][]string{
+		{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", secret, backed},
+		{"create", "-q", "-f", "qcow2", "-o", "data_file=" + secret, dataFile, "192K"},
+	} {
+		if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img %v: %v %s", args, err, out)
+		}
+	}
+	for _, from := range []string{backed, dataFile} {
+		err := d.RestoreSlotDisk(t.Context(), slot, "/base.img", from)
+		if !errors.Is(err, runtime.ErrInvalid) || !strings.Contains(err.Error(), "standalone") {
+			t.Errorf("restore from %s: %v, want refused as not standalone", filepath.Base(from), err)
+		}
+		if _, err := os.Stat(filepath.Join(slot, qemu.SlotDiskFile)); err == nil {
+			t.Fatalf("restore from %s made a slot disk", filepath.Base(from))
+		}
+	}
+	// The same bytes under a raw copy's name are only data.
+	header, err := os.ReadFile(backed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(raw, header, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RestoreSlotDisk(t.Context(), slot, "/base.img", raw); err != nil {
+		t.Fatal(err)
+	}
+	back := filepath.Join(dir, "back.raw")
+	if out, err := exec.Command("qemu-img", "convert", "-f", "qcow2", "-O", "raw", filepath.Join(slot, qemu.SlotDiskFile), back).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	got, err := os.ReadFile(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(header)], header) || bytes.Contains(got, []byte("host secret")) {
+		t.Error("a raw copy was not restored byte for byte")
+	}
 }
