@@ -107,10 +107,27 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 		}
 	}
 	snapName := "backup-" + begin.UTC().Format("20060102-150405") + "-" + randomHex(2)
-	group, err := m.o.Snapshots.CreateGroupWith(ctx, req.Workloads, snapName, snapshot.GroupOptions{Index: volumeIndex(indexes, req.ForceRead)})
+	group, err := m.o.Snapshots.CreateGroupWith(ctx, req.Workloads, snapName, snapshot.GroupOptions{
+		Index: volumeIndex(indexes, req.ForceRead),
+		Disks: m.diskRequests(indexes, repoName, bw.ID(), req.ForceRead),
+	})
 	if err != nil {
 		return nil, err
 	}
+	// Every VM disk copy started a checkpoint for the next backup. Once this backup
+	// is stored, the checkpoints it was copied since are done with; if it fails, its
+	// own are dropped and the next backup copies since the old ones again.
+	var disks []snapshot.DiskPlan
+	defer func() {
+		for _, d := range disks {
+			switch {
+			case err != nil:
+				m.dropCheckpoint(context.WithoutCancel(ctx), d.Instance, d.Checkpoint)
+			case d.Since != "":
+				m.dropCheckpoint(context.WithoutCancel(ctx), d.Instance, d.Since)
+			}
+		}
+	}()
 	defer func() {
 		for _, s := range group.Snapshots {
 			if derr := m.o.Snapshots.Delete(context.WithoutCancel(ctx), s.Spec.Workload, snapName); derr != nil {
@@ -130,6 +147,9 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 		dir := snapshot.Dir(m.o.DataDir, s.Spec.Workload, snapName)
 		for _, sl := range st.Slots {
 			for _, f := range sl.Files {
+				if filepath.Base(f) == snapshot.DiskImageFile {
+					continue // its plan is a snapshot.DiskPlan
+				}
 				plan, ok, err := readPlan(filepath.Join(dir, f))
 				if err != nil {
 					return nil, fmt.Errorf("backup of %s: %w", s.Spec.Workload, err)
@@ -186,7 +206,18 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 				plan, ok := plans[p]
 				volume, isVolume := volumeOf(f)
 				var err error
-				if ok && isVolume {
+				if filepath.Base(f) == snapshot.DiskImageFile {
+					var plan snapshot.DiskPlan
+					plan, err = snapshot.ReadDiskPlan(p)
+					if err == nil {
+						disks = append(disks, plan)
+						var old *diskIndex
+						if idx := indexes[s.Spec.Workload][sl.Slot]; idx != nil {
+							old = idx.Disk
+						}
+						next.Disk, err = addDisk(ctx, bw, name, p, plan, old, readN, sameN)
+					}
+				} else if ok && isVolume {
 					next.Volumes[volume] = map[string]indexedFile{}
 					err = addVolume(ctx, bw, name, p, plan, old[volume], next.Volumes[volume], readN, sameN)
 				} else {
@@ -196,7 +227,7 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 					return nil, fmt.Errorf("backup of %s: file %s: %w", s.Spec.Workload, name, err)
 				}
 			}
-			if len(next.Volumes) == 0 {
+			if len(next.Volumes) == 0 && next.Disk == nil {
 				continue
 			}
 			data, err := json.Marshal(next)

@@ -21,11 +21,13 @@ import (
 const indexFile = "files.index"
 
 // slotIndex is the file index of one workload slot: for each volume, the large files
-// of the last backup (snapshot.LargeFile and up) with their state and chunks.
+// of the last backup (snapshot.LargeFile and up) with their state and chunks; for a
+// VM, its disk's checkpoint and blocks.
 type slotIndex struct {
 	// Backup is the ID of the backup the index describes.
 	Backup  string                            `json:"backup"`
 	Volumes map[string]map[string]indexedFile `json:"volumes"`
+	Disk    *diskIndex                        `json:"disk,omitempty"`
 }
 
 // indexedFile is one file of a slot index.
@@ -157,8 +159,21 @@ func volumeIndex(idx map[string]map[int]*slotIndex, forceRead bool) snapshot.Vol
 }
 
 // dropMissing removes from idx the files whose chunks bw's repository no longer has
-// (a prune since the last backup).
+// (a prune since the last backup), and the disk when any of its blocks is missing.
 func dropMissing(ctx context.Context, bw *repo.Writer, idx *slotIndex) error {
+	if idx.Disk != nil {
+		var refs []repo.ChunkRef
+		for _, b := range idx.Disk.Blocks {
+			refs = append(refs, b...)
+		}
+		ok, err := bw.Has(ctx, refs)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			idx.Disk = nil
+		}
+	}
 	for _, files := range idx.Volumes {
 		for p, f := range files {
 			ok, err := bw.Has(ctx, f.Chunks)

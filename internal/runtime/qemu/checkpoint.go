@@ -91,7 +91,7 @@ func (d *Driver) CopyDisk(ctx context.Context, id string, req runtime.DiskCopyRe
 		i := slices.IndexFunc(bitmaps, func(b bitmap) bool { return b.Name == since })
 		switch {
 		case i < 0:
-			out.Reason = fmt.Sprintf("the disk holds no checkpoint %s (its VM started from a new disk, or the checkpoint was removed)", req.Since)
+			out.Reason = fmt.Sprintf("the disk holds no checkpoint %s (its QEMU ended without saving it, its VM started from a new disk, or it was removed)", req.Since)
 		case bitmaps[i].Inconsistent:
 			out.Reason = fmt.Sprintf("checkpoint %s is not trustworthy: the VM's QEMU ended without saving it (killed or crashed)", req.Since)
 		case !bitmaps[i].Persistent || bitmaps[i].Busy:
