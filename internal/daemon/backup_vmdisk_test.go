@@ -1,11 +1,9 @@
 package daemon_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime/qemu/qmptest"
 )
 
 // TestBackupVMDiskIncremental: a disk VM's second backup reads only the 1 MiB blocks
@@ -75,7 +74,7 @@ spec:
 
 	write := func(pattern byte, off, n int64) {
 		t.Helper()
-		hmp(t, qmp, fmt.Sprintf(`qemu-io -d /machine/peripheral-anon/device[0]/virtio-backend "write -P 0x%x %d %d"`, pattern, off, n))
+		qmptest.HMP(t, qmp, fmt.Sprintf(`qemu-io -d %s "write -P 0x%x %d %d"`, qmptest.DiskDevice, pattern, off, n))
 		copy(want[off:off+n], bytes.Repeat([]byte{pattern}, int(n)))
 	}
 	n := 0
@@ -115,97 +114,27 @@ spec:
 	restarted := func(what string, old int) {
 		t.Helper()
 		e.eventually(what, 120*time.Second, func() error {
-			if p := qemuPIDOrZero(qmp); p == 0 || p == old {
+			if p := qmptest.PID(qmp); p == 0 || p == old {
 				return fmt.Errorf("no new QEMU yet")
 			}
 			return nil
 		})
 		booted(what)
 	}
-	pid := qemuPID(t, qmp)
-	hmp(t, qmp, "quit")
+	pid := qmptest.PID(qmp)
+	qmptest.HMP(t, qmp, "quit")
 	restarted("the VM runs again after a power-off", pid)
 	backup("after a clean restart", 0, "")
 
 	// A killed QEMU cannot save the record: the whole disk is read, and the backup says why.
-	pid = qemuPID(t, qmp)
+	pid = qmptest.PID(qmp)
+	if pid <= 0 {
+		t.Fatalf("no QEMU serves %s", qmp)
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	restarted("the VM runs again after a kill", pid)
 	write(0xef, 5<<20, 4<<10)
 	backup("after QEMU was killed", size, "the whole disk was read")
-}
-
-// hmp runs a human monitor command in the QEMU whose QMP socket is sock.
-func hmp(t *testing.T, sock, command string) string {
-	t.Helper()
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(c)
-	reply := func() map[string]any {
-		for {
-			line, err := r.ReadBytes('\n')
-			if err != nil {
-				t.Fatalf("QMP %s: %v", sock, err)
-			}
-			var m map[string]any
-			if err := json.Unmarshal(line, &m); err != nil {
-				t.Fatal(err)
-			}
-			if _, event := m["event"]; !event {
-				return m
-			}
-		}
-	}
-	reply() // the greeting
-	for _, cmd := range []any{
-		map[string]any{"execute": "qmp_capabilities"},
-		map[string]any{"execute": "human-monitor-command", "arguments": map[string]any{"command-line": command}},
-	} {
-		data, _ := json.Marshal(cmd)
-		if _, err := c.Write(append(data, '\n')); err != nil {
-			t.Fatal(err)
-		}
-		if command == "quit" && cmd.(map[string]any)["execute"] != "qmp_capabilities" {
-			// QEMU answers or closes the socket as it ends; closing it first
-			// would drop the command.
-			_, _ = r.ReadBytes('\n')
-			return ""
-		}
-		m := reply()
-		if m["error"] != nil {
-			t.Fatalf("QMP %v: %v", cmd, m["error"])
-		}
-		if out, _ := m["return"].(string); strings.TrimSpace(out) != "" {
-			t.Fatalf("%s: %s", command, out)
-		}
-	}
-	return ""
-}
-
-// qemuPIDOrZero finds the QEMU process that serves QMP on sock.
-func qemuPIDOrZero(sock string) int {
-	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, f := range dirs {
-		data, err := os.ReadFile(f)
-		if err == nil && bytes.Contains(data, []byte(sock)) && bytes.Contains(data, []byte("qemu-system")) {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
-			return pid
-		}
-	}
-	return 0
-}
-
-func qemuPID(t *testing.T, sock string) int {
-	t.Helper()
-	pid := qemuPIDOrZero(sock)
-	if pid == 0 {
-		t.Fatalf("no QEMU serves %s", sock)
-	}
-	return pid
 }
