@@ -31,31 +31,39 @@ const (
 	benchChange   = 5 << 20
 )
 
+// benchRegion fills buf with the benchmark's region i: random bytes (a database's
+// tables) for even i, log text for odd i.
+func benchRegion(i int, buf []byte) {
+	words := []string{"GET ", "POST ", "/api/items/", "/index.html ", "200 ", "404 ", "took ", "ms ", "user=", "alice ",
+		"bob ", "2026-12-07T06:", "00:00Z ", "10.0.0.", "session ", "\n"}
+	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	if i%2 == 1 {
+		for j := 0; j < len(buf); {
+			j += copy(buf[j:], words[rng.IntN(len(words))])
+			if rng.IntN(8) == 0 {
+				j += copy(buf[j:], strconv.Itoa(rng.IntN(100000)))
+			}
+		}
+		return
+	}
+	for j := 0; j+8 <= len(buf); j += 8 {
+		v := rng.Uint64()
+		for k := range 8 {
+			buf[j+k] = byte(v >> (8 * k))
+		}
+	}
+}
+
 // fillVolume writes the benchmark volume into dir.
 func fillVolume(b *testing.B, dir string) {
 	b.Helper()
-	words := []string{"GET ", "POST ", "/api/items/", "/index.html ", "200 ", "404 ", "took ", "ms ", "user=", "alice ",
-		"bob ", "2026-12-07T06:", "00:00Z ", "10.0.0.", "session ", "\n"}
 	buf := make([]byte, benchFileSize)
 	for i := range benchFiles {
-		rng := rand.New(rand.NewPCG(uint64(i), 7))
 		name := fmt.Sprintf("tables/t%02d.dat", i)
 		if i%2 == 1 {
 			name = fmt.Sprintf("logs/app-%02d.log", i)
-			for j := 0; j < len(buf); {
-				j += copy(buf[j:], words[rng.IntN(len(words))])
-				if rng.IntN(8) == 0 {
-					j += copy(buf[j:], strconv.Itoa(rng.IntN(100000)))
-				}
-			}
-		} else {
-			for j := 0; j+8 <= len(buf); j += 8 {
-				v := rng.Uint64()
-				for k := range 8 {
-					buf[j+k] = byte(v >> (8 * k))
-				}
-			}
 		}
+		benchRegion(i, buf)
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			b.Fatal(err)
