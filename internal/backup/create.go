@@ -206,21 +206,22 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 				plan, ok := plans[p]
 				volume, isVolume := volumeOf(f)
 				var err error
-				if filepath.Base(f) == snapshot.DiskImageFile {
-					var plan snapshot.DiskPlan
-					plan, err = snapshot.ReadDiskPlan(p)
+				switch {
+				case filepath.Base(f) == snapshot.DiskImageFile:
+					var dp snapshot.DiskPlan
+					dp, err = snapshot.ReadDiskPlan(p)
 					if err == nil {
-						disks = append(disks, plan)
+						disks = append(disks, dp)
 						var old *diskIndex
 						if idx := indexes[s.Spec.Workload][sl.Slot]; idx != nil {
 							old = idx.Disk
 						}
-						next.Disk, err = addDisk(ctx, bw, name, p, plan, old, readN, sameN)
+						next.Disk, err = addDisk(ctx, bw, name, p, dp, old, readN, sameN)
 					}
-				} else if ok && isVolume {
+				case ok && isVolume:
 					next.Volumes[volume] = map[string]indexedFile{}
 					err = addVolume(ctx, bw, name, p, plan, old[volume], next.Volumes[volume], readN, sameN)
-				} else {
+				default:
 					err = addFile(ctx, bw, name, p, readN)
 				}
 				if err != nil {

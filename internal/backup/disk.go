@@ -109,12 +109,12 @@ func addDisk(ctx context.Context, bw *repo.Writer, name, p string, plan snapshot
 		for _, e := range in {
 			dirty += e.Length
 		}
-		switch {
-		case dirty == 0:
+		switch dirty {
+		case 0:
 			next.Blocks[b] = old.Blocks[b]
 			unchanged(to - from)
 			return repo.Part{Reuse: old.Blocks[b]}, true, nil
-		case dirty == to-from:
+		case to - from:
 			return whole, true, nil
 		}
 		buf, err := bw.ReadChunks(ctx, old.Blocks[b])
