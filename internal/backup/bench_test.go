@@ -108,6 +108,28 @@ func readChars(b *testing.B) int64 {
 	return 0
 }
 
+// dirSize is the space the files under dir take on disk.
+func dirSize(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
 // benchHarness is newHarness for a benchmark, with a container workload db that has
 // one slot and a volume data.
 func benchHarness(b *testing.B) *harness {
@@ -163,11 +185,11 @@ func BenchmarkVolumeBackup(b *testing.B) {
 	h2 := benchHarness(b)
 	vol := runtime.VolumeDir(h2.data, "db", "data", 0)
 	fillVolume(b, vol)
-	repos := 0
+	repoDirs := map[string]string{}
 	newRepo := func() string {
-		repos++
-		name := fmt.Sprintf("r%d", repos)
-		if _, err := h2.m.InitRepo(ctx, v1alpha1.BackupRepositoryRequest{URL: "file://" + b.TempDir(), Name: name}); err != nil {
+		name := fmt.Sprintf("r%d", len(repoDirs)+1)
+		repoDirs[name] = b.TempDir()
+		if _, err := h2.m.InitRepo(ctx, v1alpha1.BackupRepositoryRequest{URL: "file://" + repoDirs[name], Name: name}); err != nil {
 			b.Fatal(err)
 		}
 		return name
@@ -178,7 +200,7 @@ func BenchmarkVolumeBackup(b *testing.B) {
 		}
 	}
 	b.Run("strata/first", func(b *testing.B) {
-		var read int64
+		var read, size int64
 		for range b.N {
 			b.StopTimer()
 			repo := newRepo()
@@ -186,8 +208,33 @@ func BenchmarkVolumeBackup(b *testing.B) {
 			r0 := readChars(b)
 			backup(repo)
 			read += readChars(b) - r0
+			b.StopTimer()
+			size += dirSize(b, repoDirs[repo])
+			b.StartTimer()
 		}
 		b.ReportMetric(float64(read)/float64(b.N)/(1<<20), "read-MiB/op")
+		b.ReportMetric(float64(size)/float64(b.N)/(1<<20), "repo-MiB")
+	})
+	restores := 0 // restored workloads are named apart across the runs of b.N
+	b.Run("strata/restore", func(b *testing.B) {
+		repo := newRepo()
+		bk, err := h2.m.Create(ctx, v1alpha1.BackupRequest{Workloads: []string{"db"}, Repo: repo}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			restores++
+			as := fmt.Sprintf("copy%d", restores)
+			if _, err := h2.m.Restore(ctx, bk.ID, v1alpha1.RestoreRequest{Repo: repo, As: as}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := os.RemoveAll(filepath.Dir(runtime.VolumeDir(h2.data, as, "data", 0))); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
 	})
 	b.Run("strata/second", func(b *testing.B) {
 		repo := newRepo()
@@ -217,12 +264,34 @@ func BenchmarkVolumeBackup(b *testing.B) {
 		}
 	}
 	b.Run("restic/first", func(b *testing.B) {
+		var size int64
 		for range b.N {
 			b.StopTimer()
 			repo := filepath.Join(b.TempDir(), "repo")
 			run(b, repo, "init")
 			b.StartTimer()
 			run(b, repo, "backup", vol)
+			b.StopTimer()
+			size += dirSize(b, repo)
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(size)/float64(b.N)/(1<<20), "repo-MiB")
+	})
+	b.Run("restic/restore", func(b *testing.B) {
+		repo := filepath.Join(b.TempDir(), "repo")
+		run(b, repo, "init")
+		run(b, repo, "backup", vol)
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			target := b.TempDir()
+			b.StartTimer()
+			run(b, repo, "restore", "latest", "--target", target)
+			b.StopTimer()
+			if err := os.RemoveAll(target); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 		}
 	})
 	b.Run("restic/second", func(b *testing.B) {
