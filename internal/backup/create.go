@@ -188,10 +188,7 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 		dir := snapshot.Dir(m.o.DataDir, s.Spec.Workload, snapName)
 		for _, sl := range s.Status.Slots {
 			next := &slotIndex{Backup: bw.ID(), Volumes: map[string]map[string]indexedFile{}}
-			var old map[string]map[string]indexedFile
-			if idx := indexes[s.Spec.Workload][sl.Slot]; idx != nil {
-				old = idx.Volumes
-			}
+			old := indexes[s.Spec.Workload][sl.Slot]
 			for _, f := range sl.Files {
 				name := path.Join(s.Spec.Workload, filepath.ToSlash(f))
 				report := func() {
@@ -205,6 +202,7 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 				p := filepath.Join(dir, f)
 				plan, ok := plans[p]
 				volume, isVolume := volumeOf(f)
+				isRootfs := filepath.Base(f) == snapshot.RootfsFile
 				var err error
 				switch {
 				case filepath.Base(f) == snapshot.DiskImageFile:
@@ -212,15 +210,18 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 					dp, err = snapshot.ReadDiskPlan(p)
 					if err == nil {
 						disks = append(disks, dp)
-						var old *diskIndex
-						if idx := indexes[s.Spec.Workload][sl.Slot]; idx != nil {
-							old = idx.Disk
+						var oldDisk *diskIndex
+						if old != nil {
+							oldDisk = old.Disk
 						}
-						next.Disk, err = addDisk(ctx, bw, name, p, dp, old, readN, sameN)
+						next.Disk, err = addDisk(ctx, bw, name, p, dp, oldDisk, readN, sameN)
 					}
 				case ok && isVolume:
 					next.Volumes[volume] = map[string]indexedFile{}
-					err = addVolume(ctx, bw, name, p, plan, old[volume], next.Volumes[volume], readN, sameN)
+					err = addVolume(ctx, bw, name, p, plan, old.files(volume), next.Volumes[volume], readN, sameN)
+				case ok && isRootfs:
+					next.Rootfs = map[string]indexedFile{}
+					err = addVolume(ctx, bw, name, p, plan, old.files(snapshot.RootfsIndex), next.Rootfs, readN, sameN)
 				default:
 					err = addFile(ctx, bw, name, p, readN)
 				}
@@ -228,7 +229,7 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 					return nil, fmt.Errorf("backup of %s: file %s: %w", s.Spec.Workload, name, err)
 				}
 			}
-			if len(next.Volumes) == 0 && next.Disk == nil {
+			if len(next.Volumes) == 0 && next.Rootfs == nil && next.Disk == nil {
 				continue
 			}
 			data, err := json.Marshal(next)
@@ -263,9 +264,9 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 	return b, nil
 }
 
-// addVolume streams a volume archive that has a plan into the backup as name: the
-// content of the large files it left out is the chunks old lists, and next gets every
-// large file's state and chunks.
+// addVolume streams an archive that has a plan (a volume's or the root filesystem
+// layer's) into the backup as name: the content of the large files it left out is the
+// chunks old lists, and next gets every large file's state and chunks.
 func addVolume(ctx context.Context, bw *repo.Writer, name, p string, plan []snapshot.TarFile, old, next map[string]indexedFile,
 	read, unchanged func(int64)) error {
 	f, err := os.Open(p)

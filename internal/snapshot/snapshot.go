@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -247,7 +248,11 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 		slot := v1alpha1.SnapshotSlot{Slot: slotOf(in.ID), Instance: in.ID}
 		if rootfs != nil {
 			rel := filepath.Join(slotDir(in.ID), RootfsFile)
-			if err := saveRootfs(ctx, rootfs, in.ID, filepath.Join(dir, rel)); err != nil {
+			var unchanged Unchanged
+			if opts.Index != nil {
+				unchanged = opts.Index(w.Metadata.Name, slotOf(in.ID), RootfsIndex)
+			}
+			if err := saveRootfs(ctx, rootfs, in.ID, filepath.Join(dir, rel), unchanged); err != nil {
 				return nil, nil, at, err
 			}
 			slot.Files = append(slot.Files, rel)
@@ -324,8 +329,12 @@ func ReadDiskPlan(image string) (DiskPlan, error) {
 // snapshot (runtime.RootfsSaver).
 const RootfsFile = "rootfs.tar"
 
-// saveRootfs writes instance id's root filesystem layer to path.
-func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string) error {
+// saveRootfs writes instance id's root filesystem layer to path. With unchanged set
+// (a backup's snapshot) and a driver that can (runtime.RootfsPlanSaver), it leaves out
+// the content of the large files unchanged says the last backup holds and writes the
+// layer's plan next to it (PlanSuffix), as writeTar does for a volume; a driver that
+// cannot writes the layer whole, with no plan.
+func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string, unchanged Unchanged) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -333,10 +342,7 @@ func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string)
 	if err != nil {
 		return err
 	}
-	err = saver.SaveRootfs(ctx, id, f)
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
+	err = writeRootfs(ctx, saver, id, path, f, unchanged)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -344,6 +350,29 @@ func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string)
 		return fmt.Errorf("copy the root filesystem of %s: %w", id, err)
 	}
 	return nil
+}
+
+func writeRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string, f *os.File, unchanged Unchanged) error {
+	if ps, ok := saver.(runtime.RootfsPlanSaver); ok && unchanged != nil {
+		plan, err := ps.SaveRootfsPlan(ctx, id, f, unchanged)
+		if err == nil {
+			// Read once by the backup and deleted, like a volume's archive: no sync.
+			return writePlan(path, plan)
+		}
+		if !errors.Is(err, runtime.ErrUnsupported) {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+	}
+	if err := saver.SaveRootfs(ctx, id, f); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // hook runs cmd in every instance; the first failure ends it.
