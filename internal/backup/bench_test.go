@@ -93,10 +93,18 @@ func changeVolume(b *testing.B, dir string, round int) {
 
 // readChars is what this process has read through read system calls so far
 // (/proc/self/io rchar): what a backup read, whatever the code path.
-func readChars(b *testing.B) int64 {
-	data, err := os.ReadFile("/proc/self/io")
+func readChars(b *testing.B) int64 { return procReadChars(b, "self") }
+
+// procReadChars is what process pid ("self" for this one) has read through read
+// system calls so far (/proc/PID/io rchar).
+func procReadChars(b *testing.B, pid string) int64 {
+	path := "/proc/" + pid + "/io"
+	data, err := os.ReadFile(path)
+	if err != nil && pid == "self" {
+		b.Skipf("no %s: %v", path, err)
+	}
 	if err != nil {
-		b.Skipf("no /proc/self/io: %v", err)
+		b.Fatalf("read I/O counters: %v", err)
 	}
 	for _, l := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
@@ -104,7 +112,7 @@ func readChars(b *testing.B) int64 {
 			return n
 		}
 	}
-	b.Fatal("no rchar in /proc/self/io")
+	b.Fatalf("no rchar in %s", path)
 	return 0
 }
 

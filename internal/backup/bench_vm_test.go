@@ -20,22 +20,6 @@ import (
 	"strata.dev/strata/internal/store"
 )
 
-// qemuReadChars is what process pid has read through read system calls so far.
-func qemuReadChars(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
-	if err != nil {
-		b.Fatalf("QEMU's I/O counters: %v", err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	b.Fatal("no rchar in QEMU's I/O counters")
-	return 0
-}
-
 // BenchmarkVMDiskBackup backs up a running VM's 1 GiB disk (the benchmark volume's
 // content, as one raw image) into a new repository (first), and again after the guest
 // wrote 1% of it (second: 10 MiB in two runs that start off block boundaries), with
@@ -142,9 +126,9 @@ func BenchmarkVMDiskBackup(b *testing.B) {
 	measure := func(b *testing.B, run func(i int) *v1alpha1.Backup) {
 		var read, qread int64
 		for i := range b.N {
-			q0 := qemuReadChars(b, pid)
+			q0 := procReadChars(b, strconv.Itoa(pid))
 			bk := run(i)
-			qread += qemuReadChars(b, pid) - q0
+			qread += procReadChars(b, strconv.Itoa(pid)) - q0
 			read += bk.ReadBytes
 		}
 		b.ReportMetric(float64(read)/float64(b.N)/(1<<20), "read-MiB/op")
