@@ -143,11 +143,15 @@ func start(tb testing.TB) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapOrphans(tb)
 	dir, err := os.MkdirTemp("", dirPattern)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{Dir: dir, Name: filepath.Base(dir)}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return c, err
+	}
 	for _, sub := range []string{"logs", "pki", "etcd", "cni/net.d", "cni/ipam", "containerd", "kubelet/pod-logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return c, err

@@ -24,10 +24,13 @@
 //     internal/testimage's busybox (BusyboxImage), both imported into
 //     containerd's k8s.io namespace. Pods must use imagePullPolicy Never.
 //
-// Start starts a cluster for one test (about a minute on 2 busy cores) and
-// stops it when the test ends; it skips the test, saying what to build or
+// Start starts a cluster for one test (the node is Ready after 4-7 s on 2
+// busy cores) and stops it when the test ends; it skips the test, saying what to build or
 // install, when the host cannot run one (Skip). Stop leaves no process,
 // mount, network namespace, bridge or cgroup behind, and says what it could
-// not clean. docs/kubernetes-tests.md records what this host kind needs of
+// not clean. The cluster directory holds the PID of the test process that
+// made it (owner.pid): Start first removes the clusters of test processes
+// that died without stopping theirs (a `go test -timeout` panic, a
+// SIGKILL). docs/kubernetes-tests.md records what this host kind needs of
 // each component.
 package kubecluster

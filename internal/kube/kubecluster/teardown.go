@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	ctr "github.com/containerd/containerd"
@@ -45,38 +46,85 @@ func (c *Cluster) Stop() error {
 		}
 	}
 	c.killContainers()
-	killCgroup(c.Name)
-	for _, pid := range Leftovers(c.Dir, c.Name).Processes {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	time.Sleep(200 * time.Millisecond)
-	for _, m := range mountsUnder(c.Dir) {
-		if err := unmountDetached(m); err != nil {
-			problems = append(problems, fmt.Sprintf("unmount %s: %v", m, err))
-		}
-	}
 	if c.netnsFD != nil {
 		_ = c.netnsFD.Close()
 	}
-	if _, err := os.Stat("/run/netns/" + c.Name); err == nil {
-		del := exec.Command("ip", "netns", "del", c.Name) //nolint:gosec // G204: the namespace this cluster made
-		if out, err := del.CombinedOutput(); err != nil {
-			problems = append(problems, fmt.Sprintf("ip netns del %s: %v: %s", c.Name, err, bytes.TrimSpace(out)))
-		}
-	}
-	if err := removeCgroups(c.Name); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if err := os.RemoveAll(c.Dir); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if l := Leftovers(c.Dir, c.Name); !l.Empty() {
-		problems = append(problems, "left behind: "+l.String())
-	}
+	problems = append(problems, clean(c.Dir, c.Name)...)
 	if len(problems) > 0 {
 		c.stopErr = errors.New("kubecluster: teardown: " + strings.Join(problems, "; "))
 	}
 	return c.stopErr
+}
+
+// clean removes what is left of the cluster with this directory and name
+// once its components are stopped (or gone with the test process that
+// started them): processes in the pods' cgroups or naming the directory,
+// mounts under it, the network namespace, the cgroups and the directory.
+// It returns what it could not clean.
+func clean(dir, name string) []string {
+	var problems []string
+	killCgroup(name)
+	for _, pid := range Leftovers(dir, name).Processes {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, m := range mountsUnder(dir) {
+		if err := unmountDetached(m); err != nil {
+			problems = append(problems, fmt.Sprintf("unmount %s: %v", m, err))
+		}
+	}
+	if _, err := os.Stat("/run/netns/" + name); err == nil {
+		del := exec.Command("ip", "netns", "del", name)
+		if out, err := del.CombinedOutput(); err != nil {
+			problems = append(problems, fmt.Sprintf("ip netns del %s: %v: %s", name, err, bytes.TrimSpace(out)))
+		}
+	}
+	if err := removeCgroups(name); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if l := Leftovers(dir, name); !l.Empty() {
+		problems = append(problems, "left behind: "+l.String())
+	}
+	return problems
+}
+
+// ownerFile is the file in a cluster directory that holds the PID of the
+// test process that made it.
+const ownerFile = "owner.pid"
+
+// reapOrphans removes the clusters of test processes that died without
+// stopping theirs: for each cluster directory whose owner is gone, it
+// cleans what the cluster left. A directory without an owner file is
+// still being made.
+func reapOrphans(tb testing.TB) {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), dirPattern))
+	if err != nil {
+		return
+	}
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || alive(pid) {
+			continue
+		}
+		if problems := clean(dir, filepath.Base(dir)); len(problems) > 0 {
+			tb.Logf("kubecluster: cleaning %s, left by test process %d that is gone: %s", dir, pid, strings.Join(problems, "; "))
+			continue
+		}
+		tb.Logf("kubecluster: removed %s, left by test process %d that is gone", dir, pid)
+	}
+}
+
+// alive reports whether a process with this PID exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func (c *Cluster) running(name string) bool {
