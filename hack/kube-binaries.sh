@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
 # kube-binaries.sh builds the Kubernetes control plane that strata's tests run
 # against (kube-apiserver and etcd) from the Go module proxy, once, into a
-# cache directory keyed by the Kubernetes version.
+# cache directory keyed by the Kubernetes version. With STRATA_KUBE_CLUSTER=1
+# it also builds the rest of a single-node cluster (kube-controller-manager,
+# kube-scheduler, kubelet and kube-proxy) for internal/kube/kubecluster; the
+# plain run, the one `make test` does, never builds those.
 #
 # Each binary is built from a small wrapper module of its own, kept next to
 # this script, so that neither k8s.io/kubernetes nor etcd's server ever enters
 # strata's go.mod:
 #   hack/kube-apiserver/go.mod   requires k8s.io/kubernetes (the version built)
 #   hack/etcd/go.mod             requires go.etcd.io/etcd/server/v3
+#   hack/kube-controller-manager/go.mod, hack/kube-scheduler/go.mod,
+#   hack/kubelet/go.mod, hack/kube-proxy/go.mod
+#                                require the same k8s.io/kubernetes version
 # The versions are read from those files; change them there (and run
-# `go mod tidy` in that directory) to move to another release.
+# `go mod tidy` in that directory) to move to another release. The cluster
+# modules must require the same k8s.io/kubernetes version as kube-apiserver's.
 #
-# The script is idempotent: when both binaries are in the cache and report
+# The script is idempotent: when the binaries are in the cache and report
 # the expected versions, it prints one line and does nothing else. The first
 # build of kube-apiserver takes 10-16 minutes on 2 cores (etcd: about 1.5);
-# a rebuild with a warm Go build cache takes seconds.
+# a rebuild with a warm Go build cache takes seconds. The cluster binaries
+# share most packages with kube-apiserver, so after it they cost less (see
+# docs/kubernetes-tests.md for measured times).
 #
 # Environment:
 #   STRATA_KUBE_ASSETS   directory to build into (default
 #                        /var/cache/strata/kube/<kubernetes version>);
 #                        internal/kube/kubetest reads the same variable
+#   STRATA_KUBE_CLUSTER  1: also build kube-controller-manager, kube-scheduler,
+#                        kubelet and kube-proxy
 #   GO                   the go command (default: go on PATH, else /usr/local/go/bin/go)
 set -euo pipefail
 
@@ -44,11 +55,36 @@ ETCD_VERSION=$(module_version "$ETCD_MOD" go.etcd.io/etcd/server/v3)
 
 ASSETS=${STRATA_KUBE_ASSETS:-/var/cache/strata/kube/$KUBE_VERSION}
 
+# The node and controller binaries of a single-node cluster, each built from
+# hack/<name>/ out of k8s.io/kubernetes/cmd/<name>.
+CLUSTER_BINARIES=(kube-controller-manager kube-scheduler kubelet kube-proxy)
+want_cluster=false
+[[ ${STRATA_KUBE_CLUSTER:-} == 1 ]] && want_cluster=true
+if $want_cluster; then
+	for name in "${CLUSTER_BINARIES[@]}"; do
+		v=$(module_version "$here/$name" k8s.io/kubernetes)
+		[[ $v == "$KUBE_VERSION" ]] ||
+			fail "$here/$name/go.mod requires k8s.io/kubernetes ${v:-(none)}, not $KUBE_VERSION like kube-apiserver's: make them agree"
+	done
+fi
+
 # apiserver_ok and etcd_ok report whether the cached binary runs and is the
 # wanted version.
-apiserver_ok() {
-	[[ -x $ASSETS/kube-apiserver ]] &&
-		[[ $("$ASSETS/kube-apiserver" --version 2>/dev/null) == "Kubernetes $KUBE_VERSION" ]]
+# kube_ok NAME reports whether the cached Kubernetes binary NAME runs and
+# is the wanted version.
+kube_ok() {
+	[[ -x $ASSETS/$1 ]] &&
+		[[ $("$ASSETS/$1" --version 2>/dev/null) == "Kubernetes $KUBE_VERSION" ]]
+}
+apiserver_ok() { kube_ok kube-apiserver; }
+# cluster_ok reports whether every cluster binary is cached (true when they
+# are not wanted).
+cluster_ok() {
+	$want_cluster || return 0
+	local name
+	for name in "${CLUSTER_BINARIES[@]}"; do
+		kube_ok "$name" || return 1
+	done
 }
 etcd_ok() {
 	[[ -x $ASSETS/etcd ]] || return 1
@@ -57,8 +93,12 @@ etcd_ok() {
 	[[ $'\n'$out$'\n' == *$'\n'"etcd Version: ${ETCD_VERSION#v}"$'\n'* ]]
 }
 
-if apiserver_ok && etcd_ok; then
-	log "kube-apiserver $KUBE_VERSION and etcd $ETCD_VERSION present in $ASSETS"
+if apiserver_ok && etcd_ok && cluster_ok; then
+	if $want_cluster; then
+		log "kube-apiserver, etcd $ETCD_VERSION and the cluster binaries ($KUBE_VERSION) present in $ASSETS"
+	else
+		log "kube-apiserver $KUBE_VERSION and etcd $ETCD_VERSION present in $ASSETS"
+	fi
 	exit 0
 fi
 
@@ -95,12 +135,15 @@ build() {
 	log "$name built in $((SECONDS - start))s: $("$ASSETS/$name" --version 2>/dev/null | head -n 1)"
 }
 
+minor=${KUBE_VERSION#v1.}
+minor=${minor%%.*}
+# Kubernetes binaries carry their version in these variables (what
+# `--version` prints; the kubelet also reports it in its Node status).
+KUBE_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+
 if ! apiserver_ok; then
-	minor=${KUBE_VERSION#v1.}
-	minor=${minor%%.*}
 	log "building kube-apiserver $KUBE_VERSION into $ASSETS (the first build takes 10-16 minutes on 2 cores)"
-	build kube-apiserver "$APISERVER_MOD" k8s.io/kubernetes/cmd/kube-apiserver \
-		"-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+	build kube-apiserver "$APISERVER_MOD" k8s.io/kubernetes/cmd/kube-apiserver "$KUBE_LDFLAGS"
 	apiserver_ok || fail "$ASSETS/kube-apiserver does not report version $KUBE_VERSION"
 else
 	log "kube-apiserver $KUBE_VERSION present"
@@ -112,6 +155,18 @@ if ! etcd_ok; then
 	etcd_ok || fail "$ASSETS/etcd does not report version $ETCD_VERSION"
 else
 	log "etcd $ETCD_VERSION present"
+fi
+
+if $want_cluster; then
+	for name in "${CLUSTER_BINARIES[@]}"; do
+		if kube_ok "$name"; then
+			log "$name $KUBE_VERSION present"
+			continue
+		fi
+		log "building $name $KUBE_VERSION into $ASSETS"
+		build "$name" "$here/$name" "k8s.io/kubernetes/cmd/$name" "$KUBE_LDFLAGS"
+		kube_ok "$name" || fail "$ASSETS/$name does not report version $KUBE_VERSION"
+	done
 fi
 
 log "control plane binaries ready in $ASSETS"

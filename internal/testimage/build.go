@@ -10,6 +10,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 )
 
 // Build writes an OCI image layout tarball holding one image named ref (the
@@ -35,7 +36,30 @@ func BuildWithFiles(w io.Writer, ref string, extra map[string][]byte) error {
 // for tests of layers an importer must refuse (too large, hostile entries). It needs
 // no busybox.
 func BuildFromLayer(w io.Writer, ref string, layer []byte, gz bool) error {
-	img, err := newImage(layer, gz)
+	img, err := newImage(layer, gz, DefaultCmd)
+	if err != nil {
+		return err
+	}
+	return writeLayout(w, ref, img)
+}
+
+// BuildProgram writes an OCI image layout tarball like Build's whose image
+// holds only one executable, /name with the content program (a static
+// binary), and runs it: the config's command is ["/name"]. It needs no
+// busybox. A test cluster's pause image is one.
+func BuildProgram(w io.Writer, ref, name string, program []byte) error {
+	if name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("program name %q: want a file name without a slash", name)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := writeFile(tw, name, 0o755, program); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write layer: %w", err)
+	}
+	img, err := newImage(buf.Bytes(), false, []string{"/" + name})
 	if err != nil {
 		return err
 	}
@@ -131,12 +155,12 @@ func build(extra map[string][]byte) (image, error) {
 	if err != nil {
 		return image{}, err
 	}
-	return newImage(layer, false)
+	return newImage(layer, false, DefaultCmd)
 }
 
 // newImage makes the blobs of an image of one layer, the tar stream layer, stored
-// gzip-compressed when gz is set.
-func newImage(layer []byte, gz bool) (image, error) {
+// gzip-compressed when gz is set, whose config's command is cmd.
+func newImage(layer []byte, gz bool, cmd []string) (image, error) {
 	diffID := newBlob(layer).digest
 	img := image{layer: newBlob(layer)}
 	layerType := mediaTypeLayer
@@ -157,7 +181,7 @@ func newImage(layer []byte, gz bool) (image, error) {
 		"os":           "linux",
 		"config": map[string]any{
 			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd":        DefaultCmd,
+			"Cmd":        cmd,
 			"WorkingDir": "/",
 		},
 		"rootfs": map[string]any{

@@ -335,3 +335,33 @@ func TestBuildWithFiles(t *testing.T) {
 		t.Errorf("layer: bin/tool is %q, want %q", got, tool)
 	}
 }
+
+func TestBuildProgram(t *testing.T) {
+	var buf bytes.Buffer
+	program := []byte("\x7fELF not really a program")
+	if err := BuildProgram(&buf, "localhost/strata/pause:1", "pause", program); err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, buf.Bytes())
+	var index struct {
+		Manifests []desc `json:"manifests"`
+	}
+	decode(t, "index.json", files["index.json"], &index)
+	var manifest struct {
+		Config desc   `json:"config"`
+		Layers []desc `json:"layers"`
+	}
+	decode(t, "manifest", blobOf(t, files, index.Manifests[0]), &manifest)
+	layer := untar(t, blobOf(t, files, manifest.Layers[0]))
+	if len(layer) != 1 || !bytes.Equal(layer["pause"], program) {
+		t.Errorf("layer holds %d entries (want only pause), pause is %q", len(layer), layer["pause"])
+	}
+	var c imageConfig
+	decode(t, "config", blobOf(t, files, manifest.Config), &c)
+	if want := []string{"/pause"}; !slices.Equal(c.Config.Cmd, want) {
+		t.Errorf("config: Cmd %q, want %q", c.Config.Cmd, want)
+	}
+	if err := BuildProgram(&buf, "localhost/strata/pause:1", "bin/pause", program); err == nil {
+		t.Error("BuildProgram accepted a name with a slash")
+	}
+}
