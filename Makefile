@@ -82,7 +82,7 @@ lint: tools fmt-check ## gofmt, go vet and golangci-lint over the whole module
 
 .PHONY: test
 test: host-setup ## Run every test with the race detector (TESTFLAGS=-v for names)
-	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 .PHONY: bench
 bench: ## Run benchmarks into bench.out (BENCH=regex PKG=./internal/...)
