@@ -32,7 +32,9 @@ type Config struct {
 	// QEMU and QEMUImg are the programs to run (defaults: qemu-system-x86_64
 	// and qemu-img on PATH).
 	QEMU, QEMUImg string
-	// KernelDir holds strata's guest kernel (default guest.DefaultKernelDir).
+	// KernelDir holds the guest kernel image VMs and node VMs boot; empty
+	// means strata's own kernel (guest.StrataKernelDir) where it is built,
+	// else Debian's cloud kernel (guest.DefaultKernelDir); see guest.LocateKernel.
 	KernelDir string
 	// GuestInit is strata's guest init program, strata-guest (default: next
 	// to the running executable).
@@ -102,9 +104,6 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("qemu driver: %s not found (install qemu-system-x86 and qemu-utils: `make host-setup`): %w", *p, err)
 		}
 		*p = full
-	}
-	if cfg.KernelDir == "" {
-		cfg.KernelDir = guest.DefaultKernelDir
 	}
 	if cfg.GuestInit == "" {
 		if exe, err := os.Executable(); err == nil {

@@ -196,7 +196,7 @@ func (d *Driver) prepareImage(ctx context.Context, spec runtime.InstanceSpec) ([
 	if err != nil {
 		return nil, err
 	}
-	kernel, err := guest.FindKernel(d.cfg.KernelDir)
+	kernel, err := guest.LocateKernel(d.cfg.KernelDir)
 	if err != nil {
 		return nil, err
 	}
