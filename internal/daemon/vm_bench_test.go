@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,16 @@ spec:
   isolation: vm
   image: localhost/busybox:1
   command: ["sh", "-c", "trap 'exit 0' TERM; echo entrypoint-up; mkdir -p /www; echo ok > /www/index.html; httpd -f -p 8080 -h /www & wait"]
+`
+
+// vmBenchKeeper is a container that keeps the default segment (and its bridge) up while
+// QEMU runs by hand, after the last strata VM is gone.
+const vmBenchKeeper = `apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: keeper}
+spec:
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 `
 
 // benchTap is the tap the hand-started QEMU uses, a port of the default segment's bridge.
@@ -96,6 +107,24 @@ func BenchmarkVMBoot(b *testing.B) {
 		if bare == nil {
 			b.Skip("the strata run did not leave a command line to compare with")
 		}
+		keeper := filepath.Join(e.dir, "keeper.yaml")
+		if err := os.WriteFile(keeper, []byte(vmBenchKeeper), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		e.must("apply", "-f", keeper)
+		e.eventually("the default segment's bridge is up", 60*time.Second, func() error {
+			_, err := run("ip", "-n", e.netns, "link", "show", "st-default")
+			return err
+		})
+		defer func() {
+			e.must("delete", "workload", "keeper")
+			e.eventually("the keeper is removed", 60*time.Second, func() error {
+				if _, err := os.Stat(filepath.Join(e.dir, "netns", "keeper-0")); err == nil {
+					return errors.New("its network namespace is still there")
+				}
+				return nil
+			})
+		}()
 		if out, err := run("ip", "-n", e.netns, "tuntap", "add", "dev", benchTap, "mode", "tap", "vnet_hdr"); err != nil {
 			b.Fatalf("tap: %v %s", err, out)
 		}
