@@ -80,8 +80,9 @@ type Config struct {
 	// Listen, when set, also serves the API on this TCP address over TLS with bearer
 	// tokens; the CA, server certificate and token file live under DataDir/tls.
 	Listen string
-	// GuestKernelDir holds strata's guest kernel for image VMs (default
-	// /opt/strata/guest/kernel); GuestInit is the strata-guest program (default:
+	// GuestKernelDir holds the guest kernel for image and node VMs (default:
+	// strata's own in /opt/strata/guest/kernel-strata where built, else
+	// Debian's cloud kernel in /opt/strata/guest/kernel); GuestInit is the strata-guest program (default:
 	// next to the strata executable).
 	GuestKernelDir, GuestInit string
 	// RestoreStore, when set, is a copy of a store (strata backup store) that replaces
