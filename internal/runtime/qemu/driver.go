@@ -50,6 +50,10 @@ type Config struct {
 	// insists on KVM (VMs are refused, with the probe's reason, when it does
 	// not work); AccelTCG uses software emulation without probing.
 	Accel string
+	// TCGCacheMiB is the size of TCG's translated-code cache per VM under
+	// software emulation (default DefaultTCGCacheMiB): what it fills stays
+	// resident; smaller caches are flushed more often.
+	TCGCacheMiB int
 	// KVMDevice is the KVM device the probe opens (default DefaultKVMDevice);
 	// ProbeTimeout bounds the probe guest's run (default DefaultProbeTimeout).
 	KVMDevice    string
@@ -104,6 +108,12 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("qemu driver: %s not found (install qemu-system-x86 and qemu-utils: `make host-setup`): %w", *p, err)
 		}
 		*p = full
+	}
+	if cfg.TCGCacheMiB < 0 {
+		return nil, fmt.Errorf("qemu driver: TCG cache of %d MiB: give a positive size, or 0 for the default (%d MiB)", cfg.TCGCacheMiB, DefaultTCGCacheMiB)
+	}
+	if cfg.TCGCacheMiB == 0 {
+		cfg.TCGCacheMiB = DefaultTCGCacheMiB
 	}
 	if cfg.GuestInit == "" {
 		if exe, err := os.Executable(); err == nil {

@@ -26,8 +26,11 @@ const mib = 1 << 20
 // DefaultMemoryBytes is a VM's memory when the spec sets none.
 const DefaultMemoryBytes = 256 * mib
 
-// tcgCacheMiB sizes TCG's translated-code cache.
-const tcgCacheMiB = 64
+// DefaultTCGCacheMiB sizes TCG's translated-code cache (QEMU's own default is
+// 1 GiB). A booting image VM fills about 15 MiB of it; a full cache is
+// flushed and refilled, which costs time, never correctness. Every MiB the
+// guest's code fills stays resident in QEMU (docs/benchmarks.md, "The VM tier").
+const DefaultTCGCacheMiB = 16
 
 // minMemoryBytes is the least memory strata's guest kernel boots in.
 const minMemoryBytes = 64 * mib
@@ -159,7 +162,7 @@ func (d *Driver) machine(spec runtime.InstanceSpec, machineType string) []string
 		cpu = "host"
 	} else {
 		// TCG's translated-code cache defaults to 1 GiB; guests this size do not need it.
-		accel += ",tb-size=" + strconv.Itoa(tcgCacheMiB)
+		accel += ",tb-size=" + strconv.Itoa(d.cfg.TCGCacheMiB)
 	}
 	console := "socket,id=con,path=" + d.path(spec.ID, conSocket) + ",server=on,wait=off"
 	if spec.LogPath != "" {
