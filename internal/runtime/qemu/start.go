@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -406,6 +408,9 @@ func firstLine(out []byte) string {
 // launch starts QEMU for r in a session of its own and waits until its
 // monitor answers.
 func (d *Driver) launch(ctx context.Context, r *record) (*os.Process, error) {
+	if err := kernelPresent(r); err != nil {
+		return nil, err
+	}
 	logf, err := os.OpenFile(d.path(r.ID, qemuLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -554,4 +559,23 @@ func waitGone(pid int, timeout time.Duration) bool {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// kernelPresent checks that the kernel QEMU's command line boots (-kernel) is
+// still on the host. A VM restarts and restores with the command line it was
+// started with, and its saved memory holds that very kernel, so a guest kernel
+// replaced since (a new build of strata's own, a newer cloud kernel) must not
+// be swapped in; this says so instead of QEMU's bare "could not open".
+func kernelPresent(r *record) error {
+	i := slices.Index(r.Args, "-kernel")
+	if i < 0 || i+1 >= len(r.Args) {
+		return nil
+	}
+	k := r.Args[i+1]
+	if _, err := os.Stat(k); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: instance %q was started on guest kernel %s, which is no longer on this host (the guest kernel changed since); "+
+			"its saved state and its disk belong to that kernel: put the file back to restore or restart it, or remove the instance and start it again on the current kernel",
+			runtime.ErrUnsupported, r.ID, k)
+	}
+	return nil
 }
