@@ -111,6 +111,7 @@ func benchVMBoot(b *testing.B, kernelDir string, args []string) {
 			if rss == 0 {
 				time.Sleep(2 * time.Second) // idle
 				rss = vmRSS(b, pid)
+				b.Logf("QEMU resident %.1f MiB; mappings over 1 MiB (resident/size): %s", rss, bigMappings(pid))
 			}
 			bare, bareIP = bareCommand(b, e, name+"-0"), ip
 			e.must("delete", "workload", name)
@@ -233,6 +234,35 @@ func vmRSS(tb testing.TB, pid int) float64 {
 	}
 	tb.Fatal("no VmRSS")
 	return 0
+}
+
+// bigMappings lists the mappings of process pid that hold more than 1 MiB resident, as
+// "name resident/size MiB" (anonymous ones are "anon": the guest's RAM is the one of its
+// size, TCG's code cache the one of the cache's).
+func bigMappings(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	name, size := "", 0
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			name, size = "anon", 0
+			if len(f) >= 6 {
+				name = filepath.Base(f[5])
+			}
+		case len(f) == 3 && f[0] == "Size:":
+			size, _ = strconv.Atoi(f[1])
+		case len(f) == 3 && f[0] == "Rss:":
+			if kb, _ := strconv.Atoi(f[1]); kb > 1024 {
+				out = append(out, fmt.Sprintf("%s %d/%d", name, kb/1024, size/1024))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // bareBase is the root disk the daemon made for the busybox image.
