@@ -27,7 +27,8 @@ const StrataKernelDir = "/opt/strata/guest/kernel-strata"
 
 // Modules are the kernel modules the guest init loads, in this order (each
 // after those it depends on): virtio over MMIO and PCI, the block and network
-// devices, the serial ports, and the ACPI power button with its input events.
+// devices, the serial ports, the balloon (free page reporting), and the ACPI
+// power button with its input events.
 // A module the kernel has built in, or lacks, is skipped.
 var Modules = []string{
 	"virtio_ring",
@@ -41,6 +42,7 @@ var Modules = []string{
 	"net_failover",
 	"virtio_net",
 	"virtio_console",
+	"virtio_balloon",
 	"evdev",
 	"button",
 }

@@ -224,6 +224,9 @@ func (d *Driver) prepareImage(ctx context.Context, spec runtime.InstanceSpec) ([
 		"-blockdev", "driver=file,filename="+d.path(spec.ID, overlayFile)+",node-name=file0",
 		"-blockdev", "driver=qcow2,file=file0,node-name=disk0",
 		"-device", "virtio-blk-device,drive=disk0",
+		// Free page reporting: the guest hands memory it freed back to QEMU, which
+		// drops it (what the kernel's unpacking and boot touched, for one).
+		"-device", "virtio-balloon-device,free-page-reporting=on",
 		"-device", "virtio-serial-device",
 		"-chardev", "socket,id=agent,path="+d.path(spec.ID, agentSocket)+",server=on,wait=off",
 		"-device", "virtserialport,chardev=agent,name="+guest.AgentPort,
