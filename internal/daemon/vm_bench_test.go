@@ -49,16 +49,16 @@ const benchTap = "stbench0"
 // QEMU process. The daemon runs as in the end-to-end test; removing the VM between
 // iterations is not timed.
 //
-// It runs twice, each with its own daemon: "before" as strata booted VMs before it had a
-// kernel of its own (Debian's cloud kernel with its modules, a 64 MiB TCG cache), "after"
+// It runs twice, each with its own daemon: setup=before as strata booted VMs before it had a
+// kernel of its own (Debian's cloud kernel with its modules, a 64 MiB TCG cache), setup=after
 // with the daemon's defaults (strata's own kernel where it is built, a 16 MiB cache).
 func BenchmarkVMBoot(b *testing.B) {
 	for _, c := range []struct {
 		name, kernelDir string
 		args            []string
 	}{
-		{"before", guest.DefaultKernelDir, []string{"--vm-tcg-cache-mib", "64"}},
-		{"after", "", nil},
+		{"setup=before", guest.DefaultKernelDir, []string{"--vm-tcg-cache-mib", "64"}},
+		{"setup=after", "", nil},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchVMBoot(b, c.kernelDir, c.args) })
 	}
