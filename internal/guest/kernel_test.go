@@ -211,3 +211,39 @@ func TestLocateKernel(t *testing.T) {
 		t.Errorf("no kernel anywhere: %v, want an error naming both dirs and make host-setup", err)
 	}
 }
+
+// TestStrataConfigBuildsInWhatGuestsNeed: the configuration host-setup builds strata's own
+// kernel with (hack/guest-kernel/strata.config, options on top of allnoconfig) sets every
+// option an image VM and a node VM check for, turns module support off only by leaving it
+// out, and has nothing but comments, blank lines and CONFIG_X=value lines.
+func TestStrataConfigBuildsInWhatGuestsNeed(t *testing.T) {
+	p := filepath.Join("..", "..", "hack", "guest-kernel", "strata.config")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]string{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(k, "CONFIG_") || v == "" {
+			t.Errorf("%s:%d: %q is not CONFIG_X=value", p, i+1, line)
+			continue
+		}
+		if _, dup := set[k]; dup {
+			t.Errorf("%s:%d: %s is set twice", p, i+1, k)
+		}
+		set[k] = v
+	}
+	for _, o := range append(append([]string{}, BuiltinOptions...), NodeBuiltinOptions...) {
+		if set[o] != "y" {
+			t.Errorf("%s does not set %s=y, which guests need built in", p, o)
+		}
+	}
+	if v, ok := set["CONFIG_MODULES"]; ok {
+		t.Errorf("%s sets CONFIG_MODULES=%s; strata's kernel has no modules (the guest init loads none)", p, v)
+	}
+}
