@@ -34,7 +34,8 @@ func residentMiB(t *testing.T, pid int) int {
 }
 
 // TestFreePageReporting: memory an image VM's guest touched and freed again goes back to
-// the host. The guest (256 MiB, the default) fills 48 MiB (dd's buffer) and frees it; QEMU's
+// the host. The guest (256 MiB, the default) fills 48 MiB (dd's buffer, 20 times over so
+// that it is held long enough to be seen) and frees it; QEMU's
 // resident memory then falls by most of that within seconds, through the balloon's free page
 // reporting. (The guest kernel reports only while its zone has more than 64 MiB free beyond
 // the low watermark: in a 128 MiB guest that is rarely the case.)
@@ -44,7 +45,7 @@ func TestFreePageReporting(t *testing.T) {
 	d := e.driver(t, filepath.Join(dir, "state"))
 	spec := runtime.InstanceSpec{
 		ID: "balloon", Workload: "balloon", Tier: v1alpha1.TierVM, Image: e.image, MemoryBytes: 256 << 20,
-		Command: []string{"sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null; echo freed; sleep 1000"},
+		Command: []string{"sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=48M count=20 2>/dev/null; echo freed; sleep 1000"},
 		LogPath: filepath.Join(dir, "balloon.log"),
 	}
 	removeAll(t, d, spec.ID)
@@ -52,16 +53,25 @@ func TestFreePageReporting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// QEMU's resident memory is sampled from the start: the guest may free its
+	// buffer, and report it, before the test reads the log line.
+	peak, low := 0, 0
+	sample := func() {
+		rss := residentMiB(t, st.PID)
+		if rss > peak {
+			peak, low = rss, rss
+		}
+		low = min(low, rss)
+	}
 	waitFor(t, "the guest to free its buffer", time.Minute, func() bool {
+		sample()
 		data, _ := os.ReadFile(spec.LogPath)
 		return strings.Contains(string(data), "freed")
 	})
-	peak := residentMiB(t, st.PID)
-	low := peak
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && low > peak-32 {
-		time.Sleep(250 * time.Millisecond)
-		low = min(low, residentMiB(t, st.PID))
+		time.Sleep(100 * time.Millisecond)
+		sample()
 	}
 	t.Logf("QEMU resident after the guest freed 48 MiB: %d MiB, then %d MiB", peak, low)
 	if low > peak-32 {
