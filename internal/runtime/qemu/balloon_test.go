@@ -34,17 +34,17 @@ func residentMiB(t *testing.T, pid int) int {
 }
 
 // TestFreePageReporting: memory an image VM's guest touched and freed again goes back to
-// the host. The guest (256 MiB, the default) fills 48 MiB (dd's buffer, 20 times over so
-// that it is held long enough to be seen) and frees it; QEMU's
-// resident memory then falls by most of that within seconds, through the balloon's free page
-// reporting. (The guest kernel reports only while its zone has more than 64 MiB free beyond
-// the low watermark: in a 128 MiB guest that is rarely the case.)
+// the host. The guest (128 MiB, the size of a small image VM) fills 48 MiB (dd's buffer, 20
+// times over so that it is held long enough to be seen) and frees it; QEMU's resident memory
+// then falls by most of that within seconds, through the balloon's free page reporting. (At
+// the kernel's default reporting order a zone reports only while it has 64 MiB free beyond
+// its low watermark, which a 128 MiB guest never has; the guest init lowers the order.)
 func TestFreePageReporting(t *testing.T) {
 	e := needImageVMs(t)
 	dir := t.TempDir()
 	d := e.driver(t, filepath.Join(dir, "state"))
 	spec := runtime.InstanceSpec{
-		ID: "balloon", Workload: "balloon", Tier: v1alpha1.TierVM, Image: e.image, MemoryBytes: 256 << 20,
+		ID: "balloon", Workload: "balloon", Tier: v1alpha1.TierVM, Image: e.image, MemoryBytes: 128 << 20,
 		Command: []string{"sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=48M count=20 2>/dev/null; echo freed; sleep 1000"},
 		LogPath: filepath.Join(dir, "balloon.log"),
 	}
