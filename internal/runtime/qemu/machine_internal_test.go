@@ -2,9 +2,11 @@ package qemu
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 )
 
@@ -39,5 +41,33 @@ func TestTCGCacheSize(t *testing.T) {
 	_, err := New(t.Context(), Config{StateDir: t.TempDir(), QEMU: "/bin/true", QEMUImg: "/bin/true", Accel: AccelTCG, TCGCacheMiB: -1})
 	if err == nil || !strings.Contains(err.Error(), "-1 MiB") {
 		t.Errorf("TCGCacheMiB -1: %v, want an error naming the size", err)
+	}
+}
+
+// TestImagePorts: an image VM's virtio-serial device has room for its ports and no
+// more (each possible port costs the guest a pair of 1024-entry queues over
+// virtio-mmio), and the ports are the agent's and the exit report's, with the
+// same chardev arguments as before.
+func TestImagePorts(t *testing.T) {
+	d := &Driver{cfg: Config{StateDir: "/state"}}
+	args := d.imagePorts("vm1")
+	want := []string{
+		"-device", "virtio-serial-device,max_ports=3",
+		"-chardev", "socket,id=agent,path=" + d.path("vm1", agentSocket) + ",server=on,wait=off",
+		"-device", "virtserialport,chardev=agent,name=" + guest.AgentPort,
+		"-chardev", "file,id=exit,path=" + d.path("vm1", exitFile),
+		"-device", "virtserialport,chardev=exit,name=" + guest.ExitPort,
+	}
+	if !slices.Equal(args, want) {
+		t.Errorf("image VM ports:\n got %q\nwant %q", args, want)
+	}
+	ports := 0
+	for _, a := range args {
+		if strings.HasPrefix(a, "virtserialport,") {
+			ports++
+		}
+	}
+	if wantMax := "max_ports=" + strconv.Itoa(ports+1); !strings.Contains(args[1], wantMax) {
+		t.Errorf("virtio-serial device %q: want %s (port 0, the console's, and %d ports)", args[1], wantMax, ports)
 	}
 }
