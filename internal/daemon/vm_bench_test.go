@@ -111,7 +111,7 @@ func benchVMBoot(b *testing.B, kernelDir string, args []string) {
 			b.StopTimer()
 			pid := e.workload(name).Status.Instances[0].PID
 			if rss == 0 {
-				time.Sleep(2 * time.Second) // idle
+				time.Sleep(5 * time.Second) // idle: the guest reports freed pages 2 s after it freed them
 				rss = vmRSS(b, pid)
 				b.Logf("QEMU resident %.1f MiB; mappings over 1 MiB (resident/size): %s", rss, bigMappings(pid))
 			}
