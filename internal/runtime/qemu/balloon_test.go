@@ -38,8 +38,7 @@ func residentMiB(t *testing.T, pid int) int {
 // times over so that it is held long enough to be seen) and frees it; QEMU's resident memory
 // then falls by most of that within seconds, through the balloon's free page reporting. (At
 // the kernel's default reporting order a zone reports only while it has 64 MiB free beyond
-// its low watermark, which a 128 MiB guest never has; the guest init lowers the order.) QEMU
-// itself runs with glibc's allocator set to give freed memory back.
+// its low watermark, which a 128 MiB guest never has; the guest init lowers the order.)
 func TestFreePageReporting(t *testing.T) {
 	e := needImageVMs(t)
 	dir := t.TempDir()
@@ -53,17 +52,6 @@ func TestFreePageReporting(t *testing.T) {
 	st, err := d.Start(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
-	}
-	// QEMU's allocator gives freed memory back too (GLIBC_TUNABLES, unless the test's
-	// environment sets them).
-	if os.Getenv("GLIBC_TUNABLES") == "" {
-		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", st.PID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(environ), "\x00GLIBC_TUNABLES=glibc.malloc.trim_threshold=") {
-			t.Errorf("QEMU's environment has no GLIBC_TUNABLES with a fixed trim threshold: %q", environ)
-		}
 	}
 	// QEMU's resident memory is sampled from the start: the guest may free its
 	// buffer, and report it, before the test reads the log line.

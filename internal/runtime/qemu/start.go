@@ -445,7 +445,6 @@ func (d *Driver) launch(ctx context.Context, r *record) (*os.Process, error) {
 	// A VM outlives the daemon: no CommandContext, which would kill it.
 	cmd := exec.Command(d.cfg.QEMU, r.Args...) //nolint:noctx,gosec // see above; the arguments are strata's, never shell words
 	cmd.Dir = d.dir(r.ID)
-	cmd.Env = qemuEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if r.Tap {
@@ -605,21 +604,4 @@ func kernelPresent(r *record) error {
 			runtime.ErrUnsupported, r.ID, k)
 	}
 	return nil
-}
-
-// mallocTunables make glibc's allocator in QEMU give freed memory back: with
-// fixed thresholds it trims its heaps and maps large blocks of their own,
-// instead of raising both thresholds (up to 32 and 64 MiB) each time a large
-// block is freed, which kept about 2 MiB of freed memory per idle image VM.
-const mallocTunables = "glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072"
-
-// qemuEnv is QEMU's environment: the daemon's, with mallocTunables unless
-// the daemon's environment sets glibc's tunables itself.
-func qemuEnv(env []string) []string {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "GLIBC_TUNABLES=") {
-			return env
-		}
-	}
-	return append(slices.Clip(env), "GLIBC_TUNABLES="+mallocTunables)
 }
