@@ -72,7 +72,7 @@ more than --max-image-unpacked, is refused whole and registers no name.`,
 				return fmt.Errorf("--vm-accel %q: want auto, kvm or tcg\nRun '%s --help' for usage", cfg.VMAccel, c.CommandPath())
 			}
 			if cfg.VMTCGCacheMiB < 0 {
-				return fmt.Errorf("--vm-tcg-cache-mib %d: want a size in MiB, or 0 for the default (8)\nRun '%s --help' for usage", cfg.VMTCGCacheMiB, c.CommandPath())
+				return fmt.Errorf("--vm-tcg-cache-mib %d: want a size in MiB, or 0 for the default (16)\nRun '%s --help' for usage", cfg.VMTCGCacheMiB, c.CommandPath())
 			}
 			cfg.Socket, _ = c.Flags().GetString("socket")
 			out := s.Err
@@ -98,7 +98,7 @@ more than --max-image-unpacked, is refused whole and registers no name.`,
 	cmd.Flags().BoolVar(&cfg.StartContainerd, "start-containerd", false, "start a private containerd under the data dir (or reuse the one an earlier run started)")
 	cmd.Flags().StringVar(&cfg.RunDir, "run-dir", "", "where run-time files live (default /run/strata for the default data dir, /run/strata-HASH of the data dir otherwise)")
 	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default RUN_DIR/netns)")
-	cmd.Flags().IntVar(&cfg.VMTCGCacheMiB, "vm-tcg-cache-mib", 0, "TCG's translated-code cache per VM under software emulation, in MiB (0: 8); it stays resident as it fills, a smaller one is flushed more often")
+	cmd.Flags().IntVar(&cfg.VMTCGCacheMiB, "vm-tcg-cache-mib", 0, "TCG's translated-code cache per VM under software emulation, in MiB (0: 16); it stays resident as it fills, a smaller one is flushed more often")
 	cmd.Flags().StringVar(&cfg.VMAccel, "vm-accel", "auto", "the vm tier's accelerator: auto (KVM when a probe guest runs under it, else TCG), kvm (refuse VMs when KVM does not work) or tcg")
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")

@@ -25,7 +25,7 @@ func TestTCGCacheSize(t *testing.T) {
 	for _, tc := range []struct {
 		cfg  int
 		want string
-	}{{0, "tcg,tb-size=8"}, {64, "tcg,tb-size=64"}} {
+	}{{0, "tcg,tb-size=16"}, {64, "tcg,tb-size=64"}} {
 		d, err := New(t.Context(), Config{StateDir: t.TempDir(), QEMU: "/bin/true", QEMUImg: "/bin/true", Accel: AccelTCG, TCGCacheMiB: tc.cfg})
 		if err != nil {
 			t.Fatal(err)

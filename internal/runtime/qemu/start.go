@@ -29,11 +29,11 @@ const mib = 1 << 20
 const DefaultMemoryBytes = 256 * mib
 
 // DefaultTCGCacheMiB sizes TCG's translated-code cache (QEMU's own default is
-// 1 GiB). A booting image VM would fill about 15 MiB; a full cache is flushed
-// and refilled, which costs time, never correctness, and an image VM boots
-// as fast with 8 MiB as with 16 (docs/benchmarks.md, "The VM tier"). Every
-// MiB the guest's code fills stays resident in QEMU.
-const DefaultTCGCacheMiB = 8
+// 1 GiB). A booting image VM fills about 15 MiB of it; a full cache is
+// flushed and refilled, which costs time, never correctness: with 8 MiB image
+// VMs reached their first line later on a busy host (docs/benchmarks.md, "The
+// VM tier"). Every MiB the guest's code fills stays resident in QEMU.
+const DefaultTCGCacheMiB = 16
 
 // minMemoryBytes is the least memory strata's guest kernel boots in.
 const minMemoryBytes = 64 * mib
