@@ -15,6 +15,7 @@
 #   STRATA_SKIP_PACKAGES=1   leave apt alone (no package check or install)
 #   STRATA_SKIP_KUBE=1       do not build the test control plane (kube-apiserver, etcd)
 #   STRATA_KUBE_ASSETS       where to build it (default /var/cache/strata/kube/<version>)
+#   STRATA_SKIP_KERNEL_BUILD=1  do not build strata's own guest kernel (VMs boot the cloud kernel)
 #   GO_MIN_VERSION           oldest acceptable Go toolchain (default 1.26)
 set -euo pipefail
 
@@ -24,6 +25,30 @@ GO_MIN_VERSION=${GO_MIN_VERSION:-1.26}
 # as boot/vmlinuz-<version> and lib/modules/<version>/ (guest.DefaultKernelDir).
 GUEST_KERNEL_DIR=/opt/strata/guest/kernel
 GUEST_KERNEL_META=linux-image-cloud-amd64
+
+# strata's own guest kernel, built from Debian's kernel source (the same 6.1
+# line as the cloud kernel) with hack/guest-kernel/strata.config: everything
+# built in, no modules. Built once per configuration and source version into
+# STRATA_KERNEL_CACHE/<key>/, installed as boot/vmlinuz-<release> and
+# boot/config-<release> in STRATA_KERNEL_DIR (guest.StrataKernelDir), which
+# the driver prefers to GUEST_KERNEL_DIR.
+STRATA_KERNEL_DIR=/opt/strata/guest/kernel-strata
+STRATA_KERNEL_CACHE=/var/cache/strata/guest-kernel
+STRATA_KERNEL_CONFIG=$(cd "$(dirname "$0")" && pwd)/guest-kernel/strata.config
+STRATA_KERNEL_SOURCE=linux-source-6.1
+
+# What building that kernel needs (all mode only: `make demo` keeps the
+# cloud kernel).
+KERNEL_BUILD_PACKAGES=(
+	"$STRATA_KERNEL_SOURCE"
+	gcc
+	make
+	bc
+	flex
+	bison
+	libelf-dev
+	xz-utils
+)
 
 # Debian packages strata's runtime drives: containerd and runc for
 # containers, the CNI plugins, iproute2 and nftables for segments, umoci for
@@ -62,6 +87,7 @@ STEPS=(
 	packages
 	runsc
 	guest_kernel
+	strata_kernel
 	kube_binaries
 	s3_server
 )
@@ -246,6 +272,119 @@ install_guest_kernel() (
 	mv "$new" "$GUEST_KERNEL_DIR"
 )
 
+# step_strata_kernel builds strata's own guest kernel once (10-25 minutes on
+# two cores, at the lowest CPU priority) and installs it into
+# STRATA_KERNEL_DIR. A failed build is reported and leaves the cloud kernel
+# in GUEST_KERNEL_DIR as what VMs boot; setup goes on.
+step_strata_kernel() {
+	if [[ ${STRATA_SKIP_KERNEL_BUILD:-} == 1 ]]; then
+		log "strata guest kernel skipped (STRATA_SKIP_KERNEL_BUILD=1); VMs boot $GUEST_KERNEL_DIR"
+		return
+	fi
+	[[ -f $STRATA_KERNEL_CONFIG ]] || fail "$STRATA_KERNEL_CONFIG is missing"
+	local tarball=/usr/src/$STRATA_KERNEL_SOURCE.tar.xz version key
+	version=$(dpkg-query -W -f='${Version}' "$STRATA_KERNEL_SOURCE" 2>/dev/null) || version=""
+	if [[ -z $version || ! -f $tarball ]]; then
+		log "strata guest kernel NOT built: $STRATA_KERNEL_SOURCE is not installed (apt-get install $STRATA_KERNEL_SOURCE); VMs boot Debian's cloud kernel ($GUEST_KERNEL_DIR)"
+		return
+	fi
+	key=$(strata_kernel_key "$version")
+	if [[ $(cat "$STRATA_KERNEL_DIR/boot/strata-kernel.key" 2>/dev/null) == "$key" ]]; then
+		log "strata guest kernel ok ($STRATA_KERNEL_DIR, $STRATA_KERNEL_SOURCE $version, key $key)"
+		return
+	fi
+	is_root || fail "building the guest kernel into $STRATA_KERNEL_CACHE needs root (sudo make host-setup)"
+	local out=$STRATA_KERNEL_CACHE/$key began=$SECONDS
+	if [[ ! -f $out/key ]]; then
+		log "strata guest kernel: building from $STRATA_KERNEL_SOURCE $version with $STRATA_KERNEL_CONFIG (key $key; 10-25 minutes on 2 cores, at nice 19)"
+		if ! build_strata_kernel "$version" "$tarball" "$out" "$key"; then
+			log "strata guest kernel build FAILED after $((SECONDS - began)) s (log: $STRATA_KERNEL_CACHE/build/make.log); VMs keep booting Debian's cloud kernel ($GUEST_KERNEL_DIR)"
+			return
+		fi
+		log "strata guest kernel built in $((SECONDS - began)) s"
+	fi
+	install_strata_kernel "$out"
+	log "strata guest kernel ok ($STRATA_KERNEL_DIR, $(cd "$STRATA_KERNEL_DIR/boot" && echo vmlinuz-*))"
+}
+
+# strata_kernel_key VERSION prints the cache key of the kernel built from
+# source package VERSION with STRATA_KERNEL_CONFIG.
+strata_kernel_key() {
+	{
+		printf '%s %s\n' "$STRATA_KERNEL_SOURCE" "$1"
+		cat "$STRATA_KERNEL_CONFIG"
+	} | sha256sum | cut -c 1-16
+}
+
+# build_strata_kernel VERSION TARBALL OUT KEY unpacks the source once (into
+# STRATA_KERNEL_CACHE/src-VERSION), configures it as allnoconfig with
+# STRATA_KERNEL_CONFIG on top, checks that every option of it took, builds
+# bzImage in STRATA_KERNEL_CACHE/build (kept, so a changed configuration
+# rebuilds only what changed) and puts the image and its .config into OUT.
+# It prints a progress line every minute.
+build_strata_kernel() (
+	local version=$1 tarball=$2 out=$3 key=$4
+	local src=$STRATA_KERNEL_CACHE/src-$version obj=$STRATA_KERNEL_CACHE/build
+	mkdir -p "$STRATA_KERNEL_CACHE" "$obj"
+	if [[ ! -f $src/Makefile ]]; then
+		log "strata guest kernel: unpacking $tarball"
+		rm -rf "$src.tmp"
+		mkdir -p "$src.tmp"
+		tar -xJf "$tarball" -C "$src.tmp" || exit 1
+		mv "$src.tmp"/linux-source-* "$src" || exit 1
+		rm -rf "$src.tmp"
+	fi
+	local log=$obj/make.log
+	make -s -C "$src" O="$obj" allnoconfig KCONFIG_ALLCONFIG="$STRATA_KERNEL_CONFIG" >"$log" 2>&1 || {
+		tail -n 20 "$log" >&2
+		exit 1
+	}
+	local line missing=0
+	while IFS= read -r line; do
+		[[ $line =~ ^CONFIG_ ]] || continue
+		if ! grep -qxF -- "$line" "$obj/.config"; then
+			printf 'host-setup: strata.config: %s did not take (a dependency is missing); .config has: %s\n' \
+				"$line" "$(grep -E "^${line%%=*}=|^# ${line%%=*} is not set" "$obj/.config" || echo nothing)" >&2
+			missing=1
+		fi
+	done <"$STRATA_KERNEL_CONFIG"
+	((missing == 0)) || exit 1
+	nice -n 19 make -C "$src" O="$obj" -j"$(nproc)" bzImage >>"$log" 2>&1 &
+	local pid=$! began=$SECONDS rc=0
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 5
+		if (((SECONDS - began) % 60 < 5)); then
+			log "strata guest kernel: $((SECONDS - began)) s, $(grep -c '^  CC ' "$log") files compiled"
+		fi
+	done
+	wait "$pid" || rc=$?
+	if ((rc != 0)); then
+		grep -E 'error|Error' "$log" | tail -n 20 >&2
+		exit 1
+	fi
+	local release
+	release=$(make -s -C "$src" O="$obj" kernelrelease) || exit 1
+	rm -rf "$out.tmp"
+	mkdir -p "$out.tmp"
+	cp "$obj/arch/x86/boot/bzImage" "$out.tmp/vmlinuz-$release"
+	cp "$obj/.config" "$out.tmp/config-$release"
+	echo "$key" >"$out.tmp/key"
+	rm -rf "$out"
+	mv "$out.tmp" "$out"
+)
+
+# install_strata_kernel OUT puts the kernel built into OUT into
+# STRATA_KERNEL_DIR in one rename.
+install_strata_kernel() {
+	local out=$1 new=$STRATA_KERNEL_DIR.new
+	rm -rf "$new"
+	mkdir -p "$new/boot"
+	cp "$out"/vmlinuz-* "$out"/config-* "$new/boot/"
+	cp "$out/key" "$new/boot/strata-kernel.key"
+	rm -rf "$STRATA_KERNEL_DIR"
+	mv "$new" "$STRATA_KERNEL_DIR"
+}
+
 # step_kube_binaries builds the Kubernetes control plane that strata's tests
 # run against (kube-apiserver and etcd, see internal/kube/kubetest) once,
 # into a cache keyed by version: 10-16 minutes the first time, nothing after.
@@ -272,7 +411,7 @@ main() {
 	case $mode in
 	all)
 		steps=("${STEPS[@]}")
-		PACKAGES+=("${TEST_PACKAGES[@]}")
+		PACKAGES+=("${TEST_PACKAGES[@]}" "${KERNEL_BUILD_PACKAGES[@]}")
 		;;
 	demo) steps=("${DEMO_STEPS[@]}") ;;
 	*) fail "unknown mode \"$mode\": want all (tests) or demo" ;;

@@ -30,8 +30,8 @@ VMs run under QEMU. A /dev/kvm that opens is no proof that KVM works, so at star
 boots a probe guest under KVM (at most 5 s, cached until the host reboots) and uses KVM when
 it runs, software emulation (TCG) otherwise; the reason is in the log, /readyz and strata get
 hosts. --vm-accel kvm insists on KVM (VMs are refused, saying why, when it does not work);
---vm-accel tcg skips the probe. An image VM boots strata's guest kernel (make host-setup installs it under
-/opt/strata/guest/kernel) with strata-guest as its init (make build puts it next to strata).
+--vm-accel tcg skips the probe. An image VM boots strata's own guest kernel (make host-setup builds it into
+/opt/strata/guest/kernel-strata; until then Debian's cloud kernel in /opt/strata/guest/kernel) with strata-guest as its init (make build puts it next to strata).
 
 With --listen HOST:PORT it also serves the API over TCP with TLS 1.3, to clients that send
 a bearer token. On first start it creates a CA, a server certificate and a token file with
@@ -71,6 +71,9 @@ more than --max-image-unpacked, is refused whole and registers no name.`,
 			default:
 				return fmt.Errorf("--vm-accel %q: want auto, kvm or tcg\nRun '%s --help' for usage", cfg.VMAccel, c.CommandPath())
 			}
+			if cfg.VMTCGCacheMiB < 0 {
+				return fmt.Errorf("--vm-tcg-cache-mib %d: want a size in MiB, or 0 for the default (16)\nRun '%s --help' for usage", cfg.VMTCGCacheMiB, c.CommandPath())
+			}
 			cfg.Socket, _ = c.Flags().GetString("socket")
 			out := s.Err
 			if logFile != "" {
@@ -95,10 +98,11 @@ more than --max-image-unpacked, is refused whole and registers no name.`,
 	cmd.Flags().BoolVar(&cfg.StartContainerd, "start-containerd", false, "start a private containerd under the data dir (or reuse the one an earlier run started)")
 	cmd.Flags().StringVar(&cfg.RunDir, "run-dir", "", "where run-time files live (default /run/strata for the default data dir, /run/strata-HASH of the data dir otherwise)")
 	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default RUN_DIR/netns)")
+	cmd.Flags().IntVar(&cfg.VMTCGCacheMiB, "vm-tcg-cache-mib", 0, "TCG's translated-code cache per VM under software emulation, in MiB (0: 16); it stays resident as it fills, a smaller one is flushed more often")
 	cmd.Flags().StringVar(&cfg.VMAccel, "vm-accel", "auto", "the vm tier's accelerator: auto (KVM when a probe guest runs under it, else TCG), kvm (refuse VMs when KVM does not work) or tcg")
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
-	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "strata's guest kernel for image VMs (default /opt/strata/guest/kernel)")
+	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "the guest kernel for image and node VMs (default: /opt/strata/guest/kernel-strata where built, else /opt/strata/guest/kernel)")
 	cmd.Flags().StringVar(&cfg.RestoreStore, "restore-store", "", "start from this copy of a store (strata backup store); the current store is kept aside")
 	cmd.Flags().BoolVar(&cfg.AllowPrivilegedPorts, "allow-privileged-ports", false, "let workloads publish host ports below 1024 (ports a host service listens on stay refused)")
 	cmd.Flags().StringVar(&logFile, "log-file", "", "append the daemon's log to this file (mode 0600: it names workloads, clients and paths) instead of stderr")

@@ -77,11 +77,15 @@ type Config struct {
 	// VMAccel is how the vm tier picks its accelerator: auto (default), kvm or tcg
 	// (qemu.Config.Accel).
 	VMAccel string
+	// VMTCGCacheMiB is TCG's translated-code cache per VM (qemu.Config.TCGCacheMiB;
+	// 0: the driver's default).
+	VMTCGCacheMiB int
 	// Listen, when set, also serves the API on this TCP address over TLS with bearer
 	// tokens; the CA, server certificate and token file live under DataDir/tls.
 	Listen string
-	// GuestKernelDir holds strata's guest kernel for image VMs (default
-	// /opt/strata/guest/kernel); GuestInit is the strata-guest program (default:
+	// GuestKernelDir holds the guest kernel for image and node VMs (default:
+	// strata's own in /opt/strata/guest/kernel-strata where built, else
+	// Debian's cloud kernel in /opt/strata/guest/kernel); GuestInit is the strata-guest program (default:
 	// next to the strata executable).
 	GuestKernelDir, GuestInit string
 	// RestoreStore, when set, is a copy of a store (strata backup store) that replaces
@@ -179,7 +183,7 @@ func Run(ctx context.Context, cfg Config) error {
 	all := []runtime.Driver{driver}
 	vm, err := qemu.New(ctx, qemu.Config{
 		StateDir: filepath.Join(cfg.DataDir, "vm"), KernelDir: cfg.GuestKernelDir, GuestInit: cfg.GuestInit,
-		Images: driver, OpenTap: nm.OpenTap, Accel: cfg.VMAccel, ProbeCache: filepath.Join(cfg.RunDir, "vm-accel.json"), Logger: log,
+		Images: driver, OpenTap: nm.OpenTap, Accel: cfg.VMAccel, TCGCacheMiB: cfg.VMTCGCacheMiB, ProbeCache: filepath.Join(cfg.RunDir, "vm-accel.json"), Logger: log,
 	})
 	accel := ""
 	if err != nil {

@@ -49,7 +49,11 @@ func vmEnv(t testing.TB, e *e2e) string {
 	}
 	kdir := os.Getenv("STRATA_GUEST_KERNEL_DIR")
 	if kdir == "" {
+		// As the daemon by default: strata's own kernel where it is built.
 		kdir = guest.DefaultKernelDir
+		if _, err := guest.FindKernel(guest.StrataKernelDir); err == nil {
+			kdir = guest.StrataKernelDir
+		}
 	}
 	if _, err := guest.FindKernel(kdir); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -116,8 +120,12 @@ func TestDaemonVMs(t *testing.T) {
 	if out, err := e.strata("exec", "vmweb", "--", "wget", "-qO-", "http://"+webIP+":8080/"); err != nil || out != "container ok\n" {
 		t.Errorf("VM -> container: %q, %v", out, err)
 	}
-	if out, err := e.strata("exec", "vmweb", "--", "cat", "/proc/sys/kernel/osrelease"); err != nil || !strings.Contains(out, "cloud") {
-		t.Errorf("the VM's own kernel: %q, %v", out, err)
+	k, err := guest.FindKernel(kdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.strata("exec", "vmweb", "--", "cat", "/proc/sys/kernel/osrelease"); err != nil || strings.TrimSpace(out) != k.Version {
+		t.Errorf("the VM's own kernel: %q, %v; want the guest kernel %s", out, err, k.Version)
 	}
 	if logs := e.must("logs", "vmweb"); !strings.Contains(logs, "vm vmweb-0 up") {
 		t.Errorf("the VM's console is not in its log: %q", logs)

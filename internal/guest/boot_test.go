@@ -58,14 +58,10 @@ func buildGuestInit(dir string) (string, error) {
 }
 
 // kernelForTest finds the guest kernel: $STRATA_GUEST_KERNEL_DIR when set,
-// else DefaultKernelDir.
+// else as the driver does (LocateKernel: strata's own where built).
 func kernelForTest(t *testing.T) Kernel {
 	t.Helper()
-	dir := DefaultKernelDir
-	if d := os.Getenv("STRATA_GUEST_KERNEL_DIR"); d != "" {
-		dir = d
-	}
-	k, err := FindKernel(dir)
+	k, err := LocateKernel(os.Getenv("STRATA_GUEST_KERNEL_DIR"))
 	if err != nil {
 		t.Skipf("no guest kernel (%v); run `make host-setup` or set STRATA_GUEST_KERNEL_DIR", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -312,5 +313,39 @@ func TestInitramfsReadsWithBusybox(t *testing.T) {
 	listed := strings.Fields(string(out))
 	if len(listed) != 19 || listed[0] != "dev" || listed[2] != "init" || listed[18] != "sys" {
 		t.Errorf("busybox cpio lists %q", listed)
+	}
+}
+
+func TestBuildInitramfsBuiltinKernel(t *testing.T) {
+	dir := t.TempDir()
+	writeStrataKernel(t, dir, "6.1.192-strata", strataConfig())
+	k, err := FindKernel(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := BuildInitramfs(&buf, k, writeInit(t, "#!init")); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range readCpio(t, buf.Bytes()) {
+		names = append(names, e.name)
+	}
+	want := []string{"dev", "dev/console", "init", "newroot", "proc", "run", "sys"}
+	if !slices.Equal(names, want) {
+		t.Errorf("entries = %v, want %v (no modules)", names, want)
+	}
+	// A kernel without modules that lacks a driver the guest needs is refused,
+	// naming the option.
+	writeStrataKernel(t, dir, "6.1.192-strata", strings.Replace(strataConfig(), "CONFIG_VIRTIO_BLK=y", "# CONFIG_VIRTIO_BLK is not set", 1))
+	err = BuildInitramfs(&buf, k, writeInit(t, "#!init"))
+	if err == nil || !strings.Contains(err.Error(), "CONFIG_VIRTIO_BLK") || !strings.Contains(err.Error(), k.Config) {
+		t.Errorf("kernel without virtio_blk built in: %v, want an error naming CONFIG_VIRTIO_BLK and the config", err)
+	}
+	// A node guest needs overlayfs and the rest built in as well.
+	writeStrataKernel(t, dir, "6.1.192-strata", strataConfig("CONFIG_OVERLAY_FS=y", "CONFIG_CGROUPS=y", "CONFIG_SECCOMP_FILTER=y"))
+	_, err = nodeEntries(k, writeInit(t, "#!init"), NodeTools{Runc: "/bin/sh"})
+	if err == nil || !strings.Contains(err.Error(), "CONFIG_VIRTIO_FS") || strings.Contains(err.Error(), "CONFIG_OVERLAY_FS") {
+		t.Errorf("node kernel without virtiofs: %v, want an error naming only CONFIG_VIRTIO_FS", err)
 	}
 }

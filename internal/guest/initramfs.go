@@ -63,7 +63,16 @@ func baseEntries(k Kernel, initBinary string, names []string) ([]entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: %w", err)
 	}
-	if _, ok := mods["virtio_blk"]; !ok {
+	if k.Builtin {
+		missing, err := k.missingBuiltin(BuiltinOptions)
+		if err != nil {
+			return nil, fmt.Errorf("initramfs: %w", err)
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("initramfs: kernel %s has no modules and %s does not build in %s; the guest could not boot (rebuild it with hack/guest-kernel/strata.config: `make host-setup`)",
+				k.Version, k.Config, strings.Join(missing, ", "))
+		}
+	} else if _, ok := mods["virtio_blk"]; !ok {
 		return nil, fmt.Errorf("initramfs: kernel %s has no virtio_blk module under %s; the guest could not see its root disk", k.Version, k.ModulesDir)
 	}
 	entries := []entry{

@@ -110,3 +110,140 @@ func TestKernelCmdline(t *testing.T) {
 		t.Errorf("KernelCmdline(false) = %q, want %q plus tsc_early_khz=%d tsc=reliable", tcg, kvm, khz)
 	}
 }
+
+// strataConfig is the head of a .config as the kernel's build writes it, for a
+// kernel without module support; extra lines go at its end.
+func strataConfig(extra ...string) string {
+	lines := []string{
+		"#",
+		"# Automatically generated file; DO NOT EDIT.",
+		"# Linux/x86 6.1.192 Kernel Configuration",
+		"#",
+		`CONFIG_CC_VERSION_TEXT="gcc (Debian 12.2.0-14+deb12u1) 12.2.0"`,
+		"CONFIG_CC_IS_GCC=y",
+		`CONFIG_LOCALVERSION="-strata"`,
+		"CONFIG_64BIT=y",
+		"# CONFIG_MODULES is not set",
+		"CONFIG_VIRTIO_MMIO=y",
+		"CONFIG_VIRTIO_PCI=y",
+		"CONFIG_VIRTIO_BLK=y",
+		"CONFIG_VIRTIO_NET=y",
+		"CONFIG_VIRTIO_CONSOLE=y",
+		"CONFIG_SERIAL_8250_CONSOLE=y",
+		"CONFIG_EXT4_FS=y",
+		"CONFIG_DEVTMPFS=y",
+	}
+	return strings.Join(append(lines, extra...), "\n") + "\n"
+}
+
+// writeStrataKernel lays out a kernel without modules in dir as host-setup
+// installs strata's own: boot/vmlinuz-<version> and boot/config-<version>.
+func writeStrataKernel(t *testing.T, dir, version, config string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-"+version), []byte("bzImage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot", "config-"+version), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFindKernelBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	// A config that allows modules, with no lib/modules: not bootable.
+	writeStrataKernel(t, dir, "6.1.192-strata", strings.Replace(strataConfig(), "# CONFIG_MODULES is not set", "CONFIG_MODULES=y", 1))
+	if _, err := FindKernel(dir); err == nil || !strings.Contains(err.Error(), "boot/config-") {
+		t.Errorf("modular kernel without lib/modules: %v, want an error naming boot/config-", err)
+	}
+	writeStrataKernel(t, dir, "6.1.192-strata", strataConfig())
+	k, err := FindKernel(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Kernel{
+		Version: "6.1.192-strata", Vmlinuz: filepath.Join(dir, "boot/vmlinuz-6.1.192-strata"),
+		Builtin: true, Config: filepath.Join(dir, "boot/config-6.1.192-strata"),
+	}
+	if k != want {
+		t.Errorf("FindKernel = %+v, want %+v", k, want)
+	}
+	if d := k.Describe(); !strings.Contains(d, "strata's own") || !strings.Contains(d, "6.1.192-strata") {
+		t.Errorf("Describe = %q, want the version and strata's own", d)
+	}
+	if files, err := k.moduleFiles(Modules); err != nil || len(files) != 0 {
+		t.Errorf("moduleFiles of a kernel without modules = %v, %v; want none", files, err)
+	}
+}
+
+func TestLocateKernel(t *testing.T) {
+	strata, cloud, other := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, d := range []string{"boot", "lib/modules/6.1.0-57-cloud-amd64"} {
+		if err := os.MkdirAll(filepath.Join(cloud, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(cloud, "boot/vmlinuz-6.1.0-57-cloud-amd64"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// strata's kernel not built (yet): the cloud kernel.
+	k, err := locateKernel("", strata, cloud)
+	if err != nil || k.Version != "6.1.0-57-cloud-amd64" || k.Builtin {
+		t.Errorf("without strata's kernel: %+v, %v; want the cloud kernel", k, err)
+	}
+	// Built: strata's own.
+	writeStrataKernel(t, strata, "6.1.192-strata", strataConfig())
+	if k, err := locateKernel("", strata, cloud); err != nil || k.Version != "6.1.192-strata" || !k.Builtin {
+		t.Errorf("with strata's kernel: %+v, %v; want it", k, err)
+	}
+	// A directory given is the only one looked at.
+	if k, err := locateKernel(cloud, strata, cloud); err != nil || k.Version != "6.1.0-57-cloud-amd64" {
+		t.Errorf("given the cloud dir: %+v, %v", k, err)
+	}
+	if _, err := locateKernel(other, strata, cloud); err == nil || !strings.Contains(err.Error(), other) {
+		t.Errorf("given an empty dir: %v, want an error naming it", err)
+	}
+	// Neither: the error names both places.
+	_, err = locateKernel("", other, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "make host-setup") {
+		t.Errorf("no kernel anywhere: %v, want an error naming both dirs and make host-setup", err)
+	}
+}
+
+// TestStrataConfigBuildsInWhatGuestsNeed: the configuration host-setup builds strata's own
+// kernel with (hack/guest-kernel/strata.config, options on top of allnoconfig) sets every
+// option an image VM and a node VM check for, turns module support off only by leaving it
+// out, and has nothing but comments, blank lines and CONFIG_X=value lines.
+func TestStrataConfigBuildsInWhatGuestsNeed(t *testing.T) {
+	p := filepath.Join("..", "..", "hack", "guest-kernel", "strata.config")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]string{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(k, "CONFIG_") || v == "" {
+			t.Errorf("%s:%d: %q is not CONFIG_X=value", p, i+1, line)
+			continue
+		}
+		if _, dup := set[k]; dup {
+			t.Errorf("%s:%d: %s is set twice", p, i+1, k)
+		}
+		set[k] = v
+	}
+	for _, o := range append(append([]string{}, BuiltinOptions...), NodeBuiltinOptions...) {
+		if set[o] != "y" {
+			t.Errorf("%s does not set %s=y, which guests need built in", p, o)
+		}
+	}
+	if v, ok := set["CONFIG_MODULES"]; ok {
+		t.Errorf("%s sets CONFIG_MODULES=%s; strata's kernel has no modules (the guest init loads none)", p, v)
+	}
+}

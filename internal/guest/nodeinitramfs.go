@@ -53,6 +53,14 @@ func nodeEntries(k Kernel, initBinary string, tools NodeTools) ([]entry, error) 
 	if err != nil {
 		return nil, err
 	}
+	missing, err := k.missingBuiltin(NodeBuiltinOptions)
+	if err != nil {
+		return nil, fmt.Errorf("node initramfs: %w", err)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("node initramfs: kernel %s has no modules and %s does not build in %s, which node guests need (rebuild it with hack/guest-kernel/strata.config: `make host-setup`)",
+			k.Version, k.Config, strings.Join(missing, ", "))
+	}
 	if tools.Runc == "" {
 		return nil, errors.New("node initramfs: no runc given; install Debian's runc")
 	}

@@ -71,6 +71,9 @@ func (p *initProc) run() (rep guest.ExitReport) {
 	if nodeErr != nil {
 		return setupError(nodeErr)
 	}
+	if err := lowerReportingOrder(); err != nil {
+		p.log.printf("free page reporting order: %v", err)
+	}
 	// Watch the power button from now on: a press while the root is being
 	// set up stops the entrypoint as soon as it has started.
 	go watchPowerButton(p.log, p.power)

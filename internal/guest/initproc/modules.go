@@ -24,9 +24,13 @@ func kernelRelease() string {
 
 // loadModules loads names (guest.Modules, and guest.NodeModules in a node guest), in order, from dir (the initramfs's
 // /lib/modules/<release>). Modules that are not there (built in, or the
-// kernel lacks them) are skipped; one already loaded is fine. It returns one
-// error per module that failed and goes on past them.
+// kernel lacks them) are skipped; one already loaded is fine; no dir at all
+// is a kernel with everything built in. It returns one error per module that
+// failed and goes on past them.
 func loadModules(dir string, names []string) []error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	files := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

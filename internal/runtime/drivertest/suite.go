@@ -255,10 +255,24 @@ func (s *suite) waitState(t *testing.T, d runtime.Driver, id string, want runtim
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("instance %s: state %s after %v, want %s (%s)", id, st.State, s.opts.Timeout, want, st.Message)
+			t.Fatalf("instance %s: state %s after %v, want %s (%s)%s", id, st.State, s.opts.Timeout, want, st.Message, s.logTail(id))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// logTail is the end of an instance's log, for a failure's message: a VM's console
+// says what its guest did last.
+func (s *suite) logTail(id string) string {
+	const most = 4096
+	b, err := os.ReadFile(filepath.Join(s.logDir, id+".log"))
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	if len(b) > most {
+		b = b[len(b)-most:]
+	}
+	return "; the end of its log:\n" + string(b)
 }
 
 // sameOutput reports whether a log holds exactly the output want (see Options.ConsoleLog).

@@ -191,3 +191,45 @@ func TestAccelProbeCache(t *testing.T) {
 		t.Errorf("another QEMU: accel %q after %d probes, want kvm after 1", d.Accel(), runCount(t, otherRuns))
 	}
 }
+
+// TestGuestCheckNamesKernel: the guest check says which kernel VMs boot:
+// strata's own (built without modules) or one with modules.
+func TestGuestCheckNamesKernel(t *testing.T) {
+	prog, _, _ := standIn(t, qemuAborts)
+	init := filepath.Join(t.TempDir(), "strata-guest")
+	if err := os.WriteFile(init, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	strata := t.TempDir()
+	write := func(p, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(strata, "boot", "vmlinuz-6.1.192-strata"), "bzImage")
+	write(filepath.Join(strata, "boot", "config-6.1.192-strata"), "#\n# Linux/x86 6.1.192 Kernel Configuration\n#\nCONFIG_64BIT=y\n# CONFIG_MODULES is not set\nCONFIG_VIRTIO_BLK=y\n")
+	cloud := t.TempDir()
+	write(filepath.Join(cloud, "boot", "vmlinuz-6.1.0-57-cloud-amd64"), "bzImage")
+	if err := os.MkdirAll(filepath.Join(cloud, "lib", "modules", "6.1.0-57-cloud-amd64"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]string{
+		strata: "kernel 6.1.192-strata (strata's own, everything built in",
+		cloud:  "kernel 6.1.0-57-cloud-amd64 (with modules",
+	} {
+		d := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: filepath.Join(t.TempDir(), "kvm"), KernelDir: dir, GuestInit: init})
+		var g runtime.Check
+		for _, c := range d.Probe(t.Context()) {
+			if c.Name == "guest" {
+				g = c
+			}
+		}
+		if !g.Ready || !strings.Contains(g.Message, want) {
+			t.Errorf("guest check with %s = ready %t %q, want ready with %q", dir, g.Ready, g.Message, want)
+		}
+	}
+}

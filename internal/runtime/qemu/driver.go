@@ -32,7 +32,9 @@ type Config struct {
 	// QEMU and QEMUImg are the programs to run (defaults: qemu-system-x86_64
 	// and qemu-img on PATH).
 	QEMU, QEMUImg string
-	// KernelDir holds strata's guest kernel (default guest.DefaultKernelDir).
+	// KernelDir holds the guest kernel image VMs and node VMs boot; empty
+	// means strata's own kernel (guest.StrataKernelDir) where it is built,
+	// else Debian's cloud kernel (guest.DefaultKernelDir); see guest.LocateKernel.
 	KernelDir string
 	// GuestInit is strata's guest init program, strata-guest (default: next
 	// to the running executable).
@@ -48,6 +50,10 @@ type Config struct {
 	// insists on KVM (VMs are refused, with the probe's reason, when it does
 	// not work); AccelTCG uses software emulation without probing.
 	Accel string
+	// TCGCacheMiB is the size of TCG's translated-code cache per VM under
+	// software emulation (default DefaultTCGCacheMiB): what it fills stays
+	// resident; smaller caches are flushed more often.
+	TCGCacheMiB int
 	// KVMDevice is the KVM device the probe opens (default DefaultKVMDevice);
 	// ProbeTimeout bounds the probe guest's run (default DefaultProbeTimeout).
 	KVMDevice    string
@@ -103,8 +109,11 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		}
 		*p = full
 	}
-	if cfg.KernelDir == "" {
-		cfg.KernelDir = guest.DefaultKernelDir
+	if cfg.TCGCacheMiB < 0 {
+		return nil, fmt.Errorf("qemu driver: TCG cache of %d MiB: give a positive size, or 0 for the default (%d MiB)", cfg.TCGCacheMiB, DefaultTCGCacheMiB)
+	}
+	if cfg.TCGCacheMiB == 0 {
+		cfg.TCGCacheMiB = DefaultTCGCacheMiB
 	}
 	if cfg.GuestInit == "" {
 		if exe, err := os.Executable(); err == nil {

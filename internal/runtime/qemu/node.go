@@ -107,7 +107,7 @@ func (d *Driver) StartNode(ctx context.Context, spec NodeSpec) (_ runtime.Status
 			return runtime.Status{}, fmt.Errorf("%w: node VM %q: root disk: %w", runtime.ErrInvalid, spec.ID, err)
 		}
 	}
-	kernel, err := guest.FindKernel(d.cfg.KernelDir)
+	kernel, err := guest.LocateKernel(d.cfg.KernelDir)
 	if err != nil {
 		return runtime.Status{}, err
 	}

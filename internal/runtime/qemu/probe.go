@@ -30,14 +30,17 @@ func (d *Driver) Probe(context.Context) []runtime.Check {
 		q.Message = fmt.Sprintf("%s with %s", d.cfg.QEMU, d.choice.Reason)
 	}
 	g := runtime.Check{Name: "guest", Tiers: vm}
-	k, err := guest.FindKernel(d.cfg.KernelDir)
+	k, err := guest.LocateKernel(d.cfg.KernelDir)
 	switch {
 	case err != nil:
 		g.Message = "image VMs cannot boot: " + err.Error()
 	case runtime.CheckExecutable(d.cfg.GuestInit) != nil:
 		g.Message = "image VMs cannot boot: strata-guest: " + runtime.CheckExecutable(d.cfg.GuestInit).Error() + " (build it with `make build`)"
 	default:
-		g.Ready, g.Message = true, fmt.Sprintf("kernel %s, init %s", k.Version, d.cfg.GuestInit)
+		g.Ready, g.Message = true, fmt.Sprintf("kernel %s, init %s", k.Describe(), d.cfg.GuestInit)
+		if d.cfg.KernelDir == "" && !k.Builtin {
+			g.Message += fmt.Sprintf("; strata's own kernel is not built in %s (`make host-setup` builds it), so VMs boot Debian's", guest.StrataKernelDir)
+		}
 	}
 	return []runtime.Check{q, g}
 }

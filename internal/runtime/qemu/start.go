@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,8 +28,12 @@ const mib = 1 << 20
 // DefaultMemoryBytes is a VM's memory when the spec sets none.
 const DefaultMemoryBytes = 256 * mib
 
-// tcgCacheMiB sizes TCG's translated-code cache.
-const tcgCacheMiB = 64
+// DefaultTCGCacheMiB sizes TCG's translated-code cache (QEMU's own default is
+// 1 GiB). A booting image VM fills about 15 MiB of it; a full cache is
+// flushed and refilled, which costs time, never correctness: with 8 MiB image
+// VMs reached their first line later on a busy host (docs/benchmarks.md, "The
+// VM tier"). Every MiB the guest's code fills stays resident in QEMU.
+const DefaultTCGCacheMiB = 16
 
 // minMemoryBytes is the least memory strata's guest kernel boots in.
 const minMemoryBytes = 64 * mib
@@ -159,7 +165,7 @@ func (d *Driver) machine(spec runtime.InstanceSpec, machineType string) []string
 		cpu = "host"
 	} else {
 		// TCG's translated-code cache defaults to 1 GiB; guests this size do not need it.
-		accel += ",tb-size=" + strconv.Itoa(tcgCacheMiB)
+		accel += ",tb-size=" + strconv.Itoa(d.cfg.TCGCacheMiB)
 	}
 	console := "socket,id=con,path=" + d.path(spec.ID, conSocket) + ",server=on,wait=off"
 	if spec.LogPath != "" {
@@ -196,7 +202,7 @@ func (d *Driver) prepareImage(ctx context.Context, spec runtime.InstanceSpec) ([
 	if err != nil {
 		return nil, err
 	}
-	kernel, err := guest.FindKernel(d.cfg.KernelDir)
+	kernel, err := guest.LocateKernel(d.cfg.KernelDir)
 	if err != nil {
 		return nil, err
 	}
@@ -219,13 +225,38 @@ func (d *Driver) prepareImage(ctx context.Context, spec runtime.InstanceSpec) ([
 		"-blockdev", "driver=file,filename="+d.path(spec.ID, overlayFile)+",node-name=file0",
 		"-blockdev", "driver=qcow2,file=file0,node-name=disk0",
 		"-device", "virtio-blk-device,drive=disk0",
-		"-device", "virtio-serial-device",
-		"-chardev", "socket,id=agent,path="+d.path(spec.ID, agentSocket)+",server=on,wait=off",
-		"-device", "virtserialport,chardev=agent,name="+guest.AgentPort,
-		"-chardev", "file,id=exit,path="+d.path(spec.ID, exitFile),
-		"-device", "virtserialport,chardev=exit,name="+guest.ExitPort,
+		// Free page reporting: the guest hands memory it freed back to QEMU, which
+		// drops it (what the kernel's unpacking and boot touched, for one).
+		"-device", "virtio-balloon-device,free-page-reporting=on",
 	)
+	args = append(args, d.imagePorts(spec.ID)...)
 	return append(args, netArgs(spec, "virtio-net-device")...), nil
+}
+
+// imagePorts is an image VM's virtio-serial device with its two ports, the
+// exec agent's and the exit report's.
+//
+// The device has room for exactly those ports (QEMU's default is 31). Over
+// virtio-mmio every queue has 1024 entries, and the guest's driver sets up a
+// pair of queues for each possible port and fills the receiving queue of
+// each port present with a 4 KiB buffer per entry: 12 MiB of the guest's
+// memory for the control queue and two ports, which it keeps, and 4.6 MiB
+// more for the queues of 29 ports that never come.
+func (d *Driver) imagePorts(id string) []string {
+	ports := []struct{ id, backend, name string }{
+		{"agent", "socket,path=" + d.path(id, agentSocket) + ",server=on,wait=off", guest.AgentPort},
+		{"exit", "file,path=" + d.path(id, exitFile), guest.ExitPort},
+	}
+	// Port 0 is the console's, which an image VM does not use: the ports
+	// are numbered from 1.
+	args := []string{"-device", "virtio-serial-device,max_ports=" + strconv.Itoa(len(ports)+1)}
+	for _, p := range ports {
+		backend, rest, _ := strings.Cut(p.backend, ",")
+		args = append(args,
+			"-chardev", backend+",id="+p.id+","+rest,
+			"-device", "virtserialport,chardev="+p.id+",name="+p.name)
+	}
+	return args
 }
 
 // guestConfig is what the guest init runs: the workload's command or the
@@ -403,6 +434,9 @@ func firstLine(out []byte) string {
 // launch starts QEMU for r in a session of its own and waits until its
 // monitor answers.
 func (d *Driver) launch(ctx context.Context, r *record) (*os.Process, error) {
+	if err := kernelPresent(r); err != nil {
+		return nil, err
+	}
 	logf, err := os.OpenFile(d.path(r.ID, qemuLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -551,4 +585,23 @@ func waitGone(pid int, timeout time.Duration) bool {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// kernelPresent checks that the kernel QEMU's command line boots (-kernel) is
+// still on the host. A VM restarts and restores with the command line it was
+// started with, and its saved memory holds that very kernel, so a guest kernel
+// replaced since (a new build of strata's own, a newer cloud kernel) must not
+// be swapped in; this says so instead of QEMU's bare "could not open".
+func kernelPresent(r *record) error {
+	i := slices.Index(r.Args, "-kernel")
+	if i < 0 || i+1 >= len(r.Args) {
+		return nil
+	}
+	k := r.Args[i+1]
+	if _, err := os.Stat(k); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: instance %q was started on guest kernel %s, which is no longer on this host (the guest kernel changed since); "+
+			"its saved state and its disk belong to that kernel: put the file back to restore or restart it, or remove the instance and start it again on the current kernel",
+			runtime.ErrUnsupported, r.ID, k)
+	}
+	return nil
 }

@@ -1,0 +1,100 @@
+package qemu_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/qemu"
+)
+
+// TestRestoreAfterKernelChange saves an image VM running on Debian's cloud kernel, then the
+// host's guest kernel changes (a daemon restarted on strata's own kernel): the saved VM
+// restores and runs on the kernel it was saved under. When that kernel's file is gone, the
+// restore says so, naming the file, instead of QEMU's bare error.
+func TestRestoreAfterKernelChange(t *testing.T) {
+	e := needImageVMs(t)
+	cloud, err := guest.FindKernel(guest.DefaultKernelDir)
+	if err != nil {
+		t.Skipf("skipping: the old kernel of this test is Debian's cloud kernel: %v", err)
+	}
+	// The old kernel directory: links to the cloud kernel, so the test can take it away.
+	old := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(old, "boot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	oldImage := filepath.Join(old, "boot", filepath.Base(cloud.Vmlinuz))
+	for link, target := range map[string]string{
+		oldImage:                  cloud.Vmlinuz,
+		filepath.Join(old, "lib"): filepath.Join(guest.DefaultKernelDir, "lib"), // the modules are found under it
+	} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newDir := guest.StrataKernelDir
+	if _, err := guest.FindKernel(newDir); err != nil {
+		newDir = guest.DefaultKernelDir // no kernel of strata's own here: the change is the directory
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	driver := func(kernelDir string) *qemu.Driver {
+		d, err := qemu.New(t.Context(), qemu.Config{StateDir: state, Images: e.images, GuestInit: guestInit, KernelDir: kernelDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = d.Close() })
+		return d
+	}
+	d := driver(old)
+	spec := runtime.InstanceSpec{
+		ID: "kchange", Workload: "kchange", Tier: v1alpha1.TierVM, Image: e.image, MemoryBytes: 128 << 20,
+		Command: []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"},
+		LogPath: filepath.Join(dir, "kchange.log"),
+	}
+	removeAll(t, d, spec.ID)
+	if _, err := d.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the counter to reach 3", time.Minute, func() bool { n := ticks(t, spec.LogPath); return len(n) > 0 && n[len(n)-1] >= 3 })
+	saved, err := d.SaveState(t.Context(), spec.ID, filepath.Join(dir, "saved"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ticks(t, spec.LogPath)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The daemon restarts with another guest kernel; the saved VM restores on its own.
+	d2 := driver(newDir)
+	before := len(last)
+	if err := d2.RestoreState(t.Context(), spec.ID, saved); err != nil {
+		t.Fatalf("restore after the guest kernel changed: %v", err)
+	}
+	waitFor(t, "ticks after the restore", time.Minute, func() bool { return len(ticks(t, spec.LogPath)) >= before+3 })
+	var out bytes.Buffer
+	if code, err := d2.Exec(t.Context(), spec.ID, []string{"cat", "/proc/sys/kernel/osrelease"}, nil, &out, nil); err != nil || code != 0 {
+		t.Fatalf("exec cat osrelease: %d %v", code, err)
+	}
+	if got := strings.TrimSpace(out.String()); got != cloud.Version {
+		t.Errorf("the restored guest runs kernel %q, want the one it was saved under, %q", got, cloud.Version)
+	}
+
+	// The old kernel is gone: the restore names it and says what to do.
+	if err := os.Remove(oldImage); err != nil {
+		t.Fatal(err)
+	}
+	err = d2.RestoreState(t.Context(), spec.ID, saved)
+	if err == nil || !errors.Is(err, runtime.ErrUnsupported) || !strings.Contains(err.Error(), oldImage) ||
+		!strings.Contains(err.Error(), "no longer on this host") {
+		t.Errorf("restore without the kernel it was saved under: %v, want an error naming %s", err, oldImage)
+	}
+}

@@ -1,0 +1,73 @@
+package qemu
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+)
+
+// TestTCGCacheSize: under TCG the accelerator argument sizes the translated-code
+// cache as configured (default DefaultTCGCacheMiB); under KVM there is none; a
+// negative size is refused.
+func TestTCGCacheSize(t *testing.T) {
+	accelArg := func(d *Driver) string {
+		args := d.machine(runtime.InstanceSpec{ID: "a", MemoryBytes: 128 * mib}, "microvm")
+		i := slices.Index(args, "-accel")
+		if i < 0 || i+1 >= len(args) {
+			t.Fatalf("no -accel in %v", args)
+		}
+		return args[i+1]
+	}
+	for _, tc := range []struct {
+		cfg  int
+		want string
+	}{{0, "tcg,tb-size=16"}, {64, "tcg,tb-size=64"}} {
+		d, err := New(t.Context(), Config{StateDir: t.TempDir(), QEMU: "/bin/true", QEMUImg: "/bin/true", Accel: AccelTCG, TCGCacheMiB: tc.cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := accelArg(d); got != tc.want {
+			t.Errorf("TCGCacheMiB %d: -accel %q, want %q", tc.cfg, got, tc.want)
+		}
+		_ = d.Close()
+	}
+	if got := accelArg(&Driver{accel: accelKVM, cfg: Config{TCGCacheMiB: 16}}); got != "kvm" {
+		t.Errorf("under KVM: -accel %q, want kvm", got)
+	}
+	_, err := New(t.Context(), Config{StateDir: t.TempDir(), QEMU: "/bin/true", QEMUImg: "/bin/true", Accel: AccelTCG, TCGCacheMiB: -1})
+	if err == nil || !strings.Contains(err.Error(), "-1 MiB") {
+		t.Errorf("TCGCacheMiB -1: %v, want an error naming the size", err)
+	}
+}
+
+// TestImagePorts: an image VM's virtio-serial device has room for its ports and no
+// more (each possible port costs the guest a pair of 1024-entry queues over
+// virtio-mmio), and the ports are the agent's and the exit report's, with the
+// same chardev arguments as before.
+func TestImagePorts(t *testing.T) {
+	d := &Driver{cfg: Config{StateDir: "/state"}}
+	args := d.imagePorts("vm1")
+	want := []string{
+		"-device", "virtio-serial-device,max_ports=3",
+		"-chardev", "socket,id=agent,path=" + d.path("vm1", agentSocket) + ",server=on,wait=off",
+		"-device", "virtserialport,chardev=agent,name=" + guest.AgentPort,
+		"-chardev", "file,id=exit,path=" + d.path("vm1", exitFile),
+		"-device", "virtserialport,chardev=exit,name=" + guest.ExitPort,
+	}
+	if !slices.Equal(args, want) {
+		t.Errorf("image VM ports:\n got %q\nwant %q", args, want)
+	}
+	ports := 0
+	for _, a := range args {
+		if strings.HasPrefix(a, "virtserialport,") {
+			ports++
+		}
+	}
+	if wantMax := "max_ports=" + strconv.Itoa(ports+1); !strings.Contains(args[1], wantMax) {
+		t.Errorf("virtio-serial device %q: want %s (port 0, the console's, and %d ports)", args[1], wantMax, ports)
+	}
+}
