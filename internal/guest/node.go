@@ -69,6 +69,13 @@ const (
 // VirtiofsPrefix starts a ContainerSpec.Image shared with virtiofs.
 const VirtiofsPrefix = "virtiofs:"
 
+// DiskBySerial starts a ContainerSpec.Image that names a virtio disk by its
+// serial number: the ID the host gave a disk it plugged in while the VM runs
+// (qemu's AttachDisk), whose guest device name (vdb, vdc, ...) the host cannot
+// know. The guest has no udev to make this link; it looks the serial up in
+// /sys/block.
+const DiskBySerial = "/dev/disk/by-id/virtio-"
+
 // MaxLogChunk bounds NodeReply.Log.
 const MaxLogChunk = 512 << 10
 
@@ -90,9 +97,9 @@ type NodeRequest struct {
 // ContainerSpec is what the guest needs to run one container.
 type ContainerSpec struct {
 	// Image is the guest's block device holding the image's root
-	// filesystem ("/dev/vdb"), or "virtiofs:<tag>" for a directory the
-	// host shares with virtiofs; mounted read-only and shared by every
-	// container of that image.
+	// filesystem ("/dev/vdb", or DiskBySerial and the disk's serial), or
+	// "virtiofs:<tag>" for a directory the host shares with virtiofs;
+	// mounted read-only and shared by every container of that image.
 	Image string `json:"image"`
 	// ImageFSType is the image device's filesystem; empty is ext4.
 	ImageFSType string `json:"imageFSType,omitempty"`

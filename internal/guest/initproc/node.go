@@ -155,10 +155,11 @@ func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
 		return dir, nil
 	}
 	source, fsType := spec.Image, spec.ImageFSType
+	var err error
 	if tag, ok := strings.CutPrefix(spec.Image, guest.VirtiofsPrefix); ok {
 		source, fsType = tag, "virtiofs"
-	} else if err := waitFor(spec.Image, RootWait); err != nil {
-		return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?)", spec.Image, RootWait)
+	} else if source, err = waitImageDevice(sysBlock, spec.Image, RootWait); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a mount point
 		return "", err
@@ -171,6 +172,48 @@ func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
 	}
 	n.images[spec.Image] = 1
 	return dir, nil
+}
+
+// sysBlock lists the guest's block devices.
+const sysBlock = "/sys/block"
+
+// waitImageDevice waits up to timeout for the image's block device and
+// returns its path: image itself, or for DiskBySerial the /dev node of the
+// virtio disk whose serial matches (found in sys, the /sys/block tree).
+func waitImageDevice(sys, image string, timeout time.Duration) (string, error) {
+	serial, bySerial := strings.CutPrefix(image, guest.DiskBySerial)
+	deadline := time.Now().Add(timeout)
+	for {
+		dev := image
+		if bySerial {
+			dev = ""
+			if name, ok := diskBySerial(sys, serial); ok {
+				dev = "/dev/" + name
+			}
+		}
+		if dev != "" {
+			if _, err := os.Stat(dev); err == nil {
+				return dev, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?)", image, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// diskBySerial returns the name of the virtio disk in sys whose serial is
+// serial.
+func diskBySerial(sys, serial string) (string, bool) {
+	files, _ := filepath.Glob(filepath.Join(sys, "vd*", "serial"))
+	for _, f := range files {
+		b, err := os.ReadFile(f) //nolint:gosec // G304: a sysfs attribute
+		if err == nil && strings.TrimSpace(string(b)) == serial {
+			return filepath.Base(filepath.Dir(f)), true
+		}
+	}
+	return "", false
 }
 
 // releaseImage drops one user of the image's mount, unmounting it after

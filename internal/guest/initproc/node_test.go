@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"strata.dev/strata/internal/guest"
 )
@@ -69,5 +71,40 @@ func TestReadLog(t *testing.T) {
 	}
 	if b, next, err = readLog(file, next); err != nil || len(b) != 0 || next != 8 {
 		t.Errorf("readLog at the end = %q, %d, %v", b, next, err)
+	}
+}
+
+// TestWaitImageDevice: an image named by a disk's serial is the virtio disk
+// whose /sys/block/vdX/serial holds it; a plain device path is itself; a
+// serial no disk has is an error naming it once the wait is over.
+func TestWaitImageDevice(t *testing.T) {
+	sys := t.TempDir()
+	for name, serial := range map[string]string{"vda": "img-0a1b", "vdb": "img-2c3d\n", "vdc": ""} {
+		if err := os.MkdirAll(filepath.Join(sys, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sys, name, "serial"), []byte(serial), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if name, ok := diskBySerial(sys, "img-2c3d"); !ok || name != "vdb" {
+		t.Errorf("diskBySerial(img-2c3d) = %q, %v; want vdb", name, ok)
+	}
+	if name, ok := diskBySerial(sys, "img-0a1b"); !ok || name != "vda" {
+		t.Errorf("diskBySerial(img-0a1b) = %q, %v; want vda", name, ok)
+	}
+	if name, ok := diskBySerial(sys, "img-9999"); ok {
+		t.Errorf("diskBySerial(img-9999) = %q, want none", name)
+	}
+	dev := filepath.Join(t.TempDir(), "vdq")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := waitImageDevice(sys, dev, time.Second); err != nil || got != dev {
+		t.Errorf("waitImageDevice(%s) = %q, %v; want the path itself", dev, got, err)
+	}
+	_, err := waitImageDevice(sys, guest.DiskBySerial+"img-9999", 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), guest.DiskBySerial+"img-9999 did not appear") {
+		t.Errorf("waitImageDevice of an absent serial: %v", err)
 	}
 }
