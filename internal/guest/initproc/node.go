@@ -154,7 +154,8 @@ func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
 		n.images[spec.Image]++
 		return dir, nil
 	}
-	source, fsType := spec.Image, spec.ImageFSType
+	fsType := spec.ImageFSType
+	var source string
 	var err error
 	if tag, ok := strings.CutPrefix(spec.Image, guest.VirtiofsPrefix); ok {
 		source, fsType = tag, "virtiofs"
@@ -208,7 +209,7 @@ func waitImageDevice(sys, image string, timeout time.Duration) (string, error) {
 func diskBySerial(sys, serial string) (string, bool) {
 	files, _ := filepath.Glob(filepath.Join(sys, "vd*", "serial"))
 	for _, f := range files {
-		b, err := os.ReadFile(f) //nolint:gosec // G304: a sysfs attribute
+		b, err := os.ReadFile(f)
 		if err == nil && strings.TrimSpace(string(b)) == serial {
 			return filepath.Base(filepath.Dir(f)), true
 		}
