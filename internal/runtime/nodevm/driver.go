@@ -1,0 +1,320 @@
+package nodevm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/qemu"
+)
+
+// Name is the driver's name.
+const Name = "nodevm"
+
+// LabelIsolationClass is the instance label that names its isolation class:
+// instances of one class share node VMs, instances of two classes never do.
+// An instance without it is of DefaultClass.
+const LabelIsolationClass = "strata.dev/isolation-class"
+
+// DefaultClass is the class of instances without LabelIsolationClass.
+const DefaultClass = "default"
+
+// LabelClass marks a node VM among the qemu driver's instances with the
+// class it carries.
+const LabelClass = runtime.LabelDriverPrefix + "nodevm-class"
+
+// Shape sizes a node VM.
+type Shape struct {
+	CPUMilli    int64
+	MemoryBytes int64
+}
+
+// DefaultShape is the node VM's size when Config names none: one CPU and
+// 1 GiB, room for a few dozen small containers.
+var DefaultShape = Shape{CPUMilli: 1000, MemoryBytes: 1 << 30}
+
+// Config configures the driver.
+type Config struct {
+	// QEMU boots the node VMs and holds the images' root disks (it needs an
+	// image store, qemu.Config.Images). Required.
+	QEMU *qemu.Driver
+	// StateDir keeps the instances' records and the node initramfs.
+	// Required.
+	StateDir string
+	// NodeShape sizes each node VM (default DefaultShape).
+	NodeShape Shape
+	// Ports is the number of hot-plug ports of a node VM, one per image it
+	// runs (0: qemu.NodePorts).
+	Ports int
+	// Tools are the container runtimes the node VMs carry (default
+	// guest.DefaultNodeTools()); without runsc the driver serves no sandbox
+	// tier.
+	Tools  guest.NodeTools
+	Logger *slog.Logger
+}
+
+// Driver runs container-tier (runc) and sandbox-tier (runsc) instances as
+// OCI containers inside node VMs, one node VM per isolation class.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	subs     map[chan runtime.Event]struct{}
+	watchers map[string]context.CancelFunc
+	stop     chan struct{}
+	watched  sync.WaitGroup
+}
+
+// locks serialise work on one instance or one node VM across the Driver
+// values of the process.
+var locks sync.Map
+
+func lock(key string) func() {
+	m, _ := locks.LoadOrStore(key, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// New returns a driver over cfg.StateDir that takes over the instances an
+// earlier Driver value left running there.
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.QEMU == nil {
+		return nil, errors.New("nodevm driver: no qemu driver to boot node VMs with")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("nodevm driver: no state directory")
+	}
+	if cfg.NodeShape == (Shape{}) {
+		cfg.NodeShape = DefaultShape
+	}
+	if cfg.Tools == (guest.NodeTools{}) {
+		cfg.Tools = guest.DefaultNodeTools()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Driver{
+		cfg: cfg, log: cfg.Logger,
+		subs: map[chan runtime.Event]struct{}{}, watchers: map[string]context.CancelFunc{}, stop: make(chan struct{}),
+	}
+	for _, dir := range []string{d.instancesDir(), d.nodesDir()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("nodevm driver: %w", err)
+		}
+	}
+	ids, err := d.ids()
+	if err != nil {
+		return nil, fmt.Errorf("nodevm driver: %w", err)
+	}
+	for _, id := range ids {
+		st, err := d.Status(ctx, id)
+		if err != nil {
+			d.log.Warn("nodevm driver: instance unreadable", "id", id, "err", err)
+			continue
+		}
+		if st.State != runtime.StateExited {
+			d.adopt(id)
+		}
+	}
+	return d, nil
+}
+
+// Name implements runtime.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Capabilities implements runtime.Driver. Limits stays false: the guest's
+// runc enforces CPUMilli and MemoryBytes, but an OOM kill is not reported as
+// one yet (Status.OOMKilled). No mounts, network namespaces or extra
+// capabilities yet either.
+func (d *Driver) Capabilities() runtime.Capabilities {
+	tiers := []v1alpha1.Tier{v1alpha1.TierContainer}
+	if d.cfg.Tools.Runsc != "" {
+		tiers = append(tiers, v1alpha1.TierSandbox)
+	}
+	return runtime.Capabilities{Tiers: tiers}
+}
+
+// Close implements runtime.Driver: it stops watching; the containers and
+// the node VMs run on.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.stop)
+	for _, cancel := range d.watchers {
+		cancel()
+	}
+	d.mu.Unlock()
+	d.watched.Wait()
+	return nil
+}
+
+func (d *Driver) check() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("nodevm driver: closed")
+	}
+	return nil
+}
+
+// Events implements runtime.EventSource: exit events of the instances this
+// value watches (those it started or took over).
+func (d *Driver) Events(ctx context.Context) (<-chan runtime.Event, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errors.New("nodevm driver: closed")
+	}
+	ch := make(chan runtime.Event, 256)
+	d.subs[ch] = struct{}{}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-d.stop:
+		}
+		d.mu.Lock()
+		if _, ok := d.subs[ch]; ok {
+			delete(d.subs, ch)
+			close(ch)
+		}
+		d.mu.Unlock()
+	}()
+	return ch, nil
+}
+
+func (d *Driver) publish(e runtime.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ch := range d.subs {
+		select {
+		case ch <- e:
+		default:
+			d.log.Warn("nodevm driver: event dropped, slow reader", "id", e.ID, "type", e.Type)
+		}
+	}
+}
+
+// Class is the isolation class of an instance with labels.
+func Class(labels map[string]string) string {
+	if c := labels[LabelIsolationClass]; c != "" {
+		return c
+	}
+	return DefaultClass
+}
+
+// VMID is the qemu driver's ID of the node VM that carries class.
+func VMID(class string) string {
+	sum := sha256.Sum256([]byte(class))
+	return "nodevm-" + hex.EncodeToString(sum[:6])
+}
+
+func (d *Driver) nodesDir() string { return filepath.Join(d.cfg.StateDir, "nodes") }
+
+// ensureVM returns the running node VM of class, booting it when there is
+// none (or the last one has ended).
+func (d *Driver) ensureVM(ctx context.Context, class string) (string, error) {
+	id := VMID(class)
+	unlock := lock("vm/" + id)
+	defer unlock()
+	st, err := d.cfg.QEMU.Status(ctx, id)
+	switch {
+	case err == nil && st.State == runtime.StateRunning:
+		return id, nil
+	case err == nil:
+		// It has ended: what ran in it is gone (Status of its instances says so).
+		if err := d.cfg.QEMU.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return "", fmt.Errorf("node VM %s of class %q ended; remove it: %w", id, class, err)
+		}
+	case !errors.Is(err, runtime.ErrNotFound):
+		return "", err
+	}
+	initrd, err := d.nodeInitrd(id)
+	if err != nil {
+		return "", fmt.Errorf("node VM %s of class %q: %w", id, class, err)
+	}
+	defer os.Remove(initrd)
+	_, err = d.cfg.QEMU.StartNode(ctx, qemu.NodeSpec{
+		ID: id, CPUMilli: d.cfg.NodeShape.CPUMilli, MemoryBytes: d.cfg.NodeShape.MemoryBytes,
+		Initrd: initrd, Ports: d.cfg.Ports, LogPath: filepath.Join(d.nodesDir(), id+".log"),
+		Labels: map[string]string{LabelClass: class},
+	})
+	if err != nil {
+		return "", fmt.Errorf("boot node VM %s of class %q: %w", id, class, err)
+	}
+	d.log.Info("nodevm driver: node VM booted", "vm", id, "class", class)
+	return id, nil
+}
+
+// nodeInitrd writes the initramfs of node VM id: the node initramfs (runc,
+// runsc; cached under StateDir/guest) and the guest's configuration.
+func (d *Driver) nodeInitrd(id string) (string, error) {
+	k, err := d.cfg.QEMU.GuestKernel()
+	if err != nil {
+		return "", err
+	}
+	base, err := guest.NodeInitramfs(filepath.Join(d.cfg.StateDir, "guest"), k, d.cfg.QEMU.GuestInit(), d.cfg.Tools)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(base)
+	if err != nil {
+		return "", err
+	}
+	extra, err := guest.ConfigArchive(guest.Config{Mode: guest.ModeNode, Hostname: id})
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(d.nodesDir(), id+".initrd")
+	if err := os.WriteFile(p, append(data, extra...), 0o600); err != nil { //nolint:gosec // G703: id is VMID's, letters and digits
+		return "", err
+	}
+	return p, nil
+}
+
+// node runs one node operation in node VM vm; a broken connection to the
+// agent is dropped, so that the next operation dials again.
+func (d *Driver) node(ctx context.Context, vm string, req guest.NodeRequest) (guest.NodeReply, error) {
+	a, err := d.cfg.QEMU.NodeAgent(ctx, vm)
+	if err != nil {
+		return guest.NodeReply{}, err
+	}
+	rep, err := a.Node(ctx, req)
+	if err != nil && rep.Error == "" && ctx.Err() == nil {
+		d.cfg.QEMU.DropNodeAgent(vm, a)
+	}
+	return rep, err
+}
+
+// noContainer reports whether err is the guest's answer that it has no such
+// container (it was removed, or the guest booted again).
+func noContainer(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no container")
+}
+
+// vmGone reports whether err says that the node VM has ended or is no more.
+func vmGone(err error) bool {
+	return errors.Is(err, runtime.ErrNotRunning) || errors.Is(err, runtime.ErrNotFound)
+}
+
+// eventAt is an exit event of r.
+func exitEvent(id string, code int, at time.Time) runtime.Event {
+	return runtime.Event{Type: runtime.EventExit, ID: id, ExitCode: code, Time: at}
+}

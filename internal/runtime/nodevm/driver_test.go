@@ -1,0 +1,88 @@
+package nodevm_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/drivertest"
+	"strata.dev/strata/internal/runtime/drivertest/script"
+	"strata.dev/strata/internal/runtime/nodevm"
+	"strata.dev/strata/internal/runtime/qemu"
+)
+
+// TestDriverSuite runs the shared driver suite with containers (runc) in a
+// node VM under the machine's accelerator (TCG here).
+func TestDriverSuite(t *testing.T) {
+	s := needNodeVMs(t)
+	s.removeNodeVMs(t)
+	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
+		Tier: v1alpha1.TierContainer, Image: s.image, Prefix: "n", Timeout: 3 * time.Minute,
+		// Under TCG a runc start costs the node VM about two CPU-seconds.
+		MaxBoots: 2, BootTime: 2 * time.Second,
+	})
+}
+
+// TestClasses: instances of two isolation classes run in two node VMs, two
+// instances of one class in the same one; the guest kernel each container
+// sees (its boot ID) tells them apart.
+func TestClasses(t *testing.T) {
+	s := needNodeVMs(t)
+	s.removeNodeVMs(t)
+	d := s.driver(t)
+	start := func(id, class string) runtime.Status {
+		t.Helper()
+		spec := runtime.InstanceSpec{
+			ID: id, Workload: id, Tier: v1alpha1.TierContainer, Image: s.image,
+			Command: script.Serve(600), Labels: map[string]string{nodevm.LabelIsolationClass: class},
+		}
+		t.Cleanup(func() {
+			_ = d.Stop(context.Background(), id, 0)
+			_ = d.Remove(context.Background(), id)
+		})
+		st, err := d.Start(t.Context(), spec)
+		if err != nil {
+			t.Fatalf("start %s of class %s: %v", id, class, err)
+		}
+		return st
+	}
+	bootID := func(id string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if code, err := d.Exec(t.Context(), id, []string{"cat", "/proc/sys/kernel/random/boot_id"}, nil, &out, nil); err != nil || code != 0 {
+			t.Fatalf("exec in %s: %d, %v", id, code, err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	a1 := start("a1", "shop/internal/internal")
+	b := start("b", "acme/untrusted/regulated")
+	a2 := start("a2", "shop/internal/internal")
+	if a1.PID == b.PID || a1.PID != a2.PID {
+		t.Errorf("node VM processes: a1 %d, a2 %d, b %d; want a1 and a2 in one, b in another", a1.PID, a2.PID, b.PID)
+	}
+	if idA1, idA2, idB := bootID("a1"), bootID("a2"), bootID("b"); idA1 != idA2 || idA1 == idB || idB == "" {
+		t.Errorf("guest kernels' boot IDs: a1 %s, a2 %s, b %s; want a1 = a2 != b", idA1, idA2, idB)
+	}
+	list, err := s.q.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var classes []string
+	for _, st := range list {
+		if st.Labels[qemu.LabelNodeVM] == "true" {
+			classes = append(classes, st.Labels[nodevm.LabelClass])
+			if st.ID != nodevm.VMID(st.Labels[nodevm.LabelClass]) {
+				t.Errorf("node VM %s carries class %q, whose node VM is %s", st.ID, st.Labels[nodevm.LabelClass], nodevm.VMID(st.Labels[nodevm.LabelClass]))
+			}
+		}
+	}
+	slices.Sort(classes)
+	if want := []string{"acme/untrusted/regulated", "shop/internal/internal"}; !slices.Equal(classes, want) {
+		t.Errorf("node VMs of classes %q, want %q", classes, want)
+	}
+}
