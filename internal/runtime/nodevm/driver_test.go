@@ -28,6 +28,21 @@ func TestDriverSuite(t *testing.T) {
 	})
 }
 
+// TestDriverSuiteSandbox runs the shared driver suite with sandboxes
+// (runsc) in a node VM.
+func TestDriverSuiteSandbox(t *testing.T) {
+	s := needNodeVMs(t)
+	if s.tools.Runsc == "" {
+		t.Skip("skipping: no runsc at /opt/strata/bin/runsc; make host-setup builds it")
+	}
+	s.removeNodeVMs(t)
+	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
+		Tier: v1alpha1.TierSandbox, Image: s.image, Prefix: "s", Timeout: 3 * time.Minute,
+		// A runsc start costs the node VM more than a runc start.
+		MaxBoots: 1, BootTime: 2 * time.Second,
+	})
+}
+
 // TestClasses: instances of two isolation classes run in two node VMs, two
 // instances of one class in the same one; the guest kernel each container
 // sees (its boot ID) tells them apart.
