@@ -44,16 +44,16 @@ func TestDriverSuiteSandbox(t *testing.T) {
 }
 
 // TestClasses: instances of two isolation classes run in two node VMs, two
-// instances of one class in the same one; the guest kernel each container
-// sees (its boot ID) tells them apart.
+// instances of one class in the same one (the same guest kernel: its boot
+// ID); the sandbox-tier instance runs under runsc.
 func TestClasses(t *testing.T) {
 	s := needNodeVMs(t)
 	s.removeNodeVMs(t)
 	d := s.driver(t)
-	start := func(id, class string) runtime.Status {
+	start := func(id, class string, tier v1alpha1.Tier) runtime.Status {
 		t.Helper()
 		spec := runtime.InstanceSpec{
-			ID: id, Workload: id, Tier: v1alpha1.TierContainer, Image: s.image,
+			ID: id, Workload: id, Tier: tier, Image: s.image,
 			Command: script.Serve(600), Labels: map[string]string{nodevm.LabelIsolationClass: class},
 		}
 		t.Cleanup(func() {
@@ -66,22 +66,32 @@ func TestClasses(t *testing.T) {
 		}
 		return st
 	}
-	bootID := func(id string) string {
+	sh := func(id, script string) string {
 		t.Helper()
 		var out bytes.Buffer
-		if code, err := d.Exec(t.Context(), id, []string{"cat", "/proc/sys/kernel/random/boot_id"}, nil, &out, nil); err != nil || code != 0 {
+		if code, err := d.Exec(t.Context(), id, []string{"sh", "-c", script}, nil, &out, nil); err != nil || code != 0 {
 			t.Fatalf("exec in %s: %d, %v", id, code, err)
 		}
 		return strings.TrimSpace(out.String())
 	}
-	a1 := start("a1", "shop/internal/internal")
-	b := start("b", "acme/untrusted/regulated")
-	a2 := start("a2", "shop/internal/internal")
+	a1 := start("a1", "shop/internal/internal", v1alpha1.TierContainer)
+	b := start("b", "acme/untrusted/regulated", v1alpha1.TierSandbox)
+	a2 := start("a2", "shop/internal/internal", v1alpha1.TierContainer)
 	if a1.PID == b.PID || a1.PID != a2.PID {
 		t.Errorf("node VM processes: a1 %d, a2 %d, b %d; want a1 and a2 in one, b in another", a1.PID, a2.PID, b.PID)
 	}
-	if idA1, idA2, idB := bootID("a1"), bootID("a2"), bootID("b"); idA1 != idA2 || idA1 == idB || idB == "" {
-		t.Errorf("guest kernels' boot IDs: a1 %s, a2 %s, b %s; want a1 = a2 != b", idA1, idA2, idB)
+	// a1 and a2 run on one guest kernel.
+	const bootID = "cat /proc/sys/kernel/random/boot_id"
+	if idA1, idA2 := sh("a1", bootID), sh("a2", bootID); idA1 != idA2 || idA1 == "" {
+		t.Errorf("guest kernels' boot IDs: a1 %s, a2 %s; want one", idA1, idA2)
+	}
+	// The sandbox runs under gVisor (runsc), the container under runc.
+	const kernel = "dmesg 2>/dev/null | head -n 3; true"
+	if out := sh("b", kernel); !strings.Contains(out, "gVisor") {
+		t.Errorf("sandbox b: dmesg %q, want gVisor's", out)
+	}
+	if out := sh("a1", kernel); strings.Contains(out, "gVisor") {
+		t.Errorf("container a1: dmesg %q is gVisor's", out)
 	}
 	list, err := s.q.List(t.Context())
 	if err != nil {
