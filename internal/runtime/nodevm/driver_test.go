@@ -3,12 +3,14 @@ package nodevm_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/drivertest"
 	"strata.dev/strata/internal/runtime/drivertest/script"
@@ -23,9 +25,25 @@ func TestDriverSuite(t *testing.T) {
 	s.removeNodeVMs(t)
 	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
 		Tier: v1alpha1.TierContainer, Image: s.image, Prefix: "n", Timeout: 3 * time.Minute,
+		Kill: s.kill(guest.RuncPath, "/run/runc"),
 		// Under TCG a runc start costs the node VM about two CPU-seconds.
 		MaxBoots: 2, BootTime: 2 * time.Second,
 	})
+}
+
+// kill returns the suite's Kill: SIGKILL to the container's main process
+// from outside the driver, by the runtime in the node VM (the runtime's
+// binary, its state directory in the guest), as an operator in the guest
+// would.
+func (s setup) kill(bin, root string) func(id string, _ int) error {
+	return func(id string, _ int) error {
+		var out bytes.Buffer
+		code, err := s.q.Exec(context.Background(), nodevm.VMID(nodevm.DefaultClass), []string{bin, "--root", root, "kill", id, "KILL"}, nil, &out, &out)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("%s kill %s: exit code %d: %s", bin, id, code, out.String())
+		}
+		return err
+	}
 }
 
 // TestDriverSuiteSandbox runs the shared driver suite with sandboxes
@@ -38,6 +56,7 @@ func TestDriverSuiteSandbox(t *testing.T) {
 	s.removeNodeVMs(t)
 	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
 		Tier: v1alpha1.TierSandbox, Image: s.image, Prefix: "s", Timeout: 3 * time.Minute,
+		Kill: s.kill(guest.RunscPath, "/run/runsc"),
 		// A runsc start costs the node VM more than a runc start.
 		MaxBoots: 1, BootTime: 2 * time.Second,
 	})
