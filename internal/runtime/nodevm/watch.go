@@ -57,24 +57,14 @@ func (d *Driver) unwatch(id string) {
 // records its exit code and reports it. It returns when the instance is
 // gone or ctx ends.
 func (d *Driver) watch(ctx context.Context, id string) {
-	f, err := os.OpenFile(d.lockPath(id), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		d.log.Warn("nodevm driver: watch", "id", id, "err", err)
+	f, err := d.own(ctx, id)
+	if f == nil {
+		if err != nil {
+			d.log.Warn("nodevm driver: watch", "id", id, "err", err)
+		}
 		return
 	}
-	defer f.Close()
-	for unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-		// Another Driver value watches it; take over once it stops.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-		if r, err := d.readRecord(id); err != nil || r.Finished {
-			return
-		}
-	}
-	defer func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }()
+	defer f.Close() // and with it the lock
 
 	type result struct {
 		rep guest.NodeReply
@@ -83,6 +73,11 @@ func (d *Driver) watch(ctx context.Context, id string) {
 	for {
 		r, err := d.readRecord(id)
 		if err != nil {
+			return
+		}
+		if r.Finished {
+			// It ended while its last watcher stopped: copy the rest.
+			d.copyLog(ctx, r)
 			return
 		}
 		waited := make(chan result, 1)
@@ -128,6 +123,36 @@ func (d *Driver) watch(ctx context.Context, id string) {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Second):
+		}
+	}
+}
+
+// own takes the watcher's lock of instance id, waiting while another
+// Driver value holds it; nil (and no error) once the instance is gone or
+// has ended, or ctx ends.
+func (d *Driver) own(ctx context.Context, id string) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(d.lockPath(id), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			// Locked; unless Remove deleted the file meanwhile (and a new
+			// instance of the ID has another one).
+			held, err1 := f.Stat()
+			now, err2 := os.Stat(d.lockPath(id))
+			if err1 == nil && err2 == nil && os.SameFile(held, now) {
+				return f, nil
+			}
+		}
+		_ = f.Close()
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(time.Second):
+		}
+		if r, err := d.readRecord(id); err != nil || r.Finished {
+			return nil, nil
 		}
 	}
 }
