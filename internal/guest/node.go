@@ -134,6 +134,9 @@ type NodeReply struct {
 	State string `json:"state,omitempty"`
 	// ExitCode is set once the container has ended (128+N for signal N).
 	ExitCode *int `json:"exitCode,omitempty"`
+	// OOMKilled reports, once the container has ended, that the guest's
+	// kernel killed a process of it for its memory limit (runc only).
+	OOMKilled bool `json:"oomKilled,omitempty"`
 	// Log and NextOffset answer NodeLogs.
 	Log        []byte `json:"log,omitempty"`
 	NextOffset int64  `json:"nextOffset,omitempty"`

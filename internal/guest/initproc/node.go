@@ -48,6 +48,7 @@ type container struct {
 	state string
 	done  chan struct{} // closed when the runtime's run has ended
 	code  int           // set before done is closed
+	oom   bool          // likewise: the kernel OOM-killed a process of it
 }
 
 func newNode(log *console, r *reaper) *node {
@@ -98,6 +99,7 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 		}
 		if err == nil {
 			rep.State, rep.ExitCode = n.status(c)
+			rep.OOMKilled = n.oomKilled(c)
 		}
 	}
 	if err != nil {
@@ -122,6 +124,42 @@ func (n *node) status(c *container) (string, *int) {
 		return c.state, &code
 	}
 	return c.state, nil
+}
+
+func (n *node) oomKilled(c *container) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return c.oom
+}
+
+// cgroupRoot is where the guest's cgroup v2 tree is mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// containerCgroup is the cgroup of container id, as the OCI spec names it;
+// runc makes and removes its child "ctr", which holds the processes and
+// the limits, so that this one keeps the memory events after the end.
+func containerCgroup(id string) string { return "/strata/" + id }
+
+// oomKills is the number of processes the kernel's OOM killer killed in
+// container id's cgroup (memory.events counts those of child cgroups too,
+// removed or not); 0 when it has no such cgroup.
+func oomKills(id string) int {
+	data, err := os.ReadFile(filepath.Join(cgroupRoot, containerCgroup(id), "memory.events"))
+	if err != nil {
+		return 0
+	}
+	return parseOOMKills(string(data))
+}
+
+// parseOOMKills reads the oom_kill count of a memory.events file.
+func parseOOMKills(events string) int {
+	for line := range strings.Lines(events) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // create mounts the image (once per device), makes the container's
@@ -285,8 +323,9 @@ func (n *node) start(c *container) error {
 	c.state = guest.StateRunning
 	go func() {
 		ws := <-p.done
+		oom := oomKills(c.id) > 0
 		n.mu.Lock()
-		c.code = exitCode(ws)
+		c.code, c.oom = exitCode(ws), oom
 		c.state = guest.StateExited
 		n.mu.Unlock()
 		close(c.done)
@@ -363,6 +402,9 @@ func (n *node) remove(id string) (guest.NodeReply, error) {
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return guest.NodeReply{}, err
+	}
+	if err := os.Remove(filepath.Join(cgroupRoot, containerCgroup(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return guest.NodeReply{}, fmt.Errorf("container %s: remove its cgroup: %w", id, err)
 	}
 	n.mu.Lock()
 	delete(n.containers, id)
@@ -516,7 +558,7 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 	}
 	if spec.Runtime != guest.RuntimeRunsc {
 		// runsc keeps its sandbox out of the guest's cgroups (see the docs).
-		s.Linux.CgroupsPath = "/strata/" + id
+		s.Linux.CgroupsPath = containerCgroup(id) + "/ctr"
 		s.Linux.Resources = resources(spec)
 	}
 	return s, nil

@@ -39,7 +39,7 @@ func TestOCISpec(t *testing.T) {
 		}
 	}
 	r := s.Linux.Resources
-	if s.Linux.CgroupsPath != "/strata/web-1" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
+	if s.Linux.CgroupsPath != "/strata/web-1/ctr" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
 		t.Errorf("cgroups path %q, resources %+v", s.Linux.CgroupsPath, r)
 	}
 
@@ -106,5 +106,19 @@ func TestWaitImageDevice(t *testing.T) {
 	_, err := waitImageDevice(sys, guest.DiskBySerial+"img-9999", 50*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), guest.DiskBySerial+"img-9999 did not appear") {
 		t.Errorf("waitImageDevice of an absent serial: %v", err)
+	}
+}
+
+// TestParseOOMKills reads the kernel's memory.events of a cgroup.
+func TestParseOOMKills(t *testing.T) {
+	for events, want := range map[string]int{
+		"low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n": 1,
+		"low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n":                    0,
+		"oom_group_kill 3\noom_kill 17":                                17,
+		"":                                                             0,
+	} {
+		if got := parseOOMKills(events); got != want {
+			t.Errorf("parseOOMKills(%q) = %d, want %d", events, got, want)
+		}
 	}
 }
