@@ -32,9 +32,12 @@
 // PID of the node VM's QEMU process, the host process that carries the
 // container.
 //
+// Limits: runc in the guest enforces CPUMilli and MemoryBytes and the guest
+// reports an OOM kill (Status.OOMKilled, an OOM event before the exit
+// event); runsc containers get no limits yet, so Capabilities claims Limits
+// only for a driver that serves the container tier alone (Config.Tiers).
+//
 // Not yet: mounts, network namespaces, extra capabilities and saved root
-// filesystem layers are refused (ErrUnsupported); an OOM kill is reported
-// as exit code 137 without Status.OOMKilled, so Capabilities claims no
-// Limits although runc enforces them in the guest. An empty node VM stays,
+// filesystem layers are refused (ErrUnsupported). An empty node VM stays,
 // and Close leaves the node VMs running.
 package nodevm

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/guest"
@@ -60,7 +59,11 @@ type Config struct {
 	// Tools are the container runtimes the node VMs carry (default
 	// guest.DefaultNodeTools()); without runsc the driver serves no sandbox
 	// tier.
-	Tools  guest.NodeTools
+	Tools guest.NodeTools
+	// Tiers are the tiers the driver serves: container and sandbox (when
+	// Tools has runsc) by default. Limits are enforced (Capabilities) when
+	// they are the container tier alone: runsc containers get none yet.
+	Tiers  []v1alpha1.Tier
 	Logger *slog.Logger
 }
 
@@ -107,6 +110,17 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if len(cfg.Tiers) == 0 {
+		cfg.Tiers = []v1alpha1.Tier{v1alpha1.TierContainer}
+		if cfg.Tools.Runsc != "" {
+			cfg.Tiers = append(cfg.Tiers, v1alpha1.TierSandbox)
+		}
+	}
+	for _, t := range cfg.Tiers {
+		if t != v1alpha1.TierContainer && (t != v1alpha1.TierSandbox || cfg.Tools.Runsc == "") {
+			return nil, fmt.Errorf("nodevm driver: tier %q: node VMs run the container tier, and the sandbox tier with runsc", t)
+		}
+	}
 	d := &Driver{
 		cfg: cfg, log: cfg.Logger,
 		subs: map[chan runtime.Event]struct{}{}, watchers: map[string]context.CancelFunc{}, stop: make(chan struct{}),
@@ -136,16 +150,14 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 // Name implements runtime.Driver.
 func (d *Driver) Name() string { return Name }
 
-// Capabilities implements runtime.Driver. Limits stays false: the guest's
-// runc enforces CPUMilli and MemoryBytes, but an OOM kill is not reported as
-// one yet (Status.OOMKilled). No mounts, network namespaces or extra
-// capabilities yet either.
+// Capabilities implements runtime.Driver. runc in the guest enforces
+// CPUMilli and MemoryBytes and the guest reports its OOM kills, but runsc
+// containers get no limits yet: Limits holds when the driver serves the
+// container tier alone. No mounts or network namespaces yet.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	tiers := []v1alpha1.Tier{v1alpha1.TierContainer}
-	if d.cfg.Tools.Runsc != "" {
-		tiers = append(tiers, v1alpha1.TierSandbox)
-	}
-	return runtime.Capabilities{Tiers: tiers}
+	c := runtime.Capabilities{Tiers: d.cfg.Tiers}
+	c.Limits = !c.Serves(v1alpha1.TierSandbox)
+	return c
 }
 
 // Close implements runtime.Driver: it stops watching; the containers and
@@ -314,7 +326,11 @@ func vmGone(err error) bool {
 	return errors.Is(err, runtime.ErrNotRunning) || errors.Is(err, runtime.ErrNotFound)
 }
 
-// eventAt is an exit event of r.
-func exitEvent(id string, code int, at time.Time) runtime.Event {
-	return runtime.Event{Type: runtime.EventExit, ID: id, ExitCode: code, Time: at}
+// publishExit reports the end of an instance: its OOM kill first when it
+// had one, then its exit.
+func (d *Driver) publishExit(st runtime.Status) {
+	if st.OOMKilled {
+		d.publish(runtime.Event{Type: runtime.EventOOM, ID: st.ID, Time: st.FinishedAt})
+	}
+	d.publish(runtime.Event{Type: runtime.EventExit, ID: st.ID, ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Time: st.FinishedAt})
 }

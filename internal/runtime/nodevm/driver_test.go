@@ -19,9 +19,11 @@ import (
 )
 
 // TestDriverSuite runs the shared driver suite with containers (runc) in a
-// node VM under the machine's accelerator (TCG here).
+// node VM under the machine's accelerator (TCG here). The driver serves the
+// container tier alone, and so enforces limits.
 func TestDriverSuite(t *testing.T) {
 	s := needNodeVMs(t)
+	s.tiers = []v1alpha1.Tier{v1alpha1.TierContainer}
 	s.removeNodeVMs(t)
 	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
 		Tier: v1alpha1.TierContainer, Image: s.image, Prefix: "n", Timeout: 3 * time.Minute,

@@ -199,7 +199,7 @@ func (d *Driver) live(ctx context.Context, r *record) (runtime.Status, error) {
 		err = runtime.ErrNotRunning
 	}
 	if vmGone(err) {
-		return d.finish(r.ID, 137, "node VM "+r.VM+" has ended, and the container with it")
+		return d.finish(r.ID, exit{code: 137}, "node VM "+r.VM+" has ended, and the container with it")
 	}
 	if err != nil {
 		return r.status(runtime.StateFailed, 0, fmt.Sprintf("node VM %s: %v", r.VM, err)), nil
@@ -207,14 +207,14 @@ func (d *Driver) live(ctx context.Context, r *record) (runtime.Status, error) {
 	rep, err := d.node(ctx, r.VM, guest.NodeRequest{Op: guest.NodeState, ID: r.ID})
 	switch {
 	case noContainer(err):
-		return d.finish(r.ID, 137, "node VM "+r.VM+" has no such container any more (it booted again)")
+		return d.finish(r.ID, exit{code: 137}, "node VM "+r.VM+" has no such container any more (it booted again)")
 	case err != nil:
 		if ctx.Err() != nil {
 			return runtime.Status{}, ctx.Err()
 		}
 		return r.status(runtime.StateFailed, 0, fmt.Sprintf("node VM %s: %v", r.VM, err)), nil
 	case rep.State == guest.StateExited && rep.ExitCode != nil:
-		return d.finish(r.ID, *rep.ExitCode, "")
+		return d.finish(r.ID, exitOf(rep), "")
 	case rep.State == guest.StateRunning:
 		return r.status(runtime.StateRunning, vst.PID, "running in node VM "+r.VM), nil
 	default:
@@ -222,9 +222,19 @@ func (d *Driver) live(ctx context.Context, r *record) (runtime.Status, error) {
 	}
 }
 
-// finish records that instance id has ended with code, unless its record
-// says so already, and returns its status.
-func (d *Driver) finish(id string, code int, message string) (runtime.Status, error) {
+// exit is how a container ended.
+type exit struct {
+	code int
+	oom  bool
+}
+
+// exitOf is the end of the container the guest's reply tells of; its
+// ExitCode is set.
+func exitOf(rep guest.NodeReply) exit { return exit{code: *rep.ExitCode, oom: rep.OOMKilled} }
+
+// finish records that instance id has ended, unless its record says so
+// already, and returns its status.
+func (d *Driver) finish(id string, e exit, message string) (runtime.Status, error) {
 	unlock := lock("record/" + d.cfg.StateDir + "/" + id)
 	defer unlock()
 	r, err := d.readRecord(id)
@@ -232,7 +242,7 @@ func (d *Driver) finish(id string, code int, message string) (runtime.Status, er
 		return runtime.Status{}, err
 	}
 	if !r.Finished {
-		r.Finished, r.ExitCode, r.FinishedAt, r.Message = true, code, time.Now(), message
+		r.Finished, r.ExitCode, r.OOMKilled, r.FinishedAt, r.Message = true, e.code, e.oom, time.Now(), message
 		if err := d.writeRecord(r); err != nil {
 			return runtime.Status{}, err
 		}
@@ -268,7 +278,7 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	case rep.ExitCode == nil:
 		return fmt.Errorf("stop instance %q in node VM %s: the guest answered no exit code (state %s)", id, r.VM, rep.State)
 	}
-	_, err = d.finish(id, *rep.ExitCode, "")
+	_, err = d.finish(id, exitOf(rep), "")
 	return err
 }
 

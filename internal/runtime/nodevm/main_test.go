@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/containerd"
@@ -55,6 +56,7 @@ type setup struct {
 	state  string // the nodevm driver's
 	probe  string // the accelerator probe's cache
 	tools  guest.NodeTools
+	tiers  []v1alpha1.Tier // the nodevm drivers' (default: theirs)
 	// q is the qemu driver every nodevm driver of the test boots its node
 	// VMs with, as in one daemon: a guest agent talks to one connection at
 	// a time, so a second qemu driver value would wait for the first one's.
@@ -123,7 +125,7 @@ func (s setup) qemuDriver(t testing.TB) *qemu.Driver {
 func (s setup) driver(t testing.TB) *nodevm.Driver {
 	t.Helper()
 	d, err := nodevm.New(t.Context(), nodevm.Config{
-		QEMU: s.q, StateDir: s.state, Tools: s.tools, Ports: 4,
+		QEMU: s.q, StateDir: s.state, Tools: s.tools, Tiers: s.tiers, Ports: 4,
 		NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
 	})
 	if err != nil {

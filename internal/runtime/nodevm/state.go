@@ -37,6 +37,7 @@ type record struct {
 	StartedAt  time.Time `json:"startedAt"`
 	Finished   bool      `json:"finished,omitempty"`
 	ExitCode   int       `json:"exitCode,omitempty"`
+	OOMKilled  bool      `json:"oomKilled,omitempty"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
 	Message    string    `json:"message,omitempty"`
 }
@@ -111,7 +112,7 @@ func (r *record) status(state runtime.State, pid int, message string) runtime.St
 		StartedAt: r.StartedAt, Labels: r.Labels, Message: message,
 	}
 	if r.Finished {
-		st.State, st.ExitCode, st.FinishedAt, st.Message = runtime.StateExited, r.ExitCode, r.FinishedAt, r.Message
+		st.State, st.ExitCode, st.OOMKilled, st.FinishedAt, st.Message = runtime.StateExited, r.ExitCode, r.OOMKilled, r.FinishedAt, r.Message
 		return st
 	}
 	st.State = state

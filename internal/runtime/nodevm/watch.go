@@ -106,14 +106,13 @@ func (d *Driver) watch(ctx context.Context, id string) {
 			return
 		case res.err == nil && res.rep.ExitCode != nil:
 			d.copyLog(ctx, r)
-			st, err := d.finish(id, *res.rep.ExitCode, "")
-			if err == nil {
-				d.publish(exitEvent(id, st.ExitCode, st.FinishedAt))
+			if st, err := d.finish(id, exitOf(res.rep), ""); err == nil {
+				d.publishExit(st)
 			}
 			return
 		case vmGone(res.err) || noContainer(res.err):
 			if st, err := d.live(ctx, r); err == nil && st.State == runtime.StateExited {
-				d.publish(exitEvent(id, st.ExitCode, st.FinishedAt))
+				d.publishExit(st)
 			}
 			return
 		}
