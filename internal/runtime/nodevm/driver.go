@@ -75,7 +75,7 @@ type Driver struct {
 
 	mu       sync.Mutex
 	closed   bool
-	subs     map[chan runtime.Event]struct{}
+	events   runtime.Broadcaster
 	watchers map[string]context.CancelFunc
 	stop     chan struct{}
 	watched  sync.WaitGroup
@@ -123,7 +123,8 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, log: cfg.Logger,
-		subs: map[chan runtime.Event]struct{}{}, watchers: map[string]context.CancelFunc{}, stop: make(chan struct{}),
+		watchers: map[string]context.CancelFunc{}, stop: make(chan struct{}),
+		events: runtime.Broadcaster{Name: "nodevm", Log: cfg.Logger},
 	}
 	for _, dir := range []string{d.instancesDir(), d.nodesDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -170,6 +171,7 @@ func (d *Driver) Close() error {
 	}
 	d.closed = true
 	close(d.stop)
+	d.events.Close()
 	for _, cancel := range d.watchers {
 		cancel()
 	}
@@ -190,39 +192,13 @@ func (d *Driver) check() error {
 // Events implements runtime.EventSource: exit events of the instances this
 // value watches (those it started or took over).
 func (d *Driver) Events(ctx context.Context) (<-chan runtime.Event, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, errors.New("nodevm driver: closed")
+	if err := d.check(); err != nil {
+		return nil, err
 	}
-	ch := make(chan runtime.Event, 256)
-	d.subs[ch] = struct{}{}
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-d.stop:
-		}
-		d.mu.Lock()
-		if _, ok := d.subs[ch]; ok {
-			delete(d.subs, ch)
-			close(ch)
-		}
-		d.mu.Unlock()
-	}()
-	return ch, nil
+	return d.events.Subscribe(ctx)
 }
 
-func (d *Driver) publish(e runtime.Event) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for ch := range d.subs {
-		select {
-		case ch <- e:
-		default:
-			d.log.Warn("nodevm driver: event dropped, slow reader", "id", e.ID, "type", e.Type)
-		}
-	}
-}
+func (d *Driver) publish(e runtime.Event) { d.events.Publish(e) }
 
 // Class is the isolation class of an instance with labels.
 func Class(labels map[string]string) string {

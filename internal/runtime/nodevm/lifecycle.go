@@ -321,18 +321,7 @@ func (d *Driver) List(ctx context.Context) ([]runtime.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]runtime.Status, 0, len(ids))
-	for _, id := range ids {
-		st, err := d.Status(ctx, id)
-		if errors.Is(err, runtime.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return runtime.StatusOf(ctx, ids, d.Status)
 }
 
 // Exec implements runtime.Execer: the guest runs cmd in the container

@@ -77,7 +77,7 @@ type Driver struct {
 	closed   bool
 	reaped   map[string]syscall.WaitStatus // exit status of QEMU processes this value started
 	children map[string]chan struct{}      // QEMU processes this value started, closed once reaped
-	subs     map[chan runtime.Event]struct{}
+	events   runtime.Broadcaster
 	agents   map[string]*guest.AgentClient
 	initrd   string // the base initramfs, built once
 	stop     chan struct{}
@@ -140,8 +140,9 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, log: cfg.Logger,
-		reaped: map[string]syscall.WaitStatus{}, children: map[string]chan struct{}{}, subs: map[chan runtime.Event]struct{}{},
+		reaped: map[string]syscall.WaitStatus{}, children: map[string]chan struct{}{},
 		agents: map[string]*guest.AgentClient{}, stop: make(chan struct{}),
+		events: runtime.Broadcaster{Name: "qemu", Log: cfg.Logger},
 	}
 	d.choice = d.chooseAccel(ctx, cfg.Accel)
 	d.accel = d.choice.Accel
@@ -197,10 +198,7 @@ func (d *Driver) Close() error {
 	}
 	d.closed = true
 	close(d.stop)
-	for ch := range d.subs {
-		close(ch)
-		delete(d.subs, ch)
-	}
+	d.events.Close()
 	agents := d.agents
 	d.agents = map[string]*guest.AgentClient{}
 	d.mu.Unlock()
@@ -323,55 +321,18 @@ func (d *Driver) List(ctx context.Context) ([]runtime.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]runtime.Status, 0, len(ids))
-	for _, id := range ids {
-		st, err := d.Status(ctx, id)
-		if errors.Is(err, runtime.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return runtime.StatusOf(ctx, ids, d.Status)
 }
 
 // Events implements runtime.EventSource.
 func (d *Driver) Events(ctx context.Context) (<-chan runtime.Event, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, errors.New("qemu driver: closed")
+	if err := d.check(); err != nil {
+		return nil, err
 	}
-	ch := make(chan runtime.Event, 256)
-	d.subs[ch] = struct{}{}
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-d.stop:
-		}
-		d.mu.Lock()
-		if _, ok := d.subs[ch]; ok {
-			delete(d.subs, ch)
-			close(ch)
-		}
-		d.mu.Unlock()
-	}()
-	return ch, nil
+	return d.events.Subscribe(ctx)
 }
 
-func (d *Driver) publish(e runtime.Event) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for ch := range d.subs {
-		select {
-		case ch <- e:
-		default:
-			d.log.Warn("qemu driver: event dropped, slow reader", "id", e.ID, "type", e.Type)
-		}
-	}
-}
+func (d *Driver) publish(e runtime.Event) { d.events.Publish(e) }
 
 // watch notices the end of QEMU processes this value did not start (it
 // reaps its own children as they end).
