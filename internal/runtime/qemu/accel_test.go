@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
 )
@@ -189,5 +190,23 @@ func TestAccelProbeCache(t *testing.T) {
 	other, otherRuns, _ := standIn(t, qemuKVMWorks)
 	if d := newAccelDriver(t, qemu.Config{QEMU: other, KVMDevice: dev, ProbeCache: cache}); d.Accel() != "kvm" || runCount(t, otherRuns) != 1 {
 		t.Errorf("another QEMU: accel %q after %d probes, want kvm after 1", d.Accel(), runCount(t, otherRuns))
+	}
+}
+
+// A guest under TCG gets TCGSlowdown times as long as one under KVM to
+// answer: the deadline follows the accelerator the driver chose.
+func TestReadyTimeout(t *testing.T) {
+	prog, _, _ := standIn(t, qemuKVMWorks)
+	dev := kvmDevice(t)
+	kvm := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, ProbeTimeout: 300 * time.Millisecond})
+	tcg := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, Accel: qemu.AccelTCG})
+	if kvm.Accel() != "kvm" || tcg.Accel() != "tcg" {
+		t.Fatalf("accelerators %q and %q, want kvm and tcg", kvm.Accel(), tcg.Accel())
+	}
+	if got := kvm.ReadyTimeout(); got != guest.DefaultHandshakeTimeout {
+		t.Errorf("under KVM: ReadyTimeout() = %v, want %v", got, guest.DefaultHandshakeTimeout)
+	}
+	if got, want := tcg.ReadyTimeout(), qemu.TCGSlowdown*guest.DefaultHandshakeTimeout; got != want || want <= guest.DefaultHandshakeTimeout {
+		t.Errorf("under TCG: ReadyTimeout() = %v, want %v", got, want)
 	}
 }

@@ -178,6 +178,25 @@ func (d *Driver) Accel() string {
 	return d.accel
 }
 
+// TCGSlowdown is how many times longer than under KVM the driver waits for
+// a guest under TCG. Every guest instruction is emulated there: a node VM
+// boots to its agent in 5-9 s on an idle 2-core host, and in 25-35 s on the
+// same host loaded with a test run of the whole repository (a load average
+// of 18), close to the 30 s a guest under KVM gets.
+const TCGSlowdown = 4
+
+// ReadyTimeout is how long a guest of this driver may take from QEMU's start
+// until its agent answers: guest.DefaultHandshakeTimeout under KVM, and
+// TCGSlowdown times that under TCG. The driver waits this long for an agent
+// when the caller's context has no deadline, and callers that wait for a
+// guest to boot (the nodevm driver, for its node VMs) use it too.
+func (d *Driver) ReadyTimeout() time.Duration {
+	if d.accel == accelTCG {
+		return TCGSlowdown * guest.DefaultHandshakeTimeout
+	}
+	return guest.DefaultHandshakeTimeout
+}
+
 // AccelReason says why the driver uses its accelerator, and with --vm-accel kvm on a
 // host whose KVM does not work, that VMs are refused.
 func (d *Driver) AccelReason() string { return d.choice.Reason }
