@@ -236,10 +236,28 @@ func waitImageDevice(sys, image string, timeout time.Duration) (string, error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?)", image, timeout)
+			return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?); the guest has %s", image, timeout, virtioDisks(sys))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// virtioDisks lists the virtio disks in sys with their serials, for
+// errors: "disks vda (serial img-0a1b), vdb (no serial)" or "no virtio disk".
+func virtioDisks(sys string) string {
+	names, _ := filepath.Glob(filepath.Join(sys, "vd*"))
+	if len(names) == 0 {
+		return "no virtio disk"
+	}
+	list := make([]string, 0, len(names))
+	for _, n := range names {
+		serial := "no serial"
+		if b, err := os.ReadFile(filepath.Join(n, "serial")); err == nil && strings.TrimSpace(string(b)) != "" {
+			serial = "serial " + strings.TrimSpace(string(b))
+		}
+		list = append(list, filepath.Base(n)+" ("+serial+")")
+	}
+	return "disks " + strings.Join(list, ", ")
 }
 
 // diskBySerial returns the name of the virtio disk in sys whose serial is

@@ -104,8 +104,12 @@ func TestWaitImageDevice(t *testing.T) {
 		t.Errorf("waitImageDevice(%s) = %q, %v; want the path itself", dev, got, err)
 	}
 	_, err := waitImageDevice(sys, guest.DiskBySerial+"img-9999", 50*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), guest.DiskBySerial+"img-9999 did not appear") {
+	if err == nil || !strings.Contains(err.Error(), guest.DiskBySerial+"img-9999 did not appear") ||
+		!strings.HasSuffix(err.Error(), "the guest has disks vda (serial img-0a1b), vdb (serial img-2c3d), vdc (no serial)") {
 		t.Errorf("waitImageDevice of an absent serial: %v", err)
+	}
+	if got := virtioDisks(t.TempDir()); got != "no virtio disk" {
+		t.Errorf("virtioDisks of a guest without disks = %q", got)
 	}
 }
 
