@@ -382,22 +382,36 @@ func (n *node) stop(c *container, sig int, grace time.Duration) error {
 	}
 }
 
+// runtimeCreateWait bounds how long kill waits for a runtime that is still
+// creating the container it was started for: under emulation (TCG) on a
+// busy host, runc's create takes seconds.
+const runtimeCreateWait = 2 * time.Minute
+
 // kill sends sig to the container's process through its runtime. A
-// container that has just ended is not an error.
+// container that has just ended is not an error, and one that its runtime
+// is still creating (start returns before it exists) gets sig once it
+// exists.
 func (n *node) kill(c *container, sig int) error {
-	out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.id, strconv.Itoa(sig)))
-	if err != nil {
-		return err
-	}
-	if code != 0 {
+	deadline := time.Now().Add(runtimeCreateWait)
+	for {
+		out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.id, strconv.Itoa(sig)))
+		if err != nil || code == 0 {
+			return err
+		}
+		creating := strings.Contains(out, "does not exist") && time.Now().Before(deadline)
+		wait := time.Second
+		if creating {
+			wait = 100 * time.Millisecond
+		}
 		select {
 		case <-c.done:
 			return nil
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
-		return fmt.Errorf("container %s: %s kill %d: exit code %d: %s", c.id, c.runtime(), sig, code, strings.TrimSpace(out))
+		if !creating {
+			return fmt.Errorf("container %s: %s kill %d: exit code %d: %s", c.id, c.runtime(), sig, code, strings.TrimSpace(out))
+		}
 	}
-	return nil
 }
 
 // remove kills what still runs, deletes the runtime's state and frees the
