@@ -10,7 +10,10 @@
 //     with hot-plug ports) from strata's guest kernel and the node initramfs
 //     (guest.NodeInitramfs: strata-guest in node mode, runc, runsc). One node
 //     VM per class, booted on an instance's first Start and named
-//     VMID(class); the class is the instance's LabelIsolationClass label,
+//     VMID(class), and used once its guest agent answers (within
+//     Config.BootTimeout, by default the qemu driver's ReadyTimeout; a node
+//     VM that does not come up is removed, and the error quotes its
+//     console); the class is the instance's LabelIsolationClass label,
 //     or DefaultClass. The qemu driver's image store gives each image's root
 //     filesystem as an ext4 disk (qemu.Driver.ImageDisk, made once per
 //     image), plugged read-only into a node VM once (its serial is

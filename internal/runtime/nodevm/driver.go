@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/guest"
@@ -63,8 +64,12 @@ type Config struct {
 	// Tiers are the tiers the driver serves: container and sandbox (when
 	// Tools has runsc) by default. Limits are enforced (Capabilities) when
 	// they are the container tier alone: runsc containers get none yet.
-	Tiers  []v1alpha1.Tier
-	Logger *slog.Logger
+	Tiers []v1alpha1.Tier
+	// BootTimeout bounds a node VM's boot, from QEMU's start until its
+	// guest agent answers (default: the qemu driver's ReadyTimeout, which
+	// follows its accelerator).
+	BootTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Driver runs container-tier (runc) and sandbox-tier (runsc) instances as
@@ -215,41 +220,6 @@ func VMID(class string) string {
 }
 
 func (d *Driver) nodesDir() string { return filepath.Join(d.cfg.StateDir, "nodes") }
-
-// ensureVM returns the running node VM of class, booting it when there is
-// none (or the last one has ended).
-func (d *Driver) ensureVM(ctx context.Context, class string) (string, error) {
-	id := VMID(class)
-	unlock := lock("vm/" + id)
-	defer unlock()
-	st, err := d.cfg.QEMU.Status(ctx, id)
-	switch {
-	case err == nil && st.State == runtime.StateRunning:
-		return id, nil
-	case err == nil:
-		// It has ended: what ran in it is gone (Status of its instances says so).
-		if err := d.cfg.QEMU.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			return "", fmt.Errorf("node VM %s of class %q ended; remove it: %w", id, class, err)
-		}
-	case !errors.Is(err, runtime.ErrNotFound):
-		return "", err
-	}
-	initrd, err := d.nodeInitrd(id)
-	if err != nil {
-		return "", fmt.Errorf("node VM %s of class %q: %w", id, class, err)
-	}
-	defer os.Remove(initrd)
-	_, err = d.cfg.QEMU.StartNode(ctx, qemu.NodeSpec{
-		ID: id, CPUMilli: d.cfg.NodeShape.CPUMilli, MemoryBytes: d.cfg.NodeShape.MemoryBytes,
-		Initrd: initrd, Ports: d.cfg.Ports, LogPath: filepath.Join(d.nodesDir(), id+".log"),
-		Labels: map[string]string{LabelClass: class},
-	})
-	if err != nil {
-		return "", fmt.Errorf("boot node VM %s of class %q: %w", id, class, err)
-	}
-	d.log.Info("nodevm driver: node VM booted", "vm", id, "class", class)
-	return id, nil
-}
 
 // nodeInitrd writes the initramfs of node VM id: the node initramfs (runc,
 // runsc; cached under StateDir/guest) and the guest's configuration.
