@@ -140,6 +140,49 @@ const cgroupRoot = "/sys/fs/cgroup"
 // the limits, so that this one keeps the memory events after the end.
 func containerCgroup(id string) string { return "/strata/" + id }
 
+// cgroupEmptyWait bounds how long remove waits for a container's cgroup to
+// empty: the processes of a container that was just killed take a moment
+// to be gone (seconds under emulation on a busy host), and until then the
+// kernel refuses to remove the cgroup (EBUSY).
+const cgroupEmptyWait = 30 * time.Second
+
+// removeCgroup removes the cgroup directory dir and the cgroups under it,
+// waiting up to wait while the kernel reports one busy. One that is gone
+// already is no error.
+func removeCgroup(dir string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := removeCgroupTree(dir)
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// removeCgroupTree removes the cgroup dir after its children, deepest
+// first (a cgroup's directory holds only the kernel's files besides them).
+func removeCgroupTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
+}
+
 // oomKills is the number of processes the kernel's OOM killer killed in
 // container id's cgroup (memory.events counts those of child cgroups too,
 // removed or not); 0 when it has no such cgroup.
@@ -435,7 +478,7 @@ func (n *node) remove(id string) (guest.NodeReply, error) {
 	if err := os.RemoveAll(c.dir); err != nil {
 		return guest.NodeReply{}, err
 	}
-	if err := os.Remove(filepath.Join(cgroupRoot, containerCgroup(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeCgroup(filepath.Join(cgroupRoot, containerCgroup(id)), cgroupEmptyWait); err != nil {
 		return guest.NodeReply{}, fmt.Errorf("container %s: remove its cgroup: %w", id, err)
 	}
 	n.mu.Lock()

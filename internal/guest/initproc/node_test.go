@@ -1,6 +1,7 @@
 package initproc
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,5 +125,23 @@ func TestParseOOMKills(t *testing.T) {
 		if got := parseOOMKills(events); got != want {
 			t.Errorf("parseOOMKills(%q) = %d, want %d", events, got, want)
 		}
+	}
+}
+
+// TestRemoveCgroup removes a container's cgroup after the ones under it
+// (runc's "ctr"), and a cgroup that is gone already.
+func TestRemoveCgroup(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "strata", "web-0")
+	if err := os.MkdirAll(filepath.Join(dir, "ctr", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeCgroup(dir, time.Second); err != nil {
+		t.Fatalf("removeCgroup: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cgroup is still there: %v", err)
+	}
+	if err := removeCgroup(dir, time.Second); err != nil {
+		t.Errorf("removeCgroup of a removed cgroup: %v", err)
 	}
 }
