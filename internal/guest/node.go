@@ -64,7 +64,16 @@ const (
 	// NodeRemove kills what still runs, deletes the container and frees
 	// its root filesystem and log.
 	NodeRemove = "remove"
+	// NodeDisk waits up to WaitMillis for the virtio disk whose serial is
+	// ID (one the host plugged in while the VM runs) and answers its device
+	// (NodeReply.Device); an error says which disks the guest has instead.
+	// The host asks before it uses a disk it plugged in: a guest on a busy
+	// host can take seconds to see one, and may miss a hot-plug.
+	NodeDisk = "disk"
 )
+
+// MaxDiskWait bounds NodeRequest.WaitMillis.
+const MaxDiskWait = 10 * time.Minute
 
 // VirtiofsPrefix starts a ContainerSpec.Image shared with virtiofs.
 const VirtiofsPrefix = "virtiofs:"
@@ -92,6 +101,8 @@ type NodeRequest struct {
 	GraceSeconds int `json:"graceSeconds,omitempty"`
 	// Offset is where NodeLogs starts reading.
 	Offset int64 `json:"offset,omitempty"`
+	// WaitMillis is how long NodeDisk waits for the disk (0: not at all).
+	WaitMillis int64 `json:"waitMillis,omitempty"`
 }
 
 // ContainerSpec is what the guest needs to run one container.
@@ -137,6 +148,8 @@ type NodeReply struct {
 	// OOMKilled reports, once the container has ended, that the guest's
 	// kernel killed a process of it for its memory limit (runc only).
 	OOMKilled bool `json:"oomKilled,omitempty"`
+	// Device answers NodeDisk: the disk's device node, like /dev/vdb.
+	Device string `json:"device,omitempty"`
 	// Log and NextOffset answer NodeLogs.
 	Log        []byte `json:"log,omitempty"`
 	NextOffset int64  `json:"nextOffset,omitempty"`
@@ -149,9 +162,12 @@ var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate reports the first problem of r, naming the field.
 func (r NodeRequest) Validate() error {
 	switch r.Op {
-	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove:
+	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk:
 	default:
-		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove", r.Op)
+		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk", r.Op)
+	}
+	if r.WaitMillis < 0 || r.WaitMillis > MaxDiskWait.Milliseconds() {
+		return fmt.Errorf("node request: waitMillis %d: give 0 to %d", r.WaitMillis, MaxDiskWait.Milliseconds())
 	}
 	if !containerID.MatchString(r.ID) {
 		return fmt.Errorf("node request: id %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", r.ID)

@@ -82,6 +82,9 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 		rep, err = n.create(req.ID, *req.Container)
 	case guest.NodeRemove:
 		rep, err = n.remove(req.ID)
+	case guest.NodeDisk:
+		// No lock: the wait must not hold up the containers' operations.
+		rep.Device, err = waitImageDevice(sysBlock, guest.DiskBySerial+req.ID, time.Duration(req.WaitMillis)*time.Millisecond)
 	default:
 		c, ok := n.get(req.ID)
 		if !ok {
