@@ -123,7 +123,10 @@ func unsupported(spec runtime.InstanceSpec) error {
 }
 
 // attachImage plugs the image's root disk into node VM vm unless it holds
-// it already, and returns the disk's ID (its serial in the guest).
+// it already, waits until the guest has it, and returns the disk's ID (its
+// serial in the guest). A disk the guest does not see (a hot-plug it
+// missed) is plugged in again, once; a disk it still does not see is
+// unplugged, so that the next Start plugs it in anew.
 func (d *Driver) attachImage(ctx context.Context, vm string, info runtime.ImageInfo, disk string) (string, error) {
 	chain := strings.TrimPrefix(info.ChainID, "sha256:")
 	if len(chain) < 16 {
@@ -136,13 +139,58 @@ func (d *Driver) attachImage(ctx context.Context, vm string, info runtime.ImageI
 	if err != nil {
 		return "", err
 	}
-	if slices.ContainsFunc(devs, func(n qemu.NodeDevice) bool { return n.ID == id }) {
+	plug := func() error {
+		if err := d.cfg.QEMU.AttachDisk(ctx, vm, qemu.Disk{ID: id, Path: disk}); err != nil {
+			return fmt.Errorf("image %s: %w", info.Ref, err)
+		}
+		return nil
+	}
+	if !slices.ContainsFunc(devs, func(n qemu.NodeDevice) bool { return n.ID == id }) {
+		if err := plug(); err != nil {
+			return "", err
+		}
+	}
+	// A guest sees a disk 0.1-0.3 s after its hot-plug on an idle host
+	// under TCG; the first wait leaves room for a busy one.
+	total := d.bootTimeout()
+	first := total / 4
+	missing := d.waitDisk(ctx, vm, id, first)
+	if !diskMissing(missing) {
+		if missing != nil {
+			return "", missing
+		}
 		return id, nil
 	}
-	if err := d.cfg.QEMU.AttachDisk(ctx, vm, qemu.Disk{ID: id, Path: disk}); err != nil {
-		return "", fmt.Errorf("image %s: %w", info.Ref, err)
+	d.log.Warn("nodevm driver: the guest does not see an image disk; plugging it in again", "vm", vm, "disk", id, "err", missing)
+	if err := d.cfg.QEMU.DetachDisk(ctx, vm, id); err != nil && !errors.Is(err, qemu.ErrNoDevice) {
+		return "", fmt.Errorf("image %s: node VM %s does not see its disk %s (%w), and unplugging it failed: %w", info.Ref, vm, id, missing, err)
+	}
+	if err := plug(); err != nil {
+		return "", err
+	}
+	if err := d.waitDisk(ctx, vm, id, total-first); err != nil {
+		if !diskMissing(err) {
+			return "", err
+		}
+		if derr := d.cfg.QEMU.DetachDisk(ctx, vm, id); derr != nil {
+			d.log.Warn("nodevm driver: unplug an image disk the guest does not see", "vm", vm, "disk", id, "err", derr)
+		}
+		return "", fmt.Errorf("image %s: node VM %s did not see its disk %s, also when plugged in again: %w; see the node VM's console %s", info.Ref, vm, id, err, d.consolePath(vm))
 	}
 	return id, nil
+}
+
+// waitDisk waits up to wait until the guest of node VM vm has the disk with
+// serial id.
+func (d *Driver) waitDisk(ctx context.Context, vm, id string, wait time.Duration) error {
+	_, err := d.node(ctx, vm, guest.NodeRequest{Op: guest.NodeDisk, ID: id, WaitMillis: wait.Milliseconds()})
+	return err
+}
+
+// diskMissing reports whether err is the guest's answer that a disk did not
+// appear.
+func diskMissing(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "did not appear within")
 }
 
 // container is the guest's container for spec: the spec's command or the
