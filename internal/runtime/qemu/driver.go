@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -185,16 +188,52 @@ func (d *Driver) Accel() string {
 // of 18), close to the 30 s a guest under KVM gets.
 const TCGSlowdown = 4
 
+// MaxLoadFactor bounds how many times longer the driver waits for a guest
+// on a host busier than its CPUs (ReadyTimeout).
+const MaxLoadFactor = 4
+
 // ReadyTimeout is how long a guest of this driver may take from QEMU's start
-// until its agent answers: guest.DefaultHandshakeTimeout under KVM, and
-// TCGSlowdown times that under TCG. The driver waits this long for an agent
-// when the caller's context has no deadline, and callers that wait for a
-// guest to boot (the nodevm driver, for its node VMs) use it too.
+// until its agent answers: guest.DefaultHandshakeTimeout under KVM,
+// TCGSlowdown times that under TCG, and either one longer by the host's
+// load per CPU when that is above 1 (at most MaxLoadFactor times): a
+// guest's virtual CPUs get their share of the host's CPUs with everything
+// else that runs. The driver waits this long for an agent when the
+// caller's context has no deadline, and callers that wait for a guest to
+// boot (the nodevm driver, for its node VMs) use it too.
 func (d *Driver) ReadyTimeout() time.Duration {
-	if d.accel == accelTCG {
-		return TCGSlowdown * guest.DefaultHandshakeTimeout
+	return readyTimeout(d.accel, hostLoad())
+}
+
+func readyTimeout(accel string, loadPerCPU float64) time.Duration {
+	t := guest.DefaultHandshakeTimeout
+	if accel == accelTCG {
+		t *= TCGSlowdown
 	}
-	return guest.DefaultHandshakeTimeout
+	return time.Duration(float64(t) * min(max(loadPerCPU, 1), MaxLoadFactor))
+}
+
+// hostLoad is the host's load average over the last minute per CPU; 1 when
+// it cannot be read.
+func hostLoad() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 1
+	}
+	return loadPerCPU(string(data), goruntime.NumCPU())
+}
+
+// loadPerCPU reads the one-minute load average from the text of
+// /proc/loadavg and divides it by cpus; 1 when it is unreadable.
+func loadPerCPU(loadavg string, cpus int) float64 {
+	fields := strings.Fields(loadavg)
+	if len(fields) == 0 || cpus < 1 {
+		return 1
+	}
+	load, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil || load < 0 {
+		return 1
+	}
+	return load / float64(cpus)
 }
 
 // AccelReason says why the driver uses its accelerator, and with --vm-accel kvm on a
