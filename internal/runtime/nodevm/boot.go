@@ -133,7 +133,7 @@ func (d *Driver) waitUp(ctx context.Context, id, class string, discard bool) err
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(d.upPath(id), []byte(st.StartedAt.Format(time.RFC3339Nano)), 0o600); err != nil { //nolint:gosec // G703: id is VMID's, letters and digits
+	if err := os.WriteFile(d.upPath(id), []byte(st.StartedAt.Format(time.RFC3339Nano)), 0o600); err != nil {
 		return err
 	}
 	d.log.Info("nodevm driver: node VM up", "vm", id, "class", class, "took", time.Since(began).Round(time.Millisecond))
