@@ -91,7 +91,7 @@ var rules = []rule{
 		why: "the recorder writes events to the store and knows nothing else"},
 	{scope: "internal/control/...", deny: []string{server, "internal/client", "internal/daemon"},
 		why: "controllers act on the store and the drivers, never through the API"},
-	{scope: "internal/server/...", deny: []string{control, "internal/client", "internal/daemon", "internal/runtime/containerd", "internal/runtime/fake", "internal/runtime/qemu"},
+	{scope: "internal/server/...", deny: []string{control, "internal/client", "internal/daemon", "internal/runtime/containerd", "internal/runtime/fake", "internal/runtime/qemu", "internal/runtime/nodevm"},
 		why: "the API serves the store; it knows drivers only by their interface"},
 	{scope: "internal/ui/...", only: []string{"internal/ui/..."},
 		why: "the dashboard's page reads the API like any other client"},

@@ -42,6 +42,8 @@ var layers = []layer{
 		why:  "a driver implements the contract: it knows no controller, no store and no other driver (image checks and archive unpacking are helpers below every driver)"},
 	{scope: "internal/runtime/qemu/...", deps: []string{api, "internal/runtime", "internal/guest/...", "internal/extract"},
 		why: "a driver implements the contract: it knows no controller, no store and no other driver; the VM driver speaks the guest's protocol (and unpacks OVA archives with the helper below every driver)"},
+	{scope: "internal/runtime/nodevm/...", deps: []string{api, "internal/runtime", "internal/runtime/qemu/...", "internal/guest/...", "internal/extract"},
+		why: "the node VM driver implements the contract on top of the VM driver, whose node VMs carry its containers; it knows no controller, no store and no other driver"},
 	{scope: "internal/runtime/fake/...", deps: []string{api, "internal/runtime", "internal/runtime/imagetar", "internal/runtime/drivertest/script"},
 		why: "the fake is a driver like the others, scripted in the driver suite's language"},
 	{scope: "internal/netseg/...", except: []string{"internal/netseg/hostnet"}, deps: []string{api, diag, "internal/runtime", "internal/netseg/..."},

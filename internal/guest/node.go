@@ -64,10 +64,26 @@ const (
 	// NodeRemove kills what still runs, deletes the container and frees
 	// its root filesystem and log.
 	NodeRemove = "remove"
+	// NodeDisk waits up to WaitMillis for the virtio disk whose serial is
+	// ID (one the host plugged in while the VM runs) and answers its device
+	// (NodeReply.Device); an error says which disks the guest has instead.
+	// The host asks before it uses a disk it plugged in: a guest on a busy
+	// host can take seconds to see one, and may miss a hot-plug.
+	NodeDisk = "disk"
 )
+
+// MaxDiskWait bounds NodeRequest.WaitMillis.
+const MaxDiskWait = 10 * time.Minute
 
 // VirtiofsPrefix starts a ContainerSpec.Image shared with virtiofs.
 const VirtiofsPrefix = "virtiofs:"
+
+// DiskBySerial starts a ContainerSpec.Image that names a virtio disk by its
+// serial number: the ID the host gave a disk it plugged in while the VM runs
+// (qemu's AttachDisk), whose guest device name (vdb, vdc, ...) the host cannot
+// know. The guest has no udev to make this link; it looks the serial up in
+// /sys/block.
+const DiskBySerial = "/dev/disk/by-id/virtio-"
 
 // MaxLogChunk bounds NodeReply.Log.
 const MaxLogChunk = 512 << 10
@@ -85,14 +101,16 @@ type NodeRequest struct {
 	GraceSeconds int `json:"graceSeconds,omitempty"`
 	// Offset is where NodeLogs starts reading.
 	Offset int64 `json:"offset,omitempty"`
+	// WaitMillis is how long NodeDisk waits for the disk (0: not at all).
+	WaitMillis int64 `json:"waitMillis,omitempty"`
 }
 
 // ContainerSpec is what the guest needs to run one container.
 type ContainerSpec struct {
 	// Image is the guest's block device holding the image's root
-	// filesystem ("/dev/vdb"), or "virtiofs:<tag>" for a directory the
-	// host shares with virtiofs; mounted read-only and shared by every
-	// container of that image.
+	// filesystem ("/dev/vdb", or DiskBySerial and the disk's serial), or
+	// "virtiofs:<tag>" for a directory the host shares with virtiofs;
+	// mounted read-only and shared by every container of that image.
 	Image string `json:"image"`
 	// ImageFSType is the image device's filesystem; empty is ext4.
 	ImageFSType string `json:"imageFSType,omitempty"`
@@ -127,6 +145,11 @@ type NodeReply struct {
 	State string `json:"state,omitempty"`
 	// ExitCode is set once the container has ended (128+N for signal N).
 	ExitCode *int `json:"exitCode,omitempty"`
+	// OOMKilled reports, once the container has ended, that the guest's
+	// kernel killed a process of it for its memory limit (runc only).
+	OOMKilled bool `json:"oomKilled,omitempty"`
+	// Device answers NodeDisk: the disk's device node, like /dev/vdb.
+	Device string `json:"device,omitempty"`
 	// Log and NextOffset answer NodeLogs.
 	Log        []byte `json:"log,omitempty"`
 	NextOffset int64  `json:"nextOffset,omitempty"`
@@ -139,9 +162,12 @@ var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate reports the first problem of r, naming the field.
 func (r NodeRequest) Validate() error {
 	switch r.Op {
-	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove:
+	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk:
 	default:
-		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove", r.Op)
+		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk", r.Op)
+	}
+	if r.WaitMillis < 0 || r.WaitMillis > MaxDiskWait.Milliseconds() {
+		return fmt.Errorf("node request: waitMillis %d: give 0 to %d", r.WaitMillis, MaxDiskWait.Milliseconds())
 	}
 	if !containerID.MatchString(r.ID) {
 		return fmt.Errorf("node request: id %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", r.ID)

@@ -30,6 +30,9 @@ func TestNodeRequestValidate(t *testing.T) {
 		{"env", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Env: []string{"A=1", "B"}}}, `container.env[1] "B"`},
 		{"negative memory", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, MemoryBytes: -1}}, "cannot be negative"},
 		{"signal", NodeRequest{Op: NodeStop, ID: "a", Signal: 99}, "signal 99"},
+		{"disk", NodeRequest{Op: NodeDisk, ID: "img-0a1b2c3d4e5f6a7b", WaitMillis: 30000}, ""},
+		{"disk wait", NodeRequest{Op: NodeDisk, ID: "img-0a1b", WaitMillis: MaxDiskWait.Milliseconds() + 1}, "waitMillis 600001: give 0 to 600000"},
+		{"negative wait", NodeRequest{Op: NodeDisk, ID: "img-0a1b", WaitMillis: -1}, "waitMillis -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.req.Validate()

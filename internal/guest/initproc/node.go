@@ -48,6 +48,7 @@ type container struct {
 	state string
 	done  chan struct{} // closed when the runtime's run has ended
 	code  int           // set before done is closed
+	oom   bool          // likewise: the kernel OOM-killed a process of it
 }
 
 func newNode(log *console, r *reaper) *node {
@@ -81,6 +82,9 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 		rep, err = n.create(req.ID, *req.Container)
 	case guest.NodeRemove:
 		rep, err = n.remove(req.ID)
+	case guest.NodeDisk:
+		// No lock: the wait must not hold up the containers' operations.
+		rep.Device, err = waitImageDevice(sysBlock, guest.DiskBySerial+req.ID, time.Duration(req.WaitMillis)*time.Millisecond)
 	default:
 		c, ok := n.get(req.ID)
 		if !ok {
@@ -98,6 +102,7 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 		}
 		if err == nil {
 			rep.State, rep.ExitCode = n.status(c)
+			rep.OOMKilled = n.oomKilled(c)
 		}
 	}
 	if err != nil {
@@ -122,6 +127,85 @@ func (n *node) status(c *container) (string, *int) {
 		return c.state, &code
 	}
 	return c.state, nil
+}
+
+func (n *node) oomKilled(c *container) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return c.oom
+}
+
+// cgroupRoot is where the guest's cgroup v2 tree is mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// containerCgroup is the cgroup of container id, as the OCI spec names it;
+// runc makes and removes its child "ctr", which holds the processes and
+// the limits, so that this one keeps the memory events after the end.
+func containerCgroup(id string) string { return "/strata/" + id }
+
+// cgroupEmptyWait bounds how long remove waits for a container's cgroup to
+// empty: the processes of a container that was just killed take a moment
+// to be gone (seconds under emulation on a busy host), and until then the
+// kernel refuses to remove the cgroup (EBUSY).
+const cgroupEmptyWait = 30 * time.Second
+
+// removeCgroup removes the cgroup directory dir and the cgroups under it,
+// waiting up to wait while the kernel reports one busy. One that is gone
+// already is no error.
+func removeCgroup(dir string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := removeCgroupTree(dir)
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// removeCgroupTree removes the cgroup dir after its children, deepest
+// first (a cgroup's directory holds only the kernel's files besides them).
+func removeCgroupTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
+}
+
+// oomKills is the number of processes the kernel's OOM killer killed in
+// container id's cgroup (memory.events counts those of child cgroups too,
+// removed or not); 0 when it has no such cgroup.
+func oomKills(id string) int {
+	data, err := os.ReadFile(filepath.Join(cgroupRoot, containerCgroup(id), "memory.events"))
+	if err != nil {
+		return 0
+	}
+	return parseOOMKills(string(data))
+}
+
+// parseOOMKills reads the oom_kill count of a memory.events file.
+func parseOOMKills(events string) int {
+	for line := range strings.Lines(events) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // create mounts the image (once per device), makes the container's
@@ -154,11 +238,13 @@ func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
 		n.images[spec.Image]++
 		return dir, nil
 	}
-	source, fsType := spec.Image, spec.ImageFSType
+	fsType := spec.ImageFSType
+	var source string
+	var err error
 	if tag, ok := strings.CutPrefix(spec.Image, guest.VirtiofsPrefix); ok {
 		source, fsType = tag, "virtiofs"
-	} else if err := waitFor(spec.Image, RootWait); err != nil {
-		return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?)", spec.Image, RootWait)
+	} else if source, err = waitImageDevice(sysBlock, spec.Image, RootWait); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a mount point
 		return "", err
@@ -171,6 +257,66 @@ func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
 	}
 	n.images[spec.Image] = 1
 	return dir, nil
+}
+
+// sysBlock lists the guest's block devices.
+const sysBlock = "/sys/block"
+
+// waitImageDevice waits up to timeout for the image's block device and
+// returns its path: image itself, or for DiskBySerial the /dev node of the
+// virtio disk whose serial matches (found in sys, the /sys/block tree).
+func waitImageDevice(sys, image string, timeout time.Duration) (string, error) {
+	serial, bySerial := strings.CutPrefix(image, guest.DiskBySerial)
+	deadline := time.Now().Add(timeout)
+	for {
+		dev := image
+		if bySerial {
+			dev = ""
+			if name, ok := diskBySerial(sys, serial); ok {
+				dev = "/dev/" + name
+			}
+		}
+		if dev != "" {
+			if _, err := os.Stat(dev); err == nil {
+				return dev, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("image device %s did not appear within %s (is the image disk attached?); the guest has %s", image, timeout, virtioDisks(sys))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// virtioDisks lists the virtio disks in sys with their serials, for
+// errors: "disks vda (serial img-0a1b), vdb (no serial)" or "no virtio disk".
+func virtioDisks(sys string) string {
+	names, _ := filepath.Glob(filepath.Join(sys, "vd*"))
+	if len(names) == 0 {
+		return "no virtio disk"
+	}
+	list := make([]string, 0, len(names))
+	for _, n := range names {
+		serial := "no serial"
+		if b, err := os.ReadFile(filepath.Join(n, "serial")); err == nil && strings.TrimSpace(string(b)) != "" {
+			serial = "serial " + strings.TrimSpace(string(b))
+		}
+		list = append(list, filepath.Base(n)+" ("+serial+")")
+	}
+	return "disks " + strings.Join(list, ", ")
+}
+
+// diskBySerial returns the name of the virtio disk in sys whose serial is
+// serial.
+func diskBySerial(sys, serial string) (string, bool) {
+	files, _ := filepath.Glob(filepath.Join(sys, "vd*", "serial"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && strings.TrimSpace(string(b)) == serial {
+			return filepath.Base(filepath.Dir(f)), true
+		}
+	}
+	return "", false
 }
 
 // releaseImage drops one user of the image's mount, unmounting it after
@@ -241,8 +387,9 @@ func (n *node) start(c *container) error {
 	c.state = guest.StateRunning
 	go func() {
 		ws := <-p.done
+		oom := oomKills(c.id) > 0
 		n.mu.Lock()
-		c.code = exitCode(ws)
+		c.code, c.oom = exitCode(ws), oom
 		c.state = guest.StateExited
 		n.mu.Unlock()
 		close(c.done)
@@ -281,22 +428,36 @@ func (n *node) stop(c *container, sig int, grace time.Duration) error {
 	}
 }
 
+// runtimeCreateWait bounds how long kill waits for a runtime that is still
+// creating the container it was started for: under emulation (TCG) on a
+// busy host, runc's create takes seconds.
+const runtimeCreateWait = 2 * time.Minute
+
 // kill sends sig to the container's process through its runtime. A
-// container that has just ended is not an error.
+// container that has just ended is not an error, and one that its runtime
+// is still creating (start returns before it exists) gets sig once it
+// exists.
 func (n *node) kill(c *container, sig int) error {
-	out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.id, strconv.Itoa(sig)))
-	if err != nil {
-		return err
-	}
-	if code != 0 {
+	deadline := time.Now().Add(runtimeCreateWait)
+	for {
+		out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.id, strconv.Itoa(sig)))
+		if err != nil || code == 0 {
+			return err
+		}
+		creating := strings.Contains(out, "does not exist") && time.Now().Before(deadline)
+		wait := time.Second
+		if creating {
+			wait = 100 * time.Millisecond
+		}
 		select {
 		case <-c.done:
 			return nil
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
-		return fmt.Errorf("container %s: %s kill %d: exit code %d: %s", c.id, c.runtime(), sig, code, strings.TrimSpace(out))
+		if !creating {
+			return fmt.Errorf("container %s: %s kill %d: exit code %d: %s", c.id, c.runtime(), sig, code, strings.TrimSpace(out))
+		}
 	}
-	return nil
 }
 
 // remove kills what still runs, deletes the runtime's state and frees the
@@ -319,6 +480,9 @@ func (n *node) remove(id string) (guest.NodeReply, error) {
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return guest.NodeReply{}, err
+	}
+	if err := removeCgroup(filepath.Join(cgroupRoot, containerCgroup(id)), cgroupEmptyWait); err != nil {
+		return guest.NodeReply{}, fmt.Errorf("container %s: remove its cgroup: %w", id, err)
 	}
 	n.mu.Lock()
 	delete(n.containers, id)
@@ -472,7 +636,7 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 	}
 	if spec.Runtime != guest.RuntimeRunsc {
 		// runsc keeps its sandbox out of the guest's cgroups (see the docs).
-		s.Linux.CgroupsPath = "/strata/" + id
+		s.Linux.CgroupsPath = containerCgroup(id) + "/ctr"
 		s.Linux.Resources = resources(spec)
 	}
 	return s, nil

@@ -1,10 +1,13 @@
 package initproc
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"strata.dev/strata/internal/guest"
 )
@@ -37,7 +40,7 @@ func TestOCISpec(t *testing.T) {
 		}
 	}
 	r := s.Linux.Resources
-	if s.Linux.CgroupsPath != "/strata/web-1" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
+	if s.Linux.CgroupsPath != "/strata/web-1/ctr" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
 		t.Errorf("cgroups path %q, resources %+v", s.Linux.CgroupsPath, r)
 	}
 
@@ -69,5 +72,76 @@ func TestReadLog(t *testing.T) {
 	}
 	if b, next, err = readLog(file, next); err != nil || len(b) != 0 || next != 8 {
 		t.Errorf("readLog at the end = %q, %d, %v", b, next, err)
+	}
+}
+
+// TestWaitImageDevice: an image named by a disk's serial is the virtio disk
+// whose /sys/block/vdX/serial holds it; a plain device path is itself; a
+// serial no disk has is an error naming it once the wait is over.
+func TestWaitImageDevice(t *testing.T) {
+	sys := t.TempDir()
+	for name, serial := range map[string]string{"vda": "img-0a1b", "vdb": "img-2c3d\n", "vdc": ""} {
+		if err := os.MkdirAll(filepath.Join(sys, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sys, name, "serial"), []byte(serial), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if name, ok := diskBySerial(sys, "img-2c3d"); !ok || name != "vdb" {
+		t.Errorf("diskBySerial(img-2c3d) = %q, %v; want vdb", name, ok)
+	}
+	if name, ok := diskBySerial(sys, "img-0a1b"); !ok || name != "vda" {
+		t.Errorf("diskBySerial(img-0a1b) = %q, %v; want vda", name, ok)
+	}
+	if name, ok := diskBySerial(sys, "img-9999"); ok {
+		t.Errorf("diskBySerial(img-9999) = %q, want none", name)
+	}
+	dev := filepath.Join(t.TempDir(), "vdq")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := waitImageDevice(sys, dev, time.Second); err != nil || got != dev {
+		t.Errorf("waitImageDevice(%s) = %q, %v; want the path itself", dev, got, err)
+	}
+	_, err := waitImageDevice(sys, guest.DiskBySerial+"img-9999", 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), guest.DiskBySerial+"img-9999 did not appear") ||
+		!strings.HasSuffix(err.Error(), "the guest has disks vda (serial img-0a1b), vdb (serial img-2c3d), vdc (no serial)") {
+		t.Errorf("waitImageDevice of an absent serial: %v", err)
+	}
+	if got := virtioDisks(t.TempDir()); got != "no virtio disk" {
+		t.Errorf("virtioDisks of a guest without disks = %q", got)
+	}
+}
+
+// TestParseOOMKills reads the kernel's memory.events of a cgroup.
+func TestParseOOMKills(t *testing.T) {
+	for events, want := range map[string]int{
+		"low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n": 1,
+		"low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n":                    0,
+		"oom_group_kill 3\noom_kill 17":                                17,
+		"":                                                             0,
+	} {
+		if got := parseOOMKills(events); got != want {
+			t.Errorf("parseOOMKills(%q) = %d, want %d", events, got, want)
+		}
+	}
+}
+
+// TestRemoveCgroup removes a container's cgroup after the ones under it
+// (runc's "ctr"), and a cgroup that is gone already.
+func TestRemoveCgroup(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "strata", "web-0")
+	if err := os.MkdirAll(filepath.Join(dir, "ctr", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeCgroup(dir, time.Second); err != nil {
+		t.Fatalf("removeCgroup: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cgroup is still there: %v", err)
+	}
+	if err := removeCgroup(dir, time.Second); err != nil {
+		t.Errorf("removeCgroup of a removed cgroup: %v", err)
 	}
 }

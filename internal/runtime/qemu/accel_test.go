@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
 )
@@ -230,6 +231,53 @@ func TestGuestCheckNamesKernel(t *testing.T) {
 		}
 		if !g.Ready || !strings.Contains(g.Message, want) {
 			t.Errorf("guest check with %s = ready %t %q, want ready with %q", dir, g.Ready, g.Message, want)
+		}
+	}
+}
+
+// A guest under TCG gets TCGSlowdown times as long as one under KVM to
+// answer, and both get longer on a host busier than its CPUs: the deadline
+// follows the accelerator the driver chose and the host's load.
+func TestReadyTimeout(t *testing.T) {
+	prog, _, _ := standIn(t, qemuKVMWorks)
+	dev := kvmDevice(t)
+	kvm := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, ProbeTimeout: 300 * time.Millisecond})
+	tcg := newAccelDriver(t, qemu.Config{QEMU: prog, KVMDevice: dev, Accel: qemu.AccelTCG})
+	if kvm.Accel() != "kvm" || tcg.Accel() != "tcg" {
+		t.Fatalf("accelerators %q and %q, want kvm and tcg", kvm.Accel(), tcg.Accel())
+	}
+	base := guest.DefaultHandshakeTimeout
+	if got := kvm.ReadyTimeout(); got < base || got > qemu.MaxLoadFactor*base {
+		t.Errorf("under KVM: ReadyTimeout() = %v, want %v to %v", got, base, qemu.MaxLoadFactor*base)
+	}
+	if got := tcg.ReadyTimeout(); got < qemu.TCGSlowdown*base || got > qemu.MaxLoadFactor*qemu.TCGSlowdown*base {
+		t.Errorf("under TCG: ReadyTimeout() = %v, want %v to %v", got, qemu.TCGSlowdown*base, qemu.MaxLoadFactor*qemu.TCGSlowdown*base)
+	}
+	for _, tc := range []struct {
+		accel string
+		load  float64
+		want  time.Duration
+	}{
+		{"kvm", 0.2, 30 * time.Second},
+		{"tcg", 0.2, 2 * time.Minute},
+		{"tcg", 1, 2 * time.Minute},
+		{"tcg", 2.5, 5 * time.Minute},
+		{"tcg", 11.5, 8 * time.Minute},
+		{"kvm", 3, 90 * time.Second},
+	} {
+		if got := qemu.ReadyTimeoutFor(tc.accel, tc.load); got != tc.want {
+			t.Errorf("ReadyTimeout under %s with a load of %v per CPU = %v, want %v", tc.accel, tc.load, got, tc.want)
+		}
+	}
+	for text, want := range map[string]float64{
+		"23.47 18.40 13.14 9/812 31337\n": 23.47 / 2,
+		"0.50 0.40 0.30 1/100 7\n":        0.25,
+		"":                                1,
+		"x 1 1":                           1,
+		"-3 1 1":                          1,
+	} {
+		if got := qemu.LoadPerCPU(text, 2); got != want {
+			t.Errorf("load per CPU of %q on 2 CPUs = %v, want %v", text, got, want)
 		}
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -83,7 +86,7 @@ type Driver struct {
 	closed   bool
 	reaped   map[string]syscall.WaitStatus // exit status of QEMU processes this value started
 	children map[string]chan struct{}      // QEMU processes this value started, closed once reaped
-	subs     map[chan runtime.Event]struct{}
+	events   runtime.Broadcaster
 	agents   map[string]*guest.AgentClient
 	initrd   string // the base initramfs, built once
 	stop     chan struct{}
@@ -149,8 +152,9 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, log: cfg.Logger,
-		reaped: map[string]syscall.WaitStatus{}, children: map[string]chan struct{}{}, subs: map[chan runtime.Event]struct{}{},
+		reaped: map[string]syscall.WaitStatus{}, children: map[string]chan struct{}{},
 		agents: map[string]*guest.AgentClient{}, stop: make(chan struct{}),
+		events: runtime.Broadcaster{Name: "qemu", Log: cfg.Logger},
 	}
 	d.choice = d.chooseAccel(ctx, cfg.Accel)
 	d.accel = d.choice.Accel
@@ -186,6 +190,61 @@ func (d *Driver) Accel() string {
 	return d.accel
 }
 
+// TCGSlowdown is how many times longer than under KVM the driver waits for
+// a guest under TCG. Every guest instruction is emulated there: a node VM
+// boots to its agent in 5-9 s on an idle 2-core host, and in 25-35 s on the
+// same host loaded with a test run of the whole repository (a load average
+// of 18), close to the 30 s a guest under KVM gets.
+const TCGSlowdown = 4
+
+// MaxLoadFactor bounds how many times longer the driver waits for a guest
+// on a host busier than its CPUs (ReadyTimeout).
+const MaxLoadFactor = 4
+
+// ReadyTimeout is how long a guest of this driver may take from QEMU's start
+// until its agent answers: guest.DefaultHandshakeTimeout under KVM,
+// TCGSlowdown times that under TCG, and either one longer by the host's
+// load per CPU when that is above 1 (at most MaxLoadFactor times): a
+// guest's virtual CPUs get their share of the host's CPUs with everything
+// else that runs. The driver waits this long for an agent when the
+// caller's context has no deadline, and callers that wait for a guest to
+// boot (the nodevm driver, for its node VMs) use it too.
+func (d *Driver) ReadyTimeout() time.Duration {
+	return readyTimeout(d.accel, hostLoad())
+}
+
+func readyTimeout(accel string, loadPerCPU float64) time.Duration {
+	t := guest.DefaultHandshakeTimeout
+	if accel == accelTCG {
+		t *= TCGSlowdown
+	}
+	return time.Duration(float64(t) * min(max(loadPerCPU, 1), MaxLoadFactor))
+}
+
+// hostLoad is the host's load average over the last minute per CPU; 1 when
+// it cannot be read.
+func hostLoad() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 1
+	}
+	return loadPerCPU(string(data), goruntime.NumCPU())
+}
+
+// loadPerCPU reads the one-minute load average from the text of
+// /proc/loadavg and divides it by cpus; 1 when it is unreadable.
+func loadPerCPU(loadavg string, cpus int) float64 {
+	fields := strings.Fields(loadavg)
+	if len(fields) == 0 || cpus < 1 {
+		return 1
+	}
+	load, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil || load < 0 {
+		return 1
+	}
+	return load / float64(cpus)
+}
+
 // AccelReason says why the driver uses its accelerator, and with --vm-accel kvm on a
 // host whose KVM does not work, that VMs are refused.
 func (d *Driver) AccelReason() string { return d.choice.Reason }
@@ -206,10 +265,7 @@ func (d *Driver) Close() error {
 	}
 	d.closed = true
 	close(d.stop)
-	for ch := range d.subs {
-		close(ch)
-		delete(d.subs, ch)
-	}
+	d.events.Close()
 	agents := d.agents
 	d.agents = map[string]*guest.AgentClient{}
 	d.mu.Unlock()
@@ -332,55 +388,18 @@ func (d *Driver) List(ctx context.Context) ([]runtime.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]runtime.Status, 0, len(ids))
-	for _, id := range ids {
-		st, err := d.Status(ctx, id)
-		if errors.Is(err, runtime.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return runtime.StatusOf(ctx, ids, d.Status)
 }
 
 // Events implements runtime.EventSource.
 func (d *Driver) Events(ctx context.Context) (<-chan runtime.Event, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, errors.New("qemu driver: closed")
+	if err := d.check(); err != nil {
+		return nil, err
 	}
-	ch := make(chan runtime.Event, 256)
-	d.subs[ch] = struct{}{}
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-d.stop:
-		}
-		d.mu.Lock()
-		if _, ok := d.subs[ch]; ok {
-			delete(d.subs, ch)
-			close(ch)
-		}
-		d.mu.Unlock()
-	}()
-	return ch, nil
+	return d.events.Subscribe(ctx)
 }
 
-func (d *Driver) publish(e runtime.Event) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for ch := range d.subs {
-		select {
-		case ch <- e:
-		default:
-			d.log.Warn("qemu driver: event dropped, slow reader", "id", e.ID, "type", e.Type)
-		}
-	}
-}
+func (d *Driver) publish(e runtime.Event) { d.events.Publish(e) }
 
 // watch notices the end of QEMU processes this value did not start (it
 // reaps its own children as they end).

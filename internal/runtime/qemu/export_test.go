@@ -1,6 +1,9 @@
 package qemu
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // HMP runs a human monitor command in instance id's QEMU (for tests that write
 // to a running VM's disk through QEMU's block layer, as the guest would).
@@ -23,3 +26,9 @@ func SettleHeld(d *Driver, id string) (finished bool, err error) {
 	}
 	return d.settle(r), nil
 }
+
+// ReadyTimeoutFor is ReadyTimeout under accel with load per CPU.
+func ReadyTimeoutFor(accel string, load float64) time.Duration { return readyTimeout(accel, load) }
+
+// LoadPerCPU is loadPerCPU.
+func LoadPerCPU(loadavg string, cpus int) float64 { return loadPerCPU(loadavg, cpus) }

@@ -164,7 +164,8 @@ func (d *Driver) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 }
 
 // agent returns a connection to the guest agent of id, dialling it (and
-// waiting for the guest to be ready) when there is none.
+// waiting for the guest to be ready, up to ReadyTimeout when ctx has no
+// deadline) when there is none.
 func (d *Driver) agent(ctx context.Context, id string) (*guest.AgentClient, error) {
 	d.mu.Lock()
 	a := d.agents[id]
@@ -179,6 +180,11 @@ func (d *Driver) agent(ctx context.Context, id string) (*guest.AgentClient, erro
 	d.mu.Unlock()
 	if a != nil {
 		return a, nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.ReadyTimeout())
+		defer cancel()
 	}
 	a, err := guest.DialAgent(ctx, d.path(id, agentSocket))
 	if err != nil {

@@ -357,3 +357,53 @@ func checkDeviceID(vm, id string) error {
 
 // maxDeviceID is the longest device ID: a virtio disk's serial holds 20 bytes.
 const maxDeviceID = 20
+
+// ImageDisk resolves ref in the driver's image store and returns the image
+// with its root filesystem as an ext4 disk, the one image VMs boot from (made
+// once per image, kept under StateDir/images): a node VM gets it as a
+// read-only disk (AttachDisk). ErrImageNotFound when the store lacks ref,
+// ErrUnsupported when the driver has no image store.
+func (d *Driver) ImageDisk(ctx context.Context, ref string) (runtime.ImageInfo, string, error) {
+	if err := d.check(); err != nil {
+		return runtime.ImageInfo{}, "", err
+	}
+	if d.cfg.Images == nil {
+		return runtime.ImageInfo{}, "", fmt.Errorf("%w: this qemu driver has no image store to take %s from", runtime.ErrUnsupported, ref)
+	}
+	info, err := d.cfg.Images.ResolveImage(ctx, ref)
+	if err != nil {
+		return runtime.ImageInfo{}, "", err
+	}
+	disk, err := d.rootDisk(ctx, info, 0)
+	if err != nil {
+		return runtime.ImageInfo{}, "", err
+	}
+	return info, disk, nil
+}
+
+// NodeAgent returns the connection to the guest agent of running node VM id
+// (shared: the caller does not close it), dialling it and waiting for the
+// guest when there is none. ErrNotRunning once the VM has ended.
+func (d *Driver) NodeAgent(ctx context.Context, id string) (*guest.AgentClient, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	unlock := d.lockID(id)
+	_, err := d.runningNode(id)
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	return d.agent(ctx, id)
+}
+
+// DropNodeAgent closes the connection NodeAgent returned after it failed, so
+// that the next NodeAgent dials again.
+func (d *Driver) DropNodeAgent(id string, a *guest.AgentClient) { d.dropAgent(id, a) }
+
+// GuestKernel is strata's guest kernel the driver boots.
+func (d *Driver) GuestKernel() (guest.Kernel, error) { return guest.FindKernel(d.cfg.KernelDir) }
+
+// GuestInit is the path of the guest init program (strata-guest) the driver
+// puts into its guests.
+func (d *Driver) GuestInit() string { return d.cfg.GuestInit }

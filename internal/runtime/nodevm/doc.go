@@ -1,0 +1,46 @@
+// Package nodevm is the runtime driver that runs container-tier and
+// sandbox-tier instances as OCI containers inside node VMs: VMs strata owns
+// that carry the instances of one isolation class, so that a class's
+// containers share a kernel with each other and with no other class, nor
+// with the host.
+//
+// What runs where:
+//
+//   - The host: the qemu driver boots each node VM (qemu.Driver.StartNode, q35
+//     with hot-plug ports) from strata's guest kernel and the node initramfs
+//     (guest.NodeInitramfs: strata-guest in node mode, runc, runsc). One node
+//     VM per class, booted on an instance's first Start and named
+//     VMID(class), and used once its guest agent answers (within
+//     Config.BootTimeout, by default the qemu driver's ReadyTimeout; a node
+//     VM that does not come up is removed, and the error quotes its
+//     console); the class is the instance's LabelIsolationClass label,
+//     or DefaultClass. The qemu driver's image store gives each image's root
+//     filesystem as an ext4 disk (qemu.Driver.ImageDisk, made once per
+//     image), plugged read-only into a node VM once (its serial is
+//     "img-" and the image's chain ID).
+//   - The guest: strata-guest mounts the image disk, gives each container an
+//     overlayfs on it and runs it with runc (container tier) or runsc
+//     (sandbox tier), with the instance's command (or the image's entrypoint
+//     and cmd), environment, working directory, user and CPU and memory
+//     limits; the container is named like the instance.
+//
+// The driver talks to the guest's node agent (guest.AgentClient.Node and
+// ExecIn). Each instance's record (its class, node VM and log offset) is
+// kept in StateDir/instances/<id>.json, so a new Driver value takes over
+// what an earlier one started. A running instance is watched by one Driver
+// value at a time (a flock on StateDir/instances/<id>.lock): it copies the
+// container's output from the guest to InstanceSpec.LogPath (appended, as
+// the other drivers write it), waits for the exit code (the guest's wait)
+// and reports it as an exit event. Status asks the guest. Status.PID is the
+// PID of the node VM's QEMU process, the host process that carries the
+// container.
+//
+// Limits: runc in the guest enforces CPUMilli and MemoryBytes and the guest
+// reports an OOM kill (Status.OOMKilled, an OOM event before the exit
+// event); runsc containers get no limits yet, so Capabilities claims Limits
+// only for a driver that serves the container tier alone (Config.Tiers).
+//
+// Not yet: mounts, network namespaces, extra capabilities and saved root
+// filesystem layers are refused (ErrUnsupported). An empty node VM stays,
+// and Close leaves the node VMs running.
+package nodevm

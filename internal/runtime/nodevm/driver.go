@@ -1,0 +1,282 @@
+package nodevm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/qemu"
+)
+
+// Name is the driver's name.
+const Name = "nodevm"
+
+// LabelIsolationClass is the instance label that names its isolation class:
+// instances of one class share node VMs, instances of two classes never do.
+// An instance without it is of DefaultClass.
+const LabelIsolationClass = "strata.dev/isolation-class"
+
+// DefaultClass is the class of instances without LabelIsolationClass.
+const DefaultClass = "default"
+
+// LabelClass marks a node VM among the qemu driver's instances with the
+// class it carries.
+const LabelClass = runtime.LabelDriverPrefix + "nodevm-class"
+
+// Shape sizes a node VM.
+type Shape struct {
+	CPUMilli    int64
+	MemoryBytes int64
+}
+
+// DefaultShape is the node VM's size when Config names none: one CPU and
+// 1 GiB, room for a few dozen small containers.
+var DefaultShape = Shape{CPUMilli: 1000, MemoryBytes: 1 << 30}
+
+// Config configures the driver.
+type Config struct {
+	// QEMU boots the node VMs and holds the images' root disks (it needs an
+	// image store, qemu.Config.Images). Required.
+	QEMU *qemu.Driver
+	// StateDir keeps the instances' records and the node initramfs.
+	// Required.
+	StateDir string
+	// NodeShape sizes each node VM (default DefaultShape).
+	NodeShape Shape
+	// Ports is the number of hot-plug ports of a node VM, one per image it
+	// runs (0: qemu.NodePorts).
+	Ports int
+	// Tools are the container runtimes the node VMs carry (default
+	// guest.DefaultNodeTools()); without runsc the driver serves no sandbox
+	// tier.
+	Tools guest.NodeTools
+	// Tiers are the tiers the driver serves: container and sandbox (when
+	// Tools has runsc) by default. Limits are enforced (Capabilities) when
+	// they are the container tier alone: runsc containers get none yet.
+	Tiers []v1alpha1.Tier
+	// BootTimeout bounds a node VM's boot, from QEMU's start until its
+	// guest agent answers (default: the qemu driver's ReadyTimeout, which
+	// follows its accelerator).
+	BootTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Driver runs container-tier (runc) and sandbox-tier (runsc) instances as
+// OCI containers inside node VMs, one node VM per isolation class.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	events   runtime.Broadcaster
+	watchers map[string]context.CancelFunc
+	stop     chan struct{}
+	watched  sync.WaitGroup
+}
+
+// locks serialise work on one instance or one node VM across the Driver
+// values of the process.
+var locks sync.Map
+
+func lock(key string) func() {
+	m, _ := locks.LoadOrStore(key, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// New returns a driver over cfg.StateDir that takes over the instances an
+// earlier Driver value left running there.
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.QEMU == nil {
+		return nil, errors.New("nodevm driver: no qemu driver to boot node VMs with")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("nodevm driver: no state directory")
+	}
+	if cfg.NodeShape == (Shape{}) {
+		cfg.NodeShape = DefaultShape
+	}
+	if cfg.Tools == (guest.NodeTools{}) {
+		cfg.Tools = guest.DefaultNodeTools()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Tiers) == 0 {
+		cfg.Tiers = []v1alpha1.Tier{v1alpha1.TierContainer}
+		if cfg.Tools.Runsc != "" {
+			cfg.Tiers = append(cfg.Tiers, v1alpha1.TierSandbox)
+		}
+	}
+	for _, t := range cfg.Tiers {
+		if t != v1alpha1.TierContainer && (t != v1alpha1.TierSandbox || cfg.Tools.Runsc == "") {
+			return nil, fmt.Errorf("nodevm driver: tier %q: node VMs run the container tier, and the sandbox tier with runsc", t)
+		}
+	}
+	d := &Driver{
+		cfg: cfg, log: cfg.Logger,
+		watchers: map[string]context.CancelFunc{}, stop: make(chan struct{}),
+		events: runtime.Broadcaster{Name: "nodevm", Log: cfg.Logger},
+	}
+	for _, dir := range []string{d.instancesDir(), d.nodesDir()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("nodevm driver: %w", err)
+		}
+	}
+	ids, err := d.ids()
+	if err != nil {
+		return nil, fmt.Errorf("nodevm driver: %w", err)
+	}
+	for _, id := range ids {
+		st, err := d.Status(ctx, id)
+		if err != nil {
+			d.log.Warn("nodevm driver: instance unreadable", "id", id, "err", err)
+			continue
+		}
+		if st.State != runtime.StateExited {
+			d.adopt(id)
+		}
+	}
+	return d, nil
+}
+
+// Name implements runtime.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Capabilities implements runtime.Driver. runc in the guest enforces
+// CPUMilli and MemoryBytes and the guest reports its OOM kills, but runsc
+// containers get no limits yet: Limits holds when the driver serves the
+// container tier alone. No mounts or network namespaces yet.
+func (d *Driver) Capabilities() runtime.Capabilities {
+	c := runtime.Capabilities{Tiers: d.cfg.Tiers}
+	c.Limits = !c.Serves(v1alpha1.TierSandbox)
+	return c
+}
+
+// Close implements runtime.Driver: it stops watching; the containers and
+// the node VMs run on.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.stop)
+	d.events.Close()
+	for _, cancel := range d.watchers {
+		cancel()
+	}
+	d.mu.Unlock()
+	d.watched.Wait()
+	return nil
+}
+
+func (d *Driver) check() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("nodevm driver: closed")
+	}
+	return nil
+}
+
+// Events implements runtime.EventSource: exit events of the instances this
+// value watches (those it started or took over).
+func (d *Driver) Events(ctx context.Context) (<-chan runtime.Event, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	return d.events.Subscribe(ctx)
+}
+
+func (d *Driver) publish(e runtime.Event) { d.events.Publish(e) }
+
+// Class is the isolation class of an instance with labels.
+func Class(labels map[string]string) string {
+	if c := labels[LabelIsolationClass]; c != "" {
+		return c
+	}
+	return DefaultClass
+}
+
+// VMID is the qemu driver's ID of the node VM that carries class.
+func VMID(class string) string {
+	sum := sha256.Sum256([]byte(class))
+	return "nodevm-" + hex.EncodeToString(sum[:6])
+}
+
+func (d *Driver) nodesDir() string { return filepath.Join(d.cfg.StateDir, "nodes") }
+
+// nodeInitrd writes the initramfs of node VM id: the node initramfs (runc,
+// runsc; cached under StateDir/guest) and the guest's configuration.
+func (d *Driver) nodeInitrd(id string) (string, error) {
+	k, err := d.cfg.QEMU.GuestKernel()
+	if err != nil {
+		return "", err
+	}
+	base, err := guest.NodeInitramfs(filepath.Join(d.cfg.StateDir, "guest"), k, d.cfg.QEMU.GuestInit(), d.cfg.Tools)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(base)
+	if err != nil {
+		return "", err
+	}
+	extra, err := guest.ConfigArchive(guest.Config{Mode: guest.ModeNode, Hostname: id})
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(d.nodesDir(), id+".initrd")
+	if err := os.WriteFile(p, append(data, extra...), 0o600); err != nil { //nolint:gosec // G703: id is VMID's, letters and digits
+		return "", err
+	}
+	return p, nil
+}
+
+// node runs one node operation in node VM vm; a broken connection to the
+// agent is dropped, so that the next operation dials again.
+func (d *Driver) node(ctx context.Context, vm string, req guest.NodeRequest) (guest.NodeReply, error) {
+	a, err := d.cfg.QEMU.NodeAgent(ctx, vm)
+	if err != nil {
+		return guest.NodeReply{}, err
+	}
+	rep, err := a.Node(ctx, req)
+	if err != nil && rep.Error == "" && ctx.Err() == nil {
+		d.cfg.QEMU.DropNodeAgent(vm, a)
+	}
+	return rep, err
+}
+
+// noContainer reports whether err is the guest's answer that it has no such
+// container (it was removed, or the guest booted again).
+func noContainer(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no container")
+}
+
+// vmGone reports whether err says that the node VM has ended or is no more.
+func vmGone(err error) bool {
+	return errors.Is(err, runtime.ErrNotRunning) || errors.Is(err, runtime.ErrNotFound)
+}
+
+// publishExit reports the end of an instance: its OOM kill first when it
+// had one, then its exit.
+func (d *Driver) publishExit(st runtime.Status) {
+	if st.OOMKilled {
+		d.publish(runtime.Event{Type: runtime.EventOOM, ID: st.ID, Time: st.FinishedAt})
+	}
+	d.publish(runtime.Event{Type: runtime.EventExit, ID: st.ID, ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Time: st.FinishedAt})
+}

@@ -1,0 +1,38 @@
+package nodevm_test
+
+import (
+	"testing"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/drivertest/script"
+)
+
+// serve is a spec of a serving container of the default class.
+func (s setup) serve(id string) runtime.InstanceSpec {
+	return runtime.InstanceSpec{ID: id, Workload: id, Tier: v1alpha1.TierContainer, Image: s.image, Command: script.Serve(600)}
+}
+
+// TestStopRightAfterStart: Start returns while runc in the guest is still
+// creating the container (seconds under TCG); a Stop at once waits for it
+// to exist and kills it, rather than fail because runc does not know it yet.
+func TestStopRightAfterStart(t *testing.T) {
+	s := needNodeVMs(t)
+	s.removeNodeVMs(t)
+	d := s.driver(t)
+	for _, id := range []string{"first", "second"} { // the first boots the node VM
+		if _, err := d.Start(t.Context(), s.serve(id)); err != nil {
+			t.Fatalf("start %s: %v", id, err)
+		}
+		if err := d.Stop(t.Context(), id, 0); err != nil {
+			t.Errorf("stop %s right after its start: %v", id, err)
+		}
+		st, err := d.Status(t.Context(), id)
+		if err != nil || st.State != runtime.StateExited || st.ExitCode != 137 {
+			t.Errorf("status of %s after its stop: %+v, %v; want exited with 137 (SIGKILL)", id, st, err)
+		}
+		if err := d.Remove(t.Context(), id); err != nil {
+			t.Errorf("remove %s: %v", id, err)
+		}
+	}
+}
