@@ -133,6 +133,17 @@ func (r *Registry) ForTier(t v1alpha1.Tier) (Driver, error) {
 	return nil, fmt.Errorf("tier %q: no runtime driver serves it on this host: %w", t, ErrUnsupported)
 }
 
+// Named returns the driver called name (Driver.Name), the node VM driver
+// included: the driver an instance's status names.
+func (r *Registry) Named(name string) (Driver, bool) {
+	for _, d := range r.drivers {
+		if d.Name() == name {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
 // Tiers lists the tiers some driver serves, weakest first.
 func (r *Registry) Tiers() []v1alpha1.Tier {
 	var ts []v1alpha1.Tier

@@ -264,6 +264,12 @@ func TestRegistryNodeVMs(t *testing.T) {
 	if d, _ := r.ForTier(v1alpha1.TierContainer); d.Name() != "containerd" {
 		t.Errorf("ForTier(container) = %s: the node VM driver serves no tier on the host", d.Name())
 	}
+	if d, ok := r.Named("nodevm"); !ok || d != node {
+		t.Errorf("Named(nodevm) = %v, %v", d, ok)
+	}
+	if _, ok := host.Named("nodevm"); ok {
+		t.Error("the registry without node VMs names a nodevm driver")
+	}
 	if n := len(r.Drivers()); n != 3 || len(host.Drivers()) != 2 {
 		t.Errorf("drivers: %d with node VMs, %d without; want 3 and 2 (WithNodeVMs copies)", n, len(host.Drivers()))
 	}
