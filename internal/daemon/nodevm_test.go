@@ -50,7 +50,7 @@ func TestDaemonNodeVMDecision(t *testing.T) {
 		t.Errorf("cache: status.nodeVM %+v, want the host's kernel with a warning", nv)
 	}
 	for name, want := range map[string][]string{
-		"vault": {"Runs on:", "node VMs of class shop/internal/regulated wanted (policy: data regulated), which this daemon does not run yet"},
+		"vault": {"Runs on:", "node VMs of class shop/internal/regulated (policy: data regulated)"},
 		"cache": {"Runs on:", "the host's kernel, class acme/internal/internal (placement.nodeVM never)",
 			"Warning:", "but the policy sends it into node VMs (policy: tenancy multi)"},
 	} {
