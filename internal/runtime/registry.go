@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"strata.dev/strata/api/v1alpha1"
 )
@@ -160,10 +161,12 @@ func (r *Registry) Drivers() []Driver {
 	return append([]Driver(nil), r.drivers...)
 }
 
-// Close closes every driver and returns their errors joined.
+// Close closes every driver, the last given first (a driver may use one given before
+// it: the node VM driver boots its VMs through the qemu driver), and returns their
+// errors joined.
 func (r *Registry) Close() error {
 	var errs []error
-	for _, d := range r.drivers {
+	for _, d := range slices.Backward(r.drivers) {
 		if err := d.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close runtime driver %q: %w", d.Name(), err))
 		}

@@ -290,3 +290,34 @@ func TestRegistryNodeVMs(t *testing.T) {
 		t.Error("a node VM driver of the vm tier was accepted")
 	}
 }
+
+// closeOrder records the order its drivers are closed in.
+type closeOrder struct {
+	stub
+	order *[]string
+}
+
+func (c *closeOrder) Close() error { *c.order = append(*c.order, c.name); return nil }
+
+// TestRegistryCloseOrder: the node VM driver, which boots its VMs through the qemu
+// driver, is closed before it; every driver in the reverse of the order given.
+func TestRegistryCloseOrder(t *testing.T) {
+	var order []string
+	mk := func(name string, tiers ...v1alpha1.Tier) *closeOrder {
+		return &closeOrder{stub: stub{name: name, tiers: tiers}, order: &order}
+	}
+	host, err := runtime.NewRegistry(mk("containerd", v1alpha1.TierContainer), mk("qemu", v1alpha1.TierVM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := host.WithNodeVMs(mk("nodevm", v1alpha1.TierContainer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, " "); got != "nodevm qemu containerd" {
+		t.Errorf("closed %s, want nodevm qemu containerd", got)
+	}
+}
