@@ -205,6 +205,10 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = drivers.Close()
 		return err
 	}
+	if _, why := drivers.NodeVMs(); why != "" {
+		missing = append(missing, v1alpha1.DriverStatus{Name: nodevm.Name, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox},
+			Message: "no node VMs: " + why + "; replicas whose class the policy sends into node VMs fail"})
+	}
 	defer drivers.Close()
 
 	rec := events.New(st, nil, 0, log)

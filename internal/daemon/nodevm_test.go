@@ -211,3 +211,54 @@ func TestIsolationClassLabel(t *testing.T) {
 		t.Errorf("runtime.LabelIsolationClass %q, nodevm.LabelIsolationClass %q: one key, or classes mix", runtime.LabelIsolationClass, nodevm.LabelIsolationClass)
 	}
 }
+
+// TestDaemonNodeVMsOff: with --node-vms off, a replica the policy sends into node VMs
+// runs nowhere, on the host's kernel neither: its workload fails saying why and what to
+// do, describe host says node VMs are off, and a host-class workload runs as before.
+func TestDaemonNodeVMsOff(t *testing.T) {
+	e := newE2E(t)
+	e.extraArgs = []string{"--node-vms", "off"}
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
+	file := filepath.Join(e.dir, "tenants.yaml")
+	if err := os.WriteFile(file, []byte(tenants), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", file)
+	e.eventually("web and cache run on the host, the shops fail", time.Minute, func() error {
+		for _, name := range []string{"web", "cache"} {
+			if _, err := e.running(name, 1); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		for _, name := range []string{"shop-a", "shop-b"} {
+			st := e.workload(name).Status
+			if st.Phase != v1alpha1.PhaseFailed || len(st.Instances) != 0 {
+				return fmt.Errorf("%s: phase %s, instances %+v; want Failed with none", name, st.Phase, st.Instances)
+			}
+		}
+		return nil
+	})
+	var ready v1alpha1.Condition
+	for _, c := range e.workload("shop-a").Status.Conditions {
+		if c.Type == "Ready" {
+			ready = c
+		}
+	}
+	for _, want := range []string{"node VMs of class acme/internal/internal (policy: tenancy multi)", "--node-vms=off", "placement.nodeVM: never"} {
+		if ready.Reason != "NoNodeVMs" || !strings.Contains(ready.Message, want) {
+			t.Errorf("shop-a's Ready condition %+v lacks %q", ready, want)
+		}
+	}
+	if ev := e.must("events"); !strings.Contains(ev, "NoNodeVMs") {
+		t.Errorf("no NoNodeVMs event:\n%s", ev)
+	}
+	if n := e.nodes(); len(n) != 0 {
+		t.Errorf("get nodes lists %+v, want none", n)
+	}
+	name, _ := os.Hostname()
+	if desc := e.must("describe", "host", strings.ToLower(name)); !strings.Contains(desc, "no node VMs: node VMs are off (--node-vms=off)") {
+		t.Errorf("describe host does not say node VMs are off:\n%s", desc)
+	}
+	e.must("delete", "-f", file)
+}
