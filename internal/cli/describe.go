@@ -10,6 +10,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/api/wire"
+	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/objects"
 )
 
@@ -42,11 +43,13 @@ func newDescribe(s Streams) *cobra.Command {
 				if err := cl.List(c.Context(), "events", &events); err != nil {
 					return failure(err)
 				}
-				// Which node VM carries each replica; a daemon without node VMs lists none.
+				// Which node VM carries each replica; a daemon without node VMs lists none,
+				// and one from before node VMs does not know the path: then RUNS ON
+				// names the driver alone.
 				var nodes struct {
 					Items []v1alpha1.NodeVM `json:"items"`
 				}
-				if err := cl.List(c.Context(), wire.NodesPath, &nodes); err != nil {
+				if err := cl.List(c.Context(), wire.NodesPath, &nodes); err != nil && client.Reason(err) != wire.ReasonNotFound {
 					return failure(err)
 				}
 				return describeWorkload(s.Out, &w, events.Items, nodes.Items)
