@@ -896,13 +896,8 @@ func TestDashboardNodeVMs(t *testing.T) {
 	host := eval[string](t, ctx, `document.querySelector('#hosts [data-host]') ? document.querySelector('#hosts [data-host]').dataset.host : ''`)
 	want := map[string]box{}
 	for _, n := range nodes {
-		want[n.Name] = box{Host: host, Class: n.Class, Shape: fmt.Sprintf("%s CPU, %d MiB", n.Shape.CPU.String(), n.Shape.Memory.Value()>>20),
+		want[n.Name] = box{Host: host, Class: n.Class, Shape: n.Shape.CPU.String() + " CPU, " + n.Shape.Memory.String(),
 			Workloads: []string{n.Replicas[0].Workload}, Meters: 2}
-		if n.Shape.Memory.Value()%(1<<30) == 0 {
-			b := want[n.Name]
-			b.Shape = fmt.Sprintf("%s CPU, %d GiB", n.Shape.CPU.String(), n.Shape.Memory.Value()>>30)
-			want[n.Name] = b
-		}
 	}
 	if host == "" || !maps.EqualFunc(got, want, func(a, b box) bool {
 		return a.Host == b.Host && a.Class == b.Class && a.Shape == b.Shape && slices.Equal(a.Workloads, b.Workloads) && a.Meters == b.Meters
@@ -923,6 +918,7 @@ func TestDashboardNodeVMs(t *testing.T) {
 		t.Errorf("on the host's kernel the view shows %v, want [cache web]", onHost)
 	}
 	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-node-vms.png"))
+	checkPlanHost(t, ctx, e, host, want)
 
 	// Live: shop-b deleted, its node VM stays, empty, without a reload.
 	e.must("delete", "workload", "shop-b")
@@ -937,4 +933,54 @@ func TestDashboardNodeVMs(t *testing.T) {
 		t.Errorf("the page was loaded %d times, want once: the change must show without a reload", navs)
 	}
 	checkHosts(t, urls, tlsAddr)
+}
+
+// checkPlanHost: strata plan --host prints the daemon's node VMs and replicas as a plan
+// (the table and the JSON), and the Plan tab draws that JSON with the same node VM boxes as
+// the Host view (want, by node VM name); then it goes back to the Host tab.
+func checkPlanHost[B any](t *testing.T, ctx context.Context, e *e2e, host string, want map[string]B) {
+	t.Helper()
+	table := e.must("plan", "--host")
+	t.Logf("strata plan --host:\n%s", table)
+	for _, w := range []string{"Runs:    2 node VMs, 0 VMs, 2 replicas on the host's kernel", "Placed:  4 of 4 replicas", "acme/internal/internal", "globex/internal/internal", host} {
+		if !strings.Contains(table, w) {
+			t.Errorf("plan --host lacks %q", w)
+		}
+	}
+	out := e.must("plan", "--host", "-o", "json")
+	var plan v1alpha1.PlacementPlan
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("plan --host -o json: %v\n%s", err, out)
+	}
+	where := map[string]string{}
+	for _, p := range plan.Placements {
+		where[p.Workload] = p.Host + "/" + p.Node
+	}
+	for _, n := range plan.Nodes {
+		if _, ok := want[n.Name]; !ok || n.Host != host || n.Utilization == nil || n.Utilization.CPU <= 0 {
+			t.Errorf("plan --host: node %+v, want one of %v on %s with its utilization", n, slices.Collect(maps.Keys(want)), host)
+		}
+	}
+	if len(plan.Nodes) != len(want) || where["cache"] != host+"/" || where["web"] != host+"/" ||
+		!strings.HasPrefix(where["shop-a"], host+"/nodevm-") || !strings.HasPrefix(where["shop-b"], host+"/nodevm-") || where["shop-a"] == where["shop-b"] {
+		t.Errorf("plan --host places %v with nodes %+v: want the shops in two node VMs, cache and web on %s", where, plan.Nodes, host)
+	}
+	file := filepath.Join(t.TempDir(), "host-plan.json")
+	if err := os.WriteFile(file, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eval[bool](t, ctx, `document.getElementById('tab-plan').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#plan-file"), []string{file})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the host's plan drawn", `document.querySelectorAll('#plan [data-plan-node]').length === 2`)
+	drawn := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#plan [data-plan-node]')].map(n => [n.dataset.planNode,
+		n.dataset.shape + ' ' + n.querySelectorAll('[role="meter"]').length + ' ' + [...n.querySelectorAll('[data-workload]')].map(c => c.dataset.workload).join(',')]))`)
+	live := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#placement [data-plan-node]')].map(n => [n.dataset.planNode,
+		n.dataset.shape + ' ' + n.querySelectorAll('[role="meter"]').length + ' ' + [...n.querySelectorAll('[data-workload]')].map(c => c.dataset.workload).join(',')]))`)
+	if !maps.Equal(drawn, live) {
+		t.Errorf("the Plan tab draws plan --host's node VMs as %v, the Host view as %v: want the same", drawn, live)
+	}
+	eval[bool](t, ctx, `document.getElementById('tab-host').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+	waitFor(t, ctx, "the Host tab again", `!document.getElementById('view-host').hidden`)
 }

@@ -168,11 +168,10 @@ function shareOf(used, total) {
   return t > 0 && Number.isFinite(u) ? u / t : NaN;
 }
 
-// shapeText writes a node VM's shape (a capacity) as "1 CPU, 1 GiB".
+// shapeText writes a node VM's shape (a capacity) as strata plan --host names it: "1 CPU, 1Gi".
 export function shapeText(shape) {
-  const cpu = parseQuantity((shape || {}).cpu);
-  const mem = parseQuantity((shape || {}).memory);
-  return `${formatCores(cpu)} CPU, ${formatBytes(mem)}`;
+  const s = shape || {};
+  return `${s.cpu || '?'} CPU, ${s.memory || '?'}`;
 }
 
 // liveHost arranges what runs on the daemon's host for hostBox: name labels it, host is its

@@ -165,8 +165,8 @@ test("the daemon's node VMs are arranged like a plan's, beside the host's replic
   assert.equal(x.cpu, 0.25);
   assert.equal(x.memory, 0.25);
   assert.deepEqual(x.nodes.map((n) => [n.name, n.class, n.shape, n.groups.map((g) => `${g.workload}:${g.tier}:${g.replicas.join(',')}`)]), [
-    ['nodevm-aaaa', 'acme/internal/internal', '2 CPU, 2 GiB', ['shop-a:container:0,1']],
-    ['nodevm-bbbb', 'globex/internal/internal', '1 CPU, 1 GiB', ['shop-b:sandbox:0']],
+    ['nodevm-aaaa', 'acme/internal/internal', '2 CPU, 2Gi', ['shop-a:container:0,1']],
+    ['nodevm-bbbb', 'globex/internal/internal', '1 CPU, 1Gi', ['shop-b:sandbox:0']],
   ]);
   assert.equal(x.nodes[0].usage.cpu, 0.5);
   assert.equal(x.nodes[0].usage.memory, 0.25);
@@ -178,10 +178,10 @@ test("the daemon's node VMs are arranged like a plan's, beside the host's replic
   assert.deepEqual(none.nodes, []);
   assert.ok(Number.isNaN(none.cpu), 'no Host object, no load');
   assert.equal(none.vms.length, 3);
-  assert.equal(shapeText({ cpu: '1500m', memory: '768Mi' }), '1.5 CPU, 768 MiB');
+  assert.equal(shapeText({ cpu: '1500m', memory: '768Mi' }), '1500m CPU, 768Mi');
 
   // A plan of strata plan --host carries each node VM's utilization.
-  const m = planModel({ kind: 'PlacementPlan', nodes: [{ name: 'nodevm-aaaa', shape: '2 CPU, 2 GiB', host: 'h1', class: 'acme/internal/internal', utilization: { cpu: 0.5, memory: 0.25 } }], placements: [] });
+  const m = planModel({ kind: 'PlacementPlan', nodes: [{ name: 'nodevm-aaaa', shape: '2 CPU, 2Gi', host: 'h1', class: 'acme/internal/internal', utilization: { cpu: 0.5, memory: 0.25 } }], placements: [] });
   assert.deepEqual(m.hosts[0].nodes[0].usage, { cpu: 0.5, memory: 0.25 });
 });
 
