@@ -47,10 +47,14 @@ type PlannedNode struct {
 	Shape string `json:"shape"`
 	Host  string `json:"host"`
 	Class string `json:"class"`
+	// Utilization is the share of the node VM's shape its replicas request; only the
+	// daemon's own placement (strata plan --host) reports it.
+	Utilization *Utilization `json:"utilization,omitempty"`
 }
 
 // ReplicaPlacement is where one replica runs. Node is empty for vm replicas, which run
-// directly on their host.
+// directly on their host, and, in the daemon's own placement (strata plan --host), for
+// container and sandbox replicas that run on the host's kernel.
 type ReplicaPlacement struct {
 	Workload string `json:"workload"`
 	Replica  int32  `json:"replica"`

@@ -500,8 +500,11 @@ type Reason struct {
 
 // Instance is one replica slot of a workload.
 type Instance struct {
-	ID        string     `json:"id"`
-	Tier      Tier       `json:"tier"`
+	ID   string `json:"id"`
+	Tier Tier   `json:"tier"`
+	// Driver is the runtime driver that runs it: containerd or qemu on the host, nodevm
+	// inside a node VM of the workload's class (status.nodeVM says why).
+	Driver    string     `json:"driver,omitempty"`
 	State     string     `json:"state"`
 	IP        string     `json:"ip,omitempty"`
 	PID       int        `json:"pid,omitempty"`

@@ -12,6 +12,9 @@ const (
 	DrillsPath      = "drills"
 )
 
+// NodesPath lists the daemon's node VMs (v1alpha1.NodeVM items of a List), under Prefix.
+const NodesPath = "nodes"
+
 // Status is the body of every error response, and of a successful delete.
 type Status struct {
 	APIVersion string `json:"apiVersion"`

@@ -15,7 +15,8 @@ var apiModules = []string{"github.com/distribution/reference", "k8s.io/apimachin
 // the daemon's closure holds these and nothing else.
 var daemonDeps = []string{api, diag, load, inventory, osrelease, "internal/assess", "internal/scale",
 	"internal/store", "internal/objects", "internal/events", "internal/server", "internal/control", "internal/scaler",
-	"internal/runtime", "internal/runtime/containerd", "internal/runtime/imagetar", "internal/runtime/qemu/...", "internal/guest/...",
+	"internal/runtime", "internal/runtime/containerd", "internal/runtime/imagetar", "internal/runtime/qemu/...", "internal/runtime/nodevm",
+	"internal/guest/...",
 	"internal/extract",
 	"internal/netseg", "internal/netseg/dns", "internal/netseg/policy", "internal/netseg/netstate", "internal/netseg/hostnet",
 	"internal/metrics", "internal/ui", "internal/backup/...", "internal/snapshot", "internal/version"}

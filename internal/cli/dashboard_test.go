@@ -78,6 +78,8 @@ func TestDashboardProxy(t *testing.T) {
 		{"", "/apis/strata.dev/v1alpha1/segments", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/segments auth="},
 		{"", "/apis/strata.dev/v1alpha1/hosts", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/hosts"},
 		{"", "/apis/strata.dev/v1alpha1/events?watch=1", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/events?watch=1"},
+		{"", "/apis/strata.dev/v1alpha1/nodes", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/nodes"},
+		{"", "/apis/strata.dev/v1alpha1/nodes/nodevm-0a1b2c3d4e5f", "Bearer " + token, http.StatusForbidden, `"reason":"Forbidden"`},
 		{"", "/apis/strata.dev/v1alpha1/workloads/web/history", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/workloads/web/history"},
 		{"", "/apis/strata.dev/v1alpha1/workloads/web/logs?instance=web-1", "Bearer " + token, http.StatusOK, "GET /apis/strata.dev/v1alpha1/workloads/web/logs?instance=web-1"},
 		{"HEAD", "/apis/strata.dev/v1alpha1/workloads", "Bearer " + token, http.StatusOK, ""},

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/api/wire"
+	"strata.dev/strata/internal/client"
 	"strata.dev/strata/internal/objects"
 )
 
@@ -41,7 +43,16 @@ func newDescribe(s Streams) *cobra.Command {
 				if err := cl.List(c.Context(), "events", &events); err != nil {
 					return failure(err)
 				}
-				return describeWorkload(s.Out, &w, events.Items)
+				// Which node VM carries each replica; a daemon without node VMs lists none,
+				// and one from before node VMs does not know the path: then RUNS ON
+				// names the driver alone.
+				var nodes struct {
+					Items []v1alpha1.NodeVM `json:"items"`
+				}
+				if err := cl.List(c.Context(), wire.NodesPath, &nodes); err != nil && client.Reason(err) != wire.ReasonNotFound {
+					return failure(err)
+				}
+				return describeWorkload(s.Out, &w, events.Items, nodes.Items)
 			case v1alpha1.KindHost:
 				var h v1alpha1.HostObject
 				if err := cl.Get(c.Context(), res.Plural, args[1], &h); err != nil {
@@ -65,16 +76,39 @@ func newDescribe(s Streams) *cobra.Command {
 func runsOnLine(nv *v1alpha1.NodeVMDecision) string {
 	switch {
 	case nv.Run:
-		// Said as it is until the daemon runs node VMs: the decision is made and stored,
-		// the replicas still run on the host's kernel.
-		return fmt.Sprintf("the host's kernel for now; node VMs of class %s wanted (%s), which this daemon does not run yet", nv.Class, nv.Reason)
+		return fmt.Sprintf("node VMs of class %s (%s)", nv.Class, nv.Reason)
 	case nv.Class == "":
 		return fmt.Sprintf("VMs of their own (%s)", nv.Reason)
 	}
 	return fmt.Sprintf("the host's kernel, class %s (%s)", nv.Class, nv.Reason)
 }
 
-func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Event) error {
+// replicaRunsOn says where one replica runs and why: in which node VM, or on the host's kernel
+// under which driver, with the reason of the workload's node VM decision.
+func replicaRunsOn(in v1alpha1.Instance, nv *v1alpha1.NodeVMDecision, nodes []v1alpha1.NodeVM) string {
+	why := ""
+	if nv != nil {
+		why = " (" + nv.Reason + ")"
+	}
+	if in.Driver == "" {
+		return "-"
+	}
+	for _, n := range nodes {
+		for _, r := range n.Replicas {
+			if r.ID == in.ID {
+				return "node VM " + n.Name + why
+			}
+		}
+	}
+	if nv != nil && nv.Run {
+		return "a node VM, " + in.Driver + why
+	}
+	return "host, " + in.Driver + why
+}
+
+// describeWorkload prints w, its instances (each with the node VM of nodes that carries
+// it, if one does) and its events among events.
+func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Event, nodes []v1alpha1.NodeVM) error {
 	st := v1alpha1.WorkloadStatus{}
 	if w.Status != nil {
 		st = *w.Status
@@ -119,13 +153,13 @@ func describeWorkload(out io.Writer, w *v1alpha1.Workload, events []objects.Even
 	}
 	fmt.Fprintln(out, "\nInstances:")
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ID\tSTATE\tPID\tIP\tRESTARTS\tSTARTED\tMESSAGE")
+	fmt.Fprintln(tw, "  ID\tSTATE\tRUNS ON\tPID\tIP\tRESTARTS\tSTARTED\tMESSAGE")
 	for _, in := range st.Instances {
 		started := "-"
 		if in.StartedAt != nil {
 			started = age(in.StartedAt) + " ago"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%s\t%s\n", in.ID, in.State, in.PID, dash(in.IP), in.Restarts, started, in.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", in.ID, in.State, replicaRunsOn(in, st.NodeVM, nodes), in.PID, dash(in.IP), in.Restarts, started, in.Message)
 	}
 	if err := tw.Flush(); err != nil {
 		return failure(err)

@@ -19,8 +19,8 @@ import (
 func newGet(s Streams) *cobra.Command {
 	var output, kubeconfigPath, namespace string
 	cmd := &cobra.Command{
-		Use:   "get (workloads|workload|segments|segment|hosts|host) [NAME] [-o table|json|yaml|wide]",
-		Short: "List workloads, segments or hosts, or show one",
+		Use:   "get (workloads|workload|segments|segment|hosts|host|nodes|node) [NAME] [-o table|json|yaml|wide]",
+		Short: "List workloads, segments, hosts or node VMs, or show one",
 		Long: `Get prints objects from the daemon. With a plural kind and no name it lists them all;
 with a name it shows that one. -o json prints {"items": [...]} for a list and the object
 itself for one; -o wide adds columns.
@@ -30,6 +30,11 @@ READY is Ready, NotReady (a driver check fails: see describe host) or Stale (no
 heartbeat for 30 seconds: the daemon is down or stuck); CPU and MEMORY are what running
 instances were given over what the machine has.
 
+Nodes are the node VMs the daemon runs: VMs of its own, each carrying the container and
+sandbox replicas of one isolation class (docs/node-vms.md). CLASS is that class; CPU and
+MEMORY are what its replicas request over its shape; REPLICAS how many it carries (-o wide
+lists them); STATE its VM's state; AGE since it booted.
+
 With --kubeconfig, get workloads reads the workloads strata runs in a namespace of a
 Kubernetes cluster (applied by strata apply --kubeconfig or by the operator) from their
 Deployments, StatefulSets and VirtualMachines: tier, phase, ready replicas, and each VM's
@@ -38,14 +43,25 @@ printable status. -o json prints {"items": [...]} of Workloads, as the daemon do
   strata get workload payments -o yaml
   strata get segments -o wide      # with the matrix of allowed flows between segments
   strata get hosts                 # readiness, allocation and heartbeat of this machine
+  strata get nodes -o wide         # node VMs: class, shape, usage, the replicas they carry
   strata get workloads -o json | jq '.items[].status.phase'
   strata get workloads --kubeconfig ~/.kube/config --namespace shop`,
 		Args:      cobra.RangeArgs(1, 2),
-		ValidArgs: []string{"workloads", "workload", "segments", "segment", "hosts", "host"},
+		ValidArgs: []string{"workloads", "workload", "segments", "segment", "hosts", "host", "nodes", "node"},
 		RunE: func(c *cobra.Command, args []string) error {
+			if args[0] == "nodes" || args[0] == "node" {
+				if kubeconfigPath != "" || namespace != "" {
+					return fmt.Errorf("node VMs are the daemon's: get nodes takes no --kubeconfig or --namespace")
+				}
+				name := ""
+				if len(args) == 2 {
+					name = args[1]
+				}
+				return getNodes(c, s.Out, name, output)
+			}
 			res, ok := objects.ResourceFor(args[0])
 			if !ok || res.Kind == objects.KindEvent {
-				return fmt.Errorf("unknown kind %q: use workloads, segments or hosts", args[0])
+				return fmt.Errorf("unknown kind %q: use workloads, segments, hosts or nodes", args[0])
 			}
 			if kubeconfigPath != "" {
 				if res.Kind != v1alpha1.KindWorkload || len(args) == 2 {

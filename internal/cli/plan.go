@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/assess"
@@ -36,10 +37,11 @@ func newPlan(s Streams) *cobra.Command {
 		forecast     int
 		traces       []string
 		traceFormat  string
+		host         bool
 	)
 	cmd := &cobra.Command{
-		Use:   "plan -f FILE... --fleet FILE [--policy FILE] [-o table|json] [--explain WORKLOAD]",
-		Short: "Plan the node VMs a fleet needs and where every replica runs, and explain why",
+		Use:   "plan (-f FILE... --fleet FILE [--policy FILE] [--explain WORKLOAD] | --host) [-o table|json|yaml]",
+		Short: "Plan the node VMs a fleet needs and where every replica runs, and explain why (--host: the daemon's own)",
 		Long: `Plan places workloads on a fleet of hosts. vm replicas run as VMs on hosts; container and
 sandbox replicas run inside node VMs that the plan creates from the fleet's nodeShapes, and a
 node VM only ever holds replicas of one isolation class (placement.isolationClass, else
@@ -65,6 +67,14 @@ The plan says how each was sized (the "forecast" list in JSON).
 --explain WORKLOAD tells, for each replica of the workload, how it was placed, what moved it
 afterwards, and why the other hosts were not chosen.
 
+--host shows instead what the daemon runs now, in the same table and the same JSON or YAML
+(a PlacementPlan of one host): its node VMs (shape, class, and in JSON each one's
+utilization, what its replicas request of its shape) with the replicas inside them, and the
+replicas that run on the host itself without a node VM (the vm tier's VMs, and containers
+and sandboxes on the host's kernel). Replicas the workloads want that run nowhere are
+unplaced, with the daemon's reason. It reads the daemon's node VMs, workloads and Host
+(like strata get nodes) and takes no -f, --fleet or other planning flag.
+
 Exit status: 0 when the plan was made (even with unplaced replicas, unless --fail-unplaced),
 1 with --fail-unplaced when a replica is unplaced, 2 when an input is invalid.`,
 		Example: `  # Plan the estate on the example fleet
@@ -77,18 +87,25 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
   strata plan -f shop.yaml --fleet dc1.yaml --forecast 30 --trace storefront=cpu.csv
 
   # The plan as JSON, failing when something does not fit
-  strata plan -f k8s/ -f vinfo.csv --fleet dc1.yaml -o json --fail-unplaced | jq .summary`,
+  strata plan -f k8s/ -f vinfo.csv --fleet dc1.yaml -o json --fail-unplaced | jq .summary
+
+  # What the daemon runs now: its node VMs and the replicas in them, and the host's own
+  strata plan --host
+  strata plan --host -o json | jq '.placements[] | select(.node != null)'`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(c *cobra.Command, _ []string) error {
+			if host {
+				return planHost(c, s, output, failUnplaced)
+			}
 			switch {
 			case len(in.files) == 0:
-				return fmt.Errorf("give at least one input with -f")
+				return fmt.Errorf("give at least one input with -f, or --host for what the daemon runs now")
 			case fleetFile == "":
 				return fmt.Errorf("give the fleet to plan on with --fleet FILE")
 			case fleetFile == "-" && slices.Contains(in.files, "-"):
 				return fmt.Errorf("only one of -f and --fleet can read standard input")
 			}
-			if err := checkOutput(output); err != nil {
+			if err := checkPlanOutput(output); err != nil {
 				return err
 			}
 			engine, errs := planEngine(policy, s)
@@ -119,13 +136,7 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 			res := place.Plan(place.Input{Workloads: items, Fleet: fleet}, place.Options{Budget: budget, Explain: explain})
 			res.Plan.Summary.ElapsedMs = clock().Sub(start).Milliseconds()
 			res.Plan.Forecast = sizing
-			var err error
-			if output == "json" {
-				err = writeJSON(s.Out, res.Plan)
-			} else {
-				err = writePlan(s.Out, res)
-			}
-			if err != nil {
+			if err := printPlan(s.Out, res, output, false); err != nil {
 				return err
 			}
 			if err := reportProblems(s.Err, errs); err != nil {
@@ -140,15 +151,64 @@ Exit status: 0 when the plan was made (even with unplaced replicas, unless --fai
 	in.registerImporter(cmd, "input file or directory")
 	cmd.Flags().StringVar(&fleetFile, "fleet", "", "file holding the Fleet to plan on (- for standard input)")
 	cmd.Flags().StringVar(&policy, "policy", "", "AssessmentPolicy file to use instead of the built-in policy")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
+	cmd.Flags().BoolVar(&host, "host", false, "show the daemon's own placement now: its node VMs and their replicas, and the host's (no -f or --fleet)")
 	cmd.Flags().StringVar(&explain, "explain", "", "explain where each replica of this workload went, and why")
 	cmd.Flags().IntVar(&budget, "budget", 0, fmt.Sprintf("improvement steps after the first pass (0: %d; negative: none)", place.DefaultBudget))
 	cmd.Flags().BoolVar(&failUnplaced, "fail-unplaced", false, "exit 1 when any replica cannot be placed")
 	cmd.Flags().IntVar(&forecast, "forecast", 0, "size workloads for the forecast peak of their demand over this many days (needs --trace)")
 	cmd.Flags().StringArrayVar(&traces, "trace", nil, "demand trace, [WORKLOAD=]FILE (repeatable); a bare FILE is for every workload with spec.scaling")
 	cmd.Flags().StringVar(&traceFormat, "trace-format", "", "trace layout: csv, azure or alibaba (default: told from the content)")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.MarkFlagsMutuallyExclusive("host", "fleet")
+	cmd.MarkFlagsMutuallyExclusive("host", "filename")
+	for _, f := range []string{"policy", "explain", "budget", "forecast", "trace", "trace-format"} {
+		cmd.MarkFlagsMutuallyExclusive("host", f)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// planHost prints the daemon's own placement (strata plan --host) in output.
+func planHost(c *cobra.Command, s Streams, output string, failUnplaced bool) error {
+	if err := checkPlanOutput(output); err != nil {
+		return err
+	}
+	res, err := readHostPlacement(c)
+	if err != nil {
+		return err
+	}
+	if err := printPlan(s.Out, res, output, true); err != nil {
+		return err
+	}
+	if n := len(res.Plan.Unplaced); failUnplaced && n > 0 {
+		return failure(fmt.Errorf("%d %s nowhere", n, plural(n, "replica runs", "replicas run")))
+	}
+	return nil
+}
+
+func checkPlanOutput(output string) error {
+	switch output {
+	case "table", "json", "yaml":
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q: use table, json or yaml", output)
+}
+
+// printPlan prints res in output: the plan as JSON or YAML, or the table for people (live:
+// the daemon's current placement, which took no planning time).
+func printPlan(w io.Writer, res *place.Result, output string, live bool) error {
+	switch output {
+	case "json":
+		return writeJSON(w, res.Plan)
+	case "yaml":
+		b, err := yaml.Marshal(res.Plan)
+		if err != nil {
+			return failure(fmt.Errorf("write YAML: %w", err))
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	return writePlan(w, res, live)
 }
 
 // planEngine is the built-in assessment engine, or the one of --policy.
@@ -215,8 +275,10 @@ func someNames(items []place.Item) string {
 const maxHostRows = 40
 
 // writePlan prints a plan for people: the summary, node VMs per shape and class, the load of
-// the used hosts, the unplaced replicas with their reasons, and any explanation.
-func writePlan(w io.Writer, res *place.Result) error {
+// the used hosts, the unplaced replicas with their reasons, and any explanation. live is
+// for the daemon's current placement: no planning time, and the replicas on the host's
+// kernel counted.
+func writePlan(w io.Writer, res *place.Result, live bool) error {
 	p := &res.Plan
 	s := p.Summary
 	gap := ""
@@ -228,13 +290,26 @@ func writePlan(w io.Writer, res *place.Result) error {
 	for _, h := range p.Hosts {
 		vms += h.VMs
 	}
-	fmt.Fprintf(w, "Runs:    %d node %s, %d %s\n", s.Nodes, plural(s.Nodes, "VM", "VMs"), vms, plural(vms, "VM", "VMs"))
+	fmt.Fprintf(w, "Runs:    %d node %s, %d %s", s.Nodes, plural(s.Nodes, "VM", "VMs"), vms, plural(vms, "VM", "VMs"))
+	if live {
+		kernel := 0
+		for _, pl := range p.Placements {
+			if pl.Node == "" && pl.Tier != v1alpha1.TierVM {
+				kernel++
+			}
+		}
+		fmt.Fprintf(w, ", %d %s on the host's kernel", kernel, plural(kernel, "replica", "replicas"))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Load:    %s CPU, %s memory of the used hosts\n", percent(s.Utilization.CPU), percent(s.Utilization.Memory))
 	fmt.Fprintf(w, "Placed:  %d of %d %s", s.Placed, s.Replicas, plural(s.Replicas, "replica", "replicas"))
 	if s.UnplacedCount > 0 {
 		fmt.Fprintf(w, " (%d unplaced)", s.UnplacedCount)
 	}
-	fmt.Fprintf(w, " in %d ms\n", s.ElapsedMs)
+	if !live {
+		fmt.Fprintf(w, " in %d ms", s.ElapsedMs)
+	}
+	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(p.Forecast) > 0 {

@@ -128,10 +128,10 @@ func TestPlanExitCodes(t *testing.T) {
 		code   int
 		stderr string // a line that must appear on stderr
 	}{
-		{"no -f", "", []string{"plan", "--fleet", fleet}, ExitInvalid, "give at least one input with -f"},
+		{"no -f", "", []string{"plan", "--fleet", fleet}, ExitInvalid, "give at least one input with -f, or --host for what the daemon runs now"},
 		{"no --fleet", "", []string{"plan", "-f", "examples/estate"}, ExitInvalid, "give the fleet to plan on with --fleet FILE"},
 		{"two standard inputs", "", []string{"plan", "-f", "-", "--fleet", "-"}, ExitInvalid, "only one of -f and --fleet can read standard input"},
-		{"bad output", "", []string{"plan", "-f", "examples/estate", "--fleet", fleet, "-o", "yaml"}, ExitInvalid, `unknown output format "yaml": use table or json`},
+		{"bad output", "", []string{"plan", "-f", "examples/estate", "--fleet", fleet, "-o", "xml"}, ExitInvalid, `unknown output format "xml": use table, json or yaml`},
 		{"missing fleet", "", []string{"plan", "-f", "examples/estate", "--fleet", "no/such.yaml"}, ExitInvalid, "no/such.yaml: open no/such.yaml: no such file or directory"},
 		{"workloads for a fleet", "", []string{"plan", "-f", "examples/estate", "--fleet", "examples/fleet/workloads.yaml"}, ExitInvalid,
 			"examples/fleet/workloads.yaml:4:7: kind: expected a Fleet, found a Workload (a fleet file holds one Fleet; give workloads with -f)"},

@@ -33,6 +33,13 @@ hosts. --vm-accel kvm insists on KVM (VMs are refused, saying why, when it does 
 --vm-accel tcg skips the probe. An image VM boots strata's own guest kernel (make host-setup builds it into
 /opt/strata/guest/kernel-strata; until then Debian's cloud kernel in /opt/strata/guest/kernel) with strata-guest as its init (make build puts it next to strata).
 
+Container and sandbox replicas whose isolation class the host's policy sends into node VMs
+(by default multi-tenant and regulated classes; placement.nodeVM required or never decides
+for one workload) run inside node VMs of their class, booted through the vm tier, one class
+per node VM (docs/node-vms.md); strata get nodes lists them. --node-vms auto (the default)
+runs them when the vm tier works; --node-vms off runs none: then such replicas fail, saying
+why, rather than run on the host's kernel.
+
 With --listen HOST:PORT it also serves the API over TCP with TLS 1.3, to clients that send
 a bearer token. On first start it creates a CA, a server certificate and a token file with
 an admin token under DATA_DIR/tls; clients need ca.crt and a token (strata --server
@@ -74,6 +81,11 @@ more than --max-image-unpacked, is refused whole and registers no name.`,
 			if cfg.VMTCGCacheMiB < 0 {
 				return fmt.Errorf("--vm-tcg-cache-mib %d: want a size in MiB, or 0 for the default (16)\nRun '%s --help' for usage", cfg.VMTCGCacheMiB, c.CommandPath())
 			}
+			switch cfg.NodeVMs {
+			case daemon.NodeVMsAuto, daemon.NodeVMsOff:
+			default:
+				return fmt.Errorf("--node-vms %q: want auto or off\nRun '%s --help' for usage", cfg.NodeVMs, c.CommandPath())
+			}
 			cfg.Socket, _ = c.Flags().GetString("socket")
 			out := s.Err
 			if logFile != "" {
@@ -100,6 +112,7 @@ more than --max-image-unpacked, is refused whole and registers no name.`,
 	cmd.Flags().StringVar(&cfg.NetNSDir, "netns-dir", "", "where instance network namespaces are mounted (default RUN_DIR/netns)")
 	cmd.Flags().IntVar(&cfg.VMTCGCacheMiB, "vm-tcg-cache-mib", 0, "TCG's translated-code cache per VM under software emulation, in MiB (0: 16); it stays resident as it fills, a smaller one is flushed more often")
 	cmd.Flags().StringVar(&cfg.VMAccel, "vm-accel", "auto", "the vm tier's accelerator: auto (KVM when a probe guest runs under it, else TCG), kvm (refuse VMs when KVM does not work) or tcg")
+	cmd.Flags().StringVar(&cfg.NodeVMs, "node-vms", daemon.NodeVMsAuto, "run the container and sandbox replicas whose class the policy sends into node VMs there: auto (when the vm tier works) or off (such replicas fail, saying why)")
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
 	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "the guest kernel for image and node VMs (default: /opt/strata/guest/kernel-strata where built, else /opt/strata/guest/kernel)")

@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -41,5 +42,20 @@ func TestOpenLogFile(t *testing.T) {
 	}
 	if _, err := openLogFile(filepath.Join(dir, "missing", "x.log")); err == nil {
 		t.Error("a log file in a missing directory: no error")
+	}
+}
+
+// TestServeNodeVMsFlag: --node-vms takes auto or off; anything else is a usage error that
+// names both, before the daemon starts; --help documents it.
+func TestServeNodeVMsFlag(t *testing.T) {
+	for _, v := range []string{"on", "true", "Auto", ""} {
+		code, _, stderr := run(t, "", "serve", "--data-dir", t.TempDir(), "--node-vms", v)
+		if code != ExitInvalid || !strings.Contains(stderr, `--node-vms "`+v+`": want auto or off`) {
+			t.Errorf("--node-vms %q: exit %d, stderr %q; want a usage error naming auto and off", v, code, stderr)
+		}
+	}
+	code, stdout, _ := run(t, "", "serve", "--help")
+	if code != ExitOK || !strings.Contains(stdout, "--node-vms string") || !strings.Contains(stdout, "strata get nodes lists them") {
+		t.Errorf("serve --help: exit %d, lacks --node-vms or its explanation:\n%s", code, stdout)
 	}
 }

@@ -1,6 +1,9 @@
 // Package control holds the daemon's controllers. The workload controller makes the
 // instances of each Workload match its spec: one instance per replica slot (NAME-0 ..
-// NAME-N-1), at the workload's assessed tier, on the driver that serves that tier.
+// NAME-N-1), at the workload's assessed tier, on the driver that serves that tier on the
+// host's kernel or, when the node VM decision in its status sends its class into node VMs,
+// on the driver that runs them there (nodevms.go decides, the registry's For picks the
+// driver; a replica that cannot go where it must is refused, never run elsewhere).
 //
 // Reconciling reads observed state (the store's Workload and the drivers' instances, found by
 // their labels) and converges; it never acts on an event alone, so it is idempotent and a

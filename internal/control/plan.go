@@ -25,6 +25,8 @@ type observation struct {
 	// NoDriver says why.
 	Driver   runtime.Driver
 	NoDriver error
+	// Where is where the replicas run (whereRuns): it chose Driver.
+	Where where
 	// Observed holds the workload's instances as the drivers report them, by ID.
 	Observed map[string]observed
 	// Health holds what the health checks of the workload's instances found, by ID (see probeable).
@@ -199,13 +201,17 @@ func plan(o observation) steps {
 	tier := tierOf(w)
 	if o.Driver == nil {
 		// Nothing can run: remove what runs elsewhere and say why.
-		for _, id := range sortedIDs(o.Observed) {
-			s.add(action{Kind: actRemove, ID: id, Slot: o.Observed[id].status.Slot, ob: o.Observed[id], Why: "no driver serves the tier", OnFail: failAbort})
+		reason, msg := "NoDriver", fmt.Sprintf("no driver on this host serves the %s tier (%v)", tier, o.NoDriver)
+		if o.Where.NodeVM {
+			// Never on the host's kernel instead: the class must have a kernel of its own.
+			reason, msg = "NoNodeVMs", fmt.Sprintf("the replicas must run in node VMs of class %s (%s), and cannot: %v", o.Where.Class, o.Where.Reason, o.NoDriver)
 		}
-		msg := fmt.Sprintf("no driver on this host serves the %s tier (%v)", tier, o.NoDriver)
-		s.add(action{Kind: actWriteStatus, Phase: v1alpha1.PhaseFailed, Reason: "NoDriver", Message: msg})
-		s.Requeue = time.Minute
-		return s
+		return refuse(s, o, "no driver serves the tier", reason, msg)
+	}
+	if o.Where.NodeVM {
+		if msg := networked(w, o.Driver); msg != "" {
+			return refuse(s, o, "node VMs give it no network", "NodeVMNoNetwork", msg)
+		}
 	}
 
 	hash := specHash(w, tier)
@@ -239,12 +245,40 @@ func plan(o observation) steps {
 	return s
 }
 
+// refuse plans a workload none of whose replicas can run: what runs is removed, the
+// status says why (reason, msg), an event records it when the reason is new, and the
+// workload is looked at again in a minute.
+func refuse(s steps, o observation, why, reason, msg string) steps {
+	for _, id := range sortedIDs(o.Observed) {
+		s.add(action{Kind: actRemove, ID: id, Slot: o.Observed[id].status.Slot, ob: o.Observed[id], Why: why, OnFail: failAbort})
+	}
+	if readyReason(o.Workload) != reason {
+		s.event("", 0, "Warning", reason, msg)
+	}
+	s.add(action{Kind: actWriteStatus, Phase: v1alpha1.PhaseFailed, Reason: reason, Message: msg})
+	s.Requeue = time.Minute
+	return s
+}
+
+// readyReason is the reason of w's Ready condition, "" without one.
+func readyReason(w *v1alpha1.Workload) string {
+	if w.Status == nil {
+		return ""
+	}
+	for _, c := range w.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
 // planSlot plans one wanted slot: before is its entry in the last status, ob its instance
 // when exists.
 func planSlot(s *steps, o observation, slot int, tier v1alpha1.Tier, hash string, before v1alpha1.Instance, ob observed, exists bool) {
 	w := o.Workload
 	id := InstanceID(o.Name, slot)
-	in := v1alpha1.Instance{ID: id, Tier: tier, Restarts: before.Restarts, IP: before.IP}
+	in := v1alpha1.Instance{ID: id, Tier: tier, Driver: o.Driver.Name(), Restarts: before.Restarts, IP: before.IP}
 	if exists && (ob.driver != o.Driver || ob.status.Labels[LabelSpecHash] != hash) {
 		s.add(action{Kind: actRemove, ID: id, Slot: slot, ob: ob, Why: "the spec changed", Instance: in, OnFail: failReportError})
 		s.event(id, slot, "Normal", "Replaced", "the spec changed: the instance is started again from the new spec")

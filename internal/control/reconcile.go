@@ -50,7 +50,8 @@ func (c *Controller) observe(ctx context.Context, name string) (observation, str
 	if o.Workload == nil || deleting(o.Workload) {
 		return o, rec.UID, nil
 	}
-	o.Driver, o.NoDriver = c.o.Drivers.ForTier(tierOf(o.Workload))
+	o.Where = whereRuns(o.Workload)
+	o.Driver, o.NoDriver = c.o.Drivers.For(tierOf(o.Workload), o.Where.NodeVM)
 	if o.NoDriver != nil {
 		o.Driver = nil
 	}
@@ -162,7 +163,7 @@ func (c *Controller) execute(ctx context.Context, o observation, uid string, p s
 func (c *Controller) startSlot(ctx context.Context, o observation, a action, errs *[]error) v1alpha1.Instance {
 	w, in := o.Workload, a.Instance
 	tier, hash := tierOf(w), specHash(w, tierOf(w))
-	st, ip, err := c.start(ctx, w, tier, o.Driver, a.Slot, hash)
+	st, ip, err := c.start(ctx, w, tier, o.Driver, o.Where, a.Slot, hash)
 	if err != nil {
 		c.retry.startFailed(a.ID, hash, err.Error(), o.Now, c.o.RestartBackoff, c.o.MaxRestartBackoff)
 		*errs = append(*errs, fmt.Errorf("start %s: %w", a.ID, err))
@@ -174,7 +175,17 @@ func (c *Controller) startSlot(ctx context.Context, o observation, a action, err
 	if ip != "" {
 		in.IP = ip
 	}
-	c.event(ctx, o.Name, a.ID, "Normal", "Started", fmt.Sprintf("%s instance started on %s (pid %d)", tier, o.Driver.Name(), st.PID))
+	msg := fmt.Sprintf("%s instance started on %s (pid %d)", tier, o.Driver.Name(), st.PID)
+	if o.Where.NodeVM {
+		msg += ", " + o.Where.String()
+		if st.Message != "" {
+			msg += ": " + st.Message
+		}
+		if !o.Driver.Capabilities().NetNS {
+			msg += "; loopback only: node VMs do not attach replicas to segments yet"
+		}
+	}
+	c.event(ctx, o.Name, a.ID, "Normal", "Started", msg)
 	return observedInstance(in, st)
 }
 

@@ -297,9 +297,19 @@ func specHash(w *v1alpha1.Workload, tier v1alpha1.Tier) string {
 		Segment   string
 		VM        *v1alpha1.VMSource `json:",omitempty"` // absent (not null) without one: the hashes of earlier instances stay valid
 		Caps      []string           `json:",omitempty"` // likewise
-	}{tier, w.Spec.Image, w.Spec.Command, w.Spec.Env, w.Spec.Resources, w.Spec.Volumes, w.Spec.Segment, w.Spec.VM, grantedCapabilities(w, tier)})
+		NodeVM    string             `json:",omitempty"` // the class of node VMs it runs in; likewise
+	}{tier, w.Spec.Image, w.Spec.Command, w.Spec.Env, w.Spec.Resources, w.Spec.Volumes, w.Spec.Segment, w.Spec.VM, grantedCapabilities(w, tier), nodeVMClass(w)})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// nodeVMClass is the class of node VMs w's replicas run in, "" on the host's kernel: a
+// replica that moves into or out of node VMs, or into another class's, starts again.
+func nodeVMClass(w *v1alpha1.Workload) string {
+	if wr := whereRuns(w); wr.NodeVM {
+		return wr.Class
+	}
+	return ""
 }
 
 // grantedCapabilities are the capabilities an instance of w at tier is given beyond the
@@ -344,7 +354,7 @@ func (c *Controller) removeInstance(ctx context.Context, ob observed, detach boo
 }
 
 // start attaches and starts the instance of one slot.
-func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alpha1.Tier, d runtime.Driver, slot int, hash string) (runtime.Status, string, error) {
+func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alpha1.Tier, d runtime.Driver, wr where, slot int, hash string) (runtime.Status, string, error) {
 	id := InstanceID(w.Metadata.Name, slot)
 	spec := runtime.InstanceSpec{
 		ID: id, Workload: w.Metadata.Name, Slot: slot, Tier: tier, Image: w.Spec.Image,
@@ -353,6 +363,12 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		LogPath: filepath.Join(c.o.DataDir, "logs", id+".log"),
 		Labels:  map[string]string{LabelSpecHash: hash, LabelSegment: w.Spec.Segment},
 	}
+	if wr.NodeVM {
+		spec.Labels[runtime.LabelIsolationClass] = wr.Class
+	}
+	// A driver that cannot join an instance to a network namespace (node VMs, for now)
+	// gets no attachment: the plan has refused the workloads that need one.
+	attach := c.o.Network != nil && (tier == v1alpha1.TierVM || d.Capabilities().NetNS)
 	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o700); err != nil {
 		return runtime.Status{}, "", fmt.Errorf("log directory: %w", err)
 	}
@@ -383,7 +399,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		}
 	}
 	ip := ""
-	if c.o.Network != nil {
+	if attach {
 		a, err := c.o.Network.Attach(ctx, w.Spec.Segment, id, tier == v1alpha1.TierVM)
 		if err != nil {
 			return runtime.Status{}, "", fmt.Errorf("attach %s to segment %s: %w", id, w.Spec.Segment, err)
@@ -400,7 +416,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 	st, err := d.Start(ctx, spec)
 	c.changed()
 	if err != nil {
-		if c.o.Network != nil {
+		if attach {
 			// Undo the attach, also when ctx has ended (that may be why Start failed): on a
 			// context of its own, or the namespace, veth and address stay behind.
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)

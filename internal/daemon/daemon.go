@@ -23,12 +23,14 @@ import (
 	"strata.dev/strata/internal/backup"
 	"strata.dev/strata/internal/control"
 	"strata.dev/strata/internal/events"
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/metrics"
 	"strata.dev/strata/internal/netseg"
 	"strata.dev/strata/internal/netseg/hostnet"
 	"strata.dev/strata/internal/runtime"
 	ctrd "strata.dev/strata/internal/runtime/containerd"
 	"strata.dev/strata/internal/runtime/imagetar"
+	"strata.dev/strata/internal/runtime/nodevm"
 	"strata.dev/strata/internal/runtime/qemu"
 	"strata.dev/strata/internal/server"
 	"strata.dev/strata/internal/snapshot"
@@ -80,6 +82,10 @@ type Config struct {
 	// VMTCGCacheMiB is TCG's translated-code cache per VM (qemu.Config.TCGCacheMiB;
 	// 0: the driver's default).
 	VMTCGCacheMiB int
+	// NodeVMs is whether container and sandbox replicas whose class the host's policy
+	// sends into node VMs run there: auto (default: when the vm tier works) or off (no
+	// node VMs; such replicas fail, saying why).
+	NodeVMs string
 	// Listen, when set, also serves the API on this TCP address over TLS with bearer
 	// tokens; the CA, server certificate and token file live under DataDir/tls.
 	Listen string
@@ -198,6 +204,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	drivers, err = withNodeVMs(ctx, drivers, cfg, vm, runsc, log)
+	if err != nil {
+		_ = drivers.Close()
+		return err
+	}
+	if _, why := drivers.NodeVMs(); why != "" {
+		missing = append(missing, v1alpha1.DriverStatus{Name: nodevm.Name, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox},
+			Message: "no node VMs: " + why + "; replicas whose class the policy sends into node VMs fail"})
+	}
 	defer drivers.Close()
 
 	rec := events.New(st, nil, 0, log)
@@ -263,6 +278,48 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("strata stopped; workloads keep running")
 	return err
+}
+
+// Values of Config.NodeVMs.
+const (
+	NodeVMsAuto = "auto"
+	NodeVMsOff  = "off"
+)
+
+// withNodeVMs adds the nodevm driver to drivers when cfg asks for node VMs and the vm
+// tier works (vm is its driver, nil when it does not), or records why the host runs none.
+// The node VMs boot through vm and keep their containers' records under
+// DATA_DIR/nodevm; sandboxes in them need runsc.
+func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, vm *qemu.Driver, runsc string, log *slog.Logger) (*runtime.Registry, error) {
+	switch cfg.NodeVMs {
+	case "", NodeVMsAuto:
+	case NodeVMsOff:
+		return drivers.WithoutNodeVMs("node VMs are off (--node-vms=off)"), nil
+	default:
+		return drivers, fmt.Errorf("--node-vms %q: want auto or off", cfg.NodeVMs)
+	}
+	if vm == nil {
+		log.Warn("node VMs are unavailable: the vm tier does not work")
+		return drivers.WithoutNodeVMs("the vm tier, which boots node VMs, does not work on this host (see strata get hosts)"), nil
+	}
+	tools := guest.DefaultNodeTools()
+	tools.Runsc = runsc
+	if _, err := os.Stat(tools.Runc); err != nil {
+		log.Warn("node VMs are unavailable: no runc to put into them", "err", err)
+		return drivers.WithoutNodeVMs("no runc on the host to put into node VMs (" + err.Error() + "; make host-setup installs it)"), nil
+	}
+	nd, err := nodevm.New(ctx, nodevm.Config{QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, Logger: log})
+	if err != nil {
+		log.Warn("node VMs are unavailable", "err", err)
+		return drivers.WithoutNodeVMs(err.Error()), nil
+	}
+	with, err := drivers.WithNodeVMs(nd)
+	if err != nil {
+		_ = nd.Close()
+		return drivers, err
+	}
+	log.Info("node VMs run the classes the policy sends there", "tiers", nd.Capabilities().Tiers)
+	return with, nil
 }
 
 // listenTLS opens the TCP listener of cfg.Listen with the TLS material and token file

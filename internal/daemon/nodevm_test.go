@@ -1,40 +1,69 @@
 package daemon_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/nodevm"
 )
 
-// tenants are two workloads of a multi-tenant host: a customer's cache, kept on the host's
-// kernel by placement.nodeVM never although the policy sends multi-tenant classes into node
-// VMs, and the host's own regulated vault, which the policy sends into node VMs.
+// tenants are the workloads of a multi-tenant host: two customers' shops (multi-tenant
+// classes, which the built-in policy sends into node VMs), a customer's cache kept on the
+// host's kernel by placement.nodeVM never, and the host's own single-tenant web, which
+// stays on the host's kernel.
 const tenants = `apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: shop-a, labels: {strata.dev/tenant: acme}}
+spec:
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+  resources: {cpu: 50m, memory: 16Mi}
+  traits: {tenancy: multi}
+---
+apiVersion: strata.dev/v1alpha1
+kind: Workload
+metadata: {name: shop-b, labels: {strata.dev/tenant: globex}}
+spec:
+  image: localhost/busybox:1
+  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+  resources: {cpu: 100m, memory: 32Mi}
+  traits: {tenancy: multi}
+---
+apiVersion: strata.dev/v1alpha1
 kind: Workload
 metadata: {name: cache, labels: {strata.dev/tenant: acme}}
 spec:
   image: localhost/busybox:1
-  command: ["sleep", "3600"]
+  command: ["sleep", "100000"]
   resources: {cpu: 50m, memory: 16Mi}
   traits: {tenancy: multi}
   placement: {nodeVM: never}
 ---
 apiVersion: strata.dev/v1alpha1
 kind: Workload
-metadata: {name: vault, labels: {strata.dev/tenant: shop}}
+metadata: {name: web, labels: {strata.dev/tenant: shop}}
 spec:
   image: localhost/busybox:1
-  command: ["sleep", "3600"]
+  command: ["sleep", "100000"]
   resources: {cpu: 50m, memory: 16Mi}
-  traits: {data: regulated}
 `
 
-// TestDaemonNodeVMDecision: the real daemon stores, on apply, where each workload's replicas
-// run, and `strata describe workload` says it with the reason; placement.nodeVM never on a
-// class the policy sends into node VMs is applied without --force, with its warning.
-func TestDaemonNodeVMDecision(t *testing.T) {
+// TestDaemonNodeVMs: the real daemon runs two tenants' container workloads in two node
+// VMs, one per class, under QEMU (TCG here), and the other workloads on the host's kernel;
+// get nodes lists both node VMs, describe says where each replica runs and why, and after
+// a kill -9 a new daemon adopts every replica where it runs, starting nothing twice.
+func TestDaemonNodeVMs(t *testing.T) {
 	e := newE2E(t)
+	kdir := vmEnv(t, e)
+	e.extraArgs = []string{"--guest-kernel-dir", kdir}
 	e.start()
 	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
 	file := filepath.Join(e.dir, "tenants.yaml")
@@ -42,24 +71,194 @@ func TestDaemonNodeVMDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.must("apply", "-f", file)
+	applied := time.Now()
 
-	if nv := e.workload("vault").Status.NodeVM; nv == nil || !nv.Run || nv.Class != "shop/internal/regulated" || nv.Reason != "policy: data regulated" {
-		t.Errorf("vault: status.nodeVM %+v, want node VMs of shop/internal/regulated by the policy", nv)
+	if nv := e.workload("shop-a").Status.NodeVM; nv == nil || !nv.Run || nv.Class != "acme/internal/internal" || nv.Reason != "policy: tenancy multi" {
+		t.Errorf("shop-a: status.nodeVM %+v, want node VMs of acme/internal/internal by the policy", nv)
 	}
 	if nv := e.workload("cache").Status.NodeVM; nv == nil || nv.Run || nv.Reason != "placement.nodeVM never" || nv.Warning == "" {
 		t.Errorf("cache: status.nodeVM %+v, want the host's kernel with a warning", nv)
 	}
-	for name, want := range map[string][]string{
-		"vault": {"Runs on:", "node VMs of class shop/internal/regulated wanted (policy: data regulated), which this daemon does not run yet"},
-		"cache": {"Runs on:", "the host's kernel, class acme/internal/internal (placement.nodeVM never)",
+	// Two node VMs boot under TCG on a shared machine: allow minutes.
+	drivers := map[string]string{"shop-a": nodevm.Name, "shop-b": nodevm.Name, "cache": "containerd", "web": "containerd"}
+	started := map[string]time.Time{}
+	e.eventually("every workload runs", 5*time.Minute, func() error {
+		for name, drv := range drivers {
+			if _, err := e.running(name, 1); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			in := e.workload(name).Status.Instances[0]
+			if in.Driver != drv {
+				return fmt.Errorf("%s runs on driver %q, want %q", name, in.Driver, drv)
+			}
+			started[in.ID] = *in.StartedAt
+		}
+		return nil
+	})
+	t.Logf("every workload ran %.1f s after apply (two node VMs booted)", time.Since(applied).Seconds())
+	nodes := e.nodes()
+	if len(nodes) != 2 {
+		t.Fatalf("get nodes lists %d node VMs, want 2 (one per class): %+v", len(nodes), nodes)
+	}
+	want := map[string]string{"acme/internal/internal": "shop-a-0", "globex/internal/internal": "shop-b-0"}
+	for _, n := range nodes {
+		if n.Name != nodevm.VMID(n.Class) || n.State != "running" || len(n.Replicas) != 1 || n.Replicas[0].ID != want[n.Class] {
+			t.Errorf("node VM %+v: want one per class, running, carrying %s", n, want[n.Class])
+		}
+		if n.Shape.Memory.Value() != nodevm.DefaultShape.MemoryBytes || n.Usage.CPU.IsZero() {
+			t.Errorf("node VM %s: shape %s, usage %s CPU; want the default shape and its replica's request", n.Name, n.Shape.Memory.String(), n.Usage.CPU.String())
+		}
+	}
+	if q := qemus(e); len(q) != 2 {
+		t.Errorf("%d QEMU processes, want the 2 node VMs", len(q))
+	}
+	table := e.must("get", "nodes", "-o", "wide")
+	t.Logf("strata get nodes -o wide:\n%s", table)
+	for _, w := range []string{"NAME", "CLASS", nodevm.VMID("acme/internal/internal"), "globex/internal/internal", "50m/1", "100m/1"} {
+		if !strings.Contains(table, w) {
+			t.Errorf("get nodes lacks %q:\n%s", w, table)
+		}
+	}
+	for name, lines := range map[string][]string{
+		"shop-a": {"Runs on:", "node VMs of class acme/internal/internal (policy: tenancy multi)",
+			"node VM " + nodevm.VMID("acme/internal/internal") + " (policy: tenancy multi)"},
+		"cache": {"the host's kernel, class acme/internal/internal (placement.nodeVM never)", "host, containerd (placement.nodeVM never)",
 			"Warning:", "but the policy sends it into node VMs (policy: tenancy multi)"},
 	} {
 		desc := e.must("describe", "workload", name)
-		for _, w := range want {
+		for _, w := range lines {
 			if !strings.Contains(desc, w) {
 				t.Errorf("describe workload %s lacks %q:\n%s", name, w, desc)
 			}
 		}
+	}
+	// shop-a runs on a kernel of its own: one booted minutes ago, not the host's.
+	guestUp := e.uptime("shop-a")
+	hostUp := e.uptime("web")
+	if guestUp > 600 || hostUp-guestUp < 60 {
+		t.Errorf("shop-a's kernel has been up %.0f s, the host's %.0f s: want a node VM's, booted by this test", guestUp, hostUp)
+	}
+
+	// A crash: a new daemon adopts every replica where it runs.
+	e.kill9()
+	restarted := time.Now()
+	e.start()
+	time.Sleep(3 * time.Second) // a few reconciles: a duplicate would start in them
+	e.eventually("every workload runs again", 2*time.Minute, func() error {
+		for name := range drivers {
+			if _, err := e.running(name, 1); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	t.Logf("every workload adopted %.1f s after the restart", time.Since(restarted).Seconds())
+	for name, drv := range drivers {
+		in := e.workload(name).Status.Instances[0]
+		if in.Driver != drv || !in.StartedAt.Equal(started[in.ID]) || in.Restarts != 0 {
+			t.Errorf("%s after the restart: %+v; want the same instance on %s, started at %s", name, in, drv, started[in.ID])
+		}
+	}
+	if n := e.nodes(); len(n) != 2 || len(n[0].Replicas) != 1 || len(n[1].Replicas) != 1 {
+		t.Errorf("after the restart: node VMs %+v, want the same two with one replica each", n)
+	}
+	if q := qemus(e); len(q) != 2 {
+		t.Errorf("after the restart: %d QEMU processes, want the 2 node VMs", len(q))
+	}
+	e.must("delete", "-f", file)
+	e.eventually("the node VMs carry nothing", time.Minute, func() error {
+		for _, n := range e.nodes() {
+			if len(n.Replicas) > 0 {
+				return fmt.Errorf("node VM %s carries %+v", n.Name, n.Replicas)
+			}
+		}
+		return nil
+	})
+	// Empty node VMs stay until their removal is built; the harness ends them.
+}
+
+// nodes lists the daemon's node VMs (get nodes -o json).
+func (e *e2e) nodes() []v1alpha1.NodeVM {
+	e.t.Helper()
+	var list struct {
+		Items []v1alpha1.NodeVM `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(e.must("get", "nodes", "-o", "json")), &list); err != nil {
+		e.t.Fatal(err)
+	}
+	return list.Items
+}
+
+// uptime is how long the kernel under workload name's first replica has run, in seconds.
+func (e *e2e) uptime(name string) float64 {
+	e.t.Helper()
+	out := e.must("exec", name, "--", "cat", "/proc/uptime")
+	f := strings.Fields(out)
+	if len(f) == 0 {
+		e.t.Fatalf("exec %s cat /proc/uptime: %q", name, out)
+	}
+	s, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		e.t.Fatalf("exec %s cat /proc/uptime: %q: %v", name, out, err)
+	}
+	return s
+}
+
+// TestIsolationClassLabel: the controller labels an instance with its class under the key
+// the nodevm driver groups node VMs by.
+func TestIsolationClassLabel(t *testing.T) {
+	if runtime.LabelIsolationClass != nodevm.LabelIsolationClass {
+		t.Errorf("runtime.LabelIsolationClass %q, nodevm.LabelIsolationClass %q: one key, or classes mix", runtime.LabelIsolationClass, nodevm.LabelIsolationClass)
+	}
+}
+
+// TestDaemonNodeVMsOff: with --node-vms off, a replica the policy sends into node VMs
+// runs nowhere, on the host's kernel neither: its workload fails saying why and what to
+// do, describe host says node VMs are off, and a host-class workload runs as before.
+func TestDaemonNodeVMsOff(t *testing.T) {
+	e := newE2E(t)
+	e.extraArgs = []string{"--node-vms", "off"}
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
+	file := filepath.Join(e.dir, "tenants.yaml")
+	if err := os.WriteFile(file, []byte(tenants), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", file)
+	e.eventually("web and cache run on the host, the shops fail", time.Minute, func() error {
+		for _, name := range []string{"web", "cache"} {
+			if _, err := e.running(name, 1); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		for _, name := range []string{"shop-a", "shop-b"} {
+			st := e.workload(name).Status
+			if st.Phase != v1alpha1.PhaseFailed || len(st.Instances) != 0 {
+				return fmt.Errorf("%s: phase %s, instances %+v; want Failed with none", name, st.Phase, st.Instances)
+			}
+		}
+		return nil
+	})
+	var ready v1alpha1.Condition
+	for _, c := range e.workload("shop-a").Status.Conditions {
+		if c.Type == "Ready" {
+			ready = c
+		}
+	}
+	for _, want := range []string{"node VMs of class acme/internal/internal (policy: tenancy multi)", "--node-vms=off", "placement.nodeVM: never"} {
+		if ready.Reason != "NoNodeVMs" || !strings.Contains(ready.Message, want) {
+			t.Errorf("shop-a's Ready condition %+v lacks %q", ready, want)
+		}
+	}
+	if ev := e.must("events"); !strings.Contains(ev, "NoNodeVMs") {
+		t.Errorf("no NoNodeVMs event:\n%s", ev)
+	}
+	if n := e.nodes(); len(n) != 0 {
+		t.Errorf("get nodes lists %+v, want none", n)
+	}
+	name, _ := os.Hostname()
+	if desc := e.must("describe", "host", strings.ToLower(name)); !strings.Contains(desc, "no node VMs: node VMs are off (--node-vms=off)") {
+		t.Errorf("describe host does not say node VMs are off:\n%s", desc)
 	}
 	e.must("delete", "-f", file)
 }

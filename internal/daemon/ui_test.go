@@ -840,3 +840,147 @@ func TestDashboardDemoSegments(t *testing.T) {
 	urls, _ := rec.snapshot()
 	checkHosts(t, urls, tlsAddr)
 }
+
+// TestDashboardNodeVMs: the Host view draws the daemon's real node VMs, booted under QEMU
+// (TCG here), as boxes inside the host, each with its class, shape, usage and replicas, and
+// the replicas on the host's kernel beside them; a deleted workload leaves its node VM's box
+// without a reload.
+func TestDashboardNodeVMs(t *testing.T) {
+	chromium := chromiumBinary(t)
+	e := newE2E(t)
+	kdir := vmEnv(t, e)
+	e.extraArgs = []string{"--guest-kernel-dir", kdir}
+	e.start()
+	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
+	file := filepath.Join(e.dir, "tenants.yaml")
+	if err := os.WriteFile(file, []byte(tenants), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must("apply", "-f", file)
+	e.eventually("every workload runs", 5*time.Minute, func() error {
+		for _, name := range []string{"shop-a", "shop-b", "cache", "web"} {
+			if _, err := e.running(name, 1); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		if n := e.nodes(); len(n) != 2 || len(n[0].Replicas) != 1 || len(n[1].Replicas) != 1 {
+			return fmt.Errorf("node VMs %+v, want two with a replica each", n)
+		}
+		return nil
+	})
+	nodes := e.nodes()
+	token, err := client.ReadTokenFile(filepath.Join(e.dir, "data", "tls", "tokens"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts := os.Getenv("STRATA_TEST_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	} else if err := os.MkdirAll(artifacts, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ctx, rec := startBrowser(t, chromium, e.netns)
+	navigate(t, ctx, "https://"+tlsAddr+"/ui/#token="+token)
+	waitFor(t, ctx, "two node VM boxes with a replica each", `document.querySelectorAll('#placement [data-plan-node] [data-workload]').length === 2`)
+
+	// Each node VM is a box inside the host's box, with its class, shape, usage bars and replica.
+	type box struct {
+		Host, Class, Shape string
+		Workloads          []string
+		Meters             int
+	}
+	got := eval[map[string]box](t, ctx, `Object.fromEntries([...document.querySelectorAll('#placement [data-plan-node]')].map(n => [n.dataset.planNode, {
+		Host: n.closest('[data-plan-host]').dataset.planHost, Class: n.dataset.class, Shape: n.dataset.shape,
+		Workloads: [...n.querySelectorAll('[data-workload]')].map(c => c.dataset.workload).sort(),
+		Meters: n.querySelectorAll('[role="meter"]').length}]))`)
+	host := eval[string](t, ctx, `document.querySelector('#hosts [data-host]') ? document.querySelector('#hosts [data-host]').dataset.host : ''`)
+	want := map[string]box{}
+	for _, n := range nodes {
+		want[n.Name] = box{Host: host, Class: n.Class, Shape: n.Shape.CPU.String() + " CPU, " + n.Shape.Memory.String(),
+			Workloads: []string{n.Replicas[0].Workload}, Meters: 2}
+	}
+	if host == "" || !maps.EqualFunc(got, want, func(a, b box) bool {
+		return a.Host == b.Host && a.Class == b.Class && a.Shape == b.Shape && slices.Equal(a.Workloads, b.Workloads) && a.Meters == b.Meters
+	}) {
+		t.Errorf("the Host view shows node VMs %+v, want %+v", got, want)
+	}
+	// The shops' requests of their node VM's shape: 50m and 100m of one CPU.
+	cpu := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#placement [data-plan-node]')].map(n => [n.dataset.class, n.querySelector('[data-resource="cpu"] .util-num').textContent]))`)
+	wantCPU := map[string]string{}
+	for _, n := range nodes {
+		wantCPU[n.Class] = fmt.Sprintf("%d%%", int(math.Round(100*float64(n.Usage.CPU.MilliValue())/float64(n.Shape.CPU.MilliValue()))))
+	}
+	if !maps.Equal(cpu, wantCPU) {
+		t.Errorf("node VM CPU usage %v, want %v", cpu, wantCPU)
+	}
+	onHost := eval[[]string](t, ctx, `[...document.querySelectorAll('#placement [data-plan-host] > .plan-onhost [data-plan-vm]')].map(c => c.dataset.planVm).sort()`)
+	if !slices.Equal(onHost, []string{"cache", "web"}) {
+		t.Errorf("on the host's kernel the view shows %v, want [cache web]", onHost)
+	}
+	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-node-vms.png"))
+	checkPlanHost(t, ctx, e, host, want)
+
+	// Live: shop-b deleted, its node VM stays, empty, without a reload.
+	e.must("delete", "workload", "shop-b")
+	waitFor(t, ctx, "globex's node VM empty", `(() => {
+		const n = document.querySelector('#placement [data-plan-node][data-class="globex/internal/internal"]');
+		return !!n && n.querySelectorAll('[data-workload]').length === 0 && /no replicas/.test(n.textContent) &&
+			document.querySelectorAll('#placement [data-plan-node] [data-workload="shop-a"]').length === 1;
+	})()`)
+	screenshot(t, ctx, filepath.Join(artifacts, "dashboard-node-vms-deleted.png"))
+	urls, navs := rec.snapshot()
+	if navs != 1 {
+		t.Errorf("the page was loaded %d times, want once: the change must show without a reload", navs)
+	}
+	checkHosts(t, urls, tlsAddr)
+}
+
+// checkPlanHost: strata plan --host prints the daemon's node VMs and replicas as a plan
+// (the table and the JSON), and the Plan tab draws that JSON with the same node VM boxes as
+// the Host view (want, by node VM name); then it goes back to the Host tab.
+func checkPlanHost[B any](t *testing.T, ctx context.Context, e *e2e, host string, want map[string]B) {
+	t.Helper()
+	table := e.must("plan", "--host")
+	t.Logf("strata plan --host:\n%s", table)
+	for _, w := range []string{"Runs:    2 node VMs, 0 VMs, 2 replicas on the host's kernel", "Placed:  4 of 4 replicas", "acme/internal/internal", "globex/internal/internal", host} {
+		if !strings.Contains(table, w) {
+			t.Errorf("plan --host lacks %q", w)
+		}
+	}
+	out := e.must("plan", "--host", "-o", "json")
+	var plan v1alpha1.PlacementPlan
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("plan --host -o json: %v\n%s", err, out)
+	}
+	where := map[string]string{}
+	for _, p := range plan.Placements {
+		where[p.Workload] = p.Host + "/" + p.Node
+	}
+	for _, n := range plan.Nodes {
+		if _, ok := want[n.Name]; !ok || n.Host != host || n.Utilization == nil || n.Utilization.CPU <= 0 {
+			t.Errorf("plan --host: node %+v, want one of %v on %s with its utilization", n, slices.Collect(maps.Keys(want)), host)
+		}
+	}
+	if len(plan.Nodes) != len(want) || where["cache"] != host+"/" || where["web"] != host+"/" ||
+		!strings.HasPrefix(where["shop-a"], host+"/nodevm-") || !strings.HasPrefix(where["shop-b"], host+"/nodevm-") || where["shop-a"] == where["shop-b"] {
+		t.Errorf("plan --host places %v with nodes %+v: want the shops in two node VMs, cache and web on %s", where, plan.Nodes, host)
+	}
+	file := filepath.Join(t.TempDir(), "host-plan.json")
+	if err := os.WriteFile(file, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eval[bool](t, ctx, `document.getElementById('tab-plan').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#plan-file"), []string{file})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the host's plan drawn", `document.querySelectorAll('#plan [data-plan-node]').length === 2`)
+	drawn := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#plan [data-plan-node]')].map(n => [n.dataset.planNode,
+		n.dataset.shape + ' ' + n.querySelectorAll('[role="meter"]').length + ' ' + [...n.querySelectorAll('[data-workload]')].map(c => c.dataset.workload).join(',')]))`)
+	live := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('#placement [data-plan-node]')].map(n => [n.dataset.planNode,
+		n.dataset.shape + ' ' + n.querySelectorAll('[role="meter"]').length + ' ' + [...n.querySelectorAll('[data-workload]')].map(c => c.dataset.workload).join(',')]))`)
+	if !maps.Equal(drawn, live) {
+		t.Errorf("the Plan tab draws plan --host's node VMs as %v, the Host view as %v: want the same", drawn, live)
+	}
+	eval[bool](t, ctx, `document.getElementById('tab-host').dispatchEvent(new MouseEvent('click', {bubbles: true}))`)
+	waitFor(t, ctx, "the Host tab again", `!document.getElementById('view-host').hidden`)
+}

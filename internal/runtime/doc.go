@@ -1,7 +1,9 @@
 // Package runtime defines how strata runs instances: the Driver interface
 // that every runtime (containerd with runc, containerd with runsc, QEMU)
 // implements, the optional abilities a driver may add, the errors drivers
-// return, and the Registry that maps each isolation tier to its driver.
+// return, and the Registry that maps each isolation tier to its driver (and,
+// on a host that runs node VMs, the replicas that go into them to the driver
+// that runs them there).
 //
 // # Terms
 //

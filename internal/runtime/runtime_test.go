@@ -229,3 +229,95 @@ func TestRegistryCloseJoinsErrors(t *testing.T) {
 		t.Errorf("Close: %v, want boom from driver a", err)
 	}
 }
+
+func TestRegistryNodeVMs(t *testing.T) {
+	ctrd := &stub{name: "containerd", tiers: []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox}}
+	qemu := &stub{name: "qemu", tiers: []v1alpha1.Tier{v1alpha1.TierVM}}
+	node := &stub{name: "nodevm", tiers: []v1alpha1.Tier{v1alpha1.TierContainer}}
+	host, err := runtime.NewRegistry(ctrd, qemu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := host.WithNodeVMs(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		tier     v1alpha1.Tier
+		inNodeVM bool
+		want     string // the driver's name, or part of the error
+	}{
+		{v1alpha1.TierContainer, false, "containerd"},
+		{v1alpha1.TierContainer, true, "nodevm"},
+		{v1alpha1.TierVM, true, "qemu"}, // a VM of its own already
+		{v1alpha1.TierSandbox, false, "containerd"},
+		{v1alpha1.TierSandbox, true, "runs tiers [container] only"},
+	} {
+		d, err := r.For(tt.tier, tt.inNodeVM)
+		switch {
+		case err != nil && (!errors.Is(err, runtime.ErrUnsupported) || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("For(%s, %v): %v, want %q", tt.tier, tt.inNodeVM, err, tt.want)
+		case err == nil && d.Name() != tt.want:
+			t.Errorf("For(%s, %v) = %s, want %s", tt.tier, tt.inNodeVM, d.Name(), tt.want)
+		}
+	}
+	if d, _ := r.ForTier(v1alpha1.TierContainer); d.Name() != "containerd" {
+		t.Errorf("ForTier(container) = %s: the node VM driver serves no tier on the host", d.Name())
+	}
+	if d, ok := r.Named("nodevm"); !ok || d != node {
+		t.Errorf("Named(nodevm) = %v, %v", d, ok)
+	}
+	if _, ok := host.Named("nodevm"); ok {
+		t.Error("the registry without node VMs names a nodevm driver")
+	}
+	if n := len(r.Drivers()); n != 3 || len(host.Drivers()) != 2 {
+		t.Errorf("drivers: %d with node VMs, %d without; want 3 and 2 (WithNodeVMs copies)", n, len(host.Drivers()))
+	}
+
+	off := host.WithoutNodeVMs("--node-vms=off")
+	_, err = off.For(v1alpha1.TierContainer, true)
+	if !errors.Is(err, runtime.ErrUnsupported) || !strings.Contains(err.Error(), "--node-vms=off") || !strings.Contains(err.Error(), "placement.nodeVM: never") {
+		t.Errorf("For without node VMs: %v, want why and what to do", err)
+	}
+	if d, err := off.For(v1alpha1.TierContainer, false); err != nil || d.Name() != "containerd" {
+		t.Errorf("For on the host without node VMs: %v %v", d, err)
+	}
+
+	if _, err := host.WithNodeVMs(&stub{name: "containerd", tiers: []v1alpha1.Tier{v1alpha1.TierContainer}}); err == nil {
+		t.Error("a node VM driver named like another driver was accepted")
+	}
+	if _, err := host.WithNodeVMs(&stub{name: "vms", tiers: []v1alpha1.Tier{v1alpha1.TierVM}}); err == nil {
+		t.Error("a node VM driver of the vm tier was accepted")
+	}
+}
+
+// closeOrder records the order its drivers are closed in.
+type closeOrder struct {
+	stub
+	order *[]string
+}
+
+func (c *closeOrder) Close() error { *c.order = append(*c.order, c.name); return nil }
+
+// TestRegistryCloseOrder: the node VM driver, which boots its VMs through the qemu
+// driver, is closed before it; every driver in the reverse of the order given.
+func TestRegistryCloseOrder(t *testing.T) {
+	var order []string
+	mk := func(name string, tiers ...v1alpha1.Tier) *closeOrder {
+		return &closeOrder{stub: stub{name: name, tiers: tiers}, order: &order}
+	}
+	host, err := runtime.NewRegistry(mk("containerd", v1alpha1.TierContainer), mk("qemu", v1alpha1.TierVM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := host.WithNodeVMs(mk("nodevm", v1alpha1.TierContainer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, " "); got != "nodevm qemu containerd" {
+		t.Errorf("closed %s, want nodevm qemu containerd", got)
+	}
+}

@@ -132,6 +132,11 @@ const (
 	LabelDriverPrefix = labelPrefix + "runtime."
 )
 
+// LabelIsolationClass is the instance label that names its isolation class
+// (v1alpha1.Workload.IsolationClass): a node VM driver runs instances of one
+// class in node VMs of their own, never beside another class's.
+const LabelIsolationClass = "strata.dev/isolation-class"
+
 // ReservedLabel reports whether key is one drivers write themselves, and so
 // may not appear in InstanceSpec.Labels.
 func ReservedLabel(key string) bool {

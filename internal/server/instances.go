@@ -143,6 +143,12 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.drv.ForTier(wl.Status.Tier)
+	for _, in := range wl.Status.Instances {
+		// The driver that runs it: inside a node VM, not the tier's driver on the host.
+		if named, ok := s.drv.Named(in.Driver); ok && in.ID == id {
+			d, err = named, nil
+		}
+	}
 	if err != nil {
 		writeStatus(w, http.StatusConflict, ReasonConflict, err.Error())
 		return

@@ -138,6 +138,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+StoreBackupPath, s.storeBackup)
 	s.mux.HandleFunc("GET "+Prefix+"workloads/{name}/logs", s.logs)
 	s.mux.HandleFunc("POST "+Prefix+"workloads/{name}/exec", s.exec)
+	s.mux.HandleFunc("GET "+Prefix+NodesPath, s.nodes)
 	s.mux.HandleFunc("GET "+Prefix+"{resource}", s.list)
 	s.mux.HandleFunc("POST "+Prefix+"{resource}", s.create)
 	s.mux.HandleFunc("GET "+Prefix+"{resource}/{name}", s.get)

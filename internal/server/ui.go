@@ -44,8 +44,9 @@ func IsUIRequest(r *http.Request) bool {
 	return p == strings.TrimSuffix(UIPath, "/") || strings.HasPrefix(p, UIPath)
 }
 
-// dashboardResources are what the dashboard's page lists and watches.
-var dashboardResources = []string{"workloads", "segments", "events", "hosts"}
+// dashboardResources are what the dashboard's page lists and watches (node VMs it lists
+// only: they have no watch).
+var dashboardResources = []string{"workloads", "segments", "events", "hosts", "nodes"}
 
 // IsDashboardRead reports whether r is one of the API reads the dashboard's page makes:
 // GET or HEAD of a clean, unescaped path that lists or watches a resource of

@@ -15,6 +15,9 @@ const (
 	DrillsPath      = wire.DrillsPath
 )
 
+// NodesPath lists the node VMs, under Prefix.
+const NodesPath = wire.NodesPath
+
 // Status is the body of every error response, and of a successful delete.
 type Status = wire.Status
 

@@ -1,19 +1,21 @@
 // app.js starts the dashboard: it takes the token from the URL fragment (#token=...) into
 // sessionStorage, lists hosts, workloads, segments and events, follows their watches (as
 // server-sent events), and redraws the host strip, the topology, the list and the open
-// workload's panel as changes arrive. The Plan tab draws a plan file the user loads.
+// workload's panel as changes arrive, and the node VMs the daemon runs (listed again when a
+// workload changes, and every ten seconds). The Plan tab draws a plan file the user loads.
 
 import * as api from './api.js';
 import { renderHosts, tickHeartbeats } from './hosts.js';
 import { segmentViews } from './model.js';
 import { renderList, renderPanel } from './panel.js';
-import { planModel, readPlan, renderPlan } from './plan.js';
+import { hostBox, liveHost, planModel, readPlan, renderPlan } from './plan.js';
 import { render as renderTopology } from './topology.js';
 
 const TOKEN_KEY = 'strata.token';
 const LOG_LINES = 40;
 const MAX_EVENTS = 500;
 const HISTORY_EVERY = 10000; // ms: the history endpoint's interval
+const NODES_EVERY = 10000; // ms: node VMs have no watch; they are listed again this often
 
 const state = {
   hosts: new Map(),
@@ -27,6 +29,9 @@ const state = {
   // streams says, per resource, whether its watch is read as server-sent events.
   streams: {},
   hostsNote: '',
+  // nodes are the daemon's node VMs (GET .../nodes); nodesNote says why there are none to show.
+  nodes: [],
+  nodesNote: '',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -145,10 +150,37 @@ function trim(resource, store) {
 
 function byTime(a, b) { return String(a.time).localeCompare(String(b.time)); }
 
-// changed schedules a redraw; a change to the open workload also refreshes its log.
+// changed schedules a redraw; a change to the open workload also refreshes its log, and a
+// change to any workload lists the node VMs again (a replica started, moved or gone).
 function changed(resource, obj) {
   if (resource === 'workloads' && obj && obj.metadata.name === state.selected) refreshLogs(false);
+  if (resource === 'workloads') refreshNodes();
   scheduleRender();
+}
+
+// refreshNodes lists the daemon's node VMs; calls while one runs make one more after it.
+// A daemon that does not list node VMs (an older one) shows the host's replicas alone.
+let nodesBusy = false;
+let nodesAgain = false;
+async function refreshNodes() {
+  if (nodesBusy) { nodesAgain = true; return; }
+  nodesBusy = true;
+  try {
+    const l = await api.list('nodes');
+    state.nodes = l.items;
+    state.nodesNote = '';
+  } catch (err) {
+    if (err instanceof api.NotFoundError) {
+      state.nodes = [];
+      state.nodesNote = 'This daemon does not list node VMs.';
+    } else if (!(err instanceof api.AuthError)) { // the watches ask for the token
+      state.nodesNote = `node VMs not listed: ${err.message}`;
+    }
+  } finally {
+    nodesBusy = false;
+  }
+  scheduleRender();
+  if (nodesAgain) { nodesAgain = false; refreshNodes(); }
 }
 
 let pending = false;
@@ -180,12 +212,26 @@ function renderAll() {
   $('topology').toggleAttribute('hidden', !drawn); // an SVG element has no hidden property
   if (drawn) $('topo-empty').hidden = true;
   else setEmpty('No workloads yet: strata apply -f app.yaml');
+  renderPlacement(wls);
   renderList($('wl-list'), wls, state.selected, select);
   const tiers = {};
   for (const w of wls) { const t = (w.status && w.status.tier) || 'assessing'; tiers[t] = (tiers[t] || 0) + 1; }
   $('counts').textContent = `${views.length} segment${views.length === 1 ? '' : 's'} \u00b7 ${wls.length} workload${wls.length === 1 ? '' : 's'}` +
     (wls.length ? ' (' + Object.entries(tiers).map(([t, n]) => `${n} ${t}`).join(', ') + ')' : '');
   renderSelected();
+}
+
+// renderPlacement draws the host as a box holding the node VMs the daemon runs, each with
+// its class, shape, usage and replicas, and the replicas on the host's kernel beside them:
+// the plan view's drawing, of the daemon's own placement.
+function renderPlacement(wls) {
+  const name = hostName();
+  const box = hostBox(liveHost(name || 'this host', state.hosts.get(name), state.nodes, wls), true);
+  const note = state.nodesNote || (state.nodes.length ? '' : 'No node VMs: every replica runs on the host\'s kernel or as a VM of its own.');
+  $('placement-body').replaceChildren(box);
+  $('placement-note').textContent = note;
+  $('placement-note').hidden = !note;
+  $('placement-count').textContent = `${state.nodes.length} node VM${state.nodes.length === 1 ? '' : 's'}`;
 }
 
 function renderSelected() {
@@ -282,6 +328,7 @@ function main() {
   });
   setInterval(() => { if (state.selected) refreshLogs(false); }, 5000);
   setInterval(() => { if (state.selected) refreshHistory(); }, HISTORY_EVERY);
+  setInterval(refreshNodes, NODES_EVERY);
   setInterval(() => { // the heartbeat's age
     if (!tickHeartbeats($('hosts'), [...state.hosts.values()], Date.now())) renderHostStrip();
   }, 1000);
@@ -291,6 +338,7 @@ function main() {
   follow('workloads', state.workloads);
   follow('segments', state.segments);
   follow('events', state.events);
+  refreshNodes();
 }
 
 // The tabs: Host (what runs here, live) and Plan (a plan file, loaded by the user).

@@ -9,7 +9,12 @@
 // shapes to hold replicas of a single isolation class; a VM replica is a workload of the vm
 // tier, placed on a host without a node; the lower bound is a number of hosts no plan can go
 // below, and the gap is how far the plan's hosts are above it.
+//
+// The Host view draws the daemon's own node VMs with the same boxes (liveHost, hostBox): the
+// node VMs the daemon runs (GET /apis/strata.dev/v1alpha1/nodes) with their class, shape and
+// usage, and the replicas that run on the host's kernel beside them.
 
+import { formatBytes, formatCores, parseQuantity } from './hosts.js';
 import { h } from './panel.js';
 
 // readPlan parses text as a placement plan; it throws an Error saying what is wrong.
@@ -58,6 +63,7 @@ export function planModel(plan) {
   for (const n of plan.nodes || []) {
     const x = host(n.host);
     const node = { name: n.name, shape: n.shape, class: n.class, placements: [], groups: [] };
+    if (n.utilization) node.usage = { cpu: n.utilization.cpu, memory: n.utilization.memory }; // strata plan --host
     x.nodes.push(node);
     x.byNode.set(n.name, node);
     nodeHost.set(n.name, x);
@@ -107,32 +113,105 @@ function replicaChip(g) {
   }, g.workload, n > 1 ? h('span', { class: 'count' }, `\u00d7${n}`) : ` #${g.replicas[0]}`);
 }
 
+// nodeBox draws a node VM: name, shape, class, and the replicas it holds. A node VM with a
+// usage (the daemon's, or a plan of strata plan --host) has a bar each for the CPU and memory
+// its replicas request of its shape.
 function nodeBox(n) {
   const reps = n.groups.reduce((k, g) => k + g.replicas.length, 0);
+  const used = n.usage && (Number.isFinite(n.usage.cpu) || Number.isFinite(n.usage.memory));
   return h('div', {
-    class: 'plan-node', 'data-plan-node': n.name, 'data-shape': n.shape, 'data-class': n.class,
+    class: `plan-node${n.state && n.state !== 'running' ? ' node-down' : ''}`, 'data-plan-node': n.name, 'data-shape': n.shape, 'data-class': n.class,
+    'data-state': n.state || null,
     role: 'group', 'aria-label': `node VM ${n.name}, shape ${n.shape}, class ${n.class}, ${reps} replica${reps === 1 ? '' : 's'}`,
   },
-  h('div', { class: 'plan-node-head' }, h('strong', {}, n.name), h('span', { class: 'shape' }, n.shape)),
+  h('div', { class: 'plan-node-head' }, h('strong', {}, n.name), h('span', { class: 'shape' }, n.shape),
+    n.state && n.state !== 'running' ? h('span', { class: 'node-state' }, n.state) : null),
   h('div', { class: 'plan-class mono', title: 'isolation class: tenant/trust/data, or placement.isolationClass' }, n.class),
-  h('ul', { class: 'replicas' }, ...n.groups.map(replicaChip)));
+  used ? h('div', { class: 'utils node-utils', title: n.usage.text || 'what its replicas request of its shape' },
+    utilBar('cpu', n.usage.cpu), utilBar('memory', n.usage.memory)) : null,
+  reps ? h('ul', { class: 'replicas' }, ...n.groups.map(replicaChip)) : h('div', { class: 'muted' }, 'no replicas'));
 }
 
-function hostBox(x) {
+// hostBox draws a host: its load, its node VMs, and the replicas that run on it without a
+// node VM (in a plan the VMs; on the live host also the containers and sandboxes on its
+// kernel: live is true).
+export function hostBox(x, live = false) {
   const vms = x.vms.reduce((k, g) => k + g.replicas.length, 0);
+  const what = live ? `${vms} on the host's kernel` : `${vms} VM${vms === 1 ? '' : 's'}`;
   return h('section', {
     class: 'plan-host', 'data-plan-host': x.name, role: 'group',
-    'aria-label': `host ${x.name}: ${x.nodes.length} node VM${x.nodes.length === 1 ? '' : 's'}, ${vms} VM${vms === 1 ? '' : 's'}`,
+    'aria-label': `host ${x.name}: ${x.nodes.length} node VM${x.nodes.length === 1 ? '' : 's'}, ${what}`,
   },
   h('div', { class: 'plan-host-head' }, h('h3', {}, x.name),
-    h('span', { class: 'muted' }, `${x.nodes.length} node${x.nodes.length === 1 ? '' : 's'} \u00b7 ${vms} VM${vms === 1 ? '' : 's'}`)),
+    h('span', { class: 'muted' }, `${x.nodes.length} node VM${x.nodes.length === 1 ? '' : 's'} \u00b7 ${what}`)),
   h('div', { class: 'utils' }, utilBar('cpu', x.cpu), utilBar('memory', x.memory)),
   x.nodes.length ? h('div', { class: 'plan-nodes' }, ...x.nodes.map(nodeBox)) : null,
-  x.vms.length ? h('ul', { class: 'replicas plan-vms', 'aria-label': 'VMs on the host' }, ...x.vms.map((g) => {
-    const chip = replicaChip(g);
-    chip.setAttribute('data-plan-vm', g.workload);
-    return chip;
-  })) : null);
+  x.vms.length ? h('div', { class: 'plan-onhost' },
+    live ? h('div', { class: 'plan-onhost-label muted' }, "on the host's kernel") : null,
+    h('ul', { class: 'replicas plan-vms', 'aria-label': live ? "replicas on the host's kernel" : 'VMs on the host' }, ...x.vms.map((g) => {
+      const chip = replicaChip(g);
+      chip.setAttribute('data-plan-vm', g.workload);
+      return chip;
+    }))) : null);
+}
+
+// replicaOf is the replica number of instance id of workload ("web-2" of web: 2), NaN when
+// the ID is not the workload's.
+function replicaOf(id, workload) {
+  const rest = String(id).startsWith(`${workload}-`) ? String(id).slice(workload.length + 1) : '';
+  return /^\d+$/.test(rest) ? Number(rest) : NaN;
+}
+
+// shareOf is used of total, two quantities; NaN when either is missing.
+function shareOf(used, total) {
+  const u = parseQuantity(used || 0); const t = parseQuantity(total);
+  return t > 0 && Number.isFinite(u) ? u / t : NaN;
+}
+
+// shapeText writes a node VM's shape (a capacity) as strata plan --host names it: "1 CPU, 1Gi".
+export function shapeText(shape) {
+  const s = shape || {};
+  return `${s.cpu || '?'} CPU, ${s.memory || '?'}`;
+}
+
+// liveHost arranges what runs on the daemon's host for hostBox: name labels it, host is its
+// Host object (for the load: allocated over capacity; may be undefined), nodes are the node
+// VMs of GET .../nodes, workloads the Workload objects. Each node VM holds the replicas it
+// reports; every other instance runs on the host's kernel (or as a VM of its own), except
+// one the nodevm driver runs that no node VM lists yet (it is being placed).
+export function liveHost(name, host, nodes, workloads) {
+  const tiers = new Map(workloads.map((w) => [w.metadata.name, (w.status && w.status.tier) || '']));
+  const inNode = new Set();
+  const outNodes = [...nodes].sort((a, b) => String(a.name).localeCompare(String(b.name))).map((n) => {
+    const placements = (n.replicas || []).map((r) => {
+      inNode.add(r.id);
+      const workload = r.workload || r.id;
+      return { workload, replica: replicaOf(r.id, workload), tier: tiers.get(workload) || 'container' };
+    });
+    const shape = n.shape || {}; const usage = n.usage || {};
+    return {
+      name: n.name, class: n.class, state: n.state, shape: shapeText(shape), groups: groupReplicas(placements),
+      usage: {
+        cpu: shareOf(usage.cpu, shape.cpu), memory: shareOf(usage.memory, shape.memory),
+        text: `its replicas request ${formatCores(parseQuantity(usage.cpu || 0))} of ${formatCores(parseQuantity(shape.cpu))} CPU, ` +
+          `${formatBytes(parseQuantity(usage.memory || 0))} of ${formatBytes(parseQuantity(shape.memory))}`,
+      },
+    };
+  });
+  const onHost = [];
+  for (const w of workloads) {
+    const wl = w.metadata.name;
+    for (const i of (w.status && w.status.instances) || []) {
+      if (inNode.has(i.id) || i.driver === 'nodevm') continue;
+      onHost.push({ workload: wl, replica: replicaOf(i.id, wl), tier: i.tier || tiers.get(wl) || '' });
+    }
+  }
+  const st = (host && host.status) || {};
+  const cap = st.capacity || {}; const alloc = st.allocated || {};
+  return {
+    name, cpu: shareOf(alloc.cpu, cap.cpu), memory: shareOf(alloc.memory, cap.memory),
+    nodes: outNodes, vms: groupReplicas(onHost),
+  };
 }
 
 function summaryLine(s) {

@@ -8,7 +8,7 @@ import { GoneError, parseSSE, watch } from './api.js';
 import { niceMax, series } from './charts.js';
 import { ageText, formatBytes, heartbeatAge, parseQuantity } from './hosts.js';
 import { seriesText } from './model.js';
-import { planModel, readPlan } from './plan.js';
+import { liveHost, planModel, readPlan, shapeText } from './plan.js';
 
 test('parseSSE reads events, ids, comments and partial frames', () => {
   const cases = [
@@ -144,6 +144,45 @@ test('a plan is arranged by host and node', () => {
   assert.deepEqual(m.unplaced.map((u) => u.replica), [0, 1]);
   assert.throws(() => readPlan('{"kind":"Fleet"}'), /holds a Fleet, not a PlacementPlan/);
   assert.throws(() => readPlan('nope'), /not JSON/);
+});
+
+test("the daemon's node VMs are arranged like a plan's, beside the host's replicas", () => {
+  const wl = (name, tier, instances) => ({ metadata: { name }, status: { tier, instances } });
+  const workloads = [
+    wl('shop-a', 'container', [{ id: 'shop-a-0', driver: 'nodevm' }, { id: 'shop-a-1', driver: 'nodevm' }]),
+    wl('shop-b', 'sandbox', [{ id: 'shop-b-0', driver: 'nodevm' }, { id: 'shop-b-1', driver: 'nodevm' }]), // shop-b-1 not placed yet
+    wl('web', 'container', [{ id: 'web-0', driver: 'containerd' }, { id: 'web-1', driver: 'containerd' }]),
+    wl('db', 'vm', [{ id: 'db-0', driver: 'qemu', tier: 'vm' }]),
+    wl('web-api', 'container', [{ id: 'web-api-0', driver: 'containerd' }]),
+  ];
+  const nodes = [
+    { name: 'nodevm-bbbb', class: 'globex/internal/internal', state: 'running', shape: { cpu: '1', memory: '1Gi' }, usage: { cpu: '100m', memory: '32Mi' }, replicas: [{ id: 'shop-b-0', workload: 'shop-b' }] },
+    { name: 'nodevm-aaaa', class: 'acme/internal/internal', state: 'running', shape: { cpu: '2', memory: '2Gi' }, usage: { cpu: '1', memory: '512Mi' }, replicas: [{ id: 'shop-a-1', workload: 'shop-a' }, { id: 'shop-a-0', workload: 'shop-a' }] },
+  ];
+  const host = { metadata: { name: 'h1' }, status: { capacity: { cpu: '4', memory: '8Gi' }, allocated: { cpu: '1', memory: '2Gi' } } };
+  const x = liveHost('h1', host, nodes, workloads);
+  assert.equal(x.name, 'h1');
+  assert.equal(x.cpu, 0.25);
+  assert.equal(x.memory, 0.25);
+  assert.deepEqual(x.nodes.map((n) => [n.name, n.class, n.shape, n.groups.map((g) => `${g.workload}:${g.tier}:${g.replicas.join(',')}`)]), [
+    ['nodevm-aaaa', 'acme/internal/internal', '2 CPU, 2Gi', ['shop-a:container:0,1']],
+    ['nodevm-bbbb', 'globex/internal/internal', '1 CPU, 1Gi', ['shop-b:sandbox:0']],
+  ]);
+  assert.equal(x.nodes[0].usage.cpu, 0.5);
+  assert.equal(x.nodes[0].usage.memory, 0.25);
+  assert.match(x.nodes[0].usage.text, /request 1 of 2 CPU, 512 MiB of 2 GiB/);
+  // web-api-0 is web-api's replica 0, not web's; shop-b-1 is in no node VM yet and not on the host.
+  assert.deepEqual(x.vms.map((g) => `${g.workload}:${g.tier}:${g.replicas.join(',')}`), ['db:vm:0', 'web:container:0,1', 'web-api:container:0']);
+
+  const none = liveHost('this host', undefined, [], workloads.slice(2));
+  assert.deepEqual(none.nodes, []);
+  assert.ok(Number.isNaN(none.cpu), 'no Host object, no load');
+  assert.equal(none.vms.length, 3);
+  assert.equal(shapeText({ cpu: '1500m', memory: '768Mi' }), '1500m CPU, 768Mi');
+
+  // A plan of strata plan --host carries each node VM's utilization.
+  const m = planModel({ kind: 'PlacementPlan', nodes: [{ name: 'nodevm-aaaa', shape: '2 CPU, 2Gi', host: 'h1', class: 'acme/internal/internal', utilization: { cpu: 0.5, memory: 0.25 } }], placements: [] });
+  assert.deepEqual(m.hosts[0].nodes[0].usage, { cpu: 0.5, memory: 0.25 });
 });
 
 test('seriesText shows a repeated event with its count and span', () => {
