@@ -31,31 +31,39 @@ const (
 	benchChange   = 5 << 20
 )
 
+// benchRegion fills buf with the benchmark's region i: random bytes (a database's
+// tables) for even i, log text for odd i.
+func benchRegion(i int, buf []byte) {
+	words := []string{"GET ", "POST ", "/api/items/", "/index.html ", "200 ", "404 ", "took ", "ms ", "user=", "alice ",
+		"bob ", "2026-12-07T06:", "00:00Z ", "10.0.0.", "session ", "\n"}
+	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	if i%2 == 1 {
+		for j := 0; j < len(buf); {
+			j += copy(buf[j:], words[rng.IntN(len(words))])
+			if rng.IntN(8) == 0 {
+				j += copy(buf[j:], strconv.Itoa(rng.IntN(100000)))
+			}
+		}
+		return
+	}
+	for j := 0; j+8 <= len(buf); j += 8 {
+		v := rng.Uint64()
+		for k := range 8 {
+			buf[j+k] = byte(v >> (8 * k))
+		}
+	}
+}
+
 // fillVolume writes the benchmark volume into dir.
 func fillVolume(b *testing.B, dir string) {
 	b.Helper()
-	words := []string{"GET ", "POST ", "/api/items/", "/index.html ", "200 ", "404 ", "took ", "ms ", "user=", "alice ",
-		"bob ", "2026-12-07T06:", "00:00Z ", "10.0.0.", "session ", "\n"}
 	buf := make([]byte, benchFileSize)
 	for i := range benchFiles {
-		rng := rand.New(rand.NewPCG(uint64(i), 7))
 		name := fmt.Sprintf("tables/t%02d.dat", i)
 		if i%2 == 1 {
 			name = fmt.Sprintf("logs/app-%02d.log", i)
-			for j := 0; j < len(buf); {
-				j += copy(buf[j:], words[rng.IntN(len(words))])
-				if rng.IntN(8) == 0 {
-					j += copy(buf[j:], strconv.Itoa(rng.IntN(100000)))
-				}
-			}
-		} else {
-			for j := 0; j+8 <= len(buf); j += 8 {
-				v := rng.Uint64()
-				for k := range 8 {
-					buf[j+k] = byte(v >> (8 * k))
-				}
-			}
 		}
+		benchRegion(i, buf)
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			b.Fatal(err)
@@ -85,10 +93,18 @@ func changeVolume(b *testing.B, dir string, round int) {
 
 // readChars is what this process has read through read system calls so far
 // (/proc/self/io rchar): what a backup read, whatever the code path.
-func readChars(b *testing.B) int64 {
-	data, err := os.ReadFile("/proc/self/io")
+func readChars(b *testing.B) int64 { return procReadChars(b, "self") }
+
+// procReadChars is what process pid ("self" for this one) has read through read
+// system calls so far (/proc/PID/io rchar).
+func procReadChars(b *testing.B, pid string) int64 {
+	path := "/proc/" + pid + "/io"
+	data, err := os.ReadFile(path)
+	if err != nil && pid == "self" {
+		b.Skipf("no %s: %v", path, err)
+	}
 	if err != nil {
-		b.Skipf("no /proc/self/io: %v", err)
+		b.Fatalf("read I/O counters: %v", err)
 	}
 	for _, l := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(l, "rchar: "); ok {
@@ -96,8 +112,30 @@ func readChars(b *testing.B) int64 {
 			return n
 		}
 	}
-	b.Fatal("no rchar in /proc/self/io")
+	b.Fatalf("no rchar in %s", path)
 	return 0
+}
+
+// dirSize is the space the files under dir take on disk.
+func dirSize(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // benchHarness is newHarness for a benchmark, with a container workload db that has
@@ -155,11 +193,11 @@ func BenchmarkVolumeBackup(b *testing.B) {
 	h2 := benchHarness(b)
 	vol := runtime.VolumeDir(h2.data, "db", "data", 0)
 	fillVolume(b, vol)
-	repos := 0
+	repoDirs := map[string]string{}
 	newRepo := func() string {
-		repos++
-		name := fmt.Sprintf("r%d", repos)
-		if _, err := h2.m.InitRepo(ctx, v1alpha1.BackupRepositoryRequest{URL: "file://" + b.TempDir(), Name: name}); err != nil {
+		name := fmt.Sprintf("r%d", len(repoDirs)+1)
+		repoDirs[name] = b.TempDir()
+		if _, err := h2.m.InitRepo(ctx, v1alpha1.BackupRepositoryRequest{URL: "file://" + repoDirs[name], Name: name}); err != nil {
 			b.Fatal(err)
 		}
 		return name
@@ -170,7 +208,7 @@ func BenchmarkVolumeBackup(b *testing.B) {
 		}
 	}
 	b.Run("strata/first", func(b *testing.B) {
-		var read int64
+		var read, size int64
 		for range b.N {
 			b.StopTimer()
 			repo := newRepo()
@@ -178,8 +216,33 @@ func BenchmarkVolumeBackup(b *testing.B) {
 			r0 := readChars(b)
 			backup(repo)
 			read += readChars(b) - r0
+			b.StopTimer()
+			size += dirSize(b, repoDirs[repo])
+			b.StartTimer()
 		}
 		b.ReportMetric(float64(read)/float64(b.N)/(1<<20), "read-MiB/op")
+		b.ReportMetric(float64(size)/float64(b.N)/(1<<20), "repo-MiB")
+	})
+	restores := 0 // restored workloads are named apart across the runs of b.N
+	b.Run("strata/restore", func(b *testing.B) {
+		repo := newRepo()
+		bk, err := h2.m.Create(ctx, v1alpha1.BackupRequest{Workloads: []string{"db"}, Repo: repo}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			restores++
+			as := fmt.Sprintf("copy%d", restores)
+			if _, err := h2.m.Restore(ctx, bk.ID, v1alpha1.RestoreRequest{Repo: repo, As: as}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := os.RemoveAll(filepath.Dir(runtime.VolumeDir(h2.data, as, "data", 0))); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
 	})
 	b.Run("strata/second", func(b *testing.B) {
 		repo := newRepo()
@@ -209,12 +272,34 @@ func BenchmarkVolumeBackup(b *testing.B) {
 		}
 	}
 	b.Run("restic/first", func(b *testing.B) {
+		var size int64
 		for range b.N {
 			b.StopTimer()
 			repo := filepath.Join(b.TempDir(), "repo")
 			run(b, repo, "init")
 			b.StartTimer()
 			run(b, repo, "backup", vol)
+			b.StopTimer()
+			size += dirSize(b, repo)
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(size)/float64(b.N)/(1<<20), "repo-MiB")
+	})
+	b.Run("restic/restore", func(b *testing.B) {
+		repo := filepath.Join(b.TempDir(), "repo")
+		run(b, repo, "init")
+		run(b, repo, "backup", vol)
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			target := b.TempDir()
+			b.StartTimer()
+			run(b, repo, "restore", "latest", "--target", target)
+			b.StopTimer()
+			if err := os.RemoveAll(target); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 		}
 	})
 	b.Run("restic/second", func(b *testing.B) {

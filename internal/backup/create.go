@@ -107,10 +107,27 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 		}
 	}
 	snapName := "backup-" + begin.UTC().Format("20060102-150405") + "-" + randomHex(2)
-	group, err := m.o.Snapshots.CreateGroupWith(ctx, req.Workloads, snapName, snapshot.GroupOptions{Index: volumeIndex(indexes, req.ForceRead)})
+	group, err := m.o.Snapshots.CreateGroupWith(ctx, req.Workloads, snapName, snapshot.GroupOptions{
+		Index: volumeIndex(indexes, req.ForceRead),
+		Disks: m.diskRequests(indexes, repoName, bw.ID(), req.ForceRead),
+	})
 	if err != nil {
 		return nil, err
 	}
+	// Every VM disk copy started a checkpoint for the next backup. Once this backup
+	// is stored, the checkpoints it was copied since are done with; if it fails, its
+	// own are dropped and the next backup copies since the old ones again.
+	var disks []snapshot.DiskPlan
+	defer func() {
+		for _, d := range disks {
+			switch {
+			case err != nil:
+				m.dropCheckpoint(context.WithoutCancel(ctx), d.Instance, d.Checkpoint)
+			case d.Since != "":
+				m.dropCheckpoint(context.WithoutCancel(ctx), d.Instance, d.Since)
+			}
+		}
+	}()
 	defer func() {
 		for _, s := range group.Snapshots {
 			if derr := m.o.Snapshots.Delete(context.WithoutCancel(ctx), s.Spec.Workload, snapName); derr != nil {
@@ -130,6 +147,9 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 		dir := snapshot.Dir(m.o.DataDir, s.Spec.Workload, snapName)
 		for _, sl := range st.Slots {
 			for _, f := range sl.Files {
+				if filepath.Base(f) == snapshot.DiskImageFile {
+					continue // its plan is a snapshot.DiskPlan
+				}
 				plan, ok, err := readPlan(filepath.Join(dir, f))
 				if err != nil {
 					return nil, fmt.Errorf("backup of %s: %w", s.Spec.Workload, err)
@@ -168,10 +188,7 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 		dir := snapshot.Dir(m.o.DataDir, s.Spec.Workload, snapName)
 		for _, sl := range s.Status.Slots {
 			next := &slotIndex{Backup: bw.ID(), Volumes: map[string]map[string]indexedFile{}}
-			var old map[string]map[string]indexedFile
-			if idx := indexes[s.Spec.Workload][sl.Slot]; idx != nil {
-				old = idx.Volumes
-			}
+			old := indexes[s.Spec.Workload][sl.Slot]
 			for _, f := range sl.Files {
 				name := path.Join(s.Spec.Workload, filepath.ToSlash(f))
 				report := func() {
@@ -185,18 +202,34 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 				p := filepath.Join(dir, f)
 				plan, ok := plans[p]
 				volume, isVolume := volumeOf(f)
+				isRootfs := filepath.Base(f) == snapshot.RootfsFile
 				var err error
-				if ok && isVolume {
+				switch {
+				case filepath.Base(f) == snapshot.DiskImageFile:
+					var dp snapshot.DiskPlan
+					dp, err = snapshot.ReadDiskPlan(p)
+					if err == nil {
+						disks = append(disks, dp)
+						var oldDisk *diskIndex
+						if old != nil {
+							oldDisk = old.Disk
+						}
+						next.Disk, err = addDisk(ctx, bw, name, p, dp, oldDisk, readN, sameN)
+					}
+				case ok && isVolume:
 					next.Volumes[volume] = map[string]indexedFile{}
-					err = addVolume(ctx, bw, name, p, plan, old[volume], next.Volumes[volume], readN, sameN)
-				} else {
+					err = addVolume(ctx, bw, name, p, plan, old.files(volume), next.Volumes[volume], readN, sameN)
+				case ok && isRootfs:
+					next.Rootfs = map[string]indexedFile{}
+					err = addVolume(ctx, bw, name, p, plan, old.files(snapshot.RootfsIndex), next.Rootfs, readN, sameN)
+				default:
 					err = addFile(ctx, bw, name, p, readN)
 				}
 				if err != nil {
 					return nil, fmt.Errorf("backup of %s: file %s: %w", s.Spec.Workload, name, err)
 				}
 			}
-			if len(next.Volumes) == 0 {
+			if len(next.Volumes) == 0 && next.Rootfs == nil && next.Disk == nil {
 				continue
 			}
 			data, err := json.Marshal(next)
@@ -231,9 +264,9 @@ func (m *Manager) Create(ctx context.Context, req v1alpha1.BackupRequest, progre
 	return b, nil
 }
 
-// addVolume streams a volume archive that has a plan into the backup as name: the
-// content of the large files it left out is the chunks old lists, and next gets every
-// large file's state and chunks.
+// addVolume streams an archive that has a plan (a volume's or the root filesystem
+// layer's) into the backup as name: the content of the large files it left out is the
+// chunks old lists, and next gets every large file's state and chunks.
 func addVolume(ctx context.Context, bw *repo.Writer, name, p string, plan []snapshot.TarFile, old, next map[string]indexedFile,
 	read, unchanged func(int64)) error {
 	f, err := os.Open(p)

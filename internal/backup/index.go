@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,12 +22,30 @@ import (
 // slot's files: a restore leaves it.
 const indexFile = "files.index"
 
-// slotIndex is the file index of one workload slot: for each volume, the large files
-// of the last backup (snapshot.LargeFile and up) with their state and chunks.
+// slotIndex is the file index of one workload slot: for each volume and for the root
+// filesystem layer, the large files of the last backup (snapshot.LargeFile and up)
+// with their state and chunks; for a VM, its disk's checkpoint and blocks.
 type slotIndex struct {
 	// Backup is the ID of the backup the index describes.
 	Backup  string                            `json:"backup"`
 	Volumes map[string]map[string]indexedFile `json:"volumes"`
+	// Rootfs is the root filesystem layer's (snapshot.RootfsFile) files, by their name
+	// in the layer; an index written before layers were indexed has none.
+	Rootfs map[string]indexedFile `json:"rootfs,omitempty"`
+	// Disk is a VM disk's checkpoint and blocks.
+	Disk *diskIndex `json:"disk,omitempty"`
+}
+
+// files is the index of one of the slot's archives: volume's, or the root filesystem
+// layer's for snapshot.RootfsIndex.
+func (s *slotIndex) files(volume string) map[string]indexedFile {
+	if s == nil {
+		return nil
+	}
+	if volume == snapshot.RootfsIndex {
+		return s.Rootfs
+	}
+	return s.Volumes[volume]
 }
 
 // indexedFile is one file of a slot index.
@@ -137,18 +157,16 @@ func (m *Manager) saveIndex(repoName, workload string, slot int, idx *slotIndex)
 	return os.Rename(tmp, p)
 }
 
-// volumeIndex is the index the snapshot consults: for each volume of a slot, a file
-// is unchanged when its state is the one indexed and the repository still holds its
-// chunks (checked before the snapshot, so that a file left out is never missing).
+// volumeIndex is the index the snapshot consults: for each volume of a slot and its
+// root filesystem layer (snapshot.RootfsIndex), a file is unchanged when its state is
+// the one indexed and the repository still holds its chunks (checked before the
+// snapshot, so that a file left out is never missing).
 func volumeIndex(idx map[string]map[int]*slotIndex, forceRead bool) snapshot.VolumeIndex {
 	return func(workload string, slot int, volume string) snapshot.Unchanged {
 		if forceRead {
 			return func(string, snapshot.FileState) bool { return false }
 		}
-		files := map[string]indexedFile{}
-		if s := idx[workload][slot]; s != nil {
-			files = s.Volumes[volume]
-		}
+		files := idx[workload][slot].files(volume)
 		return func(p string, st snapshot.FileState) bool {
 			f, ok := files[p]
 			return ok && f.State == st
@@ -157,9 +175,26 @@ func volumeIndex(idx map[string]map[int]*slotIndex, forceRead bool) snapshot.Vol
 }
 
 // dropMissing removes from idx the files whose chunks bw's repository no longer has
-// (a prune since the last backup).
+// (a prune since the last backup), and the disk when any of its blocks is missing.
 func dropMissing(ctx context.Context, bw *repo.Writer, idx *slotIndex) error {
-	for _, files := range idx.Volumes {
+	if idx.Disk != nil {
+		var refs []repo.ChunkRef
+		for _, b := range idx.Disk.Blocks {
+			refs = append(refs, b...)
+		}
+		ok, err := bw.Has(ctx, refs)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			idx.Disk = nil
+		}
+	}
+	archives := slices.Collect(maps.Values(idx.Volumes))
+	if idx.Rootfs != nil {
+		archives = append(archives, idx.Rootfs)
+	}
+	for _, files := range archives {
 		for p, f := range files {
 			ok, err := bw.Has(ctx, f.Chunks)
 			if err != nil {
@@ -173,10 +208,10 @@ func dropMissing(ctx context.Context, bw *repo.Writer, idx *slotIndex) error {
 	return nil
 }
 
-// volumeParts streams a backup snapshot's volume archive at p into the repository as
-// parts: the archive's own bytes as they are, the content of each large file chunked
-// on its own (and put in next, the slot's new index), and for a file the snapshot
-// left out the chunks old holds. read counts the bytes read, unchanged those reused.
+// volumeParts streams a backup snapshot's archive with a plan (a volume's or the root
+// filesystem layer's) into the repository as parts: the archive's own bytes as they
+// are, the content of each large file chunked on its own (and put in next, the slot's
+// new index), and for a file the snapshot left out the chunks old holds. read counts the bytes read, unchanged those reused.
 func volumeParts(f *os.File, plan []snapshot.TarFile, old, next map[string]indexedFile, read func(int64), unchanged func(int64)) (func() (repo.Part, bool, error), func()) {
 	var (
 		pos     int64
@@ -231,7 +266,7 @@ func volumeParts(f *os.File, plan []snapshot.TarFile, old, next map[string]index
 		}
 }
 
-// readPlan reads a volume archive's plan; ok is false when it has none.
+// readPlan reads an archive's plan; ok is false when it has none.
 func readPlan(archive string) (plan []snapshot.TarFile, ok bool, err error) {
 	data, err := os.ReadFile(archive + snapshot.PlanSuffix)
 	if errors.Is(err, os.ErrNotExist) {

@@ -185,6 +185,53 @@ type SavedState struct {
 	Disk   string // the disk as it was at the same moment (qcow2, standalone)
 }
 
+// DiskCheckpointer is a StateSaver whose VM disks keep checkpoints: named
+// records, kept in the disk image itself, of the blocks the guest writes after
+// a copy, so that the next copy reads only those blocks (an incremental
+// backup).
+type DiskCheckpointer interface {
+	// CopyDisk copies instance id's disk as it is now to req.Path, a raw image
+	// of the disk's size, and starts checkpoint req.Checkpoint at the same
+	// moment. With req.Since naming a checkpoint the disk holds intact, only
+	// the blocks written since it are copied (Changed lists them; the rest of
+	// req.Path reads as zeros and means "as in the copy of Since"); without
+	// one, or when it is missing or damaged (Reason says why), the whole disk
+	// is copied. Checkpoints other than Since and those in req.Keep are removed.
+	CopyDisk(ctx context.Context, id string, req DiskCopyRequest) (DiskCopy, error)
+	// DropCheckpoint removes checkpoint name from instance id's disk; a name
+	// the disk does not hold is not an error.
+	DropCheckpoint(ctx context.Context, id, name string) error
+}
+
+// DiskCopyRequest is what DiskCheckpointer.CopyDisk copies.
+type DiskCopyRequest struct {
+	Path       string   // where the raw copy goes
+	Since      string   // the checkpoint of the previous copy, if any
+	Checkpoint string   // the checkpoint to start at this copy's moment
+	Keep       []string // other checkpoints still in use (by other repositories)
+}
+
+// DiskCopy says what DiskCheckpointer.CopyDisk copied.
+type DiskCopy struct {
+	// Size is the disk's size in bytes: the size of the raw copy.
+	Size int64 `json:"size"`
+	// Whole is true when every block was copied; Changed is then empty.
+	Whole bool `json:"whole"`
+	// Reason says why a copy asked to start from a checkpoint is whole.
+	Reason string `json:"reason,omitempty"`
+	// Changed lists the byte ranges written since the checkpoint Since, in
+	// order, aligned to Granularity.
+	Changed []Extent `json:"changed,omitempty"`
+	// Granularity is the checkpoint's block size in bytes.
+	Granularity int64 `json:"granularity"`
+}
+
+// Extent is a byte range of a disk.
+type Extent struct {
+	Offset int64 `json:"offset"`
+	Length int64 `json:"length"`
+}
+
 // StatsReader is a Driver that reports what its running instances use.
 type StatsReader interface {
 	// Stats returns the resources instance id has used: CPU time since it
@@ -256,7 +303,8 @@ type RootfsSaver interface {
 // DiskRestorer is a Driver that keeps VMs' slot disks (InstanceSpec.DiskDir)
 // and can put a saved disk in place of one while no instance uses it.
 type DiskRestorer interface {
-	// RestoreSlotDisk makes a copy of the standalone disk image at from the
-	// slot disk in diskDir, for VMs whose vm.disk is base; from stays as it is.
+	// RestoreSlotDisk makes a copy of the standalone disk image at from (a
+	// qcow2, or a raw image when its name ends in .img) the slot disk in
+	// diskDir, for VMs whose vm.disk is base; from stays as it is.
 	RestoreSlotDisk(ctx context.Context, diskDir, base, from string) error
 }

@@ -14,7 +14,10 @@
 // its plan (VOLUME.tar.plan): every file of LargeFile bytes or more, where its content
 // starts in the archive and its FileState (size, mtime, ctime, inode, mode). The content
 // of a file whose state the index knows is left out of the archive, unread; the backup
-// puts the last backup's chunks in its place.
+// puts the last backup's chunks in its place. The root filesystem layer gets the same
+// (rootfs.tar.plan, the index asked with volume RootfsIndex) when its driver can write
+// it so (runtime.RootfsPlanSaver: a container's overlay upper directory); otherwise it is
+// written whole, with no plan.
 //
 // A snapshot is crash-consistent (as if the power went off at its moment) unless the
 // workload has spec.backup.hooks: then the pre hook runs in every instance first and the

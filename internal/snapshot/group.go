@@ -35,17 +35,28 @@ type member struct {
 	hooked  bool // its pre hook ran, so its post hook must run
 }
 
-// VolumeIndex returns, for a volume of a workload's slot, what a backup's file index
-// knows to be unchanged since the last backup (nil: nothing, copy everything).
+// VolumeIndex returns, for a volume of a workload's slot (or its root filesystem layer,
+// volume RootfsIndex), what a backup's file index knows to be unchanged since the last
+// backup (nil: nothing, copy everything).
 type VolumeIndex func(workload string, slot int, volume string) Unchanged
+
+// RootfsIndex is the volume name under which a VolumeIndex is asked about a slot's root
+// filesystem layer (RootfsFile): no volume can have it, volume names are DNS labels.
+const RootfsIndex = ""
 
 // GroupOptions are CreateGroupWith's options.
 type GroupOptions struct {
 	// Index, when set, makes the snapshot one for a backup: every volume archive gets
 	// its plan (PlanSuffix), and the content of large files the index knows unchanged
-	// is left out of it. Such a snapshot is for the backup that reads it, not for
+	// is left out of it; so does the root filesystem layer when its driver can
+	// (runtime.RootfsPlanSaver). Such a snapshot is for the backup that reads it, not for
 	// Restore.
 	Index VolumeIndex
+	// Disks, when set, copies the disk of a VM whose driver keeps checkpoints
+	// (runtime.DiskCheckpointer) as a raw image (DiskImageFile) with its plan
+	// (PlanSuffix): only the blocks written since the checkpoint Disks names, when
+	// the disk still holds it intact. Disks returns the request without its Path.
+	Disks func(workload string, slot int) runtime.DiskCopyRequest
 }
 
 // CreateGroup snapshots several workloads at one point, under the same snapshot name:
@@ -109,7 +120,7 @@ func (m *Manager) CreateGroupWith(ctx context.Context, workloads []string, name 
 	results := make([]taken, len(members))
 	at := m.o.Clock()
 	for i, mb := range members {
-		slots, warns, when, err := m.copySlots(ctx, mb.w, mb.driver, mb.running, mb.tmp, false, g.FrozenTogether, opts.Index)
+		slots, warns, when, err := m.copySlots(ctx, mb.w, mb.driver, mb.running, mb.tmp, false, g.FrozenTogether, opts)
 		if err != nil {
 			resume()
 			return nil, fmt.Errorf("workload %s: %w", mb.w.Metadata.Name, err)

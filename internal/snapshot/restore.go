@@ -131,7 +131,7 @@ func PutData(ctx context.Context, dataDir, workload string, vm *v1alpha1.VMSourc
 		for _, f := range s.Files {
 			path := filepath.Join(dir, f)
 			switch {
-			case filepath.Base(f) == "disk.qcow2":
+			case filepath.Base(f) == "disk.qcow2" || filepath.Base(f) == DiskImageFile:
 				if restorer == nil || vm == nil || vm.Disk == nil {
 					return fmt.Errorf("%w: slot %d holds a VM disk but %s has no vm.disk to restore it into", ErrInvalid, s.Slot, workload)
 				}
@@ -168,7 +168,7 @@ func CheckSlotFiles(slots []v1alpha1.SnapshotSlot) error {
 				return fmt.Errorf("%w: slot %d: a slot number is not negative", ErrInvalid, s.Slot)
 			}
 			base := filepath.Base(f)
-			if base == "disk.qcow2" || base == RootfsFile || filepath.Ext(base) != ".tar" {
+			if base == "disk.qcow2" || base == DiskImageFile || base == RootfsFile || filepath.Ext(base) != ".tar" {
 				continue
 			}
 			if volume := strings.TrimSuffix(base, ".tar"); len(validation.IsDNS1123Label(volume)) > 0 {

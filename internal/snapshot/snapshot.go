@@ -2,8 +2,10 @@ package snapshot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -116,7 +118,7 @@ func (m *Manager) Create(ctx context.Context, workload, name string, memory bool
 		}
 		st.Consistency = "application"
 	}
-	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory, false, nil)
+	slots, warnings, at, err := m.copySlots(ctx, w, driver, running, tmp, memory, false, GroupOptions{})
 	m.postHook(ctx, driver, running, w)
 	if err != nil {
 		return nil, err
@@ -159,7 +161,7 @@ func (m *Manager) record(ctx context.Context, workload, name string, memory bool
 // took and the moment it stands for. frozen says the caller has already paused the
 // instances (a group snapshot): containers are then copied as they are.
 func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver runtime.Driver, running []v1alpha1.Instance,
-	dir string, memory, frozen bool, index VolumeIndex) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
+	dir string, memory, frozen bool, opts GroupOptions) ([]v1alpha1.SnapshotSlot, []string, time.Time, error) {
 	var (
 		slots    []v1alpha1.SnapshotSlot
 		warnings []string
@@ -169,6 +171,7 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 		if !ok {
 			return nil, nil, time.Time{}, fmt.Errorf("%w: driver %s cannot snapshot VMs", runtime.ErrUnsupported, driver.Name())
 		}
+		checkpointer, _ := driver.(runtime.DiskCheckpointer)
 		at := m.o.Clock()
 		for _, in := range running {
 			sd := filepath.Join(dir, slotDir(in.ID))
@@ -176,12 +179,27 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 				return nil, nil, at, err
 			}
 			slot := v1alpha1.SnapshotSlot{Slot: slotOf(in.ID), Instance: in.ID}
-			if memory {
+			switch {
+			case !memory && opts.Disks != nil && checkpointer != nil:
+				rel := filepath.Join(slotDir(in.ID), DiskImageFile)
+				why, err := copyDisk(ctx, checkpointer, in.ID, opts.Disks(w.Metadata.Name, slotOf(in.ID)), filepath.Join(dir, rel))
+				if errors.Is(err, runtime.ErrUnsupported) {
+					warnings = append(warnings, fmt.Sprintf("%s has no disk: nothing to copy (a kernel-only VM keeps no data)", in.ID))
+					continue
+				}
+				if err != nil {
+					return nil, nil, at, fmt.Errorf("copy the disk of %s: %w", in.ID, err)
+				}
+				if why != "" {
+					warnings = append(warnings, fmt.Sprintf("%s: the whole disk was read: %s", in.ID, why))
+				}
+				slot.Files = []string{rel}
+			case memory:
 				if _, err := saver.SaveState(ctx, in.ID, sd); err != nil {
 					return nil, nil, at, fmt.Errorf("save the state of %s: %w", in.ID, err)
 				}
 				slot.Files = []string{filepath.Join(slotDir(in.ID), "disk.qcow2"), filepath.Join(slotDir(in.ID), "memory.state")}
-			} else {
+			default:
 				err := saver.SnapshotDisk(ctx, in.ID, filepath.Join(sd, "disk.qcow2"))
 				if errors.Is(err, runtime.ErrUnsupported) {
 					warnings = append(warnings, fmt.Sprintf("%s has no disk: nothing to copy (a kernel-only VM keeps no data)", in.ID))
@@ -230,7 +248,11 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 		slot := v1alpha1.SnapshotSlot{Slot: slotOf(in.ID), Instance: in.ID}
 		if rootfs != nil {
 			rel := filepath.Join(slotDir(in.ID), RootfsFile)
-			if err := saveRootfs(ctx, rootfs, in.ID, filepath.Join(dir, rel)); err != nil {
+			var unchanged Unchanged
+			if opts.Index != nil {
+				unchanged = opts.Index(w.Metadata.Name, slotOf(in.ID), RootfsIndex)
+			}
+			if err := saveRootfs(ctx, rootfs, in.ID, filepath.Join(dir, rel), unchanged); err != nil {
 				return nil, nil, at, err
 			}
 			slot.Files = append(slot.Files, rel)
@@ -242,8 +264,8 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 			}
 			src := runtime.VolumeDir(m.o.DataDir, w.Metadata.Name, v.Name, slotOf(in.ID))
 			var unchanged Unchanged
-			if index != nil {
-				unchanged = index(w.Metadata.Name, slotOf(in.ID), v.Name)
+			if opts.Index != nil {
+				unchanged = opts.Index(w.Metadata.Name, slotOf(in.ID), v.Name)
 			}
 			if err := writeTar(filepath.Join(dir, rel), src, unchanged); err != nil {
 				return nil, nil, at, fmt.Errorf("copy volume %s of %s: %w", v.Name, in.ID, err)
@@ -255,12 +277,64 @@ func (m *Manager) copySlots(ctx context.Context, w *v1alpha1.Workload, driver ru
 	return slots, warnings, at, nil
 }
 
+// DiskImageFile is the name of a VM slot's disk in a backup's snapshot: a raw image
+// of the disk (GroupOptions.Disks), with its plan (DiskPlan) beside it.
+const DiskImageFile = "disk.img"
+
+// DiskPlan is what a backup snapshot's raw disk copy holds: the whole disk, or only
+// the blocks written since checkpoint Since (Changed), the rest reading as zeros.
+// Checkpoint is the checkpoint the copy started, for the next backup.
+type DiskPlan struct {
+	runtime.DiskCopy
+	Since      string `json:"since,omitempty"`
+	Checkpoint string `json:"checkpoint"`
+	Instance   string `json:"instance"`
+}
+
+// copyDisk copies a VM's disk for a backup to path and writes its plan; it returns
+// why the copy is whole when it was asked to start from a checkpoint.
+func copyDisk(ctx context.Context, c runtime.DiskCheckpointer, id string, req runtime.DiskCopyRequest, path string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	req.Path = path
+	copied, err := c.CopyDisk(ctx, id, req)
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(DiskPlan{DiskCopy: copied, Since: req.Since, Checkpoint: req.Checkpoint, Instance: id})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path+PlanSuffix, data, 0o600); err != nil {
+		return "", err
+	}
+	return copied.Reason, nil
+}
+
+// ReadDiskPlan reads the plan of a raw disk copy (DiskImageFile).
+func ReadDiskPlan(image string) (DiskPlan, error) {
+	var p DiskPlan
+	data, err := os.ReadFile(image + PlanSuffix)
+	if err == nil {
+		err = json.Unmarshal(data, &p)
+	}
+	if err != nil {
+		return p, fmt.Errorf("disk plan of %s: %w", image, err)
+	}
+	return p, nil
+}
+
 // RootfsFile is the name of a container or sandbox slot's root filesystem layer in a
 // snapshot (runtime.RootfsSaver).
 const RootfsFile = "rootfs.tar"
 
-// saveRootfs writes instance id's root filesystem layer to path.
-func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string) error {
+// saveRootfs writes instance id's root filesystem layer to path. With unchanged set
+// (a backup's snapshot) and a driver that can (runtime.RootfsPlanSaver), it leaves out
+// the content of the large files unchanged says the last backup holds and writes the
+// layer's plan next to it (PlanSuffix), as writeTar does for a volume; a driver that
+// cannot writes the layer whole, with no plan.
+func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string, unchanged Unchanged) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -268,10 +342,7 @@ func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string)
 	if err != nil {
 		return err
 	}
-	err = saver.SaveRootfs(ctx, id, f)
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
+	err = writeRootfs(ctx, saver, id, path, f, unchanged)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -279,6 +350,29 @@ func saveRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string)
 		return fmt.Errorf("copy the root filesystem of %s: %w", id, err)
 	}
 	return nil
+}
+
+func writeRootfs(ctx context.Context, saver runtime.RootfsSaver, id, path string, f *os.File, unchanged Unchanged) error {
+	if ps, ok := saver.(runtime.RootfsPlanSaver); ok && unchanged != nil {
+		plan, err := ps.SaveRootfsPlan(ctx, id, f, unchanged)
+		if err == nil {
+			// Read once by the backup and deleted, like a volume's archive: no sync.
+			return writePlan(path, plan)
+		}
+		if !errors.Is(err, runtime.ErrUnsupported) {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+	}
+	if err := saver.SaveRootfs(ctx, id, f); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // hook runs cmd in every instance; the first failure ends it.

@@ -2,76 +2,37 @@ package snapshot
 
 import (
 	"archive/tar"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 
 	"strata.dev/strata/internal/extract"
+	"strata.dev/strata/internal/runtime"
 )
 
-// LargeFile is the size from which a volume's regular file is listed in a backup's
-// tar plan (TarFile): its content is chunked on its own and can be reused by the next
-// backup without reading it. Smaller files are read every time.
-const LargeFile = 64 << 10
+// LargeFile is the size from which a regular file of a volume or a root filesystem
+// layer is listed in a backup's archive plan (runtime.LargeFile).
+const LargeFile = runtime.LargeFile
 
-// FileState is what a backup's file index compares to decide that a file did not
-// change: any write changes the ctime (even when the size and mtime are set back), and
-// a file replaced by a rename has another inode.
-type FileState struct {
-	Size  int64  `json:"size"`
-	Mtime int64  `json:"mtime"` // nanoseconds since the epoch
-	Ctime int64  `json:"ctime"`
-	Inode uint64 `json:"inode"`
-	Mode  uint32 `json:"mode"`
-}
+// FileState is what a backup's file index compares (runtime.FileState).
+type FileState = runtime.FileState
 
-// stateOf is the FileState of a stat result.
-func stateOf(st *syscall.Stat_t) FileState {
-	return FileState{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Inode: st.Ino, Mode: st.Mode}
-}
+// TarFile is one large regular file of an archive a backup snapshot wrote (see
+// PlanSuffix and runtime.TarFile).
+type TarFile = runtime.TarFile
 
-// TarFile is one large regular file of a volume archive a backup snapshot wrote (see
-// PlanSuffix): where its content starts in the archive and what it was.
-type TarFile struct {
-	Path   string    `json:"path"`
-	Offset int64     `json:"offset"`
-	Size   int64     `json:"size"`
-	State  FileState `json:"state"`
-	// Skipped says the content is not in the archive: the index said the file did not
-	// change since the last backup, which holds it. The archive goes on at Offset
-	// with the padding after the content.
-	Skipped bool `json:"skipped,omitempty"`
-	// Unstable says the file changed while it was copied (its instance was not
-	// frozen): it must not go into the index.
-	Unstable bool `json:"unstable,omitempty"`
-}
-
-// PlanSuffix names a volume archive's plan next to it in a backup snapshot
-// (VOLUME.tar.plan, JSON []TarFile); a snapshot taken without an index has none.
+// PlanSuffix names an archive's plan next to it in a backup snapshot
+// (VOLUME.tar.plan, rootfs.tar.plan; JSON []TarFile); a snapshot taken without an
+// index, or a layer its driver could only write whole, has none.
 const PlanSuffix = ".plan"
 
-// Unchanged says whether the file at path (relative to the volume) is what the last
-// backup holds; a snapshot for a backup then leaves its content out of the archive.
-type Unchanged func(path string, st FileState) bool
-
-// countWriter counts what it writes.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-var zeroBlock [2 * 512]byte
+// Unchanged says whether the file at path (relative to the volume or the root
+// filesystem) is what the last backup holds; a snapshot for a backup then leaves its
+// content out of the archive.
+type Unchanged = runtime.Unchanged
 
 // writeTar archives the tree under dir into the file at path: directories, regular
 // files and symbolic links with their modes, owners and modification times. Other
@@ -96,11 +57,7 @@ func writeTar(path, dir string, unchanged Unchanged) (err error) {
 		return err
 	}
 	defer root.Close()
-	// Each entry's header is made by a tar.Writer of its own, and the content written
-	// here, so that a skipped content leaves no state behind.
-	out := &countWriter{w: f}
-	var plan []TarFile
-	var hdrBuf bytes.Buffer
+	out := runtime.NewPlanWriter(f, unchanged)
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -124,7 +81,6 @@ func writeTar(path, dir string, unchanged Unchanged) (err error) {
 			return nil
 		}
 		var src *os.File
-		var before FileState
 		if fi.Mode().IsRegular() {
 			if src, err = root.Open(rel); err != nil {
 				return err
@@ -147,61 +103,37 @@ func writeTar(path, dir string, unchanged Unchanged) (err error) {
 			hdr.Name += "/"
 		}
 		hdr.Uname, hdr.Gname = "", ""
+		var before FileState
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-			before = stateOf(st)
-		}
-		hdrBuf.Reset()
-		if err := tar.NewWriter(&hdrBuf).WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := out.Write(hdrBuf.Bytes()); err != nil {
-			return err
+			before = runtime.StateOf(st)
 		}
 		if src == nil {
-			return nil
+			return out.WriteHeader(hdr)
 		}
-		size := fi.Size()
-		large := unchanged != nil && size >= LargeFile
-		tf := TarFile{Path: hdr.Name, Offset: out.n, Size: size, State: before}
-		if large && unchanged(hdr.Name, before) {
-			tf.Skipped = true
-		} else {
-			n, err := io.CopyN(out, src, size)
-			if err != nil {
-				return fmt.Errorf("%s: copied %d of its %d bytes: %w", rel, n, size, err)
-			}
-			if large {
-				after, err := src.Stat()
-				if err != nil {
-					return err
-				}
-				st, _ := after.Sys().(*syscall.Stat_t)
-				tf.Unstable = st == nil || stateOf(st) != before
-			}
-		}
-		if large {
-			plan = append(plan, tf)
-		}
-		_, err = out.Write(zeroBlock[:(512-size%512)%512])
-		return err
+		return out.WriteFile(hdr, src, before)
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := out.Write(zeroBlock[:]); err != nil {
+	if err := out.Close(); err != nil {
 		return err
 	}
 	if unchanged != nil {
-		data, err := json.Marshal(plan)
-		if err != nil {
-			return err
-		}
-		// A backup's snapshot is read once, right away, and deleted: it need not
-		// reach the disk (a crash ends the backup anyway).
-		return os.WriteFile(path+PlanSuffix, data, 0o600)
+		return writePlan(path, out.Plan())
 	}
 	return f.Sync()
+}
+
+// writePlan writes an archive's plan next to it (PlanSuffix). A backup's snapshot is
+// read once, right away, and deleted: it need not reach the disk (a crash ends the
+// backup anyway).
+func writePlan(archive string, plan []TarFile) error {
+	data, err := json.Marshal(plan)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(archive+PlanSuffix, data, 0o600)
 }
 
 // readTar replaces the contents of dir with the archive at path. Everything is

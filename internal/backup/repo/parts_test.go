@@ -77,7 +77,15 @@ func TestAddPartsReuse(t *testing.T) {
 
 	w = r.NewBackup(Meta{Workloads: []string{"c1"}, Kind: "test"})
 	defer w.Abort()
+	// The chunks a backup took can be read back by a later one.
+	back, err := w.ReadChunks(ctx, bigRefs)
+	if err != nil || !bytes.Equal(back, big) {
+		t.Fatalf("ReadChunks(the big part's chunks): %d bytes, %v; want the part", len(back), err)
+	}
 	missing := []ChunkRef{{ID: ChunkID{1, 2, 3}, Size: 10}}
+	if _, err := w.ReadChunks(ctx, missing); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ReadChunks(an unknown chunk): %v; want ErrNotFound", err)
+	}
 	if ok, err := w.Has(ctx, missing); err != nil || ok {
 		t.Fatalf("Has(an unknown chunk) = %v, %v; want false", ok, err)
 	}

@@ -525,3 +525,47 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// ReadChunks returns the content of refs, chunks the repository holds (Has), in
+// order: the piece of an earlier backup's file that this backup rebuilds around a
+// change. Each chunk is checked as it arrives. The Writer's lock keeps the chunks
+// from being pruned meanwhile.
+func (w *Writer) ReadChunks(ctx context.Context, refs []ChunkRef) ([]byte, error) {
+	if ok, err := w.Has(ctx, refs); err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("%w: a chunk to read is not in the repository", ErrNotFound)
+		}
+		return nil, fmt.Errorf("backup %s: %w", w.id, err)
+	}
+	ctx, unbind := w.lock.bind(ctx)
+	defer unbind()
+	var size int64
+	for _, ref := range refs {
+		size += ref.Size
+	}
+	out := make([]byte, 0, size)
+	s := w.r.streamChunks(ctx, refs, &zeroSet{})
+	defer s.close()
+	for {
+		c, ok := s.next()
+		if !ok {
+			break
+		}
+		if c.err != nil {
+			return nil, fmt.Errorf("backup %s: read chunk %s: %w", w.id, c.ref.ID, lockCause(ctx, c.err))
+		}
+		if c.zero {
+			out = append(out, make([]byte, c.ref.Size)...)
+		} else {
+			out = append(out, c.data...)
+		}
+		s.release(c)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if int64(len(out)) != size {
+		return nil, fmt.Errorf("backup %s: read %d bytes of chunks, want %d", w.id, len(out), size)
+	}
+	return out, nil
+}

@@ -301,3 +301,128 @@ func writeLayer(t *testing.T, hdrs []*tar.Header) string {
 	}
 	return path
 }
+
+// TestSaveRootfsPlan: a container's layer written from its upper directory for a
+// backup holds the files, whiteouts and content the diff service's layer holds; every
+// large file is in its plan, and the content of one the index knows is left out. A
+// sandbox's layer cannot be written so (ErrUnsupported).
+func TestSaveRootfsPlan(t *testing.T) {
+	env.Need(t)
+	d := env.NewDriver(t)
+	ctrdtest.ImportImage(t, d, image)
+	for _, tier := range tiers(t) {
+		t.Run(string(tier), func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			spec := runtime.InstanceSpec{
+				ID: "rootfs-plan-" + string(tier), Workload: "rootfs", Tier: tier, Image: image,
+				Command: []string{"sh", "-c", "mkdir -p /srv && dd if=/dev/urandom of=/srv/blob bs=1024 count=1024 2>/dev/null && " +
+					"echo changed > /etc/motd && busybox rm /bin/wget && echo ready && exec sleep 600"},
+				LogPath: filepath.Join(dir, "a.log"),
+			}
+			if _, err := d.Start(ctx, spec); err != nil {
+				t.Fatal(err)
+			}
+			defer stopRemove(t, d, spec.ID)
+			waitFor(t, spec.LogPath, "ready\n")
+			if err := d.Pause(ctx, spec.ID); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = d.Resume(ctx, spec.ID) }()
+			save := func(name string, unchanged runtime.Unchanged) (string, []runtime.TarFile, error) {
+				p := filepath.Join(dir, name)
+				f, err := os.Create(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				var plan []runtime.TarFile
+				if unchanged == nil {
+					err = d.SaveRootfs(ctx, spec.ID, f)
+				} else {
+					plan, err = d.SaveRootfsPlan(ctx, spec.ID, f, unchanged)
+				}
+				return p, plan, err
+			}
+			whole, _, err := save("whole.tar", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read, plan, err := save("read.tar", func(string, runtime.FileState) bool { return false })
+			if tier == v1alpha1.TierSandbox {
+				if !errors.Is(err, runtime.ErrUnsupported) {
+					t.Fatalf("plan of a sandbox's layer: %v, want ErrUnsupported", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := readLayer(t, whole), readLayer(t, read)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("layer from the upper directory has %q; the diff service's %q", keys(got), keys(want))
+			}
+			if len(plan) != 1 || plan[0].Path != "srv/blob" || plan[0].Size != 1<<20 || plan[0].Skipped || plan[0].Unstable {
+				t.Fatalf("plan %+v; want srv/blob, read", plan)
+			}
+			skipped, plan2, err := save("skipped.tar", func(p string, st runtime.FileState) bool { return st == plan[0].State })
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := os.Stat(read)
+			b, _ := os.Stat(skipped)
+			if len(plan2) != 1 || !plan2[0].Skipped || plan2[0].Offset != plan[0].Offset || b.Size() != a.Size()-1<<20 {
+				t.Errorf("with srv/blob known: plan %+v, %d bytes; want it left out of the %d bytes", plan2, b.Size(), a.Size())
+			}
+		})
+	}
+}
+
+// BenchmarkSaveRootfsPlan writes the layer of a container that wrote 64 MiB of random
+// data into its root filesystem (four 16 MiB files) three ways: `diff` by containerd's
+// diff service (SaveRootfs), `upper-read` from the upper directory with nothing known
+// (a first backup), `upper-known` with every file known to the index (a backup after no
+// change). The rate is of the whole layer.
+func BenchmarkSaveRootfsPlan(b *testing.B) {
+	env.Need(b)
+	d := env.NewDriver(b)
+	ctrdtest.ImportImage(b, d, image)
+	ctx := context.Background()
+	spec := runtime.InstanceSpec{
+		ID: "rootfs-plan-bench", Workload: "rootfs", Tier: v1alpha1.TierContainer, Image: image,
+		Command: []string{"sh", "-c", "mkdir -p /srv && for i in 1 2 3 4; do dd if=/dev/urandom of=/srv/blob$i bs=1M count=16 2>/dev/null; done && echo ready && exec sleep 600"},
+		LogPath: filepath.Join(b.TempDir(), "bench.log"),
+	}
+	if _, err := d.Start(ctx, spec); err != nil {
+		b.Fatal(err)
+	}
+	defer stopRemove(b, d, spec.ID)
+	waitFor(b, spec.LogPath, "ready\n")
+	var n countingWriter
+	if err := d.SaveRootfs(ctx, spec.ID, &n); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		unchanged runtime.Unchanged
+	}{
+		{"diff", nil},
+		{"upper-read", func(string, runtime.FileState) bool { return false }},
+		{"upper-known", func(string, runtime.FileState) bool { return true }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				var err error
+				if tc.unchanged == nil {
+					err = d.SaveRootfs(ctx, spec.ID, io.Discard)
+				} else {
+					_, err = d.SaveRootfsPlan(ctx, spec.ID, io.Discard, tc.unchanged)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

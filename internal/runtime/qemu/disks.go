@@ -1,9 +1,11 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -214,22 +216,60 @@ func (d *Driver) slotDisk(ctx context.Context, spec runtime.InstanceSpec, backin
 var _ runtime.DiskRestorer = (*Driver)(nil)
 
 // RestoreSlotDisk implements runtime.DiskRestorer: a standalone copy of from
-// becomes the slot disk of diskDir, marked as made from base so that the next
-// start uses it.
+// (qcow2, or raw when its name ends in .img) becomes the slot disk of diskDir,
+// marked as made from base so that the next start uses it. A qcow2 that names
+// other files (a backing file, an external data file) is refused: it may come
+// from a backup repository that others write, and would copy host files into
+// the guest's disk.
 func (d *Driver) RestoreSlotDisk(ctx context.Context, diskDir, base, from string) error {
 	if err := regularFile(from); err != nil {
 		return fmt.Errorf("%w: restore slot disk: %w", runtime.ErrInvalid, err)
+	}
+	format := "qcow2"
+	if strings.HasSuffix(from, ".img") {
+		format = "raw"
+	} else if err := d.standalone(ctx, from); err != nil {
+		return fmt.Errorf("%w: restore slot disk from %s: %w", runtime.ErrInvalid, from, err)
 	}
 	if err := os.MkdirAll(diskDir, 0o700); err != nil {
 		return fmt.Errorf("restore slot disk: %w", err)
 	}
 	tmp := filepath.Join(diskDir, SlotDiskFile+".restore")
 	defer os.Remove(tmp)
-	if err := d.qemuImg(ctx, "convert", "-O", "qcow2", from, tmp); err != nil {
+	if err := d.qemuImg(ctx, "convert", "-f", format, "-O", "qcow2", from, tmp); err != nil {
 		return fmt.Errorf("restore slot disk from %s: %w", from, err)
 	}
 	if err := os.WriteFile(filepath.Join(diskDir, slotDiskBaseFile), []byte(base), 0o600); err != nil {
 		return fmt.Errorf("restore slot disk: %w", err)
 	}
 	return os.Rename(tmp, filepath.Join(diskDir, SlotDiskFile))
+}
+
+// standalone checks that the qcow2 image at path reads no other file.
+func (d *Driver) standalone(ctx context.Context, path string) error {
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, d.cfg.QEMUImg, "info", "--output=json", "-f", "qcow2", path) //nolint:gosec // arguments, never shell words
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("not a readable qcow2 image: %s", firstLine(stderr.Bytes()))
+	}
+	var info struct {
+		Backing  string `json:"backing-filename"`
+		Specific struct {
+			Data struct {
+				DataFile string `json:"data-file"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return fmt.Errorf("qemu-img info: %w", err)
+	}
+	if info.Backing != "" {
+		return fmt.Errorf("the image reads a backing file (%q): a saved disk must be standalone", info.Backing)
+	}
+	if info.Specific.Data.DataFile != "" {
+		return fmt.Errorf("the image keeps its data in another file (%q): a saved disk must be standalone", info.Specific.Data.DataFile)
+	}
+	return nil
 }

@@ -421,6 +421,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (*os.Process, error) {
 		defer tap.Close()
 		cmd.ExtraFiles = []*os.File{tap}
 	}
+	launched := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start QEMU: %w", err)
 	}
@@ -430,7 +431,7 @@ func (d *Driver) launch(ctx context.Context, r *record) (*os.Process, error) {
 	d.mu.Lock()
 	d.children[r.ID] = done
 	d.mu.Unlock()
-	go d.reap(r.ID, cmd, done)
+	go d.reap(r.ID, cmd, done, launched)
 
 	r.PID, r.PIDStart, r.StartedAt = proc.Pid, start, time.Now()
 	r.Finished, r.Stopping, r.Killed, r.ExitCode, r.Message, r.FinishedAt = false, false, false, 0, "", time.Time{}
@@ -471,9 +472,9 @@ func (d *Driver) waitMonitor(ctx context.Context, r *record, exited <-chan struc
 	}
 }
 
-// reap waits for a QEMU process this driver value started and records how
-// it ended.
-func (d *Driver) reap(id string, cmd *exec.Cmd, done chan struct{}) {
+// reap waits for a QEMU process this driver value started (at started) and
+// records how it ended.
+func (d *Driver) reap(id string, cmd *exec.Cmd, done chan struct{}, started time.Time) {
 	_ = cmd.Wait()
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	d.mu.Lock()
@@ -485,8 +486,16 @@ func (d *Driver) reap(id string, cmd *exec.Cmd, done chan struct{}) {
 	close(done)
 	unlock := d.lockID(id)
 	defer unlock()
-	if r, err := d.readRecord(id); err == nil && !r.Finished && r.PID == cmd.Process.Pid {
+	r, err := d.readRecord(id)
+	switch {
+	case err != nil:
+	case !r.Finished && r.PID == cmd.Process.Pid:
 		d.finish(r)
+	case r.Finished && r.FinishedAt.After(started):
+		// Another Driver value over the same state directory (a re-adopting
+		// one) saw the process gone first and recorded the end; this value's
+		// subscribers must hear of it too.
+		d.publish(runtime.Event{Type: runtime.EventExit, ID: r.ID, Time: r.FinishedAt, ExitCode: r.ExitCode})
 	}
 	d.mu.Lock()
 	delete(d.reaped, id)
