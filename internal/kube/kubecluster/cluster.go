@@ -31,7 +31,7 @@ import (
 
 // Binaries are the programs the assets directory (kubetest.Assets' one)
 // must hold for a cluster.
-var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
 
 // hostTools are the host's programs the harness runs, and the Debian
 // package of each.
@@ -245,6 +245,15 @@ func start(tb testing.TB) (*Cluster, error) {
 		"--node-ip", nodeIP, "--hostname-override", nodeName, "--v", "2"); err != nil {
 		return c, err
 	}
+	// kube-proxy in nftables mode (docs/kubernetes-tests.md says why):
+	// conntrack's table size is a sysctl of the host's initial network
+	// namespace only, so it must leave the table alone.
+	if err := c.run("kube-proxy", bin("kube-proxy"),
+		"--kubeconfig", kc, "--proxy-mode", "nftables", "--conntrack-max-per-core", "0",
+		"--hostname-override", nodeName, "--cluster-cidr", podSubnet,
+		"--metrics-bind-address", "127.0.0.1:10249", "--healthz-bind-address", "127.0.0.1:10256"); err != nil {
+		return c, err
+	}
 	if err := c.waitNodeReady(ctx); err != nil {
 		return c, err
 	}
@@ -270,6 +279,19 @@ func (c *Cluster) makeNetns() error {
 	for _, s := range steps {
 		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %w: %s", strings.Join(s, " "), err, bytes.TrimSpace(out))
+		}
+	}
+	// Pods on the bridge reach each other at layer 2: bridged IPv4 must
+	// pass the IP hooks, where kube-proxy translates a Service's reply and
+	// the NetworkPolicy engine judges connections between pods.
+	for _, s := range []struct{ key, value string }{
+		{"net/bridge/bridge-nf-call-iptables", "1"},
+		{"net/ipv4/ip_forward", "1"},
+	} {
+		set := exec.Command("nsenter", "--net=/run/netns/"+c.Name, "sh", "-c", //nolint:gosec // G204: fixed sysctls
+			"echo "+s.value+" > /proc/sys/"+s.key)
+		if out, err := set.CombinedOutput(); err != nil {
+			return fmt.Errorf("sysctl %s in %s: %w: %s", s.key, c.Name, err, bytes.TrimSpace(out))
 		}
 	}
 	f, err := os.Open("/run/netns/" + c.Name)
