@@ -64,6 +64,9 @@ type Cluster struct {
 	Name   string       // the network namespace's and the pods' cgroup's name
 	Config *rest.Config // an administrator's access; it dials inside the namespace
 	Client kubernetes.Interface
+	// Runsc is the runsc behind the GVisorHandler runtime handler; "" when
+	// the host has none, and NoRunsc says why (for t.Skip).
+	Runsc, NoRunsc string
 	// Timings: from Start's call until the API server answered, and until
 	// the node was Ready.
 	APIUp, NodeReady time.Duration
@@ -149,6 +152,8 @@ func start(tb testing.TB) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{Dir: dir, Name: filepath.Base(dir)}
+	var shim string
+	c.Runsc, shim, c.NoRunsc = findGVisor(assets)
 	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return c, err
 	}
@@ -172,14 +177,21 @@ func start(tb testing.TB) (*Cluster, error) {
 
 	// containerd first: importing the images overlaps etcd's and the API
 	// server's start.
-	cfg, err := writeFile(dir, "containerd.toml", containerdConfig(dir))
+	cfg, err := writeFile(dir, "containerd.toml", containerdConfig(dir, c.Runsc != ""))
 	if err != nil {
 		return c, err
 	}
 	if _, err := writeFile(filepath.Join(dir, "cni", "net.d"), "10-strata-kc.conflist", cniConfig(dir)); err != nil {
 		return c, err
 	}
-	if err := c.run("containerd", "/usr/bin/containerd", "--config", cfg); err != nil {
+	// containerd finds shims on its PATH: gVisor's wrapper is in dir/bin.
+	env := os.Environ()
+	if c.Runsc != "" {
+		if env, err = c.writeGVisor(shim, env); err != nil {
+			return c, err
+		}
+	}
+	if err := c.runEnv(env, "containerd", "/usr/bin/containerd", "--config", cfg); err != nil {
 		return c, err
 	}
 	bin := func(name string) string { return filepath.Join(assets, name) }
@@ -260,6 +272,35 @@ func start(tb testing.TB) (*Cluster, error) {
 	c.NodeReady = time.Since(begin)
 	tb.Logf("kubecluster: node %s Ready after %.1fs", nodeName, c.NodeReady.Seconds())
 	return c, nil
+}
+
+// writeGVisor writes what gVisor's shim needs (its configuration, the
+// wrapper containerd runs it through and the wrapper's uid_map) and returns
+// env with dir/bin first on PATH.
+func (c *Cluster) writeGVisor(shim string, env []string) ([]string, error) {
+	cd := filepath.Join(c.Dir, "containerd")
+	if _, err := writeFile(cd, "runsc.toml", runscConfig(c.Dir, c.Runsc)); err != nil {
+		return nil, err
+	}
+	if _, err := writeFile(cd, "uid_map", fakeUIDMap); err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(c.Dir, "bin")
+	if err := os.MkdirAll(bin, 0o700); err != nil {
+		return nil, err
+	}
+	w := filepath.Join(bin, ShimBinary)
+	if err := os.WriteFile(w, []byte(shimWrapper(c.Dir, shim)), 0o700); err != nil { //nolint:gosec // G306: a program
+		return nil, err
+	}
+	out := slices.Clone(env)
+	for i, e := range out {
+		if p, ok := strings.CutPrefix(e, "PATH="); ok {
+			out[i] = "PATH=" + bin + ":" + p
+			return out, nil
+		}
+	}
+	return append(out, "PATH="+bin+":/usr/sbin:/usr/bin:/sbin:/bin"), nil
 }
 
 // makeNetns creates the cluster's network namespace, named c.Name, with
@@ -351,6 +392,11 @@ func cgroupHierarchies() []string {
 // run starts a component inside the cluster's network namespace, its
 // output going to logs/NAME.log.
 func (c *Cluster) run(name, path string, args ...string) error {
+	return c.runEnv(nil, name, path, args...)
+}
+
+// runEnv is run with the environment env (nil: the test process's).
+func (c *Cluster) runEnv(env []string, name, path string, args ...string) error {
 	logPath := filepath.Join(c.Dir, "logs", name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -360,6 +406,7 @@ func (c *Cluster) run(name, path string, args ...string) error {
 	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + c.Name, path}, args...)...) //nolint:gosec // G204: the cluster's own binaries and flags
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = c.Dir
+	cmd.Env = env
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}

@@ -77,6 +77,26 @@ func (c *Cluster) RunScript(ctx context.Context, s Script) (string, error) {
 	return string(b), nil
 }
 
+// WaitLog waits until the log of pod's (first) container holds want and
+// returns it.
+func (c *Cluster) WaitLog(ctx context.Context, ns, pod, want string) (string, error) {
+	var last string
+	var lastErr error
+	for {
+		b, err := c.Client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err == nil && strings.Contains(string(b), want) {
+			return string(b), nil
+		}
+		last, lastErr = string(b), err
+		select {
+		case <-ctx.Done():
+			p, _ := c.Client.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
+			return last, fmt.Errorf("the log of pod %s/%s has no %q: %w (log %q, last error %v; %s)", ns, pod, want, ctx.Err(), last, lastErr, Describe(p))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 // WaitReady waits until want pods match the label selector in ns and all
 // of them are Ready, and returns them.
 func (c *Cluster) WaitReady(ctx context.Context, ns, selector string, want int) ([]corev1.Pod, error) {
