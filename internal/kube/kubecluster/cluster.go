@@ -541,11 +541,14 @@ func (c *Cluster) importImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var pause, busybox bytes.Buffer
+	var pause, busybox, example bytes.Buffer
 	if err := testimage.BuildProgram(&pause, PauseImage, "pause", program); err != nil {
 		return err
 	}
 	if err := testimage.Build(&busybox, BusyboxImage); err != nil {
+		return err
+	}
+	if err := testimage.Build(&example, ExampleImage); err != nil {
 		return err
 	}
 	sock := containerdSocket(c.Dir)
@@ -565,7 +568,7 @@ func (c *Cluster) importImages(ctx context.Context) error {
 	}
 	defer client.Close()
 	nctx := namespaces.WithNamespace(ctx, "k8s.io")
-	for _, img := range []*bytes.Buffer{&pause, &busybox} {
+	for _, img := range []*bytes.Buffer{&pause, &busybox, &example} {
 		imgs, err := client.Import(nctx, img, ctr.WithImageRefTranslator(func(ref string) string { return ref }))
 		if err != nil {
 			return fmt.Errorf("import an image into containerd: %w", err)

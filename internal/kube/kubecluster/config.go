@@ -26,9 +26,14 @@ const (
 // containerd's k8s.io namespace before the kubelet starts: the sandbox
 // image of every pod, and internal/testimage's busybox for the tests' pods
 // (use imagePullPolicy Never: no registry is reachable).
+//
+// ExampleImage is the same busybox under the name the repository's
+// examples use (examples/hybrid, what `make demo` imports), so that they
+// run unchanged.
 const (
 	PauseImage   = "strata.test/pause:1"
 	BusyboxImage = "strata.test/busybox:1"
+	ExampleImage = "localhost/busybox:1"
 )
 
 // GVisorHandler is the containerd runtime handler that runs pods under
