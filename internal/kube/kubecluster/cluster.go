@@ -67,6 +67,9 @@ type Cluster struct {
 	// Runsc is the runsc behind the GVisorHandler runtime handler; "" when
 	// the host has none, and NoRunsc says why (for t.Skip).
 	Runsc, NoRunsc string
+	// NoPolicyEngine says why EnforceNetworkPolicies cannot run (the
+	// engine was not built); "" when it can.
+	NoPolicyEngine string
 	// Timings: from Start's call until the API server answered, and until
 	// the node was Ready.
 	APIUp, NodeReady time.Duration
@@ -154,6 +157,8 @@ func start(tb testing.TB) (*Cluster, error) {
 	c := &Cluster{Dir: dir, Name: filepath.Base(dir)}
 	var shim string
 	c.Runsc, shim, c.NoRunsc = findGVisor(assets)
+	var engine string
+	engine, c.NoPolicyEngine = policyEngineBinary(assets)
 	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return c, err
 	}
@@ -164,6 +169,11 @@ func start(tb testing.TB) (*Cluster, error) {
 	}
 	if err := c.makeNetns(); err != nil {
 		return c, err
+	}
+	if engine != "" {
+		if why := c.probeQueue(); why != "" {
+			engine, c.NoPolicyEngine = "", why
+		}
 	}
 	if c.pki, err = makePKI(filepath.Join(dir, "pki"), []net.IP{net.ParseIP(nodeIP), net.ParseIP(firstSvcIP)}); err != nil {
 		return c, fmt.Errorf("certificates: %w", err)
@@ -219,7 +229,7 @@ func start(tb testing.TB) (*Cluster, error) {
 		"--allow-privileged=true", "--cert-dir", filepath.Join(dir, "pki", "apiserver")); err != nil {
 		return c, err
 	}
-	if err := c.importImages(ctx); err != nil {
+	if err := c.importImages(ctx, engine); err != nil {
 		return c, err
 	}
 	if err := c.connect(); err != nil {
@@ -523,8 +533,10 @@ func (c *Cluster) waitNodeReady(ctx context.Context) error {
 }
 
 // importImages builds the pause program and imports the pause and busybox
-// images into containerd's k8s.io namespace, unpacked for overlayfs.
-func (c *Cluster) importImages(ctx context.Context) error {
+// images, and the NetworkPolicy engine's when there is an engine (its
+// binary's path), into containerd's k8s.io namespace, unpacked for
+// overlayfs.
+func (c *Cluster) importImages(ctx context.Context, engine string) error {
 	goBin, err := goTool()
 	if err != nil {
 		return err
@@ -568,7 +580,19 @@ func (c *Cluster) importImages(ctx context.Context) error {
 	}
 	defer client.Close()
 	nctx := namespaces.WithNamespace(ctx, "k8s.io")
-	for _, img := range []*bytes.Buffer{&pause, &busybox, &example} {
+	images := []*bytes.Buffer{&pause, &busybox, &example}
+	if engine != "" {
+		b, err := os.ReadFile(engine)
+		if err != nil {
+			return err
+		}
+		var img bytes.Buffer
+		if err := testimage.BuildProgram(&img, PolicyEngineImage, policyEngine, b); err != nil {
+			return err
+		}
+		images = append(images, &img)
+	}
+	for _, img := range images {
 		imgs, err := client.Import(nctx, img, ctr.WithImageRefTranslator(func(ref string) string { return ref }))
 		if err != nil {
 			return fmt.Errorf("import an image into containerd: %w", err)
