@@ -314,7 +314,7 @@ func (c *Cluster) writeGVisor(shim string, env []string) ([]string, error) {
 }
 
 // makeNetns creates the cluster's network namespace, named c.Name, with
-// loopback up and the node's address on a dummy link that also carries the
+// loopback up and the node's address on a veth link that also carries the
 // default route (the API server and the kubelet pick their addresses from
 // it).
 func (c *Cluster) makeNetns() error {

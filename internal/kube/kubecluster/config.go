@@ -11,12 +11,12 @@ import (
 // test's own, so they collide with nothing on the host; none is in
 // 192.0.2.0/24, the host's own network on the project's machines.
 const (
-	nodeIP      = "10.251.0.1"    // the node's address, on a dummy link
+	nodeIP      = "10.251.0.1"    // the node's address, on a veth link
 	nodeCIDR    = nodeIP + "/24"  //
 	podSubnet   = "10.252.0.0/24" // the CNI bridge's range
 	serviceCIDR = "10.253.0.0/24" // the API server's Service range
 	firstSvcIP  = "10.253.0.1"    // the kubernetes Service
-	nodeLink    = "kc0"           // the dummy link that carries nodeIP
+	nodeLink    = "kc0"           // the veth link that carries nodeIP
 	podBridge   = "kc-br0"        // the CNI bridge
 	nodeName    = "strata-node"   // the kubelet's Node
 	apiPort     = 6443
@@ -57,7 +57,7 @@ func findGVisor(assets string) (runsc, shim, why string) {
 	if runsc == "" {
 		runsc = RunscDefault
 	}
-	if _, err := os.Stat(runsc); err != nil {
+	if _, err := os.Stat(runsc); err != nil { //nolint:gosec // G703: the operator's own setting
 		return "", "", fmt.Sprintf("no runsc at %s (set %s, or run `make host-setup`, which builds it there)", runsc, RunscEnv)
 	}
 	shim = filepath.Join(assets, ShimBinary)

@@ -91,7 +91,7 @@ func (c *Cluster) WaitLog(ctx context.Context, ns, pod, want string) (string, er
 		select {
 		case <-ctx.Done():
 			p, _ := c.Client.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
-			return last, fmt.Errorf("the log of pod %s/%s has no %q: %w (log %q, last error %v; %s)", ns, pod, want, ctx.Err(), last, lastErr, Describe(p))
+			return last, fmt.Errorf("the log of pod %s/%s has no %q: %w (log %q, last error %s; %s)", ns, pod, want, ctx.Err(), last, fmt.Sprint(lastErr), Describe(p))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

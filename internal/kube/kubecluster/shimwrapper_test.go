@@ -30,11 +30,11 @@ if [ "$last" = start ]; then printf '{"version":2,"address":"unix:///run/contain
 if [ "$last" = fail ]; then echo 'shim: no such thing' >&2; exit 3; fi
 cat /proc/$$/uid_map
 `
-	if err := os.WriteFile(shim, []byte(stand), 0o700); err != nil { //nolint:gosec // G306: a program
+	if err := os.WriteFile(shim, []byte(stand), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	wrapper := filepath.Join(dir, ShimBinary)
-	if err := os.WriteFile(wrapper, []byte(shimWrapper(dir, shim)), 0o700); err != nil { //nolint:gosec // G306: a program
+	if err := os.WriteFile(wrapper, []byte(shimWrapper(dir, shim)), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	run := func(args ...string) (string, error) {

@@ -36,7 +36,7 @@ func (c *Cluster) BuildStrata(ctx context.Context) (string, error) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	out := filepath.Join(c.Dir, "strata")
-	build := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/strata") //nolint:gosec // G204: the go command
+	build := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/strata")
 	build.Dir = root
 	if b, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build strata: %w: %s", err, b)
