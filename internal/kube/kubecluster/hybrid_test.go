@@ -9,10 +9,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"strata.dev/strata/internal/kube/render"
 )
 
 // hybridWorkloads are the pods `strata apply` of examples/hybrid and
@@ -85,9 +88,22 @@ func TestHybridExample(t *testing.T) {
 		}
 		for _, p := range pods.Items {
 			rt := runtimes["default/"+p.Name]
-			t.Logf("pod %s (workload %s, tier %s) runs under %s", p.Name, w.name, p.Labels["strata.dev/tier"], rt)
+			mem := ""
+			if usage, limit, err := c.PodMemory(string(p.UID)); err == nil {
+				mem = fmt.Sprintf(", memory %.1f of %.0f MiB", float64(usage)/(1<<20), float64(limit)/(1<<20))
+			}
+			t.Logf("pod %s (workload %s, tier %s) runs under %s%s", p.Name, w.name, p.Labels["strata.dev/tier"], rt, mem)
 			if rt != w.runtime {
 				t.Errorf("pod %s of %s runs under %q, want %s", p.Name, w.name, rt, w.runtime)
+			}
+			// A sandbox's pod gets its workload's memory plus the
+			// RuntimeClass's overhead, which gVisor itself uses.
+			if w.runtime == "runsc" {
+				overhead := resource.MustParse(render.SandboxMemoryOverhead)
+				want := p.Spec.Containers[0].Resources.Limits.Memory().Value() + overhead.Value()
+				if _, limit, err := c.PodMemory(string(p.UID)); err != nil || limit != want {
+					t.Errorf("pod %s's memory limit is %d (%v), want %d: the workload's and the RuntimeClass's overhead", p.Name, limit, err, want)
+				}
 			}
 		}
 	}

@@ -3,7 +3,10 @@ package kubecluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	ctr "github.com/containerd/containerd"
@@ -59,4 +62,39 @@ func runtimeOf(shim string, options typeurl.Any) string {
 		return "runc"
 	}
 	return shim
+}
+
+// PodMemory returns the memory a pod's cgroup accounts now and its limit
+// (cgroup v1's memory.usage_in_bytes and memory.limit_in_bytes), in bytes:
+// with gVisor, the sandbox's own memory (Sentry, gofer) counts there too.
+func (c *Cluster) PodMemory(uid string) (usage, limit int64, err error) {
+	var dir string
+	for _, h := range cgroupHierarchies() {
+		if filepath.Base(h) != "memory" && !strings.Contains(filepath.Base(h), "memory") {
+			continue
+		}
+		m, _ := filepath.Glob(filepath.Join(h, c.Name, "kubepods*", "pod"+uid))
+		m2, _ := filepath.Glob(filepath.Join(h, c.Name, "kubepods*", "*", "pod"+uid))
+		if m = append(m, m2...); len(m) > 0 {
+			dir = m[0]
+			break
+		}
+	}
+	if dir == "" {
+		return 0, 0, fmt.Errorf("no memory cgroup of pod %s under %s", uid, c.Name)
+	}
+	read := func(name string) (int64, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	}
+	if usage, err = read("memory.usage_in_bytes"); err != nil {
+		return 0, 0, err
+	}
+	if limit, err = read("memory.limit_in_bytes"); err != nil {
+		return 0, 0, err
+	}
+	return usage, limit, nil
 }
