@@ -110,29 +110,7 @@ func TestHybridExample(t *testing.T) {
 
 	// The Services answer, through their ClusterIPs, a pod of the web
 	// segment (the storefront's, which every segment admits).
-	pages := map[string]string{"storefront": "storefront ", "catalog": `["lamp", "desk"]`, "plugin-runner": "plugins ok"}
-	paths := map[string]string{"storefront": "/", "catalog": "/items.json", "plugin-runner": "/"}
-	var script strings.Builder
-	for name := range pages {
-		svc, err := c.Client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := svc.Spec.Ports[0].Port
-		fmt.Fprintf(&script, "echo \"== %s\"; printf 'GET %s HTTP/1.0\\r\\n\\r\\n' | nc -w 5 %s %d | tail -n 1\n",
-			name, paths[name], svc.Spec.ClusterIP, port)
-	}
-	answers, err := c.RunScript(ctx, Script{Name: "web-client", Namespace: "default",
-		Labels: map[string]string{"strata.dev/segment": "web"}, Script: script.String()})
-	t.Logf("a web pod asks each Service:\n%s", answers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, page := range pages {
-		if !strings.Contains(answerOf(answers, name), page) {
-			t.Errorf("Service %s answered %q, want %q", name, answerOf(answers, name), page)
-		}
-	}
+	askServices(ctx, t, c, "web-client")
 
 	dyn, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
@@ -179,6 +157,36 @@ func TestHybridExample(t *testing.T) {
 	}
 	if !killed {
 		t.Errorf("no Killing event for a failed liveness probe of %s", pod.Name)
+	}
+}
+
+// askServices has a pod of the web segment (the storefront's, which every
+// segment of the hybrid example admits) ask each of the example's Services,
+// through its ClusterIP, for its workload's page, and checks the answers.
+func askServices(ctx context.Context, t *testing.T, c *Cluster, client string) {
+	t.Helper()
+	pages := map[string]string{"storefront": "storefront ", "catalog": `["lamp", "desk"]`, "plugin-runner": "plugins ok"}
+	paths := map[string]string{"storefront": "/", "catalog": "/items.json", "plugin-runner": "/"}
+	var script strings.Builder
+	for name := range pages {
+		svc, err := c.Client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := svc.Spec.Ports[0].Port
+		fmt.Fprintf(&script, "echo \"== %s\"; printf 'GET %s HTTP/1.0\\r\\n\\r\\n' | nc -w 5 %s %d | tail -n 1\n",
+			name, paths[name], svc.Spec.ClusterIP, port)
+	}
+	answers, err := c.RunScript(ctx, Script{Name: client, Namespace: "default",
+		Labels: map[string]string{"strata.dev/segment": "web"}, Script: script.String()})
+	t.Logf("a web pod asks each Service:\n%s", answers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, page := range pages {
+		if !strings.Contains(answerOf(answers, name), page) {
+			t.Errorf("Service %s answered %q, want %q", name, answerOf(answers, name), page)
+		}
 	}
 }
 
