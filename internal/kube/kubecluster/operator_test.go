@@ -12,6 +12,7 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -100,17 +101,19 @@ func TestOperatorHybrid(t *testing.T) {
 
 // startOperator runs the operator in this process against c, watching
 // every namespace, until the test ends, and returns a client that knows
-// strata's resources. The predictive scaler is off: no metrics API serves
-// this cluster.
-func startOperator(t *testing.T, c *Cluster) client.Client {
+// strata's resources. The predictive scaler is off (no metrics API serves
+// this cluster) unless tune changes the options.
+func startOperator(t *testing.T, c *Cluster, tune ...func(*operator.Options)) client.Client {
 	t.Helper()
 	scheme, err := operator.NewScheme()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctrl.SetLogger(testr.New(t))
+	skip := true // each test of the process starts an operator of its own
 	mgr, err := ctrl.NewManager(c.Config, ctrl.Options{
 		Scheme:                 scheme,
+		Controller:             config.Controller{SkipNameValidation: &skip},
 		Cache:                  operator.CacheOptions(""),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -118,7 +121,11 @@ func startOperator(t *testing.T, c *Cluster) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := operator.Setup(mgr, operator.Options{Scaler: operator.ScalerOptions{Disabled: true}}); err != nil {
+	opts := operator.Options{Scaler: operator.ScalerOptions{Disabled: true}}
+	for _, f := range tune {
+		f(&opts)
+	}
+	if err := operator.Setup(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
