@@ -35,6 +35,10 @@
 //     namespace. Pods must use imagePullPolicy Never or IfNotPresent;
 //   - Script pods (RunScript) run a shell script once and return its log:
 //     what a test sees from inside the cluster.
+//   - no storage provisioner runs: ProvideVolume makes the hostPath
+//     PersistentVolume a claim waits for, reserved for that claim;
+//   - the operator runs in the test's process when a test starts it
+//     (operator.Setup in a controller-runtime manager on Cluster.Config).
 //
 // Start starts a cluster for one test (the node is Ready after 4-7 s on 2
 // busy cores) and stops it when the test ends; it skips the test, saying what to build or
