@@ -92,7 +92,9 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 		}
 		switch req.Op {
 		case guest.NodeStart:
-			err = n.start(c)
+			if err = n.start(c); err == nil {
+				n.waitCreated(c)
+			}
 		case guest.NodeWait:
 			<-c.done
 		case guest.NodeStop:
@@ -395,6 +397,25 @@ func (n *node) start(c *container) error {
 		close(c.done)
 	}()
 	return nil
+}
+
+// waitCreated returns once c's runtime knows the container (its state
+// command answers) or c has ended, so that a start's reply means the
+// container runs: an exec or a stop right after it finds the container.
+// Under emulation (TCG) on a busy host the runtime's create takes seconds;
+// after runtimeCreateWait it gives up and the caller sees the state as it is.
+func (n *node) waitCreated(c *container) {
+	deadline := time.Now().Add(runtimeCreateWait)
+	for time.Now().Before(deadline) {
+		if _, code, err := n.tool(append(c.runtimeArgs(), "state", c.id)); err != nil || code == 0 {
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // stop sends sig (SIGTERM for 0) and SIGKILL after grace, and waits for

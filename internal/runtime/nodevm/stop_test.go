@@ -1,6 +1,7 @@
 package nodevm_test
 
 import (
+	"strings"
 	"testing"
 
 	"strata.dev/strata/api/v1alpha1"
@@ -33,6 +34,35 @@ func TestStopRightAfterStart(t *testing.T) {
 		}
 		if err := d.Remove(t.Context(), id); err != nil {
 			t.Errorf("remove %s: %v", id, err)
+		}
+	}
+}
+
+// TestExecRightAfterStart: once Start returns, the container exists in its
+// runtime, so an exec at once runs in it (runc's and runsc's create take
+// seconds under TCG; before, Start returned first and the exec failed with
+// "container does not exist" or "loading container: file does not exist").
+func TestExecRightAfterStart(t *testing.T) {
+	s := needNodeVMs(t)
+	s.removeNodeVMs(t)
+	d := s.driver(t)
+	for _, tier := range []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox} {
+		spec := s.serve("exec-" + string(tier))
+		spec.Tier = tier
+		if _, err := d.Start(t.Context(), spec); err != nil {
+			t.Fatalf("start %s: %v", spec.ID, err)
+		}
+		var out, errOut strings.Builder
+		code, err := d.Exec(t.Context(), spec.ID, []string{"echo", "here"}, nil, &out, &errOut)
+		if err != nil || code != 0 || out.String() != "here\n" {
+			t.Errorf("exec in %s right after its start: code %d, stdout %q, stderr %q, %v; want 0 and \"here\\n\"",
+				spec.ID, code, out.String(), errOut.String(), err)
+		}
+		if err := d.Stop(t.Context(), spec.ID, 0); err != nil {
+			t.Errorf("stop %s: %v", spec.ID, err)
+		}
+		if err := d.Remove(t.Context(), spec.ID); err != nil {
+			t.Errorf("remove %s: %v", spec.ID, err)
 		}
 	}
 }
