@@ -100,10 +100,14 @@ func needNodeVMs(t testing.TB) setup {
 }
 
 // kernelDir is where the tests look for the guest kernel: $STRATA_GUEST_KERNEL_DIR,
-// else where `make host-setup` puts it.
+// else, as the daemon does, strata's own kernel where `make host-setup` built it,
+// and Debian's cloud kernel where it did not.
 func kernelDir() string {
 	if dir := os.Getenv("STRATA_GUEST_KERNEL_DIR"); dir != "" {
 		return dir
+	}
+	if _, err := guest.FindKernel(guest.StrataKernelDir); err == nil {
+		return guest.StrataKernelDir
 	}
 	return guest.DefaultKernelDir
 }
