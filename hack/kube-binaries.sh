@@ -4,7 +4,7 @@
 # cache directory keyed by the Kubernetes version. With STRATA_KUBE_CLUSTER=1
 # it also builds the rest of a single-node cluster (kube-controller-manager,
 # kube-scheduler, kubelet and kube-proxy, the NetworkPolicy engine
-# kube-network-policies, and gVisor's containerd shim for the runsc that
+# kube-network-policies, metrics-server, and gVisor's containerd shim for the runsc that
 # hack/build-runsc.sh built) for internal/kube/kubecluster; the plain run,
 # the one `make test` does, never builds those.
 #
@@ -18,6 +18,7 @@
 #                                require the same k8s.io/kubernetes version
 #   hack/kube-network-policies/go.mod
 #                                requires sigs.k8s.io/kube-network-policies
+#   hack/metrics-server/go.mod   requires sigs.k8s.io/metrics-server
 # containerd-shim-runsc-v1 is built from gvisor.dev/gvisor at the version
 # that `runsc --version` reports, so that shim and runsc always match.
 # The versions are read from those files; change them there (and run
@@ -36,7 +37,8 @@
 #                        /var/cache/strata/kube/<kubernetes version>);
 #                        internal/kube/kubetest reads the same variable
 #   STRATA_KUBE_CLUSTER  1: also build kube-controller-manager, kube-scheduler,
-#                        kubelet, kube-proxy, kube-network-policies and
+#                        kubelet, kube-proxy, kube-network-policies,
+#                        metrics-server and
 #                        containerd-shim-runsc-v1 (the last only when runsc
 #                        is installed)
 #   STRATA_RUNSC         the runsc the shim is built for (default
@@ -81,6 +83,9 @@ fi
 KNP_MOD=$here/kube-network-policies
 KNP_VERSION=$(module_version "$KNP_MOD" sigs.k8s.io/kube-network-policies)
 [[ -n $KNP_VERSION ]] || fail "$KNP_MOD/go.mod requires no sigs.k8s.io/kube-network-policies version"
+MS_MOD=$here/metrics-server
+MS_VERSION=$(module_version "$MS_MOD" sigs.k8s.io/metrics-server)
+[[ -n $MS_VERSION ]] || fail "$MS_MOD/go.mod requires no sigs.k8s.io/metrics-server version"
 RUNSC=${STRATA_RUNSC:-/opt/strata/bin/runsc}
 # runsc_version prints the gvisor.dev/gvisor version of $RUNSC ("" without one).
 runsc_version() {
@@ -105,7 +110,7 @@ cluster_ok() {
 	for name in "${CLUSTER_BINARIES[@]}"; do
 		kube_ok "$name" || return 1
 	done
-	knp_ok && shim_ok
+	knp_ok && ms_ok && shim_ok
 }
 # mod_version BINARY prints the version of the module whose main package
 # BINARY is (from the build information Go embeds).
@@ -115,6 +120,7 @@ mod_version() {
 	"$GO" version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'
 }
 knp_ok() { [[ $(mod_version "$ASSETS/kube-network-policies") == "$KNP_VERSION" ]]; }
+ms_ok() { [[ $(mod_version "$ASSETS/metrics-server") == "$MS_VERSION" ]]; }
 # shim_ok: the shim matches runsc, or there is no runsc to match.
 shim_ok() {
 	local v
@@ -209,6 +215,13 @@ if $want_cluster; then
 		log "building kube-network-policies $KNP_VERSION into $ASSETS (about 7 minutes the first time)"
 		build kube-network-policies "$KNP_MOD" sigs.k8s.io/kube-network-policies/cmd "-s -w" --help
 		knp_ok || fail "$ASSETS/kube-network-policies is not built from sigs.k8s.io/kube-network-policies $KNP_VERSION"
+	fi
+	if ms_ok; then
+		log "metrics-server $MS_VERSION present"
+	else
+		log "building metrics-server $MS_VERSION into $ASSETS (about 10 minutes the first time)"
+		build metrics-server "$MS_MOD" sigs.k8s.io/metrics-server/cmd/metrics-server "-s -w" --help
+		ms_ok || fail "$ASSETS/metrics-server is not built from sigs.k8s.io/metrics-server $MS_VERSION"
 	fi
 	gvisor=$(runsc_version)
 	if [[ -z $gvisor ]]; then

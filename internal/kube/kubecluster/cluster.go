@@ -226,6 +226,16 @@ func start(tb testing.TB) (*Cluster, error) {
 		// The kubelet's Node has no DNS name this namespace can resolve:
 		// reach it (logs, exec) at its address.
 		"--kubelet-preferred-address-types", "InternalIP",
+		// The aggregation layer, for metrics-server (ServeMetrics): the
+		// API server forwards metrics.k8s.io with the front-proxy
+		// certificate and the user in headers, straight to the
+		// endpoint's address (no kube-proxy rule serves the API server's
+		// own connections).
+		"--requestheader-client-ca-file", p.path("ca.crt"), "--requestheader-allowed-names", frontProxyName,
+		"--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", p.path("front-proxy.crt"), "--proxy-client-key-file", p.path("front-proxy.key"),
+		"--enable-aggregator-routing=true",
 		"--allow-privileged=true", "--cert-dir", filepath.Join(dir, "pki", "apiserver")); err != nil {
 		return c, err
 	}

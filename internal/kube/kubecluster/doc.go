@@ -35,6 +35,9 @@
 //     namespace. Pods must use imagePullPolicy Never or IfNotPresent;
 //   - Script pods (RunScript) run a shell script once and return its log:
 //     what a test sees from inside the cluster.
+//   - metrics-server runs once a test calls ServeMetrics: a process of
+//     the cluster behind the metrics.k8s.io APIService, for the HPA
+//     controller and the operator's MetricsSource;
 //   - no storage provisioner runs: ProvideVolume makes the hostPath
 //     PersistentVolume a claim waits for, reserved for that claim;
 //   - the operator runs in the test's process when a test starts it
