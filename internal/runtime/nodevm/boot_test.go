@@ -120,8 +120,10 @@ func TestBootHangs(t *testing.T) {
 	if !strings.Contains(err.Error(), "did not answer within 15s") || !strings.Contains(err.Error(), "its console") {
 		t.Errorf("start error %q, want it to name the timeout and quote the console", err)
 	}
-	if took < timeout || took > timeout+time.Minute {
-		t.Errorf("the start took %v, want the boot timeout of %v and a little", took, timeout)
+	// Only the lower bound: before the boot the Start prepares the image's disk and
+	// the initramfs, and after it stops the VM, which on a loaded host takes a while.
+	if took < timeout {
+		t.Errorf("the start took %v, less than the boot timeout of %v: it did not wait for the guest", took, timeout)
 	}
 	if vms := s.nodeVMs(t); len(vms) != 0 {
 		t.Errorf("node VMs left after a boot that hung: %v", vms)
