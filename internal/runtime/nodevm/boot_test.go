@@ -71,7 +71,10 @@ func TestBootFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("a node VM of 96 MiB booted, want its boot to fail")
 	}
-	for _, want := range []string{"did not come up", "its console", "panic", "the class's next start boots a new one"} {
+	// What the guest says depends on its kernel (the cloud kernel panics unpacking
+	// the initramfs; strata's own fails the unpacking and its init finds no
+	// config): the error quotes the console's end either way.
+	for _, want := range []string{"did not come up", "its console", "ends:", "the class's next start boots a new one"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("start error %q does not say %q", err, want)
 		}
