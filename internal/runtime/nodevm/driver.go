@@ -195,7 +195,8 @@ func (d *Driver) check() error {
 }
 
 // Events implements runtime.EventSource: exit events of the instances this
-// value watches (those it started or took over).
+// value watches (those it started or took over), also when another value
+// sharing the state directory held the watch when the instance ended.
 func (d *Driver) Events(ctx context.Context) (<-chan runtime.Event, error) {
 	if err := d.check(); err != nil {
 		return nil, err

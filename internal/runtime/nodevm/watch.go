@@ -61,6 +61,10 @@ func (d *Driver) watch(ctx context.Context, id string) {
 	if f == nil {
 		if err != nil {
 			d.log.Warn("nodevm driver: watch", "id", id, "err", err)
+		} else if ctx.Err() == nil {
+			// Another value sharing the state directory watched it to its
+			// end; this value's subscribers hear of that end too.
+			d.publishEnded(id)
 		}
 		return
 	}
@@ -78,6 +82,7 @@ func (d *Driver) watch(ctx context.Context, id string) {
 		if r.Finished {
 			// It ended while its last watcher stopped: copy the rest.
 			d.copyLog(ctx, r)
+			d.publishEnded(id)
 			return
 		}
 		waited := make(chan result, 1)
@@ -123,6 +128,14 @@ func (d *Driver) watch(ctx context.Context, id string) {
 			return
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// publishEnded reports the end of instance id that its record holds; an
+// instance that was removed meanwhile has nothing to report.
+func (d *Driver) publishEnded(id string) {
+	if r, err := d.readRecord(id); err == nil && r.Finished {
+		d.publishExit(r.status(runtime.StateExited, 0, ""))
 	}
 }
 
