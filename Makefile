@@ -84,6 +84,12 @@ lint: tools fmt-check ## gofmt, go vet and golangci-lint over the whole module
 test: host-setup ## Run every test with the race detector (TESTFLAGS=-v for names)
 	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
 
+.PHONY: test-cluster
+test-cluster: ## Build the test cluster's binaries (once) and run only the tests on it, with the race detector
+	@hack/build-runsc.sh
+	@STRATA_KUBE_CLUSTER=1 hack/kube-binaries.sh
+	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./internal/kube/kubecluster/...
+
 .PHONY: bench
 bench: ## Run benchmarks into bench.out (BENCH=regex PKG=./internal/...)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 6 $(PKG) | tee bench.out

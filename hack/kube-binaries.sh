@@ -3,8 +3,10 @@
 # against (kube-apiserver and etcd) from the Go module proxy, once, into a
 # cache directory keyed by the Kubernetes version. With STRATA_KUBE_CLUSTER=1
 # it also builds the rest of a single-node cluster (kube-controller-manager,
-# kube-scheduler, kubelet and kube-proxy) for internal/kube/kubecluster; the
-# plain run, the one `make test` does, never builds those.
+# kube-scheduler, kubelet and kube-proxy, the NetworkPolicy engine
+# kube-network-policies, metrics-server, and gVisor's containerd shim for the runsc that
+# hack/build-runsc.sh built) for internal/kube/kubecluster; the plain run,
+# the one `make test` does, never builds those.
 #
 # Each binary is built from a small wrapper module of its own, kept next to
 # this script, so that neither k8s.io/kubernetes nor etcd's server ever enters
@@ -14,6 +16,11 @@
 #   hack/kube-controller-manager/go.mod, hack/kube-scheduler/go.mod,
 #   hack/kubelet/go.mod, hack/kube-proxy/go.mod
 #                                require the same k8s.io/kubernetes version
+#   hack/kube-network-policies/go.mod
+#                                requires sigs.k8s.io/kube-network-policies
+#   hack/metrics-server/go.mod   requires sigs.k8s.io/metrics-server
+# containerd-shim-runsc-v1 is built from gvisor.dev/gvisor at the version
+# that `runsc --version` reports, so that shim and runsc always match.
 # The versions are read from those files; change them there (and run
 # `go mod tidy` in that directory) to move to another release. The cluster
 # modules must require the same k8s.io/kubernetes version as kube-apiserver's.
@@ -30,7 +37,12 @@
 #                        /var/cache/strata/kube/<kubernetes version>);
 #                        internal/kube/kubetest reads the same variable
 #   STRATA_KUBE_CLUSTER  1: also build kube-controller-manager, kube-scheduler,
-#                        kubelet and kube-proxy
+#                        kubelet, kube-proxy, kube-network-policies,
+#                        metrics-server and
+#                        containerd-shim-runsc-v1 (the last only when runsc
+#                        is installed)
+#   STRATA_RUNSC         the runsc the shim is built for (default
+#                        /opt/strata/bin/runsc)
 #   GO                   the go command (default: go on PATH, else /usr/local/go/bin/go)
 set -euo pipefail
 
@@ -68,6 +80,19 @@ if $want_cluster; then
 	done
 fi
 
+KNP_MOD=$here/kube-network-policies
+KNP_VERSION=$(module_version "$KNP_MOD" sigs.k8s.io/kube-network-policies)
+[[ -n $KNP_VERSION ]] || fail "$KNP_MOD/go.mod requires no sigs.k8s.io/kube-network-policies version"
+MS_MOD=$here/metrics-server
+MS_VERSION=$(module_version "$MS_MOD" sigs.k8s.io/metrics-server)
+[[ -n $MS_VERSION ]] || fail "$MS_MOD/go.mod requires no sigs.k8s.io/metrics-server version"
+RUNSC=${STRATA_RUNSC:-/opt/strata/bin/runsc}
+# runsc_version prints the gvisor.dev/gvisor version of $RUNSC ("" without one).
+runsc_version() {
+	[[ -x $RUNSC ]] || return 0
+	"$RUNSC" --version 2>/dev/null | awk '$1 == "runsc" && $2 == "version" { print $3; exit }'
+}
+
 # apiserver_ok and etcd_ok report whether the cached binary runs and is the
 # wanted version.
 # kube_ok NAME reports whether the cached Kubernetes binary NAME runs and
@@ -85,6 +110,22 @@ cluster_ok() {
 	for name in "${CLUSTER_BINARIES[@]}"; do
 		kube_ok "$name" || return 1
 	done
+	knp_ok && ms_ok && shim_ok
+}
+# mod_version BINARY prints the version of the module whose main package
+# BINARY is (from the build information Go embeds).
+mod_version() {
+	[[ -x $1 ]] || return 0
+	find_go
+	"$GO" version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'
+}
+knp_ok() { [[ $(mod_version "$ASSETS/kube-network-policies") == "$KNP_VERSION" ]]; }
+ms_ok() { [[ $(mod_version "$ASSETS/metrics-server") == "$MS_VERSION" ]]; }
+# shim_ok: the shim matches runsc, or there is no runsc to match.
+shim_ok() {
+	local v
+	v=$(runsc_version)
+	[[ -z $v ]] || [[ $(mod_version "$ASSETS/containerd-shim-runsc-v1") == "$v" ]]
 }
 etcd_ok() {
 	[[ -x $ASSETS/etcd ]] || return 1
@@ -121,18 +162,19 @@ trap 'stop_build; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# build NAME MODDIR PACKAGE LDFLAGS compiles PACKAGE from the wrapper module
-# in MODDIR into $tmp/NAME (run_build prints progress). -buildvcs=false: the
+# build NAME MODDIR PACKAGE LDFLAGS [PROBE] compiles PACKAGE from the wrapper
+# module in MODDIR into $tmp/NAME (run_build prints progress) and checks that
+# `NAME PROBE` (default --version) runs. -buildvcs=false: the
 # wrapper module lives inside strata's checkout, whose VCS state says nothing
 # about the binary.
 build() {
-	local name=$1 dir=$2 pkg=$3 ldflags=$4 start=$SECONDS rc=0
+	local name=$1 dir=$2 pkg=$3 ldflags=$4 probe=${5:---version} start=$SECONDS rc=0
 	run_build "$name" env CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" \
 		"$GO" -C "$dir" build -ldflags "$ldflags" -o "$tmp/$name" "$pkg" || rc=$?
 	((rc == 0)) || fail "go build $pkg (module $dir) exited with status $rc (output above)"
-	"$tmp/$name" --version >/dev/null 2>&1 || fail "the built $name does not run (\`$name --version\` failed)"
+	"$tmp/$name" "$probe" >/dev/null 2>&1 || fail "the built $name does not run (\`$name $probe\` failed)"
 	mv -f "$tmp/$name" "$ASSETS/$name"
-	log "$name built in $((SECONDS - start))s: $("$ASSETS/$name" --version 2>/dev/null | head -n 1)"
+	log "$name built in $((SECONDS - start))s: $("$ASSETS/$name" "$probe" 2>&1 | head -n 1)"
 }
 
 minor=${KUBE_VERSION#v1.}
@@ -167,6 +209,36 @@ if $want_cluster; then
 		build "$name" "$here/$name" "k8s.io/kubernetes/cmd/$name" "$KUBE_LDFLAGS"
 		kube_ok "$name" || fail "$ASSETS/$name does not report version $KUBE_VERSION"
 	done
+	if knp_ok; then
+		log "kube-network-policies $KNP_VERSION present"
+	else
+		log "building kube-network-policies $KNP_VERSION into $ASSETS (about 7 minutes the first time)"
+		build kube-network-policies "$KNP_MOD" sigs.k8s.io/kube-network-policies/cmd "-s -w" --help
+		knp_ok || fail "$ASSETS/kube-network-policies is not built from sigs.k8s.io/kube-network-policies $KNP_VERSION"
+	fi
+	if ms_ok; then
+		log "metrics-server $MS_VERSION present"
+	else
+		log "building metrics-server $MS_VERSION into $ASSETS (about 10 minutes the first time)"
+		build metrics-server "$MS_MOD" sigs.k8s.io/metrics-server/cmd/metrics-server "-s -w" --help
+		ms_ok || fail "$ASSETS/metrics-server is not built from sigs.k8s.io/metrics-server $MS_VERSION"
+	fi
+	gvisor=$(runsc_version)
+	if [[ -z $gvisor ]]; then
+		log "no runsc at $RUNSC: containerd-shim-runsc-v1 not built (run hack/build-runsc.sh first for the cluster's gvisor RuntimeClass)"
+	elif shim_ok; then
+		log "containerd-shim-runsc-v1 $gvisor present"
+	else
+		log "building containerd-shim-runsc-v1 $gvisor into $ASSETS (about 2 minutes after runsc's build)"
+		start=$SECONDS
+		rc=0
+		run_build containerd-shim-runsc-v1 env CGO_ENABLED=0 GOBIN="$tmp" GOFLAGS="-trimpath -buildvcs=false" \
+			"$GO" install -ldflags "-s -w" "gvisor.dev/gvisor/shim@$gvisor" || rc=$?
+		((rc == 0)) || fail "go install gvisor.dev/gvisor/shim@$gvisor exited with status $rc (output above)"
+		mv -f "$tmp/shim" "$ASSETS/containerd-shim-runsc-v1"
+		shim_ok || fail "$ASSETS/containerd-shim-runsc-v1 is not built from gvisor.dev/gvisor $gvisor"
+		log "containerd-shim-runsc-v1 built in $((SECONDS - start))s"
+	fi
 fi
 
 log "control plane binaries ready in $ASSETS"

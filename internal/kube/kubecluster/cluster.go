@@ -31,7 +31,7 @@ import (
 
 // Binaries are the programs the assets directory (kubetest.Assets' one)
 // must hold for a cluster.
-var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
 
 // hostTools are the host's programs the harness runs, and the Debian
 // package of each.
@@ -64,6 +64,12 @@ type Cluster struct {
 	Name   string       // the network namespace's and the pods' cgroup's name
 	Config *rest.Config // an administrator's access; it dials inside the namespace
 	Client kubernetes.Interface
+	// Runsc is the runsc behind the GVisorHandler runtime handler; "" when
+	// the host has none, and NoRunsc says why (for t.Skip).
+	Runsc, NoRunsc string
+	// NoPolicyEngine says why EnforceNetworkPolicies cannot run (the
+	// engine was not built); "" when it can.
+	NoPolicyEngine string
 	// Timings: from Start's call until the API server answered, and until
 	// the node was Ready.
 	APIUp, NodeReady time.Duration
@@ -149,6 +155,10 @@ func start(tb testing.TB) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{Dir: dir, Name: filepath.Base(dir)}
+	var shim string
+	c.Runsc, shim, c.NoRunsc = findGVisor(assets)
+	var engine string
+	engine, c.NoPolicyEngine = policyEngineBinary(assets)
 	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return c, err
 	}
@@ -159,6 +169,11 @@ func start(tb testing.TB) (*Cluster, error) {
 	}
 	if err := c.makeNetns(); err != nil {
 		return c, err
+	}
+	if engine != "" {
+		if why := c.probeQueue(); why != "" {
+			engine, c.NoPolicyEngine = "", why
+		}
 	}
 	if c.pki, err = makePKI(filepath.Join(dir, "pki"), []net.IP{net.ParseIP(nodeIP), net.ParseIP(firstSvcIP)}); err != nil {
 		return c, fmt.Errorf("certificates: %w", err)
@@ -172,14 +187,21 @@ func start(tb testing.TB) (*Cluster, error) {
 
 	// containerd first: importing the images overlaps etcd's and the API
 	// server's start.
-	cfg, err := writeFile(dir, "containerd.toml", containerdConfig(dir))
+	cfg, err := writeFile(dir, "containerd.toml", containerdConfig(dir, c.Runsc != ""))
 	if err != nil {
 		return c, err
 	}
 	if _, err := writeFile(filepath.Join(dir, "cni", "net.d"), "10-strata-kc.conflist", cniConfig(dir)); err != nil {
 		return c, err
 	}
-	if err := c.run("containerd", "/usr/bin/containerd", "--config", cfg); err != nil {
+	// containerd finds shims on its PATH: gVisor's wrapper is in dir/bin.
+	env := os.Environ()
+	if c.Runsc != "" {
+		if env, err = c.writeGVisor(shim, env); err != nil {
+			return c, err
+		}
+	}
+	if err := c.runEnv(env, "containerd", "/usr/bin/containerd", "--config", cfg); err != nil {
 		return c, err
 	}
 	bin := func(name string) string { return filepath.Join(assets, name) }
@@ -204,10 +226,20 @@ func start(tb testing.TB) (*Cluster, error) {
 		// The kubelet's Node has no DNS name this namespace can resolve:
 		// reach it (logs, exec) at its address.
 		"--kubelet-preferred-address-types", "InternalIP",
+		// The aggregation layer, for metrics-server (ServeMetrics): the
+		// API server forwards metrics.k8s.io with the front-proxy
+		// certificate and the user in headers, straight to the
+		// endpoint's address (no kube-proxy rule serves the API server's
+		// own connections).
+		"--requestheader-client-ca-file", p.path("ca.crt"), "--requestheader-allowed-names", frontProxyName,
+		"--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", p.path("front-proxy.crt"), "--proxy-client-key-file", p.path("front-proxy.key"),
+		"--enable-aggregator-routing=true",
 		"--allow-privileged=true", "--cert-dir", filepath.Join(dir, "pki", "apiserver")); err != nil {
 		return c, err
 	}
-	if err := c.importImages(ctx); err != nil {
+	if err := c.importImages(ctx, engine); err != nil {
 		return c, err
 	}
 	if err := c.connect(); err != nil {
@@ -245,6 +277,15 @@ func start(tb testing.TB) (*Cluster, error) {
 		"--node-ip", nodeIP, "--hostname-override", nodeName, "--v", "2"); err != nil {
 		return c, err
 	}
+	// kube-proxy in nftables mode (docs/kubernetes-tests.md says why):
+	// conntrack's table size is a sysctl of the host's initial network
+	// namespace only, so it must leave the table alone.
+	if err := c.run("kube-proxy", bin("kube-proxy"),
+		"--kubeconfig", kc, "--proxy-mode", "nftables", "--conntrack-max-per-core", "0",
+		"--hostname-override", nodeName, "--cluster-cidr", podSubnet,
+		"--metrics-bind-address", "127.0.0.1:10249", "--healthz-bind-address", "127.0.0.1:10256"); err != nil {
+		return c, err
+	}
 	if err := c.waitNodeReady(ctx); err != nil {
 		return c, err
 	}
@@ -253,8 +294,37 @@ func start(tb testing.TB) (*Cluster, error) {
 	return c, nil
 }
 
+// writeGVisor writes what gVisor's shim needs (its configuration, the
+// wrapper containerd runs it through and the wrapper's uid_map) and returns
+// env with dir/bin first on PATH.
+func (c *Cluster) writeGVisor(shim string, env []string) ([]string, error) {
+	cd := filepath.Join(c.Dir, "containerd")
+	if _, err := writeFile(cd, "runsc.toml", runscConfig(c.Dir, c.Runsc)); err != nil {
+		return nil, err
+	}
+	if _, err := writeFile(cd, "uid_map", fakeUIDMap); err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(c.Dir, "bin")
+	if err := os.MkdirAll(bin, 0o700); err != nil {
+		return nil, err
+	}
+	w := filepath.Join(bin, ShimBinary)
+	if err := os.WriteFile(w, []byte(shimWrapper(c.Dir, shim)), 0o700); err != nil { //nolint:gosec // G306: a program
+		return nil, err
+	}
+	out := slices.Clone(env)
+	for i, e := range out {
+		if p, ok := strings.CutPrefix(e, "PATH="); ok {
+			out[i] = "PATH=" + bin + ":" + p
+			return out, nil
+		}
+	}
+	return append(out, "PATH="+bin+":/usr/sbin:/usr/bin:/sbin:/bin"), nil
+}
+
 // makeNetns creates the cluster's network namespace, named c.Name, with
-// loopback up and the node's address on a dummy link that also carries the
+// loopback up and the node's address on a veth link that also carries the
 // default route (the API server and the kubelet pick their addresses from
 // it).
 func (c *Cluster) makeNetns() error {
@@ -270,6 +340,19 @@ func (c *Cluster) makeNetns() error {
 	for _, s := range steps {
 		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %w: %s", strings.Join(s, " "), err, bytes.TrimSpace(out))
+		}
+	}
+	// Pods on the bridge reach each other at layer 2: bridged IPv4 must
+	// pass the IP hooks, where kube-proxy translates a Service's reply and
+	// the NetworkPolicy engine judges connections between pods.
+	for _, s := range []struct{ key, value string }{
+		{"net/bridge/bridge-nf-call-iptables", "1"},
+		{"net/ipv4/ip_forward", "1"},
+	} {
+		set := exec.Command("nsenter", "--net=/run/netns/"+c.Name, "sh", "-c", //nolint:gosec // G204: fixed sysctls
+			"echo "+s.value+" > /proc/sys/"+s.key)
+		if out, err := set.CombinedOutput(); err != nil {
+			return fmt.Errorf("sysctl %s in %s: %w: %s", s.key, c.Name, err, bytes.TrimSpace(out))
 		}
 	}
 	f, err := os.Open("/run/netns/" + c.Name)
@@ -329,6 +412,11 @@ func cgroupHierarchies() []string {
 // run starts a component inside the cluster's network namespace, its
 // output going to logs/NAME.log.
 func (c *Cluster) run(name, path string, args ...string) error {
+	return c.runEnv(nil, name, path, args...)
+}
+
+// runEnv is run with the environment env (nil: the test process's).
+func (c *Cluster) runEnv(env []string, name, path string, args ...string) error {
 	logPath := filepath.Join(c.Dir, "logs", name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -338,6 +426,7 @@ func (c *Cluster) run(name, path string, args ...string) error {
 	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + c.Name, path}, args...)...) //nolint:gosec // G204: the cluster's own binaries and flags
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = c.Dir
+	cmd.Env = env
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
@@ -454,8 +543,10 @@ func (c *Cluster) waitNodeReady(ctx context.Context) error {
 }
 
 // importImages builds the pause program and imports the pause and busybox
-// images into containerd's k8s.io namespace, unpacked for overlayfs.
-func (c *Cluster) importImages(ctx context.Context) error {
+// images, and the NetworkPolicy engine's when there is an engine (its
+// binary's path), into containerd's k8s.io namespace, unpacked for
+// overlayfs.
+func (c *Cluster) importImages(ctx context.Context, engine string) error {
 	goBin, err := goTool()
 	if err != nil {
 		return err
@@ -472,11 +563,14 @@ func (c *Cluster) importImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var pause, busybox bytes.Buffer
+	var pause, busybox, example bytes.Buffer
 	if err := testimage.BuildProgram(&pause, PauseImage, "pause", program); err != nil {
 		return err
 	}
 	if err := testimage.Build(&busybox, BusyboxImage); err != nil {
+		return err
+	}
+	if err := testimage.Build(&example, ExampleImage); err != nil {
 		return err
 	}
 	sock := containerdSocket(c.Dir)
@@ -496,7 +590,19 @@ func (c *Cluster) importImages(ctx context.Context) error {
 	}
 	defer client.Close()
 	nctx := namespaces.WithNamespace(ctx, "k8s.io")
-	for _, img := range []*bytes.Buffer{&pause, &busybox} {
+	images := []*bytes.Buffer{&pause, &busybox, &example}
+	if engine != "" {
+		b, err := os.ReadFile(engine)
+		if err != nil {
+			return err
+		}
+		var img bytes.Buffer
+		if err := testimage.BuildProgram(&img, PolicyEngineImage, policyEngine, b); err != nil {
+			return err
+		}
+		images = append(images, &img)
+	}
+	for _, img := range images {
 		imgs, err := client.Import(nctx, img, ctr.WithImageRefTranslator(func(ref string) string { return ref }))
 		if err != nil {
 			return fmt.Errorf("import an image into containerd: %w", err)

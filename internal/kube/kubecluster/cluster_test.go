@@ -52,7 +52,7 @@ func TestDeploymentRuns(t *testing.T) {
 	var pod corev1.Pod
 	for pod.Status.Phase != corev1.PodRunning {
 		if time.Since(created) > 2*time.Minute {
-			t.Fatalf("the Deployment's pod is not Running after 2 minutes: %s", describe(&pod))
+			t.Fatalf("the Deployment's pod is not Running after 2 minutes: %s", Describe(&pod))
 		}
 		time.Sleep(time.Second)
 		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=hello"})
@@ -89,25 +89,6 @@ func TestDeploymentRuns(t *testing.T) {
 	if l := Leftovers(dir, name); !l.Empty() {
 		t.Errorf("the stopped cluster left %s", l)
 	}
-}
-
-// describe says where a pod is stuck.
-func describe(p *corev1.Pod) string {
-	if p.Name == "" {
-		return "no pod yet"
-	}
-	s := p.Name + " phase " + string(p.Status.Phase)
-	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil {
-			s += "; " + cs.Name + " waiting: " + w.Reason + ": " + w.Message
-		}
-	}
-	for _, cond := range p.Status.Conditions {
-		if cond.Status != corev1.ConditionTrue {
-			s += "; " + string(cond.Type) + ": " + cond.Reason + " " + cond.Message
-		}
-	}
-	return s
 }
 
 // TestSkipNamesTheBuild checks that a host with the API server and etcd but

@@ -11,12 +11,12 @@ import (
 // test's own, so they collide with nothing on the host; none is in
 // 192.0.2.0/24, the host's own network on the project's machines.
 const (
-	nodeIP      = "10.251.0.1"    // the node's address, on a dummy link
+	nodeIP      = "10.251.0.1"    // the node's address, on a veth link
 	nodeCIDR    = nodeIP + "/24"  //
 	podSubnet   = "10.252.0.0/24" // the CNI bridge's range
 	serviceCIDR = "10.253.0.0/24" // the API server's Service range
 	firstSvcIP  = "10.253.0.1"    // the kubernetes Service
-	nodeLink    = "kc0"           // the dummy link that carries nodeIP
+	nodeLink    = "kc0"           // the veth link that carries nodeIP
 	podBridge   = "kc-br0"        // the CNI bridge
 	nodeName    = "strata-node"   // the kubelet's Node
 	apiPort     = 6443
@@ -26,10 +26,46 @@ const (
 // containerd's k8s.io namespace before the kubelet starts: the sandbox
 // image of every pod, and internal/testimage's busybox for the tests' pods
 // (use imagePullPolicy Never: no registry is reachable).
+//
+// ExampleImage is the same busybox under the name the repository's
+// examples use (examples/hybrid, what `make demo` imports), so that they
+// run unchanged.
 const (
 	PauseImage   = "strata.test/pause:1"
 	BusyboxImage = "strata.test/busybox:1"
+	ExampleImage = "localhost/busybox:1"
 )
+
+// GVisorHandler is the containerd runtime handler that runs pods under
+// gVisor's runsc, when the host has runsc (Cluster.Runsc): a RuntimeClass
+// with this handler puts its pods there.
+const GVisorHandler = "gvisor"
+
+// RunscEnv names the runsc the harness gives containerd; without it,
+// RunscDefault (where `make host-setup` builds it).
+const (
+	RunscEnv     = "STRATA_RUNSC"
+	RunscDefault = "/opt/strata/bin/runsc"
+	ShimBinary   = "containerd-shim-runsc-v1" // gVisor's shim, in the assets directory
+)
+
+// findGVisor returns runsc and gVisor's containerd shim (in the assets
+// directory, built by hack/kube-binaries.sh), or why the cluster cannot
+// have the gvisor handler.
+func findGVisor(assets string) (runsc, shim, why string) {
+	runsc = os.Getenv(RunscEnv)
+	if runsc == "" {
+		runsc = RunscDefault
+	}
+	if _, err := os.Stat(runsc); err != nil { //nolint:gosec // G703: the operator's own setting
+		return "", "", fmt.Sprintf("no runsc at %s (set %s, or run `make host-setup`, which builds it there)", runsc, RunscEnv)
+	}
+	shim = filepath.Join(assets, ShimBinary)
+	if _, err := os.Stat(shim); err != nil {
+		return "", "", fmt.Sprintf("no %s: run `STRATA_KUBE_CLUSTER=1 hack/kube-binaries.sh` (it builds gVisor's shim for %s)", shim, runsc)
+	}
+	return runsc, shim, ""
+}
 
 // writeFile writes content to dir/name (0600) and returns the path.
 func writeFile(dir, name, content string) (string, error) {
@@ -66,7 +102,14 @@ current-context: test
 // oom_score_adj of -998 and the kubelet gives Guaranteed containers -997;
 // root here lacks CAP_SYS_RESOURCE, so lowering it fails and the sandbox
 // never starts. The option raises such values to containerd's own.
-func containerdConfig(dir string) string {
+//
+// With gVisor (gvisor true), the runtime handler "gvisor" (GVisorHandler)
+// runs pods under runsc through gVisor's own shim, containerd-shim-runsc-v1,
+// configured by runscConfig. runc's shim with runsc in runc's place starts a
+// pod's sandbox but not its containers: runsc gives the sandbox its own
+// standard output, so the shim's `runsc start` never returns while the
+// container runs (docs/kubernetes-tests.md).
+func containerdConfig(dir string, gvisor bool) string {
 	return fmt.Sprintf(`version = 2
 root = %[1]q
 state = %[2]q
@@ -88,13 +131,70 @@ state = %[2]q
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         Root = %[6]q
-  [plugins."io.containerd.grpc.v1.cri".cni]
+%[8]s  [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = %[7]q
 `, filepath.Join(dir, "containerd", "root"), filepath.Join(dir, "containerd", "state"),
 		containerdSocket(dir), filepath.Join(dir, "containerd", "opt"), PauseImage,
-		filepath.Join(dir, "containerd", "runc"), filepath.Join(dir, "cni", "net.d"))
+		filepath.Join(dir, "containerd", "runc"), filepath.Join(dir, "cni", "net.d"), gvisorRuntime(dir, gvisor))
 }
+
+// gvisorRuntime is the CRI runtime entry of the gvisor handler, or ""
+// without gVisor.
+func gvisorRuntime(dir string, gvisor bool) string {
+	if !gvisor {
+		return ""
+	}
+	return fmt.Sprintf(`    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%[1]s]
+      runtime_type = "io.containerd.runsc.v1"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%[1]s.options]
+        TypeUrl = "io.containerd.runsc.v1.options"
+        ConfigPath = %[2]q
+`, GVisorHandler, filepath.Join(dir, "containerd", "runsc.toml"))
+}
+
+// runscConfig is the configuration of gVisor's shim: the runsc to run, its
+// state under dir, and runsc's logs in the cluster's log directory.
+func runscConfig(dir, runsc string) string {
+	return fmt.Sprintf(`binary_name = %q
+root = %q
+`, runsc, filepath.Join(dir, "containerd", "runsc"))
+}
+
+// shimWrapper is the program containerd runs as containerd-shim-runsc-v1
+// (first on its PATH) in front of gVisor's shim, which is built for
+// containerd 2 and would not otherwise run under Debian's containerd 1.6 on
+// this host kind. It changes two things:
+//
+//   - the shim's start command sets the shim's oom_score_adj to -999 and
+//     fails when the write is refused, which it is here (lowering the score
+//     needs CAP_SYS_RESOURCE, which root lacks). The shim ignores a refusal
+//     when it runs in a user namespace, which it tells from
+//     /proc/self/uid_map; the wrapper shows it a user namespace's uid_map,
+//     bound over its own in a mount namespace of its own (a slave of
+//     containerd's, so that the mounts containerd makes later, the
+//     containers' root filesystems, reach the shim and runsc). The shim
+//     still runs as root in the initial user namespace;
+//   - the start command prints its address in containerd 2's form (JSON:
+//     version, address, protocol); containerd 1.6 reads a bare address, so
+//     the wrapper prints the address alone.
+//
+// Host changes that make it unneeded: CAP_SYS_RESOURCE for root, and
+// containerd 1.7 or later.
+func shimWrapper(dir, shim string) string {
+	return fmt.Sprintf(`#!/bin/sh
+run() { unshare --mount --propagation slave /bin/sh -c 'mount --bind "$0" /proc/$$/uid_map && exec "$@"' %q %q "$@"; }
+for last; do :; done
+[ "$last" = start ] || { run "$@"; exit; }
+out=$(run "$@") || { printf '%%s' "$out"; exit 1; }
+addr=$(printf '%%s' "$out" | sed -n 's/.*"address":"\([^"]*\)".*/\1/p')
+printf '%%s' "${addr:-$out}"
+`, filepath.Join(dir, "containerd", "uid_map"), shim)
+}
+
+// fakeUIDMap is the uid_map the shim wrapper shows the shim: one of a user
+// namespace (anything but the initial namespace's 0 0 4294967295).
+const fakeUIDMap = "         0          0          1\n"
 
 func containerdSocket(dir string) string { return filepath.Join(dir, "containerd", "containerd.sock") }
 

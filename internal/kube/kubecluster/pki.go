@@ -20,6 +20,8 @@ import (
 //
 //	ca.crt, ca.key          the cluster CA, which signs the others
 //	apiserver.crt, .key     kube-apiserver's serving certificate
+//	front-proxy.crt, .key   the API server's client when it forwards a
+//	                        request to an aggregated API (metrics-server)
 //	admin.crt, .key         a client in system:masters; every component
 //	                        (and the test) authenticates with it
 //	sa.key, sa.pub          the key pair that signs service account tokens
@@ -72,6 +74,10 @@ func makePKI(dir string, ips []net.IP) (pki, error) {
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 			DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 			IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1)}, ips...),
+		}},
+		{"front-proxy", x509.Certificate{
+			Subject:     pkix.Name{CommonName: frontProxyName},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}},
 		{"admin", x509.Certificate{
 			Subject:     pkix.Name{CommonName: "strata-test-admin", Organization: []string{"system:masters"}},

@@ -18,7 +18,8 @@
 //	container tier   apps/v1 Deployment (StatefulSet when the workload has volumes, one
 //	                 volumeClaimTemplate per volume) + core/v1 Service for its ports
 //	sandbox tier     the same, with runtimeClassName (Options.RuntimeClass), and one
-//	                 node.k8s.io/v1 RuntimeClass of that name
+//	                 node.k8s.io/v1 RuntimeClass of that name, whose pod overhead is
+//	                 gVisor's memory (SandboxMemoryOverhead)
 //	vm tier          kubevirt.io/v1 VirtualMachine per replica + core/v1 Service selecting the
 //	                 VMs' pods for its ports
 //	Segment          networking.k8s.io/v1 NetworkPolicy "segment-<name>" selecting the

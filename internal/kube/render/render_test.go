@@ -295,6 +295,9 @@ func TestOptions(t *testing.T) {
 			if v.Name != "kata" || v.Handler != "kata" || v.Namespace != "" {
 				t.Errorf("RuntimeClass %s handler %s namespace %q", v.Name, v.Handler, v.Namespace)
 			}
+			if v.Overhead == nil || v.Overhead.PodFixed.Memory().String() != SandboxMemoryOverhead {
+				t.Errorf("RuntimeClass overhead %+v, want podFixed memory %s", v.Overhead, SandboxMemoryOverhead)
+			}
 		case *appsv1.Deployment:
 			if v.Namespace != "prod" || v.Spec.Template.Spec.RuntimeClassName == nil || *v.Spec.Template.Spec.RuntimeClassName != "kata" {
 				t.Errorf("Deployment namespace %q runtimeClassName %v", v.Namespace, v.Spec.Template.Spec.RuntimeClassName)
