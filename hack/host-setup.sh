@@ -13,7 +13,7 @@
 #
 # Environment:
 #   STRATA_SKIP_PACKAGES=1   leave apt alone (no package check or install)
-#   STRATA_SKIP_KUBE=1       do not build the test control plane (kube-apiserver, etcd)
+#   STRATA_SKIP_KUBE=1       do not build the test control plane (kube-apiserver, etcd) and test cluster
 #   STRATA_KUBE_ASSETS       where to build it (default /var/cache/strata/kube/<version>)
 #   GO_MIN_VERSION           oldest acceptable Go toolchain (default 1.26)
 set -euo pipefail
@@ -247,8 +247,11 @@ install_guest_kernel() (
 )
 
 # step_kube_binaries builds the Kubernetes control plane that strata's tests
-# run against (kube-apiserver and etcd, see internal/kube/kubetest) once,
-# into a cache keyed by version: 10-16 minutes the first time, nothing after.
+# run against (kube-apiserver and etcd, see internal/kube/kubetest) and the
+# single-node cluster's binaries (internal/kube/kubecluster: the controller
+# manager, scheduler, kubelet, kube-proxy, the NetworkPolicy engine,
+# metrics-server, gVisor's containerd shim) once, into a cache keyed by
+# version: the better part of an hour the first time on 2 cores, nothing after.
 step_kube_binaries() {
 	if [[ ${STRATA_SKIP_KUBE:-} == 1 ]]; then
 		log "kube binaries skipped (STRATA_SKIP_KUBE=1)"
@@ -257,7 +260,7 @@ step_kube_binaries() {
 	if ! is_root && [[ -z ${STRATA_KUBE_ASSETS:-} ]]; then
 		fail "building kube-apiserver into /var/cache/strata needs root (sudo make host-setup), or set STRATA_KUBE_ASSETS"
 	fi
-	"$(dirname "$0")/kube-binaries.sh" || fail "hack/kube-binaries.sh failed (output above)"
+	STRATA_KUBE_CLUSTER=1 "$(dirname "$0")/kube-binaries.sh" || fail "hack/kube-binaries.sh failed (output above)"
 }
 
 # step_s3_server builds the S3 server the backup repository tests run
