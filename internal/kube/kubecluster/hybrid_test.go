@@ -41,9 +41,7 @@ var hybridWorkloads = []struct {
 // check, rendered as probes, restarts the workload that stops answering it.
 func TestHybridExample(t *testing.T) {
 	c := Start(t)
-	if c.Runsc == "" {
-		t.Skip("skipping: the example has a sandbox: " + c.NoRunsc)
-	}
+	needRunsc(t, c, "the example has a sandbox")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	if err := c.InstallCRDs(ctx); err != nil {

@@ -30,9 +30,7 @@ import (
 // Workload's status counting its ready replicas.
 func TestOperatorHybrid(t *testing.T) {
 	c := Start(t)
-	if c.Runsc == "" {
-		t.Skip("skipping: the example has a sandbox: " + c.NoRunsc)
-	}
+	needRunsc(t, c, "the example has a sandbox")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	if err := c.InstallCRDs(ctx); err != nil {

@@ -29,9 +29,7 @@ func TestNetworkPolicyMatrix(t *testing.T) {
 	if c.NoPolicyEngine != "" {
 		t.Skip("skipping: " + c.NoPolicyEngine)
 	}
-	if c.Runsc == "" {
-		t.Skip("skipping: the example has a sandbox: " + c.NoRunsc)
-	}
+	needRunsc(t, c, "the example has a sandbox")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	if err := c.EnforceNetworkPolicies(ctx); err != nil {

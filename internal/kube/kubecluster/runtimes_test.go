@@ -17,9 +17,7 @@ import (
 // sandbox shows; a pod without it runs under runc on the host's kernel.
 func TestGVisorRuntimeClass(t *testing.T) {
 	c := Start(t)
-	if c.Runsc == "" {
-		t.Skip("skipping: " + c.NoRunsc)
-	}
+	needRunsc(t, c, "the test runs a pod under runsc")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	if _, err := c.Client.NodeV1().RuntimeClasses().Create(ctx, &nodev1.RuntimeClass{

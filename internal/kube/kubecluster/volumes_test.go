@@ -19,9 +19,7 @@ import (
 // and count two starts, and the file must be on the claim's volume.
 func TestVolumesPersist(t *testing.T) {
 	c := Start(t)
-	if c.Runsc == "" {
-		t.Skip("skipping: the estate has a sandbox: " + c.NoRunsc)
-	}
+	needRunsc(t, c, "the estate has a sandbox")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	if err := c.InstallCRDs(ctx); err != nil {
