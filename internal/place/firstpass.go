@@ -210,25 +210,13 @@ func (p *planner) openShape(c int32, need vec, ways int64) int32 {
 
 // cheapestShape is the shape allocating at least need that takes the least of a host.
 func (p *planner) cheapestShape(need vec) int32 {
-	best := int32(-1)
-	bestCost := math.Inf(1)
-	for s := range p.shapes {
-		sh := &p.shapes[s]
-		if !need.fits(sh.alloc) || !sh.cost.fits(p.maxCap) {
-			continue
-		}
-		if c := p.shapeCost(int32(s)); c < bestCost {
-			best, bestCost = int32(s), c
-		}
-	}
-	return best
+	return int32(cheapest(len(p.shapes), func(i int) (alloc, cost vec) { return p.shapes[i].alloc, p.shapes[i].cost }, p.maxCap, need))
 }
 
 // shapeCost ranks shapes by what they take of the largest host: the dominant share, with the
 // other share as a small tie-breaker.
 func (p *planner) shapeCost(s int32) float64 {
-	c, m := p.shapes[s].cost.frac(p.maxCap)
-	return math.Max(c, m) + 1e-6*math.Min(c, m)
+	return costShare(p.shapes[s].cost, p.maxCap)
 }
 
 // decision is where a replica goes: a host for a vm replica; for a container or sandbox

@@ -60,12 +60,7 @@ func expandHosts(f *v1alpha1.Fleet) []host {
 func fleetShapes(f *v1alpha1.Fleet, reserved, vmOverhead vec) []shape {
 	shapes := make([]shape, len(f.Spec.NodeShapes))
 	for i, s := range f.Spec.NodeShapes {
-		size := vec{milliCPU(s.CPU), bytesOf(s.Memory)}
-		alloc := size.sub(reserved)
-		if !alloc.positive() {
-			alloc = vec{-1, -1}
-		}
-		shapes[i] = shape{name: s.Name, size: size, alloc: alloc, cost: size.add(vmOverhead)}
+		shapes[i] = makeShape(s.Name, vec{milliCPU(s.CPU), bytesOf(s.Memory)}, reserved, vmOverhead)
 	}
 	return shapes
 }

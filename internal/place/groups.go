@@ -155,9 +155,7 @@ func (p *planner) findHost(gs []int32, need vec, usedOnly bool, after int32, ok 
 // what it allocates.
 func (p *planner) nodeScore(id int32, need vec) float64 {
 	n := &p.nodes[id]
-	a := p.alloc(n)
-	c, m := a.sub(n.used).sub(need).frac(a)
-	return c*c + m*m
+	return fitScore(p.alloc(n), n.used, need)
 }
 
 // findNode finds the open node VM of class c that best fits need: the tightest among the first

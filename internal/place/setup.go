@@ -73,13 +73,7 @@ func (p *planner) demand(items []Item) vec {
 		if it.Workload == nil {
 			continue
 		}
-		need := vec{milliCPU(it.Workload.Spec.Resources.CPU), bytesOf(it.Workload.Spec.Resources.Memory)}
-		switch it.Tier {
-		case v1alpha1.TierVM:
-			need = need.add(p.vmOverhead)
-		case v1alpha1.TierSandbox:
-			need = need.add(p.sbOverhead)
-		}
+		need := replicaNeed(it.Tier, vec{milliCPU(it.Workload.Spec.Resources.CPU), bytesOf(it.Workload.Spec.Resources.Memory)}, p.vmOverhead, p.sbOverhead)
 		d = satAdd(d, satScale(need, int64(max(it.Workload.Spec.ReplicaCount(), 0))))
 	}
 	return d
@@ -112,14 +106,7 @@ func (p *planner) setupWorkloads(items []Item) {
 			wk.onZone = map[string]int32{}
 		}
 		wk.group = p.groupFor(wk.sel)
-		res := vec{milliCPU(w.Spec.Resources.CPU), bytesOf(w.Spec.Resources.Memory)}
-		need := res
-		switch it.Tier {
-		case v1alpha1.TierVM:
-			need = res.add(p.vmOverhead)
-		case v1alpha1.TierSandbox:
-			need = res.add(p.sbOverhead)
-		}
+		need := replicaNeed(it.Tier, vec{milliCPU(w.Spec.Resources.CPU), bytesOf(w.Spec.Resources.Memory)}, p.vmOverhead, p.sbOverhead)
 		if !wk.vm && it.Tier.Valid() {
 			name := w.IsolationClass()
 			c, ok := p.classOf[name]
