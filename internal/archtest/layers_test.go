@@ -13,7 +13,7 @@ var apiModules = []string{"github.com/distribution/reference", "k8s.io/apimachin
 
 // daemonDeps are the packages of the module that `strata serve` is made of:
 // the daemon's closure holds these and nothing else.
-var daemonDeps = []string{api, diag, load, inventory, osrelease, "internal/assess", "internal/scale",
+var daemonDeps = []string{api, diag, load, inventory, osrelease, "internal/assess", "internal/place", "internal/scale",
 	"internal/store", "internal/objects", "internal/events", "internal/server", "internal/control", "internal/scaler",
 	"internal/runtime", "internal/runtime/containerd", "internal/runtime/imagetar", "internal/runtime/qemu/...", "internal/runtime/nodevm",
 	"internal/guest/...",
@@ -43,8 +43,8 @@ var layers = []layer{
 		why:  "a driver implements the contract: it knows no controller, no store and no other driver (image checks and archive unpacking are helpers below every driver)"},
 	{scope: "internal/runtime/qemu/...", deps: []string{api, "internal/runtime", "internal/guest/...", "internal/extract"},
 		why: "a driver implements the contract: it knows no controller, no store and no other driver; the VM driver speaks the guest's protocol (and unpacks OVA archives with the helper below every driver)"},
-	{scope: "internal/runtime/nodevm/...", deps: []string{api, "internal/runtime", "internal/runtime/qemu/...", "internal/guest/...", "internal/extract"},
-		why: "the node VM driver implements the contract on top of the VM driver, whose node VMs carry its containers; it knows no controller, no store and no other driver"},
+	{scope: "internal/runtime/nodevm/...", deps: []string{api, "internal/runtime", "internal/runtime/qemu/...", "internal/guest/...", "internal/extract", "internal/place"},
+		why: "the node VM driver implements the contract on top of the VM driver, whose node VMs carry its containers, and places instances into them with the planner's pure fit rules; it knows no controller, no store and no other driver"},
 	{scope: "internal/runtime/fake/...", deps: []string{api, "internal/runtime", "internal/runtime/imagetar", "internal/runtime/drivertest/script"},
 		why: "the fake is a driver like the others, scripted in the driver suite's language"},
 	{scope: "internal/netseg/...", except: []string{"internal/netseg/hostnet"}, deps: []string{api, diag, "internal/runtime", "internal/netseg/..."},

@@ -19,8 +19,13 @@ type Node struct {
 	Name string
 	// Class is the isolation class whose instances it carries.
 	Class string
-	// CPUMilli and MemoryBytes are its shape: what its guest was given.
+	// Shape names its shape (a Fleet's nodeShapes[].name, or the driver's
+	// default); CPUMilli and MemoryBytes are its size: what its guest was
+	// given.
+	Shape                 string
 	CPUMilli, MemoryBytes int64
+	// UsedCPUMilli and UsedMemoryBytes are what its instances request.
+	UsedCPUMilli, UsedMemoryBytes int64
 	// State is its VM's state; PID its QEMU process while it runs.
 	State State
 	PID   int

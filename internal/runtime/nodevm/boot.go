@@ -15,62 +15,56 @@ import (
 	"strata.dev/strata/internal/runtime/qemu"
 )
 
-// ensureVM returns the node VM of class once its guest agent answers,
-// booting it when there is none (or the last one has ended). A node VM that
-// this call booted and that does not come up is stopped and removed, so
-// that the class's next Start boots a new one; the error says why, with the
-// last lines of its console.
-func (d *Driver) ensureVM(ctx context.Context, class string) (string, error) {
-	id := VMID(class)
+// ensureVM returns once node VM id of class answers through its guest
+// agent, booting it with shape when it does not run (or has ended). A node
+// VM that this call booted and that does not come up is stopped and
+// removed, so that the class's next Start boots a new one; the error says
+// why, with the last lines of its console.
+func (d *Driver) ensureVM(ctx context.Context, class, id string, shape Shape) error {
 	unlock := lock("vm/" + id)
 	defer unlock()
 	st, err := d.cfg.QEMU.Status(ctx, id)
 	switch {
 	case err == nil && st.State == runtime.StateRunning:
 		if d.wasUp(id, st) {
-			return id, nil
+			return nil
 		}
 		// Booted by a Driver value that did not see it come up: wait for it
 		// as for a new one, and discard it when it does not come up unless
 		// an instance is recorded in it.
-		if err := d.waitUp(ctx, id, class, !d.holds(id)); err != nil {
-			return "", err
-		}
-		return id, nil
+		return d.waitUp(ctx, id, class, !d.holds(id))
 	case err == nil:
 		// It has ended: what ran in it is gone (Status of its instances says so).
 		if err := d.cfg.QEMU.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			return "", fmt.Errorf("node VM %s of class %q ended; remove it: %w", id, class, err)
+			return fmt.Errorf("node VM %s of class %q ended; remove it: %w", id, class, err)
 		}
 	case !errors.Is(err, runtime.ErrNotFound):
-		return "", err
+		return err
 	}
-	if err := d.boot(ctx, id, class); err != nil {
-		return "", err
+	if err := d.boot(ctx, id, class, shape); err != nil {
+		return err
 	}
-	if err := d.waitUp(ctx, id, class, true); err != nil {
-		return "", err
-	}
-	return id, nil
+	return d.waitUp(ctx, id, class, true)
 }
 
-// boot starts node VM id of class; it returns once QEMU runs, before the
+// boot starts node VM id of class with shape; it returns once QEMU runs, before the
 // guest has booted.
-func (d *Driver) boot(ctx context.Context, id, class string) error {
+func (d *Driver) boot(ctx context.Context, id, class string, shape Shape) error {
 	_ = os.Remove(d.upPath(id))
 	initrd, err := d.nodeInitrd(id)
 	if err != nil {
 		return fmt.Errorf("node VM %s of class %q: %w", id, class, err)
 	}
 	defer os.Remove(initrd)
+	labels := shapeLabels(shape)
+	labels[LabelClass] = class
 	console := d.consolePath(id)
 	// The console of an earlier VM of the class is of no use to this one's
 	// errors.
 	_ = os.Remove(console)
 	_, err = d.cfg.QEMU.StartNode(ctx, qemu.NodeSpec{
-		ID: id, CPUMilli: d.cfg.NodeShape.CPUMilli, MemoryBytes: d.cfg.NodeShape.MemoryBytes,
-		Initrd: initrd, Ports: d.cfg.Ports, LogPath: console,
-		Labels: map[string]string{LabelClass: class},
+		ID: id, CPUMilli: shape.CPUMilli, MemoryBytes: shape.MemoryBytes,
+		Initrd: initrd, Ports: d.cfg.Ports, LogPath: console, Labels: labels,
 	})
 	if err != nil {
 		return fmt.Errorf("boot node VM %s of class %q: %w", id, class, err)

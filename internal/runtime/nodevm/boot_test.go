@@ -7,18 +7,20 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/place"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/nodevm"
 	"strata.dev/strata/internal/runtime/qemu"
 )
 
-// driverWith returns a nodevm driver over the setup's state with cfg's
-// shape and boot timeout.
+// driverWith returns a nodevm driver over the setup's state with shape and
+// boot timeout. Its node VMs keep next to nothing for themselves, so that a
+// shape too small to boot still takes an instance.
 func (s setup) driverWith(t *testing.T, shape nodevm.Shape, boot time.Duration) *nodevm.Driver {
 	t.Helper()
 	d, err := nodevm.New(t.Context(), nodevm.Config{
 		QEMU: s.q, StateDir: s.state, Tools: s.tools, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer}, Ports: 4,
-		NodeShape: shape, BootTimeout: boot,
+		NodeShape: shape, BootTimeout: boot, Overheads: place.Overheads{NodeReserved: place.Amount{CPUMilli: 1, MemoryBytes: 1 << 20}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,9 +8,8 @@
 //
 //   - The host: the qemu driver boots each node VM (qemu.Driver.StartNode, q35
 //     with hot-plug ports) from strata's guest kernel and the node initramfs
-//     (guest.NodeInitramfs: strata-guest in node mode, runc, runsc). One node
-//     VM per class, booted on an instance's first Start and named
-//     VMID(class), and used once its guest agent answers (within
+//     (guest.NodeInitramfs: strata-guest in node mode, runc, runsc). Each node
+//     VM carries one class, and is used once its guest agent answers (within
 //     Config.BootTimeout, by default the qemu driver's ReadyTimeout; a node
 //     VM that does not come up is removed, and the error quotes its
 //     console); the class is the instance's LabelIsolationClass label,
@@ -23,6 +22,25 @@
 //     (sandbox tier), with the instance's command (or the image's entrypoint
 //     and cmd), environment, working directory, user and CPU and memory
 //     limits; the container is named like the instance.
+//
+// Placement: a Start puts the instance into a running node VM of its class
+// where it fits, with the rules of internal/place that strata plan packs a
+// fleet by: its requests (CPUMilli, MemoryBytes; a sandbox also
+// Overheads.Sandbox) against the node VM's shape less Overheads.NodeReserved
+// less what the instances in it take, and a free hot-plug port for its
+// image's disk unless the VM holds it; of the node VMs it fits, the one it
+// fills best (place.BestNode). When it fits none, a new node VM of the class
+// boots: VMIDAt(class, i) with the lowest index i no running node VM of the
+// class has, of the cheapest of Config.Shapes that holds the instance
+// (place.CheapestShape), else Config.NodeShape. An instance no shape holds
+// is refused (ErrInvalid). Node VMs keep their shape in their labels
+// (LabelShape), and Nodes reports it with the instances and their requests.
+//
+// A node VM that holds no instance (no record names it, no Start is putting
+// one into it) for Config.EmptyGrace is stopped and removed, with its console
+// log and marks; a Start of its class meanwhile reuses it. Each Driver value
+// watches for empty node VMs, so a new one (after a restart) removes those
+// it finds empty after a whole grace.
 //
 // The driver talks to the guest's node agent (guest.AgentClient.Node and
 // ExecIn). Each instance's record (its class, node VM and log offset) is
@@ -41,6 +59,6 @@
 // only for a driver that serves the container tier alone (Config.Tiers).
 //
 // Not yet: mounts, network namespaces, extra capabilities and saved root
-// filesystem layers are refused (ErrUnsupported). An empty node VM stays,
-// and Close leaves the node VMs running.
+// filesystem layers are refused (ErrUnsupported). Close leaves the node VMs
+// running.
 package nodevm

@@ -15,6 +15,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/place"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
 )
@@ -34,15 +35,18 @@ const DefaultClass = "default"
 // class it carries.
 const LabelClass = runtime.LabelDriverPrefix + "nodevm-class"
 
-// Shape sizes a node VM.
+// Shape sizes a node VM: what its guest is given.
 type Shape struct {
+	// Name is the shape's name (a Fleet's nodeShapes[].name).
+	Name        string
 	CPUMilli    int64
 	MemoryBytes int64
 }
 
 // DefaultShape is the node VM's size when Config names none: one CPU and
-// 1 GiB, room for a few dozen small containers.
-var DefaultShape = Shape{CPUMilli: 1000, MemoryBytes: 1 << 30}
+// 1 GiB; with DefaultOverheads, 900m CPU and 768 MiB for replicas (six of
+// the default 100m and 128Mi).
+var DefaultShape = Shape{Name: "default", CPUMilli: 1000, MemoryBytes: 1 << 30}
 
 // Config configures the driver.
 type Config struct {
@@ -52,8 +56,25 @@ type Config struct {
 	// StateDir keeps the instances' records and the node initramfs.
 	// Required.
 	StateDir string
-	// NodeShape sizes each node VM (default DefaultShape).
+	// NodeShape sizes each node VM when Shapes is empty (default
+	// DefaultShape).
 	NodeShape Shape
+	// Shapes are the shapes a new node VM may have (a Fleet's nodeShapes for
+	// this host): it gets the cheapest that holds the instance it is booted
+	// for (place.CheapestShape, ranked by their share of HostCapacity).
+	Shapes []Shape
+	// HostCapacity is the host's capacity that Shapes are ranked by and must
+	// fit into with Overheads.VM (a Fleet's hosts[].capacity); zero: no
+	// limit, and the first shape that holds an instance is the cheapest.
+	HostCapacity place.Amount
+	// Overheads are what each node VM keeps for itself (NodeReserved, not
+	// allocatable to instances) and what a sandbox instance costs in it
+	// beyond its requests (Sandbox); zero: DefaultOverheads.
+	Overheads place.Overheads
+	// EmptyGrace is how long a node VM that holds no instance waits for one
+	// of its class before it is stopped and removed (default
+	// DefaultEmptyGrace).
+	EmptyGrace time.Duration
 	// Ports is the number of hot-plug ports of a node VM, one per image it
 	// runs (0: qemu.NodePorts).
 	Ports int
@@ -73,7 +94,7 @@ type Config struct {
 }
 
 // Driver runs container-tier (runc) and sandbox-tier (runsc) instances as
-// OCI containers inside node VMs, one node VM per isolation class.
+// OCI containers inside node VMs, each node VM of one isolation class.
 type Driver struct {
 	cfg Config
 	log *slog.Logger
@@ -108,6 +129,15 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	if cfg.NodeShape == (Shape{}) {
 		cfg.NodeShape = DefaultShape
+	}
+	if cfg.NodeShape.Name == "" {
+		cfg.NodeShape.Name = "default"
+	}
+	if cfg.Overheads == (place.Overheads{}) {
+		cfg.Overheads = DefaultOverheads
+	}
+	if cfg.EmptyGrace <= 0 {
+		cfg.EmptyGrace = DefaultEmptyGrace
 	}
 	if cfg.Tools == (guest.NodeTools{}) {
 		cfg.Tools = guest.DefaultNodeTools()
@@ -150,6 +180,11 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 			d.adopt(id)
 		}
 	}
+	d.watched.Add(1)
+	go func() {
+		defer d.watched.Done()
+		d.removeEmpty()
+	}()
 	return d, nil
 }
 
@@ -214,13 +249,16 @@ func Class(labels map[string]string) string {
 	return DefaultClass
 }
 
-// VMID is the qemu driver's ID of the node VM that carries class.
+// VMID is the qemu driver's ID of the first node VM of class (VMIDAt).
 func VMID(class string) string {
 	sum := sha256.Sum256([]byte(class))
 	return "nodevm-" + hex.EncodeToString(sum[:6])
 }
 
 func (d *Driver) nodesDir() string { return filepath.Join(d.cfg.StateDir, "nodes") }
+
+// initrdPath is where node VM id's initramfs is written for its boot.
+func (d *Driver) initrdPath(id string) string { return filepath.Join(d.nodesDir(), id+".initrd") }
 
 // nodeInitrd writes the initramfs of node VM id: the node initramfs (runc,
 // runsc; cached under StateDir/guest) and the guest's configuration.
@@ -241,7 +279,7 @@ func (d *Driver) nodeInitrd(id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(d.nodesDir(), id+".initrd")
+	p := d.initrdPath(id)
 	if err := os.WriteFile(p, append(data, extra...), 0o600); err != nil { //nolint:gosec // G703: id is VMID's, letters and digits
 		return "", err
 	}

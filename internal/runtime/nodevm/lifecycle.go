@@ -16,9 +16,9 @@ import (
 	"strata.dev/strata/internal/runtime/qemu"
 )
 
-// Start implements runtime.Driver: it puts the instance into the node VM of
-// its class (booting it on first use), plugs the image's disk into that VM
-// once, and creates and starts the container there.
+// Start implements runtime.Driver: it puts the instance into a node VM of
+// its class where it fits (booting one when none does), plugs the image's
+// disk into that VM once, and creates and starts the container there.
 func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtime.Status, err error) {
 	if err := d.check(); err != nil {
 		return runtime.Status{}, err
@@ -41,17 +41,24 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 	if _, err := os.Stat(d.recordPath(spec.ID)); err == nil {
 		return runtime.Status{}, fmt.Errorf("%w: instance %q", runtime.ErrAlreadyExists, spec.ID)
 	}
+	if _, err := d.newShape(spec); err != nil {
+		return runtime.Status{}, err
+	}
 	info, disk, err := d.cfg.QEMU.ImageDisk(ctx, ref)
 	if err != nil {
 		return runtime.Status{}, err
 	}
 	class := Class(spec.Labels)
-	vm, err := d.ensureVM(ctx, class)
+	diskID, err := imageDiskID(info)
 	if err != nil {
 		return runtime.Status{}, err
 	}
-	diskID, err := d.attachImage(ctx, vm, info, disk)
+	vm, release, err := d.placeInstance(ctx, spec, class, diskID)
 	if err != nil {
+		return runtime.Status{}, err
+	}
+	defer release()
+	if err := d.attachImage(ctx, vm, info, disk, diskID); err != nil {
 		return runtime.Status{}, err
 	}
 	c := container(spec, info, diskID)
@@ -62,6 +69,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 	r := &record{
 		ID: spec.ID, Workload: spec.Workload, Slot: spec.Slot, Tier: spec.Tier, Image: ref,
 		Labels: spec.Labels, LogPath: spec.LogPath, Class: class, VM: vm,
+		CPUMilli: spec.CPUMilli, MemoryBytes: spec.MemoryBytes,
 	}
 	if spec.LogPath != "" {
 		f, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -122,22 +130,26 @@ func unsupported(spec runtime.InstanceSpec) error {
 	return fmt.Errorf("%w: instance %q: the nodevm driver does not give a container %s yet", runtime.ErrUnsupported, spec.ID, what)
 }
 
-// attachImage plugs the image's root disk into node VM vm unless it holds
-// it already, waits until the guest has it, and returns the disk's ID (its
-// serial in the guest). A disk the guest does not see (a hot-plug it
-// missed) is plugged in again, once; a disk it still does not see is
-// unplugged, so that the next Start plugs it in anew.
-func (d *Driver) attachImage(ctx context.Context, vm string, info runtime.ImageInfo, disk string) (string, error) {
+// imageDiskID is the ID of the image's root disk in a node VM: its serial
+// in the guest.
+func imageDiskID(info runtime.ImageInfo) (string, error) {
 	chain := strings.TrimPrefix(info.ChainID, "sha256:")
 	if len(chain) < 16 {
 		return "", fmt.Errorf("image %s: no usable chain ID %q", info.Ref, info.ChainID)
 	}
-	id := "img-" + chain[:16]
+	return "img-" + chain[:16], nil
+}
+
+// attachImage plugs the image's root disk (ID id) into node VM vm unless it
+// holds it already and waits until the guest has it. A disk the guest does
+// not see (a hot-plug it missed) is plugged in again, once; a disk it still
+// does not see is unplugged, so that the next Start plugs it in anew.
+func (d *Driver) attachImage(ctx context.Context, vm string, info runtime.ImageInfo, disk, id string) error {
 	unlock := lock("vm/" + vm)
 	defer unlock()
 	devs, err := d.cfg.QEMU.NodeDevices(vm)
 	if err != nil {
-		return "", err
+		return err
 	}
 	plug := func() error {
 		if err := d.cfg.QEMU.AttachDisk(ctx, vm, qemu.Disk{ID: id, Path: disk}); err != nil {
@@ -147,7 +159,7 @@ func (d *Driver) attachImage(ctx context.Context, vm string, info runtime.ImageI
 	}
 	if !slices.ContainsFunc(devs, func(n qemu.NodeDevice) bool { return n.ID == id }) {
 		if err := plug(); err != nil {
-			return "", err
+			return err
 		}
 	}
 	// A guest sees a disk 0.1-0.3 s after its hot-plug on an idle host
@@ -157,27 +169,27 @@ func (d *Driver) attachImage(ctx context.Context, vm string, info runtime.ImageI
 	missing := d.waitDisk(ctx, vm, id, first)
 	if !diskMissing(missing) {
 		if missing != nil {
-			return "", missing
+			return missing
 		}
-		return id, nil
+		return nil
 	}
 	d.log.Warn("nodevm driver: the guest does not see an image disk; plugging it in again", "vm", vm, "disk", id, "err", missing)
 	if err := d.cfg.QEMU.DetachDisk(ctx, vm, id); err != nil && !errors.Is(err, qemu.ErrNoDevice) {
-		return "", fmt.Errorf("image %s: node VM %s does not see its disk %s (%w), and unplugging it failed: %w", info.Ref, vm, id, missing, err)
+		return fmt.Errorf("image %s: node VM %s does not see its disk %s (%w), and unplugging it failed: %w", info.Ref, vm, id, missing, err)
 	}
 	if err := plug(); err != nil {
-		return "", err
+		return err
 	}
 	if err := d.waitDisk(ctx, vm, id, total-first); err != nil {
 		if !diskMissing(err) {
-			return "", err
+			return err
 		}
 		if derr := d.cfg.QEMU.DetachDisk(ctx, vm, id); derr != nil {
 			d.log.Warn("nodevm driver: unplug an image disk the guest does not see", "vm", vm, "disk", id, "err", derr)
 		}
-		return "", fmt.Errorf("image %s: node VM %s did not see its disk %s, also when plugged in again: %w; see the node VM's console %s", info.Ref, vm, id, err, d.consolePath(vm))
+		return fmt.Errorf("image %s: node VM %s did not see its disk %s, also when plugged in again: %w; see the node VM's console %s", info.Ref, vm, id, err, d.consolePath(vm))
 	}
-	return id, nil
+	return nil
 }
 
 // waitDisk waits up to wait until the guest of node VM vm has the disk with

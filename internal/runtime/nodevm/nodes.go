@@ -6,14 +6,13 @@ import (
 	"strings"
 
 	"strata.dev/strata/internal/runtime"
-	"strata.dev/strata/internal/runtime/qemu"
 )
 
 var _ runtime.NodeLister = (*Driver)(nil)
 
 // Nodes implements runtime.NodeLister: the node VMs among the qemu driver's
-// instances, each with its class, the driver's node shape, and the
-// instances whose records place them in it and that have not finished.
+// instances, each with its class, its shape, the instances whose records
+// place them in it and that have not finished, and what those request.
 func (d *Driver) Nodes(ctx context.Context) ([]runtime.Node, error) {
 	if err := d.check(); err != nil {
 		return nil, err
@@ -22,28 +21,30 @@ func (d *Driver) Nodes(ctx context.Context) ([]runtime.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids, err := d.ids()
+	recs, err := d.records()
 	if err != nil {
 		return nil, err
 	}
-	in := map[string][]string{}
-	for _, id := range ids {
-		r, err := d.readRecord(id)
-		if err != nil || r.Finished {
-			continue
-		}
-		in[r.VM] = append(in[r.VM], r.ID)
-	}
 	var out []runtime.Node
 	for _, st := range vms {
-		class, ok := st.Labels[LabelClass]
-		if !ok || st.Labels[qemu.LabelNodeVM] != "true" {
+		class, ok := isNodeVM(st)
+		if !ok {
 			continue
 		}
-		out = append(out, runtime.Node{
-			Name: st.ID, Class: class, CPUMilli: d.cfg.NodeShape.CPUMilli, MemoryBytes: d.cfg.NodeShape.MemoryBytes,
-			State: st.State, PID: st.PID, StartedAt: st.StartedAt, Instances: in[st.ID],
-		})
+		shape := d.shapeOf(st)
+		n := runtime.Node{
+			Name: st.ID, Class: class, Shape: shape.Name, CPUMilli: shape.CPUMilli, MemoryBytes: shape.MemoryBytes,
+			State: st.State, PID: st.PID, StartedAt: st.StartedAt,
+		}
+		for _, r := range recs {
+			if r.VM != st.ID || r.Finished || st.State == runtime.StateRunning && r.StartedAt.Before(st.StartedAt) {
+				continue
+			}
+			n.Instances = append(n.Instances, r.ID)
+			n.UsedCPUMilli += r.CPUMilli
+			n.UsedMemoryBytes += r.MemoryBytes
+		}
+		out = append(out, n)
 	}
 	slices.SortFunc(out, func(a, b runtime.Node) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

@@ -33,6 +33,10 @@ type record struct {
 	// (named like the instance inside the guest).
 	Class string `json:"class"`
 	VM    string `json:"vm"`
+	// CPUMilli and MemoryBytes are the instance's requests: what it takes of
+	// its node VM (with the sandbox overhead for a sandbox).
+	CPUMilli    int64 `json:"cpuMilli,omitempty"`
+	MemoryBytes int64 `json:"memoryBytes,omitempty"`
 
 	StartedAt  time.Time `json:"startedAt"`
 	Finished   bool      `json:"finished,omitempty"`
@@ -102,6 +106,21 @@ func (d *Driver) ids() ([]string, error) {
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// records reads every instance's record; those unreadable are left out.
+func (d *Driver) records() ([]*record, error) {
+	ids, err := d.ids()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*record, 0, len(ids))
+	for _, id := range ids {
+		if r, err := d.readRecord(id); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // status is r's status: exited once finished, else state (with the PID of
