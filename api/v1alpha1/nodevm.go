@@ -12,9 +12,12 @@ type NodeVM struct {
 	Name string `json:"name"`
 	// Class is the isolation class it carries; a node VM never carries two.
 	Class string `json:"class"`
+	// ShapeName names its shape: a name of the daemon's Fleet's nodeShapes, or "default".
+	ShapeName string `json:"shapeName,omitempty"`
 	// Shape is what its guest was given.
 	Shape Capacity `json:"shape"`
-	// Usage is the sum of its replicas' requests (spec.resources of their workloads).
+	// Usage is the sum of its replicas' requests (spec.resources of their workloads, as
+	// they were when each replica started).
 	Usage Capacity `json:"usage"`
 	// Replicas are the instances it carries, sorted by ID.
 	Replicas []NodeVMReplica `json:"replicas"`

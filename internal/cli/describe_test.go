@@ -99,12 +99,12 @@ func TestDescribeWorkloadNodeVM(t *testing.T) {
 	compareGolden(t, "describe-workload-nodevm.txt", out.String())
 }
 
-// TestPrintNodes: get nodes prints each node VM's class, its replicas' requests over its
-// shape, their count, its state and age; -o wide names the replicas.
+// TestPrintNodes: get nodes prints each node VM's class, its shape's name, its replicas'
+// requests over its shape, their count, its state and age; -o wide names the replicas.
 func TestPrintNodes(t *testing.T) {
 	started := time.Now().Add(-3 * time.Minute)
 	items := []v1alpha1.NodeVM{
-		{Name: "nodevm-3f9c0e21a7b4", Class: "acme/internal/internal", State: "running", StartedAt: &started,
+		{Name: "nodevm-3f9c0e21a7b4", Class: "acme/internal/internal", State: "running", StartedAt: &started, ShapeName: "small",
 			Shape:    v1alpha1.Capacity{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
 			Usage:    v1alpha1.Capacity{CPU: resource.MustParse("100m"), Memory: resource.MustParse("32Mi")},
 			Replicas: []v1alpha1.NodeVMReplica{{ID: "shop-0", Workload: "shop"}, {ID: "shop-1", Workload: "shop"}}},
@@ -122,9 +122,9 @@ func TestPrintNodes(t *testing.T) {
 		raws = append(raws, b)
 	}
 	for wide, want := range map[bool][]string{
-		false: {"NAME CLASS CPU MEMORY REPLICAS STATE AGE",
-			"nodevm-3f9c0e21a7b4 acme/internal/internal 100m/1 32Mi/1.0Gi 2 running 3m",
-			"nodevm-77d0a4b9e2c1 globex/untrusted/internal 0/1 0Mi/1.0Gi 0 running 3m"},
+		false: {"NAME CLASS SHAPE CPU MEMORY REPLICAS STATE AGE",
+			"nodevm-3f9c0e21a7b4 acme/internal/internal small 100m/1 32Mi/1.0Gi 2 running 3m",
+			"nodevm-77d0a4b9e2c1 globex/untrusted/internal - 0/1 0Mi/1.0Gi 0 running 3m"},
 		true: {"AGE INSTANCES", "3m shop-0,shop-1", "running 3m -"},
 	} {
 		var out bytes.Buffer

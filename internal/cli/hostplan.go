@@ -90,7 +90,7 @@ func hostPlacement(host *v1alpha1.HostObject, nodes []v1alpha1.NodeVM, wls []v1a
 	var stats place.Stats
 	placed := map[string]bool{} // instance IDs
 	for _, n := range nodes {
-		shape := shapeName(n.Shape)
+		shape := shapeName(n.ShapeName, n.Shape)
 		use := v1alpha1.Utilization{CPU: share(n.Usage.CPU, n.Shape.CPU), Memory: share(n.Usage.Memory, n.Shape.Memory)}
 		plan.Nodes = append(plan.Nodes, v1alpha1.PlannedNode{Name: n.Name, Shape: shape, Host: name, Class: n.Class, Utilization: &use})
 		stats.Shapes = append(stats.Shapes, place.ShapeUse{Shape: shape, Class: n.Class, Nodes: 1, Utilization: use})
@@ -155,9 +155,14 @@ func hostPlacement(host *v1alpha1.HostObject, nodes []v1alpha1.NodeVM, wls []v1a
 	return &place.Result{Plan: plan, Stats: stats}
 }
 
-// shapeName writes a node VM's shape as "1 CPU, 1Gi".
-func shapeName(c v1alpha1.Capacity) string {
-	return c.CPU.String() + " CPU, " + c.Memory.String()
+// shapeName writes a node VM's shape as its name and size, "small (1 CPU, 512Mi)", or its
+// size alone when it has no name.
+func shapeName(name string, c v1alpha1.Capacity) string {
+	size := c.CPU.String() + " CPU, " + c.Memory.String()
+	if name == "" {
+		return size
+	}
+	return name + " (" + size + ")"
 }
 
 // share is used over total, 0 when total is.

@@ -30,7 +30,7 @@ const (
  {"name": "nodevm-9c41d0e2b7aa", "class": "globex/internal/internal", "shape": {"cpu": "2", "memory": "4Gi"},
   "usage": {"cpu": "500m", "memory": "1Gi"}, "replicas": [{"id": "shop-b-0", "workload": "shop-b"}],
   "state": "running", "startedAt": "2026-12-07T12:41:03Z"},
- {"name": "nodevm-0f3a55c81e20", "class": "acme/internal/internal", "shape": {"cpu": "2", "memory": "4Gi"},
+ {"name": "nodevm-0f3a55c81e20", "class": "acme/internal/internal", "shapeName": "medium", "shape": {"cpu": "2", "memory": "4Gi"},
   "usage": {"cpu": "1500m", "memory": "1536Mi"},
   "replicas": [{"id": "plugins-0", "workload": "plugins"}, {"id": "plugins-1", "workload": "plugins"}, {"id": "shop-a-0", "workload": "shop-a"}],
   "state": "running", "startedAt": "2026-12-07T12:40:11Z"}]}`
@@ -177,8 +177,9 @@ func TestPlanHostShape(t *testing.T) {
 	if len(plan.Unplaced) != 1 || plan.Unplaced[0].Workload != "shop-a" || plan.Unplaced[0].Replica != 1 {
 		t.Errorf("unplaced %+v, want shop-a #1 (being started)", plan.Unplaced)
 	}
-	if len(plan.Nodes) != 2 || plan.Nodes[0].Utilization == nil || plan.Nodes[0].Utilization.CPU != 0.75 || plan.Nodes[0].Shape != "2 CPU, 4Gi" {
-		t.Errorf("nodes %+v, want nodevm-0f3a55c81e20 first at 75%% CPU of 2 CPU, 4Gi", plan.Nodes)
+	if len(plan.Nodes) != 2 || plan.Nodes[0].Utilization == nil || plan.Nodes[0].Utilization.CPU != 0.75 || plan.Nodes[0].Shape != "medium (2 CPU, 4Gi)" ||
+		plan.Nodes[1].Shape != "2 CPU, 4Gi" {
+		t.Errorf("nodes %+v, want nodevm-0f3a55c81e20 first at 75%% CPU of medium (2 CPU, 4Gi), and the other's shape without a name", plan.Nodes)
 	}
 	if len(plan.Hosts) != 1 || plan.Hosts[0].Nodes != 2 || plan.Hosts[0].VMs != 1 {
 		t.Errorf("hosts %+v, want rack2-n07 with 2 node VMs and 1 VM", plan.Hosts)

@@ -63,10 +63,10 @@ func getNodes(c *cobra.Command, out io.Writer, name, output string) error {
 	return tw.Flush()
 }
 
-// printNodes prints the node VMs table: class, what their replicas request of the
-// shape, how many replicas, state and age; wide adds the replicas' IDs.
+// printNodes prints the node VMs table: class, shape, what their replicas request of
+// the shape, how many replicas, state and age; wide adds the replicas' IDs.
 func printNodes(tw *tabwriter.Writer, items []json.RawMessage, wide bool) error {
-	head := "NAME\tCLASS\tCPU\tMEMORY\tREPLICAS\tSTATE\tAGE"
+	head := "NAME\tCLASS\tSHAPE\tCPU\tMEMORY\tREPLICAS\tSTATE\tAGE"
 	if wide {
 		head += "\tINSTANCES"
 	}
@@ -78,7 +78,7 @@ func printNodes(tw *tabwriter.Writer, items []json.RawMessage, wide bool) error 
 		}
 		cpu := n.Usage.CPU.String() + "/" + n.Shape.CPU.String()
 		mem := mebibytes(n.Usage.Memory) + "/" + mebibytes(n.Shape.Memory)
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s", n.Name, n.Class, cpu, mem, len(n.Replicas), n.State, age(n.StartedAt))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", n.Name, n.Class, dash(n.ShapeName), cpu, mem, len(n.Replicas), n.State, age(n.StartedAt))
 		if wide {
 			ids := make([]string, len(n.Replicas))
 			for i, r := range n.Replicas {

@@ -57,11 +57,11 @@ func (s *Server) nodeVMs(ctx context.Context) ([]any, uint64, error) {
 	return items, rev, nil
 }
 
-// nodeVM is node n as the API reports it; wls are the stored workloads, whose requests
-// make up its usage.
+// nodeVM is node n as the API reports it; wls are the stored workloads, which name its
+// replicas' workloads (and whose requests make up its usage when the driver reports none).
 func nodeVM(n runtime.Node, wls []*v1alpha1.Workload) v1alpha1.NodeVM {
 	out := v1alpha1.NodeVM{
-		Name: n.Name, Class: n.Class, State: string(n.State), Replicas: []v1alpha1.NodeVMReplica{},
+		Name: n.Name, Class: n.Class, ShapeName: n.Shape, State: string(n.State), Replicas: []v1alpha1.NodeVMReplica{},
 		Shape: v1alpha1.Capacity{
 			CPU:    *resource.NewMilliQuantity(n.CPUMilli, resource.DecimalSI),
 			Memory: *resource.NewQuantity(n.MemoryBytes, resource.BinarySI),
@@ -72,13 +72,22 @@ func nodeVM(n runtime.Node, wls []*v1alpha1.Workload) v1alpha1.NodeVM {
 		t := n.StartedAt.UTC()
 		out.StartedAt = &t
 	}
+	// The driver's sum of the requests its replicas started with, when it reports one;
+	// else (replicas started before it did) their workloads' requests now.
+	driverUsage := n.UsedCPUMilli != 0 || n.UsedMemoryBytes != 0
+	if driverUsage {
+		out.Usage.CPU = *resource.NewMilliQuantity(n.UsedCPUMilli, resource.DecimalSI)
+		out.Usage.Memory = *resource.NewQuantity(n.UsedMemoryBytes, resource.BinarySI)
+	}
 	for _, id := range n.Instances {
 		rep := v1alpha1.NodeVMReplica{ID: id}
 		for _, wl := range wls {
 			if InstanceOf(wl.Metadata.Name, id) {
 				rep.Workload = wl.Metadata.Name
-				out.Usage.CPU.Add(wl.Spec.Resources.CPU)
-				out.Usage.Memory.Add(wl.Spec.Resources.Memory)
+				if !driverUsage {
+					out.Usage.CPU.Add(wl.Spec.Resources.CPU)
+					out.Usage.Memory.Add(wl.Spec.Resources.Memory)
+				}
 			}
 		}
 		out.Replicas = append(out.Replicas, rep)

@@ -45,3 +45,23 @@ func TestNodeVMUsage(t *testing.T) {
 		t.Errorf("node %+v", got)
 	}
 }
+
+// TestNodeVMDriverUsage: a driver that reports its node VM's usage (the requests its
+// replicas started with) and shape name is taken at its word, also when a workload's
+// requests have changed since.
+func TestNodeVMDriverUsage(t *testing.T) {
+	w := &v1alpha1.Workload{}
+	w.Metadata.Name = "web"
+	w.Spec.Resources.CPU = resource.MustParse("1")
+	w.Spec.Resources.Memory = resource.MustParse("1Gi")
+	got := nodeVM(runtime.Node{
+		Name: "nodevm-0a1b2c3d4e5f-1", Class: "acme/internal/internal", Shape: "small", CPUMilli: 1000, MemoryBytes: 512 << 20,
+		UsedCPUMilli: 200, UsedMemoryBytes: 200 << 20, State: runtime.StateRunning, Instances: []string{"web-0", "web-1"},
+	}, []*v1alpha1.Workload{w})
+	if got.Usage.CPU.MilliValue() != 200 || got.Usage.Memory.Value() != 200<<20 || got.ShapeName != "small" {
+		t.Errorf("usage %s CPU, %s memory, shape %q; want the driver's 200m, 200Mi and small", got.Usage.CPU.String(), got.Usage.Memory.String(), got.ShapeName)
+	}
+	if len(got.Replicas) != 2 || got.Replicas[1].Workload != "web" {
+		t.Errorf("replicas %+v", got.Replicas)
+	}
+}
