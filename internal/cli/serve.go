@@ -38,7 +38,13 @@ Container and sandbox replicas whose isolation class the host's policy sends int
 for one workload) run inside node VMs of their class, booted through the vm tier, one class
 per node VM (docs/node-vms.md); strata get nodes lists them. --node-vms auto (the default)
 runs them when the vm tier works; --node-vms off runs none: then such replicas fail, saying
-why, rather than run on the host's kernel.
+why, rather than run on the host's kernel. A replica goes into a node VM of its class where
+it fits (its requests against the node VM's shape less what the node VM keeps for itself),
+else into a new one; a node VM left empty is removed after --node-vm-grace. Node VMs are of
+one CPU and 1Gi, or with --fleet FILE of the nodeShapes of that Fleet, which must list this
+host by its name (strata get hosts): a new node VM gets the cheapest shape that holds its
+first replica and fits on the host, and the Fleet's overheads apply as strata plan applies
+them.
 
 With --listen HOST:PORT it also serves the API over TCP with TLS 1.3, to clients that send
 a bearer token. On first start it creates a CA, a server certificate and a token file with
@@ -113,6 +119,8 @@ more than --max-image-unpacked, is refused whole and registers no name.`,
 	cmd.Flags().IntVar(&cfg.VMTCGCacheMiB, "vm-tcg-cache-mib", 0, "TCG's translated-code cache per VM under software emulation, in MiB (0: 16); it stays resident as it fills, a smaller one is flushed more often")
 	cmd.Flags().StringVar(&cfg.VMAccel, "vm-accel", "auto", "the vm tier's accelerator: auto (KVM when a probe guest runs under it, else TCG), kvm (refuse VMs when KVM does not work) or tcg")
 	cmd.Flags().StringVar(&cfg.NodeVMs, "node-vms", daemon.NodeVMsAuto, "run the container and sandbox replicas whose class the policy sends into node VMs there: auto (when the vm tier works) or off (such replicas fail, saying why)")
+	cmd.Flags().StringVar(&cfg.Fleet, "fleet", "", "a file holding a Fleet that lists this host: node VMs are of its nodeShapes that fit on the host, with its overheads (default: one CPU and 1Gi each)")
+	cmd.Flags().DurationVar(&cfg.NodeVMGrace, "node-vm-grace", 0, "how long a node VM left empty waits for a replica of its class before it is removed (0: 5m)")
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "", "also serve the API on this TCP address (HOST:PORT) over TLS with bearer tokens")
 	cmd.Flags().StringVar(&cfg.Runsc, "runsc", "", "gVisor's runsc binary (default "+daemon.DefaultRunsc+" when present)")
 	cmd.Flags().StringVar(&cfg.GuestKernelDir, "guest-kernel-dir", "", "the guest kernel for image and node VMs (default: /opt/strata/guest/kernel-strata where built, else /opt/strata/guest/kernel)")

@@ -68,11 +68,7 @@ type HostReporter struct {
 // NewHostReporter returns the host reporter of o.
 func NewHostReporter(o HostOptions) *HostReporter {
 	if o.Name == "" {
-		name, err := os.Hostname()
-		if err != nil || name == "" {
-			name = "localhost"
-		}
-		o.Name = strings.ToLower(name)
+		o.Name = DefaultHostName()
 	}
 	if o.OSRelease == "" {
 		o.OSRelease = "/etc/os-release"
@@ -85,6 +81,16 @@ func NewHostReporter(o HostOptions) *HostReporter {
 	}
 	return &HostReporter{store: o.Store, drivers: o.Drivers, missing: o.Missing, accel: o.Accel, name: o.Name,
 		osRelease: o.OSRelease, interval: HeartbeatInterval, clock: o.Clock, log: o.Logger}
+}
+
+// DefaultHostName is the Host object's name by default: the machine's host name in lower
+// case, "localhost" when it has none.
+func DefaultHostName() string {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = "localhost"
+	}
+	return strings.ToLower(name)
 }
 
 // Run writes the Host object now and at every heartbeat until ctx ends.

@@ -86,6 +86,14 @@ type Config struct {
 	// sends into node VMs run there: auto (default: when the vm tier works) or off (no
 	// node VMs; such replicas fail, saying why).
 	NodeVMs string
+	// Fleet, when set, is a file holding a Fleet that lists this host (by its Host
+	// object's name): node VMs are of its nodeShapes that fit on the host, with its
+	// overheads (docs/node-vms.md, "Placement"). Without it they are of the nodevm
+	// driver's default shape.
+	Fleet string
+	// NodeVMGrace is how long a node VM left empty waits for a replica of its class
+	// before it is removed (0: nodevm.DefaultEmptyGrace).
+	NodeVMGrace time.Duration
 	// Listen, when set, also serves the API on this TCP address over TLS with bearer
 	// tokens; the CA, server certificate and token file live under DataDir/tls.
 	Listen string
@@ -127,6 +135,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.NetNSDir == "" {
 		cfg.NetNSDir = filepath.Join(cfg.RunDir, "netns")
+	}
+	sizing, err := readNodeSizing(cfg.Fleet, control.DefaultHostName())
+	if err != nil {
+		return err
 	}
 	for _, d := range []string{cfg.DataDir, cfg.RunDir, filepath.Dir(cfg.Socket)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -204,7 +216,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	drivers, err = withNodeVMs(ctx, drivers, cfg, vm, runsc, log)
+	drivers, err = withNodeVMs(ctx, drivers, cfg, sizing, vm, runsc, log)
 	if err != nil {
 		_ = drivers.Close()
 		return err
@@ -290,7 +302,7 @@ const (
 // tier works (vm is its driver, nil when it does not), or records why the host runs none.
 // The node VMs boot through vm and keep their containers' records under
 // DATA_DIR/nodevm; sandboxes in them need runsc.
-func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, vm *qemu.Driver, runsc string, log *slog.Logger) (*runtime.Registry, error) {
+func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, sizing nodeSizing, vm *qemu.Driver, runsc string, log *slog.Logger) (*runtime.Registry, error) {
 	switch cfg.NodeVMs {
 	case "", NodeVMsAuto:
 	case NodeVMsOff:
@@ -308,7 +320,10 @@ func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, vm 
 		log.Warn("node VMs are unavailable: no runc to put into them", "err", err)
 		return drivers.WithoutNodeVMs("no runc on the host to put into node VMs (" + err.Error() + "; make host-setup installs it)"), nil
 	}
-	nd, err := nodevm.New(ctx, nodevm.Config{QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, Logger: log})
+	nd, err := nodevm.New(ctx, nodevm.Config{
+		QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, Logger: log,
+		Shapes: sizing.shapes, HostCapacity: sizing.host, Overheads: sizing.overheads, EmptyGrace: cfg.NodeVMGrace,
+	})
 	if err != nil {
 		log.Warn("node VMs are unavailable", "err", err)
 		return drivers.WithoutNodeVMs(err.Error()), nil
@@ -318,7 +333,7 @@ func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, vm 
 		_ = nd.Close()
 		return drivers, err
 	}
-	log.Info("node VMs run the classes the policy sends there", "tiers", nd.Capabilities().Tiers)
+	log.Info("node VMs run the classes the policy sends there", "tiers", nd.Capabilities().Tiers, "sizes", sizing.from)
 	return with, nil
 }
 

@@ -169,3 +169,15 @@ func costShare(cost, host vec) float64 {
 	c, m := cost.frac(host)
 	return math.Max(c, m) + 1e-6*math.Min(c, m)
 }
+
+// FleetHost returns the capacity of the host of f named name, one of spec.hosts or a
+// member of a pool (<prefix>1 to <prefix><count>); ok is false when f has none of that
+// name.
+func FleetHost(f *v1alpha1.Fleet, name string) (capacity Amount, ok bool) {
+	for _, h := range expandHosts(f) {
+		if h.name == name {
+			return amountOf(h.cap), true
+		}
+	}
+	return Amount{}, false
+}

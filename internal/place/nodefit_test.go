@@ -164,3 +164,27 @@ func TestNodeFitMatchesPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetHost: a host is found by its name among spec.hosts and the members of the pools.
+func TestFleetHost(t *testing.T) {
+	f := &v1alpha1.Fleet{Spec: v1alpha1.FleetSpec{
+		Hosts:     []v1alpha1.Host{{Name: "db1", Capacity: v1alpha1.Capacity{CPU: resource.MustParse("32"), Memory: resource.MustParse("128Gi")}}},
+		HostPools: []v1alpha1.HostPool{{Prefix: "rack2-n", Count: 8, Capacity: v1alpha1.Capacity{CPU: resource.MustParse("16"), Memory: resource.MustParse("64Gi")}}},
+	}}
+	for _, c := range []struct {
+		name string
+		want place.Amount
+		ok   bool
+	}{
+		{"db1", place.Amount{CPUMilli: 32000, MemoryBytes: 128 << 30}, true},
+		{"rack2-n7", place.Amount{CPUMilli: 16000, MemoryBytes: 64 << 30}, true},
+		{"rack2-n9", place.Amount{}, false},
+		{"rack2-n", place.Amount{}, false},
+		{"db2", place.Amount{}, false},
+	} {
+		got, ok := place.FleetHost(f, c.name)
+		if got != c.want || ok != c.ok {
+			t.Errorf("FleetHost(%q) = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}
