@@ -58,6 +58,7 @@ func (d *Driver) boot(ctx context.Context, id, class string, shape Shape) error 
 	defer os.Remove(initrd)
 	labels := shapeLabels(shape)
 	labels[LabelClass] = class
+	labels[LabelOwner] = d.owner()
 	console := d.consolePath(id)
 	// The console of an earlier VM of the class is of no use to this one's
 	// errors.

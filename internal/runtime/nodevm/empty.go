@@ -59,7 +59,7 @@ func (d *Driver) sweepEmpty(since map[string]time.Time, now time.Time) {
 	empty := map[string]bool{}
 	class := map[string]string{}
 	for _, st := range list {
-		c, ok := isNodeVM(st)
+		c, ok := d.isNodeVM(st)
 		if !ok {
 			continue
 		}

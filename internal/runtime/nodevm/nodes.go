@@ -27,7 +27,7 @@ func (d *Driver) Nodes(ctx context.Context) ([]runtime.Node, error) {
 	}
 	var out []runtime.Node
 	for _, st := range vms {
-		class, ok := isNodeVM(st)
+		class, ok := d.isNodeVM(st)
 		if !ok {
 			continue
 		}

@@ -2,7 +2,10 @@ package nodevm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +22,10 @@ const (
 	LabelShape       = runtime.LabelDriverPrefix + "nodevm-shape"
 	LabelShapeCPU    = runtime.LabelDriverPrefix + "nodevm-cpu-milli"
 	LabelShapeMemory = runtime.LabelDriverPrefix + "nodevm-memory-bytes"
+	// LabelOwner names the state directory of the driver that booted the
+	// node VM (a hash of it): a driver places into, lists and removes only
+	// its own node VMs, also when another one shares its qemu driver.
+	LabelOwner = runtime.LabelDriverPrefix + "nodevm-owner"
 )
 
 // DefaultOverheads are the node VMs' overheads when Config names none: each
@@ -223,11 +230,20 @@ func shapeLabels(s Shape) map[string]string {
 	}
 }
 
-// isNodeVM reports whether st is one of the qemu driver's node VMs that this
-// driver booted, and of which class.
-func isNodeVM(st runtime.Status) (string, bool) {
+// isNodeVM reports whether st is one of the qemu driver's node VMs that a
+// driver over this state directory booted (or one booted before node VMs
+// recorded it), and of which class.
+func (d *Driver) isNodeVM(st runtime.Status) (string, bool) {
 	class, ok := st.Labels[LabelClass]
-	return class, ok && st.Labels[qemu.LabelNodeVM] == "true"
+	owner, owned := st.Labels[LabelOwner]
+	return class, ok && st.Labels[qemu.LabelNodeVM] == "true" && (!owned || owner == d.owner())
+}
+
+// owner is what LabelOwner holds on the node VMs of this driver's state
+// directory.
+func (d *Driver) owner() string {
+	sum := sha256.Sum256([]byte(filepath.Clean(d.cfg.StateDir)))
+	return hex.EncodeToString(sum[:6])
 }
 
 // classVMs lists the running node VMs of class with what they hold (the
@@ -249,7 +265,7 @@ func (d *Driver) classVMs(ctx context.Context, class, diskID string) ([]nodeVM, 
 	}
 	var out []nodeVM
 	for _, st := range list {
-		if c, ok := isNodeVM(st); !ok || c != class || st.State != runtime.StateRunning {
+		if c, ok := d.isNodeVM(st); !ok || c != class || st.State != runtime.StateRunning {
 			continue
 		}
 		v := nodeVM{id: st.ID, shape: d.shapeOf(st)}

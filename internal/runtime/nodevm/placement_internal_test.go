@@ -2,6 +2,7 @@ package nodevm
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/place"
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/qemu"
 )
 
 const mib = 1 << 20
@@ -154,5 +156,36 @@ func TestDueEmpty(t *testing.T) {
 	step(20*time.Second, map[string]bool{"a": true}, "a") // b is gone
 	if _, ok := since["b"]; ok {
 		t.Error("a node VM that is gone is still remembered")
+	}
+}
+
+// TestIsNodeVM: a driver takes as its own the node VMs booted over its state directory,
+// and those booted before node VMs named theirs; not another driver's, nor a VM that
+// is no node VM.
+func TestIsNodeVM(t *testing.T) {
+	d := &Driver{cfg: Config{StateDir: "/var/lib/strata/nodevm"}}
+	other := &Driver{cfg: Config{StateDir: "/srv/strata/nodevm"}}
+	st := func(labels map[string]string) runtime.Status { return runtime.Status{ID: "nodevm-1", Labels: labels} }
+	node := map[string]string{qemu.LabelNodeVM: "true", LabelClass: "acme/internal/internal"}
+	with := func(k, v string) map[string]string {
+		m := maps.Clone(node)
+		m[k] = v
+		return m
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   bool
+	}{
+		{"its own", with(LabelOwner, d.owner()), true},
+		{"booted before owners", node, true},
+		{"another driver's", with(LabelOwner, other.owner()), false},
+		{"no node VM", map[string]string{LabelClass: "acme/internal/internal"}, false},
+		{"no class", map[string]string{qemu.LabelNodeVM: "true"}, false},
+	} {
+		class, ok := d.isNodeVM(st(c.labels))
+		if ok != c.want || ok && class != "acme/internal/internal" {
+			t.Errorf("%s: %q, %v; want %v", c.name, class, ok, c.want)
+		}
 	}
 }
