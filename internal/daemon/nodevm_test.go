@@ -174,7 +174,8 @@ func TestDaemonNodeVMs(t *testing.T) {
 		}
 		return nil
 	})
-	// Empty node VMs stay until their removal is built; the harness ends them.
+	// The empty node VMs go after the default grace of minutes (TestDaemonNodeVMPlacement
+	// waits for a shorter one); the harness ends them.
 }
 
 // nodes lists the daemon's node VMs (get nodes -o json).
