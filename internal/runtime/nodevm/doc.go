@@ -34,7 +34,9 @@
 // class has, of the cheapest of Config.Shapes that holds the instance
 // (place.CheapestShape), else Config.NodeShape. An instance no shape holds
 // is refused (ErrInvalid). Node VMs keep their shape in their labels
-// (LabelShape), and Nodes reports it with the instances and their requests.
+// (LabelShape), and Nodes reports it with the instances and their requests;
+// LabelOwner names the state directory whose driver booted the node VM,
+// and a driver places into, lists and removes only its own.
 //
 // A node VM that holds no instance (no record names it, no Start is putting
 // one into it) for Config.EmptyGrace is stopped and removed, with its console
