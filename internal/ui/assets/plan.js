@@ -190,7 +190,8 @@ export function liveHost(name, host, nodes, workloads) {
     });
     const shape = n.shape || {}; const usage = n.usage || {};
     return {
-      name: n.name, class: n.class, state: n.state, shape: shapeText(shape), groups: groupReplicas(placements),
+      name: n.name, class: n.class, state: n.state, shape: n.shapeName ? `${n.shapeName} (${shapeText(shape)})` : shapeText(shape),
+      groups: groupReplicas(placements),
       usage: {
         cpu: shareOf(usage.cpu, shape.cpu), memory: shareOf(usage.memory, shape.memory),
         text: `its replicas request ${formatCores(parseQuantity(usage.cpu || 0))} of ${formatCores(parseQuantity(shape.cpu))} CPU, ` +

@@ -157,7 +157,7 @@ test("the daemon's node VMs are arranged like a plan's, beside the host's replic
   ];
   const nodes = [
     { name: 'nodevm-bbbb', class: 'globex/internal/internal', state: 'running', shape: { cpu: '1', memory: '1Gi' }, usage: { cpu: '100m', memory: '32Mi' }, replicas: [{ id: 'shop-b-0', workload: 'shop-b' }] },
-    { name: 'nodevm-aaaa', class: 'acme/internal/internal', state: 'running', shape: { cpu: '2', memory: '2Gi' }, usage: { cpu: '1', memory: '512Mi' }, replicas: [{ id: 'shop-a-1', workload: 'shop-a' }, { id: 'shop-a-0', workload: 'shop-a' }] },
+    { name: 'nodevm-aaaa', class: 'acme/internal/internal', state: 'running', shapeName: 'medium', shape: { cpu: '2', memory: '2Gi' }, usage: { cpu: '1', memory: '512Mi' }, replicas: [{ id: 'shop-a-1', workload: 'shop-a' }, { id: 'shop-a-0', workload: 'shop-a' }] },
   ];
   const host = { metadata: { name: 'h1' }, status: { capacity: { cpu: '4', memory: '8Gi' }, allocated: { cpu: '1', memory: '2Gi' } } };
   const x = liveHost('h1', host, nodes, workloads);
@@ -165,7 +165,7 @@ test("the daemon's node VMs are arranged like a plan's, beside the host's replic
   assert.equal(x.cpu, 0.25);
   assert.equal(x.memory, 0.25);
   assert.deepEqual(x.nodes.map((n) => [n.name, n.class, n.shape, n.groups.map((g) => `${g.workload}:${g.tier}:${g.replicas.join(',')}`)]), [
-    ['nodevm-aaaa', 'acme/internal/internal', '2 CPU, 2Gi', ['shop-a:container:0,1']],
+    ['nodevm-aaaa', 'acme/internal/internal', 'medium (2 CPU, 2Gi)', ['shop-a:container:0,1']],
     ['nodevm-bbbb', 'globex/internal/internal', '1 CPU, 1Gi', ['shop-b:sandbox:0']],
   ]);
   assert.equal(x.nodes[0].usage.cpu, 0.5);
