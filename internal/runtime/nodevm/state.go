@@ -33,6 +33,9 @@ type record struct {
 	// (named like the instance inside the guest).
 	Class string `json:"class"`
 	VM    string `json:"vm"`
+	// NIC is the ID of the NIC plugged into VM for the instance's network
+	// (NICID), which Remove unplugs; empty without a network.
+	NIC string `json:"nic,omitempty"`
 
 	StartedAt  time.Time `json:"startedAt"`
 	Finished   bool      `json:"finished,omitempty"`
