@@ -204,7 +204,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	drivers, err = withNodeVMs(ctx, drivers, cfg, vm, runsc, log)
+	drivers, err = withNodeVMs(ctx, drivers, cfg, vm, nm.OpenTap, runsc, log)
 	if err != nil {
 		_ = drivers.Close()
 		return err
@@ -289,8 +289,9 @@ const (
 // withNodeVMs adds the nodevm driver to drivers when cfg asks for node VMs and the vm
 // tier works (vm is its driver, nil when it does not), or records why the host runs none.
 // The node VMs boot through vm and keep their containers' records under
-// DATA_DIR/nodevm; sandboxes in them need runsc.
-func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, vm *qemu.Driver, runsc string, log *slog.Logger) (*runtime.Registry, error) {
+// DATA_DIR/nodevm; sandboxes in them need runsc. openTap opens a replica's tap, which
+// the driver plugs into its node VM as the replica's NIC on its segment.
+func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, vm *qemu.Driver, openTap func(string) (*os.File, error), runsc string, log *slog.Logger) (*runtime.Registry, error) {
 	switch cfg.NodeVMs {
 	case "", NodeVMsAuto:
 	case NodeVMsOff:
@@ -308,7 +309,7 @@ func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, vm 
 		log.Warn("node VMs are unavailable: no runc to put into them", "err", err)
 		return drivers.WithoutNodeVMs("no runc on the host to put into node VMs (" + err.Error() + "; make host-setup installs it)"), nil
 	}
-	nd, err := nodevm.New(ctx, nodevm.Config{QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, Logger: log})
+	nd, err := nodevm.New(ctx, nodevm.Config{QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, OpenTap: openTap, Logger: log})
 	if err != nil {
 		log.Warn("node VMs are unavailable", "err", err)
 		return drivers.WithoutNodeVMs(err.Error()), nil
