@@ -129,8 +129,9 @@ type ContainerSpec struct {
 	MemoryBytes int64 `json:"memoryBytes,omitempty"`
 	MilliCPU    int64 `json:"milliCPU,omitempty"`
 	Pids        int64 `json:"pids,omitempty"`
-	// Capabilities are granted besides the guest's default set, as
-	// CAP_ names ("CAP_NET_ADMIN").
+	// Capabilities are the container's capability set, as CAP_ names
+	// ("CAP_NET_ADMIN"); empty: the guest's default set (a container
+	// runtime's usual one).
 	Capabilities []string `json:"capabilities,omitempty"`
 	// Net, when set, gives the container its own network: the NIC the
 	// host plugged in for it (found by its MAC), moved into the container's

@@ -664,10 +664,8 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
 		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 	}
-	for _, cp := range spec.Capabilities {
-		if !slices.Contains(caps, cp) {
-			caps = append(caps, cp)
-		}
+	if len(spec.Capabilities) > 0 {
+		caps = slices.Compact(slices.Sorted(slices.Values(spec.Capabilities)))
 	}
 	s := &specs.Spec{
 		Version:  specs.Version,

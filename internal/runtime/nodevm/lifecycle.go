@@ -133,7 +133,7 @@ func (d *Driver) unsupported(spec runtime.InstanceSpec) error {
 		what = "a network (this driver has no Config.OpenTap to open the instance's tap with)"
 	case spec.VMNet != nil && len(spec.VMNet.MAC) != 6:
 		return fmt.Errorf("%w: instance %q: vmNet.mac %q: the nodevm driver needs the 6-byte MAC the tap is bound to, to find the NIC in the node VM", runtime.ErrInvalid, spec.ID, spec.VMNet.MAC)
-	case slices.ContainsFunc(spec.Capabilities, func(c string) bool { return strings.TrimPrefix(c, "CAP_") == v1alpha1.AllCapabilities }):
+	case slices.ContainsFunc(spec.Capabilities, func(c string) bool { return v1alpha1.CapabilityName(c) == v1alpha1.AllCapabilities }):
 		what = "every capability (ALL)"
 	case spec.RootfsLayer != "":
 		what = "a saved root filesystem layer"
@@ -239,9 +239,11 @@ func container(spec runtime.InstanceSpec, info runtime.ImageInfo, diskID string)
 	if spec.Tier == v1alpha1.TierSandbox {
 		rt = guest.RuntimeRunsc
 	}
-	caps := make([]string, 0, len(spec.Capabilities))
-	for _, c := range spec.Capabilities {
-		caps = append(caps, "CAP_"+strings.TrimPrefix(c, "CAP_"))
+	// The capabilities of a container on the host: the defaults (no NET_RAW, no
+	// MKNOD) and those asked for.
+	caps := make([]string, 0, len(v1alpha1.DefaultCapabilities)+len(spec.Capabilities))
+	for _, c := range append(slices.Clone(v1alpha1.DefaultCapabilities), spec.Capabilities...) {
+		caps = append(caps, v1alpha1.CapabilityName(c))
 	}
 	return guest.ContainerSpec{
 		Image: guest.DiskBySerial + diskID, Args: args, Env: env,
