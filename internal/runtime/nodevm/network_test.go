@@ -160,8 +160,9 @@ var httpServe = []string{"sh", "-c", "busybox mkdir -p /www && busybox hostname 
 // addresses the network manager gave them. Two containers in one node VM
 // serve HTTP on their own addresses to the host side of the segment and
 // reach its gateway, from their own addresses; a replica with NET_ADMIN
-// that takes another address is cut off by its tap's port guard; a sandbox
-// (runsc) serves on its address too. Remove unplugs each replica's NIC,
+// that takes another address is cut off by its tap's port guard; a replica
+// removed and started again on its tap gets its NIC back; a sandbox (runsc)
+// serves on its address too. Remove unplugs each replica's NIC,
 // and detaching leaves no tap behind.
 func TestReplicaNetwork(t *testing.T) {
 	s := needNodeVMs(t)
@@ -186,7 +187,9 @@ func TestReplicaNetwork(t *testing.T) {
 	nets := map[string]*runtime.VMNet{}
 	start := func(id string, tier v1alpha1.Tier, caps ...string) {
 		t.Helper()
-		nets[id] = n.attach(t, id)
+		if nets[id] == nil {
+			nets[id] = n.attach(t, id)
+		}
 		spec := runtime.InstanceSpec{
 			ID: id, Workload: id, Tier: tier, Image: s.image, Command: httpServe,
 			Capabilities: caps, VMNet: nets[id],
@@ -252,6 +255,20 @@ func TestReplicaNetwork(t *testing.T) {
 		t.Errorf("web2 answered on the spoofed address %s", spoofed)
 	}
 	n.waitGet(t, nets["web1"].Address.Addr(), 8080, "web1", 30*time.Second)
+
+	// web1 restarts as the controller restarts a replica: removed, and started again
+	// on the tap it keeps. Its NIC goes, and comes back.
+	if err := d.Stop(t.Context(), "web1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove(t.Context(), "web1"); err != nil {
+		t.Fatal(err)
+	}
+	if devs, err := s.q.NodeDevices(vm); err != nil || slices.ContainsFunc(devs, func(dv qemu.NodeDevice) bool { return dv.ID == nodevm.NICID("web1") }) {
+		t.Errorf("node VM %s after web1's Remove: devices %+v, %v; want no NIC of web1", vm, devs, err)
+	}
+	start("web1", v1alpha1.TierContainer)
+	n.waitGet(t, nets["web1"].Address.Addr(), 8080, "web1", time.Minute)
 
 	// A sandbox: gVisor's network stack takes over its NIC's address.
 	if s.tools.Runsc != "" {
