@@ -42,17 +42,16 @@ func (wr where) String() string {
 }
 
 // networked reports whether replicas of w in node VMs run by d can be given their
-// network: d attaches them to their segment, or w needs none beyond what a node VM gives
-// a replica without (loopback): it is on the default segment and publishes no ports. An
-// empty string means they can; otherwise it is the message that refuses them.
+// network: d attaches them to their segment (a tap plugged into the node VM as the
+// replica's NIC, Capabilities.VMNet, or a network namespace), or w needs none beyond what
+// a node VM gives a replica without (loopback): it is on the default segment and
+// publishes no ports. An empty string means they can; otherwise it is the message that
+// refuses them.
 func networked(w *v1alpha1.Workload, d runtime.Driver) string {
-	if d.Capabilities().NetNS {
+	if caps := d.Capabilities(); caps.NetNS || caps.VMNet {
 		return ""
 	}
-	seg := w.Spec.Segment
-	if seg == "" {
-		seg = v1alpha1.DefaultSegment
-	}
+	seg := segmentOf(w)
 	if seg == v1alpha1.DefaultSegment && len(w.Spec.Ports) == 0 {
 		return ""
 	}

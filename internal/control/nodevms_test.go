@@ -2,11 +2,20 @@ package control
 
 import (
 	"context"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/load"
+	"strata.dev/strata/internal/netseg/netstate"
 	"strata.dev/strata/internal/objects"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/fake"
@@ -27,6 +36,22 @@ func (d noNetDriver) Capabilities() runtime.Capabilities {
 // registry of a host without node VMs. net, when set, records attachments.
 func (e *env) nodeVMController(nodeVMs, netNS bool, net Network) *Controller {
 	e.t.Helper()
+	if !nodeVMs {
+		return e.nodeVMControllerWith(nil, net)
+	}
+	return e.nodeVMControllerWith(func(nd *fake.Driver) runtime.Driver {
+		if !netNS {
+			return noNetDriver{nd}
+		}
+		return nd
+	}, net)
+}
+
+// nodeVMControllerWith is nodeVMController whose node VM driver is the fake driver
+// "nodevm" as wrap returns it; nil wrap builds the registry of a host without node VMs.
+func (e *env) nodeVMControllerWith(wrap func(*fake.Driver) runtime.Driver, net Network) *Controller {
+	e.t.Helper()
+	nodeVMs := wrap != nil
 	host, err := fake.New(fake.Options{Host: e.host, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox, v1alpha1.TierVM}, Images: []string{image}})
 	if err != nil {
 		e.t.Fatal(err)
@@ -40,11 +65,7 @@ func (e *env) nodeVMController(nodeVMs, netNS bool, net Network) *Controller {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		var d runtime.Driver = nd
-		if !netNS {
-			d = noNetDriver{nd}
-		}
-		if reg, err = reg.WithNodeVMs(d); err != nil {
+		if reg, err = reg.WithNodeVMs(wrap(nd)); err != nil {
 			e.t.Fatal(err)
 		}
 	} else {
@@ -227,5 +248,118 @@ func TestNodeVMNoNetwork(t *testing.T) {
 			!strings.Contains(ready.Message, "placement.nodeVM: never") {
 			t.Errorf("%s: phase %s, ready %+v; want Failed, NodeVMNoNetwork naming %q and what to do", n, st.Phase, ready, want)
 		}
+	}
+}
+
+// tapDriver is a node VM driver like the nodevm driver with taps: it takes a tap for a
+// container (Capabilities.VMNet) and no network namespace, and keeps the specs it got.
+type tapDriver struct {
+	*fake.Driver
+	mu    sync.Mutex
+	specs map[string]runtime.InstanceSpec
+}
+
+func (d *tapDriver) Capabilities() runtime.Capabilities {
+	c := d.Driver.Capabilities()
+	c.NetNS, c.VMNet = false, true
+	return c
+}
+
+func (d *tapDriver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.Status, error) {
+	d.mu.Lock()
+	d.specs[spec.ID] = spec
+	d.mu.Unlock()
+	return d.Driver.Start(ctx, spec)
+}
+
+func (d *tapDriver) spec(id string) runtime.InstanceSpec {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.specs[id]
+}
+
+// tapNetwork is a recordingNetwork that also records which attachments were taps, and
+// gives those a VMNet as the daemon's network does.
+type tapNetwork struct {
+	recordingNetwork
+	taps   map[string]bool
+	resolv string // the resolv.conf of a network namespace's attachment
+}
+
+func (n *tapNetwork) Attach(ctx context.Context, seg, id string, vm bool) (netstate.Attachment, error) {
+	a, err := n.recordingNetwork.Attach(ctx, seg, id, vm)
+	if err != nil {
+		return a, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.taps[id] = vm
+	if vm {
+		a.VMNet = &runtime.VMNet{Address: netip.PrefixFrom(a.IP, 24), Gateway: netip.MustParseAddr("10.213.0.1"), MAC: net.HardwareAddr{2, 0, 10, 213, 0, 9}}
+	} else {
+		a.NetNS, a.ResolvConf = "/run/strata-test/netns/"+id, n.resolv
+	}
+	return a, nil
+}
+
+// TestNodeVMNetwork: a node VM driver that takes taps (Capabilities.VMNet) runs every
+// replica in node VMs, also those on a named segment or with published ports: each is
+// attached with a tap, as a VM is, and started with it (VMNet, no network namespace, no
+// resolv.conf mount: the guest writes its own); a replica on the host's kernel still
+// joins a network namespace. A restarted replica keeps its attachment and gets its tap
+// again; a deleted one is detached.
+func TestNodeVMNetwork(t *testing.T) {
+	e := newEnv(t)
+	nw := &tapNetwork{recordingNetwork: recordingNetwork{attached: map[string]bool{}}, taps: map[string]bool{}, resolv: filepath.Join(t.TempDir(), "resolv.conf")}
+	if err := os.WriteFile(nw.resolv, []byte("nameserver 10.213.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var td *tapDriver
+	e.c = e.nodeVMControllerWith(func(nd *fake.Driver) runtime.Driver {
+		td = &tapDriver{Driver: nd, specs: map[string]runtime.InstanceSpec{}}
+		return td
+	}, nw)
+	e.applyPlaced(workload("api", "1", sleepForever, "Always")+"  segment: backend\n", v1alpha1.TierContainer, inNodeVMs)
+	e.applyPlaced(workload("web", "1", sleepForever, "Always")+"  ports: [{port: 8080}]\n", v1alpha1.TierContainer, inNodeVMs)
+	e.applyPlaced(workload("shop", "1", sleepForever, "Always")+"  segment: backend\n", v1alpha1.TierContainer, onHost)
+	for _, n := range []string{"api", "web", "shop"} {
+		e.reconcile(n)
+	}
+	if got, want := e.byDriver(), "fake:shop-0 nodevm:api-0[acme/internal/internal] nodevm:web-0[acme/internal/internal]"; got != want {
+		t.Fatalf("instances %s, want %s", got, want)
+	}
+	for _, n := range []string{"api", "web"} {
+		if st := e.status(n); st.Phase == v1alpha1.PhaseFailed || len(st.Instances) != 1 || st.Instances[0].IP != "10.213.0.9" {
+			t.Errorf("%s: phase %s, instances %+v; want it running with its address", n, st.Phase, st.Instances)
+		}
+	}
+	nw.mu.Lock()
+	taps := maps.Clone(nw.taps)
+	nw.mu.Unlock()
+	if want := map[string]bool{"api-0": true, "web-0": true, "shop-0": false}; !maps.Equal(taps, want) {
+		t.Errorf("attached as taps: %v, want %v", taps, want)
+	}
+	spec := td.spec("api-0")
+	if spec.VMNet == nil || spec.VMNet.Address.String() != "10.213.0.9/24" || spec.NetNS != "" || len(spec.Mounts) != 0 {
+		t.Errorf("api-0's spec: vmNet %+v, netNS %q, mounts %+v; want the tap's network alone", spec.VMNet, spec.NetNS, spec.Mounts)
+	}
+	if msg := eventMessage(e.rec, "api-0", "Started"); !strings.Contains(msg, "on segment backend at 10.213.0.9") || strings.Contains(msg, "loopback only") {
+		t.Errorf("api-0's Started event %q does not say where on its segment it is", msg)
+	}
+
+	// The replica ends and restarts: the same attachment, its tap again.
+	if err := td.Stop(context.Background(), "api-0", 0); err != nil {
+		t.Fatal(err)
+	}
+	td.mu.Lock()
+	delete(td.specs, "api-0")
+	td.mu.Unlock()
+	e.clock.Advance(time.Minute)
+	e.reconcile("api")
+	if spec := td.spec("api-0"); spec.VMNet == nil || spec.VMNet.MAC.String() != "02:00:0a:d5:00:09" {
+		t.Errorf("restarted api-0's spec: vmNet %+v; want its tap again", spec.VMNet)
+	}
+	if !slices.Contains(nw.left(), "api-0") {
+		t.Errorf("attached %q after the restart; want api-0 still attached", nw.left())
 	}
 }

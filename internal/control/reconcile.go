@@ -181,8 +181,10 @@ func (c *Controller) startSlot(ctx context.Context, o observation, a action, err
 		if st.Message != "" {
 			msg += ": " + st.Message
 		}
-		if !o.Driver.Capabilities().NetNS {
+		if caps := o.Driver.Capabilities(); !caps.NetNS && !caps.VMNet {
 			msg += "; loopback only: node VMs do not attach replicas to segments yet"
+		} else if ip != "" {
+			msg += "; on segment " + segmentOf(w) + " at " + ip
 		}
 	}
 	c.event(ctx, o.Name, a.ID, "Normal", "Started", msg)

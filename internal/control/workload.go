@@ -366,9 +366,13 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 	if wr.NodeVM {
 		spec.Labels[runtime.LabelIsolationClass] = wr.Class
 	}
-	// A driver that cannot join an instance to a network namespace (node VMs, for now)
-	// gets no attachment: the plan has refused the workloads that need one.
-	attach := c.o.Network != nil && (tier == v1alpha1.TierVM || d.Capabilities().NetNS)
+	// A VM gets a tap; so does a replica in a node VM, whose driver plugs the tap into the
+	// node VM as the replica's own NIC (Capabilities.VMNet); other containers and
+	// sandboxes join a network namespace. A driver that can do neither gets no
+	// attachment: the plan has refused the workloads that need one.
+	caps := d.Capabilities()
+	asVM := tier == v1alpha1.TierVM || caps.VMNet
+	attach := c.o.Network != nil && (asVM || caps.NetNS)
 	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o700); err != nil {
 		return runtime.Status{}, "", fmt.Errorf("log directory: %w", err)
 	}
@@ -400,7 +404,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 	}
 	ip := ""
 	if attach {
-		a, err := c.o.Network.Attach(ctx, w.Spec.Segment, id, tier == v1alpha1.TierVM)
+		a, err := c.o.Network.Attach(ctx, w.Spec.Segment, id, asVM)
 		if err != nil {
 			return runtime.Status{}, "", fmt.Errorf("attach %s to segment %s: %w", id, w.Spec.Segment, err)
 		}
@@ -408,7 +412,7 @@ func (c *Controller) start(ctx context.Context, w *v1alpha1.Workload, tier v1alp
 		if a.IP.IsValid() {
 			ip = a.IP.String()
 		}
-		if a.ResolvConf != "" && tier != v1alpha1.TierVM {
+		if a.ResolvConf != "" && !asVM {
 			spec.Mounts = append(spec.Mounts, runtime.Mount{HostPath: a.ResolvConf, Path: "/etc/resolv.conf", ReadOnly: true})
 		}
 	}

@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	drivers, err = withNodeVMs(ctx, drivers, cfg, sizing, vm, runsc, log)
+	drivers, err = withNodeVMs(ctx, drivers, cfg, sizing, vm, nm.OpenTap, runsc, log)
 	if err != nil {
 		_ = drivers.Close()
 		return err
@@ -301,8 +301,9 @@ const (
 // withNodeVMs adds the nodevm driver to drivers when cfg asks for node VMs and the vm
 // tier works (vm is its driver, nil when it does not), or records why the host runs none.
 // The node VMs boot through vm and keep their containers' records under
-// DATA_DIR/nodevm; sandboxes in them need runsc.
-func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, sizing nodeSizing, vm *qemu.Driver, runsc string, log *slog.Logger) (*runtime.Registry, error) {
+// DATA_DIR/nodevm; sandboxes in them need runsc. openTap opens a replica's tap, which
+// the driver plugs into its node VM as the replica's NIC on its segment.
+func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, sizing nodeSizing, vm *qemu.Driver, openTap func(string) (*os.File, error), runsc string, log *slog.Logger) (*runtime.Registry, error) {
 	switch cfg.NodeVMs {
 	case "", NodeVMsAuto:
 	case NodeVMsOff:
@@ -321,7 +322,7 @@ func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, siz
 		return drivers.WithoutNodeVMs("no runc on the host to put into node VMs (" + err.Error() + "; make host-setup installs it)"), nil
 	}
 	nd, err := nodevm.New(ctx, nodevm.Config{
-		QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, Logger: log,
+		QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, OpenTap: openTap, Logger: log,
 		Shapes: sizing.shapes, HostCapacity: sizing.host, Overheads: sizing.overheads, EmptyGrace: cfg.NodeVMGrace,
 	})
 	if err != nil {

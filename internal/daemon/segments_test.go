@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime/nodevm"
 	"strata.dev/strata/internal/testimage"
 )
 
@@ -75,7 +76,24 @@ const (
 // VM, by name; a published port from outside the host; egress allowed and denied; that a
 // crash and restart of the daemon leave the same rules and no duplicates; and that deleting
 // everything leaves no bridge, veth, tap or rule of strata's.
-func TestDaemonSegments(t *testing.T) {
+func TestDaemonSegments(t *testing.T) { testSegments(t, false) }
+
+// TestDaemonSegmentsNodeVMs runs TestDaemonSegments with the containers in node VMs: two
+// tenants' classes (shop and books of acme, api of globex), each replica on its tap with
+// its address, the same matrix, the same rules across a crash, a move to another segment
+// and nothing left after the delete.
+func TestDaemonSegmentsNodeVMs(t *testing.T) { testSegments(t, true) }
+
+// inNodeVMs puts the container workloads of segmentApps into node VMs of two tenants.
+func inNodeVMs(apps string) string {
+	for name, tenant := range map[string]string{"shop": "acme", "books": "acme", "api": "globex"} {
+		apps = strings.Replace(apps, "metadata: {name: "+name+"}\nspec:\n",
+			"metadata: {name: "+name+", labels: {strata.dev/tenant: "+tenant+"}}\nspec:\n  placement: {nodeVM: required}\n", 1)
+	}
+	return apps
+}
+
+func testSegments(t *testing.T, nodeVMs bool) {
 	e := newE2E(t)
 	kdir := vmEnv(t, e)
 	e.extraArgs = []string{"--guest-kernel-dir", kdir}
@@ -115,7 +133,11 @@ func TestDaemonSegments(t *testing.T) {
 	e.start()
 	e.must("image", "import", filepath.Join(e.dir, "busybox.tar"))
 	apps := segmentApps
-	if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
+	runFor := 180 * time.Second
+	if nodeVMs {
+		// Two node VMs and a VM boot under TCG on a shared machine: allow minutes.
+		apps, runFor = inNodeVMs(apps), 6*time.Minute
+	} else if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
 		// books runs in a gVisor sandbox, so that every tier is on a segment.
 		apps = strings.Replace(apps, "  segment: reporting\n", "  segment: reporting\n  traits: {trust: untrusted}\n", 1)
 	} else {
@@ -126,7 +148,7 @@ func TestDaemonSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.must("apply", "-f", appFile)
-	e.eventually("every workload runs", 180*time.Second, func() error {
+	e.eventually("every workload runs", runFor, func() error {
 		for _, name := range []string{"shop", "ledger", "api", "books"} {
 			if _, err := e.running(name, 1); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -134,6 +156,16 @@ func TestDaemonSegments(t *testing.T) {
 		}
 		return nil
 	})
+	if nodeVMs {
+		for _, name := range []string{"shop", "api", "books"} {
+			if in := e.workload(name).Status.Instances[0]; in.Driver != nodevm.Name {
+				t.Errorf("%s runs on driver %q, want %s", name, in.Driver, nodevm.Name)
+			}
+		}
+		if n := e.nodes(); len(n) != 2 {
+			t.Errorf("get nodes lists %d node VMs, want 2 (acme's and globex's): %+v", len(n), n)
+		}
+	}
 
 	phase("running")
 	// fetch asks for a page from inside a workload with nc: "ok" when it came, "blocked" when
@@ -248,7 +280,7 @@ func TestDaemonSegments(t *testing.T) {
 		t.Fatalf("segment web: %v %+v", err, web)
 	}
 	webNet := netip.MustParsePrefix(web.Status.Subnet)
-	e.eventually("books moved to web", 90*time.Second, func() error {
+	e.eventually("books moved to web", max(90*time.Second, runFor/2), func() error {
 		w := e.workload("books")
 		if _, err := e.running("books", 1); err != nil {
 			return err

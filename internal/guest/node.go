@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -128,6 +129,25 @@ type ContainerSpec struct {
 	MemoryBytes int64 `json:"memoryBytes,omitempty"`
 	MilliCPU    int64 `json:"milliCPU,omitempty"`
 	Pids        int64 `json:"pids,omitempty"`
+	// Capabilities are the container's capability set, as CAP_ names
+	// ("CAP_NET_ADMIN"); empty: the guest's default set (a container
+	// runtime's usual one).
+	Capabilities []string `json:"capabilities,omitempty"`
+	// Net, when set, gives the container its own network: the NIC the
+	// host plugged in for it (found by its MAC), moved into the container's
+	// network namespace as eth0 with Net's address and default route. Nil:
+	// the container's network namespace has loopback only.
+	Net *ContainerNet `json:"net,omitempty"`
+}
+
+// ContainerNet is a container's place on its segment.
+type ContainerNet struct {
+	// MAC is the hardware address of the NIC the host plugged in for the
+	// container (qemu's AttachNIC); the guest waits up to WaitMillis for
+	// it to appear (a hot-plug takes seconds under emulation).
+	MAC        string `json:"mac"`
+	WaitMillis int64  `json:"waitMillis,omitempty"`
+	NetConfig
 }
 
 // Container states in NodeReply.State.
@@ -210,8 +230,29 @@ func (c ContainerSpec) Validate() error {
 			return fmt.Errorf("container.env[%d] %q is not KEY=VALUE", i, kv)
 		}
 	}
+	for i, cp := range c.Capabilities {
+		if !capName.MatchString(cp) {
+			return fmt.Errorf("container.capabilities[%d] %q: give a capability's name, like CAP_NET_ADMIN", i, cp)
+		}
+	}
+	if n := c.Net; n != nil {
+		if mac, err := net.ParseMAC(n.MAC); err != nil || len(mac) != 6 {
+			return fmt.Errorf("container.net.mac %q: give the NIC's 6-byte Ethernet address, like 02:00:0a:00:00:05", n.MAC)
+		}
+		if !n.Address.IsValid() || !n.Address.Addr().Is4() {
+			return fmt.Errorf("container.net.address %q: give an IPv4 address with its prefix length, like 10.0.0.5/24", n.Address)
+		}
+		if n.Gateway.IsValid() && !n.Address.Masked().Contains(n.Gateway) {
+			return fmt.Errorf("container.net.gateway %s is not in the container's subnet %s", n.Gateway, n.Address.Masked())
+		}
+		if n.WaitMillis < 0 || n.WaitMillis > MaxDiskWait.Milliseconds() {
+			return fmt.Errorf("container.net.waitMillis %d: give 0 to %d", n.WaitMillis, MaxDiskWait.Milliseconds())
+		}
+	}
 	return nil
 }
+
+var capName = regexp.MustCompile(`^CAP_[A-Z0-9_]+$`)
 
 // WriteNodeReply writes r as one JSON line.
 func WriteNodeReply(w io.Writer, r NodeReply) error {

@@ -3,6 +3,7 @@ package guest
 import (
 	"bufio"
 	"bytes"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,9 @@ import (
 
 func TestNodeRequestValidate(t *testing.T) {
 	ok := ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}}
+	netOK := ContainerNet{MAC: "02:00:0a:58:00:05", NetConfig: NetConfig{
+		Address: netip.MustParsePrefix("10.88.0.5/24"), Gateway: netip.MustParseAddr("10.88.0.1"), DNS: []netip.Addr{netip.MustParseAddr("10.88.0.1")},
+	}}
 	for _, tc := range []struct {
 		name string
 		req  NodeRequest
@@ -30,6 +34,11 @@ func TestNodeRequestValidate(t *testing.T) {
 		{"env", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Env: []string{"A=1", "B"}}}, `container.env[1] "B"`},
 		{"negative memory", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, MemoryBytes: -1}}, "cannot be negative"},
 		{"signal", NodeRequest{Op: NodeStop, ID: "a", Signal: 99}, "signal 99"},
+		{"capabilities", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Capabilities: []string{"CAP_NET_ADMIN", "NET_RAW"}}}, `container.capabilities[1] "NET_RAW"`},
+		{"net", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &netOK}}, ""},
+		{"net mac", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: "02:00", NetConfig: netOK.NetConfig}}}, `container.net.mac "02:00"`},
+		{"net address", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC}}}, "container.net.address"},
+		{"net gateway", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC, NetConfig: NetConfig{Address: netOK.Address, Gateway: netip.MustParseAddr("10.9.0.1")}}}}, "container.net.gateway 10.9.0.1 is not in the container's subnet 10.88.0.0/24"},
 		{"disk", NodeRequest{Op: NodeDisk, ID: "img-0a1b2c3d4e5f6a7b", WaitMillis: 30000}, ""},
 		{"disk wait", NodeRequest{Op: NodeDisk, ID: "img-0a1b", WaitMillis: MaxDiskWait.Milliseconds() + 1}, "waitMillis 600001: give 0 to 600000"},
 		{"negative wait", NodeRequest{Op: NodeDisk, ID: "img-0a1b", WaitMillis: -1}, "waitMillis -1"},

@@ -80,6 +80,14 @@ type Capabilities struct {
 	// a prepared network namespace).
 	NetNS bool
 
+	// VMNet reports that container and sandbox instances take
+	// InstanceSpec.VMNet rather than NetNS: the driver runs them inside a
+	// VM (a node VM) and plugs the tap the network manager made for the
+	// instance into it as the instance's own NIC, so that the instance
+	// keeps its address and the tap's port guard holds for it as for a
+	// vm-tier instance. The vm tier takes VMNet whatever this says.
+	VMNet bool
+
 	// HostPID reports that Status.PID is the PID of a real host process
 	// (/proc/PID exists while the instance runs).
 	HostPID bool

@@ -76,7 +76,8 @@ type InstanceSpec struct {
 	DiskBytes int64
 	// VMNet connects a VM to its segment through the tap device the network
 	// manager made for instance ID (the driver opens it); nil: no network.
-	// Containers and sandboxes use NetNS instead.
+	// Containers and sandboxes use NetNS instead, but for a driver whose
+	// Capabilities.VMNet holds (they run in a VM it plugs the tap into).
 	VMNet *VMNet
 	// Progress, when set, is told in a sentence what a long step of Start is
 	// doing (the conversion of a VM's disk), when it begins and ends; the

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/internal/guest"
@@ -65,9 +67,14 @@ func (c *container) runtime() string {
 // runtimeArgs is the runtime's binary and its global flags.
 func (c *container) runtimeArgs() []string {
 	if c.runtime() == guest.RuntimeRunsc {
-		// The sandbox tier has no network of its own yet: the container's
-		// network namespace has loopback only.
-		return []string{guest.RunscPath, "--root", runscRoot, "--network=none"}
+		// gVisor's own network stack takes over the addresses and routes of
+		// the container's namespace (its NIC); without one it has loopback
+		// only.
+		network := "--network=none"
+		if c.spec.Net != nil {
+			network = "--network=sandbox"
+		}
+		return []string{guest.RunscPath, "--root", runscRoot, network}
 	}
 	return []string{guest.RuncPath, "--root", runcRoot}
 }
@@ -213,6 +220,18 @@ func parseOOMKills(events string) int {
 // create mounts the image (once per device), makes the container's
 // overlayfs and writes its bundle.
 func (n *node) create(id string, spec guest.ContainerSpec) (guest.NodeReply, error) {
+	// The wait for the container's NIC holds up no other operation.
+	var nic netlink.Link
+	if spec.Net != nil {
+		wait := time.Duration(spec.Net.WaitMillis) * time.Millisecond
+		if wait == 0 {
+			wait = defaultNICWait
+		}
+		var err error
+		if nic, err = waitNIC(spec.Net.MAC, wait); err != nil {
+			return guest.NodeReply{}, fmt.Errorf("container %s: %w", id, err)
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.containers[id]; ok {
@@ -223,7 +242,7 @@ func (n *node) create(id string, spec guest.ContainerSpec) (guest.NodeReply, err
 		return guest.NodeReply{}, err
 	}
 	c := &container{id: id, spec: spec, dir: filepath.Join(nodeContainers, id), image: image, state: guest.StateCreated, done: make(chan struct{})}
-	if err := c.prepare(); err != nil {
+	if err := c.prepare(nic); err != nil {
 		_ = os.RemoveAll(c.dir)
 		n.releaseImage(spec.Image)
 		return guest.NodeReply{}, err
@@ -339,8 +358,11 @@ func imageDirName(image string) string {
 	return strings.NewReplacer("/dev/", "", "/", "_", ":", "_").Replace(image)
 }
 
-// prepare makes the overlayfs and config.json of the bundle.
-func (c *container) prepare() error {
+// prepare makes the overlayfs and config.json of the bundle and, for a
+// container with a network, its network namespace with nic in it and its
+// resolv.conf. On failure it undoes what it made but the bundle's
+// directory.
+func (c *container) prepare(nic netlink.Link) (err error) {
 	rootfs := filepath.Join(c.dir, "rootfs")
 	for _, d := range []string{rootfs, filepath.Join(c.dir, "upper"), filepath.Join(c.dir, "work")} {
 		if err := os.MkdirAll(d, 0o755); err != nil { //nolint:gosec // G301: the container's root directory
@@ -351,9 +373,26 @@ func (c *container) prepare() error {
 	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("container %s: overlayfs over image %s: %w", c.id, c.spec.Image, err)
 	}
+	defer func() {
+		if err != nil {
+			_ = unix.Unmount(rootfs, unix.MNT_DETACH)
+		}
+	}()
+	if c.spec.Net != nil {
+		if err := os.WriteFile(filepath.Join(c.dir, "resolv.conf"), resolvConf(&c.spec.Net.NetConfig), 0o644); err != nil { //nolint:gosec // G306: read by the container's user
+			return err
+		}
+		if err := setupNetwork(c.id, nic, c.spec.Net); err != nil {
+			return fmt.Errorf("container %s: %w", c.id, err)
+		}
+		defer func() {
+			if err != nil {
+				_ = removeNetNS(netnsPath(c.id))
+			}
+		}()
+	}
 	spec, err := ociSpec(c.id, c.spec, rootfs)
 	if err != nil {
-		_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 		return fmt.Errorf("container %s: %w", c.id, err)
 	}
 	b, err := json.MarshalIndent(spec, "", "  ")
@@ -499,6 +538,11 @@ func (n *node) remove(id string) (guest.NodeReply, error) {
 	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 		return guest.NodeReply{}, fmt.Errorf("container %s: unmount %s: %w", id, rootfs, err)
 	}
+	if c.spec.Net != nil {
+		if err := removeNetNS(netnsPath(id)); err != nil {
+			return guest.NodeReply{}, fmt.Errorf("container %s: %w", id, err)
+		}
+	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return guest.NodeReply{}, err
 	}
@@ -620,6 +664,9 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
 		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 	}
+	if len(spec.Capabilities) > 0 {
+		caps = slices.Compact(slices.Sorted(slices.Values(spec.Capabilities)))
+	}
 	s := &specs.Spec{
 		Version:  specs.Version,
 		Root:     &specs.Root{Path: "rootfs"},
@@ -654,6 +701,15 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 			},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
+	}
+	if n := spec.Net; n != nil {
+		// The namespace with the container's NIC (setupNetwork) and the
+		// name servers of its segment.
+		s.Linux.Namespaces[4].Path = netnsPath(id)
+		s.Mounts = append(s.Mounts, specs.Mount{
+			Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(filepath.Dir(rootfs), "resolv.conf"),
+			Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"},
+		})
 	}
 	if spec.Runtime != guest.RuntimeRunsc {
 		// runsc keeps its sandbox out of the guest's cgroups (see the docs).

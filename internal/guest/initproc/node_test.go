@@ -2,12 +2,15 @@ package initproc
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"strata.dev/strata/internal/guest"
 )
@@ -43,6 +46,36 @@ func TestOCISpec(t *testing.T) {
 	if s.Linux.CgroupsPath != "/strata/web-1/ctr" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
 		t.Errorf("cgroups path %q, resources %+v", s.Linux.CgroupsPath, r)
 	}
+
+	if ns := s.Linux.Namespaces[4]; ns.Type != "network" || ns.Path != "" || slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/etc/resolv.conf" }) {
+		t.Errorf("without a network: namespace %+v, mounts %+v; want a new network namespace and the image's resolv.conf", ns, s.Mounts)
+	}
+	if caps := s.Process.Capabilities.Bounding; slices.Contains(caps, "CAP_NET_ADMIN") || !slices.Contains(caps, "CAP_CHOWN") {
+		t.Errorf("default capabilities %q: want a runtime's usual set", caps)
+	}
+
+	// A container with a network joins the namespace its NIC is in and
+	// reads its segment's name servers; its capabilities are those given.
+	spec.Net = &guest.ContainerNet{MAC: "02:00:0a:58:00:05", NetConfig: guest.NetConfig{Address: netip.MustParsePrefix("10.88.0.5/24")}}
+	spec.Capabilities = []string{"CAP_NET_ADMIN", "CAP_CHOWN", "CAP_NET_ADMIN"}
+	s, err = ociSpec("web-1", spec, rootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns := s.Linux.Namespaces[4]; ns.Type != "network" || ns.Path != "/run/strata/netns/web-1" {
+		t.Errorf("network namespace %+v, want the one at /run/strata/netns/web-1", ns)
+	}
+	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool {
+		return m.Destination == "/etc/resolv.conf" && m.Source == filepath.Join(filepath.Dir(rootfs), "resolv.conf") && slices.Contains(m.Options, "ro")
+	}) {
+		t.Errorf("mounts %+v: no read-only resolv.conf from the bundle", s.Mounts)
+	}
+	for _, set := range [][]string{s.Process.Capabilities.Bounding, s.Process.Capabilities.Effective, s.Process.Capabilities.Permitted} {
+		if !slices.Equal(set, []string{"CAP_CHOWN", "CAP_NET_ADMIN"}) {
+			t.Errorf("capabilities %q: want CAP_CHOWN and CAP_NET_ADMIN alone", set)
+		}
+	}
+	spec.Net, spec.Capabilities = nil, nil
 
 	spec.Runtime = guest.RuntimeRunsc
 	s, err = ociSpec("sbx", spec, rootfs)

@@ -20,8 +20,19 @@
 //   - The guest: strata-guest mounts the image disk, gives each container an
 //     overlayfs on it and runs it with runc (container tier) or runsc
 //     (sandbox tier), with the instance's command (or the image's entrypoint
-//     and cmd), environment, working directory, user and CPU and memory
-//     limits; the container is named like the instance.
+//     and cmd), environment, working directory, user, extra capabilities and
+//     CPU and memory limits; the container is named like the instance.
+//
+// Network: an instance with InstanceSpec.VMNet (Capabilities.VMNet, when
+// Config.OpenTap is set) gets a NIC of its own. Start opens the tap the
+// network manager made for it, hot-plugs it into the node VM with the
+// instance's MAC (qemu.Driver.AttachNIC, device ID NICID) and passes the
+// address, gateway and name servers in the guest's create; the guest moves
+// the NIC into the container's network namespace as eth0 (runsc:
+// --network=sandbox). The tap's port guard lets only the instance's MAC
+// and address send, so a node VM sends only from addresses strata gave its
+// instances. Remove unplugs the NIC after the guest has removed the
+// container; a failed Start unplugs it again.
 //
 // Placement: a Start puts the instance into a running node VM of its class
 // where it fits, with the rules of internal/place that strata plan packs a
@@ -60,7 +71,7 @@
 // event); runsc containers get no limits yet, so Capabilities claims Limits
 // only for a driver that serves the container tier alone (Config.Tiers).
 //
-// Not yet: mounts, network namespaces, extra capabilities and saved root
-// filesystem layers are refused (ErrUnsupported). Close leaves the node VMs
-// running.
+// Not yet: mounts, network namespaces on the host (NetNS), every
+// capability at once (ALL) and saved root filesystem layers are refused
+// (ErrUnsupported). Close leaves the node VMs running.
 package nodevm

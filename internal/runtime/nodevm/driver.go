@@ -90,7 +90,12 @@ type Config struct {
 	// guest agent answers (default: the qemu driver's ReadyTimeout, which
 	// follows its accelerator).
 	BootTimeout time.Duration
-	Logger      *slog.Logger
+	// OpenTap opens the tap the network manager made for instance id
+	// (netseg's Manager.OpenTap), for an instance whose spec has VMNet: the
+	// driver plugs it into the node VM as the instance's NIC. Nil: the
+	// driver gives instances no network (Capabilities.VMNet is false).
+	OpenTap func(id string) (*os.File, error)
+	Logger  *slog.Logger
 }
 
 // Driver runs container-tier (runc) and sandbox-tier (runsc) instances as
@@ -194,9 +199,11 @@ func (d *Driver) Name() string { return Name }
 // Capabilities implements runtime.Driver. runc in the guest enforces
 // CPUMilli and MemoryBytes and the guest reports its OOM kills, but runsc
 // containers get no limits yet: Limits holds when the driver serves the
-// container tier alone. No mounts or network namespaces yet.
+// container tier alone. An instance's network is a NIC on its tap
+// (VMNet) when the driver can open taps; no mounts or network namespaces
+// on the host.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	c := runtime.Capabilities{Tiers: d.cfg.Tiers}
+	c := runtime.Capabilities{Tiers: d.cfg.Tiers, VMNet: d.cfg.OpenTap != nil}
 	c.Limits = !c.Serves(v1alpha1.TierSandbox)
 	return c
 }

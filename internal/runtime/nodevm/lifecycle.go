@@ -29,7 +29,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 	if !d.Capabilities().Serves(spec.Tier) {
 		return runtime.Status{}, fmt.Errorf("%w: instance %q: the nodevm driver runs tiers %v, not %s", runtime.ErrUnsupported, spec.ID, d.Capabilities().Tiers, spec.Tier)
 	}
-	if err := unsupported(spec); err != nil {
+	if err := d.unsupported(spec); err != nil {
 		return runtime.Status{}, err
 	}
 	ref, err := runtime.NormalizeImage(spec.Image)
@@ -62,6 +62,9 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 		return runtime.Status{}, err
 	}
 	c := container(spec, info, diskID)
+	if spec.VMNet != nil {
+		c.Net = containerNet(spec.VMNet, d.bootTimeout()/4)
+	}
 	if err := c.Validate(); err != nil {
 		return runtime.Status{}, fmt.Errorf("%w: instance %q: %w", runtime.ErrInvalid, spec.ID, err)
 	}
@@ -70,6 +73,20 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 		ID: spec.ID, Workload: spec.Workload, Slot: spec.Slot, Tier: spec.Tier, Image: ref,
 		Labels: spec.Labels, LogPath: spec.LogPath, Class: class, VM: vm,
 		CPUMilli: spec.CPUMilli, MemoryBytes: spec.MemoryBytes,
+	}
+	if spec.VMNet != nil {
+		if r.NIC, err = d.attachNIC(ctx, vm, spec); err != nil {
+			return runtime.Status{}, err
+		}
+		defer func() {
+			if err != nil {
+				c, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				defer cancel()
+				if derr := d.detachNIC(c, vm, spec.ID, r.NIC); derr != nil {
+					d.log.Warn("nodevm driver: clean up a failed start", "id", spec.ID, "vm", vm, "err", derr)
+				}
+			}
+		}()
 	}
 	if spec.LogPath != "" {
 		f, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -113,15 +130,19 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 
 // unsupported refuses what the driver cannot give an instance yet, rather
 // than run it without.
-func unsupported(spec runtime.InstanceSpec) error {
+func (d *Driver) unsupported(spec runtime.InstanceSpec) error {
 	var what string
 	switch {
 	case len(spec.Mounts) > 0:
 		what = "mounts (host directories inside a node VM)"
 	case spec.NetNS != "":
-		what = "a network namespace"
-	case len(spec.Capabilities) > 0:
-		what = "extra capabilities"
+		what = "a network namespace on the host (it takes VMNet: a tap it plugs into the node VM)"
+	case spec.VMNet != nil && d.cfg.OpenTap == nil:
+		what = "a network (this driver has no Config.OpenTap to open the instance's tap with)"
+	case spec.VMNet != nil && len(spec.VMNet.MAC) != 6:
+		return fmt.Errorf("%w: instance %q: vmNet.mac %q: the nodevm driver needs the 6-byte MAC the tap is bound to, to find the NIC in the node VM", runtime.ErrInvalid, spec.ID, spec.VMNet.MAC)
+	case slices.ContainsFunc(spec.Capabilities, func(c string) bool { return v1alpha1.CapabilityName(c) == v1alpha1.AllCapabilities }):
+		what = "every capability (ALL)"
 	case spec.RootfsLayer != "":
 		what = "a saved root filesystem layer"
 	default:
@@ -230,10 +251,16 @@ func container(spec runtime.InstanceSpec, info runtime.ImageInfo, diskID string)
 	if spec.Tier == v1alpha1.TierSandbox {
 		rt = guest.RuntimeRunsc
 	}
+	// The capabilities of a container on the host: the defaults (no NET_RAW, no
+	// MKNOD) and those asked for.
+	caps := make([]string, 0, len(v1alpha1.DefaultCapabilities)+len(spec.Capabilities))
+	for _, c := range append(slices.Clone(v1alpha1.DefaultCapabilities), spec.Capabilities...) {
+		caps = append(caps, v1alpha1.CapabilityName(c))
+	}
 	return guest.ContainerSpec{
 		Image: guest.DiskBySerial + diskID, Args: args, Env: env,
 		WorkingDir: info.WorkingDir, User: info.User, Runtime: rt,
-		MemoryBytes: spec.MemoryBytes, MilliCPU: spec.CPUMilli,
+		MemoryBytes: spec.MemoryBytes, MilliCPU: spec.CPUMilli, Capabilities: caps,
 	}
 }
 
@@ -363,6 +390,11 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	}
 	if _, err := d.node(ctx, r.VM, guest.NodeRequest{Op: guest.NodeRemove, ID: id}); err != nil && !vmGone(err) && !noContainer(err) {
 		return fmt.Errorf("remove instance %q from node VM %s: %w", id, r.VM, err)
+	}
+	if r.NIC != "" {
+		if err := d.detachNIC(ctx, r.VM, id, r.NIC); err != nil {
+			return err
+		}
 	}
 	d.unwatch(id)
 	if err := os.Remove(d.recordPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -37,6 +37,9 @@ type record struct {
 	// its node VM (with the sandbox overhead for a sandbox).
 	CPUMilli    int64 `json:"cpuMilli,omitempty"`
 	MemoryBytes int64 `json:"memoryBytes,omitempty"`
+	// NIC is the ID of the NIC plugged into VM for the instance's network
+	// (NICID), which Remove unplugs; empty without a network.
+	NIC string `json:"nic,omitempty"`
 
 	StartedAt  time.Time `json:"startedAt"`
 	Finished   bool      `json:"finished,omitempty"`
