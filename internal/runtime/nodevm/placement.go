@@ -139,14 +139,19 @@ func (d *Driver) newShape(spec runtime.InstanceSpec) (Shape, error) {
 		runtime.ErrInvalid, spec.ID, what, why)
 }
 
-// choose is the node VM of vms an instance needing need joins, one of its
-// image's disk needs a free port for when it has not: of those it fits, the
-// one it fills best (place.BestNode); -1 when it fits none.
-func choose(vms []nodeVM, need place.Amount, alloc func(Shape) place.Amount) int {
+// choose is the node VM of vms an instance needing need and nics NICs of
+// its own joins, one with free ports for those NICs and, when it has not
+// its image's disk yet, for that disk: of those it fits, the one it fills
+// best (place.BestNode); -1 when it fits none.
+func choose(vms []nodeVM, need place.Amount, nics int, alloc func(Shape) place.Amount) int {
 	var rooms []place.NodeRoom
 	var at []int
 	for i, v := range vms {
-		if !v.hasImage && v.freePorts < 1 {
+		ports := nics
+		if !v.hasImage {
+			ports++
+		}
+		if v.freePorts < ports {
 			continue
 		}
 		rooms = append(rooms, place.NodeRoom{Alloc: alloc(v.shape), Used: v.used})
@@ -319,8 +324,12 @@ func (d *Driver) placeInstance(ctx context.Context, spec runtime.InstanceSpec, c
 	if err != nil {
 		return "", nil, err
 	}
+	nics := 0
+	if spec.VMNet != nil {
+		nics = 1 // its own NIC, plugged in by Start
+	}
 	vm := ""
-	if i := choose(vms, need, func(s Shape) place.Amount {
+	if i := choose(vms, need, nics, func(s Shape) place.Amount {
 		return place.MakeNodeShape(s.Name, s.amount(), d.cfg.Overheads).Alloc
 	}); i >= 0 {
 		vm = vms[i].id

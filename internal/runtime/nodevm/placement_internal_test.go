@@ -36,26 +36,33 @@ func TestChoose(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		vms  []nodeVM
+		nics int
 		want int
 	}{
-		{"none runs", nil, -1},
-		{"an empty one", []nodeVM{{id: "a", shape: small, freePorts: 4}}, 0},
+		{"none runs", nil, 0, -1},
+		{"an empty one", []nodeVM{{id: "a", shape: small, freePorts: 4}}, 0, 0},
 		{"two fit: the fuller", []nodeVM{
 			{id: "a", shape: small, freePorts: 4, used: place.Amount{CPUMilli: 100, MemoryBytes: 50 * mib}},
 			{id: "b", shape: small, freePorts: 4, used: place.Amount{CPUMilli: 100, MemoryBytes: 150 * mib}},
-		}, 1},
+		}, 0, 1},
 		{"the first is full", []nodeVM{
 			{id: "a", shape: small, freePorts: 4, used: place.Amount{CPUMilli: 200, MemoryBytes: 200 * mib}},
 			{id: "b", shape: small, freePorts: 4},
-		}, 1},
+		}, 0, 1},
 		{"all are full", []nodeVM{
 			{id: "a", shape: small, freePorts: 4, used: place.Amount{CPUMilli: 200, MemoryBytes: 200 * mib}},
 			{id: "b", shape: small, freePorts: 4, used: place.Amount{CPUMilli: 850, MemoryBytes: 0}},
-		}, -1},
-		{"no free port for the image", []nodeVM{{id: "a", shape: small, freePorts: 0}}, -1},
-		{"no free port, but the image is there", []nodeVM{{id: "a", shape: small, freePorts: 0, hasImage: true}}, 0},
+		}, 0, -1},
+		{"no free port for the image", []nodeVM{{id: "a", shape: small, freePorts: 0}}, 0, -1},
+		{"no free port, but the image is there", []nodeVM{{id: "a", shape: small, freePorts: 0, hasImage: true}}, 0, 0},
+		{"a port for the NIC, the image is there", []nodeVM{{id: "a", shape: small, freePorts: 1, hasImage: true}}, 1, 0},
+		{"no port for the NIC", []nodeVM{{id: "a", shape: small, freePorts: 0, hasImage: true}}, 1, -1},
+		{"a port for the image but not also the NIC", []nodeVM{
+			{id: "a", shape: small, freePorts: 1},
+			{id: "b", shape: small, freePorts: 2},
+		}, 1, 1},
 	} {
-		if got := choose(c.vms, need, allocOf); got != c.want {
+		if got := choose(c.vms, need, c.nics, allocOf); got != c.want {
 			t.Errorf("%s: choose = %d, want %d", c.name, got, c.want)
 		}
 	}
