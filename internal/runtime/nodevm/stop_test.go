@@ -7,6 +7,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/drivertest/script"
+	"strata.dev/strata/internal/runtime/nodevm"
 )
 
 // serve is a spec of a serving container of the default class.
@@ -14,13 +15,21 @@ func (s setup) serve(id string) runtime.InstanceSpec {
 	return runtime.InstanceSpec{ID: id, Workload: id, Tier: v1alpha1.TierContainer, Image: s.image, Command: script.Serve(600)}
 }
 
-// TestStopRightAfterStart: Start returns while runc in the guest is still
-// creating the container (seconds under TCG); a Stop at once waits for it
-// to exist and kills it, rather than fail because runc does not know it yet.
-func TestStopRightAfterStart(t *testing.T) {
+// TestRightAfterStart: a Stop or an Exec at once after a Start finds the
+// container. Both share one node VM: each boot costs a minute or more under
+// TCG on a busy host.
+func TestRightAfterStart(t *testing.T) {
 	s := needNodeVMs(t)
 	s.removeNodeVMs(t)
 	d := s.driver(t)
+	t.Run("stop", func(t *testing.T) { testStopRightAfterStart(t, s, d) })
+	t.Run("exec", func(t *testing.T) { testExecRightAfterStart(t, s, d) })
+}
+
+// testStopRightAfterStart: Start returns while runc in the guest is still
+// creating the container (seconds under TCG); a Stop at once waits for it
+// to exist and kills it, rather than fail because runc does not know it yet.
+func testStopRightAfterStart(t *testing.T, s setup, d *nodevm.Driver) {
 	for _, id := range []string{"first", "second"} { // the first boots the node VM
 		if _, err := d.Start(t.Context(), s.serve(id)); err != nil {
 			t.Fatalf("start %s: %v", id, err)
@@ -38,14 +47,11 @@ func TestStopRightAfterStart(t *testing.T) {
 	}
 }
 
-// TestExecRightAfterStart: once Start returns, the container exists in its
+// testExecRightAfterStart: once Start returns, the container exists in its
 // runtime, so an exec at once runs in it (runc's and runsc's create take
 // seconds under TCG; before, Start returned first and the exec failed with
 // "container does not exist" or "loading container: file does not exist").
-func TestExecRightAfterStart(t *testing.T) {
-	s := needNodeVMs(t)
-	s.removeNodeVMs(t)
-	d := s.driver(t)
+func testExecRightAfterStart(t *testing.T, s setup, d *nodevm.Driver) {
 	for _, tier := range []v1alpha1.Tier{v1alpha1.TierContainer, v1alpha1.TierSandbox} {
 		spec := s.serve("exec-" + string(tier))
 		spec.Tier = tier
