@@ -82,7 +82,7 @@ lint: tools fmt-check ## gofmt, go vet and golangci-lint over the whole module
 
 .PHONY: test
 test: host-setup ## Run every test with the race detector (TESTFLAGS=-v for names)
-	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
+	$(GO) test -race -count=1 -timeout 45m $(TESTFLAGS) ./...
 
 .PHONY: test-cluster
 test-cluster: ## Build the test cluster's binaries (once) and run only the tests on it, with the race detector
