@@ -86,6 +86,10 @@ type Config struct {
 	// Tools has runsc) by default. Limits are enforced (Capabilities) when
 	// they are the container tier alone: runsc containers get none yet.
 	Tiers []v1alpha1.Tier
+	// GuestCacheDir is where the node initramfs (strata-guest, runc, runsc
+	// and their libraries) is built once and kept, by the hash of what it
+	// holds (default StateDir/guest). Drivers may share one.
+	GuestCacheDir string
 	// BootTimeout bounds a node VM's boot, from QEMU's start until its
 	// guest agent answers (default: the qemu driver's ReadyTimeout, which
 	// follows its accelerator).
@@ -274,7 +278,11 @@ func (d *Driver) nodeInitrd(id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	base, err := guest.NodeInitramfs(filepath.Join(d.cfg.StateDir, "guest"), k, d.cfg.QEMU.GuestInit(), d.cfg.Tools)
+	cache := d.cfg.GuestCacheDir
+	if cache == "" {
+		cache = filepath.Join(d.cfg.StateDir, "guest")
+	}
+	base, err := guest.NodeInitramfs(cache, k, d.cfg.QEMU.GuestInit(), d.cfg.Tools)
 	if err != nil {
 		return "", err
 	}

@@ -26,6 +26,10 @@ var env ctrdtest.Env
 // guestInit is strata-guest built for the tests; "" when it could not be built.
 var guestInit, noGuestInit string
 
+// guestCache holds the node initramfs every driver of the tests shares: built
+// once (minutes under the race detector), not once per test.
+var guestCache string
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -38,6 +42,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	guestInit = filepath.Join(dir, "strata-guest")
+	guestCache = filepath.Join(dir, "node-initramfs")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", guestInit, "strata.dev/strata/cmd/strata-guest")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -129,6 +134,7 @@ func (s setup) qemuDriver(t testing.TB) *qemu.Driver {
 func (s setup) driver(t testing.TB) *nodevm.Driver {
 	t.Helper()
 	d, err := nodevm.New(t.Context(), nodevm.Config{
+		GuestCacheDir: guestCache,
 		QEMU: s.q, StateDir: s.state, Tools: s.tools, Tiers: s.tiers, Ports: 4,
 		NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
 	})
