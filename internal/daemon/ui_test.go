@@ -896,7 +896,11 @@ func TestDashboardNodeVMs(t *testing.T) {
 	host := eval[string](t, ctx, `document.querySelector('#hosts [data-host]') ? document.querySelector('#hosts [data-host]').dataset.host : ''`)
 	want := map[string]box{}
 	for _, n := range nodes {
-		want[n.Name] = box{Host: host, Class: n.Class, Shape: n.Shape.CPU.String() + " CPU, " + n.Shape.Memory.String(),
+		shape := n.Shape.CPU.String() + " CPU, " + n.Shape.Memory.String()
+		if n.ShapeName != "" {
+			shape = n.ShapeName + " (" + shape + ")"
+		}
+		want[n.Name] = box{Host: host, Class: n.Class, Shape: shape,
 			Workloads: []string{n.Replicas[0].Workload}, Meters: 2}
 	}
 	if host == "" || !maps.EqualFunc(got, want, func(a, b box) bool {
