@@ -58,8 +58,9 @@ spec:
 
 // TestDaemonNodeVMs: the real daemon runs two tenants' container workloads in two node
 // VMs, one per class, under QEMU (TCG here), and the other workloads on the host's kernel;
-// get nodes lists both node VMs, describe says where each replica runs and why, and after
-// a kill -9 a new daemon adopts every replica where it runs, starting nothing twice.
+// get nodes lists both node VMs, describe says where each replica runs and why, after
+// a kill -9 a new daemon adopts every replica where it runs, starting nothing twice, and a
+// replica whose process is killed starts again in its node VM.
 func TestDaemonNodeVMs(t *testing.T) {
 	e := newE2E(t)
 	kdir := vmEnv(t, e)
@@ -165,6 +166,33 @@ func TestDaemonNodeVMs(t *testing.T) {
 	if q := qemus(e); len(q) != 2 {
 		t.Errorf("after the restart: %d QEMU processes, want the 2 node VMs", len(q))
 	}
+	// A replica's process killed inside its node VM: the controller starts the replica
+	// again, in the node VM of its class.
+	e.must("exec", "shop-a", "--", "sh", "-c", `for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = sleep ] && kill -9 ${p#/proc/}; done; true`)
+	killed := time.Now()
+	e.eventually("shop-a runs again after the kill", 3*time.Minute, func() error {
+		if _, err := e.running("shop-a", 1); err != nil {
+			return err
+		}
+		in := e.workload("shop-a").Status.Instances[0]
+		if in.Restarts < 1 || !in.StartedAt.After(started[in.ID]) {
+			return fmt.Errorf("shop-a: %d restarts, started at %s: not started again yet", in.Restarts, in.StartedAt)
+		}
+		if in.Driver != nodevm.Name {
+			return fmt.Errorf("shop-a restarted on driver %q, want %q", in.Driver, nodevm.Name)
+		}
+		return nil
+	})
+	t.Logf("shop-a ran again %.1f s after its process was killed", time.Since(killed).Seconds())
+	for _, n := range e.nodes() {
+		if n.Class == "acme/internal/internal" && (len(n.Replicas) != 1 || n.Replicas[0].ID != "shop-a-0") {
+			t.Errorf("after the restart, node VM %s carries %+v; want shop-a-0 again", n.Name, n.Replicas)
+		}
+	}
+	if q := qemus(e); len(q) != 2 {
+		t.Errorf("after shop-a's restart: %d QEMU processes, want the same 2 node VMs", len(q))
+	}
+
 	e.must("delete", "-f", file)
 	e.eventually("the node VMs carry nothing", time.Minute, func() error {
 		for _, n := range e.nodes() {
