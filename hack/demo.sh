@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh starts strata's daemon (with a private containerd) if it is not running, imports a
-# busybox image, applies the hybrid example and shows it running. The daemon keeps running
-# afterwards; `hack/demo.sh stop` deletes the example and stops the daemon.
+# busybox image, applies the hybrid example and two tenants' services (which run inside node
+# VMs) and shows them running. The daemon keeps running afterwards; `hack/demo.sh stop` deletes
+# the examples and stops the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,14 +13,16 @@ LOG=$DATA_DIR/serve.log
 # The TLS listener also serves the dashboard (https://LISTEN/ui/); empty: socket only.
 LISTEN=${STRATA_LISTEN-127.0.0.1:7443}
 APP=examples/hybrid/app.yaml
+TENANTS=examples/tenants/app.yaml
 
 say() { printf '\n== %s\n' "$*"; }
 
 if [[ ${1:-} == stop ]]; then
-	say "strata delete -f $APP"
-	$STRATA delete -f "$APP" || true
+	say "strata delete -f $TENANTS -f $APP"
+	$STRATA delete -f "$TENANTS" -f "$APP" || true
 	# Deleting a workload removes it at once; the daemon then stops its instances. Wait
-	# for their network namespaces and VMs to go before stopping the daemon.
+	# for their network namespaces and VMs (node VMs too: the demo's daemon removes an
+	# empty one after --node-vm-grace) to go before stopping the daemon.
 	for _ in $(seq 90); do
 		[[ -z $(ls /run/strata/netns 2>/dev/null) ]] && ! pgrep -f "$DATA_DIR/vm/" >/dev/null && break
 		sleep 1
@@ -40,11 +43,11 @@ fi
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (the daemon drives containerd and network namespaces)"; exit 1; }
 mkdir -p "$DATA_DIR"
 if ! $STRATA get workloads >/dev/null 2>&1; then
-	say "starting the daemon: $STRATA serve --start-containerd ${LISTEN:+--listen $LISTEN }--log-file $LOG"
+	say "starting the daemon: $STRATA serve --start-containerd --node-vm-grace 10s ${LISTEN:+--listen $LISTEN }--log-file $LOG"
 	# The log names workloads, clients and paths: root's alone. What the daemon prints
 	# before its log opens (a bad flag) goes to the same file.
 	(umask 077 && : >>"$LOG") && chmod 600 "$LOG"
-	setsid $STRATA serve --data-dir "$DATA_DIR" --start-containerd ${LISTEN:+--listen "$LISTEN"} --log-file "$LOG" >>"$LOG" 2>&1 < /dev/null &
+	setsid $STRATA serve --data-dir "$DATA_DIR" --start-containerd --node-vm-grace 10s ${LISTEN:+--listen "$LISTEN"} --log-file "$LOG" >>"$LOG" 2>&1 < /dev/null &
 	for _ in $(seq 60); do
 		$STRATA get workloads >/dev/null 2>&1 && break
 		sleep 0.5
@@ -66,8 +69,14 @@ $STRATA assess -f "$APP"
 say "strata apply -f $APP"
 $STRATA apply -f "$APP"
 
-say "waiting for every instance to run"
-for _ in $(seq 120); do
+say "strata assess -f $TENANTS   (two tenants' services: the policy puts them into node VMs)"
+$STRATA assess -f "$TENANTS"
+
+say "strata apply -f $TENANTS"
+$STRATA apply -f "$TENANTS"
+
+say "waiting for every instance to run (node VMs boot first: a minute or two under emulation)"
+for _ in $(seq 240); do
 	out=$($STRATA get workloads)
 	if ! grep -qvE '^NAME|Running' <<<"$out"; then break; fi
 	sleep 1
@@ -125,6 +134,16 @@ done
 say "and nothing else crosses a segment"
 printf '%-40s %s\n' "catalog -> storefront.web:8080" "$(probe catalog storefront.web 8080)"
 printf '%-40s %s\n' "plugin-runner -> catalog.shop:9000" "$(probe plugin-runner catalog.shop 9000 items.json)"
+
+say "strata get nodes   (node VMs, one per isolation class: acme's and globex's containers, each tenant in a VM of its own)"
+$STRATA get nodes -o wide
+
+say "each tenant's replica serves on its own segment address from inside its node VM; flows hold as for the host's containers"
+printf '%-40s %s\n' "host kernel" "$(uname -r)"
+for target in acme-api.acme:8080 globex-api.globex:8080; do
+	printf '%-40s %s\n' "storefront -> $target" "$(probe storefront "${target%%:*}" "${target#*:}")"
+done
+printf '%-40s %s\n' "acme-api -> globex-api.globex:8080" "$(probe acme-api globex-api.globex 8080)"
 
 say "strata get segments -o wide"
 $STRATA get segments -o wide
