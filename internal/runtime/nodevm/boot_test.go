@@ -19,8 +19,7 @@ import (
 func (s setup) driverWith(t *testing.T, shape nodevm.Shape, boot time.Duration) *nodevm.Driver {
 	t.Helper()
 	d, err := nodevm.New(t.Context(), nodevm.Config{
-		GuestCacheDir: guestCache,
-		QEMU: s.q, StateDir: s.state, Tools: s.tools, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer}, Ports: 4,
+		QEMU: s.q, StateDir: s.state, GuestCacheDir: guestCache, Tools: s.tools, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer}, Ports: 4,
 		NodeShape: shape, BootTimeout: boot, Overheads: place.Overheads{NodeReserved: place.Amount{CPUMilli: 1, MemoryBytes: 1 << 20}},
 	})
 	if err != nil {

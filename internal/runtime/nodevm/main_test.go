@@ -134,8 +134,7 @@ func (s setup) qemuDriver(t testing.TB) *qemu.Driver {
 func (s setup) driver(t testing.TB) *nodevm.Driver {
 	t.Helper()
 	d, err := nodevm.New(t.Context(), nodevm.Config{
-		GuestCacheDir: guestCache,
-		QEMU: s.q, StateDir: s.state, Tools: s.tools, Tiers: s.tiers, Ports: 4,
+		QEMU: s.q, StateDir: s.state, GuestCacheDir: guestCache, Tools: s.tools, Tiers: s.tiers, Ports: 4,
 		NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
 	})
 	if err != nil {

@@ -169,8 +169,7 @@ func TestReplicaNetwork(t *testing.T) {
 	n := newSegNet(t)
 	s.removeNodeVMs(t)
 	d, err := nodevm.New(t.Context(), nodevm.Config{
-		GuestCacheDir: guestCache,
-		QEMU: s.q, StateDir: s.state, Tools: s.tools, Ports: 8, OpenTap: n.m.OpenTap,
+		QEMU: s.q, StateDir: s.state, GuestCacheDir: guestCache, Tools: s.tools, Ports: 8, OpenTap: n.m.OpenTap,
 		NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
 	})
 	if err != nil {

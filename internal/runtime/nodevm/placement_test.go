@@ -22,8 +22,7 @@ import (
 func (s setup) placementDriver(t *testing.T, grace time.Duration) *nodevm.Driver {
 	t.Helper()
 	d, err := nodevm.New(t.Context(), nodevm.Config{
-		GuestCacheDir: guestCache,
-		QEMU: s.q, StateDir: s.state, Tools: s.tools, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer}, Ports: 4,
+		QEMU: s.q, StateDir: s.state, GuestCacheDir: guestCache, Tools: s.tools, Tiers: []v1alpha1.Tier{v1alpha1.TierContainer}, Ports: 4,
 		NodeShape:  nodevm.Shape{Name: "small", CPUMilli: 1000, MemoryBytes: 512 << 20},
 		Overheads:  place.Overheads{NodeReserved: place.Amount{CPUMilli: 100, MemoryBytes: 256 << 20}},
 		EmptyGrace: grace,
