@@ -38,6 +38,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 	}
 	unlock := lock("instance/" + d.cfg.StateDir + "/" + spec.ID)
 	defer unlock()
+	took := newSteps()
 	if _, err := os.Stat(d.recordPath(spec.ID)); err == nil {
 		return runtime.Status{}, fmt.Errorf("%w: instance %q", runtime.ErrAlreadyExists, spec.ID)
 	}
@@ -58,9 +59,11 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 		return runtime.Status{}, err
 	}
 	defer release()
+	took.mark("place")
 	if err := d.attachImage(ctx, vm, info, disk, diskID); err != nil {
 		return runtime.Status{}, err
 	}
+	took.mark("image")
 	c := container(spec, info, diskID)
 	if spec.VMNet != nil {
 		c.Net = containerNet(spec.VMNet, d.bootTimeout()/4)
@@ -78,6 +81,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 		if r.NIC, err = d.attachNIC(ctx, vm, spec); err != nil {
 			return runtime.Status{}, err
 		}
+		took.mark("nic")
 		defer func() {
 			if err != nil {
 				c, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -113,6 +117,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 			_ = os.Remove(d.recordPath(spec.ID))
 		}
 	}()
+	took.mark("create")
 	r.StartedAt = time.Now()
 	if err := d.writeRecord(r); err != nil {
 		return runtime.Status{}, err
@@ -124,9 +129,29 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 	if err != nil {
 		return runtime.Status{}, err
 	}
+	took.mark("start")
 	d.adopt(spec.ID)
+	d.log.Debug("nodevm driver: started", "id", spec.ID, "vm", vm, "took", took)
 	return r.status(runtime.StateRunning, vst.PID, "running in node VM "+vm), nil
 }
+
+// steps times the steps of a Start, for its debug log line.
+type steps struct {
+	last time.Time
+	list []string
+}
+
+func newSteps() *steps { return &steps{last: time.Now()} }
+
+// mark ends step name.
+func (s *steps) mark(name string) {
+	now := time.Now()
+	s.list = append(s.list, fmt.Sprintf("%s %dms", name, now.Sub(s.last).Milliseconds()))
+	s.last = now
+}
+
+// String lists the steps: "place 3ms, image 12ms, ...".
+func (s *steps) String() string { return strings.Join(s.list, ", ") }
 
 // unsupported refuses what the driver cannot give an instance yet, rather
 // than run it without.
