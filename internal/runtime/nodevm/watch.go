@@ -13,8 +13,16 @@ import (
 	"strata.dev/strata/internal/runtime"
 )
 
-// logPoll is how often a running container's output is copied to its log.
-const logPoll = 250 * time.Millisecond
+// How often a running container's output is copied to its log: every
+// logPoll while it writes, backing off to logPollIdle while it is silent.
+// Each copy is a request to the node VM's agent, and a node VM carries
+// dozens of containers: polled at the fast rate, their idle ones kept its
+// agent (and, under emulation, its CPU) busy enough that starts took tens
+// of seconds.
+const (
+	logPoll     = 250 * time.Millisecond
+	logPollIdle = 4 * time.Second
+)
 
 // lockPath is the file whose lock (flock) a Driver value holds while it
 // watches instance id: one value at a time copies the container's output
@@ -90,7 +98,8 @@ func (d *Driver) watch(ctx context.Context, id string) {
 			rep, err := d.node(ctx, r.VM, guest.NodeRequest{Op: guest.NodeWait, ID: id})
 			waited <- result{rep, err}
 		}()
-		tick := time.NewTicker(logPoll)
+		every := logPoll
+		tick := time.NewTimer(every)
 		var res result
 	poll:
 		for {
@@ -100,7 +109,12 @@ func (d *Driver) watch(ctx context.Context, id string) {
 				<-waited
 				return
 			case <-tick.C:
-				d.copyLog(ctx, r)
+				if d.copyLog(ctx, r) {
+					every = logPoll
+				} else {
+					every = min(2*every, logPollIdle)
+				}
+				tick.Reset(every)
 			case res = <-waited:
 				break poll
 			}
@@ -170,10 +184,10 @@ func (d *Driver) own(ctx context.Context, id string) (*os.File, error) {
 }
 
 // copyLog appends what the container has written since the last copy to
-// its log file.
-func (d *Driver) copyLog(ctx context.Context, r *record) {
+// its log file, and reports whether there was any.
+func (d *Driver) copyLog(ctx context.Context, r *record) (copied bool) {
 	if r.LogPath == "" {
-		return
+		return false
 	}
 	f, err := os.OpenFile(r.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -201,6 +215,6 @@ func (d *Driver) copyLog(ctx context.Context, r *record) {
 			d.log.Warn("nodevm driver: write the log", "id", r.ID, "path", r.LogPath, "err", err)
 			return
 		}
-		off = rep.NextOffset
+		off, copied = rep.NextOffset, true
 	}
 }
