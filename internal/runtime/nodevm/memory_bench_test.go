@@ -1,0 +1,207 @@
+package nodevm_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/drivertest/script"
+	"strata.dev/strata/internal/runtime/nodevm"
+)
+
+// benchReplicas is how many replicas BenchmarkMemory runs each way.
+const benchReplicas = 20
+
+// BenchmarkMemory measures the host memory that benchReplicas replicas of one
+// class take, side by side: as containers in node VMs (nodevm: runc in the
+// guest, one 1 GiB node VM holds them all) and as image VMs of 128 MiB each
+// (the qemu driver's vm tier). Each replica runs the same small serving
+// command. It reports, summed over the QEMU processes, resident (RSS) and
+// proportional (PSS: shared pages split between the processes) memory, and
+// for node VMs their overhead beyond the replicas: the node VMs' RSS less
+// the resident memory of the replicas' processes in the guest (VmRSS), and
+// the RSS of the node VM before it runs any replica. The replicas request
+// memory but no CPU: a CPU request is a CFS quota, under which runc's init
+// crawls under emulation (25m made each start take 30 s). Run it once:
+// -bench Memory -benchtime 1x.
+func BenchmarkMemory(b *testing.B) {
+	s := needNodeVMs(b)
+	s.removeNodeVMs(b)
+	dir := b.TempDir()
+	serve := func(id string, tier v1alpha1.Tier) runtime.InstanceSpec {
+		return runtime.InstanceSpec{
+			ID: id, Workload: "mem", Tier: tier, Image: s.image, Command: script.Serve(3600),
+			LogPath: filepath.Join(dir, id+".log"), MemoryBytes: 32 << 20,
+		}
+	}
+
+	b.Run("nodevm", func(b *testing.B) {
+		d, err := nodevm.New(b.Context(), nodevm.Config{
+			QEMU: s.q, StateDir: s.state, GuestCacheDir: guestCache, Tools: s.tools, Ports: 4,
+			NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		// The first replica boots the node VM; once it is gone, the VM is empty.
+		first := serve("mem-boot", v1alpha1.TierContainer)
+		if _, err := d.Start(b.Context(), first); err != nil {
+			b.Fatal(err)
+		}
+		waitServing(b, first.LogPath)
+		if err := d.Stop(b.Context(), first.ID, 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Remove(b.Context(), first.ID); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Second) // let the guest settle
+		empty := sumMemory(b, nodeVMPIDs(b, s))
+
+		var ids []string
+		for i := range benchReplicas {
+			spec := serve(fmt.Sprintf("mem-c-%02d", i), v1alpha1.TierContainer)
+			if _, err := d.Start(b.Context(), spec); err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, spec.ID)
+			defer func() { _ = d.Remove(b.Context(), spec.ID) }()
+		}
+		for _, id := range ids {
+			waitServing(b, filepath.Join(dir, id+".log"))
+		}
+		time.Sleep(10 * time.Second)
+		pids := nodeVMPIDs(b, s)
+		m := sumMemory(b, pids)
+		// What the replicas' processes hold, as the guest counts it: VmRSS of every
+		// process each container sees (its shell and sleep; the probe's own shell
+		// is left out).
+		var inside int64
+		for _, id := range ids {
+			var out bytes.Buffer
+			code, err := d.Exec(b.Context(), id, []string{"sh", "-c", `for p in /proc/[0-9]*; do [ "${p#/proc/}" = "$$" ] || cat "$p/status"; done`}, nil, &out, nil)
+			if err != nil || code != 0 {
+				b.Fatalf("read %s's processes' memory: code %d, %v", id, code, err)
+			}
+			for _, line := range strings.Split(out.String(), "\n") {
+				f := strings.Fields(line)
+				if len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
+					n, err := strconv.ParseInt(f[1], 10, 64)
+					if err != nil {
+						b.Fatalf("%s: %q: %v", id, line, err)
+					}
+					inside += n << 10
+				}
+			}
+		}
+		b.ReportMetric(float64(len(pids)), "node-VMs")
+		b.ReportMetric(mib(m.rss), "MiB-RSS")
+		b.ReportMetric(mib(m.pss), "MiB-PSS")
+		b.ReportMetric(mib(inside), "MiB-in-replicas")
+		b.ReportMetric(mib(m.rss-inside), "MiB-overhead")
+		b.ReportMetric(mib(empty.rss), "MiB-RSS-empty-node-VM")
+	})
+
+	b.Run("image-VMs", func(b *testing.B) {
+		var ids []string
+		for i := range benchReplicas {
+			spec := serve(fmt.Sprintf("mem-v-%02d", i), v1alpha1.TierVM)
+			spec.MemoryBytes = 128 << 20
+			if _, err := s.q.Start(b.Context(), spec); err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, spec.ID)
+			defer func() { _ = s.q.Remove(b.Context(), spec.ID) }()
+		}
+		var pids []int
+		for _, id := range ids {
+			waitServing(b, filepath.Join(dir, id+".log"))
+			st, err := s.q.Status(b.Context(), id)
+			if err != nil || st.PID == 0 {
+				b.Fatalf("status of %s: %+v, %v", id, st, err)
+			}
+			pids = append(pids, st.PID)
+		}
+		time.Sleep(10 * time.Second)
+		m := sumMemory(b, pids)
+		b.ReportMetric(mib(m.rss), "MiB-RSS")
+		b.ReportMetric(mib(m.pss), "MiB-PSS")
+	})
+}
+
+// nodeVMPIDs are the QEMU processes of the setup's running node VMs.
+func nodeVMPIDs(b *testing.B, s setup) []int {
+	b.Helper()
+	list, err := s.q.List(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pids []int
+	for _, st := range list {
+		if st.Labels[nodevm.LabelClass] != "" && st.State == runtime.StateRunning && st.PID != 0 {
+			pids = append(pids, st.PID)
+		}
+	}
+	if len(pids) == 0 {
+		b.Fatal("no node VM runs")
+	}
+	return pids
+}
+
+// memory is resident and proportional memory, in bytes.
+type memory struct{ rss, pss int64 }
+
+// sumMemory adds up the RSS and PSS of pids (/proc/PID/smaps_rollup).
+func sumMemory(b *testing.B, pids []int) memory {
+	b.Helper()
+	var m memory
+	for _, pid := range pids {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) != 3 || fields[2] != "kB" {
+				continue
+			}
+			n, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				continue
+			}
+			switch fields[0] {
+			case "Rss:":
+				m.rss += n << 10
+			case "Pss:":
+				m.pss += n << 10
+			}
+		}
+		_ = f.Close()
+	}
+	return m
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// waitServing waits until the log at path says the serving command runs.
+func waitServing(b *testing.B, path string) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		if data, err := os.ReadFile(path); err == nil && bytes.Contains(data, []byte(script.ServeReady)) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("%s: no %q within 5 minutes", path, script.ServeReady)
+}
