@@ -401,8 +401,10 @@ func (d *Driver) NodeAgent(ctx context.Context, id string) (*guest.AgentClient, 
 // that the next NodeAgent dials again.
 func (d *Driver) DropNodeAgent(id string, a *guest.AgentClient) { d.dropAgent(id, a) }
 
-// GuestKernel is strata's guest kernel the driver boots.
-func (d *Driver) GuestKernel() (guest.Kernel, error) { return guest.FindKernel(d.cfg.KernelDir) }
+// GuestKernel is the guest kernel the driver boots, found as an image VM's
+// is: in Config.KernelDir, or where it is empty strata's own kernel, else
+// Debian's cloud kernel (guest.LocateKernel).
+func (d *Driver) GuestKernel() (guest.Kernel, error) { return guest.LocateKernel(d.cfg.KernelDir) }
 
 // GuestInit is the path of the guest init program (strata-guest) the driver
 // puts into its guests.
