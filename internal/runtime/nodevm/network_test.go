@@ -5,11 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/netseg"
 	"strata.dev/strata/internal/netseg/nstest"
+	"strata.dev/strata/internal/netseg/segtest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/nodevm"
 	"strata.dev/strata/internal/runtime/qemu"
@@ -40,39 +39,8 @@ func newSegNet(t *testing.T) segNet {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root (taps, bridges and network namespaces)")
 	}
-	name := fmt.Sprintf("strata-nvnet-%x", rand.Uint32())
-	ns, err := nstest.NewNamed(name)
-	if err != nil {
-		t.Skipf("skipping: cannot create a network namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = ns.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete namespace %s: %v", name, err)
-		}
-	})
-	dir := t.TempDir()
-	m, err := netseg.New(netseg.Options{
-		StateDir: filepath.Join(dir, "net"), NetNSDir: filepath.Join(dir, "netns"),
-		Host: netseg.NamespaceHost(ns),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seg, err := m.EnsureSegment(t.Context(), "replicas", netip.MustParsePrefix("10.78.5.0/24"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if err := m.Cleanup(ctx, func(string) bool { return false }); err != nil {
-			t.Errorf("network cleanup: %v", err)
-		}
-		if err := m.DeleteSegment(ctx, seg.Name); err != nil {
-			t.Errorf("delete segment: %v", err)
-		}
-	})
-	return segNet{m: m, seg: seg, ns: ns, taps: map[string]string{}}
+	n := segtest.New(t, "strata-nvnet", "replicas", netip.MustParsePrefix("10.78.5.0/24"))
+	return segNet{m: n.M, seg: n.Seg, ns: n.NS, taps: map[string]string{}}
 }
 
 // in runs f in the segment's namespace.

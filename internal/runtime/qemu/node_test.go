@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/netseg"
-	"strata.dev/strata/internal/netseg/nstest"
+	"strata.dev/strata/internal/netseg/segtest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
 )
@@ -114,39 +111,8 @@ type nodeNet struct {
 
 func newNodeNet(t testing.TB) nodeNet {
 	t.Helper()
-	name := fmt.Sprintf("strata-node-%x", rand.Uint32())
-	ns, err := nstest.NewNamed(name)
-	if err != nil {
-		t.Skipf("skipping: cannot create a network namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = ns.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete namespace %s: %v", name, err)
-		}
-	})
-	dir := t.TempDir()
-	m, err := netseg.New(netseg.Options{
-		StateDir: filepath.Join(dir, "net"), NetNSDir: filepath.Join(dir, "netns"),
-		Host: netseg.NamespaceHost(ns),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seg, err := m.EnsureSegment(t.Context(), "nodes", netip.MustParsePrefix("10.77.3.0/24"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if err := m.Cleanup(ctx, func(string) bool { return false }); err != nil {
-			t.Errorf("network cleanup: %v", err)
-		}
-		if err := m.DeleteSegment(ctx, seg.Name); err != nil {
-			t.Errorf("delete segment: %v", err)
-		}
-	})
-	return nodeNet{m: m, seg: seg}
+	n := segtest.New(t, "strata-node", "nodes", netip.MustParsePrefix("10.77.3.0/24"))
+	return nodeNet{m: n.M, seg: n.Seg}
 }
 
 // nic attaches a tap for id to the segment and returns it for AttachNIC
