@@ -19,6 +19,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/daemon"
+	"strata.dev/strata/internal/testenv"
 )
 
 // ledger writes 3 MiB of random data into its volume once and keeps it; notes is a
@@ -395,7 +396,7 @@ func s3Server(t *testing.T, e *e2e) string {
 		bin = "/var/cache/strata/s3/versitygw-v1.8.0/versitygw"
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("skipping: no S3 server at %s (build it with `make host-setup`, or set STRATA_S3_SERVER)", bin)
+		testenv.Skipf(t, "skipping: no S3 server at %s (build it with `make host-setup`, or set STRATA_S3_SERVER)", bin)
 	}
 	data := filepath.Join(e.dir, "s3")
 	if err := os.MkdirAll(data, 0o700); err != nil {
@@ -443,7 +444,7 @@ func TestBackupVMDiskS3(t *testing.T) {
 	e := newE2E(t)
 	for _, bin := range []string{"qemu-system-x86_64", "qemu-img"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s not found (make host-setup)", bin)
+			testenv.Skipf(t, "skipping: %s not found (make host-setup)", bin)
 		}
 	}
 	addr := s3Server(t, e)

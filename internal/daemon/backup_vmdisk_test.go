@@ -15,6 +15,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime/qemu/qmptest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // TestBackupVMDiskIncremental: a disk VM's second backup reads only the 1 MiB blocks
@@ -25,7 +26,7 @@ func TestBackupVMDiskIncremental(t *testing.T) {
 	e := newE2E(t)
 	for _, bin := range []string{"qemu-system-x86_64", "qemu-img"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s not found (make host-setup)", bin)
+			testenv.Skipf(t, "skipping: %s not found (make host-setup)", bin)
 		}
 	}
 	e.start()

@@ -11,6 +11,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/backup/repo"
+	"strata.dev/strata/internal/testenv"
 )
 
 // shop keeps its orders in a volume and its settings in its root filesystem; vault is a
@@ -43,7 +44,7 @@ spec:
 // refuses to back up, prune or unlock.
 func TestRestoreOnAnotherDaemon(t *testing.T) {
 	if _, err := os.Stat("/opt/strata/bin/runsc"); err != nil {
-		t.Skip("the sandbox needs runsc: run `make host-setup`")
+		testenv.Skipf(t, "the sandbox needs runsc: run `make host-setup`")
 	}
 	a := newE2E(t)
 	a.start()

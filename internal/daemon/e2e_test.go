@@ -17,6 +17,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/daemon"
+	"strata.dev/strata/internal/testenv"
 	"strata.dev/strata/internal/testimage"
 )
 
@@ -44,11 +45,11 @@ type e2e struct {
 func skipUnlessHost(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the daemon end-to-end test needs root (containerd, network namespaces)")
+		testenv.Skipf(t, "the daemon end-to-end test needs root (containerd, network namespaces)")
 	}
 	for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc", "ip", "nsenter"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not found: run `make host-setup`", bin)
+			testenv.Skipf(t, "%s not found: run `make host-setup`", bin)
 		}
 	}
 }

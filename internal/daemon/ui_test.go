@@ -26,6 +26,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/client"
+	"strata.dev/strata/internal/testenv"
 )
 
 // The dashboard test opens the real daemon's dashboard in a headless Chromium that runs
@@ -88,7 +89,7 @@ func chromiumBinary(t *testing.T) string {
 			return path
 		}
 	}
-	t.Skip("chromium not found: the dashboard test needs Debian's chromium (make host-setup installs it)")
+	testenv.Skipf(t, "chromium not found: the dashboard test needs Debian's chromium (make host-setup installs it)")
 	return ""
 }
 

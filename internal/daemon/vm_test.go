@@ -12,6 +12,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // vmApps is a container and an image VM that serve HTTP on the default segment.
@@ -45,7 +46,7 @@ spec:
 func vmEnv(t testing.TB, e *e2e) string {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("skipping: qemu-system-x86_64 not found (make host-setup)")
+		testenv.Skipf(t, "skipping: qemu-system-x86_64 not found (make host-setup)")
 	}
 	kdir := os.Getenv("STRATA_GUEST_KERNEL_DIR")
 	if kdir == "" {
@@ -56,7 +57,7 @@ func vmEnv(t testing.TB, e *e2e) string {
 		}
 	}
 	if _, err := guest.FindKernel(kdir); err != nil {
-		t.Skipf("skipping: %v", err)
+		testenv.Skipf(t, "skipping: %v", err)
 	}
 	return kdir // newE2E built strata-guest
 }

@@ -15,6 +15,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/importer"
+	"strata.dev/strata/internal/testenv"
 )
 
 // vmdkMessage is what the init of the VMDK's guest prints on its console.
@@ -26,7 +27,7 @@ func initramfs(t *testing.T, script string) []byte {
 	t.Helper()
 	busybox, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skipf("skipping: a static busybox is needed for the test guest (install busybox-static): %v", err)
+		testenv.Skipf(t, "skipping: a static busybox is needed for the test guest (install busybox-static): %v", err)
 	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -60,7 +61,7 @@ func bootableDisk(t *testing.T, kernel guest.Kernel, path string) {
 	t.Helper()
 	for _, bin := range []string{"mkfs.fat", "mcopy", "syslinux"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s not found (install dosfstools, mtools and syslinux: make host-setup)", bin)
+			testenv.Skipf(t, "skipping: %s not found (install dosfstools, mtools and syslinux: make host-setup)", bin)
 		}
 	}
 	dir := t.TempDir()

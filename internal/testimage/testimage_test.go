@@ -13,13 +13,15 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // needBusybox skips the test when the host has no static busybox.
 func needBusybox(t *testing.T) {
 	t.Helper()
 	if _, err := readBusybox(); errors.Is(err, ErrNoBusybox) {
-		t.Skipf("skipping: %v", err)
+		testenv.Skipf(t, "skipping: %v", err)
 	}
 }
 
@@ -253,10 +255,10 @@ func TestUmociReadsLayout(t *testing.T) {
 	needBusybox(t)
 	umoci, err := exec.LookPath("umoci")
 	if err != nil {
-		t.Skip("skipping: umoci not installed (make host-setup installs it)")
+		testenv.Skipf(t, "skipping: umoci not installed (make host-setup installs it)")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("skipping: umoci unpack needs root")
+		testenv.Skipf(t, "skipping: umoci unpack needs root")
 	}
 	dir := t.TempDir()
 	var buf bytes.Buffer

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // TestScriptLogic runs the tests of the page's pure functions (testdata/logic.test.mjs: the
@@ -15,7 +17,7 @@ import (
 func TestScriptLogic(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not found: the script logic tests need Node.js 18 or later (apt-get install nodejs)")
+		testenv.Skipf(t, "node not found: the script logic tests need Node.js 18 or later (apt-get install nodejs)")
 	}
 	dir := t.TempDir()
 	err = fs.WalkDir(assets, "assets", func(path string, d fs.DirEntry, err error) error {

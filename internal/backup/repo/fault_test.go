@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // randomReader returns n pseudo-random bytes from seed as a stream.
@@ -277,11 +279,11 @@ func verifyClean(t *testing.T, r *Repo, id string) {
 // verifies.
 func TestFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
+		testenv.Skipf(t, "needs root to mount a small tmpfs")
 	}
 	mnt := t.TempDir()
 	if err := unix.Mount("strata-test", mnt, "tmpfs", 0, "size=16m,mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v", err)
+		testenv.Skipf(t, "cannot mount a tmpfs here: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(mnt, 0); err != nil {
@@ -338,7 +340,7 @@ func TestFullDisk(t *testing.T) {
 // and the cause, and once the server is back nothing stored was lost.
 func TestS3Unreachable(t *testing.T) {
 	if s3 == nil {
-		t.Skip(s3Skip)
+		testenv.Skipf(t, "%v", s3Skip)
 	}
 	ctx := context.Background()
 	root := t.TempDir()

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // The S3 server the tests run against: versitygw with its posix backend,
@@ -207,7 +209,7 @@ func fileBackend() backend {
 func s3Backend() backend {
 	return backend{name: "s3", url: func(t testing.TB) string {
 		if s3 == nil {
-			t.Skip(s3Skip)
+			testenv.Skipf(t, "%v", s3Skip)
 		}
 		return s3.url(bucketName(t), "strata/backups")
 	}}

@@ -18,6 +18,7 @@ import (
 	"strata.dev/strata/internal/runtime/containerd"
 	"strata.dev/strata/internal/runtime/containerd/ctrdtest"
 	"strata.dev/strata/internal/runtime/drivertest/script"
+	"strata.dev/strata/internal/testenv"
 )
 
 // procStatus is what a process's /proc/PID/status says of its confinement.
@@ -232,7 +233,7 @@ func TestCapabilitiesRefused(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(fmt.Sprint(tt.tier, tt.caps), func(t *testing.T) {
 			if tt.tier == v1alpha1.TierSandbox && env.Runsc == "" {
-				t.Skip("skipping: " + env.NoRunsc)
+				testenv.Skipf(t, "%s", "skipping: "+env.NoRunsc)
 			}
 			spec := runtime.InstanceSpec{
 				ID: fmt.Sprint("refused-", i), Workload: "refused", Tier: tt.tier, Image: image,

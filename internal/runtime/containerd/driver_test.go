@@ -22,6 +22,7 @@ import (
 	"strata.dev/strata/internal/runtime/containerd/ctrdtest"
 	"strata.dev/strata/internal/runtime/drivertest"
 	"strata.dev/strata/internal/runtime/drivertest/script"
+	"strata.dev/strata/internal/testenv"
 )
 
 func factory(t *testing.T) runtime.Driver { return env.NewDriver(t) }
@@ -74,7 +75,7 @@ func TestContainerTier(t *testing.T) {
 func TestSandboxTier(t *testing.T) {
 	env.Need(t)
 	if env.Runsc == "" {
-		t.Skip("skipping the sandbox tier: " + env.NoRunsc)
+		testenv.Skipf(t, "%s", "skipping the sandbox tier: "+env.NoRunsc)
 	}
 	drivertest.Run(t, factory, drivertest.Options{
 		Tier:      v1alpha1.TierSandbox,
@@ -100,7 +101,7 @@ const image = "localhost/strata/containerd-test:1"
 func TestNetNS(t *testing.T) {
 	env.Need(t)
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: ip (iproute2) not installed")
+		testenv.Skipf(t, "skipping: ip (iproute2) not installed")
 	}
 	d := env.NewDriver(t)
 	ctrdtest.ImportImage(t, d, image)
@@ -177,7 +178,7 @@ func TestCPULimit(t *testing.T) {
 func TestSandboxIsGVisor(t *testing.T) {
 	env.Need(t)
 	if env.Runsc == "" {
-		t.Skip("skipping: " + env.NoRunsc)
+		testenv.Skipf(t, "%s", "skipping: "+env.NoRunsc)
 	}
 	d := env.NewDriver(t)
 	ctrdtest.ImportImage(t, d, image)

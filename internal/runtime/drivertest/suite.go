@@ -26,6 +26,7 @@ import (
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/testenv"
 	"strata.dev/strata/internal/testimage"
 )
 
@@ -171,7 +172,7 @@ func (s *suite) importTestImage(t *testing.T, ref string) string {
 	var buf bytes.Buffer
 	if err := testimage.Build(&buf, ref); err != nil {
 		if errors.Is(err, testimage.ErrNoBusybox) {
-			t.Skipf("skipping the driver suite: %v", err)
+			testenv.Skipf(t, "skipping the driver suite: %v", err)
 		}
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/imagetar"
+	"strata.dev/strata/internal/testenv"
 	"strata.dev/strata/internal/testimage"
 )
 
@@ -54,7 +55,7 @@ func TestNames(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	if err := testimage.BuildDockerArchive(&buf, "web:2"); errors.Is(err, testimage.ErrNoBusybox) {
-		t.Skip(err)
+		testenv.Skipf(t, "%v", err)
 	} else if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strata.dev/strata/internal/runtime/drivertest/script"
 	"strata.dev/strata/internal/runtime/nodevm"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 )
 
 // TestDriverSuite runs the shared driver suite with containers (runc) in a
@@ -67,7 +68,7 @@ func (s setup) kill(bin, root string) func(id string, _ int) error {
 func TestDriverSuiteSandbox(t *testing.T) {
 	s := needNodeVMs(t)
 	if s.tools.Runsc == "" {
-		t.Skip("skipping: no runsc at /opt/strata/bin/runsc; make host-setup builds it")
+		testenv.Skipf(t, "skipping: no runsc at /opt/strata/bin/runsc; make host-setup builds it")
 	}
 	s.removeNodeVMs(t)
 	s.bootFirst(t)

@@ -17,6 +17,7 @@ import (
 	"strata.dev/strata/internal/runtime/containerd/ctrdtest"
 	"strata.dev/strata/internal/runtime/nodevm"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 	"strata.dev/strata/internal/testimage"
 )
 
@@ -73,23 +74,23 @@ func needNodeVMs(t testing.TB) setup {
 	t.Helper()
 	for _, bin := range []string{"qemu-system-x86_64", "qemu-img"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s not found (install qemu-system-x86 and qemu-utils: `make host-setup`)", bin)
+			testenv.Skipf(t, "skipping: %s not found (install qemu-system-x86 and qemu-utils: `make host-setup`)", bin)
 		}
 	}
 	if _, err := guest.FindKernel(kernelDir()); err != nil {
-		t.Skipf("skipping: %v", err)
+		testenv.Skipf(t, "skipping: %v", err)
 	}
 	if guestInit == "" {
 		t.Fatal(noGuestInit)
 	}
 	tools := guest.DefaultNodeTools()
 	if _, err := os.Stat(tools.Runc); err != nil {
-		t.Skipf("skipping: no runc on the host (%v); make host-setup installs it", err)
+		testenv.Skipf(t, "skipping: no runc on the host (%v); make host-setup installs it", err)
 	}
 	images := env.NewDriver(t)
 	var buf bytes.Buffer
 	if err := testimage.Build(&buf, "localhost/strata/nodevmtest:1"); err != nil {
-		t.Skipf("skipping: %v", err)
+		testenv.Skipf(t, "skipping: %v", err)
 	}
 	refs, err := images.ImportImage(t.Context(), &buf)
 	if err != nil || len(refs) != 1 {

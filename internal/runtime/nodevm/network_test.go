@@ -23,6 +23,7 @@ import (
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/nodevm"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 )
 
 // segNet is a segment of strata's network manager in a network namespace
@@ -37,7 +38,7 @@ type segNet struct {
 func newSegNet(t *testing.T) segNet {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root (taps, bridges and network namespaces)")
+		testenv.Skipf(t, "skipping: needs root (taps, bridges and network namespaces)")
 	}
 	n := segtest.New(t, "strata-nvnet", "replicas", netip.MustParsePrefix("10.78.5.0/24"))
 	return segNet{m: n.M, seg: n.Seg, ns: n.NS, taps: map[string]string{}}

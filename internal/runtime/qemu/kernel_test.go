@@ -14,6 +14,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/testenv"
 )
 
 const kernelMessage = "strata-kernel-boot-ok"
@@ -24,7 +25,7 @@ func guestKernel(t testing.TB) guest.Kernel {
 	t.Helper()
 	k, err := guest.LocateKernel(kernelDir())
 	if err != nil {
-		t.Skipf("skipping: %v", err)
+		testenv.Skipf(t, "skipping: %v", err)
 	}
 	return k
 }
@@ -46,7 +47,7 @@ func modularKernel(t testing.TB) guest.Kernel {
 	}
 	k, err := guest.FindKernel(guest.DefaultKernelDir)
 	if err != nil {
-		t.Skipf("skipping: this test's guest loads modules, and %v", err)
+		testenv.Skipf(t, "skipping: this test's guest loads modules, and %v", err)
 	}
 	return k
 }
@@ -58,7 +59,7 @@ func shellInitrd(t testing.TB, script string, modules ...string) []byte {
 	t.Helper()
 	busybox, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skipf("skipping: a static busybox is needed for the test guest (install busybox-static): %v", err)
+		testenv.Skipf(t, "skipping: a static busybox is needed for the test guest (install busybox-static): %v", err)
 	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -141,7 +142,7 @@ func TestKernelVM(t *testing.T) {
 func TestKernelDiskCloudInit(t *testing.T) {
 	needQEMU(t)
 	if _, err := exec.LookPath("genisoimage"); err != nil {
-		t.Skip("skipping: genisoimage not found (make host-setup installs it)")
+		testenv.Skipf(t, "skipping: genisoimage not found (make host-setup installs it)")
 	}
 	k := modularKernel(t) // the guest loads isofs, which strata's own kernel leaves out
 	dir := t.TempDir()

@@ -13,6 +13,7 @@ import (
 	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 )
 
 // TestRestoreAfterKernelChange saves an image VM running on Debian's cloud kernel, then the
@@ -23,7 +24,7 @@ func TestRestoreAfterKernelChange(t *testing.T) {
 	e := needImageVMs(t)
 	cloud, err := guest.FindKernel(guest.DefaultKernelDir)
 	if err != nil {
-		t.Skipf("skipping: the old kernel of this test is Debian's cloud kernel: %v", err)
+		testenv.Skipf(t, "skipping: the old kernel of this test is Debian's cloud kernel: %v", err)
 	}
 	// The old kernel directory: links to the cloud kernel, so the test can take it away.
 	old := t.TempDir()

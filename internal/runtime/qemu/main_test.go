@@ -13,6 +13,7 @@ import (
 	"strata.dev/strata/internal/runtime/containerd"
 	"strata.dev/strata/internal/runtime/containerd/ctrdtest"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 	"strata.dev/strata/internal/testimage"
 )
 
@@ -61,7 +62,7 @@ func needImageVMs(t testing.TB) imageEnv {
 	images := env.NewDriver(t)
 	var buf bytes.Buffer
 	if err := testimage.Build(&buf, "localhost/strata/vmtest:1"); err != nil {
-		t.Skipf("skipping: %v", err)
+		testenv.Skipf(t, "skipping: %v", err)
 	}
 	refs, err := images.ImportImage(t.Context(), &buf)
 	if err != nil || len(refs) != 1 {

@@ -17,6 +17,7 @@ import (
 	"strata.dev/strata/internal/netseg/segtest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 )
 
 // nodeApplets are the busybox applets the node VM tests run in the guest.
@@ -28,7 +29,7 @@ func busyboxRoot(t testing.TB, path string) {
 	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skipf("skipping: no static busybox (install busybox-static): %v", err)
+		testenv.Skipf(t, "skipping: no static busybox (install busybox-static): %v", err)
 	}
 	root := t.TempDir()
 	for _, d := range []string{"bin", "mnt", "proc", "sys", "dev", "run", "tmp", "etc"} {
@@ -148,7 +149,7 @@ func TestNodeVMHotplug(t *testing.T) {
 		t.Fatal(noGuestInit)
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root (taps, bridges and network namespaces)")
+		testenv.Skipf(t, "skipping: needs root (taps, bridges and network namespaces)")
 	}
 	dir := t.TempDir()
 	rootDisk, initrd := filepath.Join(dir, "root.ext4"), filepath.Join(dir, "initrd.img")

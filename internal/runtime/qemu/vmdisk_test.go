@@ -14,6 +14,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 )
 
 // convertDisk writes the boot sector disk in another hypervisor's format with qemu-img.
@@ -218,7 +219,7 @@ func TestBadConvertedDisks(t *testing.T) {
 func TestUEFI(t *testing.T) {
 	needQEMU(t)
 	if _, err := os.Stat(qemu.DefaultOVMFCode); err != nil {
-		t.Skipf("skipping: %v (Debian's ovmf package: make host-setup)", err)
+		testenv.Skipf(t, "skipping: %v (Debian's ovmf package: make host-setup)", err)
 	}
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "empty.img")

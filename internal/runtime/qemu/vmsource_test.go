@@ -15,6 +15,7 @@ import (
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/qemu"
+	"strata.dev/strata/internal/testenv"
 )
 
 // bootMessage is what the test boot sector prints on the serial port.
@@ -49,7 +50,7 @@ func needQEMU(t testing.TB) {
 	t.Helper()
 	for _, bin := range []string{"qemu-system-x86_64", "qemu-img"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s not found (install qemu-system-x86 and qemu-utils: `make host-setup`)", bin)
+			testenv.Skipf(t, "skipping: %s not found (install qemu-system-x86 and qemu-utils: `make host-setup`)", bin)
 		}
 	}
 }
@@ -228,7 +229,7 @@ func qemuIO(t *testing.T, image string, cmds ...string) string {
 func TestSlotDisk(t *testing.T) {
 	needQEMU(t)
 	if _, err := exec.LookPath("qemu-io"); err != nil {
-		t.Skip("skipping: qemu-io not found (qemu-utils: `make host-setup`)")
+		testenv.Skipf(t, "skipping: qemu-io not found (qemu-utils: `make host-setup`)")
 	}
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "legacy.img")

@@ -50,6 +50,7 @@ import (
 	"github.com/containerd/containerd/identifiers"
 
 	"strata.dev/strata/internal/runtime/containerd"
+	"strata.dev/strata/internal/testenv"
 	"strata.dev/strata/internal/testmain"
 )
 
@@ -175,7 +176,7 @@ func (e *Env) Teardown() error {
 func (e *Env) Need(t testing.TB) {
 	t.Helper()
 	if e.Skip != "" {
-		t.Skip("skipping: " + e.Skip)
+		testenv.Skipf(t, "%s", "skipping: "+e.Skip)
 	}
 	if e.Address == "" {
 		t.Fatal("no private containerd: call Env.Main from TestMain (or Start)")

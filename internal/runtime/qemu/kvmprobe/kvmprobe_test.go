@@ -3,6 +3,8 @@ package kvmprobe
 import (
 	"os/exec"
 	"testing"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // The probe firmware must run wherever QEMU does: under TCG it reports its value,
@@ -10,7 +12,7 @@ import (
 func TestFirmwareRunsUnderTCG(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("skipping: no qemu-system-x86_64 (make host-setup installs it)")
+		testenv.Skipf(t, "skipping: no qemu-system-x86_64 (make host-setup installs it)")
 	}
 	took, err := Run(t.Context(), Config{QEMU: qemu}, "tcg", "max")
 	if err != nil {
