@@ -132,12 +132,14 @@ func (d *Driver) removeIfEmpty(ctx context.Context, class, vm string) error {
 	if err := d.cfg.QEMU.Stop(ctx, vm, emptyStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) && !errors.Is(err, runtime.ErrNotRunning) {
 		return err
 	}
-	if err := d.cfg.QEMU.Remove(ctx, vm); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		return err
-	}
+	// The node VM's files go before the qemu driver's instance, so that once
+	// the node VM is no longer listed nothing of it is left.
 	_ = os.Remove(d.upPath(vm))
 	_ = os.Remove(d.consolePath(vm))
 	_ = os.Remove(d.initrdPath(vm))
+	if err := d.cfg.QEMU.Remove(ctx, vm); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return err
+	}
 	d.log.Info("nodevm driver: empty node VM removed", "vm", vm, "class", class, "grace", d.cfg.EmptyGrace)
 	return nil
 }
