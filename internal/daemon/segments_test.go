@@ -215,7 +215,13 @@ func testSegments(t *testing.T, nodeVMs bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if got := fetch(m.from, m.url); got != m.want {
+			got := fetch(m.from, m.url)
+			// An allowed flow may time out once when thirteen probes run at once
+			// in emulated node VMs: it is tried again; a blocked one must never answer.
+			for try := 1; m.want == "ok" && got == "blocked" && try < 3; try++ {
+				got = fetch(m.from, m.url)
+			}
+			if got != m.want {
 				mu.Lock()
 				t.Errorf("%s -> %s: %s, want %s", m.from, m.url, got, m.want)
 				mu.Unlock()
