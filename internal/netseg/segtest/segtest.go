@@ -30,7 +30,7 @@ type Net struct {
 // namespace are deleted. A host that cannot make a namespace skips tb.
 func New(tb testing.TB, prefix, segment string, subnet netip.Prefix) Net {
 	tb.Helper()
-	name := fmt.Sprintf("%s-%x", prefix, rand.Uint32())
+	name := fmt.Sprintf("%s-%x", prefix, rand.Uint32()) //nolint:gosec // G404: a test namespace's name, no secret
 	ns, err := nstest.NewNamed(name)
 	if err != nil {
 		tb.Skipf("skipping: cannot create a network namespace: %v", err)
