@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"strata.dev/strata/internal/runtime/qemu/kvmprobe"
+	"strata.dev/strata/internal/testenv"
 )
 
 // The boot tests run strata-guest for real: QEMU microvm under TCG (or KVM
@@ -63,7 +64,7 @@ func kernelForTest(t *testing.T) Kernel {
 	t.Helper()
 	k, err := LocateKernel(os.Getenv("STRATA_GUEST_KERNEL_DIR"))
 	if err != nil {
-		t.Skipf("no guest kernel (%v); run `make host-setup` or set STRATA_GUEST_KERNEL_DIR", err)
+		testenv.Skipf(t, "no guest kernel (%v); run `make host-setup` or set STRATA_GUEST_KERNEL_DIR", err)
 	}
 	return k
 }
@@ -92,11 +93,11 @@ func bootSetup(t *testing.T) *bootEnv {
 	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("qemu-system-x86_64 is not installed (make host-setup installs qemu-system-x86)")
+		testenv.Skipf(t, "qemu-system-x86_64 is not installed (make host-setup installs qemu-system-x86)")
 	}
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox is not installed (make host-setup installs busybox-static)")
+		testenv.Skipf(t, "busybox is not installed (make host-setup installs busybox-static)")
 	}
 	k := kernelForTest(t)
 	if guestInitErr != nil {

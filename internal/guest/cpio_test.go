@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // cpioEntry is one entry read back from a newc archive.
@@ -294,7 +296,7 @@ func TestCpioShortFile(t *testing.T) {
 func TestInitramfsReadsWithBusybox(t *testing.T) {
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox is not installed (make host-setup installs busybox-static)")
+		testenv.Skipf(t, "busybox is not installed (make host-setup installs busybox-static)")
 	}
 	var buf bytes.Buffer
 	if err := BuildInitramfs(&buf, fakeKernel(t), writeInit(t, "#!init")); err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 func TestMakeRootDisk(t *testing.T) {
@@ -16,7 +18,7 @@ func TestMakeRootDisk(t *testing.T) {
 	debugfs, err := exec.LookPath("debugfs")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/debugfs"); serr != nil {
-			t.Skip("debugfs (e2fsprogs) is not installed")
+			testenv.Skipf(t, "debugfs (e2fsprogs) is not installed")
 		}
 		debugfs = "/usr/sbin/debugfs"
 	}

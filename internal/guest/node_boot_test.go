@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // virtiofsd is the one QEMU's Debian package ships.
@@ -24,10 +26,10 @@ func TestNodeContainers(t *testing.T) {
 	env := bootSetup(t)
 	tools := DefaultNodeTools()
 	if _, err := os.Stat(tools.Runc); err != nil {
-		t.Skipf("no runc on the host (%v); make host-setup installs it", err)
+		testenv.Skipf(t, "no runc on the host (%v); make host-setup installs it", err)
 	}
 	if tools.Runsc == "" {
-		t.Skip("no runsc at /opt/strata/bin/runsc; make host-setup builds it")
+		testenv.Skipf(t, "no runsc at /opt/strata/bin/runsc; make host-setup builds it")
 	}
 	vm := &testVM{dir: t.TempDir(), done: make(chan struct{})}
 	built := time.Now()
@@ -250,7 +252,7 @@ httpd -f -p 127.0.0.1:8080 -h /tmp/www & echo serving; wait`},
 	}
 	t.Run("virtiofs", func(t *testing.T) {
 		if virtiofs == nil {
-			t.Skipf("no %s, or not root", virtiofsd)
+			testenv.Skipf(t, "no %s, or not root", virtiofsd)
 		}
 		began := time.Now()
 		node(NodeRequest{Op: NodeCreate, ID: "shared", Container: &ContainerSpec{

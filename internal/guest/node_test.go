@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 func TestNodeRequestValidate(t *testing.T) {
@@ -119,7 +121,7 @@ func TestNodeInitramfs(t *testing.T) {
 	cache := t.TempDir()
 	p1, err := NodeInitramfs(cache, k, guestInit, tools)
 	if err != nil {
-		t.Skipf("no node initramfs here: %v", err)
+		testenv.Skipf(t, "no node initramfs here: %v", err)
 	}
 	p2, err := NodeInitramfs(cache, k, guestInit, tools)
 	if err != nil || p1 != p2 {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/internal/netseg/nstest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // testEnv is one test's private world: a network namespace that plays the
@@ -45,7 +46,7 @@ type testEnv struct {
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test creates network namespaces, bridges and veth pairs")
+		testenv.Skipf(t, "needs root: the test creates network namespaces, bridges and veth pairs")
 	}
 	dir := t.TempDir() // removed last, after the checks below
 	e := &testEnv{
@@ -57,7 +58,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	ns, err := nstest.NewNamed(e.nsName)
 	if err != nil {
-		t.Skipf("kernel cannot create a network namespace here: %v", err)
+		testenv.Skipf(t, "kernel cannot create a network namespace here: %v", err)
 	}
 	e.ns = ns
 	e.host = NamespaceHost(ns)
@@ -74,14 +75,14 @@ func (e *testEnv) probe() {
 	defer h.Close()
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}, PeerName: "probe1"}
 	if err := h.LinkAdd(veth); err != nil {
-		e.t.Skipf("kernel cannot create veth pairs: %v", err)
+		testenv.Skipf(e.t, "kernel cannot create veth pairs: %v", err)
 	}
 	if err := h.LinkDel(veth); err != nil {
 		e.t.Fatal(err)
 	}
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}}
 	if err := h.LinkAdd(br); err != nil {
-		e.t.Skipf("kernel cannot create bridges: %v", err)
+		testenv.Skipf(e.t, "kernel cannot create bridges: %v", err)
 	}
 	if err := h.LinkDel(br); err != nil {
 		e.t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // portPair is a socket pair standing in for the agent port: the guest's end
@@ -43,11 +44,11 @@ func portPair(t *testing.T) (guestEnd *os.File, hostEnd net.Conn) {
 func busyboxRoot(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root")
+		testenv.Skipf(t, "chroot needs root")
 	}
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox is not installed (make host-setup installs busybox-static)")
+		testenv.Skipf(t, "busybox is not installed (make host-setup installs busybox-static)")
 	}
 	root := testRoot(t)
 	data, err := os.ReadFile(busybox)

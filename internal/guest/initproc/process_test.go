@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // One reaper per test process: two would take each other's children.
@@ -176,11 +177,11 @@ func TestExitCode(t *testing.T) {
 // does, and checks its environment, directory, user and exit code.
 func TestStart(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root")
+		testenv.Skipf(t, "chroot needs root")
 	}
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox is not installed (make host-setup installs busybox-static)")
+		testenv.Skipf(t, "busybox is not installed (make host-setup installs busybox-static)")
 	}
 	root := testRoot(t)
 	data, err := os.ReadFile(busybox)

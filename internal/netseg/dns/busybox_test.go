@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // busyboxRoot makes a directory to chroot into: a static busybox and the
@@ -18,11 +20,11 @@ func busyboxRoot(t *testing.T, gateway, segment string) string {
 	t.Helper()
 	bin, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("needs a static busybox (apt-get install busybox-static)")
+		testenv.Skipf(t, "needs a static busybox (apt-get install busybox-static)")
 	}
 	for _, tool := range []string{"nsenter", "chroot"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (util-linux, coreutils)", tool)
+			testenv.Skipf(t, "needs %s (util-linux, coreutils)", tool)
 		}
 	}
 	root := t.TempDir()

@@ -17,6 +17,7 @@ import (
 
 	"strata.dev/strata/internal/netseg"
 	"strata.dev/strata/internal/netseg/nstest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // testNet is a network namespace of the test's own that plays the host:
@@ -35,12 +36,12 @@ type testNet struct {
 func newTestNet(t testing.TB) *testNet {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test creates a network namespace and bridges")
+		testenv.Skipf(t, "needs root: the test creates a network namespace and bridges")
 	}
 	n := &testNet{t: t, name: fmt.Sprintf("strata-dnstest-%x", rand.Uint64())}
 	ns, err := nstest.NewNamed(n.name)
 	if err != nil {
-		t.Skipf("kernel cannot create a network namespace here: %v", err)
+		testenv.Skipf(t, "kernel cannot create a network namespace here: %v", err)
 	}
 	n.ns = ns
 	n.host = netseg.NamespaceHost(ns)
@@ -76,7 +77,7 @@ func (n *testNet) addBridge(addrs ...string) {
 	n.bridge++
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("st-dnstest%d", n.bridge)}}
 	if err := h.LinkAdd(br); err != nil {
-		n.t.Skipf("kernel cannot create bridges: %v", err)
+		testenv.Skipf(n.t, "kernel cannot create bridges: %v", err)
 	}
 	for _, a := range addrs {
 		ip, err := netlink.ParseAddr(a)

@@ -17,6 +17,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"strata.dev/strata/internal/testenv"
 )
 
 // newNetNS creates a network namespace for the test and closes it when the
@@ -27,7 +29,7 @@ import (
 func newNetNS(t testing.TB) netns.NsHandle {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test creates network namespaces and nftables tables")
+		testenv.Skipf(t, "needs root: the test creates network namespaces and nftables tables")
 	}
 	type result struct {
 		ns  netns.NsHandle
@@ -41,7 +43,7 @@ func newNetNS(t testing.TB) netns.NsHandle {
 	}()
 	r := <-c
 	if r.err != nil {
-		t.Skipf("kernel cannot create a network namespace here: %v", r.err)
+		testenv.Skipf(t, "kernel cannot create a network namespace here: %v", r.err)
 	}
 	t.Cleanup(func() { r.ns.Close() })
 	return r.ns
@@ -71,7 +73,7 @@ func conn(t testing.TB, ns netns.NsHandle, opts ...nftables.ConnOption) *nftable
 		t.Fatal(err)
 	}
 	if _, err := c.ListTables(); err != nil {
-		t.Skipf("kernel has no nf_tables here: %v", err)
+		testenv.Skipf(t, "kernel has no nf_tables here: %v", err)
 	}
 	return c
 }
@@ -81,7 +83,7 @@ func nft(t testing.TB, ns netns.NsHandle, args ...string) []byte {
 	t.Helper()
 	path, err := exec.LookPath("nft")
 	if err != nil {
-		t.Skip("needs the nft command (Debian package nftables) to list rulesets")
+		testenv.Skipf(t, "needs the nft command (Debian package nftables) to list rulesets")
 	}
 	fd, err := unix.Dup(int(ns))
 	if err != nil {

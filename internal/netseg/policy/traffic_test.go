@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"strata.dev/strata/internal/netseg/nstest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // lab is a namespace playing the host, with strata's bridges in it, each
@@ -75,7 +76,7 @@ func (l *lab) bridge(name string, gw netip.Prefix) {
 	l.t.Helper()
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
 	if err := l.nl.LinkAdd(br); err != nil {
-		l.t.Skipf("kernel cannot create bridges here: %v", err)
+		testenv.Skipf(l.t, "kernel cannot create bridges here: %v", err)
 	}
 	if err := l.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(gw)}); err != nil {
 		l.t.Fatal(err)
@@ -91,7 +92,7 @@ func (l *lab) peer(hostEnd, master string, addr netip.Prefix, dst netip.Prefix, 
 	child := newNetNS(l.t)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hostEnd}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(child))}
 	if err := l.nl.LinkAdd(veth); err != nil {
-		l.t.Skipf("kernel cannot create veth pairs here: %v", err)
+		testenv.Skipf(l.t, "kernel cannot create veth pairs here: %v", err)
 	}
 	if master != "" {
 		br, err := l.nl.LinkByName(master)

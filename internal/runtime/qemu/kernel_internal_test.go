@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/testenv"
 )
 
 // TestGuestKernelDefault: without Config.KernelDir the kernel node VMs boot
@@ -12,7 +13,7 @@ import (
 func TestGuestKernelDefault(t *testing.T) {
 	want, werr := guest.LocateKernel("")
 	if werr != nil {
-		t.Skipf("skipping: no guest kernel on this host: %v", werr)
+		testenv.Skipf(t, "skipping: no guest kernel on this host: %v", werr)
 	}
 	got, err := (&Driver{}).GuestKernel()
 	if err != nil || got != want {

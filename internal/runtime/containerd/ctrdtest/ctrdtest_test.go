@@ -14,6 +14,7 @@ import (
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/containerd/ctrdtest"
 	"strata.dev/strata/internal/runtime/drivertest/script"
+	"strata.dev/strata/internal/testenv"
 )
 
 // TestTeardown starts a private containerd, leaves a running instance in
@@ -21,7 +22,7 @@ import (
 // processes, the cgroups, the mounts and the test directory.
 func TestTeardown(t *testing.T) {
 	if why := ctrdtest.Prerequisites(); why != "" {
-		t.Skip("skipping: " + why)
+		testenv.Skipf(t, "%s", "skipping: "+why)
 	}
 	e, err := ctrdtest.Start("strata-ctrdtest-")
 	if err != nil {
