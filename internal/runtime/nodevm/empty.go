@@ -82,7 +82,7 @@ func (d *Driver) sweepEmpty(since map[string]time.Time, now time.Time) {
 // (an instance that has ended holds it until it is removed) and no Start is
 // putting one into it.
 func (d *Driver) isEmpty(vm string, recs []*record) bool {
-	if _, ids := d.reserved(vm); len(ids) > 0 {
+	if _, ids, _ := d.reserved(vm); len(ids) > 0 {
 		return false
 	}
 	return !slices.ContainsFunc(recs, func(r *record) bool { return r.VM == vm })

@@ -174,25 +174,34 @@ func newIndex(class string, vms []nodeVM) int {
 }
 
 // reservations are the instances being started, by node VM (under the
-// driver's state directory): their room is taken before their records
-// exist, so that concurrent starts do not overfill a node VM and an empty
-// one that a start has chosen is not removed.
+// driver's state directory): their room and the hot-plug ports of their
+// devices are taken before their records and devices exist, so that
+// concurrent starts do not overfill a node VM or plug more devices than it
+// has ports, and an empty one that a start has chosen is not removed.
 var reservations = struct {
 	sync.Mutex
-	m map[string]map[string]place.Amount
-}{m: map[string]map[string]place.Amount{}}
+	m map[string]map[string]reservation
+}{m: map[string]map[string]reservation{}}
+
+// reservation is what one instance being started takes of its node VM.
+type reservation struct {
+	need place.Amount
+	// devices are the IDs of the devices the start plugs in (its image's
+	// disk, its NIC), each of which takes a port until it is there.
+	devices []string
+}
 
 func (d *Driver) reserveKey(vm string) string { return d.cfg.StateDir + "/" + vm }
 
-// reserve takes need in node VM vm for instance id until the returned
-// function is called.
-func (d *Driver) reserve(vm, id string, need place.Amount) func() {
+// reserve takes need and a port for each of devices in node VM vm for
+// instance id until the returned function is called.
+func (d *Driver) reserve(vm, id string, need place.Amount, devices []string) func() {
 	k := d.reserveKey(vm)
 	reservations.Lock()
 	if reservations.m[k] == nil {
-		reservations.m[k] = map[string]place.Amount{}
+		reservations.m[k] = map[string]reservation{}
 	}
-	reservations.m[k][id] = need
+	reservations.m[k][id] = reservation{need: need, devices: devices}
 	reservations.Unlock()
 	return func() {
 		reservations.Lock()
@@ -204,18 +213,32 @@ func (d *Driver) reserve(vm, id string, need place.Amount) func() {
 	}
 }
 
-// reserved is what the instances being started in node VM vm take, and
-// which they are.
-func (d *Driver) reserved(vm string) (place.Amount, []string) {
+// reserved is what the instances being started in node VM vm take, which
+// they are, and the devices they plug in (each once, sorted).
+func (d *Driver) reserved(vm string) (place.Amount, []string, []string) {
 	reservations.Lock()
 	defer reservations.Unlock()
 	var sum place.Amount
-	var ids []string
-	for id, n := range reservations.m[d.reserveKey(vm)] {
-		sum = sum.Add(n)
+	var ids, devices []string
+	for id, r := range reservations.m[d.reserveKey(vm)] {
+		sum = sum.Add(r.need)
 		ids = append(ids, id)
+		devices = append(devices, r.devices...)
 	}
-	return sum, ids
+	slices.Sort(devices)
+	return sum, ids, slices.Compact(devices)
+}
+
+// pendingPorts is how many of the devices that starts will plug in are not
+// among devs yet: the ports they are about to take.
+func pendingPorts(devices []string, devs []qemu.NodeDevice) int {
+	n := 0
+	for _, id := range devices {
+		if !slices.ContainsFunc(devs, func(d qemu.NodeDevice) bool { return d.ID == id }) {
+			n++
+		}
+	}
+	return n
 }
 
 // shapeOf is the shape node VM st was booted with, from its labels; the
@@ -280,13 +303,13 @@ func (d *Driver) classVMs(ctx context.Context, class, diskID string) ([]nodeVM, 
 				v.used = v.used.Add(place.ReplicaNeed(r.Tier, place.Amount{CPUMilli: r.CPUMilli, MemoryBytes: r.MemoryBytes}, d.cfg.Overheads))
 			}
 		}
-		pending, _ := d.reserved(st.ID)
+		pending, _, plugging := d.reserved(st.ID)
 		v.used = v.used.Add(pending)
 		devs, err := d.cfg.QEMU.NodeDevices(st.ID)
 		if err != nil {
 			continue // removed meanwhile
 		}
-		v.freePorts = ports - len(devs)
+		v.freePorts = ports - len(devs) - pendingPorts(plugging, devs)
 		v.hasImage = slices.ContainsFunc(devs, func(n qemu.NodeDevice) bool { return n.ID == diskID })
 		out = append(out, v)
 	}
@@ -319,9 +342,10 @@ func (d *Driver) placeInstance(ctx context.Context, spec runtime.InstanceSpec, c
 	if err != nil {
 		return "", nil, err
 	}
-	nics := 0
+	nics, devices := 0, []string{diskID}
 	if spec.VMNet != nil {
 		nics = 1 // its own NIC, plugged in by Start
+		devices = append(devices, NICID(spec.ID))
 	}
 	vm := ""
 	if i := choose(vms, need, nics, func(s Shape) place.Amount {
@@ -332,7 +356,7 @@ func (d *Driver) placeInstance(ctx context.Context, spec runtime.InstanceSpec, c
 		vm = VMIDAt(class, newIndex(class, vms))
 		d.log.Info("nodevm driver: new node VM", "vm", vm, "class", class, "shape", shape.Name, "for", spec.ID, "running", len(vms))
 	}
-	release := d.reserve(vm, spec.ID, need)
+	release := d.reserve(vm, spec.ID, need, devices)
 	if err := d.ensureVM(ctx, class, vm, shape); err != nil {
 		release()
 		return "", nil, err

@@ -196,3 +196,33 @@ func TestIsNodeVM(t *testing.T) {
 		}
 	}
 }
+
+// TestReservedPorts: starts under way take a port for each device they have
+// not plugged in yet (two starts of one image need its disk once), so that
+// concurrent starts of different images cannot both count on a node VM's
+// last port; their room is taken until they release it.
+func TestReservedPorts(t *testing.T) {
+	d := &Driver{cfg: Config{StateDir: t.TempDir()}}
+	need := place.Amount{CPUMilli: 100, MemoryBytes: 64 * mib}
+	releaseA := d.reserve("vm", "a", need, []string{"disk-1", NICID("a")})
+	releaseB := d.reserve("vm", "b", need, []string{"disk-1", NICID("b")})
+	releaseC := d.reserve("vm", "c", need, []string{"disk-2"})
+	sum, ids, devices := d.reserved("vm")
+	slices.Sort(ids)
+	if sum != need.Add(need).Add(need) || !slices.Equal(ids, []string{"a", "b", "c"}) || len(devices) != 4 {
+		t.Errorf("reserved = %v, %v, %v; want 3 x %v, [a b c] and 4 devices (disk-1 once)", sum, ids, devices, need)
+	}
+	if n := pendingPorts(devices, nil); n != 4 {
+		t.Errorf("with nothing plugged in: %d pending ports, want 4", n)
+	}
+	// a's start has plugged in the shared disk and its NIC.
+	if n := pendingPorts(devices, []qemu.NodeDevice{{ID: "disk-1"}, {ID: NICID("a")}}); n != 2 {
+		t.Errorf("with disk-1 and a's NIC plugged in: %d pending ports, want 2 (b's NIC, disk-2)", n)
+	}
+	releaseA()
+	releaseB()
+	releaseC()
+	if sum, ids, devices := d.reserved("vm"); sum != (place.Amount{}) || len(ids) != 0 || len(devices) != 0 {
+		t.Errorf("after release: %v, %v, %v; want nothing", sum, ids, devices)
+	}
+}
