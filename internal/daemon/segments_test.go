@@ -184,6 +184,14 @@ func testSegments(t *testing.T, nodeVMs bool) {
 			return fmt.Sprintf("error (%q, %v)", out, err)
 		}
 	}
+	// Every tier names its segment's server and the segment as the search domain, whether
+	// the host writes resolv.conf (a container) or the guest does (a VM, a node VM's replica).
+	for name, segment := range map[string]string{"shop": "web", "api": "payments", "ledger": "payments", "books": "reporting"} {
+		out, err := e.strata("exec", name, "--", "cat", "/etc/resolv.conf")
+		if err != nil || !strings.Contains(out, "\nsearch "+segment+"\n") || !strings.Contains(out, "options ndots:1") {
+			t.Errorf("%s's resolv.conf %q (%v): want search %s, options ndots:1", name, out, err, segment)
+		}
+	}
 	// The name server answers once the instances' names are known; wait for the first flow.
 	e.eventually("shop reaches ledger.payments by name", 60*time.Second, func() error {
 		if got := fetch("shop", "ledger.payments:8080"); got != "ok" {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"time"
 )
 
@@ -72,7 +73,29 @@ type NetConfig struct {
 	Address netip.Prefix `json:"address"`          // the instance's address and the segment's prefix length
 	Gateway netip.Addr   `json:"gateway,omitzero"` // the default route's next hop
 	DNS     []netip.Addr `json:"dns,omitempty"`    // written to /etc/resolv.conf when set
+	// Search are the resolv.conf search domains (the segment's name), so that a
+	// short name resolves in the guest as it does in a container on the segment.
+	Search []string `json:"search,omitempty"`
 }
+
+// validate reports the first problem of n's search domains, which the guest
+// writes into resolv.conf as they are: what names a field, like "net".
+func (n NetConfig) validate(what string) error {
+	if len(n.Search) > maxSearch {
+		return fmt.Errorf("%s.search has %d domains; give at most %d", what, len(n.Search), maxSearch)
+	}
+	for i, d := range n.Search {
+		if !searchDomain.MatchString(d) || len(d) > 253 {
+			return fmt.Errorf("%s.search[%d] %q: give a DNS domain name (letters, digits, '-' and '.'), like back", what, i, d)
+		}
+	}
+	return nil
+}
+
+// maxSearch is how many search domains the C library's resolver reads.
+const maxSearch = 6
+
+var searchDomain = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 
 // ExitReport is what the guest init writes to ExitPort when the entrypoint
 // has ended, or when it could not be started.
@@ -100,6 +123,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Net != nil && !c.Net.Address.IsValid():
 		return fmt.Errorf("guest config: net.address is not a valid prefix")
+	case c.Net != nil && c.Net.validate("net") != nil:
+		return fmt.Errorf("guest config: %w", c.Net.validate("net"))
 	case c.StopGraceSeconds < 0:
 		return fmt.Errorf("guest config: stopGraceSeconds is %d; give 0 for the default or a positive number", c.StopGraceSeconds)
 	}

@@ -19,6 +19,7 @@ func validConfig() Config {
 			Address: netip.MustParsePrefix("10.213.0.5/24"),
 			Gateway: netip.MustParseAddr("10.213.0.1"),
 			DNS:     []netip.Addr{netip.MustParseAddr("10.213.0.1")},
+			Search:  []string{"back", "tenant-a.example"},
 		},
 	}
 }
@@ -36,6 +37,11 @@ func TestConfigValidate(t *testing.T) {
 		{"no root device", func(c *Config) { c.Root.Device = "" }, "root device"},
 		{"no fs type", func(c *Config) { c.Root.FSType = "" }, "root device"},
 		{"no address", func(c *Config) { c.Net.Address = netip.Prefix{} }, "net.address"},
+		{"search domain with a newline", func(c *Config) { c.Net.Search = []string{"back\nnameserver 203.0.113.9"} }, "net.search[0]"},
+		{"search domain with a space", func(c *Config) { c.Net.Search = []string{"back", "a b"} }, "net.search[1]"},
+		{"empty search domain", func(c *Config) { c.Net.Search = []string{""} }, "net.search[0]"},
+		{"search domain label too long", func(c *Config) { c.Net.Search = []string{strings.Repeat("a", 64)} }, "net.search[0]"},
+		{"too many search domains", func(c *Config) { c.Net.Search = []string{"a", "b", "c", "d", "e", "f", "g"} }, "at most 6"},
 		{"negative grace", func(c *Config) { c.StopGraceSeconds = -1 }, "stopGraceSeconds"},
 	}
 	for _, tt := range tests {
@@ -68,7 +74,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		t.Errorf("round trip = %+v, want %+v", back, c)
 	}
 	// The wire names the guest reads.
-	for _, key := range []string{`"hostname"`, `"args"`, `"root"`, `"device"`, `"fsType"`, `"net"`, `"address"`, `"gateway"`, `"dns"`, `"stopGraceSeconds"`} {
+	for _, key := range []string{`"hostname"`, `"args"`, `"root"`, `"device"`, `"fsType"`, `"net"`, `"address"`, `"gateway"`, `"dns"`, `"search"`, `"stopGraceSeconds"`} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("marshalled config lacks %s:\n%s", key, b)
 		}

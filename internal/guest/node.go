@@ -245,6 +245,9 @@ func (c ContainerSpec) Validate() error {
 		if n.Gateway.IsValid() && !n.Address.Masked().Contains(n.Gateway) {
 			return fmt.Errorf("container.net.gateway %s is not in the container's subnet %s", n.Gateway, n.Address.Masked())
 		}
+		if err := n.validate("container.net"); err != nil {
+			return err
+		}
 		if n.WaitMillis < 0 || n.WaitMillis > MaxDiskWait.Milliseconds() {
 			return fmt.Errorf("container.net.waitMillis %d: give 0 to %d", n.WaitMillis, MaxDiskWait.Milliseconds())
 		}

@@ -40,6 +40,7 @@ func TestNodeRequestValidate(t *testing.T) {
 		{"net", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &netOK}}, ""},
 		{"net mac", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: "02:00", NetConfig: netOK.NetConfig}}}, `container.net.mac "02:00"`},
 		{"net address", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC}}}, "container.net.address"},
+		{"net search", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC, NetConfig: NetConfig{Address: netOK.Address, Search: []string{"back\noptions debug"}}}}}, "container.net.search[0]"},
 		{"net gateway", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC, NetConfig: NetConfig{Address: netOK.Address, Gateway: netip.MustParseAddr("10.9.0.1")}}}}, "container.net.gateway 10.9.0.1 is not in the container's subnet 10.88.0.0/24"},
 		{"disk", NodeRequest{Op: NodeDisk, ID: "img-0a1b2c3d4e5f6a7b", WaitMillis: 30000}, ""},
 		{"disk wait", NodeRequest{Op: NodeDisk, ID: "img-0a1b", WaitMillis: MaxDiskWait.Milliseconds() + 1}, "waitMillis 600001: give 0 to 600000"},

@@ -91,6 +91,7 @@ type VMNet struct {
 	Gateway netip.Addr
 	MAC     net.HardwareAddr
 	DNS     []netip.Addr
+	Search  []string // resolv.conf search domains: the segment's name
 }
 
 // Mount makes a host directory visible inside an instance.

@@ -58,6 +58,11 @@ func TestRootFiles(t *testing.T) {
 	if got, want := string(resolvConf(withNet.Net)), "nameserver 10.213.0.1\nnameserver fd00::1\n"; got != want {
 		t.Errorf("resolv.conf = %q, want %q", got, want)
 	}
+	onSegment := *withNet.Net
+	onSegment.Search = []string{"back"}
+	if got, want := string(resolvConf(&onSegment)), "nameserver 10.213.0.1\nnameserver fd00::1\nsearch back\noptions ndots:1\n"; got != want {
+		t.Errorf("resolv.conf with a search domain = %q, want %q", got, want)
+	}
 	hosts := []struct {
 		c    guest.Config
 		last string

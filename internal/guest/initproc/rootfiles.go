@@ -44,6 +44,10 @@ func resolvConf(n *guest.NetConfig) []byte {
 	for _, a := range n.DNS {
 		fmt.Fprintf(&b, "nameserver %s\n", a)
 	}
+	if len(n.Search) > 0 {
+		// As on the host's segments: a name with a dot is tried as it is first.
+		fmt.Fprintf(&b, "search %s\noptions ndots:1\n", strings.Join(n.Search, " "))
+	}
 	return []byte(b.String())
 }
 

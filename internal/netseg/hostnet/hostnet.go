@@ -86,7 +86,8 @@ func (n *Network) Attach(ctx context.Context, segment, id string, vm bool) (nets
 			return netstate.Attachment{}, err
 		}
 		return netstate.Attachment{IP: a.IP, VMNet: &runtime.VMNet{
-			Address: netip.PrefixFrom(a.IP, a.Subnet.Bits()), Gateway: a.Gateway, MAC: a.MAC, DNS: []netip.Addr{seg.Gateway},
+			Address: netip.PrefixFrom(a.IP, a.Subnet.Bits()), Gateway: a.Gateway, MAC: a.MAC,
+			DNS: []netip.Addr{seg.Gateway}, Search: []string{segment},
 		}}, nil
 	}
 	a, err := n.m.Attach(ctx, segment, id)

@@ -61,6 +61,6 @@ func (d *Driver) detachNIC(ctx context.Context, vm, id, nic string) error {
 func containerNet(n *runtime.VMNet, wait time.Duration) *guest.ContainerNet {
 	return &guest.ContainerNet{
 		MAC: n.MAC.String(), WaitMillis: wait.Milliseconds(),
-		NetConfig: guest.NetConfig{Address: n.Address, Gateway: n.Gateway, DNS: n.DNS},
+		NetConfig: guest.NetConfig{Address: n.Address, Gateway: n.Gateway, DNS: n.DNS, Search: n.Search},
 	}
 }

@@ -56,7 +56,7 @@ func (n segNet) attach(t *testing.T, id string) *runtime.VMNet {
 		t.Fatal(err)
 	}
 	n.taps[id] = a.Tap
-	return &runtime.VMNet{Address: netip.PrefixFrom(a.IP, a.Subnet.Bits()), Gateway: a.Gateway, MAC: a.MAC, DNS: []netip.Addr{a.Gateway}}
+	return &runtime.VMNet{Address: netip.PrefixFrom(a.IP, a.Subnet.Bits()), Gateway: a.Gateway, MAC: a.MAC, DNS: []netip.Addr{a.Gateway}, Search: []string{n.seg.Name}}
 }
 
 // links lists the names of the interfaces in the segment's namespace.
@@ -196,8 +196,8 @@ func TestReplicaNetwork(t *testing.T) {
 		if out, code := fromGateway(id); code != 0 || out != nets[id].Address.Addr().String() {
 			t.Errorf("%s to the gateway's server: %q (exit %d); want it answered, from %s", id, out, code, nets[id].Address.Addr())
 		}
-		if out, _ := sh(id, "cat /etc/resolv.conf"); !strings.Contains(out, "nameserver "+gw.String()) {
-			t.Errorf("%s: resolv.conf %q names no nameserver %s", id, out, gw)
+		if out, _ := sh(id, "cat /etc/resolv.conf"); !strings.Contains(out, "nameserver "+gw.String()) || !strings.Contains(out, "search "+n.seg.Name+"\n") {
+			t.Errorf("%s: resolv.conf %q names no nameserver %s or no search domain %s", id, out, gw, n.seg.Name)
 		}
 	}
 	devs, err := s.q.NodeDevices(vm)

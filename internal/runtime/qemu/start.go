@@ -286,7 +286,7 @@ func guestConfig(spec runtime.InstanceSpec, info runtime.ImageInfo) guest.Config
 		}
 	}
 	if n := spec.VMNet; n != nil {
-		cfg.Net = &guest.NetConfig{Address: n.Address, Gateway: n.Gateway, DNS: n.DNS}
+		cfg.Net = &guest.NetConfig{Address: n.Address, Gateway: n.Gateway, DNS: n.DNS, Search: n.Search}
 	}
 	return cfg
 }
