@@ -71,6 +71,16 @@ const (
 	// The host asks before it uses a disk it plugged in: a guest on a busy
 	// host can take seconds to see one, and may miss a hot-plug.
 	NodeDisk = "disk"
+	// NodeStats answers what a running container uses (NodeReply.Stats):
+	// for runc its cgroup's CPU time and memory, for runsc the sandbox's
+	// own accounting (runsc keeps no cgroup in the guest). A container
+	// that does not run answers its state without Stats.
+	NodeStats = "stats"
+	// NodePause freezes a running container's processes (the runtime's
+	// pause); NodeResume lets them run again. A stop resumes a paused
+	// container after its first signal, so that it can act on it.
+	NodePause  = "pause"
+	NodeResume = "resume"
 )
 
 // MaxDiskWait bounds NodeRequest.WaitMillis.
@@ -173,8 +183,21 @@ type NodeReply struct {
 	// Log and NextOffset answer NodeLogs.
 	Log        []byte `json:"log,omitempty"`
 	NextOffset int64  `json:"nextOffset,omitempty"`
+	// Stats answers NodeStats while the container runs.
+	Stats *ContainerStats `json:"stats,omitempty"`
 	// Millis is how long the guest took for the operation.
 	Millis int64 `json:"millis,omitempty"`
+}
+
+// ContainerStats is what one container uses, as the guest measures it.
+type ContainerStats struct {
+	// CPUSeconds is the CPU time its processes have used since it started,
+	// user and system, over all CPUs.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// MemoryBytes is the memory it holds now: its cgroup's memory.current
+	// (page cache included, as the memory limit counts it), or for runsc
+	// the sandbox's memory usage.
+	MemoryBytes int64 `json:"memoryBytes"`
 }
 
 var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -182,9 +205,9 @@ var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate reports the first problem of r, naming the field.
 func (r NodeRequest) Validate() error {
 	switch r.Op {
-	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk:
+	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk, NodeStats, NodePause, NodeResume:
 	default:
-		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk", r.Op)
+		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk, stats, pause, resume", r.Op)
 	}
 	if r.WaitMillis < 0 || r.WaitMillis > MaxDiskWait.Milliseconds() {
 		return fmt.Errorf("node request: waitMillis %d: give 0 to %d", r.WaitMillis, MaxDiskWait.Milliseconds())
