@@ -135,6 +135,11 @@ func TestDaemonNodeVMs(t *testing.T) {
 			}
 		}
 	}
+	// The replicas in node VMs have usage metrics and a usage history (the dashboard's
+	// charts, the scaler's input), measured inside their node VMs.
+	e.nodeVMUsage("shop-a", "shop-a-0")
+	e.checkHistory("shop-b", "shop-b-0", 0)
+
 	// shop-a runs on a kernel of its own: one booted minutes ago, not the host's.
 	guestUp := e.uptime("shop-a")
 	hostUp := e.uptime("web")
@@ -212,6 +217,29 @@ func TestDaemonNodeVMs(t *testing.T) {
 	})
 	// The empty node VMs go after the default grace of minutes (TestDaemonNodeVMPlacement
 	// waits for a shorter one); the harness ends them.
+}
+
+// nodeVMUsage checks that /metrics has the usage of instance, a replica in a node VM:
+// its memory, and CPU time that rises while a command burns CPU in it.
+func (e *e2e) nodeVMUsage(workload, instance string) {
+	e.t.Helper()
+	cpu := instanceSeries("strata_instance_cpu_seconds_total", instance, "container", workload)
+	mem := instanceSeries("strata_instance_memory_bytes", instance, "container", workload)
+	var first float64
+	e.eventually(workload+"'s usage is reported", 30*time.Second, func() (err error) {
+		first, err = e.metric(cpu)
+		return err
+	})
+	e.must("exec", workload, "--", "sh", "-c", "i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done")
+	s, err := e.scrape()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Logf("%s in its node VM: %.2f then %.2f CPU-seconds, %.0f bytes", instance, first, s[cpu], s[mem])
+	if s[cpu] <= first || s[mem] <= 0 {
+		e.t.Errorf("%s after a command burnt CPU in it: %s %v (before %v), %s %v; want more CPU time and some memory",
+			instance, cpu, s[cpu], first, mem, s[mem])
+	}
 }
 
 // nodes lists the daemon's node VMs (get nodes -o json).
