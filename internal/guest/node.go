@@ -81,6 +81,14 @@ const (
 	// container after its first signal, so that it can act on it.
 	NodePause  = "pause"
 	NodeResume = "resume"
+	// NodeRootfs is answered as an exec is (frames, not a NodeReply):
+	// its output is what the container has changed in its image's root
+	// filesystem, its overlayfs's upper directory, as a layer archive (a
+	// tar of the files added or changed and a whiteout .wh.NAME for each
+	// removed), and exit code 0 once the whole archive is sent; an error
+	// frame says why not. runc containers only (runsc keeps its changes
+	// inside the sandbox). AgentClient.NodeRootfs reads it.
+	NodeRootfs = "rootfs"
 )
 
 // MaxDiskWait bounds NodeRequest.WaitMillis.
@@ -205,9 +213,9 @@ var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate reports the first problem of r, naming the field.
 func (r NodeRequest) Validate() error {
 	switch r.Op {
-	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk, NodeStats, NodePause, NodeResume:
+	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk, NodeStats, NodePause, NodeResume, NodeRootfs:
 	default:
-		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk, stats, pause, resume", r.Op)
+		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk, stats, pause, resume, rootfs", r.Op)
 	}
 	if r.WaitMillis < 0 || r.WaitMillis > MaxDiskWait.Milliseconds() {
 		return fmt.Errorf("node request: waitMillis %d: give 0 to %d", r.WaitMillis, MaxDiskWait.Milliseconds())
@@ -321,6 +329,25 @@ func (c *AgentClient) Node(ctx context.Context, req NodeRequest) (NodeReply, err
 		return rep, fmt.Errorf("guest node %s %s: %s", req.Op, req.ID, rep.Error)
 	}
 	return rep, nil
+}
+
+// NodeRootfs writes the layer archive of what container id has changed in
+// its root filesystem (NodeRootfs) to w. The guest sends it as an exec's
+// output, and its end as an exit code, so that a layer it could not write
+// to its end is an error here (what reached w of it is then no layer).
+func (c *AgentClient) NodeRootfs(ctx context.Context, id string, w io.Writer) error {
+	req := NodeRequest{Op: NodeRootfs, ID: id}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	code, err := c.Run(ctx, ExecRequest{Node: &req}, nil, w, nil)
+	if err != nil {
+		return fmt.Errorf("guest node rootfs %s: %w", id, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("guest node rootfs %s: exit code %d", id, code)
+	}
+	return nil
 }
 
 // ExecIn runs args inside container id, like Exec.

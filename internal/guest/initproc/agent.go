@@ -253,6 +253,9 @@ func (a *agent) nodeOp(st net.Conn, req *guest.NodeRequest, bad error) {
 		rep.Error = bad.Error()
 	case a.node == nil:
 		rep.Error = "this is an image VM, not a node VM: it runs no containers"
+	case req.Op == guest.NodeRootfs:
+		a.node.saveRootfs(&frameWriter{w: st}, req.ID) // frames, as an exec's
+		return
 	default:
 		rep = a.node.handle(*req)
 	}
