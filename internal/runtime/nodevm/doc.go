@@ -73,6 +73,9 @@
 // sandbox holds for them, not what the runsc processes cost the guest).
 // Pause and Resume are the runtime's pause and resume in the guest (runc
 // freezes the cgroup, runsc its tasks); a paused instance reads as running.
+// SaveRootfs has the guest write the upper directory of a runc container's
+// overlayfs as a layer (guest.NodeRootfs); a sandbox's writes stay inside
+// runsc (ErrUnsupported).
 //
 // Limits: runc in the guest enforces CPUMilli and MemoryBytes and the guest
 // reports an OOM kill (Status.OOMKilled, an OOM event before the exit

@@ -1,22 +1,35 @@
 package nodevm_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/nodevm"
 )
 
-// TestStats: a container (runc) and a sandbox (runsc) that burn CPU in one
-// node VM show growing CPU time and memory held; an instance that has
-// ended is ErrNotRunning, an unknown one ErrNotFound.
-func TestStats(t *testing.T) {
+// TestUsageAndRootfs reads what instances in one node VM use and what a
+// container changed in its root filesystem: one node VM boot for both.
+func TestUsageAndRootfs(t *testing.T) {
 	s := needNodeVMs(t)
 	s.removeNodeVMs(t)
 	d := s.driver(t)
+	t.Run("Stats", func(t *testing.T) { testStats(t, s, d) })
+	t.Run("SaveRootfs", func(t *testing.T) { testSaveRootfs(t, s, d) })
+}
+
+// testStats: a container (runc) and a sandbox (runsc) that burn CPU in one
+// node VM show growing CPU time and memory held; an instance that has
+// ended is ErrNotRunning, an unknown one ErrNotFound.
+func testStats(t *testing.T, s setup, d *nodevm.Driver) {
 	tiers := []v1alpha1.Tier{v1alpha1.TierContainer}
 	if s.tools.Runsc != "" {
 		tiers = append(tiers, v1alpha1.TierSandbox)
@@ -72,4 +85,79 @@ func TestStats(t *testing.T) {
 	if _, err := d.Stats(t.Context(), "nobody"); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("stats of an unknown instance: %v, want ErrNotFound", err)
 	}
+}
+
+// testSaveRootfs: the layer of a paused container holds the file it wrote
+// and a whiteout for the image's file it removed, and nothing of what it
+// left alone; a sandbox's is ErrUnsupported, an ended instance's
+// ErrNotRunning.
+func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
+	spec := s.serve("layer")
+	t.Cleanup(func() {
+		_ = d.Stop(context.Background(), spec.ID, 0)
+		_ = d.Remove(context.Background(), spec.ID)
+	})
+	if _, err := d.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if code, err := d.Exec(t.Context(), spec.ID, []string{"sh", "-c", "echo kept > /etc/state && busybox rm /bin/false"}, nil, &out, &out); err != nil || code != 0 {
+		t.Fatalf("change the root filesystem: %d, %v: %s", code, err, out.String())
+	}
+	if err := d.Pause(t.Context(), spec.ID); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	var layer bytes.Buffer
+	err := d.SaveRootfs(t.Context(), spec.ID, &layer)
+	if rerr := d.Resume(t.Context(), spec.ID); rerr != nil {
+		t.Errorf("resume: %v", rerr)
+	}
+	if err != nil {
+		t.Fatalf("SaveRootfs: %v", err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(&layer)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the layer is no tar: %v", err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = string(b)
+	}
+	t.Logf("layer entries: %d", len(files))
+	if files["etc/state"] != "kept\n" {
+		t.Errorf("layer: etc/state %q, want \"kept\\n\" (entries %v)", files["etc/state"], keys(files))
+	}
+	if _, ok := files["bin/.wh.false"]; !ok {
+		t.Errorf("layer has no whiteout bin/.wh.false for the removed /bin/false (entries %v)", keys(files))
+	}
+	if _, ok := files["bin/busybox"]; ok {
+		t.Error("layer holds bin/busybox, which the container did not change")
+	}
+	// The container runs on after its copy.
+	if st, err := d.Status(t.Context(), spec.ID); err != nil || st.State != runtime.StateRunning {
+		t.Errorf("after the copy: %+v, %v; want running", st, err)
+	}
+	if err := d.Stop(t.Context(), spec.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SaveRootfs(t.Context(), spec.ID, io.Discard); !errors.Is(err, runtime.ErrNotRunning) {
+		t.Errorf("SaveRootfs of an ended instance: %v, want ErrNotRunning", err)
+	}
+	if err := d.SaveRootfs(t.Context(), "nobody", io.Discard); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("SaveRootfs of an unknown instance: %v, want ErrNotFound", err)
+	}
+}
+
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
