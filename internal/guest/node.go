@@ -89,6 +89,12 @@ const (
 	// frame says why not. runc containers only (runsc keeps its changes
 	// inside the sandbox). AgentClient.NodeRootfs reads it.
 	NodeRootfs = "rootfs"
+	// NodeLayer unpacks a layer archive (as NodeRootfs writes one) into a
+	// created container's root filesystem before it starts: its files over
+	// the image's, its whiteouts removing what they name. Like NodeRootfs
+	// it travels as an exec: the archive is its stdin, exit code 0 says it
+	// is in place. AgentClient.NodeLayer sends it.
+	NodeLayer = "layer"
 )
 
 // MaxDiskWait bounds NodeRequest.WaitMillis.
@@ -213,9 +219,9 @@ var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate reports the first problem of r, naming the field.
 func (r NodeRequest) Validate() error {
 	switch r.Op {
-	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk, NodeStats, NodePause, NodeResume, NodeRootfs:
+	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk, NodeStats, NodePause, NodeResume, NodeRootfs, NodeLayer:
 	default:
-		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk, stats, pause, resume, rootfs", r.Op)
+		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk, stats, pause, resume, rootfs, layer", r.Op)
 	}
 	if r.WaitMillis < 0 || r.WaitMillis > MaxDiskWait.Milliseconds() {
 		return fmt.Errorf("node request: waitMillis %d: give 0 to %d", r.WaitMillis, MaxDiskWait.Milliseconds())
@@ -346,6 +352,23 @@ func (c *AgentClient) NodeRootfs(ctx context.Context, id string, w io.Writer) er
 	}
 	if code != 0 {
 		return fmt.Errorf("guest node rootfs %s: exit code %d", id, code)
+	}
+	return nil
+}
+
+// NodeLayer unpacks the layer archive read from layer into created
+// container id's root filesystem (NodeLayer), before it starts.
+func (c *AgentClient) NodeLayer(ctx context.Context, id string, layer io.Reader) error {
+	req := NodeRequest{Op: NodeLayer, ID: id}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	code, err := c.Run(ctx, ExecRequest{Node: &req}, layer, nil, nil)
+	if err != nil {
+		return fmt.Errorf("guest node layer %s: %w", id, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("guest node layer %s: exit code %d", id, code)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ func TestNodeRequestValidate(t *testing.T) {
 		{"pause", NodeRequest{Op: NodePause, ID: "web-1"}, ""},
 		{"resume", NodeRequest{Op: NodeResume, ID: "web-1"}, ""},
 		{"rootfs", NodeRequest{Op: NodeRootfs, ID: "web-1"}, ""},
+		{"layer", NodeRequest{Op: NodeLayer, ID: "web-1"}, ""},
 		{"unknown op", NodeRequest{Op: "checkpoint", ID: "a"}, `op "checkpoint" is not one of`},
 		{"empty id", NodeRequest{Op: NodeStart}, `id ""`},
 		{"id with a slash", NodeRequest{Op: NodeStart, ID: "../x"}, `id "../x"`},

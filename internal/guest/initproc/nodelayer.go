@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"strata.dev/strata/internal/extract"
 	"strata.dev/strata/internal/guest"
 )
 
@@ -49,6 +50,66 @@ func (n *node) saveRootfs(out *frameWriter, id string) {
 		return
 	}
 	out.frame(guest.FrameExit, guest.ExitPayload(0))
+}
+
+// applyLayer answers NodeLayer as an exec: it unpacks the layer archive
+// read from in into created container id's root filesystem (its overlayfs,
+// so that files removed by whiteouts become the overlay's own whiteouts),
+// beneath it and nowhere else (package extract), then exit code 0.
+// Setuid and setgid bits and owners are kept (root filesystems have them);
+// device nodes, pipes and sockets are left out (the runtime gives a
+// container its /dev).
+func (n *node) applyLayer(out *frameWriter, in io.Reader, id string) {
+	c, ok := n.get(id)
+	if !ok {
+		out.fail(fmt.Errorf("no container %q in this node VM", id), 1)
+		return
+	}
+	if state, _ := n.status(c); state != guest.StateCreated {
+		out.fail(fmt.Errorf("container %s is %s; a layer goes into a created container, before it starts", id, state), 1)
+		return
+	}
+	root, err := os.OpenRoot(filepath.Join(c.dir, "rootfs"))
+	if err != nil {
+		out.fail(fmt.Errorf("container %s: %w", id, err), 1)
+		return
+	}
+	defer root.Close()
+	if _, err := extract.Extract(in, root, extract.Options{Whiteouts: true, SpecialModes: true, Owners: true}); err != nil {
+		out.fail(fmt.Errorf("container %s: apply the root filesystem layer: %w", id, err), 1)
+		return
+	}
+	out.frame(guest.FrameExit, guest.ExitPayload(0))
+}
+
+// stdinFrames reads the stdin frames of a stream as bytes until the host
+// closes its stdin (io.EOF).
+type stdinFrames struct {
+	in   *bufio.Reader
+	rest []byte
+	eof  bool
+}
+
+func (s *stdinFrames) Read(p []byte) (int, error) {
+	for len(s.rest) == 0 {
+		if s.eof {
+			return 0, io.EOF
+		}
+		f, err := guest.ReadFrame(s.in)
+		if err != nil {
+			// The stream ended before the host closed stdin: the archive is cut short.
+			return 0, fmt.Errorf("the host's stream ended before the layer did: %w", io.ErrUnexpectedEOF)
+		}
+		switch f.Kind {
+		case guest.FrameStdin:
+			s.rest = f.Payload
+		case guest.FrameStdinClose:
+			s.eof = true
+		}
+	}
+	n := copy(p, s.rest)
+	s.rest = s.rest[n:]
+	return n, nil
 }
 
 // outputFrames writes what it is given as output frames.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,5 +186,96 @@ func TestAgentNodeRootfs(t *testing.T) {
 		if err := c.NodeRootfs(ctx, id, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("NodeRootfs(%s) = %v, want an error saying %q", id, err, want)
 		}
+	}
+}
+
+// TestAgentNodeLayer: a layer sent by the host's client lands in a created
+// container's root filesystem, its whiteouts removing the image's files; a
+// started container, and an entry that leads out of the root filesystem, are
+// refused.
+func TestAgentNodeLayer(t *testing.T) {
+	guestEnd, hostEnd := portPair(t)
+	a := &agent{log: &console{w: io.Discard}, reaper: testReaper(), root: t.TempDir()}
+	a.node = newNode(a.log, a.reaper)
+	ctrDir := t.TempDir()
+	rootfs := filepath.Join(ctrDir, "rootfs")
+	for name, data := range map[string]string{"bin/false": "image's false", "etc/motd": "welcome\n"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(rootfs, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(rootfs, name), []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.node.containers["new-0"] = &container{id: "new-0", dir: ctrDir, state: guest.StateCreated, done: make(chan struct{})}
+	a.node.containers["old-0"] = &container{id: "old-0", dir: ctrDir, state: guest.StateRunning, done: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.serveFile(guestEnd)
+	}()
+	t.Cleanup(func() {
+		_ = guestEnd.Close()
+		<-done
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := guest.NewAgentClient(ctx, hostEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	layer := func(entries ...*tar.Header) *bytes.Buffer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range entries {
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Size > 0 {
+				_, _ = tw.Write([]byte(strings.Repeat("k", int(h.Size))))
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return &buf
+	}
+	l := layer(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755},
+		&tar.Header{Name: "etc/state", Typeflag: tar.TypeReg, Mode: 0o600, Size: 4, Uid: 1000, Gid: 1000},
+		&tar.Header{Name: "bin/.wh.false", Typeflag: tar.TypeReg, Mode: 0o600})
+	if err := c.NodeLayer(ctx, "new-0", l); err != nil {
+		t.Fatalf("NodeLayer: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(rootfs, "etc/state")); err != nil || string(b) != "kkkk" {
+		t.Errorf("etc/state after the layer: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(rootfs, "etc/state")); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); os.Geteuid() == 0 && (!ok || st.Uid != 1000) {
+			t.Errorf("etc/state belongs to %+v, want uid 1000 from the layer", fi.Sys())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "bin/false")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bin/false after its whiteout: %v, want it gone", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootfs, "etc/motd")); string(b) != "welcome\n" {
+		t.Errorf("etc/motd, which the layer leaves alone: %q", b)
+	}
+
+	for id, tc := range map[string]struct {
+		layer *bytes.Buffer
+		want  string
+	}{
+		"old-0":  {layer(&tar.Header{Name: "x", Typeflag: tar.TypeReg}), "is running; a layer goes into a created container"},
+		"new-0":  {layer(&tar.Header{Name: "../escape", Typeflag: tar.TypeReg}), "apply the root filesystem layer"},
+		"nobody": {layer(), `no container "nobody"`},
+	} {
+		if err := c.NodeLayer(ctx, id, tc.layer); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NodeLayer(%s) = %v, want an error saying %q", id, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(ctrDir), "escape")); err == nil {
+		t.Error("an entry named ../escape was written outside the root filesystem")
 	}
 }
