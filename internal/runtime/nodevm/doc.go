@@ -75,14 +75,15 @@
 // freezes the cgroup, runsc its tasks); a paused instance reads as running.
 // SaveRootfs has the guest write the upper directory of a runc container's
 // overlayfs as a layer (guest.NodeRootfs); a sandbox's writes stay inside
-// runsc (ErrUnsupported).
+// runsc (ErrUnsupported). A Start with InstanceSpec.RootfsLayer sends the
+// layer into the created container before it starts (guest.NodeLayer).
 //
 // Limits: runc in the guest enforces CPUMilli and MemoryBytes and the guest
 // reports an OOM kill (Status.OOMKilled, an OOM event before the exit
 // event); runsc containers get no limits yet, so Capabilities claims Limits
 // only for a driver that serves the container tier alone (Config.Tiers).
 //
-// Not yet: mounts, network namespaces on the host (NetNS), every
-// capability at once (ALL) and saved root filesystem layers are refused
-// (ErrUnsupported). Close leaves the node VMs running.
+// Not yet: mounts, network namespaces on the host (NetNS) and every
+// capability at once (ALL) are refused (ErrUnsupported). Close leaves the
+// node VMs running.
 package nodevm

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
@@ -47,6 +48,25 @@ func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 			return notRunning
 		}
 		return fmt.Errorf("instance %q in node VM %s: %w", id, r.VM, err)
+	}
+	return nil
+}
+
+// applyLayer unpacks spec's saved root filesystem layer (RootfsLayer, a file
+// on the host) into its container, created in node VM vm and not started:
+// the guest applies it to the container's overlayfs (guest.NodeLayer).
+func (d *Driver) applyLayer(ctx context.Context, vm string, spec runtime.InstanceSpec) error {
+	f, err := os.Open(spec.RootfsLayer)
+	if err != nil {
+		return fmt.Errorf("instance %q: root filesystem layer: %w", spec.ID, err)
+	}
+	defer f.Close()
+	a, err := d.cfg.QEMU.NodeAgent(ctx, vm)
+	if err != nil {
+		return err
+	}
+	if err := a.NodeLayer(ctx, spec.ID, f); err != nil {
+		return fmt.Errorf("instance %q in node VM %s: %w", spec.ID, vm, err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -89,7 +91,8 @@ func testStats(t *testing.T, s setup, d *nodevm.Driver) {
 
 // testSaveRootfs: the layer of a paused container holds the file it wrote
 // and a whiteout for the image's file it removed, and nothing of what it
-// left alone; a sandbox's is ErrUnsupported, an ended instance's
+// left alone, and a new instance started from it has the file and not the
+// removed one; a sandbox's is ErrUnsupported, an ended instance's
 // ErrNotRunning.
 func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
 	spec := s.serve("layer")
@@ -115,6 +118,7 @@ func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
 	if err != nil {
 		t.Fatalf("SaveRootfs: %v", err)
 	}
+	raw := bytes.Clone(layer.Bytes())
 	files := map[string]string{}
 	tr := tar.NewReader(&layer)
 	for {
@@ -141,6 +145,24 @@ func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
 	// The container runs on after its copy.
 	if st, err := d.Status(t.Context(), spec.ID); err != nil || st.State != runtime.StateRunning {
 		t.Errorf("after the copy: %+v, %v; want running", st, err)
+	}
+	// A new instance starts from the layer: the file is there, the removed one is not.
+	saved := filepath.Join(t.TempDir(), "layer.tar")
+	if err := os.WriteFile(saved, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back := s.serve("layer-back")
+	back.RootfsLayer = saved
+	t.Cleanup(func() {
+		_ = d.Stop(context.Background(), back.ID, 0)
+		_ = d.Remove(context.Background(), back.ID)
+	})
+	if _, err := d.Start(t.Context(), back); err != nil {
+		t.Fatalf("start from the layer: %v", err)
+	}
+	out.Reset()
+	if code, err := d.Exec(t.Context(), back.ID, []string{"sh", "-c", "cat /etc/state; [ -e /bin/false ] && echo false-is-back; true"}, nil, &out, &out); err != nil || code != 0 || out.String() != "kept\n" {
+		t.Errorf("started from the layer: %d, %v, output %q; want /etc/state holding \"kept\" and no /bin/false", code, err, out.String())
 	}
 	if err := d.Stop(t.Context(), spec.ID, 0); err != nil {
 		t.Fatal(err)
