@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/objects"
@@ -19,7 +20,7 @@ import (
 // TestCreateInNodeVMs: the replicas of a workload that runs inside node VMs are
 // paused and copied by the driver their status names (the node VM driver), not by
 // the tier's driver on the host, which does not know them; replicas split between
-// two drivers are refused.
+// two drivers are refused. A restore puts the layers in place for the next replicas.
 func TestCreateInNodeVMs(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -35,7 +36,7 @@ func TestCreateInNodeVMs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := snapshot.New(snapshot.Options{Store: h.st, Drivers: reg, DataDir: h.data, Events: h.events})
+	m := snapshot.New(snapshot.Options{Store: h.st, Drivers: reg, DataDir: h.data, Events: h.events, HoldTimeout: 5 * time.Second})
 
 	store := func(name string, instances ...v1alpha1.Instance) {
 		t.Helper()
@@ -75,14 +76,19 @@ func TestCreateInNodeVMs(t *testing.T) {
 		t.Errorf("slot 0's root filesystem: %v", err)
 	}
 
-	// A restore would start the replicas from their saved root filesystems, which the
-	// node VM driver cannot yet: refused before anything is held or stopped.
-	h.calls()
+	// A restore holds the workload while its replicas are stopped and puts each slot's
+	// layer where its next instance, in a node VM again, starts from it.
+	stop := h.controller()
 	_, err = m.Restore(ctx, "shop", "before-sale")
-	if !errors.Is(err, runtime.ErrUnsupported) || !strings.Contains(err.Error(), "placement.nodeVM: never") {
-		t.Errorf("restore into node VMs: %v, want ErrUnsupported saying what to do", err)
+	stop()
+	if err != nil {
+		t.Errorf("restore of a workload in node VMs: %v", err)
 	}
-	h.wantCalls()
+	for slot := range 2 {
+		if _, err := os.Stat(runtime.RootfsLayerFile(h.data, "shop", slot)); err != nil {
+			t.Errorf("slot %d's layer for its next instance: %v", slot, err)
+		}
+	}
 
 	// One replica on the host's kernel, one in a node VM: no snapshot.
 	store("mixed", start(h.d, "mixed-0", "mixed"), start(nodeVMs, "mixed-1", "mixed"))

@@ -38,13 +38,6 @@ func (m *Manager) Restore(ctx context.Context, workload, name string) (*v1alpha1
 	if w.Status.Tier != snap.Status.Tier {
 		return nil, fmt.Errorf("%w: snapshot %s holds a %s but %s now runs as a %s", ErrInvalid, name, snap.Status.Tier, workload, w.Status.Tier)
 	}
-	if nv := w.Status.NodeVM; nv != nil && nv.Run && w.Status.Tier != v1alpha1.TierVM {
-		// A restored slot starts from its saved root filesystem (InstanceSpec.RootfsLayer),
-		// which the node VM driver does not apply yet: refused before the workload is held.
-		return nil, fmt.Errorf("%w: %s runs inside node VMs (class %s), whose replicas cannot start from a saved root filesystem yet; "+
-			"to restore snapshot %s, run the workload on the host's kernel (spec.placement.nodeVM: never) first",
-			runtime.ErrUnsupported, workload, nv.Class, name)
-	}
 	driver, err := m.o.Drivers.ForTier(w.Status.Tier)
 	if err != nil {
 		return nil, err
