@@ -164,8 +164,16 @@ func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
 	if code, err := d.Exec(t.Context(), back.ID, []string{"sh", "-c", "cat /etc/state; [ -e /bin/false ] && echo false-is-back; true"}, nil, &out, &out); err != nil || code != 0 || out.String() != "kept\n" {
 		t.Errorf("started from the layer: %d, %v, output %q; want /etc/state holding \"kept\" and no /bin/false", code, err, out.String())
 	}
-	if err := d.Stop(t.Context(), spec.ID, 0); err != nil {
+	// A paused container that is stopped acts on its SIGTERM (the guest lets it run
+	// again after the signal) rather than be killed after the grace.
+	if err := d.Pause(t.Context(), spec.ID); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if err := d.Stop(t.Context(), spec.ID, time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	if st, err := d.Status(t.Context(), spec.ID); err != nil || st.ExitCode != 143 {
+		t.Errorf("a paused container stopped: %+v, %v; want exit code 143, its own end on SIGTERM", st, err)
 	}
 	if err := d.SaveRootfs(t.Context(), spec.ID, io.Discard); !errors.Is(err, runtime.ErrNotRunning) {
 		t.Errorf("SaveRootfs of an ended instance: %v, want ErrNotRunning", err)
