@@ -61,8 +61,9 @@ spec:
 // TestDaemonNodeVMs: the real daemon runs two tenants' container workloads in two node
 // VMs, one per class, under QEMU (TCG here), and the other workloads on the host's kernel;
 // get nodes lists both node VMs, describe says where each replica runs and why, after
-// a kill -9 a new daemon adopts every replica where it runs, starting nothing twice, and a
-// replica whose process is killed starts again in its node VM.
+// a kill -9 a new daemon adopts every replica where it runs, starting nothing twice, a
+// replica whose process is killed starts again in its node VM, the replicas have usage
+// metrics, and a replica's snapshot is taken and restored in its node VM.
 func TestDaemonNodeVMs(t *testing.T) {
 	e := newE2E(t)
 	kdir := vmEnv(t, e)
@@ -135,6 +136,11 @@ func TestDaemonNodeVMs(t *testing.T) {
 			}
 		}
 	}
+	// The replicas in node VMs have usage metrics and a usage history (the dashboard's
+	// charts, the scaler's input), measured inside their node VMs.
+	e.nodeVMUsage("shop-a", "shop-a-0")
+	e.checkHistory("shop-b", "shop-b-0", 0)
+
 	// shop-a runs on a kernel of its own: one booted minutes ago, not the host's.
 	guestUp := e.uptime("shop-a")
 	hostUp := e.uptime("web")
@@ -201,6 +207,8 @@ func TestDaemonNodeVMs(t *testing.T) {
 		t.Errorf("after shop-a's restart: %d QEMU processes, want the same 2 node VMs", len(q))
 	}
 
+	e.snapshotInNodeVM("shop-a")
+
 	e.must("delete", "-f", file)
 	e.eventually("the node VMs carry nothing", time.Minute, func() error {
 		for _, n := range e.nodes() {
@@ -212,6 +220,65 @@ func TestDaemonNodeVMs(t *testing.T) {
 	})
 	// The empty node VMs go after the default grace of minutes (TestDaemonNodeVMPlacement
 	// waits for a shorter one); the harness ends them.
+}
+
+// snapshotInNodeVM snapshots workload, a replica in a node VM that has changed its root
+// filesystem, changes it again and restores the snapshot: the replica starts again in a
+// node VM with the root filesystem of the snapshot.
+func (e *e2e) snapshotInNodeVM(workload string) {
+	e.t.Helper()
+	e.must("exec", workload, "--", "sh", "-c", "echo cart-v1 > /etc/cart")
+	var snap v1alpha1.Snapshot
+	if err := json.Unmarshal([]byte(e.must("snapshot", "create", workload, "--name", "s1", "-o", "json")), &snap); err != nil {
+		e.t.Fatal(err)
+	}
+	if st := snap.Status; st == nil || len(st.Slots) != 1 || strings.Join(st.Slots[0].Files, ",") != "slot-0/rootfs.tar" || len(st.Warnings) != 0 {
+		e.t.Fatalf("snapshot of %s in its node VM: %+v, want one slot with its root filesystem", workload, st)
+	}
+	e.must("exec", workload, "--", "sh", "-c", "echo cart-v2 > /etc/cart; echo new > /etc/extra")
+	before := *e.workload(workload).Status.Instances[0].StartedAt
+	restored := time.Now()
+	e.must("snapshot", "restore", workload, "s1")
+	e.eventually(workload+" runs again after the restore", 3*time.Minute, func() error {
+		if _, err := e.running(workload, 1); err != nil {
+			return err
+		}
+		in := e.workload(workload).Status.Instances[0]
+		if !in.StartedAt.After(before) {
+			return fmt.Errorf("still the instance from before the restore")
+		}
+		if in.Driver != nodevm.Name {
+			return fmt.Errorf("%s runs on driver %q after the restore, want %q", workload, in.Driver, nodevm.Name)
+		}
+		return nil
+	})
+	e.t.Logf("%s restored into its node VM in %.1f s", workload, time.Since(restored).Seconds())
+	if out := e.must("exec", workload, "--", "sh", "-c", "cat /etc/cart; cat /etc/extra 2>/dev/null; true"); out != "cart-v1\n" {
+		e.t.Errorf("after the restore %s's /etc/cart and /etc/extra read %q, want the snapshot's cart-v1 and no extra", workload, out)
+	}
+}
+
+// nodeVMUsage checks that /metrics has the usage of instance, a replica in a node VM:
+// its memory, and CPU time that rises while a command burns CPU in it.
+func (e *e2e) nodeVMUsage(workload, instance string) {
+	e.t.Helper()
+	cpu := instanceSeries("strata_instance_cpu_seconds_total", instance, "container", workload)
+	mem := instanceSeries("strata_instance_memory_bytes", instance, "container", workload)
+	var first float64
+	e.eventually(workload+"'s usage is reported", 30*time.Second, func() (err error) {
+		first, err = e.metric(cpu)
+		return err
+	})
+	e.must("exec", workload, "--", "sh", "-c", "i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done")
+	s, err := e.scrape()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Logf("%s in its node VM: %.2f then %.2f CPU-seconds, %.0f bytes", instance, first, s[cpu], s[mem])
+	if s[cpu] <= first || s[mem] <= 0 {
+		e.t.Errorf("%s after a command burnt CPU in it: %s %v (before %v), %s %v; want more CPU time and some memory",
+			instance, cpu, s[cpu], first, mem, s[mem])
+	}
 }
 
 // nodes lists the daemon's node VMs (get nodes -o json).

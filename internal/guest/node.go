@@ -71,6 +71,30 @@ const (
 	// The host asks before it uses a disk it plugged in: a guest on a busy
 	// host can take seconds to see one, and may miss a hot-plug.
 	NodeDisk = "disk"
+	// NodeStats answers what a running container uses (NodeReply.Stats):
+	// for runc its cgroup's CPU time and memory, for runsc the sandbox's
+	// own accounting (runsc keeps no cgroup in the guest). A container
+	// that does not run answers its state without Stats.
+	NodeStats = "stats"
+	// NodePause freezes a running container's processes (the runtime's
+	// pause); NodeResume lets them run again. A stop resumes a paused
+	// container after its first signal, so that it can act on it.
+	NodePause  = "pause"
+	NodeResume = "resume"
+	// NodeRootfs is answered as an exec is (frames, not a NodeReply):
+	// its output is what the container has changed in its image's root
+	// filesystem, its overlayfs's upper directory, as a layer archive (a
+	// tar of the files added or changed and a whiteout .wh.NAME for each
+	// removed), and exit code 0 once the whole archive is sent; an error
+	// frame says why not. runc containers only (runsc keeps its changes
+	// inside the sandbox). AgentClient.NodeRootfs reads it.
+	NodeRootfs = "rootfs"
+	// NodeLayer unpacks a layer archive (as NodeRootfs writes one) into a
+	// created container's root filesystem before it starts: its files over
+	// the image's, its whiteouts removing what they name. Like NodeRootfs
+	// it travels as an exec: the archive is its stdin, exit code 0 says it
+	// is in place. AgentClient.NodeLayer sends it.
+	NodeLayer = "layer"
 )
 
 // MaxDiskWait bounds NodeRequest.WaitMillis.
@@ -173,8 +197,21 @@ type NodeReply struct {
 	// Log and NextOffset answer NodeLogs.
 	Log        []byte `json:"log,omitempty"`
 	NextOffset int64  `json:"nextOffset,omitempty"`
+	// Stats answers NodeStats while the container runs.
+	Stats *ContainerStats `json:"stats,omitempty"`
 	// Millis is how long the guest took for the operation.
 	Millis int64 `json:"millis,omitempty"`
+}
+
+// ContainerStats is what one container uses, as the guest measures it.
+type ContainerStats struct {
+	// CPUSeconds is the CPU time its processes have used since it started,
+	// user and system, over all CPUs.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// MemoryBytes is the memory it holds now: its cgroup's memory.current
+	// (page cache included, as the memory limit counts it), or for runsc
+	// the sandbox's memory usage.
+	MemoryBytes int64 `json:"memoryBytes"`
 }
 
 var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -182,9 +219,9 @@ var containerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate reports the first problem of r, naming the field.
 func (r NodeRequest) Validate() error {
 	switch r.Op {
-	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk:
+	case NodeCreate, NodeStart, NodeWait, NodeStop, NodeLogs, NodeState, NodeRemove, NodeDisk, NodeStats, NodePause, NodeResume, NodeRootfs, NodeLayer:
 	default:
-		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk", r.Op)
+		return fmt.Errorf("node request: op %q is not one of create, start, wait, stop, logs, state, remove, disk, stats, pause, resume, rootfs, layer", r.Op)
 	}
 	if r.WaitMillis < 0 || r.WaitMillis > MaxDiskWait.Milliseconds() {
 		return fmt.Errorf("node request: waitMillis %d: give 0 to %d", r.WaitMillis, MaxDiskWait.Milliseconds())
@@ -301,6 +338,42 @@ func (c *AgentClient) Node(ctx context.Context, req NodeRequest) (NodeReply, err
 		return rep, fmt.Errorf("guest node %s %s: %s", req.Op, req.ID, rep.Error)
 	}
 	return rep, nil
+}
+
+// NodeRootfs writes the layer archive of what container id has changed in
+// its root filesystem (NodeRootfs) to w. The guest sends it as an exec's
+// output, and its end as an exit code, so that a layer it could not write
+// to its end is an error here (what reached w of it is then no layer).
+func (c *AgentClient) NodeRootfs(ctx context.Context, id string, w io.Writer) error {
+	req := NodeRequest{Op: NodeRootfs, ID: id}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	code, err := c.Run(ctx, ExecRequest{Node: &req}, nil, w, nil)
+	if err != nil {
+		return fmt.Errorf("guest node rootfs %s: %w", id, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("guest node rootfs %s: exit code %d", id, code)
+	}
+	return nil
+}
+
+// NodeLayer unpacks the layer archive read from layer into created
+// container id's root filesystem (NodeLayer), before it starts.
+func (c *AgentClient) NodeLayer(ctx context.Context, id string, layer io.Reader) error {
+	req := NodeRequest{Op: NodeLayer, ID: id}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	code, err := c.Run(ctx, ExecRequest{Node: &req}, layer, nil, nil)
+	if err != nil {
+		return fmt.Errorf("guest node layer %s: %w", id, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("guest node layer %s: exit code %d", id, code)
+	}
+	return nil
 }
 
 // ExecIn runs args inside container id, like Exec.

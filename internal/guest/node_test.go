@@ -23,7 +23,12 @@ func TestNodeRequestValidate(t *testing.T) {
 	}{
 		{"create", NodeRequest{Op: NodeCreate, ID: "web-1", Container: &ok}, ""},
 		{"stop", NodeRequest{Op: NodeStop, ID: "web-1", Signal: 15, GraceSeconds: 3}, ""},
-		{"unknown op", NodeRequest{Op: "pause", ID: "a"}, `op "pause" is not one of`},
+		{"stats", NodeRequest{Op: NodeStats, ID: "web-1"}, ""},
+		{"pause", NodeRequest{Op: NodePause, ID: "web-1"}, ""},
+		{"resume", NodeRequest{Op: NodeResume, ID: "web-1"}, ""},
+		{"rootfs", NodeRequest{Op: NodeRootfs, ID: "web-1"}, ""},
+		{"layer", NodeRequest{Op: NodeLayer, ID: "web-1"}, ""},
+		{"unknown op", NodeRequest{Op: "checkpoint", ID: "a"}, `op "checkpoint" is not one of`},
 		{"empty id", NodeRequest{Op: NodeStart}, `id ""`},
 		{"id with a slash", NodeRequest{Op: NodeStart, ID: "../x"}, `id "../x"`},
 		{"create without container", NodeRequest{Op: NodeCreate, ID: "a"}, "create needs container"},

@@ -100,7 +100,7 @@ func (c *Collector) collectWorkload(ctx context.Context, ch chan<- prometheus.Me
 		if !up {
 			continue
 		}
-		st, ok := c.stats(ctx, tier, in.ID)
+		st, ok := readStats(ctx, c.drivers, c.log, tier, in)
 		if !ok {
 			continue
 		}
@@ -110,18 +110,16 @@ func (c *Collector) collectWorkload(ctx context.Context, ch chan<- prometheus.Me
 	ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(running), name)
 }
 
-// stats asks the driver of tier for instance id's usage; false when it cannot tell.
-func (c *Collector) stats(ctx context.Context, tier v1alpha1.Tier, id string) (runtime.Stats, bool) {
-	return readStats(ctx, c.drivers, c.log, tier, id)
-}
-
-// readStats asks the driver of tier for instance id's usage; false when it cannot tell
-// (no driver, no stats, or the instance ended since its status was written).
-func readStats(ctx context.Context, drivers *runtime.Registry, log *slog.Logger, tier v1alpha1.Tier, id string) (runtime.Stats, bool) {
+// readStats asks the driver that runs instance in (of tier) for its usage: the driver
+// its status names, the node VM driver for a replica in a node VM, else the tier's.
+// False when it cannot tell (no driver, no stats, or the instance ended since its
+// status was written).
+func readStats(ctx context.Context, drivers *runtime.Registry, log *slog.Logger, tier v1alpha1.Tier, in v1alpha1.Instance) (runtime.Stats, bool) {
 	if drivers == nil {
 		return runtime.Stats{}, false
 	}
-	d, err := drivers.ForTier(tier)
+	id := in.ID
+	d, err := drivers.ForInstance(tier, in.Driver)
 	if err != nil {
 		return runtime.Stats{}, false
 	}

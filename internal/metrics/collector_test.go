@@ -263,3 +263,47 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no gauge %s in the registry", name)
 	return 0
 }
+
+// TestCollectorNodeVMs: an instance's usage comes from the driver its status names
+// (the node VM driver for a replica in a node VM), not from its tier's driver on the
+// host, which does not know it; the history the scaler reads has it too.
+func TestCollectorNodeVMs(t *testing.T) {
+	e := newEnv(t)
+	nodeVMs, err := fake.New(fake.Options{Host: e.drv.Host(), Name: "nodevm", Tiers: []v1alpha1.Tier{v1alpha1.TierContainer}, Images: []string{image}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := e.reg.WithNodeVMs(nodeVMs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := e.clock.Now()
+	if _, err := nodeVMs.Start(context.Background(), runtime.InstanceSpec{ID: "shop-0", Workload: "shop", Tier: v1alpha1.TierContainer,
+		Image: image, MemoryBytes: 32 << 20, LogPath: filepath.Join(t.TempDir(), "shop-0.log")}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, "web-0", "web", 64<<20)
+	e.clock.Advance(30 * time.Second)
+	e.workload(t, "shop", "default", 1, v1alpha1.WorkloadStatus{Tier: v1alpha1.TierContainer, Instances: []v1alpha1.Instance{
+		{ID: "shop-0", Tier: v1alpha1.TierContainer, Driver: "nodevm", State: "running", StartedAt: &started},
+	}})
+	e.workload(t, "web", "default", 1, v1alpha1.WorkloadStatus{Tier: v1alpha1.TierContainer, Instances: []v1alpha1.Instance{
+		{ID: "web-0", Tier: v1alpha1.TierContainer, Driver: "fake", State: "running", StartedAt: &started},
+	}})
+	c := metrics.NewCollector(e.st, reg, time.Second, nil)
+	want := `
+# HELP strata_instance_memory_bytes Memory the instance holds now, as its driver measures it.
+# TYPE strata_instance_memory_bytes gauge
+strata_instance_memory_bytes{instance="shop-0",segment="default",tier="container",workload="shop"} 3.3554432e+07
+strata_instance_memory_bytes{instance="web-0",segment="default",tier="container",workload="web"} 6.7108864e+07
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "strata_instance_memory_bytes"); err != nil {
+		t.Fatal(err)
+	}
+
+	h := metrics.NewHistory(metrics.HistoryOptions{Store: e.st, Drivers: reg, Interval: 10 * time.Second, Length: 4, Clock: e.clock.Now})
+	h.Sample(context.Background())
+	if got := h.Workload("shop", ""); len(got.Instances) != 1 || len(got.Instances[0].Points) != 1 || got.Instances[0].Points[0].MemoryBytes != 32<<20 {
+		t.Errorf("history of the replica in a node VM: %+v, want one point of 32 MiB", got.Instances)
+	}
+}

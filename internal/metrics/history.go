@@ -111,7 +111,7 @@ func (h *History) Sample(ctx context.Context) {
 			if tier == "" {
 				tier = w.Status.Tier
 			}
-			st, ok := readStats(ctx, h.o.Drivers, h.o.Logger, tier, in.ID)
+			st, ok := readStats(ctx, h.o.Drivers, h.o.Logger, tier, in)
 			if !ok {
 				continue
 			}

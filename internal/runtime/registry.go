@@ -134,6 +134,20 @@ func (r *Registry) ForTier(t v1alpha1.Tier) (Driver, error) {
 	return nil, fmt.Errorf("tier %q: no runtime driver serves it on this host: %w", t, ErrUnsupported)
 }
 
+// ForInstance returns the driver that runs an instance of tier t whose
+// status names driver (v1alpha1.Instance.Driver): that driver when the
+// registry has it (the node VM driver for a replica in a node VM), else
+// the tier's driver on the host (ForTier), for a status written before
+// instances named their driver. What reads or acts on a running instance
+// (its usage, exec, pause, a copy of its files) asks this one, not the
+// tier's.
+func (r *Registry) ForInstance(t v1alpha1.Tier, driver string) (Driver, error) {
+	if d, ok := r.Named(driver); ok && driver != "" {
+		return d, nil
+	}
+	return r.ForTier(t)
+}
+
 // Named returns the driver called name (Driver.Name), the node VM driver
 // included: the driver an instance's status names.
 func (r *Registry) Named(name string) (Driver, bool) {

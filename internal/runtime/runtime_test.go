@@ -270,6 +270,23 @@ func TestRegistryNodeVMs(t *testing.T) {
 	if _, ok := host.Named("nodevm"); ok {
 		t.Error("the registry without node VMs names a nodevm driver")
 	}
+	for _, tt := range []struct {
+		tier           v1alpha1.Tier
+		driver, want   string
+		withoutNodeVMs string // the answer of the registry without node VMs
+	}{
+		{v1alpha1.TierContainer, "nodevm", "nodevm", "containerd"},
+		{v1alpha1.TierContainer, "containerd", "containerd", "containerd"},
+		{v1alpha1.TierContainer, "", "containerd", "containerd"}, // a status from before instances named drivers
+		{v1alpha1.TierVM, "qemu", "qemu", "qemu"},
+	} {
+		if d, err := r.ForInstance(tt.tier, tt.driver); err != nil || d.Name() != tt.want {
+			t.Errorf("ForInstance(%s, %q) = %v, %v; want %s", tt.tier, tt.driver, d, err, tt.want)
+		}
+		if d, err := host.ForInstance(tt.tier, tt.driver); err != nil || d.Name() != tt.withoutNodeVMs {
+			t.Errorf("without node VMs, ForInstance(%s, %q) = %v, %v; want %s", tt.tier, tt.driver, d, err, tt.withoutNodeVMs)
+		}
+	}
 	if n := len(r.Drivers()); n != 3 || len(host.Drivers()) != 2 {
 		t.Errorf("drivers: %d with node VMs, %d without; want 3 and 2 (WithNodeVMs copies)", n, len(host.Drivers()))
 	}

@@ -162,13 +162,13 @@ func (m *Manager) prepare(ctx context.Context, workload, name string) (*member, 
 	if _, err := m.o.Store.Get(ctx, v1alpha1.KindSnapshot, Key(workload, name)); err == nil {
 		return nil, fmt.Errorf("snapshot %s of %s: %w (choose another name or delete it first)", name, workload, store.ErrAlreadyExists)
 	}
-	driver, err := m.o.Drivers.ForTier(w.Status.Tier)
-	if err != nil {
-		return nil, err
-	}
 	running := runningInstances(w)
 	if len(running) == 0 {
 		return nil, fmt.Errorf("%w: %s has no running instance to snapshot (its data is copied from running instances)", ErrInvalid, workload)
+	}
+	driver, err := m.driverOf(w, running)
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := driver.(runtime.RootfsSaver); !ok && w.Status.Tier != v1alpha1.TierVM && len(w.Spec.Volumes) == 0 {
 		return nil, fmt.Errorf("%w: %s has no volumes and driver %s cannot copy root filesystems: nothing to snapshot",

@@ -93,13 +93,13 @@ func (m *Manager) Create(ctx context.Context, workload, name string, memory bool
 	if memory && tier != v1alpha1.TierVM {
 		return nil, fmt.Errorf("%w: --memory is for VMs; %s is a %s (its volumes are snapshotted without it)", ErrInvalid, workload, tier)
 	}
-	driver, err := m.o.Drivers.ForTier(tier)
-	if err != nil {
-		return nil, err
-	}
 	running := runningInstances(w)
 	if len(running) == 0 {
 		return nil, fmt.Errorf("%w: %s has no running instance to snapshot (its data is copied from running instances)", ErrInvalid, workload)
+	}
+	driver, err := m.driverOf(w, running)
+	if err != nil {
+		return nil, err
 	}
 	final := Dir(m.o.DataDir, workload, name)
 	tmp := filepath.Join(filepath.Dir(final), "."+name+".tmp")
@@ -474,6 +474,22 @@ func runningInstances(w *v1alpha1.Workload) []v1alpha1.Instance {
 		}
 	}
 	return out
+}
+
+// driverOf returns the driver that runs the workload's running instances: the one
+// their status names (the node VM driver for replicas inside node VMs), else the
+// tier's driver on the host. Instances that run on two drivers (a replica started
+// again elsewhere after its workload's node VM decision changed) are refused: a
+// snapshot copies every slot the same way.
+func (m *Manager) driverOf(w *v1alpha1.Workload, running []v1alpha1.Instance) (runtime.Driver, error) {
+	name := running[0].Driver
+	for _, in := range running[1:] {
+		if in.Driver != name {
+			return nil, fmt.Errorf("%w: the running instances of %s are on two drivers, %s on %q and %s on %q; snapshot it once they run in one place",
+				ErrInvalid, w.Metadata.Name, running[0].ID, name, in.ID, in.Driver)
+		}
+	}
+	return m.o.Drivers.ForInstance(w.Status.Tier, name)
 }
 
 // slotOf is the slot number of an instance ID (WORKLOAD-SLOT).

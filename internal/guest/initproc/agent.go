@@ -208,7 +208,7 @@ func (a *agent) exec(st net.Conn) {
 	br := bufio.NewReader(st)
 	req, err := guest.ReadRequest(br)
 	if req.Node != nil {
-		a.nodeOp(st, req.Node, err)
+		a.nodeOp(st, br, req.Node, err)
 		return
 	}
 	if err != nil {
@@ -245,14 +245,22 @@ func (a *agent) exec(st net.Conn) {
 	out.frame(guest.FrameExit, guest.ExitPayload(code))
 }
 
-// nodeOp answers a node operation with one NodeReply line.
-func (a *agent) nodeOp(st net.Conn, req *guest.NodeRequest, bad error) {
+// nodeOp answers a node operation with one NodeReply line, or as an exec
+// for those that stream (NodeRootfs, NodeLayer, whose input is in, the
+// stream after the request).
+func (a *agent) nodeOp(st net.Conn, in *bufio.Reader, req *guest.NodeRequest, bad error) {
 	var rep guest.NodeReply
 	switch {
 	case bad != nil:
 		rep.Error = bad.Error()
 	case a.node == nil:
 		rep.Error = "this is an image VM, not a node VM: it runs no containers"
+	case req.Op == guest.NodeRootfs:
+		a.node.saveRootfs(&frameWriter{w: st}, req.ID) // frames, as an exec's
+		return
+	case req.Op == guest.NodeLayer:
+		a.node.applyLayer(&frameWriter{w: st}, &stdinFrames{in: in}, req.ID)
+		return
 	default:
 		rep = a.node.handle(*req)
 	}

@@ -51,6 +51,8 @@ type container struct {
 	done  chan struct{} // closed when the runtime's run has ended
 	code  int           // set before done is closed
 	oom   bool          // likewise: the kernel OOM-killed a process of it
+	// paused is set while its runtime holds it frozen (NodePause).
+	paused bool
 }
 
 func newNode(log *console, r *reaper) *node {
@@ -108,6 +110,10 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 			err = n.stop(c, req.Signal, time.Duration(req.GraceSeconds)*time.Second)
 		case guest.NodeLogs:
 			rep.Log, rep.NextOffset, err = readLog(filepath.Join(c.dir, "log"), req.Offset)
+		case guest.NodeStats:
+			rep.Stats, err = n.stats(c)
+		case guest.NodePause, guest.NodeResume:
+			err = n.pause(c, req.Op == guest.NodeResume)
 		}
 		if err == nil {
 			rep.State, rep.ExitCode = n.status(c)
@@ -471,6 +477,9 @@ func (n *node) stop(c *container, sig int, grace time.Duration) error {
 	}
 	if err := n.kill(c, sig); err != nil {
 		return err
+	}
+	if err := n.resumeForStop(c); err != nil {
+		n.log.printf("%v", err)
 	}
 	select {
 	case <-c.done:

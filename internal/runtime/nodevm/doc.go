@@ -66,12 +66,24 @@
 // PID of the node VM's QEMU process, the host process that carries the
 // container.
 //
+// Usage and pause: Stats asks the guest (guest.NodeStats). A runc container's
+// CPU time and memory are those of its cgroup in the guest; runsc keeps no
+// cgroup there, so a sandbox's are gVisor's own accounting (runsc events
+// --stats: the CPU time of the tasks inside the sandbox and the memory the
+// sandbox holds for them, not what the runsc processes cost the guest).
+// Pause and Resume are the runtime's pause and resume in the guest (runc
+// freezes the cgroup, runsc its tasks); a paused instance reads as running.
+// SaveRootfs has the guest write the upper directory of a runc container's
+// overlayfs as a layer (guest.NodeRootfs); a sandbox's writes stay inside
+// runsc (ErrUnsupported). A Start with InstanceSpec.RootfsLayer sends the
+// layer into the created container before it starts (guest.NodeLayer).
+//
 // Limits: runc in the guest enforces CPUMilli and MemoryBytes and the guest
 // reports an OOM kill (Status.OOMKilled, an OOM event before the exit
 // event); runsc containers get no limits yet, so Capabilities claims Limits
 // only for a driver that serves the container tier alone (Config.Tiers).
 //
-// Not yet: mounts, network namespaces on the host (NetNS), every
-// capability at once (ALL) and saved root filesystem layers are refused
-// (ErrUnsupported). Close leaves the node VMs running.
+// Not yet: mounts, network namespaces on the host (NetNS) and every
+// capability at once (ALL) are refused (ErrUnsupported). Close leaves the
+// node VMs running.
 package nodevm

@@ -118,6 +118,12 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 		}
 	}()
 	took.mark("create")
+	if spec.RootfsLayer != "" {
+		if err := d.applyLayer(ctx, vm, spec); err != nil {
+			return runtime.Status{}, err
+		}
+		took.mark("layer")
+	}
 	r.StartedAt = time.Now()
 	if err := d.writeRecord(r); err != nil {
 		return runtime.Status{}, err
@@ -168,8 +174,6 @@ func (d *Driver) unsupported(spec runtime.InstanceSpec) error {
 		return fmt.Errorf("%w: instance %q: vmNet.mac %q: the nodevm driver needs the 6-byte MAC the tap is bound to, to find the NIC in the node VM", runtime.ErrInvalid, spec.ID, spec.VMNet.MAC)
 	case slices.ContainsFunc(spec.Capabilities, func(c string) bool { return v1alpha1.CapabilityName(c) == v1alpha1.AllCapabilities }):
 		what = "every capability (ALL)"
-	case spec.RootfsLayer != "":
-		what = "a saved root filesystem layer"
 	default:
 		return nil
 	}
