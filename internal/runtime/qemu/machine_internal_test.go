@@ -71,3 +71,22 @@ func TestImagePorts(t *testing.T) {
 		t.Errorf("virtio-serial device %q: want %s (port 0, the console's, and %d ports)", args[1], wantMax, ports)
 	}
 }
+
+// TestNodeSharedMemory: a node VM booted with SharedMemory has its RAM in a
+// shared memfd of its size, the machine's memory backend; without it, none.
+func TestNodeSharedMemory(t *testing.T) {
+	d := &Driver{accel: accelTCG, cfg: Config{TCGCacheMiB: 16, StateDir: "/state"}}
+	inst := runtime.InstanceSpec{ID: "n", MemoryBytes: 1 << 30}
+	k := guest.Kernel{Vmlinuz: "/k/vmlinuz"}
+	args := d.nodeArgs(inst, k, NodeSpec{ID: "n", SharedMemory: true}, "raw")
+	if i := slices.Index(args, "-machine"); i < 0 || args[i+1] != "q35,memory-backend=mem" {
+		t.Errorf("-machine in %q: want q35,memory-backend=mem", args)
+	}
+	if i := slices.Index(args, "-object"); i < 0 || args[i+1] != "memory-backend-memfd,id=mem,size=1024M,share=on" {
+		t.Errorf("-object in %q: want a shared memfd of 1024M", args)
+	}
+	args = d.nodeArgs(inst, k, NodeSpec{ID: "n"}, "raw")
+	if i := slices.Index(args, "-machine"); i < 0 || args[i+1] != "q35" || slices.Contains(args, "-object") {
+		t.Errorf("without SharedMemory: %q", args)
+	}
+}
