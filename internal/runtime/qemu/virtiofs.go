@@ -58,8 +58,10 @@ func (d *Driver) AttachFS(ctx context.Context, vm string, fs FS) error {
 	if !filepath.IsAbs(fs.Dir) {
 		return fmt.Errorf("%w: node VM %q: shared directory %q: not an absolute path", runtime.ErrInvalid, vm, fs.Dir)
 	}
-	if fi, err := os.Stat(fs.Dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%w: node VM %q: shared directory %q: not a directory (%v)", runtime.ErrInvalid, vm, fs.Dir, err)
+	if fi, err := os.Stat(fs.Dir); err != nil {
+		return fmt.Errorf("%w: node VM %q: shared directory: %w", runtime.ErrInvalid, vm, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%w: node VM %q: shared directory %q is not a directory", runtime.ErrInvalid, vm, fs.Dir)
 	}
 	unlock := d.lockID(vm)
 	r, err := d.runningNode(vm)
