@@ -189,31 +189,35 @@ func unmountTree(dir string) error {
 	return removeTree(dir)
 }
 
-// removeTree removes dir and what it holds, entry by entry, without
-// crossing into another file system.
+// removeTree removes dir and what it holds, entry by entry, unless
+// something is mounted at or below it (a bind of the same file system has
+// the same device number, so only the mount table tells).
 func removeTree(dir string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
+	mounted, err := mountPoints(dir)
+	if err != nil {
 		return err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	if len(mounted) > 0 {
+		return fmt.Errorf("%s: still mounted (%s); left in place", dir, strings.Join(mounted, ", "))
+	}
+	return removeEntries(dir)
+}
+
+func removeEntries(dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			return err
 		}
 		for _, e := range entries {
-			p := filepath.Join(dir, e.Name())
-			var cst unix.Stat_t
-			if err := unix.Lstat(p, &cst); err != nil {
-				return err
-			}
-			if cst.Dev != st.Dev {
-				return fmt.Errorf("%s is on another file system (still mounted?); left in place", p)
-			}
-			if err := removeTree(p); err != nil {
+			if err := removeEntries(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
 		}
