@@ -65,6 +65,11 @@ func (d *Driver) shareMounts(ctx context.Context, vm string, spec runtime.Instan
 			}
 		}
 	}()
+	// A Start that ended half-way (the daemon killed) may have left binds of
+	// this ID: the instance has no record, so they are nobody's.
+	if err := d.unshareInstance(vm, spec.ID); err != nil {
+		return nil, fmt.Errorf("instance %q: binds an earlier start left: %w", spec.ID, err)
+	}
 	dir := filepath.Join(d.shareDir(vm), spec.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // on the host side of the share for the guest's root too), a host file is
 // mounted as a file, two containers
 // of one node VM see only their own directories, a new Driver value keeps
-// them working, Remove leaves no mount of the instance on the host, and
+// them working, a Start replaces binds a half-done one left, Remove leaves no mount of the instance on the host, and
 // the node VM's removal leaves no virtiofsd, socket, mount or directory.
 func TestMounts(t *testing.T) {
 	s := needNodeVMs(t)
@@ -135,8 +136,22 @@ func TestMounts(t *testing.T) {
 		t.Errorf("host's %s/again.txt: %q, %v", volB, got, err)
 	}
 
+	// Binds that a Start ended half-way left under an instance's ID (no
+	// record names them) give way to the next Start of that ID.
+	stale := filepath.Join(share, "vc", "0")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(volA, stale, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	start(d, "vc", []runtime.Mount{{HostPath: volB, Path: "/data"}})
+	if out, code := sh(d, "vc", "ls /data"); code != 0 || strings.Contains(out, "a.txt") || !strings.Contains(out, "b.txt") {
+		t.Errorf("vc, started over a stale bind of vol-a: /data holds %q (exit %d), want vol-b's", out, code)
+	}
+
 	// Remove leaves no mount of the instance; the data stays.
-	for _, id := range []string{"va", "vb"} {
+	for _, id := range []string{"va", "vb", "vc"} {
 		if err := d.Stop(t.Context(), id, 0); err != nil {
 			t.Fatal(err)
 		}
