@@ -18,9 +18,9 @@ import (
 )
 
 // tenants are the workloads of a multi-tenant host: two customers' shops (multi-tenant
-// classes, which the built-in policy sends into node VMs), a customer's cache kept on the
-// host's kernel by placement.nodeVM never, and the host's own single-tenant web, which
-// stays on the host's kernel.
+// classes, which the built-in policy sends into node VMs; shop-a with a volume), a
+// customer's cache kept on the host's kernel by placement.nodeVM never, and the host's own
+// single-tenant web, which stays on the host's kernel.
 const tenants = `apiVersion: strata.dev/v1alpha1
 kind: Workload
 metadata: {name: shop-a, labels: {strata.dev/tenant: acme}}
@@ -29,6 +29,7 @@ spec:
   command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
   resources: {cpu: 50m, memory: 16Mi}
   traits: {tenancy: multi}
+  volumes: [{name: orders, mountPath: /orders}]
 ---
 apiVersion: strata.dev/v1alpha1
 kind: Workload
@@ -63,7 +64,9 @@ spec:
 // get nodes lists both node VMs, describe says where each replica runs and why, after
 // a kill -9 a new daemon adopts every replica where it runs, starting nothing twice, a
 // replica whose process is killed starts again in its node VM, the replicas have usage
-// metrics, and a replica's snapshot is taken and restored in its node VM.
+// metrics, and a replica's snapshot is taken and restored in its node VM. shop-a's volume
+// is its host directory: what the replica writes there is on the host, and the replica
+// reads it back after the daemon's restart and after its own.
 func TestDaemonNodeVMs(t *testing.T) {
 	e := newE2E(t)
 	kdir := vmEnv(t, e)
@@ -141,6 +144,18 @@ func TestDaemonNodeVMs(t *testing.T) {
 	e.nodeVMUsage("shop-a", "shop-a-0")
 	e.checkHistory("shop-b", "shop-b-0", 0)
 
+	// shop-a's volume, shared into its node VM, is the host's volume directory.
+	volume := runtime.VolumeDir(filepath.Join(e.dir, "data"), "shop-a", "orders", 0)
+	e.must("exec", "shop-a", "--", "sh", "-c", "echo order-1 > /orders/log")
+	if got, err := os.ReadFile(filepath.Join(volume, "log")); err != nil || string(got) != "order-1\n" {
+		t.Errorf("shop-a wrote order-1 into its volume; the host's %s/log: %q, %v", volume, got, err)
+	}
+	readOrders := func(when string) {
+		t.Helper()
+		if out := strings.TrimSpace(e.must("exec", "shop-a", "--", "cat", "/orders/log")); out != "order-1" {
+			t.Errorf("%s: shop-a's /orders/log holds %q, want order-1", when, out)
+		}
+	}
 	// shop-a runs on a kernel of its own: one booted minutes ago, not the host's.
 	guestUp := e.uptime("shop-a")
 	hostUp := e.uptime("web")
@@ -174,6 +189,7 @@ func TestDaemonNodeVMs(t *testing.T) {
 	if q := qemus(e); len(q) != 2 {
 		t.Errorf("after the restart: %d QEMU processes, want the 2 node VMs", len(q))
 	}
+	readOrders("after the daemon's restart")
 	// A replica's process killed inside its node VM: the controller starts the replica
 	// again, in the node VM of its class.
 	// The shell that kills may die with the replica's PID namespace before it returns: exit
@@ -198,6 +214,7 @@ func TestDaemonNodeVMs(t *testing.T) {
 		return nil
 	})
 	t.Logf("shop-a ran again %.1f s after its process was killed", time.Since(killed).Seconds())
+	readOrders("after shop-a's restart")
 	for _, n := range e.nodes() {
 		if n.Class == "acme/internal/internal" && (len(n.Replicas) != 1 || n.Replicas[0].ID != "shop-a-0") {
 			t.Errorf("after the restart, node VM %s carries %+v; want shop-a-0 again", n.Name, n.Replicas)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -157,11 +158,31 @@ type ContainerSpec struct {
 	// ("CAP_NET_ADMIN"); empty: the guest's default set (a container
 	// runtime's usual one).
 	Capabilities []string `json:"capabilities,omitempty"`
+	// Mounts are directories (or files) the host shares with virtiofs,
+	// bind-mounted into the container.
+	Mounts []ContainerMount `json:"mounts,omitempty"`
 	// Net, when set, gives the container its own network: the NIC the
 	// host plugged in for it (found by its MAC), moved into the container's
 	// network namespace as eth0 with Net's address and default route. Nil:
 	// the container's network namespace has loopback only.
 	Net *ContainerNet `json:"net,omitempty"`
+}
+
+// ContainerMount is a part of a virtiofs share bind-mounted into a
+// container. The guest mounts each tag once (the first container that
+// names it waits up to WaitMillis for the device the host has just plugged
+// in) and keeps it mounted while the VM runs.
+type ContainerMount struct {
+	// Tag is the virtiofs tag of the share (qemu's AttachFS).
+	Tag string `json:"tag"`
+	// Source is the path of the directory or file within the share:
+	// relative, without "..".
+	Source string `json:"source"`
+	// Path is where the container sees it: absolute, not "/".
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+	// WaitMillis bounds the wait for the tag's device.
+	WaitMillis int64 `json:"waitMillis,omitempty"`
 }
 
 // ContainerNet is a container's place on its segment.
@@ -272,6 +293,18 @@ func (c ContainerSpec) Validate() error {
 			return fmt.Errorf("container.capabilities[%d] %q: give a capability's name, like CAP_NET_ADMIN", i, cp)
 		}
 	}
+	for i, m := range c.Mounts {
+		switch {
+		case !virtiofsTag.MatchString(m.Tag):
+			return fmt.Errorf("container.mounts[%d].tag %q: give the tag of the host's vhost-user-fs device: 1 to 36 letters, digits, '.', '_' or '-'", i, m.Tag)
+		case m.Source == "" || path.IsAbs(m.Source) || path.Clean(m.Source) != m.Source || m.Source == ".." || strings.HasPrefix(m.Source, "../"):
+			return fmt.Errorf("container.mounts[%d].source %q: give a clean path relative to the share, without \"..\"", i, m.Source)
+		case !path.IsAbs(m.Path) || path.Clean(m.Path) == "/":
+			return fmt.Errorf("container.mounts[%d].path %q: give an absolute path other than /", i, m.Path)
+		case m.WaitMillis < 0 || m.WaitMillis > MaxDiskWait.Milliseconds():
+			return fmt.Errorf("container.mounts[%d].waitMillis %d: give 0 to %d", i, m.WaitMillis, MaxDiskWait.Milliseconds())
+		}
+	}
 	if n := c.Net; n != nil {
 		if mac, err := net.ParseMAC(n.MAC); err != nil || len(mac) != 6 {
 			return fmt.Errorf("container.net.mac %q: give the NIC's 6-byte Ethernet address, like 02:00:0a:00:00:05", n.MAC)
@@ -292,7 +325,10 @@ func (c ContainerSpec) Validate() error {
 	return nil
 }
 
-var capName = regexp.MustCompile(`^CAP_[A-Z0-9_]+$`)
+var (
+	capName     = regexp.MustCompile(`^CAP_[A-Z0-9_]+$`)
+	virtiofsTag = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$`)
+)
 
 // WriteNodeReply writes r as one JSON line.
 func WriteNodeReply(w io.Writer, r NodeReply) error {

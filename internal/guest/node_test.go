@@ -47,6 +47,24 @@ func TestNodeRequestValidate(t *testing.T) {
 		{"net address", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC}}}, "container.net.address"},
 		{"net search", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC, NetConfig: NetConfig{Address: netOK.Address, Search: []string{"back\noptions debug"}}}}}, "container.net.search[0]"},
 		{"net gateway", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Net: &ContainerNet{MAC: netOK.MAC, NetConfig: NetConfig{Address: netOK.Address, Gateway: netip.MustParseAddr("10.9.0.1")}}}}, "container.net.gateway 10.9.0.1 is not in the container's subnet 10.88.0.0/24"},
+		{"mounts", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Mounts: []ContainerMount{
+			{Tag: "vols", Source: "web-0/0", Path: "/data"}, {Tag: "vols", Source: "web-0/1", Path: "/etc/app.conf", ReadOnly: true, WaitMillis: 30000},
+		}}}, ""},
+		{"mount tag", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Mounts: []ContainerMount{
+			{Tag: "vols", Source: "a", Path: "/a"}, {Tag: "", Source: "b", Path: "/b"},
+		}}}, `container.mounts[1].tag ""`},
+		{"mount source escapes", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Mounts: []ContainerMount{
+			{Tag: "vols", Source: "../other/0", Path: "/data"},
+		}}}, `container.mounts[0].source "../other/0"`},
+		{"mount source absolute", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Mounts: []ContainerMount{
+			{Tag: "vols", Source: "/etc", Path: "/data"},
+		}}}, `container.mounts[0].source "/etc"`},
+		{"mount source unclean", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Mounts: []ContainerMount{
+			{Tag: "vols", Source: "a/../../b", Path: "/data"},
+		}}}, `container.mounts[0].source "a/../../b"`},
+		{"mount over root", NodeRequest{Op: NodeCreate, ID: "a", Container: &ContainerSpec{Image: "/dev/vdb", Args: []string{"sh"}, Mounts: []ContainerMount{
+			{Tag: "vols", Source: "a", Path: "/"},
+		}}}, `container.mounts[0].path "/"`},
 		{"disk", NodeRequest{Op: NodeDisk, ID: "img-0a1b2c3d4e5f6a7b", WaitMillis: 30000}, ""},
 		{"disk wait", NodeRequest{Op: NodeDisk, ID: "img-0a1b", WaitMillis: MaxDiskWait.Milliseconds() + 1}, "waitMillis 600001: give 0 to 600000"},
 		{"negative wait", NodeRequest{Op: NodeDisk, ID: "img-0a1b", WaitMillis: -1}, "waitMillis -1"},

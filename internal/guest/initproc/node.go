@@ -24,6 +24,7 @@ import (
 const (
 	nodeImages     = "/run/strata/images"     // one read-only mount per image device
 	nodeContainers = "/run/strata/containers" // <id>/{config.json,rootfs,upper,work,log}
+	nodeShares     = "/run/strata/shares"     // one mount per virtiofs tag of ContainerSpec.Mounts
 	runcRoot       = "/run/runc"
 	runscRoot      = "/run/runsc"
 )
@@ -39,6 +40,11 @@ type node struct {
 	mu         sync.Mutex
 	containers map[string]*container
 	images     map[string]int // image device -> containers using its mount
+
+	// sharesMu guards shares, the virtiofs tags mounted under nodeShares;
+	// apart from mu, so that a wait for a tag holds up no other container.
+	sharesMu sync.Mutex
+	shares   map[string]bool
 }
 
 // container is one container of the node.
@@ -56,7 +62,7 @@ type container struct {
 }
 
 func newNode(log *console, r *reaper) *node {
-	return &node{log: log, reaper: r, containers: map[string]*container{}, images: map[string]int{}}
+	return &node{log: log, reaper: r, containers: map[string]*container{}, images: map[string]int{}, shares: map[string]bool{}}
 }
 
 func (c *container) runtime() string {
@@ -238,6 +244,9 @@ func (n *node) create(id string, spec guest.ContainerSpec) (guest.NodeReply, err
 			return guest.NodeReply{}, fmt.Errorf("container %s: %w", id, err)
 		}
 	}
+	if err := n.mountShares(spec.Mounts); err != nil {
+		return guest.NodeReply{}, fmt.Errorf("container %s: %w", id, err)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.containers[id]; ok {
@@ -284,6 +293,56 @@ func (n *node) mountImage(spec guest.ContainerSpec) (string, error) {
 	}
 	n.images[spec.Image] = 1
 	return dir, nil
+}
+
+// defaultShareWait bounds the wait for a virtiofs tag when the host names
+// no time.
+const defaultShareWait = 30 * time.Second
+
+// mountShares mounts each virtiofs tag of mounts under nodeShares unless it
+// is mounted already, waiting for a device the host has just plugged in,
+// and checks that every mount's source is in its share. A tag stays
+// mounted while the VM runs: the host's share holds the mounts of every
+// container of the VM, each below a directory of its own.
+func (n *node) mountShares(mounts []guest.ContainerMount) error {
+	n.sharesMu.Lock()
+	defer n.sharesMu.Unlock()
+	for i, m := range mounts {
+		dir := filepath.Join(nodeShares, m.Tag)
+		if !n.shares[m.Tag] {
+			if err := mountTag(m.Tag, dir, time.Duration(m.WaitMillis)*time.Millisecond); err != nil {
+				return fmt.Errorf("mounts[%d]: %w", i, err)
+			}
+			n.shares[m.Tag] = true
+		}
+		if _, err := os.Lstat(filepath.Join(dir, m.Source)); err != nil {
+			return fmt.Errorf("mounts[%d]: %s in the share %s: %w", i, m.Source, m.Tag, err)
+		}
+	}
+	return nil
+}
+
+// mountTag mounts virtiofs tag on dir, retrying up to wait (0:
+// defaultShareWait) while the guest's kernel does not know the tag yet
+// (EINVAL: its device is still being probed).
+func mountTag(tag, dir string, wait time.Duration) error {
+	if wait == 0 {
+		wait = defaultShareWait
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a mount point
+		return err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Mount(tag, dir, "virtiofs", unix.MS_NODEV|unix.MS_NOSUID, "")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENODEV) || time.Now().After(deadline) {
+			return fmt.Errorf("mount virtiofs tag %s on %s (waited up to %s; is the host's vhost-user-fs device plugged in?): %w", tag, dir, wait, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // sysBlock lists the guest's block devices.
@@ -718,6 +777,16 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 		s.Mounts = append(s.Mounts, specs.Mount{
 			Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(filepath.Dir(rootfs), "resolv.conf"),
 			Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"},
+		})
+	}
+	for _, m := range spec.Mounts {
+		mode := "rw"
+		if m.ReadOnly {
+			mode = "ro"
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{
+			Destination: m.Path, Type: "bind", Source: filepath.Join(nodeShares, m.Tag, m.Source),
+			Options: []string{"rbind", "rprivate", mode, "nosuid", "nodev"},
 		})
 	}
 	if spec.Runtime != guest.RuntimeRunsc {

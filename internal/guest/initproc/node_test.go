@@ -77,6 +77,22 @@ func TestOCISpec(t *testing.T) {
 	}
 	spec.Net, spec.Capabilities = nil, nil
 
+	// Shared directories are bind mounts from the share's mount, read-only
+	// where the host says so.
+	spec.Mounts = []guest.ContainerMount{{Tag: "vols", Source: "web-1/0", Path: "/data"}, {Tag: "vols", Source: "web-1/1", Path: "/conf", ReadOnly: true}}
+	s, err = ociSpec("web-1", spec, rootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct{ src, dst, mode string }{{"/run/strata/shares/vols/web-1/0", "/data", "rw"}, {"/run/strata/shares/vols/web-1/1", "/conf", "ro"}} {
+		if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool {
+			return m.Destination == want.dst && m.Source == want.src && m.Type == "bind" && slices.Contains(m.Options, want.mode) && !slices.Contains(m.Options, map[string]string{"rw": "ro", "ro": "rw"}[want.mode])
+		}) {
+			t.Errorf("mounts %+v: no %s bind of %s on %s", s.Mounts, want.mode, want.src, want.dst)
+		}
+	}
+	spec.Mounts = nil
+
 	spec.Runtime = guest.RuntimeRunsc
 	s, err = ociSpec("sbx", spec, rootfs)
 	if err != nil {

@@ -66,6 +66,7 @@ func (d *Driver) boot(ctx context.Context, id, class string, shape Shape) error 
 	_, err = d.cfg.QEMU.StartNode(ctx, qemu.NodeSpec{
 		ID: id, CPUMilli: shape.CPUMilli, MemoryBytes: shape.MemoryBytes,
 		Initrd: initrd, Ports: d.cfg.Ports, LogPath: console, Labels: labels,
+		SharedMemory: true, // for the share of the instances' mounts (virtiofs)
 	})
 	if err != nil {
 		return fmt.Errorf("boot node VM %s of class %q: %w", id, class, err)

@@ -83,7 +83,19 @@
 // event); runsc containers get no limits yet, so Capabilities claims Limits
 // only for a driver that serves the container tier alone (Config.Tiers).
 //
-// Not yet: mounts, network namespaces on the host (NetNS) and every
-// capability at once (ALL) are refused (ErrUnsupported). Close leaves the
-// node VMs running.
+// Mounts: each node VM boots with its RAM in a shared memfd and gets, at
+// the first Start of an instance with InstanceSpec.Mounts, one share: the
+// directory StateDir/shares/<vm>, bind-mounted onto itself as a shared
+// mount and plugged in with one virtiofsd (qemu.Driver.AttachFS, tag
+// "strata-mounts"). Each mount of an instance is a bind mount of its
+// HostPath at <share>/<instance>/<i> (read-only on the host too when the
+// Mount is), which propagates into virtiofsd's mount namespace; the guest
+// mounts the tag once and bind-mounts each <instance>/<i> into the container
+// at its Path, read-only where asked. The data stays in the host directory.
+// Remove (and a failed Start) unmounts the instance's binds; the share, its
+// virtiofsd and its socket go with the node VM. Capabilities claims Mounts
+// when the driver runs as root and the host has virtiofsd.
+//
+// Not yet: network namespaces on the host (NetNS) and every capability at
+// once (ALL) are refused (ErrUnsupported). Close leaves the node VMs running.
 package nodevm

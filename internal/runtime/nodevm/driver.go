@@ -107,6 +107,9 @@ type Config struct {
 type Driver struct {
 	cfg Config
 	log *slog.Logger
+	// noMounts says why the driver cannot share host directories into
+	// node VMs (no virtiofsd, not root); empty when it can.
+	noMounts string
 
 	mu       sync.Mutex
 	closed   bool
@@ -170,6 +173,14 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		watchers: map[string]context.CancelFunc{}, stop: make(chan struct{}),
 		events: runtime.Broadcaster{Name: "nodevm", Log: cfg.Logger},
 	}
+	switch {
+	case os.Geteuid() != 0:
+		d.noMounts = "sharing host directories with virtiofs needs root"
+	default:
+		if _, err := os.Stat(cfg.QEMU.Virtiofsd()); err != nil {
+			d.noMounts = fmt.Sprintf("no virtiofsd (%v); install qemu-system-common", err)
+		}
+	}
 	for _, dir := range []string{d.instancesDir(), d.nodesDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("nodevm driver: %w", err)
@@ -204,10 +215,10 @@ func (d *Driver) Name() string { return Name }
 // CPUMilli and MemoryBytes and the guest reports its OOM kills, but runsc
 // containers get no limits yet: Limits holds when the driver serves the
 // container tier alone. An instance's network is a NIC on its tap
-// (VMNet) when the driver can open taps; no mounts or network namespaces
-// on the host.
+// (VMNet) when the driver can open taps; its mounts are shared with
+// virtiofs when the host has virtiofsd; no network namespaces on the host.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	c := runtime.Capabilities{Tiers: d.cfg.Tiers, VMNet: d.cfg.OpenTap != nil}
+	c := runtime.Capabilities{Tiers: d.cfg.Tiers, VMNet: d.cfg.OpenTap != nil, Mounts: d.noMounts == ""}
 	c.Limits = !c.Serves(v1alpha1.TierSandbox)
 	return c
 }

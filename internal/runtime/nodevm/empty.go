@@ -3,6 +3,7 @@ package nodevm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"time"
@@ -134,6 +135,9 @@ func (d *Driver) removeIfEmpty(ctx context.Context, class, vm string) error {
 	}
 	// The node VM's files go before the qemu driver's instance, so that once
 	// the node VM is no longer listed nothing of it is left.
+	if err := d.removeShare(vm); err != nil {
+		return fmt.Errorf("node VM %s: its share: %w", vm, err)
+	}
 	_ = os.Remove(d.upPath(vm))
 	_ = os.Remove(d.consolePath(vm))
 	_ = os.Remove(d.initrdPath(vm))

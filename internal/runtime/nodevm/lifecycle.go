@@ -32,6 +32,9 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 	if err := d.unsupported(spec); err != nil {
 		return runtime.Status{}, err
 	}
+	if err := checkMounts(spec); err != nil {
+		return runtime.Status{}, err
+	}
 	ref, err := runtime.NormalizeImage(spec.Image)
 	if err != nil {
 		return runtime.Status{}, err
@@ -88,6 +91,19 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 				defer cancel()
 				if derr := d.detachNIC(c, vm, spec.ID, r.NIC); derr != nil {
 					d.log.Warn("nodevm driver: clean up a failed start", "id", spec.ID, "vm", vm, "err", derr)
+				}
+			}
+		}()
+	}
+	if len(spec.Mounts) > 0 {
+		if c.Mounts, err = d.shareMounts(ctx, vm, spec); err != nil {
+			return runtime.Status{}, err
+		}
+		took.mark("mounts")
+		defer func() {
+			if err != nil {
+				if uerr := d.unshareInstance(vm, spec.ID); uerr != nil {
+					d.log.Warn("nodevm driver: clean up a failed start's mounts", "id", spec.ID, "vm", vm, "err", uerr)
 				}
 			}
 		}()
@@ -164,8 +180,8 @@ func (s *steps) String() string { return strings.Join(s.list, ", ") }
 func (d *Driver) unsupported(spec runtime.InstanceSpec) error {
 	var what string
 	switch {
-	case len(spec.Mounts) > 0:
-		what = "mounts (host directories inside a node VM)"
+	case len(spec.Mounts) > 0 && d.noMounts != "":
+		return fmt.Errorf("%w: instance %q: the nodevm driver cannot give a container mounts here: %s", runtime.ErrUnsupported, spec.ID, d.noMounts)
 	case spec.NetNS != "":
 		what = "a network namespace on the host (it takes VMNet: a tap it plugs into the node VM)"
 	case spec.VMNet != nil && d.cfg.OpenTap == nil:
@@ -424,6 +440,9 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 		if err := d.detachNIC(ctx, r.VM, id, r.NIC); err != nil {
 			return err
 		}
+	}
+	if err := d.unshareInstance(r.VM, id); err != nil {
+		return fmt.Errorf("remove instance %q: its mounts: %w", id, err)
 	}
 	d.unwatch(id)
 	if err := os.Remove(d.recordPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,6 +167,15 @@ func (s setup) removeNodeVMs(t testing.TB) {
 			_ = q.Stop(ctx, st.ID, 0)
 			if err := q.Remove(ctx, st.ID); err != nil {
 				t.Errorf("clean up node VM %s: %v", st.ID, err)
+			}
+		}
+		// The node VMs' shares of mounts (and binds left in them), which the
+		// driver removes with an empty node VM: deepest first.
+		mounted := mountsBelow(t, s.state)
+		slices.SortFunc(mounted, func(a, b string) int { return len(b) - len(a) })
+		for _, m := range mounted {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+				t.Errorf("clean up: unmount %s: %v", m, err)
 			}
 		}
 	})

@@ -61,9 +61,11 @@ type nodeVM struct {
 	// sandbox overhead for sandboxes), those being started included.
 	used place.Amount
 	// freePorts are its hot-plug ports that no device holds; hasImage is
-	// whether it holds the image's disk already.
+	// whether it holds the image's disk already, hasShare whether it holds
+	// the share of its instances' mounts (shareID).
 	freePorts int
 	hasImage  bool
+	hasShare  bool
 }
 
 // amount is s's size as placement counts it.
@@ -142,14 +144,18 @@ func (d *Driver) newShape(spec runtime.InstanceSpec) (Shape, error) {
 
 // choose is the node VM of vms an instance needing need and nics NICs of
 // its own joins, one with free ports for those NICs and, when it has not
-// its image's disk yet, for that disk: of those it fits, the one it fills
-// best (place.BestNode); -1 when it fits none.
-func choose(vms []nodeVM, need place.Amount, nics int, alloc func(Shape) place.Amount) int {
+// its image's disk yet, for that disk, and for the share of its mounts when
+// it has mounts (share) and the VM no share yet: of those it fits, the one
+// it fills best (place.BestNode); -1 when it fits none.
+func choose(vms []nodeVM, need place.Amount, nics int, share bool, alloc func(Shape) place.Amount) int {
 	var rooms []place.NodeRoom
 	var at []int
 	for i, v := range vms {
 		ports := nics
 		if !v.hasImage {
+			ports++
+		}
+		if share && !v.hasShare {
 			ports++
 		}
 		if v.freePorts < ports {
@@ -311,6 +317,7 @@ func (d *Driver) classVMs(ctx context.Context, class, diskID string) ([]nodeVM, 
 		}
 		v.freePorts = ports - len(devs) - pendingPorts(plugging, devs)
 		v.hasImage = slices.ContainsFunc(devs, func(n qemu.NodeDevice) bool { return n.ID == diskID })
+		v.hasShare = slices.ContainsFunc(devs, func(n qemu.NodeDevice) bool { return n.ID == shareID })
 		out = append(out, v)
 	}
 	slices.SortFunc(out, func(a, b nodeVM) int { return compareIDs(a.id, b.id) })
@@ -348,7 +355,7 @@ func (d *Driver) placeInstance(ctx context.Context, spec runtime.InstanceSpec, c
 		devices = append(devices, NICID(spec.ID))
 	}
 	vm := ""
-	if i := choose(vms, need, nics, func(s Shape) place.Amount {
+	if i := choose(vms, need, nics, len(spec.Mounts) > 0, func(s Shape) place.Amount {
 		return place.MakeNodeShape(s.Name, s.amount(), d.cfg.Overheads).Alloc
 	}); i >= 0 {
 		vm = vms[i].id

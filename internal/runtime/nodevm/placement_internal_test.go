@@ -62,8 +62,27 @@ func TestChoose(t *testing.T) {
 			{id: "b", shape: small, freePorts: 2},
 		}, 1, 1},
 	} {
-		if got := choose(c.vms, need, c.nics, allocOf); got != c.want {
+		if got := choose(c.vms, need, c.nics, false, allocOf); got != c.want {
 			t.Errorf("%s: choose = %d, want %d", c.name, got, c.want)
+		}
+	}
+	// An instance with mounts needs a port for the share of its mounts too,
+	// unless the node VM has that share already.
+	for _, c := range []struct {
+		name string
+		vms  []nodeVM
+		want int
+	}{
+		{"a port for the share", []nodeVM{{id: "a", shape: small, freePorts: 1, hasImage: true}}, 0},
+		{"no port for the share", []nodeVM{{id: "a", shape: small, freePorts: 0, hasImage: true}}, -1},
+		{"the share is there", []nodeVM{{id: "a", shape: small, freePorts: 0, hasImage: true, hasShare: true}}, 0},
+		{"ports for the image but not also the share", []nodeVM{
+			{id: "a", shape: small, freePorts: 1},
+			{id: "b", shape: small, freePorts: 2},
+		}, 1},
+	} {
+		if got := choose(c.vms, need, 0, true, allocOf); got != c.want {
+			t.Errorf("with mounts: %s: choose = %d, want %d", c.name, got, c.want)
 		}
 	}
 }

@@ -72,7 +72,10 @@ type Config struct {
 	// BootTimeout bounds how long Start waits for QEMU's monitor to answer
 	// (default 30 s).
 	BootTimeout time.Duration
-	Logger      *slog.Logger
+	// Virtiofsd is the virtiofs daemon AttachFS runs for a directory shared
+	// into a node VM (default DefaultVirtiofsd, QEMU's own).
+	Virtiofsd string
+	Logger    *slog.Logger
 }
 
 // Driver runs VMs with QEMU.
@@ -131,6 +134,9 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	if cfg.BootTimeout <= 0 {
 		cfg.BootTimeout = 30 * time.Second
+	}
+	if cfg.Virtiofsd == "" {
+		cfg.Virtiofsd = DefaultVirtiofsd
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

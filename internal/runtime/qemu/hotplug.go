@@ -217,6 +217,10 @@ func (d *Driver) unplug(ctx context.Context, vm, id string, kind deviceKind) err
 		_, backend = m.execute(ctx, "netdev_del", map[string]any{"id": dev.netdevID()})
 	case kindDisk:
 		_, backend = m.execute(ctx, "blockdev-del", map[string]any{"node-name": dev.blockNode()})
+	case kindFS:
+		_, backend = m.execute(ctx, "chardev-remove", map[string]any{"id": dev.chardevID()})
+		stopVirtiofsd(dev.PID, dev.PIDStart)
+		_ = os.Remove(d.fsSocket(vm, dev.ID))
 	}
 	if backend != nil && !notFound(backend) {
 		return fmt.Errorf("node VM %q: detach %s %q: the device is gone but not its back end: %w", vm, kind, id, backend)

@@ -127,6 +127,11 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	if agent != nil {
 		_ = agent.Close()
 	}
+	if r.Source == sourceNode {
+		if err := d.endSharedDirs(id); err != nil {
+			return err
+		}
+	}
 	return os.RemoveAll(d.dir(id))
 }
 

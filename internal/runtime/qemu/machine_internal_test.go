@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,5 +71,53 @@ func TestImagePorts(t *testing.T) {
 	}
 	if wantMax := "max_ports=" + strconv.Itoa(ports+1); !strings.Contains(args[1], wantMax) {
 		t.Errorf("virtio-serial device %q: want %s (port 0, the console's, and %d ports)", args[1], wantMax, ports)
+	}
+}
+
+// TestNodeSharedMemory: a node VM booted with SharedMemory has its RAM in a
+// shared memfd of its size, the machine's memory backend; without it, none.
+func TestNodeSharedMemory(t *testing.T) {
+	d := &Driver{accel: accelTCG, cfg: Config{TCGCacheMiB: 16, StateDir: "/state"}}
+	inst := runtime.InstanceSpec{ID: "n", MemoryBytes: 1 << 30}
+	k := guest.Kernel{Vmlinuz: "/k/vmlinuz"}
+	args := d.nodeArgs(inst, k, NodeSpec{ID: "n", SharedMemory: true}, "raw")
+	if i := slices.Index(args, "-machine"); i < 0 || args[i+1] != "q35,memory-backend=mem" {
+		t.Errorf("-machine in %q: want q35,memory-backend=mem", args)
+	}
+	if i := slices.Index(args, "-object"); i < 0 || args[i+1] != "memory-backend-memfd,id=mem,size=1024M,share=on" {
+		t.Errorf("-object in %q: want a shared memfd of 1024M", args)
+	}
+	args = d.nodeArgs(inst, k, NodeSpec{ID: "n"}, "raw")
+	if i := slices.Index(args, "-machine"); i < 0 || args[i+1] != "q35" || slices.Contains(args, "-object") {
+		t.Errorf("without SharedMemory: %q", args)
+	}
+}
+
+// TestAttachFSBadInput: a shared directory's bad ID or path is refused,
+// naming the VM and what is wrong, before anything starts.
+func TestAttachFSBadInput(t *testing.T) {
+	d, err := New(t.Context(), Config{StateDir: t.TempDir(), QEMU: "/bin/true", QEMUImg: "/bin/true", Accel: AccelTCG})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		fs   FS
+		want string
+	}{
+		{FS{ID: "Shares!", Dir: "/srv"}, `device ID "Shares!"`},
+		{FS{ID: "shares", Dir: "srv"}, `shared directory "srv": not an absolute path`},
+		{FS{ID: "shares", Dir: "/nonexistent/strata"}, "no such file or directory"},
+		{FS{ID: "shares", Dir: file}, "is not a directory"},
+		{FS{ID: "shares", Dir: t.TempDir()}, `instance "n1"`}, // no such VM
+	} {
+		err := d.AttachFS(t.Context(), "n1", tc.fs)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("AttachFS(%+v) = %v, want an error containing %q", tc.fs, err, tc.want)
+		}
 	}
 }

@@ -54,6 +54,10 @@ type NodeSpec struct {
 	Ports int
 	// Cmdline is added to the kernel command line (NodeCmdline).
 	Cmdline string
+	// SharedMemory backs the guest's RAM with a shared memfd (share=on),
+	// which a directory shared with virtiofs needs (AttachFS): virtiofsd
+	// reads and writes the guest's buffers in place.
+	SharedMemory bool
 	// LogPath receives the serial console, as an instance's log.
 	LogPath string
 	Labels  map[string]string
@@ -171,7 +175,14 @@ func (d *Driver) nodeArgs(inst runtime.InstanceSpec, k guest.Kernel, spec NodeSp
 	if c := strings.TrimSpace(spec.Cmdline); c != "" {
 		cmdline += " " + c
 	}
-	args := d.machine(inst, "q35")
+	machine := "q35"
+	if spec.SharedMemory {
+		machine += ",memory-backend=" + sharedMemoryID
+	}
+	args := d.machine(inst, machine)
+	if spec.SharedMemory {
+		args = append(args, "-object", sharedMemoryObject(inst.MemoryBytes))
+	}
 	args = append(args,
 		"-kernel", k.Vmlinuz, "-initrd", d.path(spec.ID, initrdFile), "-append", cmdline,
 		"-device", "virtio-serial-pci,id=serial0",
@@ -228,6 +239,10 @@ type nodeDevice struct {
 	MAC    string     `json:"mac,omitempty"`
 	Path   string     `json:"path,omitempty"`
 	Format string     `json:"format,omitempty"`
+	// PID and PIDStart identify a shared directory's virtiofsd (kindFS),
+	// as an instance's record identifies its QEMU.
+	PID      int    `json:"pid,omitempty"`
+	PIDStart uint64 `json:"pidStart,omitempty"`
 }
 
 type deviceKind string
@@ -235,6 +250,7 @@ type deviceKind string
 const (
 	kindNIC  deviceKind = "nic"
 	kindDisk deviceKind = "disk"
+	kindFS   deviceKind = "fs"
 )
 
 // QEMU's names of a hot-plugged device and its back end.
@@ -243,7 +259,8 @@ func (n nodeDevice) netdevID() string { return "hpnet-" + n.ID }
 func (n nodeDevice) blockNode() string {
 	return "hpblk-" + n.ID
 }
-func (n nodeDevice) fileNode() string { return "hpfile-" + n.ID }
+func (n nodeDevice) fileNode() string  { return "hpfile-" + n.ID }
+func (n nodeDevice) chardevID() string { return "hpfs-" + n.ID }
 
 func (d *Driver) readDevices(id string) (nodeDevices, error) {
 	var ds nodeDevices
@@ -270,14 +287,16 @@ func (d *Driver) writeDevices(id string, ds nodeDevices) error {
 
 // NodeDevice is a device plugged into a running node VM, as NodeDevices lists it.
 type NodeDevice struct {
-	// Kind is "nic" or "disk".
+	// Kind is "nic", "disk" or "fs".
 	Kind string
 	// ID is the caller's name for it.
 	ID string
 	// Port is the root port that holds it, from 0.
 	Port int
-	// MAC is a NIC's address; Path and Format a disk's file.
+	// MAC is a NIC's address; Path and Format a disk's file; Path is a
+	// shared directory's too, and PID its virtiofsd's.
 	MAC, Path, Format string
+	PID               int
 }
 
 // NodeDevices lists the devices plugged into node VM id, by port.
@@ -296,7 +315,7 @@ func (d *Driver) NodeDevices(id string) ([]NodeDevice, error) {
 	}
 	out := make([]NodeDevice, 0, len(ds.Devices))
 	for _, n := range ds.Devices {
-		out = append(out, NodeDevice{Kind: string(n.Kind), ID: n.ID, Port: n.Port, MAC: n.MAC, Path: n.Path, Format: n.Format})
+		out = append(out, NodeDevice{Kind: string(n.Kind), ID: n.ID, Port: n.Port, MAC: n.MAC, Path: n.Path, Format: n.Format, PID: n.PID})
 	}
 	return out, nil
 }
