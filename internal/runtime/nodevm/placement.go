@@ -354,6 +354,9 @@ func (d *Driver) placeInstance(ctx context.Context, spec runtime.InstanceSpec, c
 		nics = 1 // its own NIC, plugged in by Start
 		devices = append(devices, NICID(spec.ID))
 	}
+	if len(spec.Mounts) > 0 {
+		devices = append(devices, shareID) // the node VM's share, plugged in by the first start with mounts
+	}
 	vm := ""
 	if i := choose(vms, need, nics, len(spec.Mounts) > 0, func(s Shape) place.Amount {
 		return place.MakeNodeShape(s.Name, s.amount(), d.cfg.Overheads).Alloc
