@@ -69,6 +69,9 @@ func (d *Driver) AttachNIC(ctx context.Context, vm string, nic NIC) error {
 	}
 	dev := nodeDevice{Kind: kindNIC, ID: nic.ID, MAC: nic.MAC.String()}
 	return d.plug(ctx, vm, dev, func(m *monitor, dev nodeDevice) error {
+		if err := m.clearLeftover(ctx, dev); err != nil {
+			return err
+		}
 		fdName := "fd-" + dev.ID
 		if err := m.sendFD(ctx, fdName, nic.Tap); err != nil {
 			return err
@@ -76,14 +79,14 @@ func (d *Driver) AttachNIC(ctx context.Context, vm string, nic NIC) error {
 		if _, err := m.execute(ctx, "netdev_add", map[string]any{
 			"type": "tap", "id": dev.netdevID(), "fd": fdName, "vhost": false,
 		}); err != nil {
-			_, _ = m.execute(ctx, "closefd", map[string]any{"fdname": fdName})
+			m.undo("closefd", map[string]any{"fdname": fdName})
 			return err
 		}
 		if _, err := m.execute(ctx, "device_add", map[string]any{
 			"driver": "virtio-net-pci", "id": dev.qdevID(), "netdev": dev.netdevID(),
 			"mac": dev.MAC, "bus": rootPort(dev.Port),
 		}); err != nil {
-			_, _ = m.execute(ctx, "netdev_del", map[string]any{"id": dev.netdevID()})
+			m.undo("netdev_del", map[string]any{"id": dev.netdevID()})
 			return err
 		}
 		return nil
@@ -111,6 +114,9 @@ func (d *Driver) AttachDisk(ctx context.Context, vm string, disk Disk) error {
 	}
 	dev := nodeDevice{Kind: kindDisk, ID: disk.ID, Path: disk.Path, Format: format}
 	return d.plug(ctx, vm, dev, func(m *monitor, dev nodeDevice) error {
+		if err := m.clearLeftover(ctx, dev); err != nil {
+			return err
+		}
 		if _, err := m.execute(ctx, "blockdev-add", map[string]any{
 			"driver": dev.Format, "node-name": dev.blockNode(), "read-only": true,
 			"file": map[string]any{"driver": "file", "node-name": dev.fileNode(), "filename": dev.Path, "read-only": true},
@@ -121,7 +127,7 @@ func (d *Driver) AttachDisk(ctx context.Context, vm string, disk Disk) error {
 			"driver": "virtio-blk-pci", "id": dev.qdevID(), "drive": dev.blockNode(),
 			"serial": dev.ID, "bus": rootPort(dev.Port),
 		}); err != nil {
-			_, _ = m.execute(ctx, "blockdev-del", map[string]any{"node-name": dev.blockNode()})
+			m.undo("blockdev-del", map[string]any{"node-name": dev.blockNode()})
 			return err
 		}
 		return nil
@@ -172,6 +178,43 @@ func (d *Driver) plug(ctx context.Context, vm string, dev nodeDevice, add func(*
 	}
 	return nil
 }
+
+// clearLeftover removes what QEMU still holds of a device with dev's ID:
+// an attach cut short between two commands (its context ended, the daemon
+// died) leaves a back end, or the device itself, that no record names and
+// that would make every later attach of that ID fail as a duplicate. plug
+// has found no record of the ID, so whatever QEMU has of it is a leftover.
+func (m *monitor) clearLeftover(ctx context.Context, dev nodeDevice) error {
+	if err := m.deviceDel(ctx, dev.qdevID()); err != nil {
+		return fmt.Errorf("remove device %s left by an earlier attach: %w", dev.qdevID(), err)
+	}
+	var cmd string
+	var args map[string]any
+	switch dev.Kind {
+	case kindNIC:
+		cmd, args = "netdev_del", map[string]any{"id": dev.netdevID()}
+	case kindDisk:
+		cmd, args = "blockdev-del", map[string]any{"node-name": dev.blockNode()}
+	default:
+		return nil
+	}
+	if _, err := m.execute(ctx, cmd, args); err != nil && !notFound(err) {
+		return fmt.Errorf("remove the back end of %s left by an earlier attach: %w", dev.qdevID(), err)
+	}
+	return nil
+}
+
+// undo runs a command that takes back half an attach, also when the
+// attach's context has ended (which may be why it failed): otherwise its
+// back end stays in QEMU. clearLeftover catches what undo could not.
+func (m *monitor) undo(cmd string, args map[string]any) {
+	ctx, cancel := context.WithTimeout(context.Background(), undoTimeout)
+	defer cancel()
+	_, _ = m.execute(ctx, cmd, args)
+}
+
+// undoTimeout bounds one command of undo.
+const undoTimeout = 10 * time.Second
 
 // DetachNIC unplugs NIC id from node VM vm: the guest is asked to release
 // it, and once QEMU reports it gone its tap back end is removed (QEMU closes

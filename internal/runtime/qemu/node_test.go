@@ -3,8 +3,10 @@ package qemu_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -221,6 +223,27 @@ func TestNodeVMHotplug(t *testing.T) {
 		t.Fatalf("the NIC is still in the guest after DetachNIC: %s", out)
 	}
 
+	// What an attach cut short leaves in QEMU (a NIC's back end, a disk's block
+	// node, under the IDs the next attach of the same device uses) is cleared
+	// by that attach rather than refused as a duplicate.
+	qmp(t, filepath.Join(state, id, "qmp.sock"),
+		`{"execute": "netdev_add", "arguments": {"type": "hubport", "id": "hpnet-nic3", "hubid": 0}}`,
+		fmt.Sprintf(`{"execute": "blockdev-add", "arguments": {"driver": "raw", "node-name": "hpblk-layer0", "read-only": true, "file": {"driver": "file", "filename": %q, "read-only": true}}}`, dataDisk))
+	nic3, att3 := net.nic(t, "nic3")
+	if err := d.AttachNIC(t.Context(), id, nic3); err != nil {
+		t.Fatalf("a NIC whose back end an earlier attach left: %v", err)
+	}
+	waitGuest(t, d, id, "the NIC whose back end was left", ifaceOf(att3.MAC.String()), 30*time.Second)
+	if err := d.DetachNIC(t.Context(), id, "nic3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AttachDisk(t.Context(), id, qemu.Disk{ID: "layer0", Path: dataDisk}); err != nil {
+		t.Fatalf("a disk whose block node an earlier attach left: %v", err)
+	}
+	if err := d.DetachDisk(t.Context(), id, "layer0"); err != nil {
+		t.Fatal(err)
+	}
+
 	// A read-only disk: its file is readable, writes are refused.
 	start = time.Now()
 	if err := d.AttachDisk(t.Context(), id, qemu.Disk{ID: "layer1", Path: dataDisk}); err != nil {
@@ -366,6 +389,40 @@ func TestNodeVMBadInput(t *testing.T) {
 			if !strings.Contains(tc.err.Error(), w) {
 				t.Errorf("%s: %v; want it to say %q", tc.name, tc.err, w)
 			}
+		}
+	}
+}
+
+// qmp sends each command to the QEMU monitor at sock, as another client
+// would, and fails the test on an error reply.
+func qmp(t *testing.T, sock string, commands ...string) {
+	t.Helper()
+	conn, err := net.DialTimeout("unix", sock, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	dec := json.NewDecoder(conn)
+	var msg map[string]json.RawMessage
+	if err := dec.Decode(&msg); err != nil { // the greeting
+		t.Fatal(err)
+	}
+	for _, c := range append([]string{`{"execute": "qmp_capabilities"}`}, commands...) {
+		if _, err := conn.Write([]byte(c + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			msg = nil
+			if err := dec.Decode(&msg); err != nil {
+				t.Fatalf("QMP %s: %v", c, err)
+			}
+			if _, ev := msg["event"]; !ev {
+				break
+			}
+		}
+		if e, bad := msg["error"]; bad {
+			t.Fatalf("QMP %s: %s", c, e)
 		}
 	}
 }
