@@ -195,6 +195,8 @@ func (m *monitor) clearLeftover(ctx context.Context, dev nodeDevice) error {
 		cmd, args = "netdev_del", map[string]any{"id": dev.netdevID()}
 	case kindDisk:
 		cmd, args = "blockdev-del", map[string]any{"node-name": dev.blockNode()}
+	case kindFS:
+		cmd, args = "chardev-remove", map[string]any{"id": dev.chardevID()}
 	default:
 		return nil
 	}

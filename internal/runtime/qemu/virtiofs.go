@@ -76,6 +76,9 @@ func (d *Driver) AttachFS(ctx context.Context, vm string, fs FS) error {
 	}
 	dev := nodeDevice{Kind: kindFS, ID: fs.ID, Path: fs.Dir}
 	return d.plug(ctx, vm, dev, func(m *monitor, dev nodeDevice) (err error) {
+		if err := m.clearLeftover(ctx, dev); err != nil {
+			return err
+		}
 		pid, start, err := d.startVirtiofsd(ctx, vm, dev)
 		if err != nil {
 			return err
@@ -104,7 +107,7 @@ func (d *Driver) AttachFS(ctx context.Context, vm string, fs FS) error {
 			"driver": "vhost-user-fs-pci", "id": dev.qdevID(), "chardev": dev.chardevID(),
 			"tag": dev.ID, "bus": rootPort(dev.Port),
 		}); err != nil {
-			_, _ = m.execute(ctx, "chardev-remove", map[string]any{"id": dev.chardevID()})
+			m.undo("chardev-remove", map[string]any{"id": dev.chardevID()})
 			return err
 		}
 		return nil
