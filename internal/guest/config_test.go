@@ -37,6 +37,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no fs type", func(c *Config) { c.Root.FSType = "" }, "root device"},
 		{"no address", func(c *Config) { c.Net.Address = netip.Prefix{} }, "net.address"},
 		{"negative grace", func(c *Config) { c.StopGraceSeconds = -1 }, "stopGraceSeconds"},
+		{"tools disk of an image VM", func(c *Config) { c.ToolsDisk = ToolsDiskSerial }, "toolsDisk"},
+		{"tools disk of a node guest", func(c *Config) { *c = Config{Mode: ModeNode, ToolsDisk: ToolsDiskSerial} }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -178,3 +178,44 @@ func TestRemoveCgroup(t *testing.T) {
 		t.Errorf("removeCgroup of a removed cgroup: %v", err)
 	}
 }
+
+// linkTree links every file of the tools disk at its own path in the root,
+// keeps the directories the root has, and leaves lost+found out.
+func TestLinkTree(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	files := map[string]string{"usr/sbin/runc": "runc", "lib/x86_64-linux-gnu/libc.so.6": "libc", "lib64/ld-linux-x86-64.so.2": "ld"}
+	for name, data := range files {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(src, "lost+found"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dst, "usr", "sbin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := linkTree(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		p := filepath.Join(dst, name)
+		if target, err := os.Readlink(p); err != nil || target != filepath.Join(src, name) {
+			t.Errorf("%s links to %q (%v); want %s", name, target, err, filepath.Join(src, name))
+		}
+		if got, err := os.ReadFile(p); err != nil || string(got) != want {
+			t.Errorf("%s reads %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "lost+found")); err == nil {
+		t.Error("lost+found was linked")
+	}
+	// A second tools disk over the same root is an error, not a silent mix.
+	if err := linkTree(src, dst); err == nil {
+		t.Error("linking over existing links succeeded")
+	}
+}
