@@ -101,6 +101,7 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 		case guest.NodeStart:
 			if err = n.start(c); err == nil {
 				n.waitCreated(c)
+				err = n.limitCPU(c)
 			}
 		case guest.NodeWait:
 			<-c.done
@@ -457,6 +458,60 @@ func (n *node) waitCreated(c *container) {
 	}
 }
 
+// cpuPeriod is the CFS period of a container's CPU limit, in microseconds.
+const cpuPeriod = 100000
+
+// cpuMax is cgroup v2's cpu.max for a limit of milliCPU: the quota and the
+// period, in microseconds.
+func cpuMax(milliCPU int64) string {
+	return strconv.FormatInt(milliCPU*cpuPeriod/1000, 10) + " " + strconv.Itoa(cpuPeriod)
+}
+
+// limitCPU sets the CPU limit of a runc container that has one, once its
+// process runs: until then the runtime's init (runc init: it sets the
+// container up, then executes the container's process) runs in the
+// container's cgroup, and under emulation a quota of 25m made that take
+// 30 s. runsc containers have no cgroup in the guest. A container that
+// has ended needs no limit.
+func (n *node) limitCPU(c *container) error {
+	if c.runtime() != guest.RuntimeRunc || c.spec.MilliCPU == 0 {
+		return nil
+	}
+	n.waitRunning(c)
+	err := os.WriteFile(filepath.Join(cgroupRoot, containerCgroup(c.id), "ctr", "cpu.max"), []byte(cpuMax(c.spec.MilliCPU)), 0)
+	if err != nil {
+		if state, _ := n.status(c); state == guest.StateExited {
+			return nil
+		}
+		return fmt.Errorf("container %s: set its CPU limit (%dm): %w", c.id, c.spec.MilliCPU, err)
+	}
+	return nil
+}
+
+// waitRunning returns once c's runtime says that its process runs (the
+// runtime's init has executed it), c has ended, or runtimeCreateWait has
+// passed.
+func (n *node) waitRunning(c *container) {
+	deadline := time.Now().Add(runtimeCreateWait)
+	for time.Now().Before(deadline) {
+		out, code, err := n.tool(append(c.runtimeArgs(), "state", c.id))
+		if err != nil {
+			return
+		}
+		var st struct {
+			Status string `json:"status"`
+		}
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Status != "created" {
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // stop sends sig (SIGTERM for 0) and SIGKILL after grace, and waits for
 // the end.
 func (n *node) stop(c *container, sig int, grace time.Duration) error {
@@ -720,19 +775,17 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 }
 
 // resources are spec's limits as cgroup settings; nil when it has none.
+// The CPU limit is not among them: it is set once the container's process
+// runs (limitCPU), so that a small one does not throttle the runtime's own
+// setup of the container, which runs in its cgroup.
 func resources(spec guest.ContainerSpec) *specs.LinuxResources {
-	if spec.MemoryBytes == 0 && spec.MilliCPU == 0 && spec.Pids == 0 {
+	if spec.MemoryBytes == 0 && spec.Pids == 0 {
 		return nil
 	}
 	r := &specs.LinuxResources{}
 	if spec.MemoryBytes > 0 {
 		m := spec.MemoryBytes
 		r.Memory = &specs.LinuxMemory{Limit: &m}
-	}
-	if spec.MilliCPU > 0 {
-		period := uint64(100000)
-		quota := spec.MilliCPU * int64(period) / 1000
-		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
 	}
 	if spec.Pids > 0 {
 		r.Pids = &specs.LinuxPids{Limit: spec.Pids}

@@ -43,8 +43,19 @@ func TestOCISpec(t *testing.T) {
 		}
 	}
 	r := s.Linux.Resources
-	if s.Linux.CgroupsPath != "/strata/web-1/ctr" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
+	if s.Linux.CgroupsPath != "/strata/web-1/ctr" || r == nil || *r.Memory.Limit != 128<<20 || r.Pids.Limit != 100 {
 		t.Errorf("cgroups path %q, resources %+v", s.Linux.CgroupsPath, r)
+	}
+	// The CPU limit comes once the process runs (limitCPU): runc's init
+	// runs in the container's cgroup and must not be throttled by it.
+	if r != nil && r.CPU != nil {
+		t.Errorf("CPU resources at create %+v; want none", *r.CPU)
+	}
+	if got := cpuMax(500); got != "50000 100000" {
+		t.Errorf("cpu.max for 500m: %q, want \"50000 100000\"", got)
+	}
+	if got := cpuMax(25); got != "2500 100000" {
+		t.Errorf("cpu.max for 25m: %q, want \"2500 100000\"", got)
 	}
 
 	if ns := s.Linux.Namespaces[4]; ns.Type != "network" || ns.Path != "" || slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/etc/resolv.conf" }) {
