@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -445,17 +446,7 @@ func (n *node) start(c *container) error {
 // Under emulation (TCG) on a busy host the runtime's create takes seconds;
 // after runtimeCreateWait it gives up and the caller sees the state as it is.
 func (n *node) waitCreated(c *container) {
-	deadline := time.Now().Add(runtimeCreateWait)
-	for time.Now().Before(deadline) {
-		if _, code, err := n.tool(append(c.runtimeArgs(), "state", c.id)); err != nil || code == 0 {
-			return
-		}
-		select {
-		case <-c.done:
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	n.waitState(c, func(created, _ bool) bool { return created })
 }
 
 // cpuPeriod is the CFS period of a container's CPU limit, in microseconds.
@@ -477,7 +468,7 @@ func (n *node) limitCPU(c *container) error {
 	if c.runtime() != guest.RuntimeRunc || c.spec.MilliCPU == 0 {
 		return nil
 	}
-	n.waitRunning(c)
+	n.waitState(c, func(_, running bool) bool { return running })
 	err := os.WriteFile(filepath.Join(cgroupRoot, containerCgroup(c.id), "ctr", "cpu.max"), []byte(cpuMax(c.spec.MilliCPU)), 0)
 	if err != nil {
 		if state, _ := n.status(c); state == guest.StateExited {
@@ -488,28 +479,55 @@ func (n *node) limitCPU(c *container) error {
 	return nil
 }
 
-// waitRunning returns once c's runtime says that its process runs (the
-// runtime's init has executed it), c has ended, or runtimeCreateWait has
-// passed.
-func (n *node) waitRunning(c *container) {
+// waitState returns once done says yes to c's state (whether the runtime
+// has created the container, whether its process runs: the runtime's init
+// has executed it), c has ended, or runtimeCreateWait has passed.
+//
+// A runc container's state is read from the files runc keeps in its root
+// (runcState), as often as every 10 ms: asking runc itself (`runc state`)
+// starts a Go program, which under emulation takes half a second and more
+// of the guest's CPU, taken from the runc that is starting the container.
+// runsc's state is asked of runsc.
+func (n *node) waitState(c *container, done func(created, running bool) bool) {
 	deadline := time.Now().Add(runtimeCreateWait)
+	every := 10 * time.Millisecond
 	for time.Now().Before(deadline) {
-		out, code, err := n.tool(append(c.runtimeArgs(), "state", c.id))
-		if err != nil {
-			return
+		var created, running bool
+		if c.runtime() == guest.RuntimeRunc {
+			created, running = runcState(runcRoot, c.id)
+		} else {
+			out, code, err := n.tool(append(c.runtimeArgs(), "state", c.id))
+			if err != nil {
+				return
+			}
+			var st struct {
+				Status string `json:"status"`
+			}
+			created = code == 0
+			running = created && json.Unmarshal([]byte(out), &st) == nil && st.Status != "created"
+			every = 50 * time.Millisecond
 		}
-		var st struct {
-			Status string `json:"status"`
-		}
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Status != "created" {
+		if done(created, running) {
 			return
 		}
 		select {
 		case <-c.done:
 			return
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
+}
+
+// runcState reads container id's state from runc's files under root:
+// runc writes state.json once it has created the container, and removes
+// its exec FIFO once the container's process has been executed.
+func runcState(root, id string) (created, running bool) {
+	dir := filepath.Join(root, id)
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		return false, false
+	}
+	_, err := os.Stat(filepath.Join(dir, "exec.fifo"))
+	return true, errors.Is(err, fs.ErrNotExist)
 }
 
 // stop sends sig (SIGTERM for 0) and SIGKILL after grace, and waits for

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/internal/guest"
 )
@@ -229,4 +230,33 @@ func TestLinkTree(t *testing.T) {
 	if err := linkTree(src, dst); err == nil {
 		t.Error("linking over existing links succeeded")
 	}
+}
+
+// runcState reads runc's files: no state.json, not created; state.json and
+// the exec FIFO, created; state.json alone, running.
+func TestRuncState(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "web-1")
+	check := func(when string, wantCreated, wantRunning bool) {
+		t.Helper()
+		if created, running := runcState(root, "web-1"); created != wantCreated || running != wantRunning {
+			t.Errorf("%s: created %t, running %t; want %t, %t", when, created, running, wantCreated, wantRunning)
+		}
+	}
+	check("no directory", false, false)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "exec.fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("the FIFO alone", false, false)
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"id":"web-1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("state and FIFO", true, false)
+	if err := os.Remove(filepath.Join(dir, "exec.fifo")); err != nil {
+		t.Fatal(err)
+	}
+	check("state alone", true, true)
 }
