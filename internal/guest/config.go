@@ -49,6 +49,11 @@ type Config struct {
 	// Mode is ModeImage (empty) or ModeNode. A node guest has no Args and
 	// no Root: it serves the node operations until it is powered off.
 	Mode string `json:"mode,omitempty"`
+	// ToolsDisk, in ModeNode, is the serial of the read-only disk that
+	// holds the container runtimes (NodeToolsDisk): the guest mounts it at
+	// ToolsMount before it serves the node operations. Empty: they are in
+	// the initramfs (NodeInitramfs).
+	ToolsDisk string `json:"toolsDisk,omitempty"`
 }
 
 // DefaultStopGrace is the entrypoint's time to stop when Config names none.
@@ -127,6 +132,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("guest config: %w", c.Net.validate("net"))
 	case c.StopGraceSeconds < 0:
 		return fmt.Errorf("guest config: stopGraceSeconds is %d; give 0 for the default or a positive number", c.StopGraceSeconds)
+	case c.ToolsDisk != "" && c.Mode != ModeNode:
+		return fmt.Errorf("guest config: toolsDisk %q is for node guests (mode %q); an image VM runs no container runtime", c.ToolsDisk, ModeNode)
 	}
 	return nil
 }

@@ -43,6 +43,8 @@ func TestConfigValidate(t *testing.T) {
 		{"search domain label too long", func(c *Config) { c.Net.Search = []string{strings.Repeat("a", 64)} }, "net.search[0]"},
 		{"too many search domains", func(c *Config) { c.Net.Search = []string{"a", "b", "c", "d", "e", "f", "g"} }, "at most 6"},
 		{"negative grace", func(c *Config) { c.StopGraceSeconds = -1 }, "stopGraceSeconds"},
+		{"tools disk of an image VM", func(c *Config) { c.ToolsDisk = ToolsDiskSerial }, "toolsDisk"},
+		{"tools disk of a node guest", func(c *Config) { *c = Config{Mode: ModeNode, ToolsDisk: ToolsDiskSerial} }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,8 +27,11 @@
 //   - Node VM: a VM whose Config has Mode ModeNode. It has no entrypoint and
 //     no root disk; it runs OCI containers from read-only image disks with
 //     runc or runsc, driven by NodeRequest operations on the agent's streams
-//     (node.go, AgentClient.Node and ExecIn). Its initramfs carries the
-//     runtimes (BuildNodeInitramfs, cached by NodeInitramfs).
+//     (node.go, AgentClient.Node and ExecIn). The runtimes are on a
+//     read-only tools disk (NodeToolsDisk, Config.ToolsDisk) that the guest
+//     mounts at ToolsMount, beside a node initramfs without them
+//     (NodeBaseInitramfs); NodeInitramfs (BuildNodeInitramfs) carries them
+//     in the initramfs itself, unpacked into the guest's memory.
 //
 // docs/guest.md describes the boot sequence and the measured boot times.
 package guest

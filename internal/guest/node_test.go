@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"net/netip"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -188,4 +190,79 @@ func archiveNames(t *testing.T, archive []byte) []string {
 		names = append(names, e.name)
 	}
 	return names
+}
+
+// The tools disk holds runc with its libraries and runsc, byte for byte,
+// and is cached under a name that changes with its contents; the base node
+// initramfs holds none of them.
+func TestNodeToolsDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a disk image")
+	}
+	if guestInitErr != nil {
+		t.Fatal(guestInitErr)
+	}
+	debugfs := "/usr/sbin/debugfs"
+	if _, err := os.Stat(debugfs); err != nil {
+		testenv.Skipf(t, "skipping: no debugfs to read the disk with (install e2fsprogs): %v", err)
+	}
+	tools := DefaultNodeTools()
+	if _, err := os.Stat(tools.Runc); err != nil {
+		testenv.Skipf(t, "skipping: no runc on the host (%v); make host-setup installs it", err)
+	}
+	tools.Runsc = guestInit // a static binary in runsc's place, smaller than runsc
+	cache := t.TempDir()
+	p1, err := NodeToolsDisk(t.Context(), cache, tools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := NodeToolsDisk(t.Context(), cache, tools)
+	if err != nil || p1 != p2 {
+		t.Fatalf("second call = %s, %v; want the cached %s", p2, err, p1)
+	}
+	libs, err := sharedLibraries(tools.Runc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{RuncPath: tools.Runc, RunscPath: tools.Runsc}
+	for _, l := range libs {
+		files[l] = l
+	}
+	for inGuest, onHost := range files {
+		want, err := os.ReadFile(onHost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := exec.Command(debugfs, "-R", "cat "+inGuest, p1).Output()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s on the tools disk: %d bytes (%v); want the %d of %s", inGuest, len(got), err, len(want), onHost)
+		}
+	}
+	tools.Runsc = ""
+	p3, err := NodeToolsDisk(t.Context(), cache, tools)
+	if err != nil || p3 == p1 {
+		t.Errorf("without runsc: %s, %v; want a new file", p3, err)
+	}
+	if _, err := NodeToolsDisk(t.Context(), cache, NodeTools{}); err == nil || !strings.Contains(err.Error(), "no runc") {
+		t.Errorf("without runc: %v; want an error that says so", err)
+	}
+
+	k := kernelForTest(t)
+	base, err := NodeBaseInitramfs(cache, k, guestInit)
+	if err != nil {
+		testenv.Skipf(t, "no node initramfs here: %v", err)
+	}
+	data, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := archiveNames(t, data)
+	if !slices.Contains(names, "init") || !slices.Contains(names, "tmp") {
+		t.Errorf("base node initramfs lacks init or tmp: %q", names)
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, "runc") || strings.HasSuffix(n, "runsc") || strings.Contains(n, "libseccomp") {
+			t.Errorf("base node initramfs holds %s, which belongs on the tools disk", n)
+		}
+	}
 }

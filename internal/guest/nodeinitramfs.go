@@ -49,6 +49,20 @@ func BuildNodeInitramfs(w io.Writer, k Kernel, initBinary string, tools NodeTool
 }
 
 func nodeEntries(k Kernel, initBinary string, tools NodeTools) ([]entry, error) {
+	entries, err := nodeBaseEntries(k, initBinary)
+	if err != nil {
+		return nil, err
+	}
+	te, err := toolEntries(tools)
+	if err != nil {
+		return nil, fmt.Errorf("node initramfs: %w", err)
+	}
+	return append(entries, te...), nil
+}
+
+// nodeBaseEntries are the files of a node initramfs without the runtimes:
+// the base initramfs's, NodeModules, and the directories a node guest uses.
+func nodeBaseEntries(k Kernel, initBinary string) ([]entry, error) {
 	entries, err := baseEntries(k, initBinary, append(slices.Clone(Modules), NodeModules...))
 	if err != nil {
 		return nil, err
@@ -61,22 +75,28 @@ func nodeEntries(k Kernel, initBinary string, tools NodeTools) ([]entry, error) 
 		return nil, fmt.Errorf("node initramfs: kernel %s has no modules and %s does not build in %s, which node guests need (rebuild it with hack/guest-kernel/strata.config: `make host-setup`)",
 			k.Version, k.Config, strings.Join(missing, ", "))
 	}
+	for _, d := range []string{"/tmp", "/etc"} {
+		entries = append(entries, entry{name: strings.TrimPrefix(d, "/"), perm: 0o755, dir: true})
+	}
+	return entries, nil
+}
+
+// toolEntries are the runtimes of tools at their paths in the guest: runc
+// at RuncPath with its libraries and loader, and runsc at RunscPath.
+func toolEntries(tools NodeTools) ([]entry, error) {
 	if tools.Runc == "" {
-		return nil, errors.New("node initramfs: no runc given; install Debian's runc")
+		return nil, errors.New("no runc given; install Debian's runc")
 	}
 	libs, err := sharedLibraries(tools.Runc)
 	if err != nil {
-		return nil, fmt.Errorf("node initramfs: %w", err)
+		return nil, err
 	}
-	entries = append(entries, entry{name: strings.TrimPrefix(RuncPath, "/"), perm: 0o755, src: tools.Runc})
+	entries := []entry{{name: strings.TrimPrefix(RuncPath, "/"), perm: 0o755, src: tools.Runc}}
 	for _, lib := range libs {
 		entries = append(entries, entry{name: strings.TrimPrefix(lib, "/"), perm: 0o755, src: lib})
 	}
 	if tools.Runsc != "" {
 		entries = append(entries, entry{name: strings.TrimPrefix(RunscPath, "/"), perm: 0o755, src: tools.Runsc})
-	}
-	for _, d := range []string{"/tmp", "/etc"} {
-		entries = append(entries, entry{name: strings.TrimPrefix(d, "/"), perm: 0o755, dir: true})
 	}
 	return entries, nil
 }
@@ -127,9 +147,50 @@ func NodeInitramfs(cacheDir string, k Kernel, initBinary string, tools NodeTools
 	if err != nil {
 		return "", err
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	return cachedInitramfs(cacheDir, k, entries)
+}
+
+// NodeBaseInitramfs is NodeInitramfs without the runtimes: a node guest
+// booted from it takes them from the tools disk (NodeToolsDisk,
+// Config.ToolsDisk), so that they are not unpacked into its memory.
+func NodeBaseInitramfs(cacheDir string, k Kernel, initBinary string) (string, error) {
+	entries, err := nodeBaseEntries(k, initBinary)
+	if err != nil {
+		return "", err
+	}
+	return cachedInitramfs(cacheDir, k, entries)
+}
+
+// cachedInitramfs returns the archive of entries in cacheDir, named by a
+// hash of the kernel version and the entries, writing it first when it is
+// missing.
+func cachedInitramfs(cacheDir string, k Kernel, entries []entry) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "node-initramfs 1\nkernel %s\n", k.Version)
+	if err := hashEntries(h, entries); err != nil {
+		return "", fmt.Errorf("node initramfs: %w", err)
+	}
+	path := filepath.Join(cacheDir, "node-initramfs-"+hex.EncodeToString(h.Sum(nil))[:24]+".gz")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	err := writeCached(cacheDir, path, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := writeArchive(bw, entries); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		return "", fmt.Errorf("node initramfs: %w", err)
+	}
+	return path, nil
+}
+
+// hashEntries sorts entries by name and writes each one's name, mode and
+// contents to h.
+func hashEntries(h io.Writer, entries []entry) error {
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	for _, e := range entries {
 		fmt.Fprintf(h, "%s %o %t\n", e.name, e.perm, e.dir)
 		if e.src == "" {
@@ -137,40 +198,34 @@ func NodeInitramfs(cacheDir string, k Kernel, initBinary string, tools NodeTools
 		}
 		f, err := os.Open(e.src)
 		if err != nil {
-			return "", fmt.Errorf("node initramfs: %w", err)
+			return err
 		}
 		_, err = io.Copy(h, f)
 		_ = f.Close()
 		if err != nil {
-			return "", fmt.Errorf("node initramfs: %w", err)
+			return err
 		}
 	}
-	path := filepath.Join(cacheDir, "node-initramfs-"+hex.EncodeToString(h.Sum(nil))[:24]+".gz")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
+	return nil
+}
+
+// writeCached makes path in cacheDir: write fills a temporary file there,
+// which then takes path's name, so that a reader never sees half a file.
+func writeCached(cacheDir, path string, write func(*os.File) error) error {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil { //nolint:gosec // G301: a cache of public binaries
-		return "", fmt.Errorf("node initramfs: %w", err)
+		return err
 	}
-	tmp, err := os.CreateTemp(cacheDir, ".node-initramfs-*")
+	tmp, err := os.CreateTemp(cacheDir, ".tmp-*")
 	if err != nil {
-		return "", fmt.Errorf("node initramfs: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := writeArchive(bw, entries); err != nil {
+	if err := write(tmp); err != nil {
 		_ = tmp.Close()
-		return "", err
-	}
-	if err := bw.Flush(); err != nil {
-		_ = tmp.Close()
-		return "", fmt.Errorf("node initramfs: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("node initramfs: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("node initramfs: %w", err)
-	}
-	return path, nil
+	return os.Rename(tmp.Name(), path)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,6 +110,7 @@ func (n *node) handle(req guest.NodeRequest) guest.NodeReply {
 		case guest.NodeStart:
 			if err = n.start(c); err == nil {
 				n.waitCreated(c)
+				err = n.limitCPU(c)
 			}
 		case guest.NodeWait:
 			<-c.done
@@ -509,17 +511,88 @@ func (n *node) start(c *container) error {
 // Under emulation (TCG) on a busy host the runtime's create takes seconds;
 // after runtimeCreateWait it gives up and the caller sees the state as it is.
 func (n *node) waitCreated(c *container) {
+	n.waitState(c, func(created, _ bool) bool { return created })
+}
+
+// cpuPeriod is the CFS period of a container's CPU limit, in microseconds.
+const cpuPeriod = 100000
+
+// cpuMax is cgroup v2's cpu.max for a limit of milliCPU: the quota and the
+// period, in microseconds.
+func cpuMax(milliCPU int64) string {
+	return strconv.FormatInt(milliCPU*cpuPeriod/1000, 10) + " " + strconv.Itoa(cpuPeriod)
+}
+
+// limitCPU sets the CPU limit of a runc container that has one, once its
+// process runs: until then the runtime's init (runc init: it sets the
+// container up, then executes the container's process) runs in the
+// container's cgroup, and under emulation a quota of 25m made that take
+// 30 s. runsc containers have no cgroup in the guest. A container that
+// has ended needs no limit.
+func (n *node) limitCPU(c *container) error {
+	if c.runtime() != guest.RuntimeRunc || c.spec.MilliCPU == 0 {
+		return nil
+	}
+	n.waitState(c, func(_, running bool) bool { return running })
+	err := os.WriteFile(filepath.Join(cgroupRoot, containerCgroup(c.id), "ctr", "cpu.max"), []byte(cpuMax(c.spec.MilliCPU)), 0)
+	if err != nil {
+		if state, _ := n.status(c); state == guest.StateExited {
+			return nil
+		}
+		return fmt.Errorf("container %s: set its CPU limit (%dm): %w", c.id, c.spec.MilliCPU, err)
+	}
+	return nil
+}
+
+// waitState returns once done says yes to c's state (whether the runtime
+// has created the container, whether its process runs: the runtime's init
+// has executed it), c has ended, or runtimeCreateWait has passed.
+//
+// A runc container's state is read from the files runc keeps in its root
+// (runcState), as often as every 10 ms: asking runc itself (`runc state`)
+// starts a Go program, which under emulation takes half a second and more
+// of the guest's CPU, taken from the runc that is starting the container.
+// runsc's state is asked of runsc.
+func (n *node) waitState(c *container, done func(created, running bool) bool) {
 	deadline := time.Now().Add(runtimeCreateWait)
+	every := 10 * time.Millisecond
 	for time.Now().Before(deadline) {
-		if _, code, err := n.tool(append(c.runtimeArgs(), "state", c.id)); err != nil || code == 0 {
+		var created, running bool
+		if c.runtime() == guest.RuntimeRunc {
+			created, running = runcState(runcRoot, c.id)
+		} else {
+			out, code, err := n.tool(append(c.runtimeArgs(), "state", c.id))
+			if err != nil {
+				return
+			}
+			var st struct {
+				Status string `json:"status"`
+			}
+			created = code == 0
+			running = created && json.Unmarshal([]byte(out), &st) == nil && st.Status != "created"
+			every = 50 * time.Millisecond
+		}
+		if done(created, running) {
 			return
 		}
 		select {
 		case <-c.done:
 			return
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
+}
+
+// runcState reads container id's state from runc's files under root:
+// runc writes state.json once it has created the container, and removes
+// its exec FIFO once the container's process has been executed.
+func runcState(root, id string) (created, running bool) {
+	dir := filepath.Join(root, id)
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		return false, false
+	}
+	_, err := os.Stat(filepath.Join(dir, "exec.fifo"))
+	return true, errors.Is(err, fs.ErrNotExist)
 }
 
 // stop sends sig (SIGTERM for 0) and SIGKILL after grace, and waits for
@@ -798,19 +871,17 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 }
 
 // resources are spec's limits as cgroup settings; nil when it has none.
+// The CPU limit is not among them: it is set once the container's process
+// runs (limitCPU), so that a small one does not throttle the runtime's own
+// setup of the container, which runs in its cgroup.
 func resources(spec guest.ContainerSpec) *specs.LinuxResources {
-	if spec.MemoryBytes == 0 && spec.MilliCPU == 0 && spec.Pids == 0 {
+	if spec.MemoryBytes == 0 && spec.Pids == 0 {
 		return nil
 	}
 	r := &specs.LinuxResources{}
 	if spec.MemoryBytes > 0 {
 		m := spec.MemoryBytes
 		r.Memory = &specs.LinuxMemory{Limit: &m}
-	}
-	if spec.MilliCPU > 0 {
-		period := uint64(100000)
-		quota := spec.MilliCPU * int64(period) / 1000
-		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
 	}
 	if spec.Pids > 0 {
 		r.Pids = &specs.LinuxPids{Limit: spec.Pids}

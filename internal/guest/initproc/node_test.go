@@ -11,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/internal/guest"
 )
@@ -43,8 +44,19 @@ func TestOCISpec(t *testing.T) {
 		}
 	}
 	r := s.Linux.Resources
-	if s.Linux.CgroupsPath != "/strata/web-1/ctr" || r == nil || *r.Memory.Limit != 128<<20 || *r.CPU.Quota != 50000 || *r.CPU.Period != 100000 || r.Pids.Limit != 100 {
+	if s.Linux.CgroupsPath != "/strata/web-1/ctr" || r == nil || *r.Memory.Limit != 128<<20 || r.Pids.Limit != 100 {
 		t.Errorf("cgroups path %q, resources %+v", s.Linux.CgroupsPath, r)
+	}
+	// The CPU limit comes once the process runs (limitCPU): runc's init
+	// runs in the container's cgroup and must not be throttled by it.
+	if r != nil && r.CPU != nil {
+		t.Errorf("CPU resources at create %+v; want none", *r.CPU)
+	}
+	if got := cpuMax(500); got != "50000 100000" {
+		t.Errorf("cpu.max for 500m: %q, want \"50000 100000\"", got)
+	}
+	if got := cpuMax(25); got != "2500 100000" {
+		t.Errorf("cpu.max for 25m: %q, want \"2500 100000\"", got)
 	}
 
 	if ns := s.Linux.Namespaces[4]; ns.Type != "network" || ns.Path != "" || slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/etc/resolv.conf" }) {
@@ -193,4 +205,74 @@ func TestRemoveCgroup(t *testing.T) {
 	if err := removeCgroup(dir, time.Second); err != nil {
 		t.Errorf("removeCgroup of a removed cgroup: %v", err)
 	}
+}
+
+// linkTree links every file of the tools disk at its own path in the root,
+// keeps the directories the root has, and leaves lost+found out.
+func TestLinkTree(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	files := map[string]string{"usr/sbin/runc": "runc", "lib/x86_64-linux-gnu/libc.so.6": "libc", "lib64/ld-linux-x86-64.so.2": "ld"}
+	for name, data := range files {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(src, "lost+found"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dst, "usr", "sbin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := linkTree(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		p := filepath.Join(dst, name)
+		if target, err := os.Readlink(p); err != nil || target != filepath.Join(src, name) {
+			t.Errorf("%s links to %q (%v); want %s", name, target, err, filepath.Join(src, name))
+		}
+		if got, err := os.ReadFile(p); err != nil || string(got) != want {
+			t.Errorf("%s reads %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "lost+found")); err == nil {
+		t.Error("lost+found was linked")
+	}
+	// A second tools disk over the same root is an error, not a silent mix.
+	if err := linkTree(src, dst); err == nil {
+		t.Error("linking over existing links succeeded")
+	}
+}
+
+// runcState reads runc's files: no state.json, not created; state.json and
+// the exec FIFO, created; state.json alone, running.
+func TestRuncState(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "web-1")
+	check := func(when string, wantCreated, wantRunning bool) {
+		t.Helper()
+		if created, running := runcState(root, "web-1"); created != wantCreated || running != wantRunning {
+			t.Errorf("%s: created %t, running %t; want %t, %t", when, created, running, wantCreated, wantRunning)
+		}
+	}
+	check("no directory", false, false)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "exec.fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("the FIFO alone", false, false)
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"id":"web-1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("state and FIFO", true, false)
+	if err := os.Remove(filepath.Join(dir, "exec.fifo")); err != nil {
+		t.Fatal(err)
+	}
+	check("state alone", true, true)
 }

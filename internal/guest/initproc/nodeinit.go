@@ -2,7 +2,10 @@ package initproc
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -52,6 +55,11 @@ func (p *initProc) runNode(cfg guest.Config) guest.ExitReport {
 			p.log.printf("cgroup controller %s: %v", c, err)
 		}
 	}
+	if cfg.ToolsDisk != "" {
+		if err := mountTools(sysBlock, cfg.ToolsDisk, PortWait); err != nil {
+			return setupError(err)
+		}
+	}
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return setupError(fmt.Errorf("hostname: %w", err))
@@ -72,4 +80,50 @@ func (p *initProc) runNode(cfg guest.Config) guest.ExitReport {
 	p.log.printf("power button: stopping the containers (SIGTERM, SIGKILL after %s)", cfg.StopGrace())
 	n.stopAll(cfg.StopGrace())
 	return guest.ExitReport{ExitCode: 0}
+}
+
+// mountTools mounts the tools disk whose serial is serial (found in sys,
+// the /sys/block tree, within wait) read-only at guest.ToolsMount, and
+// links each of its files at its own path in the root, where the runtimes
+// are looked for.
+func mountTools(sys, serial string, wait time.Duration) error {
+	dev, err := waitImageDevice(sys, guest.DiskBySerial+serial, wait)
+	if err != nil {
+		return fmt.Errorf("node: tools disk: %w", err)
+	}
+	if err := os.MkdirAll(guest.ToolsMount, 0o755); err != nil { //nolint:gosec // G301: a mount point
+		return fmt.Errorf("node: tools disk: %w", err)
+	}
+	if err := unix.Mount(dev, guest.ToolsMount, "ext4", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
+		return fmt.Errorf("node: mount the tools disk %s read-only on %s: %w", dev, guest.ToolsMount, err)
+	}
+	return linkTree(guest.ToolsMount, "/")
+}
+
+// linkTree makes, for every file under src, a symbolic link to it at the
+// same path under dst, and the directories on the way.
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if rel == "lost+found" && e.IsDir() {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		if e.IsDir() {
+			if err := os.MkdirAll(target, 0o755); err != nil { //nolint:gosec // G301: directories of the guest's root
+				return fmt.Errorf("node: tools disk: %w", err)
+			}
+			return nil
+		}
+		if err := os.Symlink(p, target); err != nil { //nolint:gosec // G122: the read-only tools disk the host built, in a guest of its own
+			return fmt.Errorf("node: tools disk: link %s: %w", rel, err)
+		}
+		return nil
+	})
 }

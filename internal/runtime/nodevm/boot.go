@@ -51,7 +51,7 @@ func (d *Driver) ensureVM(ctx context.Context, class, id string, shape Shape) er
 // guest has booted.
 func (d *Driver) boot(ctx context.Context, id, class string, shape Shape) error {
 	_ = os.Remove(d.upPath(id))
-	initrd, err := d.nodeInitrd(id)
+	initrd, disks, err := d.nodeInitrd(ctx, id)
 	if err != nil {
 		return fmt.Errorf("node VM %s of class %q: %w", id, class, err)
 	}
@@ -65,7 +65,7 @@ func (d *Driver) boot(ctx context.Context, id, class string, shape Shape) error 
 	_ = os.Remove(console)
 	_, err = d.cfg.QEMU.StartNode(ctx, qemu.NodeSpec{
 		ID: id, CPUMilli: shape.CPUMilli, MemoryBytes: shape.MemoryBytes,
-		Initrd: initrd, Ports: d.cfg.Ports, LogPath: console, Labels: labels,
+		Initrd: initrd, Disks: disks, Ports: d.cfg.Ports, LogPath: console, Labels: labels,
 		SharedMemory: true, // for the share of the instances' mounts (virtiofs)
 	})
 	if err != nil {

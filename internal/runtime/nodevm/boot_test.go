@@ -62,13 +62,15 @@ func (s setup) startAndRemove(t *testing.T, d *nodevm.Driver, id string) runtime
 }
 
 // TestBootFailure: a node VM whose guest cannot boot (96 MiB cannot hold
-// the unpacked node initramfs, so the kernel finds no init and panics)
+// a node initramfs that carries runc and runsc, as before the tools disk,
+// unpacked, so the kernel finds no init and panics)
 // fails the Start with the console's last lines, is removed, and the
 // class's next Start boots a new node VM that works.
 func TestBootFailure(t *testing.T) {
 	s := needNodeVMs(t)
 	s.removeNodeVMs(t)
 	small := s.driverWith(t, nodevm.Shape{CPUMilli: 1000, MemoryBytes: 96 << 20}, 0)
+	nodevm.SetToolsInInitramfs(small)
 	_, err := small.Start(t.Context(), s.serve("tiny"))
 	if err == nil {
 		t.Fatal("a node VM of 96 MiB booted, want its boot to fail")

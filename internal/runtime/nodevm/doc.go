@@ -7,8 +7,11 @@
 // What runs where:
 //
 //   - The host: the qemu driver boots each node VM (qemu.Driver.StartNode, q35
-//     with hot-plug ports) from strata's guest kernel and the node initramfs
-//     (guest.NodeInitramfs: strata-guest in node mode, runc, runsc). Each node
+//     with hot-plug ports) from strata's guest kernel, the node initramfs
+//     without the runtimes (guest.NodeBaseInitramfs: strata-guest in node
+//     mode) and the tools disk (guest.NodeToolsDisk: runc, and runsc when the
+//     driver serves the sandbox tier; read-only, one file for every node VM),
+//     so that the runtimes are not unpacked into the guest's memory. Each node
 //     VM carries one class, and is used once its guest agent answers (within
 //     Config.BootTimeout, by default the qemu driver's ReadyTimeout; a node
 //     VM that does not come up is removed, and the error quotes its
@@ -21,7 +24,9 @@
 //     overlayfs on it and runs it with runc (container tier) or runsc
 //     (sandbox tier), with the instance's command (or the image's entrypoint
 //     and cmd), environment, working directory, user, extra capabilities and
-//     CPU and memory limits; the container is named like the instance.
+//     CPU and memory limits (the CPU limit set once the container's process
+//     runs, so that it does not throttle runc's init); the container is
+//     named like the instance.
 //
 // Network: an instance with InstanceSpec.VMNet (Capabilities.VMNet, when
 // Config.OpenTap is set) gets a NIC of its own. Start opens the tap the

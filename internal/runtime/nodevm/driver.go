@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +118,10 @@ type Driver struct {
 	watchers map[string]context.CancelFunc
 	stop     chan struct{}
 	watched  sync.WaitGroup
+
+	// toolsInInitramfs boots node VMs with all of Config.Tools in their
+	// initramfs, as before the tools disk, for tests and benchmarks.
+	toolsInInitramfs bool
 }
 
 // locks serialise work on one instance or one node VM across the Driver
@@ -282,34 +287,56 @@ func (d *Driver) nodesDir() string { return filepath.Join(d.cfg.StateDir, "nodes
 // initrdPath is where node VM id's initramfs is written for its boot.
 func (d *Driver) initrdPath(id string) string { return filepath.Join(d.nodesDir(), id+".initrd") }
 
-// nodeInitrd writes the initramfs of node VM id: the node initramfs (runc,
-// runsc; cached under StateDir/guest) and the guest's configuration.
-func (d *Driver) nodeInitrd(id string) (string, error) {
+// nodeInitrd writes the initramfs of node VM id and returns it with the
+// disks the VM boots with: the node initramfs without the runtimes and the
+// guest's configuration, and the tools disk (runc, and runsc when the
+// driver serves the sandbox tier), both built once and cached in
+// GuestCacheDir (default StateDir/guest). The runtimes are on a disk so
+// that the guest reads the pages it uses, rather than unpacking them all
+// into its memory.
+func (d *Driver) nodeInitrd(ctx context.Context, id string) (string, []qemu.Disk, error) {
 	k, err := d.cfg.QEMU.GuestKernel()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	cache := d.cfg.GuestCacheDir
 	if cache == "" {
 		cache = filepath.Join(d.cfg.StateDir, "guest")
 	}
-	base, err := guest.NodeInitramfs(cache, k, d.cfg.QEMU.GuestInit(), d.cfg.Tools)
+	tools := d.cfg.Tools
+	if !slices.Contains(d.cfg.Tiers, v1alpha1.TierSandbox) {
+		tools.Runsc = ""
+	}
+	cfg := guest.Config{Mode: guest.ModeNode, Hostname: id, ToolsDisk: guest.ToolsDiskSerial}
+	var base string
+	var disks []qemu.Disk
+	if d.toolsInInitramfs {
+		cfg.ToolsDisk = ""
+		base, err = guest.NodeInitramfs(cache, k, d.cfg.QEMU.GuestInit(), d.cfg.Tools)
+	} else {
+		var disk string
+		if disk, err = guest.NodeToolsDisk(ctx, cache, tools); err != nil {
+			return "", nil, err
+		}
+		disks = []qemu.Disk{{ID: guest.ToolsDiskSerial, Path: disk}}
+		base, err = guest.NodeBaseInitramfs(cache, k, d.cfg.QEMU.GuestInit())
+	}
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	data, err := os.ReadFile(base)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	extra, err := guest.ConfigArchive(guest.Config{Mode: guest.ModeNode, Hostname: id})
+	extra, err := guest.ConfigArchive(cfg)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	p := d.initrdPath(id)
 	if err := os.WriteFile(p, append(data, extra...), 0o600); err != nil { //nolint:gosec // G703: id is VMID's, letters and digits
-		return "", err
+		return "", nil, err
 	}
-	return p, nil
+	return p, disks, nil
 }
 
 // node runs one node operation in node VM vm; a broken connection to the

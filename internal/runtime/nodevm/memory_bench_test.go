@@ -22,16 +22,20 @@ const benchReplicas = 20
 
 // BenchmarkMemory measures the host memory that benchReplicas replicas of one
 // class take, side by side: as containers in node VMs (nodevm: runc in the
-// guest, one 1 GiB node VM holds them all) and as image VMs of 128 MiB each
-// (the qemu driver's vm tier). Each replica runs the same small serving
-// command. It reports, summed over the QEMU processes, resident (RSS) and
-// proportional (PSS: shared pages split between the processes) memory, and
-// for node VMs their overhead beyond the replicas: the node VMs' RSS less
-// the resident memory of the replicas' processes in the guest (VmRSS), and
-// the RSS of the node VM before it runs any replica. The replicas request
-// memory but no CPU: a CPU request is a CFS quota, under which runc's init
-// crawls under emulation (25m made each start take 30 s). Run it once:
-// -bench Memory -benchtime 1x.
+// guest, one 1 GiB node VM holds them all), once with the runtimes on the
+// tools disk (tools-disk, the driver's way) and once in the node VM's
+// initramfs (initramfs, as before the tools disk), and as image VMs of 128
+// MiB each (the qemu driver's vm tier). Each replica runs the same small
+// serving command. It reports, summed over the QEMU processes, resident
+// (RSS) and proportional (PSS: shared pages split between the processes)
+// memory, and for node VMs their overhead beyond the replicas: the node
+// VMs' RSS less the resident memory of the replicas' processes in the guest
+// (VmRSS), the RSS of the node VM before it runs any replica, and the
+// guest's own count of the memory it uses (MemTotal less MemAvailable). The
+// replicas request memory but no CPU: a CPU request is a CFS quota, under
+// which runc's init crawls under emulation (25m made each start take 30 s).
+// Run it once: -bench Memory -benchtime 1x (-bench Memory/nodevm for the
+// node VMs alone).
 func BenchmarkMemory(b *testing.B) {
 	s := needNodeVMs(b)
 	s.removeNodeVMs(b)
@@ -43,73 +47,101 @@ func BenchmarkMemory(b *testing.B) {
 		}
 	}
 
-	b.Run("nodevm", func(b *testing.B) {
-		d, err := nodevm.New(b.Context(), nodevm.Config{
-			QEMU: s.q, StateDir: s.state, GuestCacheDir: guestCache, Tools: s.tools, Ports: 4,
-			NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer d.Close()
-		// The first replica boots the node VM; once it is gone, the VM is empty.
-		first := serve("mem-boot", v1alpha1.TierContainer)
-		if _, err := d.Start(b.Context(), first); err != nil {
-			b.Fatal(err)
-		}
-		waitServing(b, first.LogPath)
-		if err := d.Stop(b.Context(), first.ID, 0); err != nil {
-			b.Fatal(err)
-		}
-		if err := d.Remove(b.Context(), first.ID); err != nil {
-			b.Fatal(err)
-		}
-		time.Sleep(10 * time.Second) // let the guest settle
-		empty := sumMemory(b, nodeVMPIDs(b, s))
-
-		var ids []string
-		for i := range benchReplicas {
-			spec := serve(fmt.Sprintf("mem-c-%02d", i), v1alpha1.TierContainer)
-			if _, err := d.Start(b.Context(), spec); err != nil {
+	for _, variant := range []struct {
+		name      string
+		initramfs bool
+	}{{"tools-disk", false}, {"initramfs", true}} {
+		b.Run("nodevm-"+variant.name, func(b *testing.B) {
+			class := "mem-" + variant.name
+			d, err := nodevm.New(b.Context(), nodevm.Config{
+				QEMU: s.q, StateDir: filepath.Join(s.state, variant.name), GuestCacheDir: guestCache, Tools: s.tools, Ports: 4,
+				NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
-			ids = append(ids, spec.ID)
-			defer func() { _ = d.Remove(b.Context(), spec.ID) }()
-		}
-		for _, id := range ids {
-			waitServing(b, filepath.Join(dir, id+".log"))
-		}
-		time.Sleep(10 * time.Second)
-		pids := nodeVMPIDs(b, s)
-		m := sumMemory(b, pids)
-		// What the replicas' processes hold, as the guest counts it: VmRSS of every
-		// process each container sees (its shell and sleep; the probe's own shell
-		// is left out).
-		var inside int64
-		for _, id := range ids {
-			var out bytes.Buffer
-			code, err := d.Exec(b.Context(), id, []string{"sh", "-c", `for p in /proc/[0-9]*; do [ "${p#/proc/}" = "$$" ] || cat "$p/status"; done`}, nil, &out, nil)
-			if err != nil || code != 0 {
-				b.Fatalf("read %s's processes' memory: code %d, %v", id, code, err)
+			defer d.Close()
+			if variant.initramfs {
+				nodevm.SetToolsInInitramfs(d)
 			}
-			for _, line := range strings.Split(out.String(), "\n") {
-				f := strings.Fields(line)
-				if len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
-					n, err := strconv.ParseInt(f[1], 10, 64)
-					if err != nil {
-						b.Fatalf("%s: %q: %v", id, line, err)
+			spec := func(id string) runtime.InstanceSpec {
+				sp := serve(id, v1alpha1.TierContainer)
+				sp.Labels = map[string]string{nodevm.LabelIsolationClass: class}
+				return sp
+			}
+			// The first replica boots the node VM; once it is gone, the VM is empty.
+			first := spec("mem-boot-" + variant.name)
+			if _, err := d.Start(b.Context(), first); err != nil {
+				b.Fatal(err)
+			}
+			waitServing(b, first.LogPath)
+			if err := d.Stop(b.Context(), first.ID, 0); err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Remove(b.Context(), first.ID); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(10 * time.Second) // let the guest settle
+			empty := sumMemory(b, nodeVMPIDs(b, s, class))
+
+			var ids []string
+			for i := range benchReplicas {
+				spec := spec(fmt.Sprintf("mem-%s-%02d", variant.name, i))
+				if _, err := d.Start(b.Context(), spec); err != nil {
+					b.Fatal(err)
+				}
+				ids = append(ids, spec.ID)
+				defer func() { _ = d.Remove(b.Context(), spec.ID) }()
+			}
+			for _, id := range ids {
+				waitServing(b, filepath.Join(dir, id+".log"))
+			}
+			time.Sleep(10 * time.Second)
+			pids := nodeVMPIDs(b, s, class)
+			m := sumMemory(b, pids)
+			// What the replicas' processes hold, as the guest counts it: VmRSS of every
+			// process each container sees (its shell and sleep; the probe's own shell
+			// is left out).
+			var inside int64
+			for _, id := range ids {
+				var out bytes.Buffer
+				code, err := d.Exec(b.Context(), id, []string{"sh", "-c", `for p in /proc/[0-9]*; do [ "${p#/proc/}" = "$$" ] || cat "$p/status"; done`}, nil, &out, nil)
+				if err != nil || code != 0 {
+					b.Fatalf("read %s's processes' memory: code %d, %v", id, code, err)
+				}
+				for _, line := range strings.Split(out.String(), "\n") {
+					f := strings.Fields(line)
+					if len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
+						n, err := strconv.ParseInt(f[1], 10, 64)
+						if err != nil {
+							b.Fatalf("%s: %q: %v", id, line, err)
+						}
+						inside += n << 10
 					}
-					inside += n << 10
 				}
 			}
-		}
-		b.ReportMetric(float64(len(pids)), "node-VMs")
-		b.ReportMetric(mib(m.rss), "MiB-RSS")
-		b.ReportMetric(mib(m.pss), "MiB-PSS")
-		b.ReportMetric(mib(inside), "MiB-in-replicas")
-		b.ReportMetric(mib(m.rss-inside), "MiB-overhead")
-		b.ReportMetric(mib(empty.rss), "MiB-RSS-empty-node-VM")
-	})
+			// The guest's own count, from /proc/meminfo, which a container sees.
+			var out bytes.Buffer
+			if code, err := d.Exec(b.Context(), ids[0], []string{"cat", "/proc/meminfo"}, nil, &out, nil); err != nil || code != 0 {
+				b.Fatalf("read the guest's meminfo: code %d, %v", code, err)
+			}
+			info := map[string]int64{}
+			for _, line := range strings.Split(out.String(), "\n") {
+				if f := strings.Fields(line); len(f) == 3 && f[2] == "kB" {
+					n, _ := strconv.ParseInt(f[1], 10, 64)
+					info[strings.TrimSuffix(f[0], ":")] = n << 10
+				}
+			}
+			b.ReportMetric(float64(len(pids)), "node-VMs")
+			b.ReportMetric(mib(m.rss), "MiB-RSS")
+			b.ReportMetric(mib(m.pss), "MiB-PSS")
+			b.ReportMetric(mib(inside), "MiB-in-replicas")
+			b.ReportMetric(mib(m.rss-inside), "MiB-overhead")
+			b.ReportMetric(mib(empty.rss), "MiB-RSS-empty-node-VM")
+			b.ReportMetric(mib(info["MemTotal"]-info["MemAvailable"]), "MiB-guest-used")
+			b.ReportMetric(mib(info["Shmem"]), "MiB-guest-shmem")
+		})
+	}
 
 	b.Run("image-VMs", func(b *testing.B) {
 		var ids []string
@@ -138,8 +170,8 @@ func BenchmarkMemory(b *testing.B) {
 	})
 }
 
-// nodeVMPIDs are the QEMU processes of the setup's running node VMs.
-func nodeVMPIDs(b *testing.B, s setup) []int {
+// nodeVMPIDs are the QEMU processes of the setup's running node VMs of class.
+func nodeVMPIDs(b *testing.B, s setup, class string) []int {
 	b.Helper()
 	list, err := s.q.List(b.Context())
 	if err != nil {
@@ -147,7 +179,7 @@ func nodeVMPIDs(b *testing.B, s setup) []int {
 	}
 	var pids []int
 	for _, st := range list {
-		if st.Labels[nodevm.LabelClass] != "" && st.State == runtime.StateRunning && st.PID != 0 {
+		if st.Labels[nodevm.LabelClass] == class && st.State == runtime.StateRunning && st.PID != 0 {
 			pids = append(pids, st.PID)
 		}
 	}
@@ -194,7 +226,7 @@ func sumMemory(b *testing.B, pids []int) memory {
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 // waitServing waits until the log at path says the serving command runs.
-func waitServing(b *testing.B, path string) {
+func waitServing(b testing.TB, path string) {
 	b.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {

@@ -48,6 +48,11 @@ type NodeSpec struct {
 	// default) or "qcow2". The driver never creates nor removes it.
 	RootDisk       string
 	RootDiskFormat string
+	// Disks are read-only disks present from boot (raw or qcow2, as
+	// AttachDisk's), after RootDisk, each with its ID as its serial number.
+	// They take no hot-plug port, and stay until the VM ends. The driver
+	// never creates nor removes them.
+	Disks []Disk
 	// Ports is the number of PCIe root ports, 1 to MaxNodePorts (0:
 	// NodePorts). The guest's kernel enumerates each at boot, so fewer boot
 	// faster.
@@ -109,6 +114,21 @@ func (d *Driver) StartNode(ctx context.Context, spec NodeSpec) (_ runtime.Status
 		}
 		if err := regularFile(spec.RootDisk); err != nil {
 			return runtime.Status{}, fmt.Errorf("%w: node VM %q: root disk: %w", runtime.ErrInvalid, spec.ID, err)
+		}
+	}
+	for i := range spec.Disks {
+		disk := &spec.Disks[i]
+		if !runtime.ValidID(disk.ID) || len(disk.ID) > maxDeviceID {
+			return runtime.Status{}, fmt.Errorf("%w: node VM %q: disks[%d]: ID %q: use lower-case letters, digits, '-' and '.', at most %d characters", runtime.ErrInvalid, spec.ID, i, disk.ID, maxDeviceID)
+		}
+		if disk.Format == "" {
+			disk.Format = "raw"
+		}
+		if disk.Format != "raw" && disk.Format != "qcow2" {
+			return runtime.Status{}, fmt.Errorf("%w: node VM %q: disks[%d] %q: format %q: want raw or qcow2", runtime.ErrInvalid, spec.ID, i, disk.ID, disk.Format)
+		}
+		if err := regularFile(disk.Path); err != nil {
+			return runtime.Status{}, fmt.Errorf("%w: node VM %q: disks[%d] %q: %w", runtime.ErrInvalid, spec.ID, i, disk.ID, err)
 		}
 	}
 	kernel, err := guest.LocateKernel(d.cfg.KernelDir)
@@ -197,6 +217,17 @@ func (d *Driver) nodeArgs(inst runtime.InstanceSpec, k guest.Kernel, spec NodeSp
 			"-blockdev", "driver="+format+",file=file0,node-name=disk0",
 			"-device", "virtio-blk-pci,drive=disk0")
 	}
+	for i, disk := range spec.Disks {
+		file, node := "rofile"+strconv.Itoa(i), "rodisk"+strconv.Itoa(i)
+		args = append(args,
+			"-blockdev", "driver=file,filename="+disk.Path+",node-name="+file+",read-only=on",
+			"-blockdev", "driver="+disk.Format+",file="+file+",node-name="+node+",read-only=on",
+			"-device", "virtio-blk-pci,drive="+node+",serial="+disk.ID)
+	}
+	// Free page reporting: the guest hands memory it freed back to QEMU,
+	// which drops it (what the kernel's unpacking of the initramfs touched,
+	// and what ended containers held).
+	args = append(args, "-device", "virtio-balloon-pci,free-page-reporting=on")
 	return append(args, rootPortArgs(spec.Ports)...)
 }
 

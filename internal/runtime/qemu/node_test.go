@@ -371,6 +371,18 @@ func TestNodeVMBadInput(t *testing.T) {
 			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, RootDisk: initrd, RootDiskFormat: "vmdk"})
 			return err
 		}(), []string{`node VM "n1"`, `"vmdk"`, "raw or qcow2"}},
+		{"boot disk ID", func() error {
+			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, Disks: []qemu.Disk{{ID: "tools", Path: initrd}, {ID: "Tools_2", Path: initrd}}})
+			return err
+		}(), []string{`node VM "n1"`, "disks[1]", `"Tools_2"`, "lower-case letters"}},
+		{"boot disk format", func() error {
+			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, Disks: []qemu.Disk{{ID: "tools", Path: initrd, Format: "vmdk"}}})
+			return err
+		}(), []string{`node VM "n1"`, `disks[0] "tools"`, `"vmdk"`, "raw or qcow2"}},
+		{"missing boot disk", func() error {
+			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, Disks: []qemu.Disk{{ID: "tools", Path: filepath.Join(dir, "none")}}})
+			return err
+		}(), []string{`node VM "n1"`, `disks[0] "tools"`, "no such file"}},
 		{"too many ports", func() error {
 			_, err := d.StartNode(t.Context(), qemu.NodeSpec{ID: "n1", Initrd: initrd, Ports: qemu.MaxNodePorts + 1})
 			return err

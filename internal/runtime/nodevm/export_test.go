@@ -1,0 +1,8 @@
+package nodevm
+
+// SetToolsInInitramfs makes d boot its node VMs with the runtimes (runsc
+// too, whatever tiers d serves) in their initramfs, as before the tools
+// disk: for benchmarks to compare the two, and for a guest too small to
+// boot.
+// Call it before d's first Start.
+func SetToolsInInitramfs(d *Driver) { d.toolsInInitramfs = true }
