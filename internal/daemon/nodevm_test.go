@@ -240,8 +240,9 @@ func TestDaemonNodeVMs(t *testing.T) {
 }
 
 // snapshotInNodeVM snapshots workload, a replica in a node VM that has changed its root
-// filesystem, changes it again and restores the snapshot: the replica starts again in a
-// node VM with the root filesystem of the snapshot.
+// filesystem and has a volume orders at /orders, changes both again and restores the
+// snapshot: the replica starts again in a node VM with the root filesystem and the volume
+// of the snapshot.
 func (e *e2e) snapshotInNodeVM(workload string) {
 	e.t.Helper()
 	e.must("exec", workload, "--", "sh", "-c", "echo cart-v1 > /etc/cart")
@@ -249,10 +250,10 @@ func (e *e2e) snapshotInNodeVM(workload string) {
 	if err := json.Unmarshal([]byte(e.must("snapshot", "create", workload, "--name", "s1", "-o", "json")), &snap); err != nil {
 		e.t.Fatal(err)
 	}
-	if st := snap.Status; st == nil || len(st.Slots) != 1 || strings.Join(st.Slots[0].Files, ",") != "slot-0/rootfs.tar" || len(st.Warnings) != 0 {
-		e.t.Fatalf("snapshot of %s in its node VM: %+v, want one slot with its root filesystem", workload, st)
+	if st := snap.Status; st == nil || len(st.Slots) != 1 || strings.Join(st.Slots[0].Files, ",") != "slot-0/rootfs.tar,slot-0/volumes/orders.tar" || len(st.Warnings) != 0 {
+		e.t.Fatalf("snapshot of %s in its node VM: %+v, want one slot with its root filesystem and its volume orders", workload, st)
 	}
-	e.must("exec", workload, "--", "sh", "-c", "echo cart-v2 > /etc/cart; echo new > /etc/extra")
+	e.must("exec", workload, "--", "sh", "-c", "echo cart-v2 > /etc/cart; echo new > /etc/extra; echo order-2 >> /orders/log")
 	before := *e.workload(workload).Status.Instances[0].StartedAt
 	restored := time.Now()
 	e.must("snapshot", "restore", workload, "s1")
@@ -272,6 +273,9 @@ func (e *e2e) snapshotInNodeVM(workload string) {
 	e.t.Logf("%s restored into its node VM in %.1f s", workload, time.Since(restored).Seconds())
 	if out := e.must("exec", workload, "--", "sh", "-c", "cat /etc/cart; cat /etc/extra 2>/dev/null; true"); out != "cart-v1\n" {
 		e.t.Errorf("after the restore %s's /etc/cart and /etc/extra read %q, want the snapshot's cart-v1 and no extra", workload, out)
+	}
+	if out := e.must("exec", workload, "--", "cat", "/orders/log"); out != "order-1\n" {
+		e.t.Errorf("after the restore %s's volume holds %q, want the snapshot's order-1 alone", workload, out)
 	}
 }
 
