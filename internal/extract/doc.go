@@ -7,4 +7,8 @@
 // may create beyond directories, regular files, symbolic links and hard links
 // is chosen by the caller (Options): setuid and setgid bits only on request,
 // device nodes, pipes and sockets never.
+//
+// WriteUpper goes the other way for an overlayfs upper directory: it writes
+// what a container changed as a layer, whiteouts and opaque directories
+// included, which Extract with Options.Whiteouts unpacks again.
 package extract

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/containerd/mount"
 
+	"strata.dev/strata/internal/extract"
 	"strata.dev/strata/internal/runtime"
 )
 
@@ -52,7 +53,7 @@ func upperTree(t *testing.T) (dir string, big []byte) {
 	if err := syscall.Mknod(filepath.Join(dir, "bin/wget"), syscall.S_IFCHR|0o600, 0); err != nil {
 		t.Skipf("cannot make an overlay whiteout (a 0:0 character device) here: %v", err)
 	}
-	if err := syscall.Setxattr(filepath.Join(dir, "var/cache/fresh"), xattrOpaque, []byte("y"), 0); err != nil {
+	if err := syscall.Setxattr(filepath.Join(dir, "var/cache/fresh"), extract.XattrOpaque, []byte("y"), 0); err != nil {
 		t.Skipf("cannot set a trusted attribute here: %v", err)
 	}
 	return dir, big
@@ -139,7 +140,7 @@ func TestWriteUpperLayer(t *testing.T) {
 // caller writes the layer whole.
 func TestWriteUpperLayerRedirect(t *testing.T) {
 	dir, _ := upperTree(t)
-	if err := syscall.Setxattr(filepath.Join(dir, "srv/app"), xattrRedirect, []byte("/opt/app"), 0); err != nil {
+	if err := syscall.Setxattr(filepath.Join(dir, "srv/app"), extract.XattrRedirect, []byte("/opt/app"), 0); err != nil {
 		t.Fatal(err)
 	}
 	_, err := writeUpperLayer(io.Discard, dir, nil)
