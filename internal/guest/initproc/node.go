@@ -162,9 +162,21 @@ func (n *node) oomKilled(c *container) bool {
 const cgroupRoot = "/sys/fs/cgroup"
 
 // containerCgroup is the cgroup of container id, as the OCI spec names it;
-// runc makes and removes its child "ctr", which holds the processes and
-// the limits, so that this one keeps the memory events after the end.
+// the runtime makes and removes its child "ctr", which holds the processes
+// and the limits, so that this one keeps the memory events after the end.
+// The guest makes it before the runtime starts (makeCgroup): runsc removes
+// the cgroups it made itself when the sandbox ends, this one with them.
 func containerCgroup(id string) string { return "/strata/" + id }
+
+// makeCgroup makes container id's cgroup (containerCgroup), and its
+// parents, unless they are there.
+func makeCgroup(root, id string) error {
+	dir := filepath.Join(root, containerCgroup(id))
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a cgroup directory
+		return fmt.Errorf("container %s: make its cgroup %s: %w", id, dir, err)
+	}
+	return nil
+}
 
 // cgroupEmptyWait bounds how long remove waits for a container's cgroup to
 // empty: the processes of a container that was just killed take a moment
@@ -487,6 +499,9 @@ func (n *node) start(c *container) error {
 		return err
 	}
 	defer devNull.Close()
+	if err := makeCgroup(cgroupRoot, c.id); err != nil {
+		return err
+	}
 	args := append(c.runtimeArgs(), "run", "--bundle", c.dir, c.id)
 	p, err := n.reaper.start("/", command{args: args, env: []string{"PATH=" + DefaultPath}, files: []*os.File{devNull, logFile, logFile}})
 	if err != nil {
@@ -523,14 +538,14 @@ func cpuMax(milliCPU int64) string {
 	return strconv.FormatInt(milliCPU*cpuPeriod/1000, 10) + " " + strconv.Itoa(cpuPeriod)
 }
 
-// limitCPU sets the CPU limit of a runc container that has one, once its
-// process runs: until then the runtime's init (runc init: it sets the
-// container up, then executes the container's process) runs in the
-// container's cgroup, and under emulation a quota of 25m made that take
-// 30 s. runsc containers have no cgroup in the guest. A container that
-// has ended needs no limit.
+// limitCPU sets the CPU limit of a container that has one, once its
+// process runs: until then the runtime's own setup runs in the container's
+// cgroup (runc init sets the container up, then executes the container's
+// process; runsc starts the sandbox's kernel and its gofer), and under
+// emulation a quota of 25m made runc's take 30 s. A container that has
+// ended needs no limit.
 func (n *node) limitCPU(c *container) error {
-	if c.runtime() != guest.RuntimeRunc || c.spec.MilliCPU == 0 {
+	if c.spec.MilliCPU == 0 {
 		return nil
 	}
 	n.waitState(c, func(_, running bool) bool { return running })
@@ -862,11 +877,12 @@ func ociSpec(id string, spec guest.ContainerSpec, rootfs string) (*specs.Spec, e
 			Options: []string{"rbind", "rprivate", mode, "nosuid", "nodev"},
 		})
 	}
-	if spec.Runtime != guest.RuntimeRunsc {
-		// runsc keeps its sandbox out of the guest's cgroups (see the docs).
-		s.Linux.CgroupsPath = containerCgroup(id) + "/ctr"
-		s.Linux.Resources = resources(spec)
-	}
+	// Both runtimes make the cgroup "ctr" under the container's own and put
+	// what they run into it: runc the container's processes, runsc the
+	// whole sandbox (gVisor's kernel and the memory it gives the
+	// container's processes), so that the limits hold either way.
+	s.Linux.CgroupsPath = containerCgroup(id) + "/ctr"
+	s.Linux.Resources = resources(spec)
 	return s, nil
 }
 

@@ -110,8 +110,9 @@ func TestOCISpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Linux.CgroupsPath != "" || s.Linux.Resources != nil {
-		t.Errorf("runsc: cgroups path %q, resources %+v; want none", s.Linux.CgroupsPath, s.Linux.Resources)
+	// runsc puts the whole sandbox into the container's cgroup, under its limits.
+	if r := s.Linux.Resources; s.Linux.CgroupsPath != "/strata/sbx/ctr" || r == nil || r.Memory == nil || *r.Memory.Limit != 128<<20 || r.CPU != nil {
+		t.Errorf("runsc: cgroups path %q, resources %+v; want /strata/sbx/ctr, a memory limit of 128 MiB and no CPU limit (set after start)", s.Linux.CgroupsPath, r)
 	}
 	spec.User = "nobody"
 	if _, err := ociSpec("sbx", spec, rootfs); err == nil {
@@ -275,4 +276,30 @@ func TestRuncState(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("state alone", true, true)
+}
+
+// TestMakeCgroup: the container's cgroup is made with its parents before the
+// runtime starts, so that runsc, which removes the cgroups it made itself,
+// leaves it (and its memory events) to the guest; one that is there is kept.
+func TestMakeCgroup(t *testing.T) {
+	root := t.TempDir()
+	if err := makeCgroup(root, "sbx-0"); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "strata", "sbx-0")
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("cgroup %s: %v", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.events"), []byte("oom_kill 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := makeCgroup(root, "sbx-0"); err != nil {
+		t.Fatalf("makeCgroup of one that is there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "memory.events")); err != nil {
+		t.Errorf("a second makeCgroup lost what the cgroup held: %v", err)
+	}
+	if err := makeCgroup(filepath.Join(root, "strata", "sbx-0", "memory.events"), "x"); err == nil {
+		t.Error("makeCgroup under a file: no error")
+	}
 }

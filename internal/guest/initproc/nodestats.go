@@ -79,8 +79,7 @@ func keyedValue(data []byte, key string) (uint64, bool) {
 
 // runscEvent is the part of `runsc events --stats`' JSON line that stats
 // reads: the container's CPU time in nanoseconds (the sentry's own
-// accounting, scaled to the sandbox's cgroup when it has one; in a node
-// VM it has none) and the sandbox's memory usage in bytes (gVisor
+// accounting, scaled to the sandbox's cgroup) and the sandbox's memory usage in bytes (gVisor
 // accounts memory per sandbox: with one container per sandbox, as here,
 // it is the container's).
 type runscEvent struct {

@@ -83,10 +83,10 @@
 // runsc (ErrUnsupported). A Start with InstanceSpec.RootfsLayer sends the
 // layer into the created container before it starts (guest.NodeLayer).
 //
-// Limits: runc in the guest enforces CPUMilli and MemoryBytes and the guest
-// reports an OOM kill (Status.OOMKilled, an OOM event before the exit
-// event); runsc containers get no limits yet, so Capabilities claims Limits
-// only for a driver that serves the container tier alone (Config.Tiers).
+// Limits: the guest's cgroups enforce CPUMilli and MemoryBytes for both
+// tiers (runc's container processes, runsc's whole sandbox, in
+// /strata/<id>/ctr) and the guest reports an OOM kill (Status.OOMKilled, an
+// OOM event before the exit event), so Capabilities claims Limits.
 //
 // Mounts: each node VM boots with its RAM in a shared memfd and gets, at
 // the first Start of an instance with InstanceSpec.Mounts, one share: the

@@ -84,8 +84,7 @@ type Config struct {
 	// tier.
 	Tools guest.NodeTools
 	// Tiers are the tiers the driver serves: container and sandbox (when
-	// Tools has runsc) by default. Limits are enforced (Capabilities) when
-	// they are the container tier alone: runsc containers get none yet.
+	// Tools has runsc) by default.
 	Tiers []v1alpha1.Tier
 	// GuestCacheDir is where the node initramfs (strata-guest, runc, runsc
 	// and their libraries) is built once and kept, by the hash of what it
@@ -216,16 +215,14 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 // Name implements runtime.Driver.
 func (d *Driver) Name() string { return Name }
 
-// Capabilities implements runtime.Driver. runc in the guest enforces
-// CPUMilli and MemoryBytes and the guest reports its OOM kills, but runsc
-// containers get no limits yet: Limits holds when the driver serves the
-// container tier alone. An instance's network is a NIC on its tap
+// Capabilities implements runtime.Driver. The guest's cgroups enforce
+// CPUMilli and MemoryBytes for both tiers (a runc container's processes, a
+// runsc container's whole sandbox) and the guest reports their OOM kills:
+// Limits. An instance's network is a NIC on its tap
 // (VMNet) when the driver can open taps; its mounts are shared with
 // virtiofs when the host has virtiofsd; no network namespaces on the host.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	c := runtime.Capabilities{Tiers: d.cfg.Tiers, VMNet: d.cfg.OpenTap != nil, Mounts: d.noMounts == ""}
-	c.Limits = !c.Serves(v1alpha1.TierSandbox)
-	return c
+	return runtime.Capabilities{Tiers: d.cfg.Tiers, Limits: true, VMNet: d.cfg.OpenTap != nil, Mounts: d.noMounts == ""}
 }
 
 // Close implements runtime.Driver: it stops watching; the containers and

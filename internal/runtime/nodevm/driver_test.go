@@ -21,7 +21,7 @@ import (
 
 // TestDriverSuite runs the shared driver suite with containers (runc) in a
 // node VM under the machine's accelerator (TCG here). The driver serves the
-// container tier alone, and so enforces limits.
+// container tier alone.
 func TestDriverSuite(t *testing.T) {
 	s := needNodeVMs(t)
 	s.tiers = []v1alpha1.Tier{v1alpha1.TierContainer}
