@@ -1,7 +1,6 @@
 package containerd
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -116,64 +114,10 @@ func (d *Driver) saveSandboxRootfs(ctx context.Context, id string, w io.Writer) 
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("instance %q: runsc tar rootfs-upper: %w: %s", id, err, lastLine(out))
 	}
-	if err := whiteoutsToOCI(w, tmp); err != nil {
+	if err := extract.WhiteoutsToLayer(w, tmp); err != nil {
 		return fmt.Errorf("instance %q: the sandbox's layer: %w", id, err)
 	}
 	return nil
-}
-
-// whiteoutsToOCI copies a tar stream, turning overlay whiteouts (character devices
-// 0:0) into the layer format's .wh.NAME entries and dropping overlay metadata
-// attributes.
-func whiteoutsToOCI(w io.Writer, r io.Reader) error {
-	tr := tar.NewReader(r)
-	tw := tar.NewWriter(w)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
-		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		if name == "" {
-			continue // the root itself
-		}
-		if h.Typeflag == tar.TypeChar && h.Devmajor == 0 && h.Devminor == 0 {
-			wh := &tar.Header{Typeflag: tar.TypeReg, Name: path.Join(path.Dir(name), ".wh."+path.Base(name)),
-				Mode: 0o600, ModTime: h.ModTime, Format: tar.FormatPAX}
-			if err := tw.WriteHeader(wh); err != nil {
-				return err
-			}
-			continue
-		}
-		h.Name = name
-		if h.Typeflag == tar.TypeDir {
-			h.Name += "/"
-		}
-		h.Xattrs = nil //nolint:staticcheck // the reader fills both Xattrs and PAXRecords; the writer takes PAXRecords alone
-		opaque := false
-		for k, v := range h.PAXRecords {
-			if strings.HasPrefix(k, "SCHILY.xattr.trusted.overlay.") {
-				opaque = opaque || (k == "SCHILY.xattr.trusted.overlay.opaque" && v == "y")
-				delete(h.PAXRecords, k)
-			}
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil { //nolint:gosec // tar to tar, nothing is decompressed
-			return err
-		}
-		if opaque {
-			oh := &tar.Header{Typeflag: tar.TypeReg, Name: path.Join(name, ".wh..wh..opq"), Mode: 0o600,
-				ModTime: h.ModTime, Format: tar.FormatPAX}
-			if err := tw.WriteHeader(oh); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // applyRootfsLayer applies the layer archive at file to container c's new snapshot,

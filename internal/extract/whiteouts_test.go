@@ -1,18 +1,22 @@
-package containerd
+package extract
 
 import (
 	"archive/tar"
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
 
-// TestWhiteoutsToOCI checks the conversion of a sandbox's overlay layer: a 0:0
-// character device becomes a .wh. entry, an opaque directory gets .wh..wh..opq, overlay
-// attributes are dropped, and everything else passes through unchanged.
-func TestWhiteoutsToOCI(t *testing.T) {
+// TestWhiteoutsToLayer checks the conversion of a sandbox's overlay layer (as
+// runsc writes it): a 0:0 character device becomes a .wh. entry, an opaque
+// directory gets .wh..wh..opq, overlay attributes are dropped, and everything
+// else passes through unchanged; Extract with whiteouts then removes what the
+// layer removed and hides what the opaque directory hid.
+func TestWhiteoutsToLayer(t *testing.T) {
 	var in bytes.Buffer
 	tw := tar.NewWriter(&in)
 	write := func(h *tar.Header, body string) {
@@ -35,9 +39,10 @@ func TestWhiteoutsToOCI(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := whiteoutsToOCI(&out, &in); err != nil {
+	if err := WhiteoutsToLayer(&out, &in); err != nil {
 		t.Fatal(err)
 	}
+	layer := bytes.Clone(out.Bytes())
 	var got []string
 	tr := tar.NewReader(&out)
 	for {
@@ -65,15 +70,39 @@ func TestWhiteoutsToOCI(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("converted layer:\n%q\nwant\n%q", got, want)
 	}
+
+	// The image the sandbox ran on: the layer goes on top of it.
+	dir := t.TempDir()
+	for _, f := range []string{"bin/wget", "bin/sh", "srv/old.txt"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("image"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := Extract(bytes.NewReader(layer), root, Options{Whiteouts: true}); err != nil {
+		t.Fatalf("Extract of the converted layer: %v", err)
+	}
+	for f, want := range map[string]bool{"bin/wget": false, "bin/sh": true, "srv/old.txt": false, "srv/a.txt": true, "dev/null2": false} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); (err == nil) != want {
+			t.Errorf("after Extract: %s exists: %v, want %v", f, err == nil, want)
+		}
+	}
 }
 
-// TestWhiteoutsToOCIBroken checks that a damaged archive is an error, not a short layer.
-func TestWhiteoutsToOCIBroken(t *testing.T) {
+// TestWhiteoutsToLayerBroken checks that a damaged archive is an error, not a short layer.
+func TestWhiteoutsToLayerBroken(t *testing.T) {
 	var in bytes.Buffer
 	tw := tar.NewWriter(&in)
 	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "big", Mode: 0o644, Size: 1000})
 	_, _ = tw.Write(make([]byte, 10))
-	if err := whiteoutsToOCI(io.Discard, bytes.NewReader(in.Bytes())); err == nil {
+	if err := WhiteoutsToLayer(io.Discard, bytes.NewReader(in.Bytes())); err == nil {
 		t.Error("a truncated archive converted without error")
 	}
 }
