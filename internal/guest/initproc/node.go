@@ -611,7 +611,7 @@ func runcState(root, id string) (created, running bool) {
 }
 
 // stop sends sig (SIGTERM for 0) and SIGKILL after grace, and waits for
-// the end.
+// the end. A paused container runs again, so that it acts on the signal.
 func (n *node) stop(c *container, sig int, grace time.Duration) error {
 	if state, _ := n.status(c); state != guest.StateRunning {
 		return nil
@@ -621,6 +621,13 @@ func (n *node) stop(c *container, sig int, grace time.Duration) error {
 	}
 	if grace <= 0 {
 		grace = defaultStopGrace
+	}
+	// runsc signals no paused sandbox: it runs again first. runc's frozen
+	// processes get the signal, then run and act on it.
+	if c.runtime() == guest.RuntimeRunsc {
+		if err := n.resumeForStop(c); err != nil {
+			n.log.printf("%v", err)
+		}
 	}
 	if err := n.kill(c, sig); err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 )
 
 // saveRootfs answers NodeRootfs as an exec: the layer archive of container
-// id's changes (writeLayer) as output frames, then exit code 0; an error
+// id's changes (writeLayer; writeSandboxLayer under runsc) as output frames, then exit code 0; an error
 // and exit code 1 when it cannot be written to its end.
 func (n *node) saveRootfs(out *frameWriter, id string) {
 	c, ok := n.get(id)
@@ -22,13 +22,13 @@ func (n *node) saveRootfs(out *frameWriter, id string) {
 		out.fail(fmt.Errorf("no container %q in this node VM", id), 1)
 		return
 	}
-	if c.runtime() == guest.RuntimeRunsc {
-		// runsc keeps a sandbox's writes in its own overlay, not in the upper directory.
-		out.fail(fmt.Errorf("container %s runs under runsc, which keeps its changes inside the sandbox: no layer of them yet", id), 1)
-		return
-	}
 	bw := bufio.NewWriterSize(outputFrames{out}, 32<<10)
-	err := writeLayer(bw, filepath.Join(c.dir, "upper"))
+	var err error
+	if c.runtime() == guest.RuntimeRunsc {
+		err = n.writeSandboxLayer(bw, c)
+	} else {
+		err = writeLayer(bw, filepath.Join(c.dir, "upper"))
+	}
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -124,4 +124,31 @@ func writeLayer(w io.Writer, upper string) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// writeSandboxLayer writes the changes of runsc container c as a layer
+// archive: runsc keeps a sandbox's writes in the sandbox's own overlay (the
+// guest's upper directory holds only its backing file), so runsc writes
+// them (`runsc tar rootfs-upper`, into a file in the container's directory
+// on the guest's tmpfs) with its removals as overlay whiteouts, which
+// extract.WhiteoutsToLayer turns into the layer's .wh. entries.
+func (n *node) writeSandboxLayer(w io.Writer, c *container) error {
+	if state, _ := n.status(c); state != guest.StateRunning {
+		return fmt.Errorf("it is %s; runsc writes the layer of a running sandbox", state)
+	}
+	file := filepath.Join(c.dir, "rootfs-upper.tar")
+	defer os.Remove(file)
+	out, code, err := n.tool(append(c.runtimeArgs(), "tar", "rootfs-upper", "--file", file, c.id))
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("runsc tar rootfs-upper: exit code %d: %s", code, firstLine(out))
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return extract.WhiteoutsToLayer(w, f)
 }

@@ -123,8 +123,8 @@ func TestWriteLayer(t *testing.T) {
 }
 
 // TestAgentNodeRootfs: the host's client reads a container's layer through
-// the agent, as an exec's output ended by exit code 0; an unknown container
-// and a sandbox's are errors.
+// the agent, as an exec's output ended by exit code 0; an unknown container,
+// and a sandbox that runsc cannot write or that does not run, are errors.
 func TestAgentNodeRootfs(t *testing.T) {
 	guestEnd, hostEnd := portPair(t)
 	a := &agent{log: &console{w: io.Discard}, reaper: testReaper(), root: t.TempDir()}
@@ -140,6 +140,8 @@ func TestAgentNodeRootfs(t *testing.T) {
 	}
 	a.node.containers["web-0"] = &container{id: "web-0", dir: ctrDir, state: guest.StateRunning, done: make(chan struct{})}
 	a.node.containers["sbx-0"] = &container{id: "sbx-0", dir: ctrDir, state: guest.StateRunning, done: make(chan struct{}),
+		spec: guest.ContainerSpec{Runtime: guest.RuntimeRunsc}}
+	a.node.containers["sbx-1"] = &container{id: "sbx-1", dir: ctrDir, state: guest.StateCreated, done: make(chan struct{}),
 		spec: guest.ContainerSpec{Runtime: guest.RuntimeRunsc}}
 	done := make(chan struct{})
 	go func() {
@@ -182,7 +184,9 @@ func TestAgentNodeRootfs(t *testing.T) {
 	if strings.Join(names, " ") != "srv/ srv/data.bin" {
 		t.Errorf("layer entries %q, want srv/ and srv/data.bin", names)
 	}
-	for id, want := range map[string]string{"nobody": `no container "nobody"`, "sbx-0": "runs under runsc"} {
+	// A sandbox's layer is runsc's to write (the guest's runsc, not here),
+	// and only while the sandbox runs.
+	for id, want := range map[string]string{"nobody": `no container "nobody"`, "sbx-0": "sbx-0: layer of its changes: ", "sbx-1": "it is created; runsc writes the layer of a running sandbox"} {
 		if err := c.NodeRootfs(ctx, id, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("NodeRootfs(%s) = %v, want an error saying %q", id, err, want)
 		}

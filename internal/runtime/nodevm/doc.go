@@ -79,8 +79,9 @@
 // Pause and Resume are the runtime's pause and resume in the guest (runc
 // freezes the cgroup, runsc its tasks); a paused instance reads as running.
 // SaveRootfs has the guest write the upper directory of a runc container's
-// overlayfs as a layer (guest.NodeRootfs); a sandbox's writes stay inside
-// runsc (ErrUnsupported). A Start with InstanceSpec.RootfsLayer sends the
+// overlayfs as a layer (guest.NodeRootfs), and for a sandbox what runsc
+// writes of its own overlay (`runsc tar rootfs-upper`), its overlay
+// whiteouts turned into the layer's. A Start with InstanceSpec.RootfsLayer sends the
 // layer into the created container before it starts (guest.NodeLayer).
 //
 // Limits: the guest's cgroups enforce CPUMilli and MemoryBytes for both

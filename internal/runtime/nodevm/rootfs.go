@@ -6,18 +6,19 @@ import (
 	"io"
 	"os"
 
-	"strata.dev/strata/api/v1alpha1"
 	"strata.dev/strata/internal/runtime"
 )
 
 var _ runtime.RootfsSaver = (*Driver)(nil)
 
-// SaveRootfs implements runtime.RootfsSaver for container-tier instances:
-// the guest writes the upper directory of the container's overlayfs as a
-// layer archive (guest.NodeRootfs), with a whiteout for each file removed
-// from the image and an opaque marker for a directory that hides the
-// image's. A sandbox keeps its changes inside runsc: ErrUnsupported. An
-// instance that has ended (its node VM with it) is ErrNotRunning.
+// SaveRootfs implements runtime.RootfsSaver: the guest writes the changes
+// of the instance's root filesystem as a layer archive (guest.NodeRootfs),
+// with a whiteout for each file removed from the image and an opaque marker
+// for a directory that hides the image's. For a container they are the
+// upper directory of its overlayfs; a sandbox keeps them inside runsc,
+// which writes them in the guest (`runsc tar rootfs-upper`), as the
+// containerd driver has it write them on the host. An instance that has
+// ended (its node VM with it) is ErrNotRunning.
 func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 	if err := d.check(); err != nil {
 		return err
@@ -25,9 +26,6 @@ func (d *Driver) SaveRootfs(ctx context.Context, id string, w io.Writer) error {
 	r, err := d.readRecord(id)
 	if err != nil {
 		return err
-	}
-	if r.Tier == v1alpha1.TierSandbox {
-		return fmt.Errorf("%w: instance %q is a sandbox in a node VM: runsc keeps its changes inside the sandbox", runtime.ErrUnsupported, id)
 	}
 	notRunning := fmt.Errorf("%w: instance %q", runtime.ErrNotRunning, id)
 	if r.Finished {

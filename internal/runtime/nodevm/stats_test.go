@@ -25,7 +25,11 @@ func TestUsageAndRootfs(t *testing.T) {
 	s.removeNodeVMs(t)
 	d := s.driver(t)
 	t.Run("Stats", func(t *testing.T) { testStats(t, s, d) })
-	t.Run("SaveRootfs", func(t *testing.T) { testSaveRootfs(t, s, d) })
+	t.Run("SaveRootfs", func(t *testing.T) { testSaveRootfs(t, s, d, v1alpha1.TierContainer) })
+	t.Run("SaveRootfsSandbox", func(t *testing.T) {
+		needRunsc(t, s)
+		testSaveRootfs(t, s, d, v1alpha1.TierSandbox)
+	})
 }
 
 // testStats: a container (runc) and a sandbox (runsc) that burn CPU in one
@@ -89,13 +93,18 @@ func testStats(t *testing.T, s setup, d *nodevm.Driver) {
 	}
 }
 
-// testSaveRootfs: the layer of a paused container holds the file it wrote
-// and a whiteout for the image's file it removed, and nothing of what it
-// left alone, and a new instance started from it has the file and not the
-// removed one; a sandbox's is ErrUnsupported, an ended instance's
-// ErrNotRunning.
-func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
-	spec := s.serve("layer")
+// testSaveRootfs: the layer of a paused instance of tier (a container,
+// or a sandbox, whose changes runsc writes) holds the file it wrote and a
+// whiteout for the image's file it removed, and nothing of what it left
+// alone, and a new instance started from it has the file and not the
+// removed one; an ended instance's is ErrNotRunning.
+func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver, tier v1alpha1.Tier) {
+	serve := func(id string) runtime.InstanceSpec {
+		spec := s.serve(string(tier) + "-" + id)
+		spec.Tier = tier
+		return spec
+	}
+	spec := serve("layer")
 	t.Cleanup(func() {
 		_ = d.Stop(context.Background(), spec.ID, 0)
 		_ = d.Remove(context.Background(), spec.ID)
@@ -132,7 +141,7 @@ func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
 		b, _ := io.ReadAll(tr)
 		files[h.Name] = string(b)
 	}
-	t.Logf("layer entries: %d", len(files))
+	t.Logf("layer entries: %q", keys(files))
 	if files["etc/state"] != "kept\n" {
 		t.Errorf("layer: etc/state %q, want \"kept\\n\" (entries %v)", files["etc/state"], keys(files))
 	}
@@ -151,7 +160,8 @@ func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver) {
 	if err := os.WriteFile(saved, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	back := s.serve("layer-back")
+	// Not "layer-…": runsc refuses a container ID that begins another's as ambiguous.
+	back := serve("restored")
 	back.RootfsLayer = saved
 	t.Cleanup(func() {
 		_ = d.Stop(context.Background(), back.ID, 0)
