@@ -11,4 +11,6 @@
 // WriteUpper goes the other way for an overlayfs upper directory: it writes
 // what a container changed as a layer, whiteouts and opaque directories
 // included, which Extract with Options.Whiteouts unpacks again.
+// WhiteoutsToLayer does the same for an upper layer that arrives as a tar
+// archive in the overlay's own terms (runsc writes a sandbox's so).
 package extract
