@@ -46,6 +46,13 @@ const (
 	RunscPath = "/usr/bin/runsc"
 )
 
+// RunscID is the ID runsc knows container id by in a node guest: id with a
+// "+" after it, a character no instance ID holds (runtime.ValidID). runsc
+// takes an ID as a prefix of the IDs it has and refuses one that begins
+// another's ("web-1" beside "web-10") as ambiguous, an exact match
+// included; with the mark no ID begins another.
+func RunscID(id string) string { return id + "+" }
+
 // The node operations (NodeRequest.Op).
 const (
 	// NodeCreate mounts the image, makes the container's root filesystem

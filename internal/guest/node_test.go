@@ -266,3 +266,16 @@ func TestNodeToolsDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestRunscID: no instance ID's runsc ID begins another's, so that runsc,
+// which takes an ID as a prefix, finds each container by its own.
+func TestRunscID(t *testing.T) {
+	ids := []string{"web-1", "web-10", "web-1.a", "web-1-0", "w", "web"}
+	for _, a := range ids {
+		for _, b := range ids {
+			if a != b && strings.HasPrefix(RunscID(b), RunscID(a)) {
+				t.Errorf("runsc ID %q of %q begins %q, that of %q", RunscID(a), a, RunscID(b), b)
+			}
+		}
+	}
+}

@@ -73,6 +73,15 @@ func (c *container) runtime() string {
 	return guest.RuntimeRunc
 }
 
+// runtimeID is the ID c's runtime knows it by: its own for runc, marked
+// for runsc (guest.RunscID).
+func (c *container) runtimeID() string {
+	if c.runtime() == guest.RuntimeRunsc {
+		return guest.RunscID(c.id)
+	}
+	return c.id
+}
+
 // runtimeArgs is the runtime's binary and its global flags.
 func (c *container) runtimeArgs() []string {
 	if c.runtime() == guest.RuntimeRunsc {
@@ -502,7 +511,7 @@ func (n *node) start(c *container) error {
 	if err := makeCgroup(cgroupRoot, c.id); err != nil {
 		return err
 	}
-	args := append(c.runtimeArgs(), "run", "--bundle", c.dir, c.id)
+	args := append(c.runtimeArgs(), "run", "--bundle", c.dir, c.runtimeID())
 	p, err := n.reaper.start("/", command{args: args, env: []string{"PATH=" + DefaultPath}, files: []*os.File{devNull, logFile, logFile}})
 	if err != nil {
 		return fmt.Errorf("container %s: start %s: %w", c.id, c.runtime(), err)
@@ -576,7 +585,7 @@ func (n *node) waitState(c *container, done func(created, running bool) bool) {
 		if c.runtime() == guest.RuntimeRunc {
 			created, running = runcState(runcRoot, c.id)
 		} else {
-			out, code, err := n.tool(append(c.runtimeArgs(), "state", c.id))
+			out, code, err := n.tool(append(c.runtimeArgs(), "state", c.runtimeID()))
 			if err != nil {
 				return
 			}
@@ -663,7 +672,7 @@ const runtimeCreateWait = 2 * time.Minute
 func (n *node) kill(c *container, sig int) error {
 	deadline := time.Now().Add(runtimeCreateWait)
 	for {
-		out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.id, strconv.Itoa(sig)))
+		out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.runtimeID(), strconv.Itoa(sig)))
 		if err != nil || code == 0 {
 			return err
 		}
@@ -696,7 +705,7 @@ func (n *node) remove(id string) (guest.NodeReply, error) {
 		}
 	}
 	// run deletes the container when it ends; this is for one that never ran.
-	_, _, _ = n.tool(append(c.runtimeArgs(), "delete", "--force", c.id))
+	_, _, _ = n.tool(append(c.runtimeArgs(), "delete", "--force", c.runtimeID()))
 	rootfs := filepath.Join(c.dir, "rootfs")
 	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 		return guest.NodeReply{}, fmt.Errorf("container %s: unmount %s: %w", id, rootfs, err)
@@ -778,7 +787,7 @@ func (n *node) execArgs(id string, args, env []string, cwd string) ([]string, er
 	for _, kv := range env {
 		out = append(out, "--env", kv)
 	}
-	return append(append(out, id), args...), nil
+	return append(append(out, c.runtimeID()), args...), nil
 }
 
 // readLog reads up to guest.MaxLogChunk bytes of file from offset.

@@ -2,6 +2,7 @@ package initproc
 
 import (
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -301,5 +302,22 @@ func TestMakeCgroup(t *testing.T) {
 	}
 	if err := makeCgroup(filepath.Join(root, "strata", "sbx-0", "memory.events"), "x"); err == nil {
 		t.Error("makeCgroup under a file: no error")
+	}
+}
+
+// TestRuntimeID: runc knows a container by its ID, runsc by its marked ID
+// (guest.RunscID), in every command the guest runs, exec's included.
+func TestRuntimeID(t *testing.T) {
+	n := newNode(&console{w: io.Discard}, nil)
+	n.containers["web-1"] = &container{id: "web-1", state: guest.StateRunning}
+	n.containers["sbx-1"] = &container{id: "sbx-1", state: guest.StateRunning, spec: guest.ContainerSpec{Runtime: guest.RuntimeRunsc}}
+	for id, want := range map[string]string{"web-1": "web-1", "sbx-1": "sbx-1+"} {
+		args, err := n.execArgs(id, []string{"true"}, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := args[len(args)-2]; got != want {
+			t.Errorf("exec in %s: %q names the container %q, want %q", id, args, got, want)
+		}
 	}
 }

@@ -138,7 +138,7 @@ func (n *node) writeSandboxLayer(w io.Writer, c *container) error {
 	}
 	file := filepath.Join(c.dir, "rootfs-upper.tar")
 	defer os.Remove(file)
-	out, code, err := n.tool(append(c.runtimeArgs(), "tar", "rootfs-upper", "--file", file, c.id))
+	out, code, err := n.tool(append(c.runtimeArgs(), "tar", "rootfs-upper", "--file", file, c.runtimeID()))
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func (n *node) stats(c *container) (*guest.ContainerStats, error) {
 		return nil, nil
 	}
 	if c.runtime() == guest.RuntimeRunsc {
-		out, code, err := n.tool(append(c.runtimeArgs(), "events", "--stats", c.id))
+		out, code, err := n.tool(append(c.runtimeArgs(), "events", "--stats", c.runtimeID()))
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +144,7 @@ func (n *node) pause(c *container, resume bool) error {
 	if paused == !resume {
 		return nil
 	}
-	out, code, err := n.tool(append(c.runtimeArgs(), op, c.id))
+	out, code, err := n.tool(append(c.runtimeArgs(), op, c.runtimeID()))
 	if err != nil {
 		return err
 	}

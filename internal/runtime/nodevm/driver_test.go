@@ -29,7 +29,7 @@ func TestDriverSuite(t *testing.T) {
 	s.bootFirst(t)
 	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
 		Tier: v1alpha1.TierContainer, Image: s.image, Prefix: "n", Timeout: 3 * time.Minute,
-		Kill: s.kill(guest.RuncPath, "/run/runc"),
+		Kill: s.kill(guest.RuncPath, "/run/runc", func(id string) string { return id }),
 		// Under TCG a runc start costs the node VM about two CPU-seconds.
 		MaxBoots: 2, BootTime: 2 * time.Second,
 	})
@@ -51,11 +51,11 @@ func (s setup) bootFirst(t *testing.T) {
 // kill returns the suite's Kill: SIGKILL to the container's main process
 // from outside the driver, by the runtime in the node VM (the runtime's
 // binary, its state directory in the guest), as an operator in the guest
-// would.
-func (s setup) kill(bin, root string) func(id string, _ int) error {
+// would (runtimeID: the ID the runtime knows the instance by).
+func (s setup) kill(bin, root string, runtimeID func(string) string) func(id string, _ int) error {
 	return func(id string, _ int) error {
 		var out bytes.Buffer
-		code, err := s.q.Exec(context.Background(), nodevm.VMID(nodevm.DefaultClass), []string{bin, "--root", root, "kill", id, "KILL"}, nil, &out, &out)
+		code, err := s.q.Exec(context.Background(), nodevm.VMID(nodevm.DefaultClass), []string{bin, "--root", root, "kill", runtimeID(id), "KILL"}, nil, &out, &out)
 		if err == nil && code != 0 {
 			err = fmt.Errorf("%s kill %s: exit code %d: %s", bin, id, code, out.String())
 		}
@@ -74,7 +74,7 @@ func TestDriverSuiteSandbox(t *testing.T) {
 	s.bootFirst(t)
 	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
 		Tier: v1alpha1.TierSandbox, Image: s.image, Prefix: "s", Timeout: 3 * time.Minute,
-		Kill: s.kill(guest.RunscPath, "/run/runsc"),
+		Kill: s.kill(guest.RunscPath, "/run/runsc", guest.RunscID),
 		// A runsc start costs the node VM more than a runc start.
 		MaxBoots: 1, BootTime: 2 * time.Second,
 	})

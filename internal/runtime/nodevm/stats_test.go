@@ -160,8 +160,9 @@ func testSaveRootfs(t *testing.T, s setup, d *nodevm.Driver, tier v1alpha1.Tier)
 	if err := os.WriteFile(saved, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Not "layer-…": runsc refuses a container ID that begins another's as ambiguous.
-	back := serve("restored")
+	// Its ID begins with the first one's (runsc refused that as ambiguous
+	// before the guest marked the IDs it gives runsc: guest.RunscID).
+	back := serve("layer-back")
 	back.RootfsLayer = saved
 	t.Cleanup(func() {
 		_ = d.Stop(context.Background(), back.ID, 0)
