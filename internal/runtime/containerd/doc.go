@@ -17,7 +17,10 @@
 // is stopped or after it crashed; a new Driver re-adopts them from these
 // labels and containerd's task state alone. runc and runsc keep their own
 // state under Config.StateDir, which must therefore stay the same across
-// restarts.
+// restarts: runc in StateDir/runc, each sandbox in a root of its own,
+// StateDir/runsc/<id>, because runsc finds a container by ID prefix and
+// would take "web-1" beside "web-10" for ambiguous (sandboxes started before
+// that share StateDir/runsc and keep it).
 //
 // Images enter by ImportImage (OCI layout or docker-archive tarballs) and are
 // unpacked once into the snapshotter (overlayfs); each instance gets its own

@@ -190,7 +190,20 @@ func (d *Driver) lockID(id string) func() {
 	return mu.Unlock
 }
 
-// runtimeDir is where runc or runsc keeps state for tier.
+// runtimeRoot is the root directory the shim runs instance id's runtime with
+// (under it, one directory per containerd namespace): runc's is shared, and
+// each sandbox has one of its own, because runsc finds a container by ID
+// prefix and takes "web-1" beside "web-10" for ambiguous.
+func (d *Driver) runtimeRoot(tier v1alpha1.Tier, id string) string {
+	if tier == v1alpha1.TierSandbox {
+		return filepath.Join(d.runtimeDir(tier), id)
+	}
+	return d.runtimeDir(tier)
+}
+
+// runtimeDir is where runc or runsc keeps state for tier: runc's root, and the
+// directory of the sandboxes' roots (before they had one each, their shared
+// root was runtimeDir/<namespace>).
 func (d *Driver) runtimeDir(tier v1alpha1.Tier) string {
 	if tier == v1alpha1.TierSandbox {
 		return filepath.Join(d.cfg.StateDir, "runsc")

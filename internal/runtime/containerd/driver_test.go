@@ -320,3 +320,35 @@ func TestStaleTaskReplaced(t *testing.T) {
 		t.Errorf("the stale task's process %d still runs", old.PID)
 	}
 }
+
+// TestSandboxIDPrefix: two sandboxes whose IDs begin alike (a workload's
+// replicas 1 and 10, or workloads shop and shop-1) are each reached by
+// their own ID: runsc looks a container up by ID prefix.
+func TestSandboxIDPrefix(t *testing.T) {
+	env.Need(t)
+	if env.Runsc == "" {
+		testenv.Skipf(t, "%s", "skipping: "+env.NoRunsc)
+	}
+	d := env.NewDriver(t)
+	ctrdtest.ImportImage(t, d, image)
+	ctx := context.Background()
+	for _, id := range []string{"prefix-1", "prefix-10"} {
+		spec := runtime.InstanceSpec{ID: id, Workload: "prefix", Tier: v1alpha1.TierSandbox, Image: image, Command: script.Sleep(600)}
+		if _, err := d.Start(ctx, spec); err != nil {
+			t.Fatalf("start %s: %v", id, err)
+		}
+		defer stopRemove(t, d, id)
+	}
+	for _, id := range []string{"prefix-1", "prefix-10"} {
+		var out bytes.Buffer
+		if code, err := d.Exec(ctx, id, []string{"true"}, nil, &out, nil); err != nil || code != 0 {
+			t.Errorf("exec in %s: %d, %v", id, code, err)
+		}
+		if st, err := d.Status(ctx, id); err != nil || st.State != runtime.StateRunning {
+			t.Errorf("status of %s: %+v, %v", id, st, err)
+		}
+	}
+	if err := d.Stop(ctx, "prefix-1", 5*time.Second); err != nil {
+		t.Errorf("stop prefix-1 beside prefix-10: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -147,8 +148,14 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	if err := c.Delete(ctx, ctr.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove instance %q: delete container: %w", id, err)
 	}
+	// runsc bind-mounts an empty network namespace into a sandbox's root
+	// (null-netns), stacked when sandboxes start at once: unmount them all, or
+	// the root cannot be removed.
+	nullNetNS := filepath.Join(d.runtimeRoot(v1alpha1.TierSandbox, id), d.cfg.Namespace, "null-netns")
+	for syscall.Unmount(nullNetNS, syscall.MNT_DETACH) == nil {
+	}
 	// runc removes its state with the task; a runtime killed mid-way may
-	// leave its directory behind.
+	// leave its directory behind, and a sandbox's root is its own.
 	for _, dir := range []string{d.runtimeDir(v1alpha1.TierContainer), d.runtimeDir(v1alpha1.TierSandbox)} {
 		if err := os.RemoveAll(dir + "/" + id); err != nil && !errors.Is(err, os.ErrNotExist) {
 			d.log.Warn("removing runtime state", "instance", id, "err", err)

@@ -107,9 +107,13 @@ func (d *Driver) saveSandboxRootfs(ctx context.Context, id string, w io.Writer) 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	// The shim runs runsc with its state under the runtime directory, one directory per
-	// containerd namespace.
-	root := filepath.Join(d.runtimeDir(v1alpha1.TierSandbox), d.cfg.Namespace)
+	// The shim runs runsc with its state under the sandbox's root, one directory per
+	// containerd namespace; a sandbox started before each had a root of its own is in
+	// the shared one.
+	root := filepath.Join(d.runtimeRoot(v1alpha1.TierSandbox, id), d.cfg.Namespace)
+	if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
+		root = filepath.Join(d.runtimeDir(v1alpha1.TierSandbox), d.cfg.Namespace)
+	}
 	cmd := exec.CommandContext(ctx, d.cfg.Runsc, "--root", root, "tar", "rootfs-upper", "--file", tmp.Name(), id) //nolint:gosec // the configured runsc, a checked instance ID
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("instance %q: runsc tar rootfs-upper: %w: %s", id, err, lastLine(out))

@@ -81,7 +81,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.
 		ctr.WithNewSnapshot(spec.ID, img),
 		ctr.WithRuntime(shimRuntime, &runcoptions.Options{
 			BinaryName: d.binary(spec.Tier),
-			Root:       d.runtimeDir(spec.Tier),
+			Root:       d.runtimeRoot(spec.Tier, spec.ID),
 		}),
 		ctr.WithContainerLabels(containerLabels(spec)),
 		ctr.WithNewSpec(append(d.specOpts(img, spec), confine...)...),
