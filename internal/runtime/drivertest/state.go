@@ -13,8 +13,11 @@ import (
 )
 
 // pauseRun is how long the paused instance's main process runs, in seconds, when
-// it is not paused; the test keeps it paused longer than that.
-const pauseRun = 3
+// it is not paused; the test keeps it paused longer than that. It leaves room
+// between the process's start and the pause: the suite learns that the process
+// serves from its log, which a node VM's driver copies from the guest every few
+// seconds, and a busy emulated guest is slower still.
+const pauseRun = 10
 
 // testPause: a paused instance makes no progress: a process that would have
 // ended by now still runs (and is reported running) while it is paused, and
