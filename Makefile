@@ -26,6 +26,7 @@ BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 BENCHSTAT_PKG := golang.org/x/perf/cmd/benchstat
 
 # Knobs.
+IMAGE ?= strata:dev
 TESTFLAGS ?=
 BENCH ?= .
 PKG ?= ./...
@@ -47,6 +48,11 @@ help: ## List the targets (the default goal)
 build: ## Build bin/strata with the version and commit stamped in
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/strata ./cmd/strata
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/strata-guest ./cmd/strata-guest
+
+.PHONY: operator-image
+operator-image: ## Write bin/strata-image.tar, the image deploy/operator runs (strata:dev; IMAGE=ref to rename)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/strata-static ./cmd/strata
+	$(GO) run ./hack/operator-image -program bin/strata-static -o bin/strata-image.tar $(IMAGE)
 
 .PHONY: generate
 generate: ## Regenerate the CRDs in deploy/crds from api/v1alpha1 and kubevirt.io/api

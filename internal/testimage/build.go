@@ -36,7 +36,7 @@ func BuildWithFiles(w io.Writer, ref string, extra map[string][]byte) error {
 // for tests of layers an importer must refuse (too large, hostile entries). It needs
 // no busybox.
 func BuildFromLayer(w io.Writer, ref string, layer []byte, gz bool) error {
-	img, err := newImage(layer, gz, DefaultCmd)
+	img, err := newImage(layer, gz, runConfig{Cmd: DefaultCmd})
 	if err != nil {
 		return err
 	}
@@ -48,6 +48,19 @@ func BuildFromLayer(w io.Writer, ref string, layer []byte, gz bool) error {
 // binary), and runs it: the config's command is ["/name"]. It needs no
 // busybox. A test cluster's pause image is one.
 func BuildProgram(w io.Writer, ref, name string, program []byte) error {
+	return buildProgram(w, ref, name, program, runConfig{Cmd: []string{"/" + name}})
+}
+
+// BuildEntrypoint is BuildProgram for a program that is given its arguments
+// when it runs (a container's args, `docker run IMAGE ARGS`): the config
+// names it as the entrypoint, ["/name"], with no command, and the image runs
+// as user ("UID:GID"; "" is root). strata's own image, which
+// deploy/operator runs, is one: `make operator-image` writes it.
+func BuildEntrypoint(w io.Writer, ref, name string, program []byte, user string) error {
+	return buildProgram(w, ref, name, program, runConfig{Entrypoint: []string{"/" + name}, User: user})
+}
+
+func buildProgram(w io.Writer, ref, name string, program []byte, run runConfig) error {
 	if name == "" || strings.Contains(name, "/") {
 		return fmt.Errorf("program name %q: want a file name without a slash", name)
 	}
@@ -59,7 +72,7 @@ func BuildProgram(w io.Writer, ref, name string, program []byte) error {
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("write layer: %w", err)
 	}
-	img, err := newImage(buf.Bytes(), false, []string{"/" + name})
+	img, err := newImage(buf.Bytes(), false, run)
 	if err != nil {
 		return err
 	}
@@ -155,12 +168,18 @@ func build(extra map[string][]byte) (image, error) {
 	if err != nil {
 		return image{}, err
 	}
-	return newImage(layer, false, DefaultCmd)
+	return newImage(layer, false, runConfig{Cmd: DefaultCmd})
+}
+
+// runConfig is what an image's config says of how its container runs.
+type runConfig struct {
+	Cmd, Entrypoint []string
+	User            string
 }
 
 // newImage makes the blobs of an image of one layer, the tar stream layer, stored
-// gzip-compressed when gz is set, whose config's command is cmd.
-func newImage(layer []byte, gz bool, cmd []string) (image, error) {
+// gzip-compressed when gz is set, whose config runs as run says.
+func newImage(layer []byte, gz bool, run runConfig) (image, error) {
 	diffID := newBlob(layer).digest
 	img := image{layer: newBlob(layer)}
 	layerType := mediaTypeLayer
@@ -179,11 +198,7 @@ func newImage(layer []byte, gz bool, cmd []string) (image, error) {
 		"created":      Epoch,
 		"architecture": arch(),
 		"os":           "linux",
-		"config": map[string]any{
-			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd":        cmd,
-			"WorkingDir": "/",
-		},
+		"config":       configOf(run),
 		"rootfs": map[string]any{
 			"type":     "layers",
 			"diff_ids": []string{diffID},
@@ -204,6 +219,24 @@ func newImage(layer []byte, gz bool, cmd []string) (image, error) {
 	}
 	img.manifest = newBlob(manifest)
 	return img, nil
+}
+
+// configOf is the config object of an image config ("config") for run.
+func configOf(run runConfig) map[string]any {
+	c := map[string]any{
+		"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		"WorkingDir": "/",
+	}
+	if run.Cmd != nil {
+		c["Cmd"] = run.Cmd
+	}
+	if run.Entrypoint != nil {
+		c["Entrypoint"] = run.Entrypoint
+	}
+	if run.User != "" {
+		c["User"] = run.User
+	}
+	return c
 }
 
 // buildLayer returns the uncompressed layer tar: the directories, busybox and

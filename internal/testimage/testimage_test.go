@@ -94,8 +94,10 @@ type imageConfig struct {
 	Architecture string `json:"architecture"`
 	OS           string `json:"os"`
 	Config       struct {
-		Env []string `json:"Env"`
-		Cmd []string `json:"Cmd"`
+		Env        []string `json:"Env"`
+		Cmd        []string `json:"Cmd"`
+		Entrypoint []string `json:"Entrypoint"`
+		User       string   `json:"User"`
 	} `json:"config"`
 	RootFS struct {
 		Type    string   `json:"type"`
@@ -363,7 +365,41 @@ func TestBuildProgram(t *testing.T) {
 	if want := []string{"/pause"}; !slices.Equal(c.Config.Cmd, want) {
 		t.Errorf("config: Cmd %q, want %q", c.Config.Cmd, want)
 	}
+	if c.Config.Entrypoint != nil || c.Config.User != "" {
+		t.Errorf("config: Entrypoint %q, User %q, want neither", c.Config.Entrypoint, c.Config.User)
+	}
 	if err := BuildProgram(&buf, "localhost/strata/pause:1", "bin/pause", program); err == nil {
 		t.Error("BuildProgram accepted a name with a slash")
+	}
+}
+
+// An image run with arguments (deploy/operator's args) has its program as
+// the entrypoint, no command that the arguments would replace, and its user.
+func TestBuildEntrypoint(t *testing.T) {
+	var buf bytes.Buffer
+	program := []byte("\x7fELF not really a program")
+	if err := BuildEntrypoint(&buf, "strata:dev", "strata", program, "65532:65532"); err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, buf.Bytes())
+	var index struct {
+		Manifests []desc `json:"manifests"`
+	}
+	decode(t, "index.json", files["index.json"], &index)
+	var manifest struct {
+		Config desc   `json:"config"`
+		Layers []desc `json:"layers"`
+	}
+	decode(t, "manifest", blobOf(t, files, index.Manifests[0]), &manifest)
+	if layer := untar(t, blobOf(t, files, manifest.Layers[0])); len(layer) != 1 || !bytes.Equal(layer["strata"], program) {
+		t.Errorf("layer holds %d entries (want only strata), strata is %q", len(layer), layer["strata"])
+	}
+	var c imageConfig
+	decode(t, "config", blobOf(t, files, manifest.Config), &c)
+	if want := []string{"/strata"}; !slices.Equal(c.Config.Entrypoint, want) || c.Config.Cmd != nil {
+		t.Errorf("config: Entrypoint %q, Cmd %q, want %q and none", c.Config.Entrypoint, c.Config.Cmd, want)
+	}
+	if c.Config.User != "65532:65532" {
+		t.Errorf("config: User %q, want 65532:65532", c.Config.User)
 	}
 }
