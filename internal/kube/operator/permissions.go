@@ -9,9 +9,10 @@ import (
 //
 //   - its own resources: watched through the cache (list, watch); Workloads updated for the
 //     finalizer, and their status subresource written;
-//   - what render makes: read before applying (get), applied (patch: server-side apply
-//     creates too), listed and deleted by prune and by Status; Deployments, StatefulSets and
-//     VirtualMachines also watched, to write the status when their controllers report;
+//   - what render makes: read before applying (get), applied (patch; a server-side apply
+//     that creates its object is authorized as a create too, so create), listed and deleted
+//     by prune and by Status; Deployments, StatefulSets and VirtualMachines also watched, to
+//     write the status when their controllers report;
 //   - RuntimeClasses: cluster-scoped, so the role is a ClusterRole even when the operator
 //     watches one namespace; Deployments and StatefulSets are listed in every namespace to
 //     know whether a RuntimeClass is still in use;
@@ -24,12 +25,12 @@ var Permissions = []rbacv1.PolicyRule{
 	{APIGroups: []string{"strata.dev"}, Resources: []string{"segments"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{"strata.dev"}, Resources: []string{"workloads"}, Verbs: []string{"list", "update", "watch"}},
 	{APIGroups: []string{"strata.dev"}, Resources: []string{"workloads/status"}, Verbs: []string{"update"}},
-	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"delete", "get", "list", "patch", "watch"}},
-	{APIGroups: []string{"kubevirt.io"}, Resources: []string{"virtualmachines"}, Verbs: []string{"delete", "get", "list", "patch", "watch"}},
-	{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"delete", "get", "list", "patch"}},
-	{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"delete", "get", "list", "patch"}},
-	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"delete", "get", "list", "patch"}},
-	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"delete", "get", "list", "patch"}},
+	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets"}, Verbs: []string{"create", "delete", "get", "list", "patch", "watch"}},
+	{APIGroups: []string{"kubevirt.io"}, Resources: []string{"virtualmachines"}, Verbs: []string{"create", "delete", "get", "list", "patch", "watch"}},
+	{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"create", "delete", "get", "list", "patch"}},
+	{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"create", "delete", "get", "list", "patch"}},
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"create", "delete", "get", "list", "patch"}},
+	{APIGroups: []string{"node.k8s.io"}, Resources: []string{"runtimeclasses"}, Verbs: []string{"create", "delete", "get", "list", "patch"}},
 	{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},

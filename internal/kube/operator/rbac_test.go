@@ -35,6 +35,7 @@ func (c *calls) wrap(cfg *rest.Config) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(req)
 			if k, ok := callOf(req); ok {
 				c.mu.Lock()
 				c.seen[k] = true
@@ -43,9 +44,14 @@ func (c *calls) wrap(cfg *rest.Config) *rest.Config {
 				if strings.HasSuffix(k, ":watch") && req.URL.Query().Get("sendInitialEvents") == "true" {
 					c.seen[strings.TrimSuffix(k, ":watch")+":list"] = true
 				}
+				// A server-side apply that creates its object is authorized as a
+				// create as well as a patch.
+				if strings.HasSuffix(k, ":patch") && err == nil && resp.StatusCode == http.StatusCreated {
+					c.seen[strings.TrimSuffix(k, ":patch")+":create"] = true
+				}
 				c.mu.Unlock()
 			}
-			return rt.RoundTrip(req)
+			return resp, err
 		})
 	})
 	return cfg
