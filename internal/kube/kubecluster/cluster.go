@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -593,7 +594,6 @@ func (c *Cluster) importImages(ctx context.Context, engine string) error {
 		return err
 	}
 	defer client.Close()
-	nctx := namespaces.WithNamespace(ctx, "k8s.io")
 	images := []*bytes.Buffer{&pause, &busybox, &example}
 	if engine != "" {
 		b, err := os.ReadFile(engine)
@@ -607,14 +607,25 @@ func (c *Cluster) importImages(ctx context.Context, engine string) error {
 		images = append(images, &img)
 	}
 	for _, img := range images {
-		imgs, err := client.Import(nctx, img, ctr.WithImageRefTranslator(func(ref string) string { return ref }))
-		if err != nil {
-			return fmt.Errorf("import an image into containerd: %w", err)
+		if err := importImage(ctx, client, img); err != nil {
+			return err
 		}
-		for _, i := range imgs {
-			if err := ctr.NewImage(client, i).Unpack(nctx, "overlayfs"); err != nil {
-				return fmt.Errorf("unpack %s: %w", i.Name, err)
-			}
+	}
+	return nil
+}
+
+// importImage imports the OCI layout tarball img into containerd's k8s.io
+// namespace, where the kubelet finds its images, under the name the layout
+// gives it, and unpacks it for overlayfs.
+func importImage(ctx context.Context, client *ctr.Client, img io.Reader) error {
+	nctx := namespaces.WithNamespace(ctx, "k8s.io")
+	imgs, err := client.Import(nctx, img, ctr.WithImageRefTranslator(func(ref string) string { return ref }))
+	if err != nil {
+		return fmt.Errorf("import an image into containerd: %w", err)
+	}
+	for _, i := range imgs {
+		if err := ctr.NewImage(client, i).Unpack(nctx, "overlayfs"); err != nil {
+			return fmt.Errorf("unpack %s: %w", i.Name, err)
 		}
 	}
 	return nil

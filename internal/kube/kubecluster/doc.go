@@ -35,6 +35,9 @@
 //     namespace. Pods must use imagePullPolicy Never or IfNotPresent;
 //   - Script pods (RunScript) run a shell script once and return its log:
 //     what a test sees from inside the cluster.
+//   - strata's operator runs in the cluster once a test calls
+//     DeployOperator: the image `make operator-image` writes and the objects
+//     of deploy/operator, as its users install it.
 //   - metrics-server runs once a test calls ServeMetrics: a process of
 //     the cluster behind the metrics.k8s.io APIService, for the HPA
 //     controller and the operator's MetricsSource;

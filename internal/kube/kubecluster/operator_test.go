@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,22 +22,37 @@ import (
 	"strata.dev/strata/internal/load"
 )
 
-// TestOperatorHybrid runs strata's operator in this process against the
-// cluster and creates the hybrid example's Segments and Workloads as
-// strata.dev resources: it must reconcile them to what `strata apply` makes
-// of the same file (TestHybridExample): the container and sandbox
-// workloads' pods Ready, the sandbox's under runsc, each Service answering
-// with its workload's page, the VM a stored VirtualMachine, and each
-// Workload's status counting its ready replicas.
+// TestOperatorHybrid deploys strata's operator into the cluster as its
+// users do (deploy/operator: the built strata command in an image, two
+// replicas electing a leader, its least-privilege RBAC, a non-root user and
+// a read-only root filesystem) and creates the hybrid example's Segments and
+// Workloads as strata.dev resources: it must reconcile them to what `strata
+// apply` makes of the same file (TestHybridExample): the container and
+// sandbox workloads' pods Ready, the sandbox's under runsc, each Service
+// answering with its workload's page, the VM a stored VirtualMachine, and
+// each Workload's status counting its ready replicas.
 func TestOperatorHybrid(t *testing.T) {
 	c := Start(t)
 	needRunsc(t, c, "the example has a sandbox")
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	if err := c.InstallCRDs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cl := startOperator(t, c)
+	deployed := time.Now()
+	ns, err := c.DeployOperator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the operator's 2 pods Ready %.1fs after deploy/operator was applied", time.Since(deployed).Seconds())
+	defer func() {
+		if t.Failed() {
+			t.Logf("the operator's logs:\n%s", c.OperatorLogs(context.Background(), ns))
+		}
+	}()
+	cl := strataClient(t, c)
+	leader := operatorLeader(ctx, t, c, ns)
+	t.Logf("operator pod %s holds the lease %s", leader, operator.LeaderElectionID)
 
 	file, err := filepath.Abs("../../../examples/hybrid/app.yaml")
 	if err != nil {
@@ -135,11 +151,49 @@ func startOperator(t *testing.T, c *Cluster, tune ...func(*operator.Options)) cl
 			t.Errorf("operator: %v", err)
 		}
 	})
+	return strataClient(t, c)
+}
+
+// strataClient returns a client of c that knows strata's resources.
+func strataClient(t *testing.T, c *Cluster) client.Client {
+	t.Helper()
+	scheme, err := operator.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cl, err := client.New(c.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cl
+}
+
+// operatorLeader waits until one of the operator's pods in ns holds its
+// leader election's Lease, and returns that pod's name.
+func operatorLeader(ctx context.Context, t *testing.T, c *Cluster, ns string) string {
+	t.Helper()
+	for {
+		lease, err := c.Client.CoordinationV1().Leases(ns).Get(ctx, operator.LeaderElectionID, metav1.GetOptions{})
+		if err == nil && lease.Spec.HolderIdentity != nil {
+			holder := *lease.Spec.HolderIdentity
+			pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: OperatorSelector})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pods.Items {
+				// controller-runtime names the holder after the pod's host name.
+				if strings.HasPrefix(holder, p.Name+"_") || holder == p.Name {
+					return p.Name
+				}
+			}
+			t.Fatalf("the lease %s is held by %q, no pod of the operator", operator.LeaderElectionID, holder)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no operator pod holds the lease %s: %v (%v)", operator.LeaderElectionID, ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // resources reads file's strata documents as the strata.dev resources of

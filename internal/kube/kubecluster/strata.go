@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -27,7 +28,9 @@ import (
 func (c *Cluster) Kubeconfig() string { return filepath.Join(c.Dir, "admin.kubeconfig") }
 
 // BuildStrata builds the strata command (./cmd/strata of this module) into
-// the cluster directory and returns its path.
+// the cluster directory and returns its path. It is built without cgo, a
+// static program, so that the same file also runs in a container image
+// that holds nothing else (DeployOperator).
 func (c *Cluster) BuildStrata(ctx context.Context) (string, error) {
 	goBin, err := goTool()
 	if err != nil {
@@ -36,8 +39,9 @@ func (c *Cluster) BuildStrata(ctx context.Context) (string, error) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	out := filepath.Join(c.Dir, "strata")
-	build := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/strata")
+	build := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/strata")
 	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build strata: %w: %s", err, b)
 	}

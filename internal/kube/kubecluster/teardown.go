@@ -146,28 +146,28 @@ func (c *Cluster) running(name string) bool {
 func (c *Cluster) drain() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	nss, err := c.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("drain: %w", err)
-	}
 	// The controllers go with their pods orphaned, so that the pods are
 	// deleted here, with a grace period of a second, rather than by the
-	// garbage collector with their own (30 s by default).
+	// garbage collector with their own (30 s by default). They are deleted
+	// again each round: an operator running in the cluster (DeployOperator)
+	// makes its workloads' Deployments anew until its own pod has gone.
 	orphan := metav1.DeletePropagationOrphan
 	grace := int64(1)
 	opts := metav1.DeleteOptions{PropagationPolicy: &orphan}
 	podOpts := metav1.DeleteOptions{GracePeriodSeconds: &grace}
 	all := metav1.ListOptions{}
-	for _, ns := range nss.Items {
-		n := ns.Name
-		apps := c.Client.AppsV1()
-		_ = apps.Deployments(n).DeleteCollection(ctx, opts, all)
-		_ = apps.ReplicaSets(n).DeleteCollection(ctx, opts, all)
-		_ = apps.DaemonSets(n).DeleteCollection(ctx, opts, all)
-		_ = apps.StatefulSets(n).DeleteCollection(ctx, opts, all)
-		_ = c.Client.BatchV1().Jobs(n).DeleteCollection(ctx, opts, all)
-	}
 	for {
+		if nss, err := c.Client.CoreV1().Namespaces().List(ctx, all); err == nil {
+			for _, ns := range nss.Items {
+				n := ns.Name
+				apps := c.Client.AppsV1()
+				_ = apps.Deployments(n).DeleteCollection(ctx, opts, all)
+				_ = apps.ReplicaSets(n).DeleteCollection(ctx, opts, all)
+				_ = apps.DaemonSets(n).DeleteCollection(ctx, opts, all)
+				_ = apps.StatefulSets(n).DeleteCollection(ctx, opts, all)
+				_ = c.Client.BatchV1().Jobs(n).DeleteCollection(ctx, opts, all)
+			}
+		}
 		pods, err := c.Client.CoreV1().Pods("").List(ctx, all)
 		if err == nil && len(pods.Items) == 0 {
 			return nil
