@@ -320,8 +320,9 @@ strata_kernel_key() {
 	{
 		printf '%s %s\n' "$STRATA_KERNEL_SOURCE" "$1"
 		cat "$STRATA_KERNEL_CONFIG"
-		local p
-		for p in $(strata_kernel_patches); do
+		local p patches
+		mapfile -t patches < <(strata_kernel_patches)
+		for p in "${patches[@]}"; do
 			printf 'patch %s\n' "${p##*/}"
 			cat "$p"
 		done
@@ -345,9 +346,13 @@ strata_kernel_patches() {
 # the next build recompiles only those. A patch that does not revert or
 # apply removes SRC, which is unpacked afresh by the next run.
 patch_strata_kernel() {
-	local src=$1 applied=$1/.strata-patches p want have
-	want=$(for p in $(strata_kernel_patches); do printf '%s ' "${p##*/}"; sha256sum <"$p"; done)
-	have=$(for p in "$applied"/*.patch; do [[ -f $p ]] && { printf '%s ' "${p##*/}"; sha256sum <"$p"; }; done)
+	local src=$1 applied=$1/.strata-patches p want have patches
+	mapfile -t patches < <(strata_kernel_patches)
+	want=$(for p in "${patches[@]}"; do printf '%s ' "${p##*/}"; sha256sum <"$p"; done)
+	have=$(for p in "$applied"/*.patch; do if [[ -f $p ]]; then
+		printf '%s ' "${p##*/}"
+		sha256sum <"$p"
+	fi; done)
 	[[ $want == "$have" ]] && return 0
 	local -a old=()
 	mapfile -t old < <(ls -r "$applied"/*.patch 2>/dev/null)
@@ -361,7 +366,7 @@ patch_strata_kernel() {
 		rm "$p"
 	done
 	mkdir -p "$applied"
-	for p in $(strata_kernel_patches); do
+	for p in "${patches[@]}"; do
 		log "strata guest kernel: applying ${p##*/}"
 		patch -s -p1 -d "$src" <"$p" || {
 			log "strata guest kernel: ${p##*/} does not apply to $STRATA_KERNEL_SOURCE; removing $src to unpack it again"
