@@ -37,8 +37,8 @@ GUEST_KERNEL_META=linux-image-cloud-amd64
 # the driver prefers to GUEST_KERNEL_DIR.
 STRATA_KERNEL_DIR=${STRATA_KERNEL_DIR:-/opt/strata/guest/kernel-strata}
 STRATA_KERNEL_CACHE=${STRATA_KERNEL_CACHE:-/var/cache/strata/guest-kernel}
-STRATA_KERNEL_CONFIG=$(cd "$(dirname "$0")" && pwd)/guest-kernel/strata.config
-STRATA_KERNEL_PATCHES=$(cd "$(dirname "$0")" && pwd)/guest-kernel/patches
+STRATA_KERNEL_CONFIG=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/guest-kernel/strata.config
+STRATA_KERNEL_PATCHES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/guest-kernel/patches
 STRATA_KERNEL_SOURCE=linux-source-6.1
 
 # What building that kernel needs (all mode only: `make demo` keeps the
@@ -496,4 +496,7 @@ main() {
 	current_step=""
 }
 
-main "$@"
+# Sourced (as internal/guest's tests do), the script only defines its steps.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi
