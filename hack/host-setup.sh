@@ -16,6 +16,8 @@
 #   STRATA_SKIP_KUBE=1       do not build the test control plane (kube-apiserver, etcd) and test cluster
 #   STRATA_KUBE_ASSETS       where to build it (default /var/cache/strata/kube/<version>)
 #   STRATA_SKIP_KERNEL_BUILD=1  do not build strata's own guest kernel (VMs boot the cloud kernel)
+#   STRATA_KERNEL_CACHE      where to build it (default /var/cache/strata/guest-kernel)
+#   STRATA_KERNEL_DIR        where to install it (default /opt/strata/guest/kernel-strata)
 #   GO_MIN_VERSION           oldest acceptable Go toolchain (default 1.26)
 set -euo pipefail
 
@@ -27,14 +29,16 @@ GUEST_KERNEL_DIR=/opt/strata/guest/kernel
 GUEST_KERNEL_META=linux-image-cloud-amd64
 
 # strata's own guest kernel, built from Debian's kernel source (the same 6.1
-# line as the cloud kernel) with hack/guest-kernel/strata.config: everything
-# built in, no modules. Built once per configuration and source version into
+# line as the cloud kernel) with hack/guest-kernel/strata.config and the
+# patches in hack/guest-kernel/patches/: everything built in, no modules.
+# Built once per configuration, patch set and source version into
 # STRATA_KERNEL_CACHE/<key>/, installed as boot/vmlinuz-<release> and
 # boot/config-<release> in STRATA_KERNEL_DIR (guest.StrataKernelDir), which
 # the driver prefers to GUEST_KERNEL_DIR.
-STRATA_KERNEL_DIR=/opt/strata/guest/kernel-strata
-STRATA_KERNEL_CACHE=/var/cache/strata/guest-kernel
-STRATA_KERNEL_CONFIG=$(cd "$(dirname "$0")" && pwd)/guest-kernel/strata.config
+STRATA_KERNEL_DIR=${STRATA_KERNEL_DIR:-/opt/strata/guest/kernel-strata}
+STRATA_KERNEL_CACHE=${STRATA_KERNEL_CACHE:-/var/cache/strata/guest-kernel}
+STRATA_KERNEL_CONFIG=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/guest-kernel/strata.config
+STRATA_KERNEL_PATCHES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/guest-kernel/patches
 STRATA_KERNEL_SOURCE=linux-source-6.1
 
 # What building that kernel needs (all mode only: `make demo` keeps the
@@ -48,6 +52,7 @@ KERNEL_BUILD_PACKAGES=(
 	bison
 	libelf-dev
 	xz-utils
+	patch
 )
 
 # Debian packages strata's runtime drives: containerd and runc for
@@ -308,12 +313,68 @@ step_strata_kernel() {
 }
 
 # strata_kernel_key VERSION prints the cache key of the kernel built from
-# source package VERSION with STRATA_KERNEL_CONFIG.
+# source package VERSION with STRATA_KERNEL_CONFIG and the patches of
+# STRATA_KERNEL_PATCHES. Without patches the key is what it was before there
+# were any, so that a kernel built then is not rebuilt for nothing.
 strata_kernel_key() {
 	{
 		printf '%s %s\n' "$STRATA_KERNEL_SOURCE" "$1"
 		cat "$STRATA_KERNEL_CONFIG"
+		local p patches
+		mapfile -t patches < <(strata_kernel_patches)
+		for p in "${patches[@]}"; do
+			printf 'patch %s\n' "${p##*/}"
+			cat "$p"
+		done
 	} | sha256sum | cut -c 1-16
+}
+
+# strata_kernel_patches prints the paths of the patches of
+# STRATA_KERNEL_PATCHES, in the order they apply.
+strata_kernel_patches() {
+	local p
+	for p in "$STRATA_KERNEL_PATCHES"/*.patch; do
+		[[ -f $p ]] && echo "$p"
+	done
+	return 0
+}
+
+# patch_strata_kernel SRC brings the source tree SRC to the patches of
+# STRATA_KERNEL_PATCHES. The patches applied last are kept in
+# SRC/.strata-patches/: when they differ, they are reverted (newest first)
+# and the current ones applied, which touches only the files they change, so
+# the next build recompiles only those. A patch that does not revert or
+# apply removes SRC, which is unpacked afresh by the next run.
+patch_strata_kernel() {
+	local src=$1 applied=$1/.strata-patches p want have patches
+	mapfile -t patches < <(strata_kernel_patches)
+	want=$(for p in "${patches[@]}"; do printf '%s ' "${p##*/}"; sha256sum <"$p"; done)
+	have=$(for p in "$applied"/*.patch; do if [[ -f $p ]]; then
+		printf '%s ' "${p##*/}"
+		sha256sum <"$p"
+	fi; done)
+	[[ $want == "$have" ]] && return 0
+	local -a old=()
+	mapfile -t old < <(ls -r "$applied"/*.patch 2>/dev/null)
+	for p in "${old[@]}"; do
+		log "strata guest kernel: reverting ${p##*/}"
+		patch -s -R -p1 -d "$src" <"$p" || {
+			log "strata guest kernel: ${p##*/} does not revert; removing $src to unpack it again"
+			rm -rf "$src"
+			return 1
+		}
+		rm "$p"
+	done
+	mkdir -p "$applied"
+	for p in "${patches[@]}"; do
+		log "strata guest kernel: applying ${p##*/}"
+		patch -s -p1 -d "$src" <"$p" || {
+			log "strata guest kernel: ${p##*/} does not apply to $STRATA_KERNEL_SOURCE; removing $src to unpack it again"
+			rm -rf "$src"
+			return 1
+		}
+		cp "$p" "$applied/"
+	done
 }
 
 # build_strata_kernel VERSION TARBALL OUT KEY unpacks the source once (into
@@ -333,7 +394,12 @@ build_strata_kernel() (
 		tar -xJf "$tarball" -C "$src.tmp" || exit 1
 		mv "$src.tmp"/linux-source-* "$src" || exit 1
 		rm -rf "$src.tmp"
+		# The files keep the tarball's times, older than objects built
+		# from a patched tree: build everything again.
+		rm -rf "$obj"
+		mkdir -p "$obj"
 	fi
+	patch_strata_kernel "$src" || exit 1
 	local log=$obj/make.log
 	make -s -C "$src" O="$obj" allnoconfig KCONFIG_ALLCONFIG="$STRATA_KERNEL_CONFIG" >"$log" 2>&1 || {
 		tail -n 20 "$log" >&2
@@ -430,4 +496,7 @@ main() {
 	current_step=""
 }
 
-main "$@"
+# Sourced (as internal/guest's tests do), the script only defines its steps.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi

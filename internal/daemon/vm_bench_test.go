@@ -49,10 +49,13 @@ const benchTap = "stbench0"
 // QEMU process. The daemon runs as in the end-to-end test; removing the VM between
 // iterations is not timed.
 //
-// It runs three times, each with its own daemon: setup=before as strata booted VMs before it
-// had a kernel of its own (Debian's cloud kernel with its modules, a 64 MiB TCG cache),
-// setup=cache8 with the daemon's defaults but an 8 MiB TCG cache, and setup=after with the
-// daemon's defaults (strata's own kernel where it is built, a 16 MiB cache).
+// It runs up to four times, each with its own daemon: setup=before as strata booted VMs before
+// it had a kernel of its own (Debian's cloud kernel with its modules, a 64 MiB TCG cache),
+// setup=cache8 with the daemon's defaults but an 8 MiB TCG cache, setup=fullqueues with the
+// daemon's defaults but strata's kernel as built before its queue-size patches (the directory
+// $STRATA_VMBENCH_FULLQUEUES_KERNEL_DIR, laid out as guest.StrataKernelDir; skipped when
+// unset), which ignores the queue sizes on the command line, and setup=after with the daemon's
+// defaults (strata's own kernel where it is built, a 16 MiB cache).
 func BenchmarkVMBoot(b *testing.B) {
 	for _, c := range []struct {
 		name, kernelDir string
@@ -60,9 +63,15 @@ func BenchmarkVMBoot(b *testing.B) {
 	}{
 		{"setup=before", guest.DefaultKernelDir, []string{"--vm-tcg-cache-mib", "64"}},
 		{"setup=cache8", "", []string{"--vm-tcg-cache-mib", "8"}},
+		{"setup=fullqueues", os.Getenv("STRATA_VMBENCH_FULLQUEUES_KERNEL_DIR"), nil},
 		{"setup=after", "", nil},
 	} {
-		b.Run(c.name, func(b *testing.B) { benchVMBoot(b, c.kernelDir, c.args) })
+		b.Run(c.name, func(b *testing.B) {
+			if c.name == "setup=fullqueues" && c.kernelDir == "" {
+				b.Skip("skipping: set STRATA_VMBENCH_FULLQUEUES_KERNEL_DIR to a directory with strata's kernel built without hack/guest-kernel/patches")
+			}
+			benchVMBoot(b, c.kernelDir, c.args)
+		})
 	}
 }
 

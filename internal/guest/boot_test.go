@@ -3,16 +3,19 @@ package guest
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -404,6 +407,58 @@ func TestBootAgentNetworkStop(t *testing.T) {
 		run(ctx, t, client, []string{"cat", "/etc/resolv.conf"}, nil, "", "nameserver 10.0.2.3\n", "", 0)
 		run(ctx, t, client, []string{"hostname"}, nil, "", "agent-test\n", "", 0)
 		run(ctx, t, client, []string{"grep", "agent-test", "/etc/hosts"}, nil, "", "10.0.2.15\tagent-test\n", "", 0)
+	})
+
+	t.Run("queue sizes", func(t *testing.T) {
+		if !env.kernel.Builtin {
+			t.Skipf("skipping: kernel %s is not strata's own; the queue sizes are parameters of its patches", env.kernel.Version)
+		}
+		for param, want := range map[string]int{
+			"virtio_mmio/parameters/queue_size_max": MMIOQueueSizeMax,
+			"virtio_console/parameters/rx_bufs":     ConsoleRxBufs,
+		} {
+			var out, errOut bytes.Buffer
+			code, err := client.Exec(ctx, []string{"cat", "/sys/module/" + param}, nil, nil, &out, &errOut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 0 {
+				t.Errorf("the guest has no /sys/module/%s (%s): kernel %s was built without hack/guest-kernel/patches; run make host-setup",
+					param, strings.TrimSpace(errOut.String()), env.kernel.Vmlinuz)
+				continue
+			}
+			if got := strings.TrimSpace(out.String()); got != strconv.Itoa(want) {
+				t.Errorf("/sys/module/%s = %s, want %d (from the command line)", param, got, want)
+			}
+		}
+	})
+
+	// 32 MiB each way through the agent's port, whose receiving queue holds
+	// ConsoleRxBufs pages.
+	t.Run("large transfers", func(t *testing.T) {
+		const size = 32 << 20
+		data := make([]byte, size)
+		_, _ = rand.NewChaCha8([32]byte{1}).Read(data)
+		began := time.Now()
+		var out bytes.Buffer
+		if code, err := client.Exec(ctx, []string{"md5sum"}, nil, bytes.NewReader(data), &out, nil); err != nil || code != 0 {
+			t.Fatalf("exec md5sum: %d %v", code, err)
+		}
+		took := time.Since(began)
+		if want := fmt.Sprintf("%x  -\n", md5.Sum(data)); out.String() != want {
+			t.Errorf("md5sum of 32 MiB sent to the guest = %q, want %q", out.String(), want)
+		}
+		t.Logf("host to guest: 32 MiB in %s (%.1f MiB/s)", took.Round(time.Millisecond), 32/took.Seconds())
+		began = time.Now()
+		out.Reset()
+		if code, err := client.Exec(ctx, []string{"head", "-c", strconv.Itoa(size), "/dev/zero"}, nil, nil, &out, nil); err != nil || code != 0 {
+			t.Fatalf("exec head: %d %v", code, err)
+		}
+		took = time.Since(began)
+		if out.Len() != size || bytes.Count(out.Bytes(), []byte{0}) != size {
+			t.Errorf("the guest sent %d bytes, want %d zeros", out.Len(), size)
+		}
+		t.Logf("guest to host: 32 MiB in %s (%.1f MiB/s)", took.Round(time.Millisecond), 32/took.Seconds())
 	})
 
 	t.Run("reconnect", func(t *testing.T) {

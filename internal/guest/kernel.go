@@ -264,14 +264,31 @@ func parseCPUMHz(r io.Reader) (int, error) {
 	return 0, errors.New("/proc/cpuinfo has no \"cpu MHz\" line")
 }
 
+// The sizes of an image VM's virtio queues, set on its kernel command line
+// (parameters of strata's kernel patches, hack/guest-kernel/patches/; other
+// kernels ignore them). QEMU's virtio-mmio offers every queue 1024 entries,
+// and the guest's drivers keep a receive buffer per entry: the
+// virtio-serial device's control queue and two ports held 12 MiB of a 128
+// MiB guest in pages the agent channel never needs.
+const (
+	// MMIOQueueSizeMax caps every virtio-mmio queue (virtio_mmio.queue_size_max),
+	// the size a virtio-serial queue has over PCI.
+	MMIOQueueSizeMax = 128
+	// ConsoleRxBufs is how many page-sized receive buffers the console driver
+	// posts to each receiving queue of the serial device (virtio_console.rx_bufs):
+	// 128 KiB in flight from the host on the agent's port.
+	ConsoleRxBufs = 32
+)
+
 // KernelCmdline is the kernel command line for image microVMs: the console
 // on the first serial port, quiet, no PCI probing (microvm has virtio-mmio
-// only), and panic=-1 so that a guest panic reboots, which ends QEMU run
-// with -no-reboot. Without KVM it adds the TSC frequency, without which a
-// microvm hangs at boot under TCG; if TSCKHz fails it is left out (call
-// TSCKHz to learn why).
+// only), panic=-1 so that a guest panic reboots, which ends QEMU run with
+// -no-reboot, and the queue sizes above. Without KVM it adds the TSC
+// frequency, without which a microvm hangs at boot under TCG; if TSCKHz
+// fails it is left out (call TSCKHz to learn why).
 func KernelCmdline(kvm bool) string {
-	cmdline := "console=ttyS0 quiet panic=-1 pci=off"
+	cmdline := fmt.Sprintf("console=ttyS0 quiet panic=-1 pci=off virtio_mmio.queue_size_max=%d virtio_console.rx_bufs=%d",
+		MMIOQueueSizeMax, ConsoleRxBufs)
 	if !kvm {
 		if khz, err := TSCKHz(); err == nil {
 			cmdline += fmt.Sprintf(" tsc_early_khz=%d tsc=reliable", khz)

@@ -92,7 +92,7 @@ func TestParseCPUMHz(t *testing.T) {
 
 func TestKernelCmdline(t *testing.T) {
 	kvm := KernelCmdline(true)
-	for _, want := range []string{"console=ttyS0", "quiet", "panic=-1", "pci=off"} {
+	for _, want := range []string{"console=ttyS0", "quiet", "panic=-1", "pci=off", "virtio_mmio.queue_size_max=128", "virtio_console.rx_bufs=32"} {
 		if !strings.Contains(kvm, want) {
 			t.Errorf("KernelCmdline(true) = %q, lacks %q", kvm, want)
 		}

@@ -99,3 +99,72 @@ func TestRestoreAfterKernelChange(t *testing.T) {
 		t.Errorf("restore without the kernel it was saved under: %v, want an error naming %s", err, oldImage)
 	}
 }
+
+// TestRestoreAfterKernelRebuilt saves an image VM, then its kernel file is replaced in place
+// by another build under the same name (make host-setup rebuilding strata's kernel with a
+// changed configuration or patches installs the same release at the same path): the saved VM
+// restores, and keeps running the kernel its saved memory holds.
+func TestRestoreAfterKernelRebuilt(t *testing.T) {
+	e := needImageVMs(t)
+	other, err := guest.FindKernel(guest.DefaultKernelDir)
+	if err != nil {
+		testenv.Skipf(t, "skipping: the other build of this test is Debian's cloud kernel: %v", err)
+	}
+	if !e.kernel.Builtin {
+		testenv.Skipf(t, "skipping: the kernel saved under is strata's own, not %s", e.kernel.Vmlinuz)
+	}
+	// The kernel directory: a copy of strata's kernel, so the test can overwrite its image.
+	kdir := t.TempDir()
+	image := filepath.Join(kdir, "boot", filepath.Base(e.kernel.Vmlinuz))
+	copyFile(t, e.kernel.Vmlinuz, image)
+	copyFile(t, e.kernel.Config, filepath.Join(kdir, "boot", filepath.Base(e.kernel.Config)))
+	dir := t.TempDir()
+	d, err := qemu.New(t.Context(), qemu.Config{StateDir: filepath.Join(dir, "state"), Images: e.images, GuestInit: guestInit, KernelDir: kdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	spec := runtime.InstanceSpec{
+		ID: "krebuilt", Workload: "krebuilt", Tier: v1alpha1.TierVM, Image: e.image, MemoryBytes: 128 << 20,
+		Command: []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"},
+		LogPath: filepath.Join(dir, "krebuilt.log"),
+	}
+	removeAll(t, d, spec.ID)
+	if _, err := d.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the counter to reach 3", time.Minute, func() bool { n := ticks(t, spec.LogPath); return len(n) > 0 && n[len(n)-1] >= 3 })
+	saved, err := d.SaveState(t.Context(), spec.ID, filepath.Join(dir, "saved"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	copyFile(t, other.Vmlinuz, image)
+	before := len(ticks(t, spec.LogPath))
+	if err := d.RestoreState(t.Context(), spec.ID, saved); err != nil {
+		t.Fatalf("restore after the kernel file was rebuilt: %v", err)
+	}
+	waitFor(t, "ticks after the restore", time.Minute, func() bool { return len(ticks(t, spec.LogPath)) >= before+3 })
+	var out bytes.Buffer
+	if code, err := d.Exec(t.Context(), spec.ID, []string{"cat", "/proc/sys/kernel/osrelease"}, nil, &out, nil); err != nil || code != 0 {
+		t.Fatalf("exec cat osrelease: %d %v", code, err)
+	}
+	if got := strings.TrimSpace(out.String()); got != e.kernel.Version {
+		t.Errorf("the restored guest runs kernel %q, want the one it was saved under, %q", got, e.kernel.Version)
+	}
+}
+
+// copyFile writes src's content to dst, making dst's directory.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -237,11 +237,12 @@ func (d *Driver) prepareImage(ctx context.Context, spec runtime.InstanceSpec) ([
 // exec agent's and the exit report's.
 //
 // The device has room for exactly those ports (QEMU's default is 31). Over
-// virtio-mmio every queue has 1024 entries, and the guest's driver sets up a
-// pair of queues for each possible port and fills the receiving queue of
-// each port present with a 4 KiB buffer per entry: 12 MiB of the guest's
-// memory for the control queue and two ports, which it keeps, and 4.6 MiB
-// more for the queues of 29 ports that never come.
+// virtio-mmio QEMU offers every queue 1024 entries, and the guest's driver
+// sets up a pair of queues for each possible port (4.6 MiB for the queues
+// of 29 ports that never come) and fills the receiving queue of each port
+// present with a 4 KiB buffer per entry: 12 MiB for the control queue and
+// two ports, unless the kernel command line caps the queues and buffers
+// (guest.KernelCmdline does, for strata's kernel).
 func (d *Driver) imagePorts(id string) []string {
 	ports := []struct{ id, backend, name string }{
 		{"agent", "socket,path=" + d.path(id, agentSocket) + ",server=on,wait=off", guest.AgentPort},
