@@ -247,7 +247,7 @@ func qemuScript(b *testing.B, lines string) string {
 	}
 	path := filepath.Join(b.TempDir(), "qemu")
 	script := "#!/bin/sh\n" + lines + "\nexec " + bin + ` "$@"` + "\n"
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil { //nolint:gosec // G306: an executable
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		b.Fatal(err)
 	}
 	return path
