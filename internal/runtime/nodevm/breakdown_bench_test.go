@@ -71,7 +71,7 @@ func readSmaps(pid int) ([]mapping, error) {
 // (QEMU's binary and libraries).
 func category(m mapping, ramBytes int64) string {
 	switch {
-	case strings.Contains(m.name, "memfd:"+"mem"):
+	case strings.HasPrefix(m.name, "/memfd:"):
 		return "guest RAM"
 	case m.anonymous && m.size >= ramBytes:
 		return "guest RAM"

@@ -37,8 +37,17 @@ const benchReplicas = 20
 // guest's own count of the memory it uses (MemTotal less MemAvailable). The
 // replicas request memory but no CPU: a CPU request is a CFS quota, under
 // which runc's init crawls under emulation (25m made each start take 30 s).
+// Besides the two node VM variants of today's settings, others each change
+// one setting, to measure it against today's in the same run: 32 root ports
+// (the driver's default, where the tests' drivers have 4), an 8 MiB TCG
+// cache, the guest agent with GOGC=50, QEMU with one malloc arena, and the
+// virtio-serial device with QEMU's 31 ports (as node VMs had it before).
+// Each reports the median time of a replica's Start too, and with -v it
+// logs where the memory goes: QEMU's smaps by kind of mapping, and the
+// guest's meminfo, slab caches and processes, with one replica and with
+// all of them.
 // Run it once: -bench Memory -benchtime 1x (-bench Memory/nodevm for the
-// node VMs alone).
+// node VMs alone, -bench 'Memory/nodevm-(tools-disk|tcg8)$' for two).
 func BenchmarkMemory(b *testing.B) {
 	s := needNodeVMs(b)
 	s.removeNodeVMs(b)
