@@ -65,7 +65,7 @@ func (d *Driver) boot(ctx context.Context, id, class string, shape Shape) error 
 	_ = os.Remove(console)
 	_, err = d.cfg.QEMU.StartNode(ctx, qemu.NodeSpec{
 		ID: id, CPUMilli: shape.CPUMilli, MemoryBytes: shape.MemoryBytes,
-		Initrd: initrd, Disks: disks, Ports: d.cfg.Ports, LogPath: console, Labels: labels,
+		Initrd: initrd, Disks: disks, Ports: d.cfg.Ports, LogPath: console, Labels: labels, Cmdline: d.cmdline,
 		SharedMemory: true, // for the share of the instances' mounts (virtiofs)
 	})
 	if err != nil {

@@ -121,6 +121,8 @@ type Driver struct {
 	// toolsInInitramfs boots node VMs with all of Config.Tools in their
 	// initramfs, as before the tools disk, for tests and benchmarks.
 	toolsInInitramfs bool
+	// cmdline is added to node VMs' kernel command line, for benchmarks.
+	cmdline string
 }
 
 // locks serialise work on one instance or one node VM across the Driver

@@ -103,7 +103,7 @@ func needNodeVMs(t testing.TB) setup {
 		images: images, image: refs[0], tools: tools,
 		qemu: filepath.Join(dir, "qemu"), state: filepath.Join(dir, "nodevm"), probe: filepath.Join(dir, "accel.json"),
 	}
-	s.q = s.qemuDriver(t)
+	s.q = s.qemuDriver(t, nil)
 	return s
 }
 
@@ -120,12 +120,15 @@ func kernelDir() string {
 	return guest.DefaultKernelDir
 }
 
-// qemuDriver returns a qemu driver over the setup's state, closed when t ends.
-func (s setup) qemuDriver(t testing.TB) *qemu.Driver {
+// qemuDriver returns a qemu driver over the setup's state, closed when t
+// ends; adjust, when not nil, changes its configuration first.
+func (s setup) qemuDriver(t testing.TB, adjust func(*qemu.Config)) *qemu.Driver {
 	t.Helper()
-	q, err := qemu.New(t.Context(), qemu.Config{
-		StateDir: s.qemu, Images: s.images, GuestInit: guestInit, KernelDir: kernelDir(), ProbeCache: s.probe,
-	})
+	cfg := qemu.Config{StateDir: s.qemu, Images: s.images, GuestInit: guestInit, KernelDir: kernelDir(), ProbeCache: s.probe}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	q, err := qemu.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

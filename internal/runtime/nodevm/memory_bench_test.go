@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/drivertest/script"
 	"strata.dev/strata/internal/runtime/nodevm"
+	"strata.dev/strata/internal/runtime/qemu"
 )
 
 // benchReplicas is how many replicas BenchmarkMemory runs each way.
@@ -34,8 +37,17 @@ const benchReplicas = 20
 // guest's own count of the memory it uses (MemTotal less MemAvailable). The
 // replicas request memory but no CPU: a CPU request is a CFS quota, under
 // which runc's init crawls under emulation (25m made each start take 30 s).
+// Besides the two node VM variants of today's settings, others each change
+// one setting, to measure it against today's in the same run: 32 root ports
+// (the driver's default, where the tests' drivers have 4), an 8 MiB TCG
+// cache, the guest agent with GOGC=50, QEMU with one malloc arena, and the
+// virtio-serial device with QEMU's 31 ports (as node VMs had it before).
+// Each reports the median time of a replica's Start too, and with -v it
+// logs where the memory goes: QEMU's smaps by kind of mapping, and the
+// guest's meminfo, slab caches and processes, with one replica and with
+// all of them.
 // Run it once: -bench Memory -benchtime 1x (-bench Memory/nodevm for the
-// node VMs alone).
+// node VMs alone, -bench 'Memory/nodevm-(tools-disk|tcg8)$' for two).
 func BenchmarkMemory(b *testing.B) {
 	s := needNodeVMs(b)
 	s.removeNodeVMs(b)
@@ -50,11 +62,41 @@ func BenchmarkMemory(b *testing.B) {
 	for _, variant := range []struct {
 		name      string
 		initramfs bool
-	}{{"tools-disk", false}, {"initramfs", true}} {
+		ports     int    // the node VMs' root ports (0: 4, as the tests' drivers)
+		tcgMiB    int    // the node VMs' TCG cache (0: the qemu driver's default)
+		cmdline   string // added to the node VMs' kernel command line
+		// qemu, when set, is a shell script's lines that run before QEMU is
+		// executed with the driver's arguments ("$@"), to try what the
+		// driver cannot set.
+		qemu string
+	}{
+		{name: "tools-disk"}, {name: "initramfs", initramfs: true},
+		{name: "ports32", ports: 32},
+		{name: "tcg8", tcgMiB: 8},
+		{name: "gogc50", cmdline: "GOGC=50"},
+		{name: "arena1", qemu: "export GLIBC_TUNABLES=glibc.malloc.arena_max=1"},
+		// Before the virtio-serial device of node VMs was sized for its ports.
+		{name: "serial31", qemu: `for a in "$@"; do shift; [ "$a" = virtio-serial-pci,max_ports=3 ] && a=virtio-serial-pci; set -- "$@" "$a"; done`},
+	} {
 		b.Run("nodevm-"+variant.name, func(b *testing.B) {
 			class := "mem-" + variant.name
+			s := s
+			if variant.tcgMiB != 0 || variant.qemu != "" {
+				s.qemu = filepath.Join(filepath.Dir(s.qemu), "qemu-"+variant.name)
+				s.q = s.qemuDriver(b, func(cfg *qemu.Config) {
+					cfg.TCGCacheMiB = variant.tcgMiB
+					if variant.qemu != "" {
+						cfg.QEMU = qemuScript(b, variant.qemu)
+					}
+				})
+				s.removeNodeVMs(b)
+			}
+			ports := variant.ports
+			if ports == 0 {
+				ports = 4
+			}
 			d, err := nodevm.New(b.Context(), nodevm.Config{
-				QEMU: s.q, StateDir: filepath.Join(s.state, variant.name), GuestCacheDir: guestCache, Tools: s.tools, Ports: 4,
+				QEMU: s.q, StateDir: filepath.Join(s.state, variant.name), GuestCacheDir: guestCache, Tools: s.tools, Ports: ports,
 				NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
 			})
 			if err != nil {
@@ -64,6 +106,7 @@ func BenchmarkMemory(b *testing.B) {
 			if variant.initramfs {
 				nodevm.SetToolsInInitramfs(d)
 			}
+			nodevm.SetCmdline(d, variant.cmdline)
 			spec := func(id string) runtime.InstanceSpec {
 				sp := serve(id, v1alpha1.TierContainer)
 				sp.Labels = map[string]string{nodevm.LabelIsolationClass: class}
@@ -71,10 +114,15 @@ func BenchmarkMemory(b *testing.B) {
 			}
 			// The first replica boots the node VM; once it is gone, the VM is empty.
 			first := spec("mem-boot-" + variant.name)
+			began := time.Now()
 			if _, err := d.Start(b.Context(), first); err != nil {
 				b.Fatal(err)
 			}
+			boot := time.Since(began)
 			waitServing(b, first.LogPath)
+			time.Sleep(10 * time.Second) // let the guest settle
+			vm := nodeVMID(b, s, class)
+			logGuestMemory(b, "one replica", s.q, vm)
 			if err := d.Stop(b.Context(), first.ID, 0); err != nil {
 				b.Fatal(err)
 			}
@@ -83,13 +131,17 @@ func BenchmarkMemory(b *testing.B) {
 			}
 			time.Sleep(10 * time.Second) // let the guest settle
 			empty := sumMemory(b, nodeVMPIDs(b, s, class))
+			logQEMUMemory(b, "empty", nodeVMPIDs(b, s, class)[0], 1<<30)
 
 			var ids []string
+			var starts []time.Duration
 			for i := range benchReplicas {
 				spec := spec(fmt.Sprintf("mem-%s-%02d", variant.name, i))
+				began := time.Now()
 				if _, err := d.Start(b.Context(), spec); err != nil {
 					b.Fatal(err)
 				}
+				starts = append(starts, time.Since(began))
 				ids = append(ids, spec.ID)
 				defer func() { _ = d.Remove(b.Context(), spec.ID) }()
 			}
@@ -99,6 +151,8 @@ func BenchmarkMemory(b *testing.B) {
 			time.Sleep(10 * time.Second)
 			pids := nodeVMPIDs(b, s, class)
 			m := sumMemory(b, pids)
+			logQEMUMemory(b, "20 replicas", pids[0], 1<<30)
+			logGuestMemory(b, "20 replicas", s.q, vm)
 			// What the replicas' processes hold, as the guest counts it: VmRSS of every
 			// process each container sees (its shell and sleep; the probe's own shell
 			// is left out).
@@ -132,6 +186,9 @@ func BenchmarkMemory(b *testing.B) {
 					info[strings.TrimSuffix(f[0], ":")] = n << 10
 				}
 			}
+			slices.Sort(starts)
+			b.ReportMetric(boot.Seconds(), "s-first-start")
+			b.ReportMetric(starts[len(starts)/2].Seconds(), "s-start-median")
 			b.ReportMetric(float64(len(pids)), "node-VMs")
 			b.ReportMetric(mib(m.rss), "MiB-RSS")
 			b.ReportMetric(mib(m.pss), "MiB-PSS")
@@ -187,6 +244,38 @@ func nodeVMPIDs(b *testing.B, s setup, class string) []int {
 		b.Fatal("no node VM runs")
 	}
 	return pids
+}
+
+// qemuScript writes a shell script that runs lines, then QEMU with the
+// script's arguments, and returns its path.
+func qemuScript(b *testing.B, lines string) string {
+	b.Helper()
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "qemu")
+	script := "#!/bin/sh\n" + lines + "\nexec " + bin + ` "$@"` + "\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// nodeVMID is the ID of the setup's running node VM of class.
+func nodeVMID(b *testing.B, s setup, class string) string {
+	b.Helper()
+	list, err := s.q.List(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, st := range list {
+		if st.Labels[nodevm.LabelClass] == class && st.State == runtime.StateRunning {
+			return st.ID
+		}
+	}
+	b.Fatal("no node VM runs")
+	return ""
 }
 
 // memory is resident and proportional memory, in bytes.

@@ -52,7 +52,7 @@ func TestTCGCacheSize(t *testing.T) {
 // same chardev arguments as before.
 func TestImagePorts(t *testing.T) {
 	d := &Driver{cfg: Config{StateDir: "/state"}}
-	args := d.imagePorts("vm1")
+	args := d.agentPorts("vm1", "virtio-serial-device")
 	want := []string{
 		"-device", "virtio-serial-device,max_ports=3",
 		"-chardev", "socket,id=agent,path=" + d.path("vm1", agentSocket) + ",server=on,wait=off",
@@ -71,6 +71,30 @@ func TestImagePorts(t *testing.T) {
 	}
 	if wantMax := "max_ports=" + strconv.Itoa(ports+1); !strings.Contains(args[1], wantMax) {
 		t.Errorf("virtio-serial device %q: want %s (port 0, the console's, and %d ports)", args[1], wantMax, ports)
+	}
+}
+
+// TestNodePorts: a node VM's virtio-serial device, on PCI, has room for
+// the agent's and the exit report's ports and no more (QEMU's default of 31
+// ports gives the guest a queue pair and an interrupt vector for each).
+func TestNodePorts(t *testing.T) {
+	d := &Driver{accel: accelTCG, cfg: Config{TCGCacheMiB: 16, StateDir: "/state"}}
+	args := d.nodeArgs(runtime.InstanceSpec{ID: "n"}, guest.Kernel{Vmlinuz: "/k/vmlinuz"}, NodeSpec{ID: "n"}, "raw")
+	var serial []string
+	ports := 0
+	for i := 1; i < len(args); i++ {
+		if args[i-1] != "-device" {
+			continue
+		}
+		if strings.HasPrefix(args[i], "virtio-serial") {
+			serial = append(serial, args[i])
+		}
+		if strings.HasPrefix(args[i], "virtserialport,") {
+			ports++
+		}
+	}
+	if want := []string{"virtio-serial-pci,max_ports=3"}; !slices.Equal(serial, want) || ports != 2 {
+		t.Errorf("node VM serial devices %q and %d ports in %q: want %q and 2 ports", serial, ports, args, want)
 	}
 }
 

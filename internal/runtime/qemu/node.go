@@ -205,12 +205,8 @@ func (d *Driver) nodeArgs(inst runtime.InstanceSpec, k guest.Kernel, spec NodeSp
 	}
 	args = append(args,
 		"-kernel", k.Vmlinuz, "-initrd", d.path(spec.ID, initrdFile), "-append", cmdline,
-		"-device", "virtio-serial-pci,id=serial0",
-		"-chardev", "socket,id=agent,path="+d.path(spec.ID, agentSocket)+",server=on,wait=off",
-		"-device", "virtserialport,chardev=agent,name="+guest.AgentPort,
-		"-chardev", "file,id=exit,path="+d.path(spec.ID, exitFile),
-		"-device", "virtserialport,chardev=exit,name="+guest.ExitPort,
 	)
+	args = append(args, d.agentPorts(spec.ID, "virtio-serial-pci")...)
 	if spec.RootDisk != "" {
 		args = append(args,
 			"-blockdev", "driver=file,filename="+spec.RootDisk+",node-name=file0",

@@ -229,12 +229,14 @@ func (d *Driver) prepareImage(ctx context.Context, spec runtime.InstanceSpec) ([
 		// drops it (what the kernel's unpacking and boot touched, for one).
 		"-device", "virtio-balloon-device,free-page-reporting=on",
 	)
-	args = append(args, d.imagePorts(spec.ID)...)
+	args = append(args, d.agentPorts(spec.ID, "virtio-serial-device")...)
 	return append(args, netArgs(spec, "virtio-net-device")...), nil
 }
 
-// imagePorts is an image VM's virtio-serial device with its two ports, the
-// exec agent's and the exit report's.
+// agentPorts is the virtio-serial device (device: virtio-serial-device on
+// a microvm's virtio-mmio, virtio-serial-pci on a node VM's q35) of an
+// image VM or node VM with its two ports, the agent's and the exit
+// report's.
 //
 // The device has room for exactly those ports (QEMU's default is 31). Over
 // virtio-mmio QEMU offers every queue 1024 entries, and the guest's driver
@@ -242,15 +244,17 @@ func (d *Driver) prepareImage(ctx context.Context, spec runtime.InstanceSpec) ([
 // of 29 ports that never come) and fills the receiving queue of each port
 // present with a 4 KiB buffer per entry: 12 MiB for the control queue and
 // two ports, unless the kernel command line caps the queues and buffers
-// (guest.KernelCmdline does, for strata's kernel).
-func (d *Driver) imagePorts(id string) []string {
+// (guest.KernelCmdline does, for strata's kernel). Over PCI the queues have
+// 128 entries, and the 29 ports that never come would cost a node VM's
+// guest a queue pair and an interrupt vector each.
+func (d *Driver) agentPorts(id, device string) []string {
 	ports := []struct{ id, backend, name string }{
 		{"agent", "socket,path=" + d.path(id, agentSocket) + ",server=on,wait=off", guest.AgentPort},
 		{"exit", "file,path=" + d.path(id, exitFile), guest.ExitPort},
 	}
 	// Port 0 is the console's, which an image VM does not use: the ports
 	// are numbered from 1.
-	args := []string{"-device", "virtio-serial-device,max_ports=" + strconv.Itoa(len(ports)+1)}
+	args := []string{"-device", device + ",max_ports=" + strconv.Itoa(len(ports)+1)}
 	for _, p := range ports {
 		backend, rest, _ := strings.Cut(p.backend, ",")
 		args = append(args,
