@@ -123,13 +123,15 @@ func TestCrunStateFiles(t *testing.T) {
 	// (another test of the package may reap it first), the state's end
 	// is crun's.
 	_ = runCmd.Wait()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if created, _ := state(id1); !created {
-			break
-		}
+	// crun removes its whole directory of the container as the run ends,
+	// so that a remove has no crun delete to run.
+	for deadline := time.Now().Add(30 * time.Second); stateDirLeft(filepath.Join(root, id1)); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("crun run has ended, and %s is still there 30 s on", file)
+			t.Fatalf("crun run has ended, and %s is still there 30 s on", filepath.Join(root, id1))
 		}
+	}
+	if created, _ := state(id1); created {
+		t.Errorf("crun run has ended: created, with its directory gone")
 	}
 
 	// create, then start: created, not running, until the start.
@@ -139,6 +141,12 @@ func TestCrunStateFiles(t *testing.T) {
 	}
 	if created, running := state(id2); !created || running {
 		t.Errorf("after crun create: created %t, running %t; want true, false", created, running)
+	}
+	if !stateDirLeft(filepath.Join(root, id2)) {
+		t.Errorf("after crun create: %s is not there; remove would not delete the container", filepath.Join(root, id2))
+	}
+	if sbx := (&container{id: id2, spec: guest.ContainerSpec{Runtime: guest.RuntimeRunsc}}); !sbx.runtimeStateLeft() {
+		t.Error("runsc: no state left; want remove to ask runsc to delete, always")
 	}
 	if err := run("start", id2).Run(); err != nil {
 		t.Fatalf("crun start: %v: %s", err, output())

@@ -628,6 +628,22 @@ func (n *node) waitState(c *container, done func(created, running bool) bool) {
 	}
 }
 
+// runtimeStateLeft reports whether c's runtime may still hold state of it:
+// for crun and runc, whether its directory under the runtime's root is
+// there (a run that ended has removed it, and an emulated `crun delete`
+// of nothing costs a tenth of a second and more); for runsc, always.
+func (c *container) runtimeStateLeft() bool {
+	dir, _, ok := c.stateFiles()
+	return !ok || stateDirLeft(dir)
+}
+
+// stateDirLeft reports whether a runtime's directory of a container is
+// there (or cannot be told not to be).
+func stateDirLeft(dir string) bool {
+	_, err := os.Lstat(dir)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
 // fileState reads a container's state from its runtime's directory dir
 // (container.stateFiles): the runtime writes the file created once it has
 // created the container, and removes its exec FIFO once the container's
@@ -739,8 +755,11 @@ func (n *node) remove(id string) (guest.NodeReply, error) {
 			return guest.NodeReply{}, err
 		}
 	}
-	// run deletes the container when it ends; this is for one that never ran.
-	_, _, _ = n.tool(append(c.runtimeArgs(), "delete", "--force", c.runtimeID()))
+	// run deletes the container when it ends; this is for one that never
+	// ran, or whose runtime ended before it could.
+	if c.runtimeStateLeft() {
+		_, _, _ = n.tool(append(c.runtimeArgs(), "delete", "--force", c.runtimeID()))
+	}
 	rootfs := filepath.Join(c.dir, "rootfs")
 	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 		return guest.NodeReply{}, fmt.Errorf("container %s: unmount %s: %w", id, rootfs, err)
