@@ -56,13 +56,14 @@ KERNEL_BUILD_PACKAGES=(
 )
 
 # Debian packages strata's runtime drives: containerd and runc for
-# containers, the CNI plugins, iproute2 and nftables for segments, umoci for
+# containers, crun for containers inside node VMs, the CNI plugins, iproute2 and nftables for segments, umoci for
 # unpacking OCI images, QEMU for the vm tier, OVMF for VMs that boot with
 # UEFI, a static busybox for test images and genisoimage for VMs' cloud-init
 # seeds.
 PACKAGES=(
 	containerd
 	runc
+	crun
 	containernetworking-plugins
 	iproute2
 	nftables

@@ -317,9 +317,9 @@ func withNodeVMs(ctx context.Context, drivers *runtime.Registry, cfg Config, siz
 	}
 	tools := guest.DefaultNodeTools()
 	tools.Runsc = runsc
-	if _, err := os.Stat(tools.Runc); err != nil {
-		log.Warn("node VMs are unavailable: no runc to put into them", "err", err)
-		return drivers.WithoutNodeVMs("no runc on the host to put into node VMs (" + err.Error() + "; make host-setup installs it)"), nil
+	if _, err := os.Stat(tools.Crun); err != nil {
+		log.Warn("node VMs are unavailable: no crun to put into them", "err", err)
+		return drivers.WithoutNodeVMs("no crun on the host to put into node VMs (" + err.Error() + "; make host-setup installs it)"), nil
 	}
 	nd, err := nodevm.New(ctx, nodevm.Config{
 		QEMU: vm, StateDir: filepath.Join(cfg.DataDir, "nodevm"), Tools: tools, OpenTap: openTap, Logger: log,

@@ -346,7 +346,7 @@ func TestBuildInitramfsBuiltinKernel(t *testing.T) {
 	}
 	// A node guest needs overlayfs and the rest built in as well.
 	writeStrataKernel(t, dir, "6.1.192-strata", strataConfig("CONFIG_OVERLAY_FS=y", "CONFIG_CGROUPS=y", "CONFIG_SECCOMP_FILTER=y"))
-	_, err = nodeEntries(k, writeInit(t, "#!init"), NodeTools{Runc: "/bin/sh"})
+	_, err = nodeEntries(k, writeInit(t, "#!init"), NodeTools{Crun: "/bin/sh"})
 	if err == nil || !strings.Contains(err.Error(), "CONFIG_VIRTIO_FS") || strings.Contains(err.Error(), "CONFIG_OVERLAY_FS") {
 		t.Errorf("node kernel without virtiofs: %v, want an error naming only CONFIG_VIRTIO_FS", err)
 	}

@@ -26,7 +26,7 @@
 //     the handshake and the framing, and AgentClient for the host's side.
 //   - Node VM: a VM whose Config has Mode ModeNode. It has no entrypoint and
 //     no root disk; it runs OCI containers from read-only image disks with
-//     runc or runsc, driven by NodeRequest operations on the agent's streams
+//     crun (container tier) or runsc (sandbox tier), driven by NodeRequest operations on the agent's streams
 //     (node.go, AgentClient.Node and ExecIn). The runtimes are on a
 //     read-only tools disk (NodeToolsDisk, Config.ToolsDisk) that the guest
 //     mounts at ToolsMount, beside a node initramfs without them

@@ -17,7 +17,7 @@ import (
 // virtiofsd is the one QEMU's Debian package ships.
 const virtiofsd = "/usr/lib/qemu/virtiofsd"
 
-// TestNodeContainers boots a node VM (strata-guest in node mode, runc and
+// TestNodeContainers boots a node VM (strata-guest in node mode, crun and
 // runsc in its initramfs), attaches a busybox image as a read-only disk, and
 // runs containers in it through the agent: one that prints and exits 3, one
 // that serves and is exec'd into and stopped with SIGTERM, and the same
@@ -25,8 +25,8 @@ const virtiofsd = "/usr/lib/qemu/virtiofsd"
 func TestNodeContainers(t *testing.T) {
 	env := bootSetup(t)
 	tools := DefaultNodeTools()
-	if _, err := os.Stat(tools.Runc); err != nil {
-		testenv.Skipf(t, "no runc on the host (%v); make host-setup installs it", err)
+	if _, err := os.Stat(tools.Crun); err != nil {
+		testenv.Skipf(t, "no crun on the host (%v); make host-setup installs it", err)
 	}
 	if tools.Runsc == "" {
 		testenv.Skipf(t, "no runsc at /opt/strata/bin/runsc; make host-setup builds it")
@@ -149,7 +149,7 @@ func TestNodeContainers(t *testing.T) {
 		return *rep.ExitCode
 	}
 
-	for _, runtime := range []string{RuntimeRunc, RuntimeRunsc} {
+	for _, runtime := range []string{RuntimeCrun, RuntimeRunsc} {
 		t.Run(runtime, func(t *testing.T) {
 			// A container that prints a line and exits 3.
 			once := runtime + "-once"
@@ -192,7 +192,7 @@ func TestNodeContainers(t *testing.T) {
 				t.Errorf("state of a removed container: %v, want no container", err)
 			}
 
-			if runtime == RuntimeRunc {
+			if runtime == RuntimeCrun {
 				// The memory limit holds: a 64 MiB buffer in a 16 MiB
 				// container is killed by the guest's OOM killer.
 				node(NodeRequest{Op: NodeCreate, ID: "greedy", Container: &ContainerSpec{
@@ -228,7 +228,7 @@ httpd -f -p 127.0.0.1:8080 -h /tmp/www & echo serving; wait`},
 			if gvisor := strings.Contains(stdout.String(), "gVisor"); gvisor != (runtime == RuntimeRunsc) {
 				t.Errorf("exec in %s: dmesg says gVisor: %t; stdout %q", web, gvisor, stdout.String())
 			}
-			if runtime == RuntimeRunc {
+			if runtime == RuntimeCrun {
 				// The guest's memory with one serving container (the container
 				// sees the VM's /proc/meminfo).
 				var mem bytes.Buffer

@@ -164,7 +164,7 @@ func TestNodeInitramfs(t *testing.T) {
 		t.Error("two builds differ")
 	}
 	names := archiveNames(t, a.Bytes())
-	for _, want := range []string{"usr/sbin/runc", "lib64/ld-linux-x86-64.so.2", "init"} {
+	for _, want := range []string{"usr/bin/crun", "lib64/ld-linux-x86-64.so.2", "init"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("node initramfs lacks %s: %q", want, names)
 		}
@@ -192,8 +192,9 @@ func archiveNames(t *testing.T, archive []byte) []string {
 	return names
 }
 
-// The tools disk holds runc with its libraries and runsc, byte for byte,
-// and is cached under a name that changes with its contents; the base node
+// The tools disk holds crun (and runc, when asked for) with their libraries,
+// each once, and runsc, byte for byte, and is cached under a name that
+// changes with its contents; without runc it holds no runc; the base node
 // initramfs holds none of them.
 func TestNodeToolsDisk(t *testing.T) {
 	if testing.Short() {
@@ -207,6 +208,13 @@ func TestNodeToolsDisk(t *testing.T) {
 		testenv.Skipf(t, "skipping: no debugfs to read the disk with (install e2fsprogs): %v", err)
 	}
 	tools := DefaultNodeTools()
+	if _, err := os.Stat(tools.Crun); err != nil {
+		testenv.Skipf(t, "skipping: no crun on the host (%v); make host-setup installs it", err)
+	}
+	if tools.Runc != "" {
+		t.Errorf("DefaultNodeTools has runc %s; want crun alone for containers", tools.Runc)
+	}
+	tools.Runc = "/usr/sbin/runc"
 	if _, err := os.Stat(tools.Runc); err != nil {
 		testenv.Skipf(t, "skipping: no runc on the host (%v); make host-setup installs it", err)
 	}
@@ -220,13 +228,15 @@ func TestNodeToolsDisk(t *testing.T) {
 	if err != nil || p1 != p2 {
 		t.Fatalf("second call = %s, %v; want the cached %s", p2, err, p1)
 	}
-	libs, err := sharedLibraries(tools.Runc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{RuncPath: tools.Runc, RunscPath: tools.Runsc}
-	for _, l := range libs {
-		files[l] = l
+	files := map[string]string{CrunPath: tools.Crun, RuncPath: tools.Runc, RunscPath: tools.Runsc}
+	for _, bin := range []string{tools.Crun, tools.Runc} {
+		libs, err := sharedLibraries(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range libs {
+			files[l] = l
+		}
 	}
 	for inGuest, onHost := range files {
 		want, err := os.ReadFile(onHost)
@@ -238,13 +248,18 @@ func TestNodeToolsDisk(t *testing.T) {
 			t.Errorf("%s on the tools disk: %d bytes (%v); want the %d of %s", inGuest, len(got), err, len(want), onHost)
 		}
 	}
-	tools.Runsc = ""
+	tools.Runsc, tools.Runc = "", ""
 	p3, err := NodeToolsDisk(t.Context(), cache, tools)
 	if err != nil || p3 == p1 {
-		t.Errorf("without runsc: %s, %v; want a new file", p3, err)
+		t.Errorf("without runsc and runc: %s, %v; want a new file", p3, err)
 	}
-	if _, err := NodeToolsDisk(t.Context(), cache, NodeTools{}); err == nil || !strings.Contains(err.Error(), "no runc") {
-		t.Errorf("without runc: %v; want an error that says so", err)
+	for _, absent := range []string{RuncPath, RunscPath} {
+		if out, err := exec.Command(debugfs, "-R", "stat "+absent, p3).CombinedOutput(); err != nil || !bytes.Contains(out, []byte("File not found")) {
+			t.Errorf("tools disk without runc and runsc: debugfs stat %s: %v: %s; want it not found", absent, err, out)
+		}
+	}
+	if _, err := NodeToolsDisk(t.Context(), cache, NodeTools{Runc: tools.Crun}); err == nil || !strings.Contains(err.Error(), "no crun") {
+		t.Errorf("without crun: %v; want an error that says so", err)
 	}
 
 	k := kernelForTest(t)
@@ -261,7 +276,7 @@ func TestNodeToolsDisk(t *testing.T) {
 		t.Errorf("base node initramfs lacks init or tmp: %q", names)
 	}
 	for _, n := range names {
-		if strings.HasSuffix(n, "runc") || strings.HasSuffix(n, "runsc") || strings.Contains(n, "libseccomp") {
+		if strings.HasSuffix(n, "crun") || strings.HasSuffix(n, "runc") || strings.HasSuffix(n, "runsc") || strings.Contains(n, "libseccomp") {
 			t.Errorf("base node initramfs holds %s, which belongs on the tools disk", n)
 		}
 	}

@@ -15,21 +15,26 @@ import (
 	"strings"
 )
 
-// NodeTools are the host's container runtimes that a node initramfs carries.
+// NodeTools are the host's container runtimes that a node guest gets, on
+// its tools disk (NodeToolsDisk) or in its initramfs. Dynamically linked
+// ones come with the libraries and the loader ldd names, at the paths ldd
+// gives.
 type NodeTools struct {
-	// Runc is a runc binary; dynamically linked ones come with the
-	// libraries and the loader ldd names, at the paths ldd gives.
+	// Crun is a crun binary, the container tier's runtime.
+	Crun string
+	// Runc is a runc binary, for containers that ask for RuntimeRunc;
+	// empty (the default) leaves it out. It goes with RuntimeRunc.
 	Runc string
 	// Runsc is gVisor's runsc (static); empty leaves the sandbox tier out.
 	Runsc string
 }
 
-// DefaultNodeTools are Debian's runc and the runsc that `make host-setup`
-// installs; Runsc is empty when it is missing.
+// DefaultNodeTools are Debian's crun and the runsc that `make host-setup`
+// installs; Runsc is empty when it is missing. runc is not among them.
 func DefaultNodeTools() NodeTools {
-	t := NodeTools{Runc: "/usr/sbin/runc"}
-	if p, err := exec.LookPath("runc"); err == nil {
-		t.Runc = p
+	t := NodeTools{Crun: "/usr/bin/crun"}
+	if p, err := exec.LookPath("crun"); err == nil {
+		t.Crun = p
 	}
 	if _, err := os.Stat("/opt/strata/bin/runsc"); err == nil {
 		t.Runsc = "/opt/strata/bin/runsc"
@@ -38,8 +43,9 @@ func DefaultNodeTools() NodeTools {
 }
 
 // BuildNodeInitramfs writes the initramfs of a node guest: the base one's
-// files with NodeModules added, runc at RuncPath with its libraries, and
-// runsc at RunscPath. Equal inputs give equal bytes, as BuildInitramfs.
+// files with NodeModules added, crun at CrunPath (and runc at RuncPath)
+// with their libraries, and runsc at RunscPath. Equal inputs give equal
+// bytes, as BuildInitramfs.
 func BuildNodeInitramfs(w io.Writer, k Kernel, initBinary string, tools NodeTools) error {
 	entries, err := nodeEntries(k, initBinary, tools)
 	if err != nil {
@@ -81,18 +87,29 @@ func nodeBaseEntries(k Kernel, initBinary string) ([]entry, error) {
 	return entries, nil
 }
 
-// toolEntries are the runtimes of tools at their paths in the guest: runc
-// at RuncPath with its libraries and loader, and runsc at RunscPath.
+// toolEntries are the runtimes of tools at their paths in the guest: crun
+// at CrunPath and runc at RuncPath with their libraries and loader (each
+// once), and runsc at RunscPath.
 func toolEntries(tools NodeTools) ([]entry, error) {
-	if tools.Runc == "" {
-		return nil, errors.New("no runc given; install Debian's runc")
+	if tools.Crun == "" {
+		return nil, errors.New("no crun given; install Debian's crun (`make host-setup`)")
 	}
-	libs, err := sharedLibraries(tools.Runc)
-	if err != nil {
-		return nil, err
+	bins := []struct{ path, src string }{{CrunPath, tools.Crun}, {RuncPath, tools.Runc}}
+	var entries []entry
+	var libs []string
+	for _, b := range bins {
+		if b.src == "" {
+			continue
+		}
+		l, err := sharedLibraries(b.src)
+		if err != nil {
+			return nil, err
+		}
+		libs = append(libs, l...)
+		entries = append(entries, entry{name: strings.TrimPrefix(b.path, "/"), perm: 0o755, src: b.src})
 	}
-	entries := []entry{{name: strings.TrimPrefix(RuncPath, "/"), perm: 0o755, src: tools.Runc}}
-	for _, lib := range libs {
+	slices.Sort(libs)
+	for _, lib := range slices.Compact(libs) {
 		entries = append(entries, entry{name: strings.TrimPrefix(lib, "/"), perm: 0o755, src: lib})
 	}
 	if tools.Runsc != "" {
@@ -141,7 +158,7 @@ func parseLdd(bin string, out []byte) ([]string, error) {
 // NodeInitramfs returns the node initramfs for these inputs from cacheDir,
 // building it there first when it is missing. The file's name is a hash of
 // the kernel version and the contents of every file it holds, so a new init,
-// runc or runsc gives a new file.
+// crun or runsc gives a new file.
 func NodeInitramfs(cacheDir string, k Kernel, initBinary string, tools NodeTools) (string, error) {
 	entries, err := nodeEntries(k, initBinary, tools)
 	if err != nil {

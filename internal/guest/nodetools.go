@@ -20,16 +20,17 @@ const (
 	// ToolsDiskSerial is the serial number the host gives the tools disk.
 	ToolsDiskSerial = "strata-tools"
 	// ToolsMount is where the guest mounts it, read-only. Every file on it
-	// is linked at its own path in the guest's root (RuncPath, RunscPath,
-	// runc's libraries), where the initramfs would have put it.
+	// is linked at its own path in the guest's root (CrunPath, RunscPath,
+	// crun's libraries), where the initramfs would have put it.
 	ToolsMount = "/strata/tools"
 )
 
 // NodeToolsDisk returns the tools disk for tools from cacheDir, building it
-// there first when it is missing: an ext4 image (MakeRootDisk) holding runc
-// at RuncPath with the libraries and the loader ldd names, and runsc at
-// RunscPath when tools has one. The file's name is a hash of the contents,
-// so a new runc or runsc gives a new file.
+// there first when it is missing: an ext4 image (MakeRootDisk) holding crun
+// at CrunPath (and runc at RuncPath when tools has one) with the libraries
+// and the loader ldd names, and runsc at RunscPath when tools has one. The
+// file's name is a hash of the contents, so a new crun or runsc gives a new
+// file.
 func NodeToolsDisk(ctx context.Context, cacheDir string, tools NodeTools) (string, error) {
 	entries, err := toolEntries(tools)
 	if err != nil {

@@ -45,8 +45,8 @@
 // controllers down, sets the hostname and the network, and serves the
 // agent with the node operations (node.go): each container gets the image
 // device mounted read-only (once per device), an overlayfs with its upper
-// directory on /run, an OCI bundle, and runc or runsc from the initramfs,
-// started as the init's child with its output in a log file. The power
+// directory on /run, an OCI bundle, and crun (or runsc for a sandbox) from
+// the tools disk (or the initramfs), started as the init's child with its output in a log file. The power
 // button stops every container (SIGTERM, SIGKILL after the Config's grace)
 // and powers off with exit code 0.
 package initproc

@@ -26,6 +26,7 @@ const (
 	nodeImages     = "/run/strata/images"     // one read-only mount per image device
 	nodeContainers = "/run/strata/containers" // <id>/{config.json,rootfs,upper,work,log}
 	nodeShares     = "/run/strata/shares"     // one mount per virtiofs tag of ContainerSpec.Mounts
+	crunRoot       = "/run/crun"
 	runcRoot       = "/run/runc"
 	runscRoot      = "/run/runsc"
 )
@@ -67,14 +68,15 @@ func newNode(log *console, r *reaper) *node {
 }
 
 func (c *container) runtime() string {
-	if c.spec.Runtime == guest.RuntimeRunsc {
-		return guest.RuntimeRunsc
+	switch c.spec.Runtime {
+	case guest.RuntimeRunsc, guest.RuntimeRunc:
+		return c.spec.Runtime
 	}
-	return guest.RuntimeRunc
+	return guest.RuntimeCrun
 }
 
-// runtimeID is the ID c's runtime knows it by: its own for runc, marked
-// for runsc (guest.RunscID).
+// runtimeID is the ID c's runtime knows it by: its own for crun and runc,
+// marked for runsc (guest.RunscID).
 func (c *container) runtimeID() string {
 	if c.runtime() == guest.RuntimeRunsc {
 		return guest.RunscID(c.id)
@@ -84,7 +86,8 @@ func (c *container) runtimeID() string {
 
 // runtimeArgs is the runtime's binary and its global flags.
 func (c *container) runtimeArgs() []string {
-	if c.runtime() == guest.RuntimeRunsc {
+	switch c.runtime() {
+	case guest.RuntimeRunsc:
 		// gVisor's own network stack takes over the addresses and routes of
 		// the container's namespace (its NIC); without one it has loopback
 		// only.
@@ -93,8 +96,26 @@ func (c *container) runtimeArgs() []string {
 			network = "--network=sandbox"
 		}
 		return []string{guest.RunscPath, "--root", runscRoot, network}
+	case guest.RuntimeRunc:
+		return []string{guest.RuncPath, "--root", runcRoot}
 	}
-	return []string{guest.RuncPath, "--root", runcRoot}
+	return []string{guest.CrunPath, "--root", crunRoot}
+}
+
+// stateFiles are the runtime's directory of c's state (below its --root)
+// and the file in it whose presence means that the runtime has created c:
+// crun's "status" (written, by a rename, once crun has set the container
+// up, right before its process is executed), runc's "state.json". Both
+// keep an "exec.fifo" there from a create to the start, which a run does
+// not make. ok is false for runsc, whose state is asked of runsc.
+func (c *container) stateFiles() (dir, created string, ok bool) {
+	switch c.runtime() {
+	case guest.RuntimeCrun:
+		return filepath.Join(crunRoot, c.runtimeID()), "status", true
+	case guest.RuntimeRunc:
+		return filepath.Join(runcRoot, c.runtimeID()), "state.json", true
+	}
+	return "", "", false
 }
 
 // handle runs one node operation.
@@ -549,10 +570,10 @@ func cpuMax(milliCPU int64) string {
 
 // limitCPU sets the CPU limit of a container that has one, once its
 // process runs: until then the runtime's own setup runs in the container's
-// cgroup (runc init sets the container up, then executes the container's
-// process; runsc starts the sandbox's kernel and its gofer), and under
-// emulation a quota of 25m made runc's take 30 s. A container that has
-// ended needs no limit.
+// cgroup (crun's or runc's child sets the container up, then executes the
+// container's process; runsc starts the sandbox's kernel and its gofer),
+// and under emulation a quota of 25m made runc's take 30 s. A container
+// that has ended needs no limit.
 func (n *node) limitCPU(c *container) error {
 	if c.spec.MilliCPU == 0 {
 		return nil
@@ -572,18 +593,18 @@ func (n *node) limitCPU(c *container) error {
 // has created the container, whether its process runs: the runtime's init
 // has executed it), c has ended, or runtimeCreateWait has passed.
 //
-// A runc container's state is read from the files runc keeps in its root
-// (runcState), as often as every 10 ms: asking runc itself (`runc state`)
-// starts a Go program, which under emulation takes half a second and more
-// of the guest's CPU, taken from the runc that is starting the container.
-// runsc's state is asked of runsc.
+// A crun or runc container's state is read from the files the runtime
+// keeps in its root (fileState), as often as every 10 ms: asking the
+// runtime (`crun state`) starts a process each time, which under emulation
+// takes the guest's CPU from the runtime that is starting the container
+// (half a second and more for runc's Go). runsc's state is asked of runsc.
 func (n *node) waitState(c *container, done func(created, running bool) bool) {
 	deadline := time.Now().Add(runtimeCreateWait)
 	every := 10 * time.Millisecond
 	for time.Now().Before(deadline) {
 		var created, running bool
-		if c.runtime() == guest.RuntimeRunc {
-			created, running = runcState(runcRoot, c.id)
+		if dir, file, ok := c.stateFiles(); ok {
+			created, running = fileState(dir, file)
 		} else {
 			out, code, err := n.tool(append(c.runtimeArgs(), "state", c.runtimeID()))
 			if err != nil {
@@ -607,12 +628,28 @@ func (n *node) waitState(c *container, done func(created, running bool) bool) {
 	}
 }
 
-// runcState reads container id's state from runc's files under root:
-// runc writes state.json once it has created the container, and removes
-// its exec FIFO once the container's process has been executed.
-func runcState(root, id string) (created, running bool) {
-	dir := filepath.Join(root, id)
-	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+// runtimeStateLeft reports whether c's runtime may still hold state of it:
+// for crun and runc, whether its directory under the runtime's root is
+// there (a run that ended has removed it, and an emulated `crun delete`
+// of nothing costs a tenth of a second and more); for runsc, always.
+func (c *container) runtimeStateLeft() bool {
+	dir, _, ok := c.stateFiles()
+	return !ok || stateDirLeft(dir)
+}
+
+// stateDirLeft reports whether a runtime's directory of a container is
+// there (or cannot be told not to be).
+func stateDirLeft(dir string) bool {
+	_, err := os.Lstat(dir)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// fileState reads a container's state from its runtime's directory dir
+// (container.stateFiles): the runtime writes the file created once it has
+// created the container, and removes its exec FIFO once the container's
+// process has been executed (a run makes none).
+func fileState(dir, created string) (bool, bool) {
+	if _, err := os.Stat(filepath.Join(dir, created)); err != nil {
 		return false, false
 	}
 	_, err := os.Stat(filepath.Join(dir, "exec.fifo"))
@@ -631,8 +668,8 @@ func (n *node) stop(c *container, sig int, grace time.Duration) error {
 	if grace <= 0 {
 		grace = defaultStopGrace
 	}
-	// runsc signals no paused sandbox: it runs again first. runc's frozen
-	// processes get the signal, then run and act on it.
+	// runsc signals no paused sandbox: it runs again first. crun's (and
+	// runc's) frozen processes get the signal, then run and act on it.
 	if c.runtime() == guest.RuntimeRunsc {
 		if err := n.resumeForStop(c); err != nil {
 			n.log.printf("%v", err)
@@ -662,21 +699,35 @@ func (n *node) stop(c *container, sig int, grace time.Duration) error {
 
 // runtimeCreateWait bounds how long kill waits for a runtime that is still
 // creating the container it was started for: under emulation (TCG) on a
-// busy host, runc's create takes seconds.
+// busy host, a runtime's create takes seconds (runc's more than crun's).
 const runtimeCreateWait = 2 * time.Minute
 
 // kill sends sig to the container's process through its runtime. A
 // container that has just ended is not an error, and one that its runtime
 // is still creating (start returns before it exists) gets sig once it
-// exists.
+// exists: for crun and runc, once their state file is there (fileState),
+// for runsc, while it answers that the container does not exist.
 func (n *node) kill(c *container, sig int) error {
 	deadline := time.Now().Add(runtimeCreateWait)
 	for {
-		out, code, err := n.tool(append(c.runtimeArgs(), "kill", c.runtimeID(), strconv.Itoa(sig)))
-		if err != nil || code == 0 {
-			return err
+		var out string
+		var code int
+		creating := false
+		if dir, file, ok := c.stateFiles(); ok {
+			created, _ := fileState(dir, file)
+			creating = !created
 		}
-		creating := strings.Contains(out, "does not exist") && time.Now().Before(deadline)
+		if !creating {
+			var err error
+			out, code, err = n.tool(append(c.runtimeArgs(), "kill", c.runtimeID(), strconv.Itoa(sig)))
+			if err != nil || code == 0 {
+				return err
+			}
+			creating = c.runtime() == guest.RuntimeRunsc && strings.Contains(out, "does not exist")
+		}
+		if creating && time.Now().After(deadline) {
+			return fmt.Errorf("container %s: %s has not created it within %s; cannot send it signal %d", c.id, c.runtime(), runtimeCreateWait, sig)
+		}
 		wait := time.Second
 		if creating {
 			wait = 100 * time.Millisecond
@@ -704,8 +755,11 @@ func (n *node) remove(id string) (guest.NodeReply, error) {
 			return guest.NodeReply{}, err
 		}
 	}
-	// run deletes the container when it ends; this is for one that never ran.
-	_, _, _ = n.tool(append(c.runtimeArgs(), "delete", "--force", c.runtimeID()))
+	// run deletes the container when it ends; this is for one that never
+	// ran, or whose runtime ended before it could.
+	if c.runtimeStateLeft() {
+		_, _, _ = n.tool(append(c.runtimeArgs(), "delete", "--force", c.runtimeID()))
+	}
 	rootfs := filepath.Join(c.dir, "rootfs")
 	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 		return guest.NodeReply{}, fmt.Errorf("container %s: unmount %s: %w", id, rootfs, err)

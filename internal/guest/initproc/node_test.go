@@ -250,33 +250,48 @@ func TestLinkTree(t *testing.T) {
 	}
 }
 
-// runcState reads runc's files: no state.json, not created; state.json and
-// the exec FIFO, created; state.json alone, running.
-func TestRuncState(t *testing.T) {
-	root := t.TempDir()
-	dir := filepath.Join(root, "web-1")
-	check := func(when string, wantCreated, wantRunning bool) {
-		t.Helper()
-		if created, running := runcState(root, "web-1"); created != wantCreated || running != wantRunning {
-			t.Errorf("%s: created %t, running %t; want %t, %t", when, created, running, wantCreated, wantRunning)
+// fileState reads the runtime's files: no state file, not created; the
+// state file and the exec FIFO, created; the state file alone, running.
+// crun's state file is "status", runc's "state.json" (stateFiles).
+func TestFileState(t *testing.T) {
+	for _, rt := range []string{guest.RuntimeCrun, guest.RuntimeRunc} {
+		c := &container{id: "web-1", spec: guest.ContainerSpec{Runtime: rt}}
+		dir, file, ok := c.stateFiles()
+		if !ok {
+			t.Fatalf("%s: no state files", rt)
 		}
+		if want := map[string]string{guest.RuntimeCrun: "status", guest.RuntimeRunc: "state.json"}[rt]; file != want {
+			t.Errorf("%s: state file %q, want %q", rt, file, want)
+		}
+		// The runtime's directory, moved below the test's own.
+		dir = filepath.Join(t.TempDir(), dir)
+		check := func(when string, wantCreated, wantRunning bool) {
+			t.Helper()
+			if created, running := fileState(dir, file); created != wantCreated || running != wantRunning {
+				t.Errorf("%s, %s: created %t, running %t; want %t, %t", rt, when, created, running, wantCreated, wantRunning)
+			}
+		}
+		check("no directory", false, false)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(filepath.Join(dir, "exec.fifo"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check("the FIFO alone", false, false)
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(`{"pid":42}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check("state and FIFO", true, false)
+		if err := os.Remove(filepath.Join(dir, "exec.fifo")); err != nil {
+			t.Fatal(err)
+		}
+		check("state alone", true, true)
 	}
-	check("no directory", false, false)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
+	sbx := &container{id: "sbx-1", spec: guest.ContainerSpec{Runtime: guest.RuntimeRunsc}}
+	if _, _, ok := sbx.stateFiles(); ok {
+		t.Error("runsc: state files; want its state asked of runsc")
 	}
-	if err := unix.Mkfifo(filepath.Join(dir, "exec.fifo"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	check("the FIFO alone", false, false)
-	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"id":"web-1"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	check("state and FIFO", true, false)
-	if err := os.Remove(filepath.Join(dir, "exec.fifo")); err != nil {
-		t.Fatal(err)
-	}
-	check("state alone", true, true)
 }
 
 // TestMakeCgroup: the container's cgroup is made with its parents before the
@@ -305,8 +320,9 @@ func TestMakeCgroup(t *testing.T) {
 	}
 }
 
-// TestRuntimeID: runc knows a container by its ID, runsc by its marked ID
-// (guest.RunscID), in every command the guest runs, exec's included.
+// TestRuntimeID: crun knows a container by its ID, runsc by its marked ID
+// (guest.RunscID), in every command the guest runs, exec's included, each
+// runtime from its own path with its own root.
 func TestRuntimeID(t *testing.T) {
 	n := newNode(&console{w: io.Discard}, nil)
 	n.containers["web-1"] = &container{id: "web-1", state: guest.StateRunning}
@@ -318,6 +334,13 @@ func TestRuntimeID(t *testing.T) {
 		}
 		if got := args[len(args)-2]; got != want {
 			t.Errorf("exec in %s: %q names the container %q, want %q", id, args, got, want)
+		}
+		wantBin, wantRoot := guest.CrunPath, crunRoot
+		if id == "sbx-1" {
+			wantBin, wantRoot = guest.RunscPath, runscRoot
+		}
+		if args[0] != wantBin || args[1] != "--root" || args[2] != wantRoot {
+			t.Errorf("exec in %s: %q; want %s --root %s first", id, args, wantBin, wantRoot)
 		}
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"strata.dev/strata/internal/guest"
 )
 
-// stats answers what the running container c uses: for runc its cgroup
-// (containerCgroup, which holds runc's "ctr" and so counts every process of
+// stats answers what the running container c uses: for crun its cgroup
+// (containerCgroup, which holds crun's "ctr" and so counts every process of
 // the container), for runsc the sandbox's own accounting. A container that
 // does not run answers no stats.
 func (n *node) stats(c *container) (*guest.ContainerStats, error) {
@@ -126,7 +126,7 @@ func firstLine(s string) string {
 	return s
 }
 
-// pause freezes the running container c (the runtime's pause; runc
+// pause freezes the running container c (the runtime's pause; crun
 // freezes its cgroup, runsc stops the sandbox's tasks) or, with resume,
 // lets it run again. Pausing a paused container, or resuming one that
 // runs, changes nothing.

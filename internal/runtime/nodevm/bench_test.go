@@ -1,31 +1,52 @@
 package nodevm_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
+	"strata.dev/strata/internal/runtime/nodevm"
+	"strata.dev/strata/internal/testenv"
 )
 
 // BenchmarkStartTrue measures the start of a container that runs `true`,
-// from Start to its exit, then its removal: in a running
-// node VM (nodevm, runc in the guest) and on the host (containerd, runc),
-// side by side. The end is the driver's exit event, as a controller learns
-// of it. The node VM boots before the timer starts.
+// from Start to its exit, then its removal, side by side: in a running
+// node VM with crun in the guest (nodevm-crun, the driver's way) and with
+// runc (nodevm-runc, as before crun; one node VM whose tools disk carries
+// both), and on the host (containerd, runc). The end is the driver's exit
+// event, as a controller learns of it. The node VM boots before the timer
+// starts. Run it with -bench StartTrue -benchtime 5x.
 func BenchmarkStartTrue(b *testing.B) {
 	s := needNodeVMs(b)
+	s.tools.Runc = "/usr/sbin/runc"
+	if _, err := os.Stat(s.tools.Runc); err != nil {
+		testenv.Skipf(b, "skipping: no runc on the host to compare crun with (%v); make host-setup installs it", err)
+	}
 	s.removeNodeVMs(b)
+	runc := s
+	runc.containerRuntime = guest.RuntimeRunc
 	drivers := []struct {
 		name string
 		d    runtime.Driver
+		// bin and root are the runtime that must know the driver's
+		// containers in the node VM; none on the host.
+		bin, root string
 	}{
-		{"nodevm", s.driver(b)},
-		{"containerd", s.images},
+		{"nodevm-crun", s.driver(b), guest.CrunPath, "/run/crun"},
+		{"nodevm-runc", runc.driver(b), guest.RuncPath, "/run/runc"},
+		{"containerd", s.images, "", ""},
 	}
 	for _, tt := range drivers {
 		b.Run(tt.name, func(b *testing.B) {
+			if tt.bin != "" {
+				s.checkRuntime(b, tt.d, tt.name, tt.bin, tt.root)
+			}
 			events, err := tt.d.(runtime.EventSource).Events(b.Context())
 			if err != nil {
 				b.Fatal(err)
@@ -80,5 +101,30 @@ func waitExit(b *testing.B, events <-chan runtime.Event, id string) {
 		case <-timeout:
 			b.Fatalf("%s: no exit event within 2 minutes", id)
 		}
+	}
+}
+
+// checkRuntime starts a container with d and checks that the runtime bin
+// (its state in root) in the node VM runs it, so that the benchmark's
+// names say what ran.
+func (s setup) checkRuntime(b *testing.B, d runtime.Driver, name, bin, root string) {
+	b.Helper()
+	id := "bench-" + name + "-runtime"
+	spec := runtime.InstanceSpec{ID: id, Workload: "bench", Tier: v1alpha1.TierContainer, Image: s.image, Command: []string{"sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"}}
+	if _, err := d.Start(b.Context(), spec); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := d.Stop(context.Background(), id, time.Second); err != nil {
+			b.Errorf("%s: stop %s: %v", name, id, err)
+		}
+		if err := d.Remove(context.Background(), id); err != nil {
+			b.Errorf("%s: remove %s: %v", name, id, err)
+		}
+	}()
+	var out bytes.Buffer
+	code, err := s.q.Exec(b.Context(), nodevm.VMID(nodevm.DefaultClass), []string{bin, "--root", root, "state", id}, nil, &out, &out)
+	if err != nil || code != 0 {
+		b.Fatalf("%s: %s does not know its container %s: exit code %d, %v: %s", name, bin, id, code, err, out.String())
 	}
 }

@@ -6,18 +6,59 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 )
+
+// The container tier runs with the driver's container runtime (crun unless
+// runc is asked for, and runc only with a runc in the tools), the sandbox
+// tier with runsc; any other runtime is refused, naming the choices.
+func TestContainerRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		cfg              string
+		runc             bool
+		tier             v1alpha1.Tier
+		want, wantConfig string
+	}{
+		{cfg: "", tier: v1alpha1.TierContainer, want: guest.RuntimeCrun},
+		{cfg: "crun", tier: v1alpha1.TierContainer, want: guest.RuntimeCrun},
+		{cfg: "runc", runc: true, tier: v1alpha1.TierContainer, want: guest.RuntimeRunc},
+		{cfg: "runc", runc: true, tier: v1alpha1.TierSandbox, want: guest.RuntimeRunsc},
+		{cfg: "", tier: v1alpha1.TierSandbox, want: guest.RuntimeRunsc},
+		{cfg: "runc", wantConfig: "the tools have no runc"},
+		{cfg: "youki", wantConfig: `containerRuntime "youki": use crun or runc`},
+	} {
+		tools := guest.NodeTools{Crun: "/usr/bin/crun", Runsc: "/opt/strata/bin/runsc"}
+		if tc.runc {
+			tools.Runc = "/usr/sbin/runc"
+		}
+		rt, err := containerRuntime(Config{Tools: tools, ContainerRuntime: tc.cfg})
+		if tc.wantConfig != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantConfig) {
+				t.Errorf("containerRuntime %q: %v; want an error saying %q", tc.cfg, err, tc.wantConfig)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("containerRuntime %q: %v", tc.cfg, err)
+		}
+		spec := runtime.InstanceSpec{ID: "web-0", Tier: tc.tier, Command: []string{"sh"}}
+		if got := container(spec, runtime.ImageInfo{}, "img-0", rt).Runtime; got != tc.want {
+			t.Errorf("containerRuntime %q, tier %s: runtime %q, want %q", tc.cfg, tc.tier, got, tc.want)
+		}
+	}
+}
 
 // A container in a node VM holds the capabilities of one on the host: the defaults,
 // without NET_RAW and MKNOD, and those asked for.
 func TestContainerCapabilities(t *testing.T) {
 	spec := runtime.InstanceSpec{ID: "web-0", Tier: v1alpha1.TierContainer, Command: []string{"sh"}, Capabilities: []string{"NET_ADMIN", "CAP_SYS_TIME"}}
-	c := container(spec, runtime.ImageInfo{}, "img-0")
+	c := container(spec, runtime.ImageInfo{}, "img-0", guest.RuntimeCrun)
 	for _, want := range []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_NET_ADMIN", "CAP_SYS_TIME"} {
 		if !slices.Contains(c.Capabilities, want) {
 			t.Errorf("capabilities %q lack %s", c.Capabilities, want)

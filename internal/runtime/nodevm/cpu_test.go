@@ -14,9 +14,9 @@ import (
 
 // TestCPULimit: a replica's CPU request is its container's CFS quota in the
 // guest (cgroup v2's cpu.max) once it runs. The guest sets it after the
-// start, so that runc's init, which runs in the container's cgroup, is not
-// throttled by a small one (25m made a start take 30 s under emulation); the
-// test logs how long Start took.
+// start, so that the runtime's setup of the container, which runs in the
+// container's cgroup, is not throttled by a small one (25m made a runc start
+// take 30 s under emulation); the test logs how long Start took.
 func TestCPULimit(t *testing.T) {
 	s := needNodeVMs(t)
 	s.removeNodeVMs(t)

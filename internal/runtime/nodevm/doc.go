@@ -9,7 +9,7 @@
 //   - The host: the qemu driver boots each node VM (qemu.Driver.StartNode, q35
 //     with hot-plug ports) from strata's guest kernel, the node initramfs
 //     without the runtimes (guest.NodeBaseInitramfs: strata-guest in node
-//     mode) and the tools disk (guest.NodeToolsDisk: runc, and runsc when the
+//     mode) and the tools disk (guest.NodeToolsDisk: crun, and runsc when the
 //     driver serves the sandbox tier; read-only, one file for every node VM),
 //     so that the runtimes are not unpacked into the guest's memory. Each node
 //     VM carries one class, and is used once its guest agent answers (within
@@ -21,11 +21,11 @@
 //     image), plugged read-only into a node VM once (its serial is
 //     "img-" and the image's chain ID).
 //   - The guest: strata-guest mounts the image disk, gives each container an
-//     overlayfs on it and runs it with runc (container tier) or runsc
+//     overlayfs on it and runs it with crun (container tier) or runsc
 //     (sandbox tier), with the instance's command (or the image's entrypoint
 //     and cmd), environment, working directory, user, extra capabilities and
 //     CPU and memory limits (the CPU limit set once the container's process
-//     runs, so that it does not throttle runc's init); the container is
+//     runs, so that it does not throttle the runtime's setup); the container is
 //     named like the instance.
 //
 // Network: an instance with InstanceSpec.VMNet (Capabilities.VMNet, when
@@ -71,21 +71,28 @@
 // PID of the node VM's QEMU process, the host process that carries the
 // container.
 //
-// Usage and pause: Stats asks the guest (guest.NodeStats). A runc container's
+// Usage and pause: Stats asks the guest (guest.NodeStats). A crun container's
 // CPU time and memory are those of its cgroup in the guest; runsc keeps no
 // cgroup there, so a sandbox's are gVisor's own accounting (runsc events
 // --stats: the CPU time of the tasks inside the sandbox and the memory the
 // sandbox holds for them, not what the runsc processes cost the guest).
-// Pause and Resume are the runtime's pause and resume in the guest (runc
+// Pause and Resume are the runtime's pause and resume in the guest (crun
 // freezes the cgroup, runsc its tasks); a paused instance reads as running.
-// SaveRootfs has the guest write the upper directory of a runc container's
+// SaveRootfs has the guest write the upper directory of a crun container's
 // overlayfs as a layer (guest.NodeRootfs), and for a sandbox what runsc
 // writes of its own overlay (`runsc tar rootfs-upper`), its overlay
 // whiteouts turned into the layer's. A Start with InstanceSpec.RootfsLayer sends the
 // layer into the created container before it starts (guest.NodeLayer).
 //
+// Runtimes: crun runs the container tier. Under emulation (TCG) most of a
+// container's start was runc's own Go start-up, run instruction by
+// instruction several times per start (run, then runc init executing
+// itself); crun is C and starts in a fraction of that. Config.ContainerRuntime
+// runc (with guest.NodeTools.Runc) keeps runc selectable for one release, to
+// compare the two (BenchmarkStartTrue); the daemon never sets it.
+//
 // Limits: the guest's cgroups enforce CPUMilli and MemoryBytes for both
-// tiers (runc's container processes, runsc's whole sandbox, in
+// tiers (crun's container processes, runsc's whole sandbox, in
 // /strata/<id>/ctr) and the guest reports an OOM kill (Status.OOMKilled, an
 // OOM event before the exit event), so Capabilities claims Limits.
 //

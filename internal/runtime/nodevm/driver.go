@@ -80,14 +80,19 @@ type Config struct {
 	// runs (0: qemu.NodePorts).
 	Ports int
 	// Tools are the container runtimes the node VMs carry (default
-	// guest.DefaultNodeTools()); without runsc the driver serves no sandbox
-	// tier.
+	// guest.DefaultNodeTools(): crun, and runsc when the host has it);
+	// without runsc the driver serves no sandbox tier.
 	Tools guest.NodeTools
+	// ContainerRuntime runs the container tier in node VMs:
+	// guest.RuntimeCrun (when empty) or guest.RuntimeRunc, which needs
+	// Tools.Runc. runc is kept for one release, to compare the two
+	// (BenchmarkStartTrue); it is not a setting of the daemon's.
+	ContainerRuntime string
 	// Tiers are the tiers the driver serves: container and sandbox (when
 	// Tools has runsc) by default.
 	Tiers []v1alpha1.Tier
-	// GuestCacheDir is where the node initramfs (strata-guest, runc, runsc
-	// and their libraries) is built once and kept, by the hash of what it
+	// GuestCacheDir is where the node initramfs (strata-guest) and the
+	// tools disk (crun, runsc and their libraries) are built once and kept, by the hash of what it
 	// holds (default StateDir/guest). Drivers may share one.
 	GuestCacheDir string
 	// BootTimeout bounds a node VM's boot, from QEMU's start until its
@@ -102,7 +107,7 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Driver runs container-tier (runc) and sandbox-tier (runsc) instances as
+// Driver runs container-tier (crun) and sandbox-tier (runsc) instances as
 // OCI containers inside node VMs, each node VM of one isolation class.
 type Driver struct {
 	cfg Config
@@ -169,6 +174,11 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 			cfg.Tiers = append(cfg.Tiers, v1alpha1.TierSandbox)
 		}
 	}
+	rt, err := containerRuntime(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ContainerRuntime = rt
 	for _, t := range cfg.Tiers {
 		if t != v1alpha1.TierContainer && (t != v1alpha1.TierSandbox || cfg.Tools.Runsc == "") {
 			return nil, fmt.Errorf("nodevm driver: tier %q: node VMs run the container tier, and the sandbox tier with runsc", t)
@@ -214,11 +224,26 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	return d, nil
 }
 
+// containerRuntime is cfg's runtime of the container tier, checked:
+// ContainerRuntime, crun when it is empty.
+func containerRuntime(cfg Config) (string, error) {
+	switch cfg.ContainerRuntime {
+	case "", guest.RuntimeCrun:
+		return guest.RuntimeCrun, nil
+	case guest.RuntimeRunc:
+		if cfg.Tools.Runc == "" {
+			return "", errors.New("nodevm driver: containerRuntime runc: the tools have no runc (set Tools.Runc)")
+		}
+		return guest.RuntimeRunc, nil
+	}
+	return "", fmt.Errorf("nodevm driver: containerRuntime %q: use crun or runc", cfg.ContainerRuntime)
+}
+
 // Name implements runtime.Driver.
 func (d *Driver) Name() string { return Name }
 
 // Capabilities implements runtime.Driver. The guest's cgroups enforce
-// CPUMilli and MemoryBytes for both tiers (a runc container's processes, a
+// CPUMilli and MemoryBytes for both tiers (a crun container's processes, a
 // runsc container's whole sandbox) and the guest reports their OOM kills:
 // Limits. An instance's network is a NIC on its tap
 // (VMNet) when the driver can open taps; its mounts are shared with
@@ -288,7 +313,7 @@ func (d *Driver) initrdPath(id string) string { return filepath.Join(d.nodesDir(
 
 // nodeInitrd writes the initramfs of node VM id and returns it with the
 // disks the VM boots with: the node initramfs without the runtimes and the
-// guest's configuration, and the tools disk (runc, and runsc when the
+// guest's configuration, and the tools disk (crun, and runsc when the
 // driver serves the sandbox tier), both built once and cached in
 // GuestCacheDir (default StateDir/guest). The runtimes are on a disk so
 // that the guest reads the pages it uses, rather than unpacking them all

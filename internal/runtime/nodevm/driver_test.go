@@ -19,7 +19,7 @@ import (
 	"strata.dev/strata/internal/testenv"
 )
 
-// TestDriverSuite runs the shared driver suite with containers (runc) in a
+// TestDriverSuite runs the shared driver suite with containers (crun) in a
 // node VM under the machine's accelerator (TCG here). The driver serves the
 // container tier alone.
 func TestDriverSuite(t *testing.T) {
@@ -29,8 +29,8 @@ func TestDriverSuite(t *testing.T) {
 	s.bootFirst(t)
 	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
 		Tier: v1alpha1.TierContainer, Image: s.image, Prefix: "n", Timeout: 3 * time.Minute,
-		Kill: s.kill(guest.RuncPath, "/run/runc", func(id string) string { return id }),
-		// Under TCG a runc start costs the node VM about two CPU-seconds.
+		Kill: s.kill(guest.CrunPath, "/run/crun", func(id string) string { return id }),
+		// Under TCG a crun start costs the node VM most of a CPU-second.
 		MaxBoots: 2, BootTime: 2 * time.Second,
 	})
 }
@@ -75,7 +75,7 @@ func TestDriverSuiteSandbox(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) runtime.Driver { return s.driver(t) }, drivertest.Options{
 		Tier: v1alpha1.TierSandbox, Image: s.image, Prefix: "s", Timeout: 3 * time.Minute,
 		Kill: s.kill(guest.RunscPath, "/run/runsc", guest.RunscID),
-		// A runsc start costs the node VM more than a runc start.
+		// A runsc start costs the node VM more than a crun start.
 		MaxBoots: 1, BootTime: 2 * time.Second,
 	})
 }
@@ -122,7 +122,7 @@ func TestClasses(t *testing.T) {
 	if idA1, idA2 := sh("a1", bootID), sh("a2", bootID); idA1 != idA2 || idA1 == "" {
 		t.Errorf("guest kernels' boot IDs: a1 %s, a2 %s; want one", idA1, idA2)
 	}
-	// The sandbox runs under gVisor (runsc), the container under runc.
+	// The sandbox runs under gVisor (runsc), the container under crun.
 	const kernel = "dmesg 2>/dev/null | head -n 3; true"
 	if out := sh("b", kernel); !strings.Contains(out, "gVisor") {
 		t.Errorf("sandbox b: dmesg %q, want gVisor's", out)

@@ -67,7 +67,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.InstanceSpec) (_ runtim
 		return runtime.Status{}, err
 	}
 	took.mark("image")
-	c := container(spec, info, diskID)
+	c := container(spec, info, diskID, d.cfg.ContainerRuntime)
 	if spec.VMNet != nil {
 		c.Net = containerNet(spec.VMNet, d.bootTimeout()/4)
 	}
@@ -273,8 +273,10 @@ func diskMissing(err error) bool {
 
 // container is the guest's container for spec: the spec's command or the
 // image's entrypoint and cmd, the image's environment with the spec's on
-// top, the image's working directory and user, the spec's limits.
-func container(spec runtime.InstanceSpec, info runtime.ImageInfo, diskID string) guest.ContainerSpec {
+// top, the image's working directory and user, the spec's limits; run by
+// containerRuntime (crun, or runc) in the container tier, runsc in the
+// sandbox tier.
+func container(spec runtime.InstanceSpec, info runtime.ImageInfo, diskID, containerRuntime string) guest.ContainerSpec {
 	args := spec.Command
 	if len(args) == 0 {
 		args = append(slices.Clone(info.Entrypoint), info.Cmd...)
@@ -292,7 +294,7 @@ func container(spec runtime.InstanceSpec, info runtime.ImageInfo, diskID string)
 	for _, k := range keys {
 		env = append(env, k+"="+spec.Env[k])
 	}
-	rt := guest.RuntimeRunc
+	rt := containerRuntime
 	if spec.Tier == v1alpha1.TierSandbox {
 		rt = guest.RuntimeRunsc
 	}
@@ -465,7 +467,7 @@ func (d *Driver) List(ctx context.Context) ([]runtime.Status, error) {
 }
 
 // Exec implements runtime.Execer: the guest runs cmd in the container
-// (runc exec, runsc exec).
+// (crun exec, runsc exec).
 func (d *Driver) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if err := d.check(); err != nil {
 		return 0, err

@@ -65,6 +65,9 @@ type setup struct {
 	probe  string // the accelerator probe's cache
 	tools  guest.NodeTools
 	tiers  []v1alpha1.Tier // the nodevm drivers' (default: theirs)
+	// containerRuntime is the nodevm drivers' Config.ContainerRuntime
+	// (default: crun).
+	containerRuntime string
 	// q is the qemu driver every nodevm driver of the test boots its node
 	// VMs with, as in one daemon: a guest agent talks to one connection at
 	// a time, so a second qemu driver value would wait for the first one's.
@@ -86,8 +89,8 @@ func needNodeVMs(t testing.TB) setup {
 		t.Fatal(noGuestInit)
 	}
 	tools := guest.DefaultNodeTools()
-	if _, err := os.Stat(tools.Runc); err != nil {
-		testenv.Skipf(t, "skipping: no runc on the host (%v); make host-setup installs it", err)
+	if _, err := os.Stat(tools.Crun); err != nil {
+		testenv.Skipf(t, "skipping: no crun on the host (%v); make host-setup installs it", err)
 	}
 	images := env.NewDriver(t)
 	var buf bytes.Buffer
@@ -141,7 +144,7 @@ func (s setup) driver(t testing.TB) *nodevm.Driver {
 	t.Helper()
 	d, err := nodevm.New(t.Context(), nodevm.Config{
 		QEMU: s.q, StateDir: s.state, GuestCacheDir: guestCache, Tools: s.tools, Tiers: s.tiers, Ports: 4,
-		NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
+		NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30}, ContainerRuntime: s.containerRuntime,
 	})
 	if err != nil {
 		t.Fatal(err)

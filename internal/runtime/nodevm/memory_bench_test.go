@@ -24,7 +24,7 @@ import (
 const benchReplicas = 20
 
 // BenchmarkMemory measures the host memory that benchReplicas replicas of one
-// class take, side by side: as containers in node VMs (nodevm: runc in the
+// class take, side by side: as containers in node VMs (nodevm: crun in the
 // guest, one 1 GiB node VM holds them all), once with the runtimes on the
 // tools disk (tools-disk, the driver's way) and once in the node VM's
 // initramfs (initramfs, as before the tools disk), and as image VMs of 128

@@ -31,7 +31,7 @@ func (s setup) sandbox(t *testing.T, id string, command []string) runtime.Instan
 	}
 }
 
-// guestCgroups returns a function that runs a shell command in a runc
+// guestCgroups returns a function that runs a shell command in a crun
 // container of the default class's node VM, which sees the guest's whole
 // cgroup tree (read-only) under /sys/fs/cgroup: the guest itself has no shell.
 func (s setup) guestCgroups(t *testing.T, d *nodevm.Driver) func(cmd string) string {
@@ -57,7 +57,7 @@ func (s setup) guestCgroups(t *testing.T, d *nodevm.Driver) func(cmd string) str
 
 // TestSandboxLimits: a sandbox (runsc) in a node VM runs in its cgroup in
 // the guest, with the replica's memory limit from the start and its CPU
-// limit (cpu.max) once it runs, as a runc container does; a sandbox that
+// limit (cpu.max) once it runs, as a crun container does; a sandbox that
 // allocates beyond its memory limit is OOM-killed, and the driver says so.
 func TestSandboxLimits(t *testing.T) {
 	s := needNodeVMs(t)

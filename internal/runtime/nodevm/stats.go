@@ -14,7 +14,7 @@ var (
 )
 
 // Stats implements runtime.StatsReader: the guest measures the container
-// (guest.NodeStats). A runc container's CPU time and memory are its cgroup's
+// (guest.NodeStats). A crun container's CPU time and memory are its cgroup's
 // in the guest (memory.current, page cache included, as its limit counts
 // it); a runsc container's are gVisor's own accounting (runsc events
 // --stats), since runsc keeps no cgroup in the guest: the CPU time its tasks
@@ -32,13 +32,13 @@ func (d *Driver) Stats(ctx context.Context, id string) (runtime.Stats, error) {
 }
 
 // Pause implements runtime.Pauser: the container's runtime in the guest
-// freezes it (runc pause, runsc pause). It reads as running while paused.
+// freezes it (crun pause, runsc pause). It reads as running while paused.
 func (d *Driver) Pause(ctx context.Context, id string) error {
 	_, err := d.running(ctx, id, guest.NodePause)
 	return err
 }
 
-// Resume implements runtime.Pauser: runc resume, runsc resume.
+// Resume implements runtime.Pauser: crun resume, runsc resume.
 func (d *Driver) Resume(ctx context.Context, id string) error {
 	_, err := d.running(ctx, id, guest.NodeResume)
 	return err

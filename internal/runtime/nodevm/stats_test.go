@@ -32,7 +32,7 @@ func TestUsageAndRootfs(t *testing.T) {
 	})
 }
 
-// testStats: a container (runc) and a sandbox (runsc) that burn CPU in one
+// testStats: a container (crun) and a sandbox (runsc) that burn CPU in one
 // node VM show growing CPU time and memory held; an instance that has
 // ended is ErrNotRunning, an unknown one ErrNotFound.
 func testStats(t *testing.T, s setup, d *nodevm.Driver) {

@@ -26,9 +26,9 @@ func TestRightAfterStart(t *testing.T) {
 	t.Run("exec", func(t *testing.T) { testExecRightAfterStart(t, s, d) })
 }
 
-// testStopRightAfterStart: Start returns while runc in the guest is still
+// testStopRightAfterStart: Start returns while crun in the guest is still
 // creating the container (seconds under TCG); a Stop at once waits for it
-// to exist and kills it, rather than fail because runc does not know it yet.
+// to exist and kills it, rather than fail because crun does not know it yet.
 func testStopRightAfterStart(t *testing.T, s setup, d *nodevm.Driver) {
 	for _, id := range []string{"first", "second"} { // the first boots the node VM
 		if _, err := d.Start(t.Context(), s.serve(id)); err != nil {
@@ -48,7 +48,7 @@ func testStopRightAfterStart(t *testing.T, s setup, d *nodevm.Driver) {
 }
 
 // testExecRightAfterStart: once Start returns, the container exists in its
-// runtime, so an exec at once runs in it (runc's and runsc's create take
+// runtime, so an exec at once runs in it (crun's and runsc's create take
 // seconds under TCG; before, Start returned first and the exec failed with
 // "container does not exist" or "loading container: file does not exist").
 func testExecRightAfterStart(t *testing.T, s setup, d *nodevm.Driver) {
