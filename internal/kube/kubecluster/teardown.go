@@ -18,12 +18,15 @@ import (
 
 	ctr "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Stop tears the cluster down and leaves nothing of it: it deletes the
 // workloads and waits for their pods to go (the kubelet stops their
-// sandboxes, which removes their network namespaces), stops the
+// sandboxes, which removes their network namespaces; those it had not
+// removed yet are removed once the components have stopped), stops the
 // components in reverse order, kills any process still naming the
 // cluster directory (containerd's shims) or in the pods' cgroup, unmounts
 // what is mounted under the directory, deletes the network namespace (and
@@ -40,12 +43,14 @@ func (c *Cluster) Stop() error {
 			problems = append(problems, err.Error())
 		}
 	}
+	netns := c.podNetns()
 	for _, p := range slices.Backward(c.procs) {
 		if !p.stop(stopTimeout) {
 			problems = append(problems, p.name+" did not stop on SIGTERM: killed")
 		}
 	}
 	c.killContainers()
+	problems = append(problems, removeNetns(netns)...)
 	if c.netnsFD != nil {
 		_ = c.netnsFD.Close()
 	}
@@ -217,6 +222,69 @@ func (c *Cluster) killContainers() {
 			_, _ = t.Delete(ctx, ctr.WithProcessKill)
 		}
 	}
+}
+
+// podNetns returns the network namespaces containerd made for the pods'
+// sandboxes that are still there. The kubelet removes one when it stops
+// its sandbox, which it may not have done yet when the pod's object went
+// (drain): Stop removes what is left once every component has stopped.
+func (c *Cluster) podNetns() []string {
+	sock := containerdSocket(c.Dir)
+	if _, err := os.Stat(sock); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := ctr.New(sock, ctr.WithTimeout(2*time.Second))
+	if err != nil {
+		return nil
+	}
+	defer client.Close()
+	ctx = namespaces.WithNamespace(ctx, "k8s.io")
+	cs, err := client.Containers(ctx)
+	if err != nil {
+		return nil
+	}
+	var paths []string
+	for _, ct := range cs {
+		spec, err := ct.Spec(ctx)
+		if err != nil || spec.Linux == nil {
+			continue
+		}
+		for _, ns := range spec.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace && isPodNetns(ns.Path) && !slices.Contains(paths, ns.Path) {
+				paths = append(paths, ns.Path)
+			}
+		}
+	}
+	return paths
+}
+
+// removeNetns removes the network namespaces at paths (bind mounts of
+// nsfs files), as `ip netns del` does.
+func removeNetns(paths []string) []string {
+	var problems []string
+	for _, path := range paths {
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			problems = append(problems, fmt.Sprintf("unmount %s: %v", path, err))
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			problems = append(problems, fmt.Sprintf("remove %s: %v", path, err))
+		}
+	}
+	return problems
+}
+
+// isPodNetns reports whether path is a network namespace containerd made
+// for a pod's sandbox (/run/netns/cni-<uuid>), which outlives the cluster
+// unless it is removed.
+func isPodNetns(path string) bool {
+	dir, name := filepath.Split(filepath.Clean(path))
+	return (dir == "/run/netns/" || dir == "/var/run/netns/") && strings.HasPrefix(name, "cni-")
 }
 
 // killCgroup kills every process in the pods' cgroup tree.
