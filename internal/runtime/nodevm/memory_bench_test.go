@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"strata.dev/strata/api/v1alpha1"
+	"strata.dev/strata/internal/guest"
 	"strata.dev/strata/internal/runtime"
 	"strata.dev/strata/internal/runtime/drivertest/script"
 	"strata.dev/strata/internal/runtime/nodevm"
@@ -38,7 +39,8 @@ const benchReplicas = 20
 // replicas request memory but no CPU: a CPU request is a CFS quota, under
 // which runc's init crawls under emulation (25m made each start take 30 s).
 // Besides the two node VM variants of today's settings, others each change
-// one setting, to measure it against today's in the same run: 32 root ports
+// one setting, to measure it against today's in the same run: runc in place
+// of crun (as node VMs ran their containers before), 32 root ports
 // (the driver's default, where the tests' drivers have 4), an 8 MiB TCG
 // cache, the guest agent with GOGC=50, QEMU with one malloc arena, and the
 // virtio-serial device with QEMU's 31 ports (as node VMs had it before).
@@ -69,8 +71,11 @@ func BenchmarkMemory(b *testing.B) {
 		// executed with the driver's arguments ("$@"), to try what the
 		// driver cannot set.
 		qemu string
+		// runc runs the replicas under runc, as before crun (its tools disk
+		// carries runc too).
+		runc bool
 	}{
-		{name: "tools-disk"}, {name: "initramfs", initramfs: true},
+		{name: "tools-disk"}, {name: "runc", runc: true}, {name: "initramfs", initramfs: true},
 		{name: "ports32", ports: 32},
 		{name: "tcg8", tcgMiB: 8},
 		{name: "gogc50", cmdline: "GOGC=50"},
@@ -95,10 +100,18 @@ func BenchmarkMemory(b *testing.B) {
 			if ports == 0 {
 				ports = 4
 			}
-			d, err := nodevm.New(b.Context(), nodevm.Config{
+			cfg := nodevm.Config{
 				QEMU: s.q, StateDir: filepath.Join(s.state, variant.name), GuestCacheDir: guestCache, Tools: s.tools, Ports: ports,
 				NodeShape: nodevm.Shape{CPUMilli: 2000, MemoryBytes: 1 << 30},
-			})
+			}
+			if variant.runc {
+				cfg.Tools.Runc = "/usr/sbin/runc"
+				if _, err := os.Stat(cfg.Tools.Runc); err != nil {
+					b.Skipf("no runc to compare with: %v", err)
+				}
+				cfg.ContainerRuntime = guest.RuntimeRunc
+			}
+			d, err := nodevm.New(b.Context(), cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
