@@ -346,22 +346,10 @@ func TestBuildProgram(t *testing.T) {
 	if err := BuildProgram(&buf, "localhost/strata/pause:1", "pause", program); err != nil {
 		t.Fatal(err)
 	}
-	files := untar(t, buf.Bytes())
-	var index struct {
-		Manifests []desc `json:"manifests"`
-	}
-	decode(t, "index.json", files["index.json"], &index)
-	var manifest struct {
-		Config desc   `json:"config"`
-		Layers []desc `json:"layers"`
-	}
-	decode(t, "manifest", blobOf(t, files, index.Manifests[0]), &manifest)
-	layer := untar(t, blobOf(t, files, manifest.Layers[0]))
+	layer, c := programImage(t, buf.Bytes())
 	if len(layer) != 1 || !bytes.Equal(layer["pause"], program) {
 		t.Errorf("layer holds %d entries (want only pause), pause is %q", len(layer), layer["pause"])
 	}
-	var c imageConfig
-	decode(t, "config", blobOf(t, files, manifest.Config), &c)
 	if want := []string{"/pause"}; !slices.Equal(c.Config.Cmd, want) {
 		t.Errorf("config: Cmd %q, want %q", c.Config.Cmd, want)
 	}
@@ -381,7 +369,23 @@ func TestBuildEntrypoint(t *testing.T) {
 	if err := BuildEntrypoint(&buf, "strata:dev", "strata", program, "65532:65532"); err != nil {
 		t.Fatal(err)
 	}
-	files := untar(t, buf.Bytes())
+	layer, c := programImage(t, buf.Bytes())
+	if len(layer) != 1 || !bytes.Equal(layer["strata"], program) {
+		t.Errorf("layer holds %d entries (want only strata), strata is %q", len(layer), layer["strata"])
+	}
+	if want := []string{"/strata"}; !slices.Equal(c.Config.Entrypoint, want) || c.Config.Cmd != nil {
+		t.Errorf("config: Entrypoint %q, Cmd %q, want %q and none", c.Config.Entrypoint, c.Config.Cmd, want)
+	}
+	if c.Config.User != "65532:65532" {
+		t.Errorf("config: User %q, want 65532:65532", c.Config.User)
+	}
+}
+
+// programImage reads the files of the only layer and the config of the one
+// image in an OCI layout tarball.
+func programImage(t *testing.T, tarball []byte) (map[string][]byte, imageConfig) {
+	t.Helper()
+	files := untar(t, tarball)
 	var index struct {
 		Manifests []desc `json:"manifests"`
 	}
@@ -391,15 +395,8 @@ func TestBuildEntrypoint(t *testing.T) {
 		Layers []desc `json:"layers"`
 	}
 	decode(t, "manifest", blobOf(t, files, index.Manifests[0]), &manifest)
-	if layer := untar(t, blobOf(t, files, manifest.Layers[0])); len(layer) != 1 || !bytes.Equal(layer["strata"], program) {
-		t.Errorf("layer holds %d entries (want only strata), strata is %q", len(layer), layer["strata"])
-	}
+	layer := untar(t, blobOf(t, files, manifest.Layers[0]))
 	var c imageConfig
 	decode(t, "config", blobOf(t, files, manifest.Config), &c)
-	if want := []string{"/strata"}; !slices.Equal(c.Config.Entrypoint, want) || c.Config.Cmd != nil {
-		t.Errorf("config: Entrypoint %q, Cmd %q, want %q and none", c.Config.Entrypoint, c.Config.Cmd, want)
-	}
-	if c.Config.User != "65532:65532" {
-		t.Errorf("config: User %q, want 65532:65532", c.Config.User)
-	}
+	return layer, c
 }

@@ -55,20 +55,7 @@ func TestRestoreAfterKernelChange(t *testing.T) {
 		return d
 	}
 	d := driver(old)
-	spec := runtime.InstanceSpec{
-		ID: "kchange", Workload: "kchange", Tier: v1alpha1.TierVM, Image: e.image, MemoryBytes: 128 << 20,
-		Command: []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"},
-		LogPath: filepath.Join(dir, "kchange.log"),
-	}
-	removeAll(t, d, spec.ID)
-	if _, err := d.Start(t.Context(), spec); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the counter to reach 3", time.Minute, func() bool { n := ticks(t, spec.LogPath); return len(n) > 0 && n[len(n)-1] >= 3 })
-	saved, err := d.SaveState(t.Context(), spec.ID, filepath.Join(dir, "saved"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec, saved := countAndSave(t, d, e.image, dir, "kchange")
 	last := ticks(t, spec.LogPath)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -124,20 +111,7 @@ func TestRestoreAfterKernelRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close() })
-	spec := runtime.InstanceSpec{
-		ID: "krebuilt", Workload: "krebuilt", Tier: v1alpha1.TierVM, Image: e.image, MemoryBytes: 128 << 20,
-		Command: []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"},
-		LogPath: filepath.Join(dir, "krebuilt.log"),
-	}
-	removeAll(t, d, spec.ID)
-	if _, err := d.Start(t.Context(), spec); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the counter to reach 3", time.Minute, func() bool { n := ticks(t, spec.LogPath); return len(n) > 0 && n[len(n)-1] >= 3 })
-	saved, err := d.SaveState(t.Context(), spec.ID, filepath.Join(dir, "saved"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec, saved := countAndSave(t, d, e.image, dir, "krebuilt")
 
 	copyFile(t, other.Vmlinuz, image)
 	before := len(ticks(t, spec.LogPath))
@@ -167,4 +141,26 @@ func copyFile(t *testing.T, src, dst string) {
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// countAndSave starts image VM id of image, whose command counts in its log
+// five times a second, waits until it has counted to 3, and saves its state
+// into dir/saved.
+func countAndSave(t *testing.T, d *qemu.Driver, image, dir, id string) (runtime.InstanceSpec, runtime.SavedState) {
+	t.Helper()
+	spec := runtime.InstanceSpec{
+		ID: id, Workload: id, Tier: v1alpha1.TierVM, Image: image, MemoryBytes: 128 << 20,
+		Command: []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"},
+		LogPath: filepath.Join(dir, id+".log"),
+	}
+	removeAll(t, d, spec.ID)
+	if _, err := d.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the counter to reach 3", time.Minute, func() bool { n := ticks(t, spec.LogPath); return len(n) > 0 && n[len(n)-1] >= 3 })
+	saved, err := d.SaveState(t.Context(), spec.ID, filepath.Join(dir, "saved"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, saved
 }
