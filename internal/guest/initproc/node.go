@@ -580,14 +580,28 @@ func (n *node) limitCPU(c *container) error {
 	}
 	n.waitState(c, func(_, running bool) bool { return running })
 	err := os.WriteFile(filepath.Join(cgroupRoot, containerCgroup(c.id), "ctr", "cpu.max"), []byte(cpuMax(c.spec.MilliCPU)), 0)
-	if err != nil {
-		if state, _ := n.status(c); state == guest.StateExited {
-			return nil
-		}
-		return fmt.Errorf("container %s: set its CPU limit (%dm): %w", c.id, c.spec.MilliCPU, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	// A container that ended at once has no cgroup left: the runtime
+	// removes it as the container ends, before its own run returns (runsc
+	// tears a sandbox down first), so its end may be a moment away.
+	if errors.Is(err, fs.ErrNotExist) {
+		select {
+		case <-c.done:
+		case <-time.After(endingWait):
+		}
+	}
+	if state, _ := n.status(c); state == guest.StateExited {
+		return nil
+	}
+	return fmt.Errorf("container %s: set its CPU limit (%dm): %w", c.id, c.spec.MilliCPU, err)
 }
+
+// endingWait bounds how long limitCPU waits for the end of a container
+// whose cgroup is already gone: runsc's teardown of a sandbox takes
+// seconds under emulation.
+const endingWait = 15 * time.Second
 
 // waitState returns once done says yes to c's state (whether the runtime
 // has created the container, whether its process runs: the runtime's init
