@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -342,5 +343,44 @@ func TestRuntimeID(t *testing.T) {
 		if args[0] != wantBin || args[1] != "--root" || args[2] != wantRoot {
 			t.Errorf("exec in %s: %q; want %s --root %s first", id, args, wantBin, wantRoot)
 		}
+	}
+}
+
+// TestLimitCPUEnding: a container that ends as its CPU limit is set (its
+// runtime said it runs, then removed its cgroup as it ended, before its run
+// returned) is no error: limitCPU waits for the end it finds coming.
+func TestLimitCPUEnding(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the runtime's state directory is under /run, which needs root")
+	}
+	n := newNode(&console{w: io.Discard}, nil)
+	c := &container{
+		id:    "strata-limitcpu-test-" + strconv.Itoa(os.Getpid()),
+		spec:  guest.ContainerSpec{MilliCPU: 500},
+		state: guest.StateRunning, done: make(chan struct{}),
+	}
+	n.containers[c.id] = c
+	// crun's state: created and running (a status file, no exec FIFO).
+	dir, file, _ := c.stateFiles()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cgroupRoot, containerCgroup(c.id))); err == nil {
+		t.Fatalf("%s exists", containerCgroup(c.id))
+	}
+	// The run returns a moment after the cgroup went.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		n.mu.Lock()
+		c.state = guest.StateExited
+		n.mu.Unlock()
+		close(c.done)
+	}()
+	if err := n.limitCPU(c); err != nil {
+		t.Fatalf("limitCPU of a container that ends: %v", err)
 	}
 }
