@@ -411,7 +411,7 @@ func TestBootAgentNetworkStop(t *testing.T) {
 
 	t.Run("queue sizes", func(t *testing.T) {
 		if !env.kernel.Builtin {
-			t.Skipf("skipping: kernel %s is not strata's own; the queue sizes are parameters of its patches", env.kernel.Version)
+			testenv.Skipf(t, "skipping: kernel %s is not strata's own (`make host-setup` builds it); the queue sizes are parameters of its patches", env.kernel.Version)
 		}
 		for param, want := range map[string]int{
 			"virtio_mmio/parameters/queue_size_max": MMIOQueueSizeMax,

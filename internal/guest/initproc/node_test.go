@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"strata.dev/strata/internal/guest"
+	"strata.dev/strata/internal/testenv"
 )
 
 func TestOCISpec(t *testing.T) {
@@ -351,7 +352,7 @@ func TestRuntimeID(t *testing.T) {
 // returned) is no error: limitCPU waits for the end it finds coming.
 func TestLimitCPUEnding(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("skipping: the runtime's state directory is under /run, which needs root")
+		testenv.Skipf(t, "skipping: the runtime's state directory is under /run, which needs root")
 	}
 	n := newNode(&console{w: io.Discard}, nil)
 	c := &container{
