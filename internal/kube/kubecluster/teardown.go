@@ -200,6 +200,17 @@ func (c *Cluster) drain() error {
 // namespace (the kubelet, once stopped, no longer does), when containerd
 // still answers; killCgroup catches the rest.
 func (c *Cluster) killContainers() {
+	c.eachContainer(func(ctx context.Context, ct ctr.Container) {
+		if t, err := ct.Task(ctx, nil); err == nil {
+			_ = t.Kill(ctx, syscall.SIGKILL)
+			_, _ = t.Delete(ctx, ctr.WithProcessKill)
+		}
+	})
+}
+
+// eachContainer calls fn for each container in containerd's k8s.io
+// namespace, when containerd answers.
+func (c *Cluster) eachContainer(fn func(context.Context, ctr.Container)) {
 	sock := containerdSocket(c.Dir)
 	if _, err := os.Stat(sock); err != nil {
 		return
@@ -217,10 +228,7 @@ func (c *Cluster) killContainers() {
 		return
 	}
 	for _, ct := range cs {
-		if t, err := ct.Task(ctx, nil); err == nil {
-			_ = t.Kill(ctx, syscall.SIGKILL)
-			_, _ = t.Delete(ctx, ctr.WithProcessKill)
-		}
+		fn(ctx, ct)
 	}
 }
 
@@ -229,34 +237,18 @@ func (c *Cluster) killContainers() {
 // its sandbox, which it may not have done yet when the pod's object went
 // (drain): Stop removes what is left once every component has stopped.
 func (c *Cluster) podNetns() []string {
-	sock := containerdSocket(c.Dir)
-	if _, err := os.Stat(sock); err != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	client, err := ctr.New(sock, ctr.WithTimeout(2*time.Second))
-	if err != nil {
-		return nil
-	}
-	defer client.Close()
-	ctx = namespaces.WithNamespace(ctx, "k8s.io")
-	cs, err := client.Containers(ctx)
-	if err != nil {
-		return nil
-	}
 	var paths []string
-	for _, ct := range cs {
+	c.eachContainer(func(ctx context.Context, ct ctr.Container) {
 		spec, err := ct.Spec(ctx)
 		if err != nil || spec.Linux == nil {
-			continue
+			return
 		}
 		for _, ns := range spec.Linux.Namespaces {
 			if ns.Type == specs.NetworkNamespace && isPodNetns(ns.Path) && !slices.Contains(paths, ns.Path) {
 				paths = append(paths, ns.Path)
 			}
 		}
-	}
+	})
 	return paths
 }
 
