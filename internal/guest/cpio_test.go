@@ -92,15 +92,7 @@ func fakeKernel(t *testing.T) Kernel {
 		"lib/modules/6.1.0-9-test/kernel/drivers/char/virtio_console.ko.x": "not a module",
 		"lib/modules/6.1.0-9-test/modules.order":                           "kernel/drivers/virtio/virtio.ko\n",
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	k, err := FindKernel(dir)
 	if err != nil {
 		t.Fatal(err)
